@@ -1,0 +1,106 @@
+# promoflow developer entry points. GNU make.
+# State (databases, bucket data, pid files, logs) lives in .promoflow/ (git-ignored).
+
+# Pinned tools, built from source with `go install` into ./bin.
+TEMPORAL_MODULE  := github.com/temporalio/cli
+TEMPORAL_VERSION := v1.5.1
+VERSITYGW_MODULE  := github.com/versity/versitygw
+VERSITYGW_VERSION := v1.8.0
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT  := $(CURDIR)
+BIN   := $(ROOT)/bin
+STATE := $(ROOT)/.promoflow
+DEMO  := $(STATE)/demo
+GO    ?= go
+GOTESTFLAGS ?=
+
+# Configuration shared by the worker, the starter and the local servers.
+export PROMOFLOW_TEMPORAL_ADDRESS ?= 127.0.0.1:7233
+export PROMOFLOW_NAMESPACE        ?= default
+export PROMOFLOW_TASK_QUEUE       ?= promoflow
+export PROMOFLOW_UI               ?= http://127.0.0.1:8233
+export PROMOFLOW_S3_ENDPOINT      ?= http://127.0.0.1:7070
+export PROMOFLOW_BUCKET           ?= promoflow
+export PROMOFLOW_S3_REGION        ?= us-east-1
+export AWS_ACCESS_KEY_ID          ?= promoflow
+export AWS_SECRET_ACCESS_KEY      ?= promoflow-secret
+export PROMOFLOW_BIN_DIR          ?= $(BIN)
+
+.PHONY: help tools up servers down status logs demo test vet fmt-check clean FORCE
+
+help: ## list targets
+	@echo "promoflow make targets:"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- tools -------------------------------------------------------------------
+# A tool is (re)built when it is missing or was built from another version.
+bin_version = $(shell $(GO) version -m $(1) 2>/dev/null | awk '$$1 == "mod" {print $$3; exit}')
+ifneq ($(call bin_version,$(BIN)/temporal),$(TEMPORAL_VERSION))
+$(BIN)/temporal: FORCE
+endif
+ifneq ($(call bin_version,$(BIN)/versitygw),$(VERSITYGW_VERSION))
+$(BIN)/versitygw: FORCE
+endif
+
+tools: $(BIN)/temporal $(BIN)/versitygw ## build bin/temporal and bin/versitygw (pinned) if missing
+
+$(BIN)/temporal:
+	@echo "building temporal $(TEMPORAL_VERSION) into bin/ (takes a few minutes)"
+	GOBIN=$(BIN) $(GO) install $(TEMPORAL_MODULE)/cmd/temporal@$(TEMPORAL_VERSION)
+
+$(BIN)/versitygw:
+	@echo "building versitygw $(VERSITYGW_VERSION) into bin/"
+	GOBIN=$(BIN) $(GO) install $(VERSITYGW_MODULE)/cmd/versitygw@$(VERSITYGW_VERSION)
+
+FORCE:
+
+# --- local stack -------------------------------------------------------------
+up: tools ## start Temporal (+UI), S3 (versitygw), bucket and worker; idempotent
+	@scripts/stack.sh up
+
+servers: tools ## like up, without the worker (run it yourself: go run ./worker)
+	@scripts/stack.sh servers
+
+down: ## stop what up started; data stays in .promoflow/
+	@scripts/stack.sh down
+
+status: ## show which parts of the stack are running
+	@scripts/stack.sh status
+
+logs: ## follow the stack's logs
+	@tail -n 20 -F $(STATE)/logs/*.log
+
+demo: up ## up, generate 20k users (once), run the weekly template and print the summary
+	@mkdir -p $(DEMO)
+	@if [[ ! -s $(DEMO)/events.csv.gz ]]; then \
+		echo "generating $(DEMO)/events.csv.gz"; \
+		$(GO) run ./starter generate --users 20000 --seed 42 --out $(DEMO)/events.partial.csv.gz; \
+		mv $(DEMO)/events.partial.csv.gz $(DEMO)/events.csv.gz; \
+	else \
+		echo "using existing $(DEMO)/events.csv.gz"; \
+	fi
+	$(GO) run ./starter run --template weekly --input $(DEMO)/events.csv.gz --seed 42 --wait --json \
+		| tee $(DEMO)/summary.json.partial
+	@mv $(DEMO)/summary.json.partial $(DEMO)/summary.json
+	@echo
+	@echo "Summary saved to $(DEMO)/summary.json (ui_url links to the run in the Temporal UI at $(PROMOFLOW_UI))."
+	@echo "The stack stays up; 'make down' stops it."
+
+# --- checks ------------------------------------------------------------------
+test: tools ## go test ./... (tests start their own servers from bin/)
+	$(GO) test $(GOTESTFLAGS) ./...
+
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+fmt-check: ## fail if any Go file is not gofmt-formatted
+	@out=$$(gofmt -l . | grep -v -e '^\.promoflow/' -e '/testdata/' || true); \
+	if [[ -n $$out ]]; then echo "not gofmt-formatted (run gofmt -w):"; echo "$$out"; exit 1; fi
+
+clean: down ## stop the stack and delete .promoflow/ (keeps the tools in bin/)
+	rm -rf $(STATE)
+	rm -f $(BIN)/worker $(BIN)/mkbucket

@@ -1,0 +1,77 @@
+// Package activities holds promoflow's Temporal activities: thin adapters
+// that read objects from the bucket, call the domain packages in internal/,
+// write objects back, and return only keys, counts and aggregates.
+package activities
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/promoflow/promoflow/internal/arrowio"
+	"github.com/promoflow/promoflow/internal/ingest"
+)
+
+// Store is the bucket as activities use it.
+type Store interface {
+	Put(ctx context.Context, key string, data []byte) error
+	PutFile(ctx context.Context, key, path string) error
+	Get(ctx context.Context, key string) ([]byte, error)
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	List(ctx context.Context, prefix string) ([]string, error)
+	URL(key string) string
+}
+
+// Activities are promoflow's activities, with the dependencies they share.
+// Register a *Activities with a worker; every exported method is an activity.
+type Activities struct {
+	Store   Store
+	Mem     memory.Allocator // nil means the Go allocator
+	TempDir string           // local scratch space; empty means the OS default
+}
+
+func (a *Activities) mem() memory.Allocator {
+	if a.Mem == nil {
+		return memory.DefaultAllocator
+	}
+	return a.Mem
+}
+
+// BadInputType is the error type of failures that retrying cannot fix: a
+// wrong file or mapping, a corrupt object. Workflows do not retry it.
+const BadInputType = "BadInput"
+
+// nonRetryable marks bad-input errors so Temporal stops retrying them.
+func nonRetryable(err error) error {
+	var bad *ingest.BadInputError
+	if errors.As(err, &bad) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), BadInputType, err)
+	}
+	return err
+}
+
+// readArrow gets an Arrow IPC object and calls fn for each record batch.
+// A corrupt object is bad input: it will not mend on retry.
+func (a *Activities) readArrow(ctx context.Context, key string, schema *arrow.Schema, fn func(arrow.Record) error) error {
+	data, err := a.Store.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if err := arrowio.Each(data, schema, a.mem(), fn); err != nil {
+		return temporal.NewNonRetryableApplicationError(key+": "+err.Error(), BadInputType, err)
+	}
+	return nil
+}
+
+// writeArrow encodes recs as one IPC object at key.
+func (a *Activities) writeArrow(ctx context.Context, key string, schema *arrow.Schema, recs ...arrow.Record) error {
+	data, err := arrowio.Encode(schema, a.mem(), recs...)
+	if err != nil {
+		return err
+	}
+	return a.Store.Put(ctx, key, data)
+}

@@ -1,0 +1,91 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/plan"
+)
+
+// PublishInput names the shards' plan rows and the campaign to publish.
+type PublishInput struct {
+	Campaign  string
+	ScoreKeys []string // in shard order
+}
+
+// PublishOutput says where the plan is.
+type PublishOutput struct {
+	Parquet string // s3:// addresses
+	CSV     string
+	Summary string // where WriteSummary will put the summary
+	Rows    int64
+}
+
+// Publish concatenates the shards' plan rows, in shard order, into
+// campaigns/<campaign>/plan.parquet and plan.csv. The bytes depend only on
+// the rows, so the same run publishes the same files.
+func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishOutput, error) {
+	var pq, csvBuf bytes.Buffer
+	pw, err := plan.NewParquetWriter(&pq, a.mem())
+	if err != nil {
+		return PublishOutput{}, err
+	}
+	cw := plan.NewCSVWriter(&csvBuf)
+	var n int64
+	for i, key := range in.ScoreKeys {
+		err := a.readArrow(ctx, key, plan.Schema, func(rec arrow.Record) error {
+			rows, err := plan.Rows(rec)
+			if err != nil {
+				return err
+			}
+			n += int64(len(rows))
+			if err := pw.Write(rec); err != nil {
+				return err
+			}
+			return cw.Write(rows)
+		})
+		if err != nil {
+			return PublishOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	if err := pw.Close(); err != nil {
+		return PublishOutput{}, err
+	}
+	if err := cw.Close(); err != nil {
+		return PublishOutput{}, err
+	}
+	prefix := layout.Campaign(in.Campaign)
+	if err := a.Store.Put(ctx, prefix+"plan.parquet", pq.Bytes()); err != nil {
+		return PublishOutput{}, err
+	}
+	if err := a.Store.Put(ctx, prefix+"plan.csv", csvBuf.Bytes()); err != nil {
+		return PublishOutput{}, err
+	}
+	return PublishOutput{
+		Parquet: a.Store.URL(prefix + "plan.parquet"), CSV: a.Store.URL(prefix + "plan.csv"),
+		Summary: a.Store.URL(prefix + "summary.json"), Rows: n,
+	}, nil
+}
+
+// WriteSummaryInput is a run's summary, to be stored beside its plan.
+type WriteSummaryInput struct {
+	Campaign string
+	Summary  json.RawMessage
+}
+
+// WriteSummary stores campaigns/<campaign>/summary.json, written last so its
+// presence means the campaign is complete, and returns its address.
+func (a *Activities) WriteSummary(ctx context.Context, in WriteSummaryInput) (string, error) {
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, in.Summary, "", "  "); err != nil {
+		return "", fmt.Errorf("summary: %w", err)
+	}
+	indented.WriteByte('\n')
+	key := layout.Campaign(in.Campaign) + "summary.json"
+	return a.Store.URL(key), a.Store.Put(ctx, key, indented.Bytes())
+}

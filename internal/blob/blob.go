@@ -1,0 +1,252 @@
+// Package blob stores objects in an S3-compatible bucket: the data plane of
+// every promoflow stage.
+package blob
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// ErrNotFound is returned (wrapped) when an object does not exist.
+var ErrNotFound = errors.New("object not found")
+
+// Config says how to reach the bucket.
+type Config struct {
+	Endpoint  string // empty means AWS's own endpoints
+	Region    string
+	Bucket    string
+	AccessKey string // empty means the AWS default credential chain
+	SecretKey string
+	PathStyle bool // needed by most self-hosted gateways
+}
+
+// S3 is a bucket on an S3-compatible service.
+type S3 struct {
+	client *s3.Client
+	bucket string
+}
+
+// NewS3 returns a store for cfg.Bucket.
+func NewS3(ctx context.Context, cfg Config) (*S3, error) {
+	if cfg.Bucket == "" {
+		return nil, errors.New("blob: no bucket configured")
+	}
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}
+	if cfg.AccessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("blob: aws config: %w", err)
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle
+		// Self-hosted gateways may not implement the newer default checksums.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	return &S3{client: client, bucket: cfg.Bucket}, nil
+}
+
+// Bucket is the bucket's name.
+func (s *S3) Bucket() string { return s.bucket }
+
+// URL returns the s3:// address of key.
+func (s *S3) URL(key string) string { return "s3://" + s.bucket + "/" + key }
+
+// EnsureBucket creates the bucket unless it exists.
+func (s *S3) EnsureBucket(ctx context.Context) error {
+	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err == nil {
+		return nil
+	}
+	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &s.bucket})
+	var owned *types.BucketAlreadyOwnedByYou
+	var exists *types.BucketAlreadyExists
+	if err != nil && !errors.As(err, &owned) && !errors.As(err, &exists) {
+		return fmt.Errorf("blob: create bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// Put writes data to key.
+func (s *S3) Put(ctx context.Context, key string, data []byte) error {
+	return s.put(ctx, key, bytes.NewReader(data), int64(len(data)))
+}
+
+// PutFile uploads the local file at path to key.
+func (s *S3) PutFile(ctx context.Context, key, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	return s.put(ctx, key, f, st.Size())
+}
+
+func (s *S3) put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.bucket, Key: &key, Body: body, ContentLength: aws.Int64(size),
+	})
+	if err != nil {
+		return fmt.Errorf("blob: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Get reads the whole object at key.
+func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
+	rc, err := s.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("blob: read %s: %w", key, err)
+	}
+	return data, nil
+}
+
+// Open streams the object at key.
+func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("blob: get %s: %w", key, ErrNotFound)
+		}
+		return nil, fmt.Errorf("blob: get %s: %w", key, err)
+	}
+	return out.Body, nil
+}
+
+// Exists reports whether key exists.
+func (s *S3) Exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err == nil {
+		return true, nil
+	}
+	if isNotFound(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("blob: head %s: %w", key, err)
+}
+
+// List returns the keys under prefix, sorted.
+func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("blob: list %s: %w", prefix, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+func isNotFound(err error) bool {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	if errors.As(err, &nsk) || errors.As(err, &nf) {
+		return true
+	}
+	var api smithy.APIError
+	return errors.As(err, &api) && (api.ErrorCode() == "NotFound" || api.ErrorCode() == "NoSuchKey")
+}
+
+// Mem is an in-memory store for tests of code that takes a store.
+type Mem struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+}
+
+// NewMem returns an empty in-memory store.
+func NewMem() *Mem { return &Mem{objects: map[string][]byte{}} }
+
+// URL returns a mem:// address of key.
+func (m *Mem) URL(key string) string { return "mem://" + key }
+
+// Put stores a copy of data at key.
+func (m *Mem) Put(_ context.Context, key string, data []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.objects[key] = append([]byte(nil), data...)
+	return nil
+}
+
+// PutFile stores the content of the local file at path.
+func (m *Mem) PutFile(ctx context.Context, key, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	return m.Put(ctx, key, data)
+}
+
+// Get returns a copy of the object at key.
+func (m *Mem) Get(_ context.Context, key string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.objects[key]
+	if !ok {
+		return nil, fmt.Errorf("blob: get %s: %w", key, ErrNotFound)
+	}
+	return append([]byte(nil), d...), nil
+}
+
+// Open streams the object at key.
+func (m *Mem) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	d, err := m.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(d)), nil
+}
+
+// Exists reports whether key exists.
+func (m *Mem) Exists(_ context.Context, key string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.objects[key]
+	return ok, nil
+}
+
+// List returns the keys under prefix, sorted.
+func (m *Mem) List(_ context.Context, prefix string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var keys []string
+	for k := range m.objects {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys, nil
+}

@@ -1,0 +1,78 @@
+// Package layout names every object promoflow keeps in the bucket, so the
+// bucket's shape is written down in one place (see docs/ARCHITECTURE.md).
+package layout
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/promoflow/promoflow/internal/shard"
+)
+
+// Raw is where a delivered input file lives: raw/<dataset>/<name>. Inputs
+// there are never modified.
+func Raw(dataset, name string) string { return "raw/" + dataset + "/" + name }
+
+// Run is the prefix of everything one run writes.
+func Run(run string) string { return "runs/" + run + "/" }
+
+// EventsDir holds shard i's ingested events, one piece per input source.
+func EventsDir(run string, i int) string {
+	return fmt.Sprintf("%sevents/%s/", Run(run), shard.Key(i))
+}
+
+// EventsPart is the events of shard i that came from source src.
+func EventsPart(run string, i int, src string) string {
+	return EventsDir(run, i) + "part-" + src + ".arrow"
+}
+
+// Rejects lists the rows of source src that were not accepted.
+func Rejects(run, src string) string { return Run(run) + "rejects/" + src + ".csv" }
+
+// Features is shard i's feature table, one row per user, as of the end of
+// the history.
+func Features(run string, i int) string {
+	return fmt.Sprintf("%sfeatures/%s.arrow", Run(run), shard.Key(i))
+}
+
+// Train is shard i's labelled training table, as of the cutoff.
+func Train(run string, i int) string {
+	return fmt.Sprintf("%strain/%s.arrow", Run(run), shard.Key(i))
+}
+
+// Trees are the propensity trees grown on shard i.
+func Trees(run string, i int) string {
+	return fmt.Sprintf("%smodels/propensity/trees/%s.json", Run(run), shard.Key(i))
+}
+
+// Forest is the propensity forest: every shard's trees, combined.
+func Forest(run string) string { return Run(run) + "models/propensity/forest.json" }
+
+// Centroids are the segment centroids with their scaler.
+func Centroids(run string) string { return Run(run) + "models/kmeans/centroids.json" }
+
+// Scores is shard i's plan rows before publishing.
+func Scores(run string, i int) string {
+	return fmt.Sprintf("%sscores/%s.arrow", Run(run), shard.Key(i))
+}
+
+// Campaign is the prefix of a published campaign.
+func Campaign(campaign string) string { return "campaigns/" + campaign + "/" }
+
+// Source turns an input's key into the short name its pieces and rejects
+// carry: its position among the run's inputs and its base name without
+// extensions, so two inputs never collide.
+func Source(index int, key string) string {
+	base := path.Base(key)
+	if i := strings.IndexByte(base, '.'); i > 0 {
+		base = base[:i]
+	}
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, base)
+	return fmt.Sprintf("%03d-%s", index, clean)
+}

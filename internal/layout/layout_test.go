@@ -1,0 +1,20 @@
+package layout
+
+import "testing"
+
+func TestKeys(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{EventsPart("weekly-1", 7, Source(0, "raw/demo/events.csv.gz")), "runs/weekly-1/events/shard=0007/part-000-events.arrow"},
+		{Rejects("r", Source(12, "raw/x/my file (1).csv")), "runs/r/rejects/012-my_file__1_.csv"},
+		{Features("r", 3), "runs/r/features/shard=0003.arrow"},
+		{Train("r", 3), "runs/r/train/shard=0003.arrow"},
+		{Trees("r", 10), "runs/r/models/propensity/trees/shard=0010.json"},
+		{Scores("r", 0), "runs/r/scores/shard=0000.arrow"},
+		{Campaign("weekly-2026-W48") + "plan.parquet", "campaigns/weekly-2026-W48/plan.parquet"},
+		{Raw("demo", "events.csv.gz"), "raw/demo/events.csv.gz"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,59 @@
+// Command starter is promoflow's command line: it generates demo data,
+// starts regenerations and reports their progress.
+//
+//	starter generate --users N --seed S --out PATH
+//	starter run --template weekly --input PATH_OR_S3_URL [--wait] [--json]
+//	starter status RUN_ID
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: starter <command> [flags]
+
+commands:
+  generate   write a synthetic canonical events file (gzip CSV)
+  run        start a campaign regeneration (uploads a local input first)
+  status     print the stage progress of a run
+
+"starter <command> -h" lists a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// dispatch runs the command in args and returns the exit code.
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"generate": generate,
+		"run":      runCmd,
+		"status":   status,
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err := cmd(ctx, args[1:], stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "starter %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
