@@ -1,0 +1,222 @@
+package workflows_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/synth"
+	"github.com/promoflow/promoflow/internal/testenv"
+	"github.com/promoflow/promoflow/workflows"
+)
+
+// recordEnv, when set, makes the integration test store the histories the
+// replay test reads: PROMOFLOW_RECORD_HISTORY=1 go test -run Integration ./workflows
+const recordEnv = "PROMOFLOW_RECORD_HISTORY"
+
+// TestIntegrationRegenerate runs the regeneration on the real Temporal dev
+// server and the real S3 gateway, twice with the same seed.
+func TestIntegrationRegenerate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers")
+	}
+	ctx := context.Background()
+	stack := testenv.Start(t)
+	store, err := blob.NewS3(ctx, blob.Config{
+		Endpoint: stack.S3Endpoint, Region: stack.Region, Bucket: stack.Bucket,
+		AccessKey: stack.AccessKey, SecretKey: stack.SecretKey, PathStyle: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Inputs: generated users, plus a small file with known bad rows.
+	dir := t.TempDir()
+	eventsPath := filepath.Join(dir, "events.csv.gz")
+	if _, err := synth.WriteFile(eventsPath, synth.Config{Users: 3000, Seed: 11}); err != nil {
+		t.Fatal(err)
+	}
+	rows, users := readCSV(t, eventsPath)
+	bad := "user_id,ts,type,item_id,category,text,quantity,price,order_id,channel\n" +
+		"u9999001,2026-11-01T10:00:00Z,view,i1,shoes,red shoe,1,10,,web\n" +
+		"u9999001,not a time,view,i1,shoes,red shoe,1,10,,web\n" +
+		"u9999002,2026-11-01T10:00:00Z,teleport,i1,shoes,red shoe,1,10,,web\n" +
+		",2026-11-01T10:00:00Z,view,i1,shoes,red shoe,1,10,,web\n"
+	must(t, store.PutFile(ctx, "raw/it/events.csv.gz", eventsPath))
+	must(t, store.Put(ctx, "raw/it/bad.csv", []byte(bad)))
+	users["u9999001"] = true
+	wantRows := rows + 4
+
+	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	c, err := client.Dial(client.Options{HostPort: stack.TemporalAddr, Namespace: stack.Namespace, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const queue = "promoflow-it"
+	w := worker.New(c, queue, worker.Options{})
+	workflows.Register(w, &activities.Activities{Store: store, TempDir: t.TempDir()})
+	must(t, w.Start())
+	defer w.Stop()
+
+	run := func(id string) workflows.Summary {
+		t.Helper()
+		in := workflows.RegenerateInput{
+			RunID: id, Template: "weekly", Inputs: []string{"raw/it/events.csv.gz", "raw/it/bad.csv"},
+			Shards: 4, Seed: 7, K: 5, Window: 3,
+		}
+		wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.Regenerate, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum workflows.Summary
+		if err := wr.Get(ctx, &sum); err != nil {
+			t.Fatalf("run %s: %v", id, err)
+		}
+		return sum
+	}
+	start := time.Now()
+	sum := run("it-1")
+	t.Logf("run it-1 took %v; stages %v", time.Since(start).Round(time.Millisecond), sum.StageSeconds)
+
+	// Every input row is accounted for.
+	ing := sum.Ingest
+	if ing.RowsRead != int64(wantRows) || ing.Accepted+ing.Duplicates+ing.Rejected != ing.RowsRead {
+		t.Errorf("ingest %+v, want %d rows read, all accounted for", ing, wantRows)
+	}
+	if ing.Rejected != 3 || ing.ByReason["bad ts"] != 1 || ing.ByReason["unknown type"] != 1 || ing.ByReason["missing user_id"] != 1 {
+		t.Errorf("rejected %d by %v, want 3: one bad ts, one unknown type, one missing user_id", ing.Rejected, ing.ByReason)
+	}
+	rejects, err := store.Get(ctx, ing.Rejects[1])
+	must(t, err)
+	if n := strings.Count(string(rejects), "\n"); n != 4 || !strings.Contains(string(rejects), "raw/it/bad.csv,3,ts,bad ts,not a time") {
+		t.Errorf("rejects file:\n%s", rejects)
+	}
+
+	// Users in the plan equal users in the input.
+	planCSV, err := store.Get(ctx, "campaigns/it-1/plan.csv")
+	must(t, err)
+	plan, err := csv.NewReader(bytes.NewReader(planCSV)).ReadAll()
+	must(t, err)
+	if sum.Users != int64(len(users)) || sum.Plan.Rows != int64(len(users)) || len(plan)-1 != len(users) {
+		t.Errorf("users: summary %d, plan rows %d (csv %d), input %d", sum.Users, sum.Plan.Rows, len(plan)-1, len(users))
+	}
+	control := 0
+	seen := map[string]bool{}
+	for _, r := range plan[1:] {
+		if !users[r[0]] || seen[r[0]] {
+			t.Fatalf("plan user %q not in input or repeated", r[0])
+		}
+		seen[r[0]] = true
+		if r[7] == "true" {
+			control++
+		}
+	}
+	// The control group is 10% within one percentage point.
+	share := float64(control) / float64(len(plan)-1)
+	if math.Abs(share-0.10) > 0.01 || int64(control) != sum.Plan.ControlRows {
+		t.Errorf("control %d of %d = %.4f (summary %d), want 0.10 ± 0.01", control, len(plan)-1, share, sum.Plan.ControlRows)
+	}
+	if len(sum.Segments) != 5 || sum.Plan.TreatedRows == 0 {
+		t.Errorf("segments %d, treated %d", len(sum.Segments), sum.Plan.TreatedRows)
+	}
+	prop, _ := json.Marshal(sum.Models["propensity"])
+	var model workflows.TrainOutput
+	must(t, json.Unmarshal(prop, &model))
+	if model.AUC < 0.7 || model.NHoldout == 0 || model.Trees != 4*5 {
+		t.Errorf("propensity model %+v: want AUC >= 0.7 on held-out users and 20 trees", model)
+	}
+	summaryJSON, err := store.Get(ctx, "campaigns/it-1/summary.json")
+	must(t, err)
+	var stored workflows.Summary
+	must(t, json.Unmarshal(summaryJSON, &stored))
+	if stored.Plan.Rows != sum.Plan.Rows || stored.Plan.Summary != sum.Plan.Summary {
+		t.Errorf("stored summary plan %+v, returned %+v", stored.Plan, sum.Plan)
+	}
+
+	// Same inputs and seed: identical plan bytes.
+	run("it-2")
+	for _, f := range []string{"plan.parquet", "plan.csv"} {
+		a, err := store.Get(ctx, "campaigns/it-1/"+f)
+		must(t, err)
+		b, err := store.Get(ctx, "campaigns/it-2/"+f)
+		must(t, err)
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between two runs with the same seed", f)
+		}
+	}
+
+	if os.Getenv(recordEnv) != "" {
+		for id, name := range map[string]string{"it-1": "regenerate", "it-1-segment": "segment", "it-1-train": "train"} {
+			recordHistory(t, c, id, filepath.Join("testdata", name+".history.json"))
+		}
+	}
+}
+
+// recordHistory writes a workflow's history as JSON, the format the
+// replayer and the Temporal CLI read.
+func recordHistory(t *testing.T, c client.Client, workflowID, path string) {
+	t.Helper()
+	iter := c.GetWorkflowHistory(context.Background(), workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var events []json.RawMessage
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		must(t, err)
+		data, err := protojsonMarshal(ev)
+		must(t, err)
+		events = append(events, data)
+	}
+	out, err := json.MarshalIndent(map[string]any{"events": events}, "", " ")
+	must(t, err)
+	must(t, os.WriteFile(path, out, 0o644))
+	t.Logf("recorded %d events of %s to %s", len(events), workflowID, path)
+}
+
+// readCSV counts the data rows and distinct users of a generated file.
+func readCSV(t *testing.T, path string) (int, map[string]bool) {
+	t.Helper()
+	f, err := os.Open(path)
+	must(t, err)
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	must(t, err)
+	r := csv.NewReader(gz)
+	if _, err := r.Read(); err != nil {
+		t.Fatal(err)
+	}
+	rows, users := 0, map[string]bool{}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		must(t, err)
+		rows++
+		users[rec[0]] = true
+	}
+	return rows, users
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
