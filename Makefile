@@ -87,7 +87,11 @@ demo: up ## up, generate 20k users (once), run the weekly template and print the
 		| tee $(DEMO)/summary.json.partial
 	@mv $(DEMO)/summary.json.partial $(DEMO)/summary.json
 	@echo
-	@echo "Summary saved to $(DEMO)/summary.json (ui_url links to the run in the Temporal UI at $(PROMOFLOW_UI))."
+	@echo "Summary: $(DEMO)/summary.json"
+	@plan=$$(grep -o '"csv": *"s3://[^"]*"' $(DEMO)/summary.json | head -n 1 | sed 's|.*"s3://\([^"]*\)"|\1|'); \
+	if [[ -n $$plan ]]; then echo "Plan:    s3://$$plan (on disk: $(STATE)/s3/$$plan)"; fi
+	@ui=$$(grep -o '"ui_url": *"[^"]*"' $(DEMO)/summary.json | head -n 1 | sed 's|.*: *"\([^"]*\)"|\1|'); \
+	echo "Run:     $${ui:-$(PROMOFLOW_UI)}"
 	@echo "The stack stays up; 'make down' stops it."
 
 # --- checks ------------------------------------------------------------------

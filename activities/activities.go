@@ -45,24 +45,38 @@ func (a *Activities) mem() memory.Allocator {
 // wrong file or mapping, a corrupt object. Workflows do not retry it.
 const BadInputType = "BadInput"
 
-// nonRetryable marks bad-input errors so Temporal stops retrying them.
-func nonRetryable(err error) error {
-	var bad *ingest.BadInputError
-	if errors.As(err, &bad) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), BadInputType, err)
+// corruptError is an object that cannot be decoded: it will not mend on
+// retry.
+type corruptError struct {
+	key string
+	err error
+}
+
+func (e *corruptError) Error() string { return e.key + ": " + e.err.Error() }
+func (e *corruptError) Unwrap() error { return e.err }
+
+// final marks bad input (a wrong file or mapping, a corrupt object) anywhere
+// in err's chain as a non-retryable BadInput error at the top, where Temporal
+// looks; other errors stay retryable. Every activity defers it.
+func final(err *error) {
+	if *err == nil {
+		return
 	}
-	return err
+	var bad *ingest.BadInputError
+	var corrupt *corruptError
+	if errors.As(*err, &bad) || errors.As(*err, &corrupt) {
+		*err = temporal.NewNonRetryableApplicationError((*err).Error(), BadInputType, *err)
+	}
 }
 
 // readArrow gets an Arrow IPC object and calls fn for each record batch.
-// A corrupt object is bad input: it will not mend on retry.
 func (a *Activities) readArrow(ctx context.Context, key string, schema *arrow.Schema, fn func(arrow.Record) error) error {
 	data, err := a.Store.Get(ctx, key)
 	if err != nil {
 		return err
 	}
 	if err := arrowio.Each(data, schema, a.mem(), fn); err != nil {
-		return temporal.NewNonRetryableApplicationError(key+": "+err.Error(), BadInputType, err)
+		return &corruptError{key: key, err: err}
 	}
 	return nil
 }

@@ -38,7 +38,8 @@ type DecideOutput struct {
 
 // Decide scores the shard's users (segment, propensity), chooses each one's
 // offer and control membership, and writes the shard's plan rows.
-func (a *Activities) Decide(ctx context.Context, in DecideInput) (DecideOutput, error) {
+func (a *Activities) Decide(ctx context.Context, in DecideInput) (_ DecideOutput, err error) {
+	defer final(&err)
 	f, err := a.loadForest(ctx, in.ForestKey)
 	if err != nil {
 		return DecideOutput{}, err

@@ -33,7 +33,8 @@ type FeaturesOutput struct {
 
 // Features reads shard i's events and writes its scoring and training
 // feature tables.
-func (a *Activities) Features(ctx context.Context, in FeaturesInput) (FeaturesOutput, error) {
+func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ FeaturesOutput, err error) {
+	defer final(&err)
 	keys, err := a.Store.List(ctx, layout.EventsDir(in.RunID, in.Shard))
 	if err != nil {
 		return FeaturesOutput{}, err

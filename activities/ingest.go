@@ -37,7 +37,8 @@ type IngestOutput struct {
 // ends in .gz), writes accepted rows to one Arrow piece per shard and
 // rejected rows, with line, column and reason, to the run's rejects. It
 // heartbeats the rows read. Rewriting the same keys makes a retry harmless.
-func (a *Activities) Ingest(ctx context.Context, in IngestInput) (IngestOutput, error) {
+func (a *Activities) Ingest(ctx context.Context, in IngestInput) (_ IngestOutput, err error) {
+	defer final(&err)
 	src := layout.Source(in.Index, in.Key)
 	rc, err := a.Store.Open(ctx, in.Key)
 	if err != nil {
@@ -48,7 +49,7 @@ func (a *Activities) Ingest(ctx context.Context, in IngestInput) (IngestOutput, 
 	if strings.HasSuffix(in.Key, ".gz") {
 		gz, err := gzip.NewReader(r)
 		if err != nil {
-			return IngestOutput{}, nonRetryable(&ingest.BadInputError{Source: in.Key, Msg: "not gzip: " + err.Error()})
+			return IngestOutput{}, (&ingest.BadInputError{Source: in.Key, Msg: "not gzip: " + err.Error()})
 		}
 		defer gz.Close()
 		r = gz
@@ -80,7 +81,7 @@ func (a *Activities) Ingest(ctx context.Context, in IngestInput) (IngestOutput, 
 		func(rows int64) { activity.RecordHeartbeat(ctx, rows) })
 	paths, closeErr := sharder.Close()
 	if err != nil {
-		return IngestOutput{}, nonRetryable(err)
+		return IngestOutput{}, err
 	}
 	if closeErr != nil {
 		return IngestOutput{}, closeErr

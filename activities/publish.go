@@ -29,7 +29,8 @@ type PublishOutput struct {
 // Publish concatenates the shards' plan rows, in shard order, into
 // campaigns/<campaign>/plan.parquet and plan.csv. The bytes depend only on
 // the rows, so the same run publishes the same files.
-func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishOutput, error) {
+func (a *Activities) Publish(ctx context.Context, in PublishInput) (_ PublishOutput, err error) {
+	defer final(&err)
 	var pq, csvBuf bytes.Buffer
 	pw, err := plan.NewParquetWriter(&pq, a.mem())
 	if err != nil {
@@ -80,7 +81,8 @@ type WriteSummaryInput struct {
 
 // WriteSummary stores campaigns/<campaign>/summary.json, written last so its
 // presence means the campaign is complete, and returns its address.
-func (a *Activities) WriteSummary(ctx context.Context, in WriteSummaryInput) (string, error) {
+func (a *Activities) WriteSummary(ctx context.Context, in WriteSummaryInput) (_ string, err error) {
+	defer final(&err)
 	var indented bytes.Buffer
 	if err := json.Indent(&indented, in.Summary, "", "  "); err != nil {
 		return "", fmt.Errorf("summary: %w", err)

@@ -24,7 +24,8 @@ type KMeansSeedInput struct {
 // KMeansSeed picks initial centroids: a seeded sample of users from every
 // shard, clustered in process by the best of a few k-means++ runs. Only the
 // centroids leave the activity.
-func (a *Activities) KMeansSeed(ctx context.Context, in KMeansSeedInput) ([][]float64, error) {
+func (a *Activities) KMeansSeed(ctx context.Context, in KMeansSeedInput) (_ [][]float64, err error) {
+	defer final(&err)
 	rate := 1.0
 	if in.Users > 0 && int64(in.Sample) < in.Users {
 		rate = float64(in.Sample) / float64(in.Users)
@@ -59,7 +60,8 @@ type KMeansStepInput struct {
 
 // KMeansStep assigns the shard's users to their nearest centroid and returns
 // the partial sums the workflow reduces into new centroids.
-func (a *Activities) KMeansStep(ctx context.Context, in KMeansStepInput) (kmeans.Partial, error) {
+func (a *Activities) KMeansStep(ctx context.Context, in KMeansStepInput) (_ kmeans.Partial, err error) {
+	defer final(&err)
 	rows, err := a.readFeatures(ctx, layout.Features(in.RunID, in.Shard), features.Schema)
 	if err != nil {
 		return kmeans.Partial{}, fmt.Errorf("shard %d: %w", in.Shard, err)

@@ -40,7 +40,8 @@ type TrainTreesOutput struct {
 
 // TrainTrees grows propensity trees on the shard's training users that are
 // not held out (bagging by shard, plus bootstrap within it) and stores them.
-func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (TrainTreesOutput, error) {
+func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (_ TrainTreesOutput, err error) {
+	defer final(&err)
 	rows, err := a.readFeatures(ctx, layout.Train(in.RunID, in.Shard), features.TrainSchema)
 	if err != nil {
 		return TrainTreesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
@@ -90,7 +91,8 @@ type CombineForestOutput struct {
 }
 
 // CombineForest merges the shards' trees, in shard order, into one forest.
-func (a *Activities) CombineForest(ctx context.Context, in CombineForestInput) (CombineForestOutput, error) {
+func (a *Activities) CombineForest(ctx context.Context, in CombineForestInput) (_ CombineForestOutput, err error) {
+	defer final(&err)
 	var all *forest.Forest
 	for i, key := range in.Keys {
 		f, err := a.loadForest(ctx, key)
@@ -124,7 +126,7 @@ func (a *Activities) loadForest(ctx context.Context, key string) (*forest.Forest
 	}
 	f, err := forest.Load(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
+		return nil, &corruptError{key: key, err: err}
 	}
 	return f, nil
 }
@@ -139,7 +141,8 @@ type EvaluateInput struct {
 
 // EvaluateForest scores the shard's held-out users and returns a histogram
 // of scores by label, from which the workflow reads AUC and log loss.
-func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (metrics.ScoreHist, error) {
+func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ metrics.ScoreHist, err error) {
+	defer final(&err)
 	f, err := a.loadForest(ctx, in.ForestKey)
 	if err != nil {
 		return metrics.ScoreHist{}, err

@@ -1,0 +1,112 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/layout"
+)
+
+const events = "user_id,ts,type,item_id,category,text,quantity,price,order_id,channel\n" +
+	"u1,2026-10-01T10:00:00Z,view,i1,shoes,red shoe,1,10,,web\n" +
+	"u1,2026-10-02T10:00:00Z,purchase,i1,shoes,red shoe,1,10,o1,web\n" +
+	"u2,2026-10-03T10:00:00Z,view,i2,bags,tote,1,20,,app\n" +
+	"u3,2026-11-20T10:00:00Z,purchase,i2,bags,tote,2,20,o2,app\n" +
+	"u3,bad,view,i2,bags,tote,1,20,,app\n"
+
+func newEnv(store Store) (*testsuite.TestActivityEnvironment, *Activities) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	acts := &Activities{Store: store}
+	env.RegisterActivity(acts)
+	return env, acts
+}
+
+func TestIngestThenFeatures(t *testing.T) {
+	store := blob.NewMem()
+	ctx := context.Background()
+	if err := store.Put(ctx, "raw/t/events.csv", []byte(events)); err != nil {
+		t.Fatal(err)
+	}
+	env, acts := newEnv(store)
+	v, err := env.ExecuteActivity(acts.Ingest, IngestInput{RunID: "r", Key: "raw/t/events.csv", Shards: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out IngestOutput
+	if err := v.Get(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Result.RowsRead != 5 || out.Result.Accepted != 4 || out.Result.Rejected != 1 {
+		t.Errorf("ingest %+v", out.Result)
+	}
+	var routed int64
+	for _, n := range out.ShardRows {
+		routed += n
+	}
+	if routed != 4 {
+		t.Errorf("rows routed to shards %v, want 4 in all", out.ShardRows)
+	}
+	rej, _ := store.Get(ctx, out.Rejects)
+	if !strings.Contains(string(rej), "raw/t/events.csv,6,ts,bad ts,bad") {
+		t.Errorf("rejects:\n%s", rej)
+	}
+
+	end := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	var users, train int64
+	for i := 0; i < 3; i++ {
+		v, err := env.ExecuteActivity(acts.Features, FeaturesInput{RunID: "r", Shard: i, Cutoff: end.Add(-28 * 24 * time.Hour), End: end})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f FeaturesOutput
+		if err := v.Get(&f); err != nil {
+			t.Fatal(err)
+		}
+		users += f.Users
+		train += f.TrainRows
+	}
+	if users != 3 || train != 2 {
+		t.Errorf("users %d (want 3), training rows %d (want 2: u3 is new after the cutoff)", users, train)
+	}
+}
+
+func TestBadInputIsNotRetryable(t *testing.T) {
+	store := blob.NewMem()
+	ctx := context.Background()
+	store.Put(ctx, "raw/t/wrong.csv", []byte("customer,when\nc1,2026-01-01\n"))
+	store.Put(ctx, layout.Features("r", 0), []byte("this is not arrow"))
+	env, acts := newEnv(store)
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"missing column", func() error {
+			_, err := env.ExecuteActivity(acts.Ingest, IngestInput{RunID: "r", Key: "raw/t/wrong.csv", Shards: 2})
+			return err
+		}, `raw/t/wrong.csv:1: column "user_id"`},
+		{"corrupt shard", func() error {
+			_, err := env.ExecuteActivity(acts.KMeansStep, KMeansStepInput{RunID: "r", Shard: 0})
+			return err
+		}, layout.Features("r", 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run()
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || !app.NonRetryable() || app.Type() != BadInputType {
+				t.Fatalf("err = %v, want a non-retryable %s error", err, BadInputType)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to name %q", err, tc.want)
+			}
+		})
+	}
+}

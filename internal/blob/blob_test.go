@@ -1,0 +1,83 @@
+package blob_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/testenv"
+)
+
+// store is what both implementations offer.
+type store interface {
+	Put(ctx context.Context, key string, data []byte) error
+	PutFile(ctx context.Context, key, path string) error
+	Get(ctx context.Context, key string) ([]byte, error)
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	Exists(ctx context.Context, key string) (bool, error)
+	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+func TestStores(t *testing.T) {
+	ctx := context.Background()
+	stores := map[string]func(t *testing.T) store{
+		"mem": func(*testing.T) store { return blob.NewMem() },
+		"s3": func(t *testing.T) store {
+			if testing.Short() {
+				t.Skip("starts an S3 gateway")
+			}
+			endpoint := testenv.StartS3(t)
+			s, err := blob.NewS3(ctx, blob.Config{Endpoint: endpoint, Region: testenv.DefaultRegion, Bucket: "fresh",
+				AccessKey: testenv.DefaultAccessKey, SecretKey: testenv.DefaultSecretKey, PathStyle: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // creating an existing bucket is fine
+				if err := s.EnsureBucket(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return s
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			if err := s.Put(ctx, "runs/r/b.txt", []byte("bee")); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "a.txt")
+			if err := os.WriteFile(path, []byte("ay"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutFile(ctx, "runs/r/a.txt", path); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Put(ctx, "runs/other/c.txt", nil); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Get(ctx, "runs/r/a.txt")
+			if err != nil || string(got) != "ay" {
+				t.Errorf("Get = %q, %v", got, err)
+			}
+			keys, err := s.List(ctx, "runs/r/")
+			if err != nil || !reflect.DeepEqual(keys, []string{"runs/r/a.txt", "runs/r/b.txt"}) {
+				t.Errorf("List = %q, %v", keys, err)
+			}
+			if ok, err := s.Exists(ctx, "runs/other/c.txt"); !ok || err != nil {
+				t.Errorf("Exists(empty object) = %v, %v", ok, err)
+			}
+			if ok, err := s.Exists(ctx, "nope"); ok || err != nil {
+				t.Errorf("Exists(missing) = %v, %v", ok, err)
+			}
+			if _, err := s.Get(ctx, "nope"); !errors.Is(err, blob.ErrNotFound) {
+				t.Errorf("Get(missing) err = %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
