@@ -62,7 +62,7 @@ func TestIngestThenFeatures(t *testing.T) {
 	end := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	var users, train int64
 	for i := 0; i < 3; i++ {
-		v, err := env.ExecuteActivity(acts.Features, FeaturesInput{RunID: "r", Shard: i, Cutoff: end.Add(-28 * 24 * time.Hour), End: end})
+		v, err := env.ExecuteActivity(acts.Features, FeaturesInput{RunID: "r", Shard: i, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end})
 		if err != nil {
 			t.Fatal(err)
 		}

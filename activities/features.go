@@ -14,10 +14,11 @@ import (
 
 // FeaturesInput asks for one shard's features.
 type FeaturesInput struct {
-	RunID  string
-	Shard  int
-	Cutoff time.Time // training features use events before it
-	End    time.Time // scoring features use events up to it
+	RunID    string
+	Shard    int
+	Cutoff   time.Time // training features use events before it
+	LabelEnd time.Time // training labels: a purchase in [Cutoff, LabelEnd]
+	End      time.Time // scoring features use events up to it
 }
 
 // FeaturesOutput are the shard's counts and the aggregates the workflow
@@ -42,7 +43,7 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 	if len(keys) == 0 {
 		return FeaturesOutput{}, fmt.Errorf("shard %d: no event pieces under %s", in.Shard, layout.EventsDir(in.RunID, in.Shard))
 	}
-	b := features.NewBuilder(in.Cutoff, in.End)
+	b := features.NewBuilder(in.Cutoff, in.LabelEnd, in.End)
 	for _, key := range keys {
 		err := a.readArrow(ctx, key, canon.EventSchema, func(rec arrow.Record) error {
 			ev, err := canon.NewEvents(rec)

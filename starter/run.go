@@ -43,6 +43,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	seed := fs.Int64("seed", 42, "run seed: same inputs and seed, same plan")
 	shards := fs.Int("shards", 8, "user shards")
 	k := fs.Int("k", 6, "segments")
+	horizon := fs.Int("horizon-days", 28, "propensity label window after the cutoff, in days")
+	cutoff := fs.String("cutoff", "", "training cutoff date (2006-01-02); default horizon-days before the last event")
 	runID := fs.String("run-id", "", "run id (default <template>-<UTC time>)")
 	campaign := fs.String("campaign", "", "campaign id (default the run id)")
 	wait := fs.Bool("wait", false, "wait for the run to finish and print its summary")
@@ -55,6 +57,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *input == "" {
 		return errors.New("--input is required")
+	}
+	var cutoffTime time.Time
+	if *cutoff != "" {
+		t, err := time.Parse("2006-01-02", *cutoff)
+		if err != nil {
+			return fmt.Errorf("--cutoff %q: want a date like 2011-09-10", *cutoff)
+		}
+		cutoffTime = t
 	}
 	store, err := blob.NewS3(ctx, cfg.Blob())
 	if err != nil {
@@ -78,7 +88,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer c.Close()
 	in := workflows.RegenerateInput{
 		RunID: *runID, Template: *template, Campaign: *campaign, Inputs: keys,
-		Shards: *shards, Seed: *seed, K: *k,
+		Shards: *shards, Seed: *seed, K: *k, HorizonDays: *horizon, Cutoff: cutoffTime,
 	}
 	in.Defaults()
 	if err := in.Validate(); err != nil {

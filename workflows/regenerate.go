@@ -14,7 +14,6 @@ import (
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/decide"
 	"github.com/promoflow/promoflow/internal/features"
-	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/segment"
 )
@@ -41,10 +40,11 @@ type RegenerateInput struct {
 	Inputs        []string // raw/... keys of canonical event CSV
 	Shards        int
 	Seed          int64
-	K             int     // segments
-	HorizonDays   int     // propensity label window after the cutoff
-	ControlShare  float64 // share held out as control
-	Margin        float64 // gross margin on incremental revenue
+	K             int       // segments
+	HorizonDays   int       // propensity label window after the cutoff
+	Cutoff        time.Time // training features end here; zero means HorizonDays before the last event
+	ControlShare  float64   // share held out as control
+	Margin        float64   // gross margin on incremental revenue
 	TreesPerShard int
 	Window        int // shard activities in flight
 	Catalog       []decide.Offer
@@ -150,184 +150,73 @@ type Summary struct {
 
 // Regenerate is the campaign regeneration: ingest, features, segments,
 // propensity forest, decisions, publication. Each stage fans out over
-// shards; the workflow reduces the shards' aggregates in shard order.
+// shards; the workflow reduces the shards' aggregates in shard order. The
+// stages live in files of their own (ingest.go, features.go, ...).
 func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 	in.Defaults()
 	if err := in.Validate(); err != nil {
 		return Summary{}, err
 	}
 	info := workflow.GetInfo(ctx)
-	track := newTracker(ctx, in.RunID, Stages...)
-	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return track.p, nil }); err != nil {
+	r := &run{in: in, track: newTracker(ctx, in.RunID, Stages...)}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return r.track.p, nil }); err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{
+	r.sum = Summary{
 		RunID: in.RunID, WorkflowID: info.WorkflowExecution.ID, Template: in.Template, Campaign: in.Campaign,
 		Seed: in.Seed, Shards: in.Shards, Inputs: in.Inputs, Models: map[string]any{},
 	}
-	actx := withActivityOptions(ctx)
-
-	// 1. Ingest: one activity per input object.
-	track.begin(StageIngest, len(in.Inputs))
-	ingested := make([]activities.IngestOutput, len(in.Inputs))
-	err := fanOut(ctx, len(in.Inputs), in.Window,
-		func(i int) workflow.Future {
-			return workflow.ExecuteActivity(withHeartbeat(ctx), a.Ingest, activities.IngestInput{
-				RunID: in.RunID, Key: in.Inputs[i], Index: i, Shards: in.Shards,
-			})
-		},
-		func(i int, f workflow.Future) error {
-			track.step(StageIngest)
-			return f.Get(ctx, &ingested[i])
-		})
-	if err != nil {
-		return sum, fmt.Errorf("ingest: %w", err)
-	}
-	tot := IngestTotals{ByReason: map[string]int64{}}
-	var end time.Time
-	for _, o := range ingested {
-		r := o.Result
-		tot.RowsRead += r.RowsRead
-		tot.Accepted += r.Accepted
-		tot.Duplicates += r.Duplicates
-		tot.Rejected += r.Rejected
-		for k, v := range r.ByReason {
-			tot.ByReason[k] += v
+	for _, st := range []struct {
+		name string
+		fn   func(workflow.Context) error
+	}{
+		{StageIngest, r.ingest},
+		{StageFeatures, r.features},
+		{StageSegment, r.segment},
+		{StageTrain, r.train},
+		{StageDecide, r.decide},
+		{StagePublish, r.publish},
+	} {
+		if err := st.fn(ctx); err != nil {
+			return r.sum, fmt.Errorf("%s: %w", st.name, err)
 		}
-		tot.Sources = append(tot.Sources, r)
-		tot.Rejects = append(tot.Rejects, o.Rejects)
-		if r.MaxTS.After(end) {
-			end = r.MaxTS
-		}
+		r.track.end(st.name)
 	}
-	sum.Ingest, sum.InputRows = tot, tot.RowsRead
-	if tot.Accepted == 0 {
-		return sum, fmt.Errorf("ingest: none of %d rows accepted (%v)", tot.RowsRead, tot.ByReason)
-	}
-	cutoff := end.Add(-time.Duration(in.HorizonDays) * 24 * time.Hour)
-	sum.Cutoff, sum.End = cutoff, end
-	track.end(StageIngest)
-
-	// 2. Features, and the global statistics reduced from them.
-	track.begin(StageFeatures, in.Shards)
-	feats := make([]activities.FeaturesOutput, in.Shards)
-	err = fanOut(ctx, in.Shards, in.Window,
-		func(i int) workflow.Future {
-			return workflow.ExecuteActivity(actx, a.Features, activities.FeaturesInput{RunID: in.RunID, Shard: i, Cutoff: cutoff, End: end})
-		},
-		func(i int, f workflow.Future) error {
-			track.step(StageFeatures)
-			return f.Get(ctx, &feats[i])
-		})
+	r.track.finish()
+	r.sum.StageSeconds = r.track.seconds()
+	r.sum.Stages = r.track.p.Stages
+	data, err := json.Marshal(r.sum)
 	if err != nil {
-		return sum, fmt.Errorf("features: %w", err)
+		return r.sum, fmt.Errorf("summary: %w", err)
 	}
-	moments := features.NewMoments(len(features.Names))
-	var buyers int64
-	var basketSum float64
-	for i, f := range feats {
-		sum.Users += f.Users
-		buyers += f.Buyers
-		basketSum += f.BasketSum
-		if err := moments.Merge(f.Moments); err != nil {
-			return sum, fmt.Errorf("features: shard %d: %w", i, err)
-		}
-	}
-	scaler := moments.Scaler()
-	defaultBasket := 0.0
-	if buyers > 0 {
-		defaultBasket = basketSum / float64(buyers)
-	}
-	track.end(StageFeatures)
-
-	// 3. Segments: distributed k-means as a child workflow.
-	track.begin(StageSegment, 0)
-	var seg SegmentOutput
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: in.RunID + "-segment"})
-	err = workflow.ExecuteChildWorkflow(cctx, Segment, SegmentInput{
-		RunID: in.RunID, Shards: in.Shards, Users: sum.Users, K: in.K, Seed: in.Seed, Scaler: scaler, Window: in.Window,
-	}).Get(ctx, &seg)
+	err = workflow.ExecuteActivity(withActivityOptions(ctx), a.WriteSummary, activities.WriteSummaryInput{Campaign: in.Campaign, Summary: data}).Get(ctx, nil)
 	if err != nil {
-		return sum, fmt.Errorf("segment: %w", err)
+		return r.sum, fmt.Errorf("summary: %w", err)
 	}
-	track.detail(StageSegment, fmt.Sprintf("%d iterations, cost %.6g", seg.Iterations, seg.Cost))
-	sum.KMeans = map[string]any{"k": in.K, "iterations": seg.Iterations, "cost": seg.Cost, "converged": seg.Converged}
-	track.end(StageSegment)
+	return r.sum, nil
+}
 
-	// 4. Propensity forest as a child workflow.
-	track.begin(StageTrain, 0)
-	var model TrainOutput
-	cctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: in.RunID + "-train"})
-	err = workflow.ExecuteChildWorkflow(cctx, Train, TrainInput{
-		RunID: in.RunID, Shards: in.Shards, Seed: in.Seed, Window: in.Window,
-		Params: forest.Params{Trees: in.TreesPerShard, MaxDepth: 8, MinLeaf: 20, Bootstrap: true},
-	}).Get(ctx, &model)
-	if err != nil {
-		return sum, fmt.Errorf("train: %w", err)
-	}
-	sum.Models["propensity"] = model
-	track.detail(StageTrain, fmt.Sprintf("%d trees, AUC %.3f", model.Trees, model.AUC))
-	track.end(StageTrain)
+// run is the state one regeneration passes from stage to stage: the
+// summary being filled in and the global statistics later stages need.
+type run struct {
+	in    RegenerateInput
+	track *tracker
+	sum   Summary
 
-	// 5. Decide every user's offer, shard by shard.
-	track.begin(StageDecide, in.Shards)
-	decided := make([]activities.DecideOutput, in.Shards)
-	params := decide.Params{Margin: in.Margin, ControlShare: in.ControlShare, Salt: fmt.Sprintf("%s/%d", in.Template, in.Seed)}
-	err = fanOut(ctx, in.Shards, in.Window,
-		func(i int) workflow.Future {
-			return workflow.ExecuteActivity(actx, a.Decide, activities.DecideInput{
-				RunID: in.RunID, Shard: i, Scaler: scaler, Centroids: seg.Centroids, SegmentNames: seg.Names,
-				ForestKey: model.ForestKey, Catalog: in.Catalog, Params: params, DefaultBasket: defaultBasket,
-			})
-		},
-		func(i int, f workflow.Future) error {
-			track.step(StageDecide)
-			return f.Get(ctx, &decided[i])
-		})
-	if err != nil {
-		return sum, fmt.Errorf("decide: %w", err)
-	}
-	segSums := segment.NewSums(in.K)
-	ps := PlanSummary{Offers: map[string]int64{}}
-	scoreKeys := make([]string, in.Shards)
-	for i, d := range decided {
-		scoreKeys[i] = d.Key
-		ps.Rows += d.Rows
-		ps.ControlRows += d.Control
-		for o, n := range d.Offers {
-			ps.Offers[o] += n
-			ps.TreatedRows += n
-		}
-		ps.ExpectedCost += d.ExpectedCost
-		ps.ExpectedIncrementalRevenue += d.ExpectedIncrementalRevenue
-		if err := segSums.Merge(d.Segments); err != nil {
-			return sum, fmt.Errorf("decide: shard %d: %w", i, err)
-		}
-	}
-	sum.Segments = segSums.Profiles(seg.Names)
-	track.end(StageDecide)
+	cutoff, end   time.Time       // from ingest
+	scaler        features.Scaler // from features
+	defaultBasket float64         // from features
+	seg           SegmentOutput   // from segment
+	model         TrainOutput     // from train
+	scoreKeys     []string        // from decide
+}
 
-	// 6. Publish the plan, then the summary, last.
-	track.begin(StagePublish, 1)
-	var pub activities.PublishOutput
-	if err := workflow.ExecuteActivity(actx, a.Publish, activities.PublishInput{Campaign: in.Campaign, ScoreKeys: scoreKeys}).Get(ctx, &pub); err != nil {
-		return sum, fmt.Errorf("publish: %w", err)
+// labelEnd is the end of the propensity label window: HorizonDays after the
+// cutoff, or the last event if that comes first.
+func (r *run) labelEnd() time.Time {
+	le := r.cutoff.Add(time.Duration(r.in.HorizonDays) * 24 * time.Hour)
+	if le.After(r.end) {
+		return r.end
 	}
-	if pub.Rows != ps.Rows {
-		return sum, fmt.Errorf("publish: plan has %d rows, shards decided %d", pub.Rows, ps.Rows)
-	}
-	ps.Parquet, ps.CSV, ps.Summary = pub.Parquet, pub.CSV, pub.Summary
-	sum.Plan = ps
-	track.end(StagePublish)
-	track.finish()
-	sum.StageSeconds = track.seconds()
-	sum.Stages = track.p.Stages
-	data, err := json.Marshal(sum)
-	if err != nil {
-		return sum, fmt.Errorf("summary: %w", err)
-	}
-	if err := workflow.ExecuteActivity(actx, a.WriteSummary, activities.WriteSummaryInput{Campaign: in.Campaign, Summary: data}).Get(ctx, nil); err != nil {
-		return sum, fmt.Errorf("summary: %w", err)
-	}
-	return sum, nil
+	return le
 }

@@ -138,17 +138,19 @@ func (u *user) values(asOf time.Time) []float64 {
 
 // Builder computes, from a shard's events in any order, the scoring rows (all
 // events up to End) and the training rows (events before Cutoff, labelled by
-// a purchase in [Cutoff, End]).
+// a purchase in [Cutoff, LabelEnd]).
 type Builder struct {
-	Cutoff, End time.Time
-	score       map[string]*user
-	train       map[string]*user
-	label       map[string]bool
+	Cutoff, LabelEnd, End time.Time
+	score                 map[string]*user
+	train                 map[string]*user
+	label                 map[string]bool
 }
 
-// NewBuilder returns a Builder for the given cutoff and end.
-func NewBuilder(cutoff, end time.Time) *Builder {
-	return &Builder{Cutoff: cutoff, End: end, score: map[string]*user{}, train: map[string]*user{}, label: map[string]bool{}}
+// NewBuilder returns a Builder for the given cutoff, label window end and
+// end of history.
+func NewBuilder(cutoff, labelEnd, end time.Time) *Builder {
+	return &Builder{Cutoff: cutoff, LabelEnd: labelEnd, End: end,
+		score: map[string]*user{}, train: map[string]*user{}, label: map[string]bool{}}
 }
 
 // Add takes one event. Events after End are ignored.
@@ -159,7 +161,7 @@ func (b *Builder) Add(e canon.Event) {
 	get(b.score, e.UserID).add(&e)
 	if e.TS.Before(b.Cutoff) {
 		get(b.train, e.UserID).add(&e)
-	} else if e.Type == canon.Purchase {
+	} else if e.Type == canon.Purchase && !e.TS.After(b.LabelEnd) {
 		b.label[e.UserID] = true
 	}
 }

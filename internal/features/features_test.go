@@ -28,7 +28,7 @@ func TestBuilderValues(t *testing.T) {
 		{UserID: "c", TS: at(33), Type: canon.View},                                             // new after cutoff
 		{UserID: "a", TS: at(50), Type: canon.Purchase, OrderID: "o4", Quantity: 1, Price: 1e6}, // after end: ignored
 	}
-	b := NewBuilder(cutoff, end)
+	b := NewBuilder(cutoff, end, end)
 	for _, e := range events {
 		b.Add(e)
 	}

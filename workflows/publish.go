@@ -1,0 +1,27 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/promoflow/promoflow/activities"
+)
+
+// publish writes the plan's Parquet and CSV; the summary follows last, in
+// Regenerate.
+func (r *run) publish(ctx workflow.Context) error {
+	r.track.begin(StagePublish, 1)
+	var pub activities.PublishOutput
+	err := workflow.ExecuteActivity(withActivityOptions(ctx), a.Publish, activities.PublishInput{
+		Campaign: r.in.Campaign, ScoreKeys: r.scoreKeys,
+	}).Get(ctx, &pub)
+	if err != nil {
+		return err
+	}
+	if pub.Rows != r.sum.Plan.Rows {
+		return fmt.Errorf("plan has %d rows, shards decided %d", pub.Rows, r.sum.Plan.Rows)
+	}
+	r.sum.Plan.Parquet, r.sum.Plan.CSV, r.sum.Plan.Summary = pub.Parquet, pub.CSV, pub.Summary
+	return nil
+}
