@@ -21,6 +21,7 @@ commands:
   generate   write a synthetic canonical events file (gzip CSV)
   run        start a campaign regeneration (uploads a local input first)
   status     print the stage progress of a run
+  codec-server  decode encrypted payloads for the Temporal UI
 
 "starter <command> -h" lists a command's flags.
 `
@@ -38,9 +39,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"generate": generate,
-		"run":      runCmd,
-		"status":   status,
+		"generate":     generate,
+		"run":          runCmd,
+		"status":       status,
+		"codec-server": codecServer,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

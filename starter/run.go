@@ -171,7 +171,11 @@ func resolveInput(ctx context.Context, store *blob.S3, in, dataset string, stder
 }
 
 func dial(ctx context.Context, cfg *config.Config) (client.Client, error) {
-	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: quietLogger{}})
+	opts, err := cfg.ClientOptions(quietLogger{})
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("temporal %s: %w (is the stack up? `make up`)", cfg.TemporalAddress, err)
 	}

@@ -43,9 +43,11 @@ func run() error {
 	if err := store.EnsureBucket(ctx); err != nil {
 		return err
 	}
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: tlog.NewStructuredLogger(logger),
-	})
+	opts, err := cfg.ClientOptions(tlog.NewStructuredLogger(logger))
+	if err != nil {
+		return err
+	}
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("temporal %s: %w", cfg.TemporalAddress, err)
 	}

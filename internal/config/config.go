@@ -19,6 +19,22 @@ type Config struct {
 	TaskQueue       string
 	UI              string // Temporal UI base URL, for links printed to operators
 	S3              blob.Config
+
+	// TLS to Temporal: on when TLS is set or any file is given.
+	TLS           bool
+	TLSCA         string // PEM file of the CA that signed the server certificate; empty means system roots
+	TLSCert       string // PEM client certificate, for mTLS
+	TLSKey        string // PEM client key
+	TLSServerName string // overrides the name checked in the server certificate
+
+	// Secrets come only from the environment. Behind a pointer, they print
+	// as an address, so logging a Config cannot leak them.
+	secrets *secrets
+}
+
+type secrets struct {
+	apiKey         string // PROMOFLOW_TEMPORAL_API_KEY: Temporal Cloud API key
+	encryptionKeys string // PROMOFLOW_ENCRYPTION_KEYS: id:base64,... AES-256 payload keys, first is current
 }
 
 // Register defines cfg's flags on fs, with defaults taken from the
@@ -42,10 +58,17 @@ func (cfg *Config) Register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&cfg.S3.Region, "s3-region", env("PROMOFLOW_S3_REGION", env("AWS_REGION", "us-east-1")), "S3 region ($PROMOFLOW_S3_REGION)")
 	fs.StringVar(&cfg.S3.Bucket, "bucket", env("PROMOFLOW_BUCKET", "promoflow"), "bucket ($PROMOFLOW_BUCKET)")
 	fs.BoolVar(&cfg.S3.PathStyle, "s3-path-style", pathStyle, "path-style S3 addressing ($PROMOFLOW_S3_PATH_STYLE)")
+	tlsOn, _ := strconv.ParseBool(env("PROMOFLOW_TLS", "false"))
+	fs.BoolVar(&cfg.TLS, "tls", tlsOn, "connect to Temporal over TLS ($PROMOFLOW_TLS)")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", env("PROMOFLOW_TLS_CA", ""), "CA certificate file for Temporal ($PROMOFLOW_TLS_CA)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", env("PROMOFLOW_TLS_CERT", ""), "client certificate file, mTLS ($PROMOFLOW_TLS_CERT)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", env("PROMOFLOW_TLS_KEY", ""), "client key file, mTLS ($PROMOFLOW_TLS_KEY)")
+	fs.StringVar(&cfg.TLSServerName, "tls-server-name", env("PROMOFLOW_TLS_SERVER_NAME", ""), "server name to verify ($PROMOFLOW_TLS_SERVER_NAME)")
 	// Credentials come only from the environment, never from flags, so they
 	// do not show in process listings. Empty means the AWS default chain.
 	cfg.S3.AccessKey = getenv("AWS_ACCESS_KEY_ID")
 	cfg.S3.SecretKey = getenv("AWS_SECRET_ACCESS_KEY")
+	cfg.secrets = &secrets{apiKey: getenv("PROMOFLOW_TEMPORAL_API_KEY"), encryptionKeys: getenv("PROMOFLOW_ENCRYPTION_KEYS")}
 }
 
 // Blob returns the bucket settings. Without credentials in the environment,
