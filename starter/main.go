@@ -21,6 +21,7 @@ commands:
   generate   write a synthetic canonical events file (gzip CSV)
   run        start a campaign regeneration (uploads a local input first)
   status     print the stage progress of a run
+  setup      create the bucket and register search attributes (idempotent)
   codec-server  decode encrypted payloads for the Temporal UI
 
 "starter <command> -h" lists a command's flags.
@@ -43,6 +44,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		"run":          runCmd,
 		"status":       status,
 		"codec-server": codecServer,
+		"setup":        setup,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

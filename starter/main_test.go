@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.temporal.io/api/operatorservice/v1"
+
+	"github.com/promoflow/promoflow/internal/testenv"
+	"github.com/promoflow/promoflow/workflows"
+)
+
+func TestBadRequests(t *testing.T) {
+	// Point at closed ports: every case must fail before needing a server.
+	t.Setenv("PROMOFLOW_TEMPORAL_ADDRESS", "127.0.0.1:1")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no command", nil, 2, "usage"},
+		{"unknown command", []string{"launch"}, 2, `unknown command "launch"`},
+		{"unknown template", []string{"run", "--template", "easter", "--input", "x.csv"}, 1, `unknown template "easter"`},
+		{"no input", []string{"run", "--template", "weekly"}, 1, "--input is required"},
+		{"bad cutoff", []string{"run", "--input", "x.csv", "--cutoff", "10/09/2011"}, 1, "--cutoff"},
+		{"generate without out", []string{"generate"}, 1, "--out is required"},
+		{"status without id", []string{"status"}, 1, "usage: starter status RUN_ID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := dispatch(context.Background(), tc.args, &stdout, &stderr)
+			if code != tc.code || !strings.Contains(stderr.String(), tc.msg) {
+				t.Errorf("exit %d, stderr %q; want exit %d mentioning %q", code, stderr.String(), tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+func TestMissingInputFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an S3 gateway")
+	}
+	endpoint := testenv.StartS3(t)
+	t.Setenv("PROMOFLOW_S3_ENDPOINT", endpoint)
+	t.Setenv("PROMOFLOW_TEMPORAL_ADDRESS", "127.0.0.1:1")
+	var stdout, stderr bytes.Buffer
+	code := dispatch(context.Background(), []string{"run", "--input", "/nonexistent/events.csv"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "/nonexistent/events.csv") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+	code = dispatch(context.Background(), []string{"run", "--input", "s3://promoflow/raw/none.csv"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "does not exist") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestSetupIsIdempotent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers")
+	}
+	stack := testenv.Start(t)
+	for _, kv := range stack.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("PROMOFLOW_BUCKET", "fresh-bucket")
+	for i := 0; i < 2; i++ {
+		var stdout, stderr bytes.Buffer
+		if code := dispatch(context.Background(), []string{"setup"}, &stdout, &stderr); code != 0 {
+			t.Fatalf("setup run %d: exit %d: %s", i+1, code, stderr.String())
+		}
+	}
+	c := stack.TemporalClient(t)
+	resp, err := c.OperatorService().ListSearchAttributes(context.Background(), &operatorservice.ListSearchAttributesRequest{Namespace: stack.Namespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, typ := range workflows.SearchAttributeTypes() {
+		if got, ok := resp.CustomAttributes[name]; !ok || got != typ {
+			t.Errorf("search attribute %s = %v (registered %v), want %v", name, got, ok, typ)
+		}
+	}
+	if _, err := stack.S3Client().HeadBucket(context.Background(), headBucket("fresh-bucket")); err != nil {
+		t.Errorf("bucket not created: %v", err)
+	}
+}
+
+func headBucket(name string) *s3.HeadBucketInput { return &s3.HeadBucketInput{Bucket: &name} }
