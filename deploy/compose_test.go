@@ -1,0 +1,122 @@
+// Package deploy_test checks the deployment files against the code: the
+// compose file is loaded with compose-go, the loader docker compose uses.
+package deploy_test
+
+import (
+	"context"
+	"flag"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/promoflow/promoflow/internal/config"
+)
+
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{filepath.Join("..", "docker-compose.yml")},
+		cli.WithName("promoflow"), cli.WithWorkingDirectory(".."), cli.WithEnv([]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	return p
+}
+
+func TestComposeServices(t *testing.T) {
+	p := loadCompose(t)
+	want := []string{"namespace", "postgresql", "s3", "setup", "temporal", "temporal-schema", "temporal-ui", "worker"}
+	got := p.ServiceNames()
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("services %v, want %v (the starter is behind the cli profile)", got, want)
+	}
+	for _, img := range []struct{ service, prefix string }{
+		{"temporal", "temporalio/server:"}, {"temporal-schema", "temporalio/admin-tools:"},
+		{"temporal-ui", "temporalio/ui:"}, {"s3", "versity/versitygw:"}, {"postgresql", "postgres:"},
+	} {
+		s := p.Services[img.service]
+		if !strings.HasPrefix(s.Image, img.prefix) {
+			t.Errorf("%s image %q, want %s...", img.service, s.Image, img.prefix)
+		}
+		if strings.Contains(s.Image, "auto-setup") || strings.Contains(strings.ToLower(s.Image), "minio") {
+			t.Errorf("%s uses %s", img.service, s.Image)
+		}
+	}
+	ports := map[string]uint32{"temporal": 7233, "temporal-ui": 8233, "s3": 7070}
+	for svc, port := range ports {
+		found := false
+		for _, pc := range p.Services[svc].Ports {
+			if pc.Published == itoa(port) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s does not publish %d", svc, port)
+		}
+	}
+	deps := map[string][]string{
+		"temporal-schema": {"postgresql"}, "temporal": {"temporal-schema"}, "temporal-ui": {"temporal"},
+		"setup": {"namespace", "s3", "temporal"}, "worker": {"setup"},
+	}
+	for svc, want := range deps {
+		var got []string
+		for d := range p.Services[svc].DependsOn {
+			got = append(got, d)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s depends on %v, want %v", svc, got, want)
+		}
+	}
+	if w := p.Services["worker"]; w.Deploy == nil || w.Deploy.Replicas == nil || *w.Deploy.Replicas < 2 {
+		t.Errorf("worker is not scaled to several replicas")
+	}
+}
+
+// TestWorkerEnvironment checks that every PROMOFLOW_* variable the worker
+// service sets is one the worker reads, and that it sets the ones that
+// locate Temporal and the bucket.
+func TestWorkerEnvironment(t *testing.T) {
+	p := loadCompose(t)
+	read := map[string]bool{}
+	var cfg config.Config
+	cfg.Register(flag.NewFlagSet("worker", flag.ContinueOnError), func(name string) string {
+		read[name] = true
+		return ""
+	})
+	env := p.Services["worker"].Environment
+	for name := range env {
+		if (strings.HasPrefix(name, "PROMOFLOW_") || strings.HasPrefix(name, "AWS_")) && !read[name] {
+			t.Errorf("worker service sets %s, which the worker does not read", name)
+		}
+	}
+	for _, name := range []string{"PROMOFLOW_TEMPORAL_ADDRESS", "PROMOFLOW_NAMESPACE", "PROMOFLOW_TASK_QUEUE",
+		"PROMOFLOW_S3_ENDPOINT", "PROMOFLOW_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		if v := env[name]; v == nil || *v == "" {
+			t.Errorf("worker service does not set %s", name)
+		}
+	}
+	if v := env["PROMOFLOW_TEMPORAL_ADDRESS"]; v == nil || !strings.HasPrefix(*v, "temporal:") {
+		t.Errorf("worker reaches Temporal at %v, want the temporal service", v)
+	}
+	if v := env["PROMOFLOW_S3_ENDPOINT"]; v == nil || !strings.Contains(*v, "//s3:") {
+		t.Errorf("worker reaches S3 at %v, want the s3 service", v)
+	}
+}
+
+func itoa(n uint32) string {
+	b := []byte{}
+	for n > 0 || len(b) == 0 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(b)
+}
