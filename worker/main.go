@@ -4,12 +4,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -18,6 +21,7 @@ import (
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/config"
+	"github.com/promoflow/promoflow/internal/telemetry"
 	"github.com/promoflow/promoflow/workflows"
 )
 
@@ -31,6 +35,7 @@ func main() {
 func run() error {
 	fs := flag.NewFlagSet("worker", flag.ExitOnError)
 	cfg := config.FromEnv(fs)
+	metricsAddr := fs.String("metrics-listen", os.Getenv("PROMOFLOW_METRICS_LISTEN"), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 ($PROMOFLOW_METRICS_LISTEN)")
 	fs.Parse(os.Args[1:])
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
@@ -46,6 +51,23 @@ func run() error {
 	opts, err := cfg.ClientOptions(tlog.NewStructuredLogger(logger))
 	if err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		m, err := telemetry.NewMetrics()
+		if err != nil {
+			return err
+		}
+		opts.MetricsHandler = m.Handler
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", m.HTTP)
+		srv := &http.Server{Addr: *metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("metrics server", "err", err)
+			}
+		}()
+		defer srv.Close()
+		logger.Info("metrics", "url", "http://"+*metricsAddr+"/metrics")
 	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
