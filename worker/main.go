@@ -74,8 +74,7 @@ func run() error {
 		return fmt.Errorf("temporal %s: %w", cfg.TemporalAddress, err)
 	}
 	defer c.Close()
-	w := worker.New(c, cfg.TaskQueue, worker.Options{})
-	workflows.Register(w, &activities.Activities{Store: store})
+	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store}, worker.Options{})
 	logger.Info("worker started", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
 		"task_queue", cfg.TaskQueue, "bucket", store.URL(""))
 	return w.Run(worker.InterruptCh())

@@ -71,8 +71,7 @@ func TestIntegrationRegenerate(t *testing.T) {
 	}
 	defer c.Close()
 	const queue = "promoflow-it"
-	w := worker.New(c, queue, worker.Options{})
-	workflows.Register(w, &activities.Activities{Store: store, TempDir: t.TempDir()})
+	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
 	must(t, w.Start())
 	defer w.Stop()
 

@@ -22,21 +22,29 @@ var retry = &temporal.RetryPolicy{
 	NonRetryableErrorTypes: []string{activities.BadInputType},
 }
 
+// heartbeatTimeout is how long an activity may go without a heartbeat
+// before Temporal retries it elsewhere: every activity heartbeats every
+// activities.HeartbeatInterval (the worker's Heartbeats interceptor), so a
+// dead worker costs at most this much.
+const heartbeatTimeout = 20 * time.Second
+
 // withActivityOptions sets the options of shard activities: generous
-// deadlines, since a shard may be large, and retries.
+// deadlines, since a shard may be large, a short heartbeat timeout, and
+// retries.
 func withActivityOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         retry,
 	})
 }
 
-// withHeartbeat is for long activities that heartbeat their position: a
-// dead worker is noticed within a minute rather than at the deadline.
+// withHeartbeat is for long activities that heartbeat a resumable position
+// (ingest): a longer deadline, the same heartbeat timeout.
 func withHeartbeat(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Hour,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy:         retry,
 	})
 }

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
@@ -13,4 +15,14 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(Segment)
 	r.RegisterWorkflow(Train)
 	r.RegisterActivity(acts)
+}
+
+// NewWorker returns a worker on queue with everything registered and the
+// activity heartbeat interceptor the workflows' heartbeat timeouts rely on.
+// Use it rather than worker.New.
+func NewWorker(c client.Client, queue string, acts *activities.Activities, opts worker.Options) worker.Worker {
+	opts.Interceptors = append([]interceptor.WorkerInterceptor{&activities.Heartbeats{}}, opts.Interceptors...)
+	w := worker.New(c, queue, opts)
+	Register(w, acts)
+	return w
 }

@@ -213,6 +213,24 @@ func TemporalCLI(t testing.TB, addr string, args ...string) (string, error) {
 // "promoflow" and returns the endpoint URL. t.Cleanup stops it.
 func StartS3(t testing.TB) (endpoint string) {
 	t.Helper()
+	return StartS3Server(t).Endpoint
+}
+
+// S3Server is a running versitygw that a test can stop and start again on
+// the same port and folder, to see what a restart of the S3 service does.
+type S3Server struct {
+	Endpoint string
+	t        testing.TB
+	bin      string
+	args     []string
+	logDir   string
+	srv      *server
+	starts   int
+}
+
+// StartS3Server is StartS3 returning a handle for restarts.
+func StartS3Server(t testing.TB) *S3Server {
+	t.Helper()
 	bin := mustBinary(t, s3Bin)
 	dir := t.TempDir()
 	var lastErr error
@@ -223,34 +241,48 @@ func StartS3(t testing.TB) (endpoint string) {
 		}
 		port := FreePort(t)
 		hostport := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		endpoint = "http://" + hostport
-		args := []string{
+		s := &S3Server{Endpoint: "http://" + hostport, t: t, bin: bin, logDir: dir, args: []string{
 			"--port", hostport,
 			"--access", DefaultAccessKey,
 			"--secret", DefaultSecretKey,
 			"--region", DefaultRegion,
 			"--health", "/health",
 			"posix", root,
-		}
-		srv := startServer(t, "versitygw", bin, args, filepath.Join(dir, fmt.Sprintf("versitygw-%d.log", attempt)))
-		client := NewS3Client(endpoint, DefaultRegion, DefaultAccessKey, DefaultSecretKey)
-		err := srv.waitReady(func(ctx context.Context) error {
-			if err := WaitS3(ctx, client, nil); err != nil {
-				return err
-			}
-			return EnsureBucket(ctx, client, DefaultBucket)
-		})
+		}}
+		err := s.start()
 		if err == nil {
-			return endpoint
+			return s
 		}
 		lastErr = err
-		srv.stop()
-		if !portClash(srv.logPath) {
+		s.srv.stop()
+		if !portClash(s.srv.logPath) {
 			break
 		}
 	}
 	t.Fatalf("testenv: %v", lastErr)
-	return ""
+	return nil
+}
+
+func (s *S3Server) start() error {
+	s.starts++
+	s.srv = startServer(s.t, "versitygw", s.bin, s.args, filepath.Join(s.logDir, fmt.Sprintf("versitygw-%d.log", s.starts)))
+	client := NewS3Client(s.Endpoint, DefaultRegion, DefaultAccessKey, DefaultSecretKey)
+	return s.srv.waitReady(func(ctx context.Context) error {
+		if err := WaitS3(ctx, client, nil); err != nil {
+			return err
+		}
+		return EnsureBucket(ctx, client, DefaultBucket)
+	})
+}
+
+// Stop kills the gateway; its data stays.
+func (s *S3Server) Stop() { s.srv.stop() }
+
+// Restart stops the gateway if it runs and starts it again on the same port
+// over the same data.
+func (s *S3Server) Restart() error {
+	s.srv.stop()
+	return s.start()
 }
 
 // server is one child process and its log file.
