@@ -30,7 +30,7 @@ export AWS_ACCESS_KEY_ID          ?= promoflow
 export AWS_SECRET_ACCESS_KEY      ?= promoflow-secret
 export PROMOFLOW_BIN_DIR          ?= $(BIN)
 
-.PHONY: help tools up servers down status logs demo test vet fmt-check clean FORCE
+.PHONY: help tools up servers down status logs demo test chaos vet fmt-check clean FORCE
 
 help: ## list targets
 	@echo "promoflow make targets:"
@@ -97,6 +97,9 @@ demo: up ## up, generate 20k users (once), run the weekly template and print the
 # --- checks ------------------------------------------------------------------
 test: tools ## go test ./... (tests start their own servers from bin/)
 	$(GO) test $(GOTESTFLAGS) ./...
+
+chaos: tools ## fault tests: workers killed per stage, S3 restarted, a shard corrupted
+	$(GO) test -tags chaos -count=1 -timeout 30m -v -run Chaos ./internal/chaos/
 
 vet: ## go vet ./...
 	$(GO) vet ./...
