@@ -1,0 +1,245 @@
+// Package campaign reads the offer catalog and the campaign templates: what
+// promotions exist, what they cost, who may get them, and how each kind of
+// campaign (weekly, holiday, launch, winback, member) combines them under a
+// budget.
+package campaign
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Offer kinds. The kind decides the cost model: a share of the basket
+// (Rate) or a fixed amount per redemption (Fixed).
+const (
+	Discount     = "discount"      // percentage off the basket
+	Coupon       = "coupon"        // fixed amount off
+	FlashPrice   = "flash_price"   // time-limited special price: a share off, short validity
+	Gift         = "gift"          // free gift: fixed cost of the gift
+	FreeShipping = "free_shipping" // fixed shipping cost absorbed
+	MemberPrice  = "member_price"  // members-only share off
+	Points       = "points"        // loyalty points worth a share of the basket
+	Bundle       = "bundle"        // a share off when buying a set
+)
+
+var kinds = map[string]bool{Discount: true, Coupon: true, FlashPrice: true, Gift: true, FreeShipping: true, MemberPrice: true, Points: true, Bundle: true}
+
+// RateKind reports whether kind costs a share of the basket rather than a
+// fixed amount.
+func RateKind(kind string) bool {
+	switch kind {
+	case Discount, FlashPrice, MemberPrice, Points, Bundle:
+		return true
+	}
+	return false
+}
+
+// Eligibility says who may receive an offer. Empty lists allow everyone.
+type Eligibility struct {
+	Segments    []string `yaml:"segments" json:"segments,omitempty"`     // segment names
+	Categories  []string `yaml:"categories" json:"categories,omitempty"` // at least one among the user's interests
+	MembersOnly bool     `yaml:"members_only" json:"members_only,omitempty"`
+	MinOrders   int      `yaml:"min_orders" json:"min_orders,omitempty"`
+}
+
+// Caps bound an offer's total use in one campaign. Zero means no cap.
+type Caps struct {
+	Count int64   `yaml:"count" json:"count,omitempty"`
+	Money float64 `yaml:"money" json:"money,omitempty"`
+}
+
+// Offer is one promotion of the catalog.
+type Offer struct {
+	ID          string      `yaml:"id" json:"id"`
+	Kind        string      `yaml:"kind" json:"kind"`
+	Title       string      `yaml:"title" json:"title,omitempty"`
+	Channel     string      `yaml:"channel" json:"channel"`
+	Rate        float64     `yaml:"rate" json:"rate,omitempty"`   // share of the basket, for rate kinds
+	Fixed       float64     `yaml:"fixed" json:"fixed,omitempty"` // money per redemption, for fixed kinds
+	ValidDays   int         `yaml:"valid_days" json:"valid_days"`
+	Lift        float64     `yaml:"lift" json:"lift"` // prior incremental purchase probability, used without campaign history
+	Eligibility Eligibility `yaml:"eligibility" json:"eligibility"`
+	Caps        Caps        `yaml:"caps" json:"caps"`
+}
+
+// Catalog is the set of offers, by ID.
+type Catalog struct {
+	Offers []Offer `yaml:"offers"`
+}
+
+// Offer returns the offer with id.
+func (c *Catalog) Offer(id string) (Offer, bool) {
+	for _, o := range c.Offers {
+		if o.ID == id {
+			return o, true
+		}
+	}
+	return Offer{}, false
+}
+
+// Audience selects the users a campaign considers. Zero fields do not
+// restrict.
+type Audience struct {
+	MinOrders       int      `yaml:"min_orders" json:"min_orders,omitempty"`
+	MaxOrders       int      `yaml:"max_orders" json:"max_orders,omitempty"` // 0: no upper bound
+	InactiveDaysMin float64  `yaml:"inactive_days_min" json:"inactive_days_min,omitempty"`
+	InactiveDaysMax float64  `yaml:"inactive_days_max" json:"inactive_days_max,omitempty"`
+	Categories      []string `yaml:"categories" json:"categories,omitempty"` // interests that must match (launch)
+	MembersOnly     bool     `yaml:"members_only" json:"members_only,omitempty"`
+	Segments        []string `yaml:"segments" json:"segments,omitempty"`
+}
+
+// Fairness is the guard on a sensitive attribute: report offer rates per
+// group, and optionally bound the largest gap between groups.
+type Fairness struct {
+	Attribute string  `yaml:"attribute" json:"attribute"`
+	MaxGap    float64 `yaml:"max_gap" json:"max_gap,omitempty"` // 0: report only
+}
+
+// Approval makes a template wait for a reviewer before publishing.
+type Approval struct {
+	Required bool          `yaml:"required" json:"required"`
+	Deadline time.Duration `yaml:"deadline" json:"deadline,omitempty"` // 0: wait forever
+}
+
+// Template is a kind of campaign.
+type Template struct {
+	Name         string    `yaml:"name" json:"name"`
+	Description  string    `yaml:"description" json:"description"`
+	Objective    string    `yaml:"objective" json:"objective"` // "profit" or "revenue"
+	Budget       float64   `yaml:"budget" json:"budget"`       // money for the whole campaign; 0 means no budget
+	ControlShare float64   `yaml:"control_share" json:"control_share"`
+	ExploreShare float64   `yaml:"explore_share" json:"explore_share"`
+	WindowDays   int       `yaml:"window_days" json:"window_days"` // campaign length
+	Audience     Audience  `yaml:"audience" json:"audience"`
+	Offers       []string  `yaml:"offers" json:"offers"`
+	Margin       float64   `yaml:"margin" json:"margin"`                   // gross margin on incremental revenue
+	MaxPerUser   int       `yaml:"max_per_user" json:"max_per_user"`       // offers per user per campaign
+	SuppressDays int       `yaml:"suppress_days" json:"suppress_days"`     // skip users promoted within this many days
+	Fairness     *Fairness `yaml:"fairness" json:"fairness,omitempty"`     // nil: no sensitive attribute mapped
+	Approval     Approval  `yaml:"approval" json:"approval"`               // human approval before publishing
+	Event        string    `yaml:"event" json:"event,omitempty"`           // holiday or launch name, set per run
+	Stratify     bool      `yaml:"stratify_control" json:"stratify_control"` // control group stratified by segment
+}
+
+// LoadCatalog reads and checks a catalog file.
+func LoadCatalog(path string) (*Catalog, error) {
+	var c Catalog
+	if err := decodeFile(path, &c); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Validate reports every problem of the catalog.
+func (c *Catalog) Validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	if len(c.Offers) == 0 {
+		errs = append(errs, errors.New("no offers"))
+	}
+	for i, o := range c.Offers {
+		where := fmt.Sprintf("offer %d (%s)", i+1, o.ID)
+		switch {
+		case o.ID == "":
+			errs = append(errs, fmt.Errorf("offer %d: no id", i+1))
+		case seen[o.ID]:
+			errs = append(errs, fmt.Errorf("%s: id used twice", where))
+		}
+		seen[o.ID] = true
+		if !kinds[o.Kind] {
+			errs = append(errs, fmt.Errorf("%s: kind %q, want one of %s", where, o.Kind, strings.Join(sortedKinds(), ", ")))
+		}
+		if RateKind(o.Kind) && (o.Rate <= 0 || o.Rate >= 1) {
+			errs = append(errs, fmt.Errorf("%s: rate %v, want (0, 1) for kind %s", where, o.Rate, o.Kind))
+		}
+		if !RateKind(o.Kind) && kinds[o.Kind] && o.Fixed <= 0 {
+			errs = append(errs, fmt.Errorf("%s: fixed %v, want > 0 for kind %s", where, o.Fixed, o.Kind))
+		}
+		if o.Lift < -1 || o.Lift > 1 {
+			errs = append(errs, fmt.Errorf("%s: lift %v, want [-1, 1]", where, o.Lift))
+		}
+		if o.Channel == "" {
+			errs = append(errs, fmt.Errorf("%s: no channel", where))
+		}
+		if o.Caps.Count < 0 || o.Caps.Money < 0 {
+			errs = append(errs, fmt.Errorf("%s: negative cap", where))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LoadTemplate reads a template file and checks it against the catalog.
+func LoadTemplate(path string, cat *Catalog) (*Template, error) {
+	var t Template
+	if err := decodeFile(path, &t); err != nil {
+		return nil, err
+	}
+	if err := t.Validate(cat); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &t, nil
+}
+
+// Validate reports every problem of the template.
+func (t *Template) Validate(cat *Catalog) error {
+	var errs []error
+	if t.Name == "" {
+		errs = append(errs, errors.New("no name"))
+	}
+	if t.Objective != "profit" && t.Objective != "revenue" {
+		errs = append(errs, fmt.Errorf("objective %q, want profit or revenue", t.Objective))
+	}
+	if t.Budget < 0 {
+		errs = append(errs, fmt.Errorf("budget %v below zero", t.Budget))
+	}
+	if t.ControlShare < 0 || t.ControlShare >= 0.5 {
+		errs = append(errs, fmt.Errorf("control_share %v, want [0, 0.5)", t.ControlShare))
+	}
+	if t.ExploreShare < 0 || t.ExploreShare > 0.5 {
+		errs = append(errs, fmt.Errorf("explore_share %v, want [0, 0.5]", t.ExploreShare))
+	}
+	if t.Margin <= 0 || t.Margin > 1 {
+		errs = append(errs, fmt.Errorf("margin %v, want (0, 1]", t.Margin))
+	}
+	if len(t.Offers) == 0 {
+		errs = append(errs, errors.New("no offers"))
+	}
+	for _, id := range t.Offers {
+		if _, ok := cat.Offer(id); !ok {
+			errs = append(errs, fmt.Errorf("offer %q is not in the catalog", id))
+		}
+	}
+	if t.Fairness != nil && t.Fairness.Attribute == "" {
+		errs = append(errs, errors.New("fairness: no attribute"))
+	}
+	return errors.Join(errs...)
+}
+
+// decodeFile decodes YAML strictly: an unknown key is an error with its
+// line, so a typo never silently drops a setting.
+func decodeFile(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func sortedKinds() []string {
+	return []string{Bundle, Coupon, Discount, FlashPrice, FreeShipping, Gift, MemberPrice, Points}
+}
