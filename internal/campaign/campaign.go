@@ -119,12 +119,12 @@ type Template struct {
 	WindowDays   int       `yaml:"window_days" json:"window_days"` // campaign length
 	Audience     Audience  `yaml:"audience" json:"audience"`
 	Offers       []string  `yaml:"offers" json:"offers"`
-	Margin       float64   `yaml:"margin" json:"margin"`                   // gross margin on incremental revenue
-	MaxPerUser   int       `yaml:"max_per_user" json:"max_per_user"`       // offers per user per campaign
-	SuppressDays int       `yaml:"suppress_days" json:"suppress_days"`     // skip users promoted within this many days
-	Fairness     *Fairness `yaml:"fairness" json:"fairness,omitempty"`     // nil: no sensitive attribute mapped
-	Approval     Approval  `yaml:"approval" json:"approval"`               // human approval before publishing
-	Event        string    `yaml:"event" json:"event,omitempty"`           // holiday or launch name, set per run
+	Margin       float64   `yaml:"margin" json:"margin"`                     // gross margin on incremental revenue
+	MaxPerUser   int       `yaml:"max_per_user" json:"max_per_user"`         // offers per user per campaign
+	SuppressDays int       `yaml:"suppress_days" json:"suppress_days"`       // skip users promoted within this many days
+	Fairness     *Fairness `yaml:"fairness" json:"fairness,omitempty"`       // nil: no sensitive attribute mapped
+	Approval     Approval  `yaml:"approval" json:"approval"`                 // human approval before publishing
+	Event        string    `yaml:"event" json:"event,omitempty"`             // holiday or launch name, set per run
 	Stratify     bool      `yaml:"stratify_control" json:"stratify_control"` // control group stratified by segment
 }
 
