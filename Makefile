@@ -30,7 +30,7 @@ export AWS_ACCESS_KEY_ID          ?= promoflow
 export AWS_SECRET_ACCESS_KEY      ?= promoflow-secret
 export PROMOFLOW_BIN_DIR          ?= $(BIN)
 
-.PHONY: help tools up servers down status logs demo test chaos vet fmt-check clean FORCE
+.PHONY: help tools up servers down status logs demo test chaos bench vet fmt-check clean FORCE
 
 help: ## list targets
 	@echo "promoflow make targets:"
@@ -101,6 +101,11 @@ test: tools ## go test ./... (tests start their own servers from bin/)
 chaos: tools ## fault tests: workers killed per stage, S3 restarted, a shard corrupted
 	$(GO) test -tags chaos -count=1 -timeout 30m -v -run Chaos ./internal/chaos/
 
+BENCH_USERS ?= 1000000
+bench: tools ## full regeneration at BENCH_USERS users (default 1M, ~20M events) with 1 and 2 worker processes
+	$(GO) test -tags bench -count=1 -v -run Scale -timeout 3h ./internal/scalebench \
+		-users $(BENCH_USERS) -shards 16 -workers 1,2 -data $(STATE)/bench | grep -v -e '^=== ' -e '^--- '
+
 vet: ## go vet ./...
 	$(GO) vet ./...
 
@@ -111,3 +116,24 @@ fmt-check: ## fail if any Go file is not gofmt-formatted
 clean: down ## stop the stack and delete .promoflow/ (keeps the tools in bin/)
 	rm -rf $(STATE)
 	rm -f $(BIN)/worker $(BIN)/mkbucket
+
+# --- forest benchmark ----------------------------------------------------------
+# The same generated matrix, the same settings, both sides on 2 cores; prints
+# one JSON line each. Needs the Debian packages python3-sklearn.
+BENCH_ROWS ?= 1000000
+BENCH_TREES ?= 100
+.PHONY: bench-forest
+bench-forest: ## promoflow's forest vs scikit-learn RandomForestClassifier (1M rows, 100 trees)
+	$(GO) run ./scripts/bench-forest --rows $(BENCH_ROWS) --trees $(BENCH_TREES) --workers 2 --dir $(STATE)/bench-forest
+	/usr/bin/python3 scripts/bench-forest/sklearn_bench.py $(STATE)/bench-forest
+
+# --- features and k-means benchmark -------------------------------------------
+# The features and segment stages on real servers with one worker process: time
+# per stage and per million users, the worker's peak RSS per stage, k-means
+# iterations, final cost against the best of 10 in-process k-means++ runs, ARI
+# against the planted personas. `make bench` runs it first.
+.PHONY: bench-segments
+bench: bench-segments
+bench-segments: tools ## features and k-means stages at BENCH_USERS users: s/stage, s per 1M users, peak RSS, cost vs reference
+	$(GO) test -tags bench -count=1 -v -run Segments -timeout 3h ./internal/segbench \
+		-users $(BENCH_USERS) -shards 16 -window 2 -data $(STATE)/bench | grep -v -e '^=== ' -e '^--- '

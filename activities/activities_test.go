@@ -36,25 +36,14 @@ func TestIngestThenFeatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, acts := newEnv(store)
-	v, err := env.ExecuteActivity(acts.Ingest, IngestInput{RunID: "r", Key: "raw/t/events.csv", Shards: 3})
-	if err != nil {
-		t.Fatal(err)
+	res := runIngest(t, env, acts, "r", "", 3, "raw/t/events.csv")[0]
+	if res.RowsRead != 5 || res.Accepted != 4 || res.Rejected != 1 {
+		t.Errorf("ingest %+v", res)
 	}
-	var out IngestOutput
-	if err := v.Get(&out); err != nil {
-		t.Fatal(err)
+	if routed := res.Accepted - res.AcceptedNoUser; routed != 4 {
+		t.Errorf("rows routed to user shards %d, want 4", routed)
 	}
-	if out.Result.RowsRead != 5 || out.Result.Accepted != 4 || out.Result.Rejected != 1 {
-		t.Errorf("ingest %+v", out.Result)
-	}
-	var routed int64
-	for _, n := range out.ShardRows {
-		routed += n
-	}
-	if routed != 4 {
-		t.Errorf("rows routed to shards %v, want 4 in all", out.ShardRows)
-	}
-	rej, _ := store.Get(ctx, out.Rejects)
+	rej, _ := store.Get(ctx, res.Rejects)
 	if !strings.Contains(string(rej), "raw/t/events.csv,6,ts,bad ts,bad") {
 		t.Errorf("rejects:\n%s", rej)
 	}
@@ -90,7 +79,7 @@ func TestBadInputIsNotRetryable(t *testing.T) {
 		want string
 	}{
 		{"missing column", func() error {
-			_, err := env.ExecuteActivity(acts.Ingest, IngestInput{RunID: "r", Key: "raw/t/wrong.csv", Shards: 2})
+			_, err := env.ExecuteActivity(acts.IngestPlan, IngestPlanInput{RunID: "r", Key: "raw/t/wrong.csv"})
 			return err
 		}, `raw/t/wrong.csv:1: column "user_id"`},
 		{"corrupt shard", func() error {

@@ -3,14 +3,183 @@ package activities
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/interest"
 	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/shard"
 )
+
+// loadEvents reads every event piece of shard i.
+func (a *Activities) loadEvents(ctx context.Context, run string, i int) (*features.Events, error) {
+	keys, err := a.Store.List(ctx, layout.EventsDir(run, i))
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("shard %d: no event pieces under %s", i, layout.EventsDir(run, i))
+	}
+	evs := &features.Events{}
+	for _, key := range keys {
+		if err := a.readArrow(ctx, key, canon.EventSchema, evs.AddRecord); err != nil {
+			return nil, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	return evs, nil
+}
+
+// ProfileInput asks for one shard's share of the global statistics.
+type ProfileInput struct {
+	RunID    string
+	Shard    int
+	End      time.Time // events after it are not counted
+	Interest interest.Config
+}
+
+// ProfileOutput counts the shard and says where its document frequencies
+// and item prices are.
+type ProfileOutput struct {
+	Users     int64 // users with an event up to End: the shard's documents
+	Events    int64 // events up to End
+	Skipped   int64 // events without a user id or with an unknown type
+	Terms     int   // distinct terms in the shard
+	TermsKey  string
+	PricesKey string
+}
+
+// Profile is the map side of the profile pass: it counts, in shard i, the
+// document frequency of every term and the purchase lines of every item at
+// every price, and stores both. Only counts return to the workflow.
+func (a *Activities) Profile(ctx context.Context, in ProfileInput) (_ ProfileOutput, err error) {
+	defer final(&err)
+	evs, err := a.loadEvents(ctx, in.RunID, in.Shard)
+	if err != nil {
+		return ProfileOutput{}, err
+	}
+	p := evs.Profile(in.Interest, in.End)
+	out := ProfileOutput{
+		Users: p.Users, Events: p.Events, Skipped: evs.Skipped, Terms: len(p.DF),
+		TermsKey: layout.ProfileTerms(in.RunID, in.Shard), PricesKey: layout.ProfilePrices(in.RunID, in.Shard),
+	}
+	rec := interest.CountsRecord(p.DF, a.mem())
+	err = a.writeArrow(ctx, out.TermsKey, interest.CountsSchema, rec)
+	rec.Release()
+	if err != nil {
+		return ProfileOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	rec = features.PricesRecord(p.Prices, a.mem())
+	err = a.writeArrow(ctx, out.PricesKey, features.PricesSchema, rec)
+	rec.Release()
+	if err != nil {
+		return ProfileOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	return out, nil
+}
+
+// VocabularyInput lists the shards' profile objects, in shard order.
+type VocabularyInput struct {
+	RunID      string
+	TermsKeys  []string
+	PricesKeys []string
+	Docs       int64 // documents (users) over all shards
+	Interest   interest.Config
+	Top        int // most frequent terms to return
+}
+
+// VocabularyOutput describes the vocabulary and the reference prices.
+type VocabularyOutput struct {
+	Key       string
+	PricesKey string
+	Docs      int64
+	Counted   int // distinct terms before pruning
+	Terms     int // in the vocabulary
+	Items     int // items with a reference price
+	// TopTerms are the vocabulary's most frequent terms, weighted by their
+	// document frequency over Docs.
+	TopTerms []interest.Term
+}
+
+// Vocabulary is the reduce side of the profile pass: it merges the shards'
+// document frequencies (integer sums: the result does not depend on the
+// number of shards), prunes them into the vocabulary, merges the item
+// prices into reference prices, and stores both.
+func (a *Activities) Vocabulary(ctx context.Context, in VocabularyInput) (_ VocabularyOutput, err error) {
+	defer final(&err)
+	if err := in.Interest.Validate(); err != nil {
+		return VocabularyOutput{}, err
+	}
+	df := interest.Counts{}
+	for _, key := range in.TermsKeys {
+		if err := a.readArrow(ctx, key, interest.CountsSchema, func(rec arrow.Record) error { return interest.ReadCounts(rec, df) }); err != nil {
+			return VocabularyOutput{}, err
+		}
+	}
+	prices := features.PriceCounts{}
+	for _, key := range in.PricesKeys {
+		if err := a.readArrow(ctx, key, features.PricesSchema, func(rec arrow.Record) error { return features.ReadPrices(rec, prices) }); err != nil {
+			return VocabularyOutput{}, err
+		}
+	}
+	v := interest.NewVocabulary(df, in.Docs, in.Interest)
+	ref := features.RefPrices(prices)
+	out := VocabularyOutput{
+		Key: layout.Vocabulary(in.RunID), PricesKey: layout.RefPrices(in.RunID),
+		Docs: in.Docs, Counted: len(df), Terms: v.Len(), Items: len(ref),
+	}
+	rec := v.Record(a.mem())
+	err = a.writeArrow(ctx, out.Key, interest.CountsSchema, rec)
+	rec.Release()
+	if err != nil {
+		return VocabularyOutput{}, err
+	}
+	refCounts := make(features.PriceCounts, len(ref))
+	for item, p := range ref {
+		refCounts[features.ItemPrice{Item: item, Price: p}] = 1
+	}
+	rec = features.PricesRecord(refCounts, a.mem())
+	err = a.writeArrow(ctx, out.PricesKey, features.PricesSchema, rec)
+	rec.Release()
+	if err != nil {
+		return VocabularyOutput{}, err
+	}
+	byDF := make([]interest.Term, v.Len())
+	for i, t := range v.Terms {
+		byDF[i] = interest.Term{Term: t, Weight: float64(v.DF[i]) / float64(max(in.Docs, 1))}
+	}
+	out.TopTerms = interest.TopTerms(byDF, in.Top)
+	return out, nil
+}
+
+// loadVocabulary reads the vocabulary and the reference prices.
+func (a *Activities) loadVocabulary(ctx context.Context, key string, docs int64, pricesKey string) (*interest.Vocabulary, map[string]float64, error) {
+	var v *interest.Vocabulary
+	if key != "" {
+		df := interest.Counts{}
+		if err := a.readArrow(ctx, key, interest.CountsSchema, func(rec arrow.Record) error { return interest.ReadCounts(rec, df) }); err != nil {
+			return nil, nil, err
+		}
+		v = interest.FromCounts(df, docs)
+	}
+	var ref map[string]float64
+	if pricesKey != "" {
+		p := features.PriceCounts{}
+		if err := a.readArrow(ctx, pricesKey, features.PricesSchema, func(rec arrow.Record) error { return features.ReadPrices(rec, p) }); err != nil {
+			return nil, nil, err
+		}
+		ref = make(map[string]float64, len(p))
+		for k := range p {
+			ref[k.Item] = k.Price
+		}
+	}
+	return v, ref, nil
+}
 
 // FeaturesInput asks for one shard's features.
 type FeaturesInput struct {
@@ -19,54 +188,64 @@ type FeaturesInput struct {
 	Cutoff   time.Time // training features use events before it
 	LabelEnd time.Time // training labels: a purchase in [Cutoff, LabelEnd]
 	End      time.Time // scoring features use events up to it
+	// The profile pass's results; empty keys leave interests empty and
+	// discounts known from deal searches only.
+	VocabularyKey string
+	Docs          int64
+	PricesKey     string
+	Interest      interest.Config // zero means interest.DefaultConfig()
+	Seed          int64           // seeds the interest projection and the sample
+	SampleRate    float64         // share of users written to the sample
 }
 
 // FeaturesOutput are the shard's counts and the aggregates the workflow
 // reduces into global statistics.
 type FeaturesOutput struct {
-	Users     int64            // users with a scoring row
-	TrainRows int64            // users with history before the cutoff
-	Positives int64            // of those, buyers after the cutoff
-	Moments   features.Moments // of transformed scoring features
-	Buyers    int64            // users with an order
-	BasketSum float64          // sum of their average order values
+	Users      int64            // users with a scoring row
+	TrainRows  int64            // users with history before the cutoff
+	Positives  int64            // of those, buyers after the cutoff
+	Moments    features.Moments // of transformed scoring features
+	Buyers     int64            // users with an order
+	BasketSum  float64          // sum of their average order values
+	SampleKey  string           // the shard's sample of scoring rows
+	SampleRows int64
 }
 
 // Features reads shard i's events and writes its scoring and training
-// feature tables.
+// feature tables, with interests from the run's vocabulary, and a seeded
+// sample of its scoring rows.
 func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ FeaturesOutput, err error) {
 	defer final(&err)
-	keys, err := a.Store.List(ctx, layout.EventsDir(in.RunID, in.Shard))
+	evs, err := a.loadEvents(ctx, in.RunID, in.Shard)
 	if err != nil {
 		return FeaturesOutput{}, err
 	}
-	if len(keys) == 0 {
-		return FeaturesOutput{}, fmt.Errorf("shard %d: no event pieces under %s", in.Shard, layout.EventsDir(in.RunID, in.Shard))
+	cfg := in.Interest
+	if cfg == (interest.Config{}) {
+		cfg = interest.DefaultConfig()
 	}
-	b := features.NewBuilder(in.Cutoff, in.LabelEnd, in.End)
-	for _, key := range keys {
-		err := a.readArrow(ctx, key, canon.EventSchema, func(rec arrow.Record) error {
-			ev, err := canon.NewEvents(rec)
-			if err != nil {
-				return err
-			}
-			for i := 0; i < ev.Len(); i++ {
-				b.Add(ev.At(i))
-			}
-			return nil
-		})
-		if err != nil {
-			return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
-		}
+	vocab, prices, err := a.loadVocabulary(ctx, in.VocabularyKey, in.Docs, in.PricesKey)
+	if err != nil {
+		return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
-	score, train := b.Score(), b.Train()
+	p := features.Params{Cutoff: in.Cutoff, LabelEnd: in.LabelEnd, End: in.End, Interest: cfg, Vocab: vocab, Prices: prices}
+	if vocab != nil {
+		p.Proj = interest.NewProjection(vocab, features.InterestDim, uint64(in.Seed))
+	}
+	score, train := evs.Rows(p)
+	evs = nil // the rows are all that is needed now
 	out := FeaturesOutput{Users: int64(len(score)), TrainRows: int64(len(train)), Moments: features.NewMoments(len(features.Names))}
-	aov := indexOf(features.Names, "avg_order_value")
+	aov := features.Index("avg_order_value")
+	salt := fmt.Sprintf("%d/features-sample", in.Seed)
+	var sample []features.Row
 	for _, r := range score {
 		out.Moments.Add(features.Transform(r.Values))
 		if r.Values[aov] > 0 {
 			out.Buyers++
 			out.BasketSum += r.Values[aov]
+		}
+		if shard.Unit(salt, r.UserID) < in.SampleRate {
+			sample = append(sample, r)
 		}
 	}
 	for _, r := range train {
@@ -74,6 +253,7 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 			out.Positives++
 		}
 	}
+	out.SampleKey, out.SampleRows = layout.Sample(in.RunID, in.Shard), int64(len(sample))
 	for _, t := range []struct {
 		key   string
 		rows  []features.Row
@@ -81,10 +261,10 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 	}{
 		{layout.Features(in.RunID, in.Shard), score, false},
 		{layout.Train(in.RunID, in.Shard), train, true},
+		{out.SampleKey, sample, false},
 	} {
 		rec := features.Record(t.rows, t.label, a.mem())
-		schema := rec.Schema()
-		err := a.writeArrow(ctx, t.key, schema, rec)
+		err := a.writeArrow(ctx, t.key, rec.Schema(), rec)
 		rec.Release()
 		if err != nil {
 			return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
@@ -102,6 +282,93 @@ func (a *Activities) readFeatures(ctx context.Context, key string, schema *arrow
 		return err
 	})
 	return rows, err
+}
+
+// QuantilesInput lists the shards' samples, in shard order.
+type QuantilesInput struct {
+	Keys []string
+}
+
+// Quantiles computes the quantiles of every feature over the shards'
+// samples: the clip bounds of the scaler and the spread the summary shows.
+func (a *Activities) Quantiles(ctx context.Context, in QuantilesInput) (_ features.Quantiles, err error) {
+	defer final(&err)
+	var rows [][]float64
+	for _, key := range in.Keys {
+		err := a.readArrow(ctx, key, features.Schema, func(rec arrow.Record) error {
+			return features.EachValues(rec, func(_ string, v []float64) { rows = append(rows, append([]float64(nil), v...)) })
+		})
+		if err != nil {
+			return features.Quantiles{}, err
+		}
+	}
+	return features.QuantilesOf(rows), nil
+}
+
+// PublishFeaturesInput names the run whose per-user table to publish.
+type PublishFeaturesInput struct {
+	RunID        string
+	Shards       int
+	SegmentNames []string
+}
+
+// PublishFeaturesOutput says where the table is.
+type PublishFeaturesOutput struct {
+	Key  string
+	URL  string
+	Rows int64
+}
+
+// PublishFeatures writes runs/<run>/features.parquet: every user's
+// features, top terms, category affinities and segment, shards in order
+// (one row group each).
+func (a *Activities) PublishFeatures(ctx context.Context, in PublishFeaturesInput) (_ PublishFeaturesOutput, err error) {
+	defer final(&err)
+	f, err := os.CreateTemp(a.TempDir, "features-*.parquet")
+	if err != nil {
+		return PublishFeaturesOutput{}, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	// The Parquet writer closes what it writes to; f is closed here.
+	w, err := features.NewTableWriter(struct{ io.Writer }{f}, a.mem())
+	if err != nil {
+		return PublishFeaturesOutput{}, err
+	}
+	out := PublishFeaturesOutput{Key: layout.FeaturesTable(in.RunID)}
+	for i := 0; i < in.Shards; i++ {
+		segs := map[string]int32{}
+		err := a.readArrow(ctx, layout.Segments(in.RunID, i), features.SegmentSchema, func(rec arrow.Record) error {
+			ids := rec.Column(0).(*array.String)
+			seg := rec.Column(1).(*array.Int32)
+			for r := 0; r < int(rec.NumRows()); r++ {
+				segs[string([]byte(ids.Value(r)))] = seg.Value(r)
+			}
+			return nil
+		})
+		if err != nil {
+			return PublishFeaturesOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		err = a.readArrow(ctx, layout.Features(in.RunID, i), features.Schema, func(rec arrow.Record) error {
+			n, err := w.Write(rec, segs, in.SegmentNames)
+			out.Rows += n
+			return err
+		})
+		if err != nil {
+			return PublishFeaturesOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return PublishFeaturesOutput{}, err
+	}
+	if err := f.Close(); err != nil {
+		return PublishFeaturesOutput{}, err
+	}
+	if err := a.Store.PutFile(ctx, out.Key, f.Name()); err != nil {
+		return PublishFeaturesOutput{}, err
+	}
+	out.URL = a.Store.URL(out.Key)
+	return out, nil
 }
 
 func indexOf(names []string, name string) int {

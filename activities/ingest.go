@@ -1,103 +1,430 @@
 package activities
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
-	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/mapping"
 )
 
-// IngestInput names one input object of a run.
-type IngestInput struct {
-	RunID  string
-	Key    string // raw/... object
-	Index  int    // position among the run's inputs
-	Shards int
+// Ingest runs in four activities (see internal/ingest): IngestPlan per
+// input file, IngestSplit per split, IngestFinalize per table partition,
+// then IngestRejects once. They pass keys and counts only.
+
+// rangeStore is the bucket with ranged reads, which byte-range splits
+// and Parquet need. A store without them is read from the start.
+type rangeStore interface {
+	Size(ctx context.Context, key string) (int64, error)
+	OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error)
 }
 
-// IngestOutput accounts for the object's rows and where they went.
-type IngestOutput struct {
-	Result    ingest.Result
-	Rejects   string  // key of the rejects CSV
-	ShardRows []int64 // accepted rows per shard
-}
-
-// Ingest parses one input object of canonical event CSV (gzip when the key
-// ends in .gz), writes accepted rows to one Arrow piece per shard and
-// rejected rows, with line, column and reason, to the run's rejects. It
-// heartbeats the rows read. Rewriting the same keys makes a retry harmless.
-func (a *Activities) Ingest(ctx context.Context, in IngestInput) (_ IngestOutput, err error) {
-	defer final(&err)
-	src := layout.Source(in.Index, in.Key)
-	rc, err := a.Store.Open(ctx, in.Key)
-	if err != nil {
-		return IngestOutput{}, err
-	}
-	defer rc.Close()
-	var r io.Reader = bufio.NewReaderSize(rc, 1<<20)
-	if strings.HasSuffix(in.Key, ".gz") {
-		gz, err := gzip.NewReader(r)
+// file returns the input at key as source s reads it.
+func (a *Activities) file(ctx context.Context, key string, s *mapping.Source) (*ingest.File, error) {
+	var size int64 = -1
+	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+		rc, err := a.Store.Open(ctx, key)
 		if err != nil {
-			return IngestOutput{}, (&ingest.BadInputError{Source: in.Key, Msg: "not gzip: " + err.Error()})
+			return nil, err
 		}
-		defer gz.Close()
-		r = gz
+		if _, err := io.CopyN(io.Discard, rc, off); err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("%s: skip to %d: %w", key, off, err)
+		}
+		if n < 0 {
+			return rc, nil
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(rc, n), rc}, nil
 	}
-
-	dir, err := os.MkdirTemp(a.TempDir, "ingest-")
+	if rs, ok := a.Store.(rangeStore); ok {
+		n, err := rs.Size(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		size = n
+		open = func(ctx context.Context, off, n int64) (io.ReadCloser, error) { return rs.OpenRange(ctx, key, off, n) }
+	}
+	f, err := ingest.NewFile(key, size, s, open)
 	if err != nil {
-		return IngestOutput{}, err
+		return nil, err
+	}
+	f.Mem = a.mem()
+	return f, nil
+}
+
+// loadMapping parses a run's mapping; a bad one is bad input.
+func loadMapping(text string) (*mapping.Mapping, error) {
+	m, err := mapping.Load(text)
+	if err != nil {
+		return nil, &ingest.BadInputError{Source: "mapping", Msg: err.Error()}
+	}
+	return m, nil
+}
+
+// source returns source i of the mapping.
+func source(m *mapping.Mapping, i int) (*mapping.Source, error) {
+	if i < 0 || i >= len(m.Sources) {
+		return nil, &ingest.BadInputError{Source: "mapping", Msg: fmt.Sprintf("no source %d", i)}
+	}
+	return m.Sources[i], nil
+}
+
+// IngestPlanInput names one input file of a run.
+type IngestPlanInput struct {
+	RunID      string
+	Key        string // raw/... object
+	Index      int    // position among the run's inputs
+	Mapping    string // YAML; empty means canonical events
+	SplitBytes int64
+}
+
+// IngestSource is one input file mapped into one table, as planned.
+type IngestSource struct {
+	Name   string // short name of its pieces and rejects (layout.Source, plus the mapping source's name when a file feeds several)
+	Key    string
+	Spec   int // index of the mapping source
+	Table  string
+	Format string
+	Dedupe bool
+	Splits []ingest.Split
+}
+
+// IngestPlanOutput lists the sources of one input file.
+type IngestPlanOutput struct {
+	Sources []IngestSource
+}
+
+// IngestPlan matches an input file with the mapping's sources, checks
+// each mapping on the file's header and first records (a wrong mapping
+// fails here, non-retryably, before anything fans out) and cuts the file
+// into splits.
+func (a *Activities) IngestPlan(ctx context.Context, in IngestPlanInput) (_ IngestPlanOutput, err error) {
+	defer final(&err)
+	m, err := loadMapping(in.Mapping)
+	if err != nil {
+		return IngestPlanOutput{}, err
+	}
+	specs := m.Match(in.Key)
+	if len(specs) == 0 {
+		var globs []string
+		for _, s := range m.Sources {
+			globs = append(globs, strings.Join(s.Files, " "))
+		}
+		return IngestPlanOutput{}, &ingest.BadInputError{Source: in.Key,
+			Msg: fmt.Sprintf("no source of the mapping matches this file name (files: %s)", strings.Join(globs, "; "))}
+	}
+	var out IngestPlanOutput
+	for _, s := range specs {
+		f, err := a.file(ctx, in.Key, s)
+		if err != nil {
+			return IngestPlanOutput{}, err
+		}
+		prog, err := f.Compile(ctx, s)
+		if err != nil {
+			return IngestPlanOutput{}, err
+		}
+		splits, err := f.Plan(ctx, in.SplitBytes)
+		if err != nil {
+			return IngestPlanOutput{}, err
+		}
+		if _, err := f.Check(ctx, prog, splits[0]); err != nil {
+			return IngestPlanOutput{}, err
+		}
+		name := layout.Source(in.Index, in.Key)
+		if len(specs) > 1 {
+			name += "-" + s.Name
+		}
+		spec := 0
+		for i, ms := range m.Sources {
+			if ms == s {
+				spec = i
+			}
+		}
+		out.Sources = append(out.Sources, IngestSource{Name: name, Key: in.Key, Spec: spec, Table: s.Table.Name,
+			Format: f.Format, Dedupe: s.Dedupe, Splits: splits})
+	}
+	return out, nil
+}
+
+// IngestSplitInput asks for one split of a source.
+type IngestSplitInput struct {
+	RunID     string
+	Mapping   string
+	Source    IngestSource
+	Split     int // index into Source.Splits
+	Shards    int
+	ChunkRows int
+}
+
+// IngestSplitOutput counts the split's records before duplicates are
+// removed, and says how many chunks it staged.
+type IngestSplitOutput struct {
+	Counts ingest.SplitCounts
+	Chunks int
+}
+
+// IngestSplit maps one split's records and stages them: per chunk, one
+// object per user shard and one for rows without a user, plus the
+// chunk's rejects. After each chunk it heartbeats its position and counts;
+// a retry after a worker died resumes from there and writes the same
+// objects an uninterrupted run would.
+func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ IngestSplitOutput, err error) {
+	defer final(&err)
+	m, err := loadMapping(in.Mapping)
+	if err != nil {
+		return IngestSplitOutput{}, err
+	}
+	s, err := source(m, in.Source.Spec)
+	if err != nil {
+		return IngestSplitOutput{}, err
+	}
+	if in.Split < 0 || in.Split >= len(in.Source.Splits) {
+		return IngestSplitOutput{}, fmt.Errorf("%s: no split %d", in.Source.Key, in.Split)
+	}
+	sp := in.Source.Splits[in.Split]
+	var st ingest.StageState
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &st); err != nil {
+			st = ingest.StageState{}
+		} else {
+			activity.GetLogger(ctx).Info("resuming split", "source", in.Source.Name, "split", in.Split, "chunks", st.Chunks, "line", st.Pos.Line)
+		}
+	}
+	f, err := a.file(ctx, in.Source.Key, s)
+	if err != nil {
+		return IngestSplitOutput{}, err
+	}
+	prog, err := f.Compile(ctx, s)
+	if err != nil {
+		return IngestSplitOutput{}, err
+	}
+	rd, closeFn, err := f.Reader(ctx, sp, st.Pos, prog)
+	if err != nil {
+		return IngestSplitOutput{}, err
+	}
+	defer closeFn()
+	dir, err := os.MkdirTemp(a.TempDir, "ingest-split-")
+	if err != nil {
+		return IngestSplitOutput{}, err
 	}
 	defer os.RemoveAll(dir)
-	sharder, err := ingest.NewSharder(dir, in.Shards, a.mem())
+	cfg := ingest.StageConfig{Program: prog, Shards: in.Shards, ChunkRows: in.ChunkRows, Dir: dir, Mem: a.mem(), Source: in.Source.Key}
+	st, err = ingest.Stage(ctx, rd, cfg, st, func(c ingest.Chunk, next ingest.StageState) error {
+		for i, p := range c.Parts {
+			if err := a.Store.PutFile(ctx, layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards), p); err != nil {
+				return err
+			}
+		}
+		if err := a.Store.PutFile(ctx, layout.StagedRejects(in.RunID, in.Source.Name, in.Split, c.Index), c.Rejects); err != nil {
+			return err
+		}
+		recordProgress(ctx, next)
+		return nil
+	})
 	if err != nil {
-		return IngestOutput{}, err
+		return IngestSplitOutput{}, err
 	}
-	rejPath := filepath.Join(dir, "rejects.csv")
-	rejFile, err := os.Create(rejPath)
-	if err != nil {
-		sharder.Close()
-		return IngestOutput{}, err
-	}
-	defer rejFile.Close()
-	rejCSV := csv.NewWriter(rejFile)
-	rejCSV.Write([]string{"source", "line", "column", "reason", "value"})
+	return IngestSplitOutput{Counts: st.Counts, Chunks: st.Chunks}, nil
+}
 
-	res, err := ingest.ReadCSV(r, in.Key, sharder.Add,
-		func(rj ingest.Reject) error {
-			return rejCSV.Write([]string{in.Key, strconv.Itoa(rj.Line), rj.Column, rj.Reason, rj.Value})
-		},
-		func(rows int64) { activity.RecordHeartbeat(ctx, rows) })
-	paths, closeErr := sharder.Close()
+// StagedSource is one source's staged chunks: Chunks[i] chunks in split i.
+type StagedSource struct {
+	Name   string
+	Spec   int
+	Chunks []int
+}
+
+// IngestFinalizeInput asks for one partition of one table.
+type IngestFinalizeInput struct {
+	RunID     string
+	Mapping   string
+	Table     string
+	Partition int // 0..Shards-1 user shards; Shards: rows without a user
+	Shards    int
+	Sources   []StagedSource // the table's sources, in input order
+}
+
+// IngestFinalizeOutput counts, per source, what the partition kept.
+type IngestFinalizeOutput struct {
+	Counts      []ingest.FinalCounts
+	LateRejects []string // keys, "" where a source has none
+}
+
+// IngestFinalize reads a partition's staged rows of every source in input
+// order, removes exact duplicates, carries values forward within users,
+// and writes one piece per source: runs/<run>/<table>/shard=NNNN/part-<src>.arrow
+// (events of users: the features stage reads them), or .../anonymous/ for
+// rows without a user.
+func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput) (_ IngestFinalizeOutput, err error) {
+	defer final(&err)
+	m, err := loadMapping(in.Mapping)
 	if err != nil {
-		return IngestOutput{}, err
+		return IngestFinalizeOutput{}, err
 	}
-	if closeErr != nil {
-		return IngestOutput{}, closeErr
+	progs, table, err := programs(m, in.Table, in.Sources)
+	if err != nil {
+		return IngestFinalizeOutput{}, err
 	}
-	rejCSV.Flush()
-	if err := rejCSV.Error(); err != nil {
-		return IngestOutput{}, fmt.Errorf("rejects: %w", err)
+	dir, err := os.MkdirTemp(a.TempDir, "ingest-final-")
+	if err != nil {
+		return IngestFinalizeOutput{}, err
 	}
-	for i, p := range paths {
-		if err := a.Store.PutFile(ctx, layout.EventsPart(in.RunID, i, src), p); err != nil {
-			return IngestOutput{}, fmt.Errorf("shard %d: %w", i, err)
+	defer os.RemoveAll(dir)
+	fin, err := ingest.NewFinalizer(table, progs, dir, a.mem())
+	if err != nil {
+		return IngestFinalizeOutput{}, err
+	}
+	for si, src := range in.Sources {
+		for sp, chunks := range src.Chunks {
+			for c := 0; c < chunks; c++ {
+				key := layout.Staged(in.RunID, src.Name, sp, c, in.Partition, in.Shards)
+				data, err := a.Store.Get(ctx, key)
+				if err != nil {
+					fin.Close()
+					return IngestFinalizeOutput{}, err
+				}
+				if err := fin.Add(si, data); err != nil {
+					fin.Close()
+					return IngestFinalizeOutput{}, &corruptError{key: key, err: err}
+				}
+			}
 		}
 	}
-	rejKey := layout.Rejects(in.RunID, src)
-	if err := a.Store.PutFile(ctx, rejKey, rejPath); err != nil {
-		return IngestOutput{}, err
+	outs, rejects, counts, err := fin.Close()
+	if err != nil {
+		return IngestFinalizeOutput{}, err
 	}
-	return IngestOutput{Result: res, Rejects: rejKey, ShardRows: sharder.Rows()}, nil
+	out := IngestFinalizeOutput{Counts: counts, LateRejects: make([]string, len(in.Sources))}
+	for si, src := range in.Sources {
+		key := layout.TablePart(in.RunID, in.Table, in.Partition, in.Shards, src.Name)
+		if err := a.Store.PutFile(ctx, key, outs[si]); err != nil {
+			return IngestFinalizeOutput{}, err
+		}
+		if rejects[si] != "" {
+			out.LateRejects[si] = layout.LateRejects(in.RunID, in.Table, in.Partition, in.Shards, src.Name)
+			if err := a.Store.PutFile(ctx, out.LateRejects[si], rejects[si]); err != nil {
+				return IngestFinalizeOutput{}, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// programs compiles the table's sources without a file (the finalizer
+// needs only their policies).
+func programs(m *mapping.Mapping, table string, sources []StagedSource) ([]*mapping.Program, *canon.Table, error) {
+	var t *canon.Table
+	progs := make([]*mapping.Program, len(sources))
+	for i, src := range sources {
+		s, err := source(m, src.Spec)
+		if err != nil {
+			return nil, nil, err
+		}
+		if s.Table.Name != table {
+			return nil, nil, &ingest.BadInputError{Source: "mapping", Msg: fmt.Sprintf("source %q is table %s, not %s", s.Name, s.Table.Name, table)}
+		}
+		t = s.Table
+		if progs[i], err = mapping.Compile(s, nil); err != nil {
+			return nil, nil, &ingest.BadInputError{Source: "mapping", Msg: err.Error()}
+		}
+	}
+	if t == nil {
+		return nil, nil, errors.New("finalize: no sources")
+	}
+	return progs, t, nil
+}
+
+// RejectSource is one source's staged and late rejects.
+type RejectSource struct {
+	Name   string
+	Key    string
+	Table  string
+	Dedupe bool
+	Chunks []int    // per split
+	Late   []string // late rejects' keys, in partition order
+}
+
+// IngestRejectsInput lists every source of a run, in input order.
+type IngestRejectsInput struct {
+	RunID   string
+	Sources []RejectSource
+}
+
+// IngestRejectsOutput is, per source, its rejects' key and counts.
+type IngestRejectsOutput struct {
+	Keys   []string
+	Counts []ingest.RejectCounts
+}
+
+// IngestRejects writes runs/<run>/rejects/<src>.csv for every source: every
+// rejected record with source file, line, column, reason and value, in
+// line order, without records that repeat an earlier rejected record of
+// the same table (those are counted as duplicates).
+func (a *Activities) IngestRejects(ctx context.Context, in IngestRejectsInput) (_ IngestRejectsOutput, err error) {
+	defer final(&err)
+	dir, err := os.MkdirTemp(a.TempDir, "ingest-rejects-")
+	if err != nil {
+		return IngestRejectsOutput{}, err
+	}
+	defer os.RemoveAll(dir)
+	writers := map[string]*ingest.RejectWriter{}
+	var out IngestRejectsOutput
+	for i, src := range in.Sources {
+		rw := writers[src.Table]
+		if rw == nil {
+			rw = ingest.NewRejectWriter(a.mem())
+			writers[src.Table] = rw
+		}
+		var late [][]byte
+		for _, k := range src.Late {
+			data, err := a.Store.Get(ctx, k)
+			if err != nil {
+				return IngestRejectsOutput{}, err
+			}
+			late = append(late, data)
+		}
+		sp, c := 0, 0
+		next := func() ([]byte, bool, error) {
+			for sp < len(src.Chunks) && c >= src.Chunks[sp] {
+				sp, c = sp+1, 0
+			}
+			if sp >= len(src.Chunks) {
+				return nil, false, nil
+			}
+			data, err := a.Store.Get(ctx, layout.StagedRejects(in.RunID, src.Name, sp, c))
+			c++
+			return data, err == nil, err
+		}
+		path := filepath.Join(dir, fmt.Sprintf("%d.csv", i))
+		f, err := os.Create(path)
+		if err != nil {
+			return IngestRejectsOutput{}, err
+		}
+		counts, err := rw.Source(f, src.Key, src.Dedupe, next, late)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return IngestRejectsOutput{}, fmt.Errorf("rejects of %s: %w", src.Key, err)
+		}
+		key := layout.Rejects(in.RunID, src.Name)
+		if err := a.Store.PutFile(ctx, key, path); err != nil {
+			return IngestRejectsOutput{}, err
+		}
+		out.Keys = append(out.Keys, key)
+		out.Counts = append(out.Counts, counts)
+	}
+	return out, nil
 }

@@ -3,51 +3,295 @@ package activities
 import (
 	"context"
 	"fmt"
+	"math"
+
+	"github.com/apache/arrow/go/v17/arrow"
 
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/segment"
 	"github.com/promoflow/promoflow/internal/shard"
 )
 
-// KMeansSeedInput asks for initial centroids.
-type KMeansSeedInput struct {
-	RunID  string
-	Shards int
-	K      int
-	Seed   int64
-	Scaler features.Scaler
-	Sample int // users to sample over all shards
-	Users  int64
+// loadScaled reads a feature table and returns its user ids and their
+// standardized points (one backing array).
+func (a *Activities) loadScaled(ctx context.Context, key string, s features.Scaler) ([]string, [][]float64, error) {
+	var ids []string
+	var back []float64
+	err := a.readArrow(ctx, key, features.Schema, func(rec arrow.Record) error {
+		return features.EachValues(rec, func(id string, v []float64) {
+			ids = append(ids, string([]byte(id)))
+			back = append(back, s.ApplyTo(v, nil)...)
+		})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	d := s.Dim()
+	pts := make([][]float64, len(ids))
+	for i := range pts {
+		pts[i] = back[i*d : (i+1)*d : (i+1)*d]
+	}
+	return ids, pts, nil
 }
 
-// KMeansSeed picks initial centroids: a seeded sample of users from every
-// shard, clustered in process by the best of a few k-means++ runs. Only the
-// centroids leave the activity.
-func (a *Activities) KMeansSeed(ctx context.Context, in KMeansSeedInput) (_ [][]float64, err error) {
-	defer final(&err)
-	rate := 1.0
-	if in.Users > 0 && int64(in.Sample) < in.Users {
-		rate = float64(in.Sample) / float64(in.Users)
+// loadPoints reads a candidates object.
+func (a *Activities) loadPoints(ctx context.Context, key string) ([]kmeans.Point, error) {
+	var pts []kmeans.Point
+	err := a.readArrow(ctx, key, kmeans.PointsSchema, func(rec arrow.Record) error {
+		var err error
+		pts, err = kmeans.ReadPoints(rec, pts)
+		return err
+	})
+	return pts, err
+}
+
+func coords(pts []kmeans.Point) [][]float64 {
+	out := make([][]float64, len(pts))
+	for i, p := range pts {
+		out[i] = p.X
 	}
-	salt := fmt.Sprintf("%d/kmeans-sample", in.Seed)
-	var points [][]float64
-	for i := 0; i < in.Shards; i++ {
-		rows, err := a.readFeatures(ctx, layout.Features(in.RunID, i), features.Schema)
-		if err != nil {
-			return nil, fmt.Errorf("shard %d: %w", i, err)
+	return out
+}
+
+// drawSalt salts the uniform draws of k-means|| round r: the same users are
+// drawn whatever the number of shards.
+func drawSalt(seed int64, round int) string { return fmt.Sprintf("%d/kmeans||/%d", seed, round) }
+
+// KMeansSampleInput is one k-means|| round on one shard.
+type KMeansSampleInput struct {
+	RunID      string
+	Shard      int
+	Round      int // 0 picks the first candidate
+	Seed       int64
+	Scaler     features.Scaler
+	L          float64 // oversampling factor: candidates expected per round
+	Candidates string  // key of the candidates chosen so far (rounds ≥ 1)
+}
+
+// KMeansSampleOutput is the shard's share of a round: its cost against the
+// candidates so far and where its kept points are.
+type KMeansSampleOutput struct {
+	Key   string
+	Rows  int     // points kept
+	Cost  float64 // Σ squared distance to the nearest candidate (rounds ≥ 1)
+	MinU  float64 // round 0: the shard's smallest draw (2 when empty)
+	Users int64
+}
+
+// KMeansSample runs round r of k-means|| initialisation on shard i. Round 0
+// keeps the shard's user with the smallest draw (the workflow keeps the
+// smallest of all shards: a uniformly random user). Later rounds compute
+// every user's squared distance to the candidates so far and keep the users
+// Keep would choose under the shard's own cost: a superset of the users the
+// total cost chooses. The kept points are stored; only counts and costs
+// return.
+func (a *Activities) KMeansSample(ctx context.Context, in KMeansSampleInput) (_ KMeansSampleOutput, err error) {
+	defer final(&err)
+	ids, pts, err := a.loadScaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler)
+	if err != nil {
+		return KMeansSampleOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	out := KMeansSampleOutput{Key: layout.KMeansRound(in.RunID, in.Round, in.Shard), MinU: 2, Users: int64(len(ids))}
+	salt := drawSalt(in.Seed, in.Round)
+	var kept []kmeans.Point
+	if in.Round == 0 {
+		best := -1
+		for i, id := range ids {
+			if u := shard.Unit(salt, id); u < out.MinU {
+				best, out.MinU = i, u
+			}
 		}
-		for _, r := range rows {
-			if shard.Unit(salt, r.UserID) < rate {
-				points = append(points, in.Scaler.Apply(r.Values))
+		if best >= 0 {
+			kept = append(kept, kmeans.Point{ID: ids[best], U: out.MinU, X: pts[best]})
+		}
+	} else {
+		cands, err := a.loadPoints(ctx, in.Candidates)
+		if err != nil {
+			return KMeansSampleOutput{}, err
+		}
+		centers := coords(cands)
+		d2 := make([]float64, len(pts))
+		for i, x := range pts {
+			d2[i] = kmeans.NearestDist(x, centers)
+			out.Cost += d2[i]
+		}
+		for i, id := range ids {
+			if u := shard.Unit(salt, id); kmeans.Keep(d2[i], u, out.Cost, in.L) {
+				kept = append(kept, kmeans.Point{ID: id, Dist2: d2[i], U: u, X: pts[i]})
 			}
 		}
 	}
-	if len(points) < in.K {
-		return nil, fmt.Errorf("k-means seed: %d sampled users for k = %d", len(points), in.K)
+	out.Rows = len(kept)
+	rec := kmeans.PointsRecord(kept, a.mem())
+	defer rec.Release()
+	return out, a.writeArrow(ctx, out.Key, kmeans.PointsSchema, rec)
+}
+
+// KMeansGatherInput selects a round's candidates from the shards' kept
+// points.
+type KMeansGatherInput struct {
+	RunID string
+	Round int
+	Prev  string   // candidates of the earlier rounds ("" in round 0)
+	Keys  []string // the shards' kept points of this round, in shard order
+	All   bool     // keep every point (round 0: the winning shard's one)
+	Cost  float64  // the round's total cost
+	L     float64
+}
+
+// KMeansGatherOutput says where the candidates so far are.
+type KMeansGatherOutput struct {
+	Key   string
+	Count int // candidates so far
+	Added int // in this round
+}
+
+// KMeansGather appends to the earlier candidates the points of this round
+// that Keep chooses under the total cost, in shard order, and stores them.
+func (a *Activities) KMeansGather(ctx context.Context, in KMeansGatherInput) (_ KMeansGatherOutput, err error) {
+	defer final(&err)
+	var cands []kmeans.Point
+	if in.Prev != "" {
+		if cands, err = a.loadPoints(ctx, in.Prev); err != nil {
+			return KMeansGatherOutput{}, err
+		}
 	}
-	centroids, _ := kmeans.Best(points, in.K, uint64(in.Seed), 5)
-	return centroids, nil
+	before := len(cands)
+	for _, key := range in.Keys {
+		pts, err := a.loadPoints(ctx, key)
+		if err != nil {
+			return KMeansGatherOutput{}, err
+		}
+		for _, p := range pts {
+			if in.All || kmeans.Keep(p.Dist2, p.U, in.Cost, in.L) {
+				cands = append(cands, p)
+			}
+		}
+	}
+	out := KMeansGatherOutput{Key: layout.KMeansCandidates(in.RunID, in.Round), Count: len(cands), Added: len(cands) - before}
+	rec := kmeans.PointsRecord(cands, a.mem())
+	defer rec.Release()
+	return out, a.writeArrow(ctx, out.Key, kmeans.PointsSchema, rec)
+}
+
+// KMeansWeighInput asks shard i how many of its users each candidate is
+// nearest to.
+type KMeansWeighInput struct {
+	RunID      string
+	Shard      int
+	Scaler     features.Scaler
+	Candidates string
+}
+
+// KMeansWeighOutput are the shard's weights of the candidates (in their
+// order) and its cost against them.
+type KMeansWeighOutput struct {
+	Counts []int64
+	Cost   float64
+}
+
+// KMeansWeigh counts, for every candidate, the shard's users nearest to it.
+func (a *Activities) KMeansWeigh(ctx context.Context, in KMeansWeighInput) (_ KMeansWeighOutput, err error) {
+	defer final(&err)
+	cands, err := a.loadPoints(ctx, in.Candidates)
+	if err != nil {
+		return KMeansWeighOutput{}, err
+	}
+	centers := coords(cands)
+	out := KMeansWeighOutput{Counts: make([]int64, len(cands))}
+	x := make([]float64, in.Scaler.Dim())
+	err = a.readArrow(ctx, layout.Features(in.RunID, in.Shard), features.Schema, func(rec arrow.Record) error {
+		return features.EachValues(rec, func(_ string, v []float64) {
+			j, d := kmeans.Nearest(in.Scaler.ApplyTo(v, x), centers)
+			out.Counts[j]++
+			out.Cost += d
+		})
+	})
+	if err != nil {
+		return KMeansWeighOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	return out, nil
+}
+
+// KMeansReduceInput turns the weighted candidates into k centroids.
+type KMeansReduceInput struct {
+	Candidates string
+	Weights    []float64 // per candidate, summed over shards in shard order
+	K          int
+	Seed       int64
+	Restarts   int
+}
+
+// KMeansReduceOutput are the initial centroids.
+type KMeansReduceOutput struct {
+	Centroids  [][]float64
+	Cost       float64 // weighted cost over the candidates
+	Candidates int
+}
+
+// KMeansReduce clusters the weighted candidates into k initial centroids:
+// the best of Restarts weighted k-means++ and Lloyd runs.
+func (a *Activities) KMeansReduce(ctx context.Context, in KMeansReduceInput) (_ KMeansReduceOutput, err error) {
+	defer final(&err)
+	cands, err := a.loadPoints(ctx, in.Candidates)
+	if err != nil {
+		return KMeansReduceOutput{}, err
+	}
+	if len(cands) != len(in.Weights) || len(cands) == 0 {
+		return KMeansReduceOutput{}, fmt.Errorf("k-means reduce: %d candidates, %d weights", len(cands), len(in.Weights))
+	}
+	c, cost := kmeans.BestReduce(coords(cands), in.Weights, in.K, uint64(in.Seed), in.Restarts)
+	return KMeansReduceOutput{Centroids: c, Cost: cost, Candidates: len(cands)}, nil
+}
+
+// KMeansChooseKInput chooses k on the run's sample.
+type KMeansChooseKInput struct {
+	SampleKeys []string
+	Scaler     features.Scaler
+	KMin, KMax int
+	Seed       int64
+	MaxPoints  int // silhouettes are quadratic: at most this many sampled users
+}
+
+// KMeansChooseKOutput is the chosen k and every candidate k's score.
+type KMeansChooseKOutput struct {
+	K      int
+	Scores []kmeans.KScore
+	Points int
+}
+
+// KMeansChooseK clusters a seeded subsample of the sample for every k in
+// [KMin, KMax] and chooses the one of highest mean silhouette
+// (kmeans.ChooseK).
+func (a *Activities) KMeansChooseK(ctx context.Context, in KMeansChooseKInput) (_ KMeansChooseKOutput, err error) {
+	defer final(&err)
+	var ids []string
+	var pts [][]float64
+	for _, key := range in.SampleKeys {
+		i, p, err := a.loadScaled(ctx, key, in.Scaler)
+		if err != nil {
+			return KMeansChooseKOutput{}, err
+		}
+		ids, pts = append(ids, i...), append(pts, p...)
+	}
+	if in.MaxPoints > 0 && len(pts) > in.MaxPoints {
+		rate := float64(in.MaxPoints) / float64(len(pts))
+		salt := fmt.Sprintf("%d/choose-k", in.Seed)
+		var sub [][]float64
+		for i, id := range ids {
+			if shard.Unit(salt, id) < rate {
+				sub = append(sub, pts[i])
+			}
+		}
+		pts = sub
+	}
+	if len(pts) < in.KMax || in.KMin < 2 || in.KMax < in.KMin {
+		return KMeansChooseKOutput{}, fmt.Errorf("choose k in [%d, %d] from %d sampled users", in.KMin, in.KMax, len(pts))
+	}
+	k, scores := kmeans.ChooseK(pts, in.KMin, in.KMax, uint64(in.Seed), 3)
+	return KMeansChooseKOutput{K: k, Scores: scores, Points: len(pts)}, nil
 }
 
 // KMeansStepInput is one Lloyd iteration on one shard.
@@ -62,13 +306,102 @@ type KMeansStepInput struct {
 // the partial sums the workflow reduces into new centroids.
 func (a *Activities) KMeansStep(ctx context.Context, in KMeansStepInput) (_ kmeans.Partial, err error) {
 	defer final(&err)
-	rows, err := a.readFeatures(ctx, layout.Features(in.RunID, in.Shard), features.Schema)
+	p := kmeans.NewPartial(len(in.Centroids), in.Scaler.Dim())
+	x := make([]float64, in.Scaler.Dim())
+	err = a.readArrow(ctx, layout.Features(in.RunID, in.Shard), features.Schema, func(rec arrow.Record) error {
+		return features.EachValues(rec, func(_ string, v []float64) { p.Add(in.Scaler.ApplyTo(v, x), in.Centroids) })
+	})
 	if err != nil {
 		return kmeans.Partial{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
-	p := kmeans.NewPartial(len(in.Centroids), len(features.Names))
-	for _, r := range rows {
-		p.Add(in.Scaler.Apply(r.Values), in.Centroids)
+	if math.IsNaN(p.Cost) || math.IsInf(p.Cost, 0) {
+		return kmeans.Partial{}, fmt.Errorf("shard %d: k-means cost %v: non-finite features", in.Shard, p.Cost)
 	}
 	return p, nil
+}
+
+// SegmentAssignInput assigns shard i's users to the final segments.
+type SegmentAssignInput struct {
+	RunID     string
+	Shard     int
+	Scaler    features.Scaler
+	Centroids [][]float64
+}
+
+// SegmentAssignOutput is the shard's share of the segment profiles.
+type SegmentAssignOutput struct {
+	Key      string       // user → segment
+	TermsKey string       // interests summed per segment
+	Users    int64        //
+	Cost     float64      // Σ squared distance to the assigned centroid
+	Sums     segment.Sums // raw feature sums per segment
+}
+
+// SegmentAssign writes every user's segment (nearest centroid) and sums,
+// per segment, the users' raw features (returned) and their interests
+// (stored: too many terms for a payload).
+func (a *Activities) SegmentAssign(ctx context.Context, in SegmentAssignInput) (_ SegmentAssignOutput, err error) {
+	defer final(&err)
+	rows, err := a.readFeatures(ctx, layout.Features(in.RunID, in.Shard), features.Schema)
+	if err != nil {
+		return SegmentAssignOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	k := len(in.Centroids)
+	out := SegmentAssignOutput{
+		Key: layout.Segments(in.RunID, in.Shard), TermsKey: layout.SegmentTerms(in.RunID, in.Shard),
+		Users: int64(len(rows)), Sums: segment.NewSums(k),
+	}
+	terms := segment.NewTermSums(k)
+	ids := make([]string, len(rows))
+	segs := make([]int32, len(rows))
+	dist := make([]float64, len(rows))
+	x := make([]float64, in.Scaler.Dim())
+	for i, r := range rows {
+		j, d := kmeans.Nearest(in.Scaler.ApplyTo(r.Values, x), in.Centroids)
+		ids[i], segs[i], dist[i] = r.UserID, int32(j), d
+		out.Cost += d
+		out.Sums.Add(j, r.Values)
+		terms.Add(j, r.Terms, r.Categories)
+	}
+	rec := features.SegmentRecord(ids, segs, dist, a.mem())
+	err = a.writeArrow(ctx, out.Key, features.SegmentSchema, rec)
+	rec.Release()
+	if err != nil {
+		return SegmentAssignOutput{}, err
+	}
+	rec = terms.Record(a.mem())
+	defer rec.Release()
+	return out, a.writeArrow(ctx, out.TermsKey, segment.TermSumsSchema, rec)
+}
+
+// SegmentTermsInput lists the shards' interest sums, in shard order.
+type SegmentTermsInput struct {
+	Keys []string
+	K    int
+	Top  int
+}
+
+// SegmentTermsOutput are every segment's characteristic terms and
+// categories.
+type SegmentTermsOutput struct {
+	Terms      [][]segment.Term
+	Categories [][]segment.Term
+}
+
+// SegmentTerms merges the shards' interest sums and returns each segment's
+// top terms and categories (segment.TermSums.Top).
+func (a *Activities) SegmentTerms(ctx context.Context, in SegmentTermsInput) (_ SegmentTermsOutput, err error) {
+	defer final(&err)
+	total := segment.NewTermSums(in.K)
+	for i, key := range in.Keys {
+		part := segment.NewTermSums(in.K)
+		if err := a.readArrow(ctx, key, segment.TermSumsSchema, func(rec arrow.Record) error { return segment.ReadTermSums(rec, &part) }); err != nil {
+			return SegmentTermsOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		if err := total.Merge(part); err != nil {
+			return SegmentTermsOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	terms, cats := total.Top(in.Top)
+	return SegmentTermsOutput{Terms: terms, Categories: cats}, nil
 }

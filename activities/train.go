@@ -3,7 +3,11 @@ package activities
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"strconv"
+	"strings"
 
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/forest"
@@ -22,12 +26,45 @@ func holdout(seed int64, userID string) bool {
 	return shard.Unit(fmt.Sprintf("%d/holdout", seed), userID) < HoldoutShare
 }
 
+// SketchInput asks for one shard's feature sketches.
+type SketchInput struct {
+	RunID string
+	Shard int
+	K     int // points per sketch; 0 means forest.DefaultSketchSize
+}
+
+// SketchTrain summarises the distribution of every feature over the shard's
+// training users in a mergeable quantile sketch, one per feature in
+// features.Names order. The workflow merges the shards' sketches into the
+// global bins every shard's trees split on.
+func (a *Activities) SketchTrain(ctx context.Context, in SketchInput) (_ []*forest.Sketch, err error) {
+	defer final(&err)
+	rows, err := a.readFeatures(ctx, layout.Train(in.RunID, in.Shard), features.TrainSchema)
+	if err != nil {
+		return nil, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	sk := make([]*forest.Sketch, len(features.Names))
+	for f := range sk {
+		sk[f] = forest.NewSketch(in.K)
+	}
+	for _, r := range rows {
+		for f, v := range r.Values {
+			sk[f].Add(v)
+		}
+	}
+	for _, s := range sk {
+		s.Total() // summarise what is buffered before the sketch is sent
+	}
+	return sk, nil
+}
+
 // TrainTreesInput grows one shard's trees.
 type TrainTreesInput struct {
 	RunID  string
 	Shard  int
 	Seed   int64
 	Params forest.Params // Seed is derived from the run seed and the shard
+	Bins   *forest.Bins  // global bins; nil means the shard's own
 }
 
 // TrainTreesOutput counts what the trees were grown on.
@@ -36,6 +73,7 @@ type TrainTreesOutput struct {
 	Trees     int
 	Rows      int64
 	Positives int64
+	OOB       forest.OOB // the shard's out-of-bag estimate, over its trees
 }
 
 // TrainTrees grows propensity trees on the shard's training users that are
@@ -62,19 +100,42 @@ func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (_ Trai
 	out.Rows = int64(len(y))
 	p := in.Params
 	p.Seed = uint64(in.Seed)*1_000_003 + uint64(in.Shard)
+	p.OOB = true
 	var f *forest.Forest
 	if len(y) == 0 {
 		// An empty shard grows no trees; the forest is the other shards'.
-		f = &forest.Forest{Version: 1, Features: features.Names}
-	} else if f, err = forest.Train(x, y, features.Names, p); err != nil {
+		f = &forest.Forest{Version: forest.Version, Task: forest.Classification, Features: features.Names}
+	} else if f, err = a.fitShard(x, y, in.Bins, p); err != nil {
 		return TrainTreesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
 	out.Trees = len(f.Trees)
+	if f.OOB != nil {
+		out.OOB = *f.OOB
+	}
 	var buf bytes.Buffer
-	if err := f.Save(&buf); err != nil {
+	if len(f.Trees) == 0 {
+		// Save refuses a forest without trees; store the empty shard's
+		// forest as it is, CombineForest skips it.
+		err = jsonEncode(&buf, f)
+	} else {
+		err = f.Save(&buf)
+	}
+	if err != nil {
 		return TrainTreesOutput{}, err
 	}
 	return out, a.Store.Put(ctx, out.Key, buf.Bytes())
+}
+
+// fitShard bins x with the global bins (or its own) and grows the trees.
+func (a *Activities) fitShard(x [][]float64, y []float64, bins *forest.Bins, p forest.Params) (*forest.Forest, error) {
+	if bins == nil {
+		return forest.Train(x, y, features.Names, p)
+	}
+	m, err := forest.NewMatrix(x, features.Names, bins)
+	if err != nil {
+		return nil, &corruptError{key: "bins", err: err}
+	}
+	return forest.Fit(m, y, nil, p)
 }
 
 // CombineForestInput lists the shards' tree objects, in shard order.
@@ -98,6 +159,9 @@ func (a *Activities) CombineForest(ctx context.Context, in CombineForestInput) (
 		f, err := a.loadForest(ctx, key)
 		if err != nil {
 			return CombineForestOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		if len(f.Trees) == 0 {
+			continue // an empty shard
 		}
 		if all == nil {
 			all = f
@@ -124,6 +188,9 @@ func (a *Activities) loadForest(ctx context.Context, key string) (*forest.Forest
 	if err != nil {
 		return nil, err
 	}
+	if empty, ok := emptyForest(data); ok {
+		return empty, nil
+	}
 	f, err := forest.Load(bytes.NewReader(data))
 	if err != nil {
 		return nil, &corruptError{key: key, err: err}
@@ -139,8 +206,9 @@ type EvaluateInput struct {
 	ForestKey string
 }
 
-// EvaluateForest scores the shard's held-out users and returns a histogram
-// of scores by label, from which the workflow reads AUC and log loss.
+// EvaluateForest scores the shard's held-out users, writes their scores to
+// layout.HoldoutScoresPart, and returns a histogram of scores by label, from
+// which the workflow reads AUC and log loss.
 func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ metrics.ScoreHist, err error) {
 	defer final(&err)
 	f, err := a.loadForest(ctx, in.ForestKey)
@@ -152,10 +220,66 @@ func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ me
 		return metrics.ScoreHist{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
 	h := metrics.NewScoreHist(1000)
+	var csv []byte
 	for _, r := range rows {
-		if holdout(in.Seed, r.UserID) {
-			h.Add(f.Predict(r.Values), r.Label > 0)
+		if !holdout(in.Seed, r.UserID) {
+			continue
 		}
+		score := f.Predict(r.Values)
+		h.Add(score, r.Label > 0)
+		csv = appendCSVField(csv, r.UserID)
+		csv = append(csv, ',')
+		csv = strconv.AppendFloat(csv, score, 'g', 8, 64)
+		csv = append(csv, ',')
+		csv = strconv.AppendInt(csv, int64(r.Label), 10)
+		csv = append(csv, '\n')
+	}
+	if err := a.Store.Put(ctx, layout.HoldoutScoresPart(in.RunID, in.Shard), csv); err != nil {
+		return metrics.ScoreHist{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
 	return h, nil
+}
+
+// HoldoutScoresInput names the run whose held-out score parts to join.
+type HoldoutScoresInput struct {
+	RunID  string
+	Shards int
+}
+
+// WriteHoldoutScores joins the shards' held-out score parts, in shard
+// order, under a header into layout.HoldoutScores, and returns its key.
+func (a *Activities) WriteHoldoutScores(ctx context.Context, in HoldoutScoresInput) (_ string, err error) {
+	defer final(&err)
+	out := []byte("user_id,score,label\n")
+	for i := range in.Shards {
+		part, err := a.Store.Get(ctx, layout.HoldoutScoresPart(in.RunID, i))
+		if err != nil {
+			return "", fmt.Errorf("shard %d: %w", i, err)
+		}
+		out = append(out, part...)
+	}
+	key := layout.HoldoutScores(in.RunID)
+	return key, a.Store.Put(ctx, key, out)
+}
+
+// appendCSVField appends s to b, quoted if it holds a comma, quote or line
+// break.
+func appendCSVField(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, ",\"\r\n") {
+		return append(b, s...)
+	}
+	return append(append(b, '"'), append([]byte(strings.ReplaceAll(s, `"`, `""`)), '"')...)
+}
+
+// jsonEncode writes v as JSON.
+func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
+
+// emptyForest recognises the forest of a shard without training users: a
+// forest with no trees, which Load rejects.
+func emptyForest(data []byte) (*forest.Forest, bool) {
+	var f forest.Forest
+	if err := json.Unmarshal(data, &f); err != nil || len(f.Trees) != 0 || f.Version != forest.Version {
+		return nil, false
+	}
+	return &f, true
 }

@@ -4,6 +4,8 @@
 //	starter generate --users N --seed S --out PATH
 //	starter run --template weekly --input PATH_OR_S3_URL [--wait] [--json]
 //	starter status RUN_ID
+//	starter uplift --history FILE --arm-col COL --control VALUE --outcome-col COL [--wait] [--json]
+//	starter history --users N --seed S --out PATH
 package main
 
 import (
@@ -22,6 +24,8 @@ commands:
   run        start a campaign regeneration (uploads a local input first)
   status     print the stage progress of a run
   setup      create the bucket and register search attributes (idempotent)
+  uplift     analyse a campaign history: per-offer effects, learners, policy at budgets
+  history    write a synthetic campaign history with planted offer effects (CSV)
   codec-server  decode encrypted payloads for the Temporal UI
 
 "starter <command> -h" lists a command's flags.
@@ -45,6 +49,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		"status":       status,
 		"codec-server": codecServer,
 		"setup":        setup,
+		"uplift":       upliftCmd,
+		"history":      historyCmd,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

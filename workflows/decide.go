@@ -7,11 +7,10 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/decide"
-	"github.com/promoflow/promoflow/internal/segment"
 )
 
 // decide chooses every user's offer, shard by shard, and reduces the plan's
-// counts and the segment profiles.
+// counts. (The segment profiles come from the segment stage.)
 func (r *run) decide(ctx workflow.Context) error {
 	in := r.in
 	r.track.begin(StageDecide, in.Shards)
@@ -32,7 +31,6 @@ func (r *run) decide(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
-	segSums := segment.NewSums(in.K)
 	ps := PlanSummary{Offers: map[string]int64{}}
 	r.scoreKeys = make([]string, in.Shards)
 	for i, d := range decided {
@@ -45,11 +43,7 @@ func (r *run) decide(ctx workflow.Context) error {
 		}
 		ps.ExpectedCost += d.ExpectedCost
 		ps.ExpectedIncrementalRevenue += d.ExpectedIncrementalRevenue
-		if err := segSums.Merge(d.Segments); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
-		}
 	}
-	r.sum.Segments = segSums.Profiles(r.seg.Names)
 	r.sum.Plan = ps
 	return nil
 }

@@ -7,19 +7,88 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/interest"
 )
 
-// features computes every shard's feature tables and reduces the global
-// statistics later stages share: the scaler and the default basket.
+// SampleSize is about how many users the features stage samples (by a
+// seeded hash, the same users whatever the shard count) for the global
+// quantiles and the choice of k.
+const SampleSize = 20000
+
+// FeaturesSummary is the features stage in the run summary.
+type FeaturesSummary struct {
+	Table        string          `json:"table"` // runs/<run>/features.parquet
+	Users        int64           `json:"users"`
+	Events       int64           `json:"events"`
+	Skipped      int64           `json:"skipped_events"` // no user id or unknown type
+	TrainRows    int64           `json:"train_rows"`
+	Names        []string        `json:"names"`
+	TermsCounted int             `json:"terms_counted"` // distinct terms before pruning
+	Vocabulary   int             `json:"vocabulary"`
+	TopTerms     []interest.Term `json:"top_terms"` // by share of users
+	PricedItems  int             `json:"priced_items"`
+	Sample       int             `json:"sample"`
+	// Quantiles of the behaviour features over the sample.
+	Quantiles map[string]map[string]float64 `json:"quantiles"`
+}
+
+// featureStats are the features stage's global statistics that later
+// stages use.
+type featureStats struct {
+	sampleKeys []string
+	quantiles  features.Quantiles
+}
+
+// features runs the profile pass (document frequencies and item prices
+// per shard, merged into the vocabulary and reference prices), then the
+// features pass (per-user tables with global IDF, moments, samples), then
+// the quantiles of the sample; it reduces the scaler and the default
+// basket that later stages share.
 func (r *run) features(ctx workflow.Context) error {
 	in := r.in
-	r.track.begin(StageFeatures, in.Shards)
-	feats := make([]activities.FeaturesOutput, in.Shards)
+	r.track.begin(StageFeatures, 2*in.Shards)
 	actx := withActivityOptions(ctx)
+	cfg := interest.DefaultConfig()
+
+	profiles := make([]activities.ProfileOutput, in.Shards)
 	err := fanOut(ctx, in.Shards, in.Window,
+		func(i int) workflow.Future {
+			return workflow.ExecuteActivity(actx, a.Profile, activities.ProfileInput{RunID: in.RunID, Shard: i, End: r.end, Interest: cfg})
+		},
+		func(i int, f workflow.Future) error {
+			r.track.step(StageFeatures)
+			return f.Get(ctx, &profiles[i])
+		})
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	fs := &FeaturesSummary{Names: features.Names}
+	vin := activities.VocabularyInput{RunID: in.RunID, Interest: cfg, Top: 20}
+	for _, p := range profiles {
+		vin.Docs += p.Users
+		fs.Events += p.Events
+		fs.Skipped += p.Skipped
+		vin.TermsKeys = append(vin.TermsKeys, p.TermsKey)
+		vin.PricesKeys = append(vin.PricesKeys, p.PricesKey)
+	}
+	var vocab activities.VocabularyOutput
+	if err := workflow.ExecuteActivity(actx, a.Vocabulary, vin).Get(ctx, &vocab); err != nil {
+		return fmt.Errorf("vocabulary: %w", err)
+	}
+	fs.TermsCounted, fs.Vocabulary, fs.TopTerms, fs.PricedItems = vocab.Counted, vocab.Terms, vocab.TopTerms, vocab.Items
+	r.track.detail(StageFeatures, fmt.Sprintf("%d terms of %d", vocab.Terms, vocab.Counted))
+
+	rate := 1.0
+	if vin.Docs > SampleSize {
+		rate = float64(SampleSize) / float64(vin.Docs)
+	}
+	feats := make([]activities.FeaturesOutput, in.Shards)
+	err = fanOut(ctx, in.Shards, in.Window,
 		func(i int) workflow.Future {
 			return workflow.ExecuteActivity(actx, a.Features, activities.FeaturesInput{
 				RunID: in.RunID, Shard: i, Cutoff: r.cutoff, LabelEnd: r.labelEnd(), End: r.end,
+				VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg,
+				Seed: in.Seed, SampleRate: rate,
 			})
 		},
 		func(i int, f workflow.Future) error {
@@ -34,15 +103,39 @@ func (r *run) features(ctx workflow.Context) error {
 	var basketSum float64
 	for i, f := range feats {
 		r.sum.Users += f.Users
+		fs.TrainRows += f.TrainRows
+		fs.Sample += int(f.SampleRows)
 		buyers += f.Buyers
 		basketSum += f.BasketSum
+		r.feat.sampleKeys = append(r.feat.sampleKeys, f.SampleKey)
 		if err := moments.Merge(f.Moments); err != nil {
 			return fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
-	r.scaler = moments.Scaler()
+	fs.Users = r.sum.Users
 	if buyers > 0 {
 		r.defaultBasket = basketSum / float64(buyers)
 	}
+	err = workflow.ExecuteActivity(actx, a.Quantiles, activities.QuantilesInput{Keys: r.feat.sampleKeys}).Get(ctx, &r.feat.quantiles)
+	if err != nil {
+		return fmt.Errorf("quantiles: %w", err)
+	}
+	if r.scaler, err = features.NewScaler(features.SegmentNames, moments, r.feat.quantiles); err != nil {
+		return err
+	}
+	fs.Quantiles = map[string]map[string]float64{}
+	for _, name := range features.Behaviour {
+		q := map[string]float64{}
+		for _, p := range []struct {
+			label string
+			p     float64
+		}{{"p01", 0.01}, {"p25", 0.25}, {"p50", 0.5}, {"p75", 0.75}, {"p99", 0.99}} {
+			if v, ok := r.feat.quantiles.At(name, p.p); ok {
+				q[p.label] = v
+			}
+		}
+		fs.Quantiles[name] = q
+	}
+	r.sum.Features = fs
 	return nil
 }

@@ -1,54 +1,98 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/ingest"
 )
 
-// ingest parses every input object, one activity each, and sets the run's
-// time range: End is the latest accepted event, the cutoff HorizonDays
-// before it unless given.
+// Ingest defaults.
+const (
+	// DefaultSplitBytes is the size of a byte-range split of an
+	// uncompressed input (and the target size of a group of Parquet row
+	// groups): the unit of parallelism of ingest.
+	DefaultSplitBytes = 64 << 20
+	// DefaultChunkRows is the number of records after which a split
+	// uploads what it staged and heartbeats its position: the work a
+	// worker's death can cost.
+	DefaultChunkRows = 1 << 18
+)
+
+// IngestInput configures an ingest: the Ingest workflow's input, and the
+// part of RegenerateInput the ingest stage uses.
+type IngestInput struct {
+	RunID      string
+	Inputs     []string // raw/... keys
+	Mapping    string   // mapping YAML (internal/mapping); empty means canonical events
+	Shards     int
+	Window     int   // activities in flight
+	SplitBytes int64 // DefaultSplitBytes when zero
+	ChunkRows  int   // DefaultChunkRows when zero
+}
+
+func (in *IngestInput) defaults() {
+	if in.Shards == 0 {
+		in.Shards = 8
+	}
+	if in.Window == 0 {
+		in.Window = 16
+	}
+	if in.SplitBytes == 0 {
+		in.SplitBytes = DefaultSplitBytes
+	}
+	if in.ChunkRows == 0 {
+		in.ChunkRows = DefaultChunkRows
+	}
+}
+
+// Ingest ingests a run's inputs into the canonical tables under
+// runs/<run>/ and returns the row accounting: the ingest stage of
+// Regenerate as a workflow of its own, for datasets that are not (only)
+// events, such as profiles and campaign histories.
+func Ingest(ctx workflow.Context, in IngestInput) (IngestTotals, error) {
+	in.defaults()
+	if in.RunID == "" || len(in.Inputs) == 0 {
+		return IngestTotals{}, errors.New("ingest: run id and inputs are required")
+	}
+	return ingestAll(ctx, in, func(string, int, int) {})
+}
+
+// ingest is Regenerate's first stage: it ingests the inputs and sets the
+// run's time range: End is the latest accepted event, the cutoff
+// HorizonDays before it unless given.
 func (r *run) ingest(ctx workflow.Context) error {
 	in := r.in
 	r.track.begin(StageIngest, len(in.Inputs))
-	ingested := make([]activities.IngestOutput, len(in.Inputs))
-	err := fanOut(ctx, len(in.Inputs), in.Window,
-		func(i int) workflow.Future {
-			return workflow.ExecuteActivity(withHeartbeat(ctx), a.Ingest, activities.IngestInput{
-				RunID: in.RunID, Key: in.Inputs[i], Index: i, Shards: in.Shards,
-			})
-		},
-		func(i int, f workflow.Future) error {
-			r.track.step(StageIngest)
-			return f.Get(ctx, &ingested[i])
-		})
+	st := r.track.stage(StageIngest)
+	tot, err := ingestAll(ctx, IngestInput{
+		RunID: in.RunID, Inputs: in.Inputs, Mapping: in.Mapping, Shards: in.Shards, Window: in.Window,
+		SplitBytes: in.SplitBytes,
+	}, func(phase string, done, total int) {
+		st.Detail, st.Done, st.Total = phase, done, total
+	})
+	r.sum.Ingest, r.sum.InputRows = tot, tot.RowsRead
 	if err != nil {
 		return err
 	}
-	tot := IngestTotals{ByReason: map[string]int64{}}
 	var end time.Time
-	for _, o := range ingested {
-		res := o.Result
-		tot.RowsRead += res.RowsRead
-		tot.Accepted += res.Accepted
-		tot.Duplicates += res.Duplicates
-		tot.Rejected += res.Rejected
-		for k, v := range res.ByReason {
-			tot.ByReason[k] += v
+	var users int64
+	for _, res := range tot.Sources {
+		if res.Table != canon.EventsName {
+			continue
 		}
-		tot.Sources = append(tot.Sources, res)
-		tot.Rejects = append(tot.Rejects, o.Rejects)
-		if res.MaxTS.After(end) {
+		users += res.Accepted - res.AcceptedNoUser
+		if res.Accepted > 0 && res.MaxTS.After(end) {
 			end = res.MaxTS
 		}
 	}
-	r.sum.Ingest, r.sum.InputRows = tot, tot.RowsRead
-	if tot.Accepted == 0 {
-		return fmt.Errorf("none of %d rows accepted (%v)", tot.RowsRead, tot.ByReason)
+	if users == 0 {
+		return fmt.Errorf("no events with a user accepted from %d rows (%v)", tot.RowsRead, tot.ByReason)
 	}
 	horizon := time.Duration(in.HorizonDays) * 24 * time.Hour
 	r.end, r.cutoff = end, end.Add(-horizon)
@@ -60,4 +104,197 @@ func (r *run) ingest(ctx workflow.Context) error {
 	}
 	r.sum.Cutoff, r.sum.End = r.cutoff, r.end
 	return nil
+}
+
+// ingestAll plans every input (a wrong mapping stops here, before any
+// fan-out), stages every split, finalizes every partition of every table
+// (duplicates removed across splits and sources), writes the rejects, and
+// reduces the counts in input order. progress reports the phase and its
+// units.
+func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string, done, total int)) (IngestTotals, error) {
+	in.defaults()
+	hctx := withHeartbeat(ctx)
+	actx := withActivityOptions(ctx)
+
+	// 1. Plan.
+	plans := make([]activities.IngestPlanOutput, len(in.Inputs))
+	done := 0
+	progress("plan", 0, len(in.Inputs))
+	err := fanOut(ctx, len(in.Inputs), in.Window,
+		func(i int) workflow.Future {
+			return workflow.ExecuteActivity(hctx, a.IngestPlan, activities.IngestPlanInput{
+				RunID: in.RunID, Key: in.Inputs[i], Index: i, Mapping: in.Mapping, SplitBytes: in.SplitBytes,
+			})
+		},
+		func(i int, f workflow.Future) error {
+			done++
+			progress("plan", done, len(in.Inputs))
+			return f.Get(ctx, &plans[i])
+		})
+	if err != nil {
+		return IngestTotals{}, err
+	}
+	var sources []activities.IngestSource
+	for _, p := range plans {
+		sources = append(sources, p.Sources...)
+	}
+
+	// 2. Stage every split.
+	type job struct{ src, split int }
+	var jobs []job
+	for si, s := range sources {
+		for sp := range s.Splits {
+			jobs = append(jobs, job{si, sp})
+		}
+	}
+	splitOut := make([]activities.IngestSplitOutput, len(jobs))
+	done = 0
+	progress("split", 0, len(jobs))
+	err = fanOut(ctx, len(jobs), in.Window,
+		func(i int) workflow.Future {
+			j := jobs[i]
+			return workflow.ExecuteActivity(hctx, a.IngestSplit, activities.IngestSplitInput{
+				RunID: in.RunID, Mapping: in.Mapping, Source: sources[j.src], Split: j.split,
+				Shards: in.Shards, ChunkRows: in.ChunkRows,
+			})
+		},
+		func(i int, f workflow.Future) error {
+			done++
+			progress("split", done, len(jobs))
+			return f.Get(ctx, &splitOut[i])
+		})
+	if err != nil {
+		return IngestTotals{}, err
+	}
+	chunks := make([][]int, len(sources))
+	for i, j := range jobs {
+		chunks[j.src] = append(chunks[j.src], splitOut[i].Chunks)
+	}
+
+	// 3. Finalize every partition of every table, the tables in order of
+	// first appearance.
+	var tables []string
+	members := map[string][]int{} // table -> source indices, in input order
+	for si, s := range sources {
+		if members[s.Table] == nil {
+			tables = append(tables, s.Table)
+		}
+		members[s.Table] = append(members[s.Table], si)
+	}
+	parts := in.Shards + 1
+	fin := make([]activities.IngestFinalizeOutput, len(tables)*parts)
+	done = 0
+	progress("dedupe", 0, len(fin))
+	err = fanOut(ctx, len(fin), in.Window,
+		func(i int) workflow.Future {
+			t := tables[i/parts]
+			var staged []activities.StagedSource
+			for _, si := range members[t] {
+				staged = append(staged, activities.StagedSource{Name: sources[si].Name, Spec: sources[si].Spec, Chunks: chunks[si]})
+			}
+			return workflow.ExecuteActivity(actx, a.IngestFinalize, activities.IngestFinalizeInput{
+				RunID: in.RunID, Mapping: in.Mapping, Table: t, Partition: i % parts, Shards: in.Shards, Sources: staged,
+			})
+		},
+		func(i int, f workflow.Future) error {
+			done++
+			progress("dedupe", done, len(fin))
+			return f.Get(ctx, &fin[i])
+		})
+	if err != nil {
+		return IngestTotals{}, err
+	}
+
+	// 4. Rejects.
+	progress("rejects", 0, 1)
+	rin := activities.IngestRejectsInput{RunID: in.RunID}
+	for si, s := range sources {
+		rs := activities.RejectSource{Name: s.Name, Key: s.Key, Table: s.Table, Dedupe: s.Dedupe, Chunks: chunks[si]}
+		ti, k := tableIndex(tables, members, s.Table, si)
+		for p := 0; p < parts; p++ {
+			if key := fin[ti*parts+p].LateRejects[k]; key != "" {
+				rs.Late = append(rs.Late, key)
+			}
+		}
+		rin.Sources = append(rin.Sources, rs)
+	}
+	var rej activities.IngestRejectsOutput
+	if err := workflow.ExecuteActivity(actx, a.IngestRejects, rin).Get(ctx, &rej); err != nil {
+		return IngestTotals{}, err
+	}
+	progress("rejects", 1, 1)
+
+	// Reduce in input order.
+	tot := IngestTotals{ByReason: map[string]int64{}}
+	sj := 0
+	for si, s := range sources {
+		res := ingest.Result{Source: s.Key, Name: s.Name, Table: s.Table, Format: s.Format, Splits: len(s.Splits),
+			ByReason: rej.Counts[si].ByReason, Rejected: rej.Counts[si].Rejected, Duplicates: rej.Counts[si].Duplicates,
+			Rejects: rej.Keys[si]}
+		for range s.Splits {
+			c := splitOut[sj].Counts
+			res.RowsRead += c.RowsRead
+			res.NoUser += c.NoUser
+			sj++
+		}
+		ti, k := tableIndex(tables, members, s.Table, si)
+		var minTS, maxTS int64
+		for p := 0; p < parts; p++ {
+			c := fin[ti*parts+p].Counts[k]
+			if c.Accepted > 0 {
+				if res.Accepted == 0 || c.MinTS < minTS {
+					minTS = c.MinTS
+				}
+				if res.Accepted == 0 || c.MaxTS > maxTS {
+					maxTS = c.MaxTS
+				}
+			}
+			res.Accepted += c.Accepted
+			res.Duplicates += c.Duplicates
+			res.Rows += c.Rows
+			if p == in.Shards {
+				res.AcceptedNoUser += c.Accepted
+			}
+		}
+		if res.Accepted > 0 {
+			res.MinTS, res.MaxTS = time.UnixMilli(minTS).UTC(), time.UnixMilli(maxTS).UTC()
+		}
+		if err := res.Check(); err != nil {
+			return tot, fmt.Errorf("row accounting: %w", err)
+		}
+		tot.add(res)
+	}
+	return tot, nil
+}
+
+// tableIndex returns the position of table t and of source si among the
+// table's sources.
+func tableIndex(tables []string, members map[string][]int, t string, si int) (int, int) {
+	ti := 0
+	for i, name := range tables {
+		if name == t {
+			ti = i
+		}
+	}
+	for k, m := range members[t] {
+		if m == si {
+			return ti, k
+		}
+	}
+	return ti, 0
+}
+
+// add counts one source into the totals.
+func (t *IngestTotals) add(res ingest.Result) {
+	t.RowsRead += res.RowsRead
+	t.Accepted += res.Accepted
+	t.Duplicates += res.Duplicates
+	t.Rejected += res.Rejected
+	t.NoUser += res.NoUser
+	t.AcceptedNoUser += res.AcceptedNoUser
+	for k, v := range res.ByReason {
+		t.ByReason[k] += v
+	}
+	t.Sources = append(t.Sources, res)
+	t.Rejects = append(t.Rejects, res.Rejects)
 }

@@ -139,8 +139,13 @@ func TestIntegrationRegenerate(t *testing.T) {
 	prop, _ := json.Marshal(sum.Models["propensity"])
 	var model workflows.TrainOutput
 	must(t, json.Unmarshal(prop, &model))
-	if model.AUC < 0.7 || model.NHoldout == 0 || model.Trees != 4*5 {
-		t.Errorf("propensity model %+v: want AUC >= 0.7 on held-out users and 20 trees", model)
+	if model.AUC < 0.7 || model.NHoldout == 0 || model.Trees != workflows.MinForestTrees {
+		t.Errorf("propensity model %+v: want AUC >= 0.7 on held-out users and %d trees (25 per shard)", model, workflows.MinForestTrees)
+	}
+	holdout, err := store.Get(ctx, model.HoldoutScores)
+	must(t, err)
+	if lines := strings.Split(strings.TrimSpace(string(holdout)), "\n"); lines[0] != "user_id,score,label" || int64(len(lines)-1) != model.NHoldout {
+		t.Errorf("%s: header %q and %d rows, want user_id,score,label and %d", model.HoldoutScores, lines[0], len(lines)-1, model.NHoldout)
 	}
 	summaryJSON, err := store.Get(ctx, "campaigns/it-1/summary.json")
 	must(t, err)

@@ -8,12 +8,26 @@ import (
 	"github.com/promoflow/promoflow/activities"
 )
 
-// publish writes the plan's Parquet and CSV; the summary follows last, in
-// Regenerate.
+// publish writes the per-user feature table, then the plan's Parquet and
+// CSV; the summary follows last, in Regenerate.
 func (r *run) publish(ctx workflow.Context) error {
-	r.track.begin(StagePublish, 1)
+	r.track.begin(StagePublish, 2)
+	var table activities.PublishFeaturesOutput
+	err := workflow.ExecuteActivity(withActivityOptions(ctx), a.PublishFeatures, activities.PublishFeaturesInput{
+		RunID: r.in.RunID, Shards: r.in.Shards, SegmentNames: r.seg.Names,
+	}).Get(ctx, &table)
+	if err != nil {
+		return fmt.Errorf("features table: %w", err)
+	}
+	if table.Rows != r.sum.Users {
+		return fmt.Errorf("features table has %d rows, shards have %d users", table.Rows, r.sum.Users)
+	}
+	if r.sum.Features != nil {
+		r.sum.Features.Table = table.URL
+	}
+	r.track.step(StagePublish)
 	var pub activities.PublishOutput
-	err := workflow.ExecuteActivity(withActivityOptions(ctx), a.Publish, activities.PublishInput{
+	err = workflow.ExecuteActivity(withActivityOptions(ctx), a.Publish, activities.PublishInput{
 		Campaign: r.in.Campaign, ScoreKeys: r.scoreKeys,
 	}).Get(ctx, &pub)
 	if err != nil {

@@ -37,10 +37,13 @@ type RegenerateInput struct {
 	RunID         string
 	Template      string
 	Campaign      string   // campaigns/<Campaign>/ receives the plan; defaults to RunID
-	Inputs        []string // raw/... keys of canonical event CSV
+	Inputs        []string // raw/... keys of input files (CSV, JSON Lines, Parquet; .gz)
+	Mapping       string   // mapping YAML (internal/mapping, docs/DATA.md); empty means canonical events
+	SplitBytes    int64    // ingest split size; zero means DefaultSplitBytes
 	Shards        int
 	Seed          int64
 	K             int       // segments
+	KMin, KMax    int       // when KMax > 0, K is chosen in [KMin, KMax] (highest mean silhouette)
 	HorizonDays   int       // propensity label window after the cutoff
 	Cutoff        time.Time // training features end here; zero means HorizonDays before the last event
 	ControlShare  float64   // share held out as control
@@ -58,7 +61,7 @@ func (in *RegenerateInput) Defaults() {
 	if in.Shards == 0 {
 		in.Shards = 8
 	}
-	if in.K == 0 {
+	if in.K == 0 && in.KMax == 0 {
 		in.K = 6
 	}
 	if in.HorizonDays == 0 {
@@ -93,7 +96,11 @@ func (in *RegenerateInput) Validate() error {
 	if in.Shards < 1 || in.Shards > 4096 {
 		errs = append(errs, fmt.Errorf("shards = %d, want 1..4096", in.Shards))
 	}
-	if in.K < 2 {
+	if in.KMax > 0 {
+		if in.KMin < 2 || in.KMax < in.KMin {
+			errs = append(errs, fmt.Errorf("k range [%d, %d], want 2 <= k min <= k max", in.KMin, in.KMax))
+		}
+	} else if in.K < 2 {
 		errs = append(errs, fmt.Errorf("k = %d, want at least 2", in.K))
 	}
 	if in.ControlShare < 0 || in.ControlShare >= 1 {
@@ -109,8 +116,13 @@ type IngestTotals struct {
 	Duplicates int64            `json:"duplicates"`
 	Rejected   int64            `json:"rejected"`
 	ByReason   map[string]int64 `json:"by_reason"`
-	Sources    []ingest.Result  `json:"sources"`
-	Rejects    []string         `json:"rejects"`
+	// NoUser counts rows without a user id (whatever became of them);
+	// AcceptedNoUser those accepted, kept as anonymous events outside the
+	// user shards and per-user features.
+	NoUser         int64           `json:"no_user"`
+	AcceptedNoUser int64           `json:"accepted_no_user"`
+	Sources        []ingest.Result `json:"sources"`
+	Rejects        []string        `json:"rejects"`
 }
 
 // PlanSummary says where the plan is and what is in it.
@@ -141,6 +153,7 @@ type Summary struct {
 	Cutoff       time.Time          `json:"cutoff"`
 	End          time.Time          `json:"end"`
 	StageSeconds map[string]float64 `json:"stage_seconds"`
+	Features     *FeaturesSummary   `json:"features,omitempty"`
 	Segments     []segment.Profile  `json:"segments"`
 	Models       map[string]any     `json:"models"`
 	Plan         PlanSummary        `json:"plan"`
@@ -205,6 +218,7 @@ type run struct {
 
 	cutoff, end   time.Time       // from ingest
 	scaler        features.Scaler // from features
+	feat          featureStats    // from features
 	defaultBasket float64         // from features
 	seg           SegmentOutput   // from segment
 	model         TrainOutput     // from train

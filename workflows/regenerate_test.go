@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/metrics"
@@ -40,13 +42,34 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 	env.RegisterWorkflow(Segment)
 	env.RegisterWorkflow(Train)
 	env.RegisterActivity(&activities.Activities{})
-	d := len(features.Names)
+	d, ds := len(features.Names), len(features.SegmentNames)
 	defaults := map[string]any{
-		"Ingest": func(_ context.Context, in activities.IngestInput) (activities.IngestOutput, error) {
-			return activities.IngestOutput{Result: ingest.Result{
-				Source: in.Key, RowsRead: 1000, Accepted: 990, Rejected: 10, ByReason: map[string]int64{"bad ts": 10},
-				MaxTS: testEnd.Add(-time.Duration(in.Index) * time.Hour),
-			}}, nil
+		// Ingest: each input is one source of 1,000 rows in one split: 990
+		// accepted (all in shard 0), 10 rejected for a bad ts; input i's
+		// last event is i hours before testEnd.
+		"IngestPlan": func(_ context.Context, in activities.IngestPlanInput) (activities.IngestPlanOutput, error) {
+			return activities.IngestPlanOutput{Sources: []activities.IngestSource{{Name: fmt.Sprint(in.Index), Key: in.Key, Table: "events", Splits: []ingest.Split{{}}}}}, nil
+		},
+		"IngestSplit": activities.IngestSplitOutput{Counts: ingest.SplitCounts{RowsRead: 1000}, Chunks: 1},
+		"IngestFinalize": func(_ context.Context, in activities.IngestFinalizeInput) (activities.IngestFinalizeOutput, error) {
+			out := activities.IngestFinalizeOutput{LateRejects: make([]string, len(in.Sources))}
+			for i := range in.Sources {
+				var c ingest.FinalCounts
+				if in.Partition == 0 {
+					last := testEnd.Add(-time.Duration(i) * time.Hour).UnixMilli()
+					c = ingest.FinalCounts{Accepted: 990, Rows: 990, MinTS: last, MaxTS: last}
+				}
+				out.Counts = append(out.Counts, c)
+			}
+			return out, nil
+		},
+		"IngestRejects": func(_ context.Context, in activities.IngestRejectsInput) (activities.IngestRejectsOutput, error) {
+			var out activities.IngestRejectsOutput
+			for _, s := range in.Sources {
+				out.Keys = append(out.Keys, "rejects/"+s.Name)
+				out.Counts = append(out.Counts, ingest.RejectCounts{Rejected: 10, ByReason: map[string]int64{"bad ts": 10}})
+			}
+			return out, nil
 		},
 		"Features": func(_ context.Context, in activities.FeaturesInput) (activities.FeaturesOutput, error) {
 			m := features.NewMoments(d)
@@ -54,13 +77,59 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			m.Add(onesVec(d))
 			return activities.FeaturesOutput{Users: 100, TrainRows: 80, Positives: 20, Moments: m, Buyers: 50, BasketSum: 5000}, nil
 		},
-		"KMeansSeed": [][]float64{make([]float64, d), onesVec(d)},
+		"Profile": func(_ context.Context, in activities.ProfileInput) (activities.ProfileOutput, error) {
+			return activities.ProfileOutput{Users: 100, Events: 1000, TermsKey: fmt.Sprint("terms", in.Shard), PricesKey: fmt.Sprint("prices", in.Shard)}, nil
+		},
+		"Vocabulary":    activities.VocabularyOutput{Key: "vocabulary", PricesKey: "prices", Docs: 400, Counted: 20, Terms: 10},
+		"Quantiles":     features.Quantiles{},
+		"KMeansChooseK": activities.KMeansChooseKOutput{K: 2, Scores: []kmeans.KScore{{K: 2, Cost: 1, Silhouette: 0.5}}},
+		"KMeansSample": func(_ context.Context, in activities.KMeansSampleInput) (activities.KMeansSampleOutput, error) {
+			o := activities.KMeansSampleOutput{Key: fmt.Sprintf("round%d/shard%d", in.Round, in.Shard), Rows: 1, Users: 100, MinU: 0.5 / float64(1+in.Shard)}
+			if in.Round > 0 {
+				o.Cost = 10
+			}
+			return o, nil
+		},
+		"KMeansGather": func(_ context.Context, in activities.KMeansGatherInput) (activities.KMeansGatherOutput, error) {
+			return activities.KMeansGatherOutput{Key: fmt.Sprint("candidates", in.Round), Count: 4}, nil
+		},
+		"KMeansWeigh": activities.KMeansWeighOutput{Counts: []int64{25, 25, 25, 25}, Cost: 40},
+		"KMeansReduce": func(_ context.Context, in activities.KMeansReduceInput) (activities.KMeansReduceOutput, error) {
+			c := make([][]float64, in.K)
+			for j := range c {
+				c[j] = make([]float64, ds)
+				for i := range c[j] {
+					c[j][i] = float64(j)
+				}
+			}
+			return activities.KMeansReduceOutput{Centroids: c, Candidates: len(in.Weights)}, nil
+		},
 		"KMeansStep": func(_ context.Context, in activities.KMeansStepInput) (kmeans.Partial, error) {
-			p := kmeans.NewPartial(2, d)
-			p.Add(make([]float64, d), in.Centroids)
-			p.Add(onesVec(d), in.Centroids)
+			p := kmeans.NewPartial(len(in.Centroids), ds)
+			p.Add(make([]float64, ds), in.Centroids)
+			p.Add(onesVec(ds), in.Centroids)
 			return p, nil
 		},
+		"SegmentAssign": func(_ context.Context, in activities.SegmentAssignInput) (activities.SegmentAssignOutput, error) {
+			s := segment.NewSums(len(in.Centroids))
+			s.Add(0, make([]float64, d))
+			return activities.SegmentAssignOutput{Key: "segments", TermsKey: fmt.Sprint("terms", in.Shard), Users: 100, Sums: s}, nil
+		},
+		"SegmentTerms": func(_ context.Context, in activities.SegmentTermsInput) (activities.SegmentTermsOutput, error) {
+			t := make([][]segment.Term, in.K)
+			t[0] = []segment.Term{{Term: "boot", Weight: 0.5, Lift: 2}}
+			return activities.SegmentTermsOutput{Terms: t, Categories: make([][]segment.Term, in.K)}, nil
+		},
+		"PublishFeatures": activities.PublishFeaturesOutput{Key: "runs/t-1/features.parquet", URL: "s3://b/runs/t-1/features.parquet", Rows: 400},
+		"SketchTrain": func(_ context.Context, in activities.SketchInput) ([]*forest.Sketch, error) {
+			sk := make([]*forest.Sketch, d)
+			for f := range sk {
+				sk[f] = forest.NewSketch(0)
+				sk[f].Add(float64(in.Shard))
+			}
+			return sk, nil
+		},
+		"WriteHoldoutScores": "runs/t-1/models/propensity/holdout_scores.csv",
 		"TrainTrees": func(_ context.Context, in activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
 			return activities.TrainTreesOutput{Key: "trees", Trees: 5, Rows: 64, Positives: 16}, nil
 		},
@@ -91,6 +160,16 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 		}
 	}
 	return env
+}
+
+// testScaler is the identity on features.SegmentNames.
+func testScaler() features.Scaler {
+	d := len(features.SegmentNames)
+	s := features.Scaler{Names: features.SegmentNames, Log: make([]bool, d), Lo: make([]float64, d), Hi: onesVec(d), Mean: make([]float64, d), Std: onesVec(d)}
+	for _, n := range features.SegmentNames {
+		s.Cols = append(s.Cols, features.Index(n))
+	}
+	return s
 }
 
 func onesVec(d int) []float64 {
@@ -174,8 +253,8 @@ func TestRegenerateRetriesFailedShard(t *testing.T) {
 }
 
 func TestRegenerateStopsOnBadInput(t *testing.T) {
-	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"Ingest": func(c *testsuite.MockCallWrapper) {
-		c.Return(activities.IngestOutput{},
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"IngestPlan": func(c *testsuite.MockCallWrapper) {
+		c.Return(activities.IngestPlanOutput{},
 			temporal.NewNonRetryableApplicationError("raw/t/a.csv: column \"ts\": bad ts", activities.BadInputType, nil))
 	}})
 	env.ExecuteWorkflow(Regenerate, testInput())
@@ -183,7 +262,8 @@ func TestRegenerateStopsOnBadInput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `column "ts"`) {
 		t.Fatalf("err = %v, want the bad-input error", err)
 	}
-	env.AssertNumberOfCalls(t, "Ingest", 2) // each input once: bad input is not retried
+	env.AssertNumberOfCalls(t, "IngestPlan", 2) // each input once: bad input is not retried
+	env.AssertNotCalled(t, "IngestSplit", mock.Anything, mock.Anything)
 	env.AssertNotCalled(t, "Publish", mock.Anything, mock.Anything)
 }
 
@@ -239,7 +319,7 @@ func TestProgressQuery(t *testing.T) {
 }
 
 func TestSegmentContinuesAsNew(t *testing.T) {
-	d := len(features.Names)
+	d := len(features.SegmentNames)
 	cost := 1000.0
 	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"KMeansStep": func(c *testsuite.MockCallWrapper) {
 		c.Return(func(_ context.Context, in activities.KMeansStepInput) (kmeans.Partial, error) {
@@ -252,7 +332,7 @@ func TestSegmentContinuesAsNew(t *testing.T) {
 		})
 	}})
 	env.ExecuteWorkflow(Segment, SegmentInput{RunID: "t", Shards: 2, K: 2, Users: 10, PerHistory: 3, MaxIter: 100,
-		Scaler: features.Scaler{Mean: make([]float64, d), Std: onesVec(d)}})
+		Scaler: testScaler()})
 	var can *workflow.ContinueAsNewError
 	err := env.GetWorkflowError()
 	if !errors.As(err, &can) {

@@ -12,8 +12,10 @@ import (
 // with r. Workers and tests call it so they cannot drift apart.
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(Regenerate)
+	r.RegisterWorkflow(Ingest)
 	r.RegisterWorkflow(Segment)
 	r.RegisterWorkflow(Train)
+	r.RegisterWorkflow(Uplift)
 	r.RegisterActivity(acts)
 }
 

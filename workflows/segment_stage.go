@@ -4,20 +4,71 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/segment"
 )
 
-// segment runs distributed k-means as the child workflow Segment.
+// TopSegmentTerms is the number of top terms and categories per segment in
+// the summary.
+const TopSegmentTerms = 10
+
+// segment runs distributed k-means as the child workflow Segment, assigns
+// every user to a segment (shard by shard) and reduces the segment
+// profiles: size, mean behaviour, traits, top terms and categories.
 func (r *run) segment(ctx workflow.Context) error {
 	in := r.in
 	r.track.begin(StageSegment, 0)
+	k := in.K
+	if in.KMax > 0 {
+		k = 0 // chosen by the child
+	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: in.RunID + "-segment"})
 	err := workflow.ExecuteChildWorkflow(cctx, Segment, SegmentInput{
-		RunID: in.RunID, Shards: in.Shards, Users: r.sum.Users, K: in.K, Seed: in.Seed, Scaler: r.scaler, Window: in.Window,
+		RunID: in.RunID, Shards: in.Shards, Users: r.sum.Users, K: k, KMin: in.KMin, KMax: in.KMax,
+		SampleKeys: r.feat.sampleKeys, Seed: in.Seed, Scaler: r.scaler, Window: in.Window,
 	}).Get(ctx, &r.seg)
 	if err != nil {
 		return err
 	}
-	r.track.detail(StageSegment, fmt.Sprintf("%d iterations, cost %.6g", r.seg.Iterations, r.seg.Cost))
-	r.sum.KMeans = map[string]any{"k": in.K, "iterations": r.seg.Iterations, "cost": r.seg.Cost, "converged": r.seg.Converged}
+	r.track.detail(StageSegment, fmt.Sprintf("k=%d, %d iterations, cost %.6g", r.seg.K, r.seg.Iterations, r.seg.Cost))
+
+	actx := withActivityOptions(ctx)
+	assigned := make([]activities.SegmentAssignOutput, in.Shards)
+	err = fanOut(ctx, in.Shards, in.Window,
+		func(i int) workflow.Future {
+			return workflow.ExecuteActivity(actx, a.SegmentAssign, activities.SegmentAssignInput{
+				RunID: in.RunID, Shard: i, Scaler: r.scaler, Centroids: r.seg.Centroids,
+			})
+		},
+		func(i int, f workflow.Future) error { return f.Get(ctx, &assigned[i]) })
+	if err != nil {
+		return fmt.Errorf("assign: %w", err)
+	}
+	sums := segment.NewSums(r.seg.K)
+	keys := make([]string, in.Shards)
+	for i, as := range assigned {
+		keys[i] = as.TermsKey
+		if err := sums.Merge(as.Sums); err != nil {
+			return fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	var terms activities.SegmentTermsOutput
+	err = workflow.ExecuteActivity(actx, a.SegmentTerms, activities.SegmentTermsInput{Keys: keys, K: r.seg.K, Top: TopSegmentTerms}).Get(ctx, &terms)
+	if err != nil {
+		return fmt.Errorf("segment terms: %w", err)
+	}
+	profiles := sums.Profiles(r.seg.Names)
+	for i := range profiles {
+		profiles[i].Traits = segment.Traits(r.scaler.Names, r.seg.Centroids[i], 4)
+		if i < len(terms.Terms) {
+			profiles[i].TopTerms, profiles[i].TopCategories = terms.Terms[i], terms.Categories[i]
+		}
+	}
+	r.sum.Segments = profiles
+	r.sum.KMeans = map[string]any{
+		"k": r.seg.K, "iterations": r.seg.Iterations, "cost": r.seg.Cost, "converged": r.seg.Converged,
+		"init": r.seg.Init, "features": r.scaler.Names, "k_scores": r.seg.KScores,
+	}
 	return nil
 }

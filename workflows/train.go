@@ -20,24 +20,31 @@ type TrainInput struct {
 	Window int
 }
 
-// TrainOutput describes the trained forest and its held-out quality.
+// TrainOutput describes the trained forest and its held-out quality: the
+// summary's models.propensity.
 type TrainOutput struct {
-	ForestKey   string             `json:"forest"`
-	Trees       int                `json:"trees"`
-	TrainRows   int64              `json:"train_rows"`
-	Positives   int64              `json:"positives"`
-	AUC         float64            `json:"auc"`
-	LogLoss     float64            `json:"logloss"`
-	NHoldout    int64              `json:"n_holdout"`
-	Importances map[string]float64 `json:"importances"`
+	ForestKey     string             `json:"forest"`
+	Trees         int                `json:"trees"`
+	TrainRows     int64              `json:"train_rows"`
+	Positives     int64              `json:"positives"`
+	AUC           float64            `json:"auc"`
+	LogLoss       float64            `json:"logloss"`
+	NHoldout      int64              `json:"n_holdout"`
+	HoldoutScores string             `json:"holdout_scores"` // key of user_id,score,label CSV
+	OOBAUC        float64            `json:"oob_auc"`        // shards' out-of-bag AUCs, weighted by rows
+	Bins          int                `json:"bins"`           // most bins of any feature
+	Importances   map[string]float64 `json:"importances"`
 }
 
-// Train grows propensity trees on every shard in parallel, combines them
-// into one forest, and evaluates it on the held-out users of every shard.
+// Train merges per-shard quantile sketches of the features into global
+// bins, grows propensity trees on every shard in parallel on those bins,
+// combines them into one forest, and evaluates it on the held-out users of
+// every shard, whose scores it writes to one CSV.
 func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	ctx = withActivityOptions(ctx)
-	progress := Progress{RunID: in.RunID, Stage: "trees", Stages: []StageProgress{
-		{Name: "trees", State: Running, Total: in.Shards},
+	progress := Progress{RunID: in.RunID, Stage: "bins", Stages: []StageProgress{
+		{Name: "bins", State: Running, Total: in.Shards},
+		{Name: "trees", State: Pending, Total: in.Shards},
 		{Name: "combine", State: Pending, Total: 1},
 		{Name: "evaluate", State: Pending, Total: in.Shards},
 	}}
@@ -45,38 +52,68 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 		return TrainOutput{}, err
 	}
 
-	grown := make([]activities.TrainTreesOutput, in.Shards)
+	sketches := make([][]*forest.Sketch, in.Shards)
 	err := fanOut(ctx, in.Shards, in.Window,
 		func(i int) workflow.Future {
-			return workflow.ExecuteActivity(ctx, a.TrainTrees, activities.TrainTreesInput{
-				RunID: in.RunID, Shard: i, Seed: in.Seed, Params: in.Params,
-			})
+			return workflow.ExecuteActivity(ctx, a.SketchTrain, activities.SketchInput{RunID: in.RunID, Shard: i})
 		},
 		func(i int, f workflow.Future) error {
 			progress.Stages[0].Done++
+			return f.Get(ctx, &sketches[i])
+		})
+	if err != nil {
+		return TrainOutput{}, fmt.Errorf("sketch features: %w", err)
+	}
+	bins, err := mergeBins(sketches, in.Params.MaxBins)
+	if err != nil {
+		return TrainOutput{}, fmt.Errorf("bins: %w", err)
+	}
+	progress.Stages[0].State = Done
+	var out TrainOutput
+	for _, c := range bins.Cuts {
+		out.Bins = max(out.Bins, len(c)+1)
+	}
+
+	progress.Stage, progress.Stages[1].State = "trees", Running
+	grown := make([]activities.TrainTreesOutput, in.Shards)
+	err = fanOut(ctx, in.Shards, in.Window,
+		func(i int) workflow.Future {
+			return workflow.ExecuteActivity(ctx, a.TrainTrees, activities.TrainTreesInput{
+				RunID: in.RunID, Shard: i, Seed: in.Seed, Params: in.Params, Bins: bins,
+			})
+		},
+		func(i int, f workflow.Future) error {
+			progress.Stages[1].Done++
 			return f.Get(ctx, &grown[i])
 		})
 	if err != nil {
 		return TrainOutput{}, fmt.Errorf("grow trees: %w", err)
 	}
-	progress.Stages[0].State = Done
-	var out TrainOutput
+	progress.Stages[1].State = Done
 	keys := make([]string, in.Shards)
+	var oobRows float64
 	for i, g := range grown {
 		keys[i] = g.Key
 		out.TrainRows += g.Rows
 		out.Positives += g.Positives
+		if g.OOB.N > 0 && g.OOB.AUC > 0 {
+			out.OOBAUC += g.OOB.AUC * float64(g.OOB.N)
+			oobRows += float64(g.OOB.N)
+		}
+	}
+	if oobRows > 0 {
+		out.OOBAUC /= oobRows
 	}
 
-	progress.Stage, progress.Stages[1].State = "combine", Running
+	progress.Stage, progress.Stages[2].State = "combine", Running
 	var combined activities.CombineForestOutput
 	if err := workflow.ExecuteActivity(ctx, a.CombineForest, activities.CombineForestInput{RunID: in.RunID, Keys: keys}).Get(ctx, &combined); err != nil {
 		return TrainOutput{}, fmt.Errorf("combine forest: %w", err)
 	}
-	progress.Stages[1].State, progress.Stages[1].Done = Done, 1
+	progress.Stages[2].State, progress.Stages[2].Done = Done, 1
 	out.ForestKey, out.Trees, out.Importances = combined.Key, combined.Trees, combined.Importances
 
-	progress.Stage, progress.Stages[2].State = "evaluate", Running
+	progress.Stage, progress.Stages[3].State = "evaluate", Running
 	hists := make([]metrics.ScoreHist, in.Shards)
 	err = fanOut(ctx, in.Shards, in.Window,
 		func(i int) workflow.Future {
@@ -85,7 +122,7 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 			})
 		},
 		func(i int, f workflow.Future) error {
-			progress.Stages[2].Done++
+			progress.Stages[3].Done++
 			return f.Get(ctx, &hists[i])
 		})
 	if err != nil {
@@ -97,9 +134,35 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 			return TrainOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
-	progress.Stages[2].State, progress.Stage = Done, Done
+	err = workflow.ExecuteActivity(ctx, a.WriteHoldoutScores, activities.HoldoutScoresInput{RunID: in.RunID, Shards: in.Shards}).Get(ctx, &out.HoldoutScores)
+	if err != nil {
+		return TrainOutput{}, fmt.Errorf("holdout scores: %w", err)
+	}
+	progress.Stages[3].State, progress.Stage = Done, Done
 	out.AUC, out.LogLoss, out.NHoldout = finite(total.AUC()), finite(total.MeanLogLoss()), total.N
 	return out, nil
+}
+
+// mergeBins merges the shards' sketches, feature by feature in shard order,
+// and chooses the global bins. Merging is deterministic, so it runs in the
+// workflow.
+func mergeBins(sketches [][]*forest.Sketch, maxBins int) (*forest.Bins, error) {
+	var merged []*forest.Sketch
+	for i, sk := range sketches {
+		if merged == nil {
+			merged = make([]*forest.Sketch, len(sk))
+			for f := range merged {
+				merged[f] = forest.NewSketch(0)
+			}
+		}
+		if len(sk) != len(merged) {
+			return nil, fmt.Errorf("shard %d: %d sketches, want %d", i, len(sk), len(merged))
+		}
+		for f, s := range sk {
+			merged[f].Merge(s)
+		}
+	}
+	return forest.NewBins(merged, maxBins)
 }
 
 // finite turns an undefined metric (no held-out users, one class only) into

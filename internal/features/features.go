@@ -1,246 +1,531 @@
-// Package features turns a shard's events into one row of behaviour
-// features per user (RFM and activity), as of a cutoff time.
+// Package features turns a shard's events into one row of features per
+// user as of a time: purchase behaviour (RFM and more), activity, and
+// interests (TF-IDF top terms, category affinities, a dense interest
+// vector). docs/FEATURES.md defines every feature.
+//
+// A shard is read into Events, profiled (Events.Profile: document
+// frequencies and item prices, merged over shards into global statistics),
+// and then turned into rows (Events.Rows) with those global statistics.
+// Moments, Quantiles and Scaler hold the transformation statistics that
+// are reduced over shards and applied identically in every shard.
 package features
 
 import (
 	"fmt"
 	"math"
-	"sort"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
-	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/interest"
 )
 
-// Names are the behaviour features, in column order. docs/ARCHITECTURE.md
-// describes each.
-var Names = []string{
-	"recency_days",    // days since the last purchase (MaxRecency without one)
-	"frequency",       // distinct orders
-	"monetary",        // purchase value net of returns
-	"avg_order_value", // monetary / frequency
-	"tenure_days",     // days since the first event
-	"views",           // view events
-	"searches",        // search events
-	"carts",           // cart events
-	"return_rate",     // returned lines / purchased lines
-	"categories",      // distinct categories touched
+// Behaviour are the purchase-behaviour and activity features, in column
+// order; docs/FEATURES.md defines each.
+var Behaviour = []string{
+	"recency_days",        // days since the last order; MaxRecency without one
+	"frequency",           // distinct orders
+	"monetary",            // order value net of returns
+	"avg_order_value",     // monetary / frequency
+	"tenure_days",         // days since the first event
+	"interpurchase_days",  // mean days between orders (censored, see docs)
+	"interpurchase_trend", // ln((last interval + 1) / (mean earlier interval + 1)); 0 under 3 orders
+	"return_rate",         // returned units / bought units
+	"discount_share",      // share of orders made at a discount
+	"categories",          // distinct categories touched
+	"sessions_per_week",   // sessions (30-minute gaps) per week of tenure
+	"views_per_week",      // view events per week of tenure
+	"searches_per_week",   // search events per week of tenure
+	"carts_per_week",      // cart events per week of tenure
+	"cart_abandonment",    // share of sessions with a cart that end without an order
+}
+
+// InterestDim is the width of the dense interest vector.
+const InterestDim = 16
+
+// Names are all features, in column order: Behaviour, then the dense
+// interest vector interest_00 … interest_15. Models use them all.
+var Names = names()
+
+func names() []string {
+	n := append([]string(nil), Behaviour...)
+	for i := range InterestDim {
+		n = append(n, fmt.Sprintf("interest_%02d", i))
+	}
+	return n
+}
+
+// SegmentNames are the features segments are found in (k-means): the
+// behaviour features except the noisy interpurchase trend. Interests
+// describe segments (top terms) rather than define them.
+var SegmentNames = []string{
+	"recency_days", "frequency", "monetary", "avg_order_value", "tenure_days", "interpurchase_days",
+	"return_rate", "discount_share", "categories", "sessions_per_week", "views_per_week",
+	"searches_per_week", "carts_per_week", "cart_abandonment",
+}
+
+// Index returns the column of the feature name in Names, or -1.
+func Index(name string) int {
+	for i, n := range Names {
+		if n == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // MaxRecency is the recency of users who never bought: far, but finite so
 // that distances stay defined.
 const MaxRecency = 365.0
 
-// LabelName is the training table's label column: 1 when the user bought
-// within the horizon after the cutoff.
-const LabelName = "label"
+// SessionGap is the inactivity that ends a session.
+const SessionGap = 30 * time.Minute
 
-// Schema is the features table: user_id and the Names, float64.
-var Schema = schema(false)
+// DiscountTolerance is how far below an item's reference price a unit
+// price must be to count as discounted: 1%.
+const DiscountTolerance = 0.01
 
-// TrainSchema is Schema plus the label.
-var TrainSchema = schema(true)
+// TopCategories is the number of category affinities kept per user.
+const TopCategories = 3
 
-func schema(label bool) *arrow.Schema {
-	fields := []arrow.Field{{Name: "user_id", Type: arrow.BinaryTypes.String}}
-	for _, n := range Names {
-		fields = append(fields, arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Float64})
-	}
-	if label {
-		fields = append(fields, arrow.Field{Name: LabelName, Type: arrow.PrimitiveTypes.Float64})
-	}
-	return arrow.NewSchema(fields, nil)
+// dealWords mark a search for a deal; an order placed in a session with
+// such a search counts as made at a discount.
+var dealWords = map[string]bool{
+	"sale": true, "discount": true, "discounts": true, "cheap": true, "deal": true, "deals": true,
+	"offer": true, "offers": true, "clearance": true, "promo": true, "coupon": true, "voucher": true, "bargain": true,
 }
+
+// IsDealWord reports whether a search term counts as looking for a deal.
+func IsDealWord(term string) bool { return dealWords[term] }
 
 // Row is one user's features.
 type Row struct {
-	UserID string
-	Values []float64 // len(Names)
-	Label  float64   // training rows only
+	UserID     string
+	Values     []float64       // len(Names)
+	Label      float64         // training rows only
+	Terms      []interest.Term // top TF-IDF terms, heaviest first (scoring rows)
+	Categories []interest.Term // category affinities: share of weighted events (scoring rows)
 }
 
-// user accumulates one user's events up to a cutoff.
-type user struct {
-	first, lastPurchase time.Time
-	orders              map[string]struct{}
-	categories          map[string]struct{}
-	bought, returned    float64 // value
-	boughtLines         int64
-	returnedLines       int64
-	views, searches     int64
-	carts               int64
+// Params are the times and global statistics rows are computed with.
+type Params struct {
+	Cutoff   time.Time // training rows use events before it
+	LabelEnd time.Time // training labels: a purchase in [Cutoff, LabelEnd]
+	End      time.Time // scoring rows use events up to it
+	Interest interest.Config
+	// Vocab and Proj turn terms into TF-IDF vectors and the dense vector;
+	// nil leaves interests empty and the dense vector zero.
+	Vocab *interest.Vocabulary
+	Proj  *interest.Projection
+	// Prices are reference unit prices by item id (RefPrices); nil means
+	// discounts are known only from deal searches.
+	Prices map[string]float64
 }
 
-func (u *user) add(e *canon.Event) {
-	if u.first.IsZero() || e.TS.Before(u.first) {
-		u.first = e.TS
-	}
-	if e.Category != "" {
-		if u.categories == nil {
-			u.categories = map[string]struct{}{}
+const dayMS = 24 * 60 * 60 * 1000
+
+// Rows computes the scoring rows (events up to End, as of End) and the
+// training rows (events before Cutoff, as of Cutoff, labelled by a purchase
+// in [Cutoff, LabelEnd]), both sorted by user id. Users first seen after
+// the cutoff have no training row.
+func (e *Events) Rows(p Params) (score, train []Row) {
+	c := newCalc(e, p)
+	end, cutoff, labelEnd := p.End.UnixMilli(), p.Cutoff.UnixMilli(), p.LabelEnd.UnixMilli()
+	e.each(func(user string, evs []event) {
+		m, k := 0, 0
+		label := 0.0
+		for i := range evs {
+			ts := evs[i].ts
+			if ts <= end {
+				m = i + 1
+			}
+			if ts < cutoff {
+				k = i + 1
+			} else if evs[i].typ == tPurchase && ts <= labelEnd && ts <= end {
+				label = 1
+			}
 		}
-		u.categories[e.Category] = struct{}{}
-	}
-	q := e.Quantity
-	if q <= 0 {
-		q = 1
-	}
-	switch e.Type {
-	case canon.View:
-		u.views++
-	case canon.Search:
-		u.searches++
-	case canon.Cart:
-		u.carts++
-	case canon.Purchase:
-		if e.TS.After(u.lastPurchase) {
-			u.lastPurchase = e.TS
+		if m > 0 {
+			score = append(score, c.row(user, evs[:m], end, true))
 		}
-		if u.orders == nil {
-			u.orders = map[string]struct{}{}
+		if k > 0 {
+			r := c.row(user, evs[:k], cutoff, false)
+			r.Label = label
+			train = append(train, r)
 		}
-		order := e.OrderID
-		if order == "" { // an order per purchase line when orders are not given
-			order = fmt.Sprintf("%d/%s", e.TS.UnixMilli(), e.ItemID)
-		}
-		u.orders[order] = struct{}{}
-		u.bought += float64(q) * e.Price
-		u.boughtLines++
-	case canon.Return:
-		u.returned += float64(q) * e.Price
-		u.returnedLines++
-	}
+	})
+	return score, train
 }
 
-func (u *user) values(asOf time.Time) []float64 {
-	days := func(d time.Duration) float64 { return d.Hours() / 24 }
+// calc computes rows, with scratch space reused from user to user.
+type calc struct {
+	e        *Events
+	p        Params
+	weights  [nTypes]float64
+	textTerm [][]int32 // vocabulary indices of each text (nil: not yet tokenized)
+	textDeal []int8    // 0 unknown, 1 a deal search, 2 not
+	catTerm  [][]int32
+	itemRef  []float64 // reference price by item id; 0 unknown
+	doc      interest.Doc
+	orders   map[int64]int
+	ord      []order
+	cats     map[int32]float64
+	tokens   []string
+}
+
+type order struct {
+	ts         int64
+	value      float64
+	discounted bool
+}
+
+func newCalc(e *Events, p Params) *calc {
+	c := &calc{e: e, p: p, orders: map[int64]int{}, cats: map[int32]float64{}}
+	for t := range nTypes {
+		c.weights[t] = p.Interest.Weight(typeNames[t])
+	}
+	c.textTerm = make([][]int32, len(e.texts.names))
+	c.textDeal = make([]int8, len(e.texts.names))
+	c.catTerm = make([][]int32, len(e.cats.names))
+	c.itemRef = make([]float64, len(e.items.names))
+	for i, id := range e.items.names {
+		c.itemRef[i] = p.Prices[id]
+	}
+	return c
+}
+
+// terms returns the vocabulary indices of a text's terms (cached).
+func (c *calc) terms(cache [][]int32, d *dict, id int32) []int32 {
+	if id < 0 || c.p.Vocab == nil {
+		return nil
+	}
+	if t := cache[id]; t != nil {
+		return t
+	}
+	c.tokens = c.p.Interest.Terms(d.name(id), c.tokens[:0])
+	t := make([]int32, 0, len(c.tokens))
+	for _, tok := range c.tokens {
+		if i := c.p.Vocab.Index(tok); i >= 0 {
+			t = append(t, i)
+		}
+	}
+	cache[id] = t
+	return t
+}
+
+// deal reports whether a search text contains a deal word (cached).
+func (c *calc) deal(id int32) bool {
+	if id < 0 {
+		return false
+	}
+	if c.textDeal[id] == 0 {
+		c.textDeal[id] = 2
+		c.tokens = interest.Tokenize(c.e.texts.name(id), c.tokens[:0])
+		for _, t := range c.tokens {
+			if dealWords[t] {
+				c.textDeal[id] = 1
+				break
+			}
+		}
+	}
+	return c.textDeal[id] == 1
+}
+
+// row computes one user's row from evs (in time order) as of asOf (ms).
+func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
+	clear(c.orders)
+	clear(c.cats)
+	c.ord = c.ord[:0]
+	c.doc.Reset()
+	var (
+		boughtUnits, returnedUnits  int64
+		returned                    float64
+		views, searches, carts      int64
+		sessions, cartSessions      int64
+		abandoned                   int64
+		sessCart, sessBuy, sessDeal bool
+		last                        int64
+	)
+	endSession := func() {
+		if sessCart {
+			cartSessions++
+			if !sessBuy {
+				abandoned++
+			}
+		}
+	}
+	for i := range evs {
+		ev := &evs[i]
+		if i == 0 || ev.ts-last > SessionGap.Milliseconds() {
+			if i > 0 {
+				endSession()
+			}
+			sessions++
+			sessCart, sessBuy, sessDeal = false, false, false
+		}
+		last = ev.ts
+		w := c.weights[ev.typ]
+		if ev.cat >= 0 {
+			c.cats[ev.cat] += w
+		}
+		if w > 0 {
+			for _, t := range c.terms(c.textTerm, &c.e.texts, ev.text) {
+				c.doc.Add(t, w)
+			}
+			for _, t := range c.terms(c.catTerm, &c.e.cats, ev.cat) {
+				c.doc.Add(t, w)
+			}
+		}
+		value := float64(ev.qty) * math.Max(0, ev.price)
+		switch ev.typ {
+		case tView:
+			views++
+		case tSearch:
+			searches++
+			if c.deal(ev.text) {
+				sessDeal = true
+			}
+		case tCart:
+			carts++
+			sessCart = true
+		case tPurchase:
+			sessBuy = true
+			key := int64(ev.order)
+			if ev.order < 0 { // no order id: the lines of one moment are one order
+				key = -1 - ev.ts
+			}
+			j, ok := c.orders[key]
+			if !ok {
+				j = len(c.ord)
+				c.orders[key] = j
+				c.ord = append(c.ord, order{ts: ev.ts})
+			}
+			o := &c.ord[j]
+			o.value += value
+			boughtUnits += int64(ev.qty)
+			if sessDeal {
+				o.discounted = true
+			}
+			if ev.item >= 0 {
+				if ref := c.itemRef[ev.item]; ref > 0 && ev.price > 0 && ev.price < ref*(1-DiscountTolerance) {
+					o.discounted = true
+				}
+			}
+		case tReturn:
+			returned += value
+			returnedUnits += int64(ev.qty)
+		}
+	}
+	endSession()
+
 	v := make([]float64, len(Names))
-	v[0] = MaxRecency
-	if !u.lastPurchase.IsZero() {
-		v[0] = math.Min(MaxRecency, days(asOf.Sub(u.lastPurchase)))
-	}
-	freq := float64(len(u.orders))
-	v[1] = freq
-	v[2] = math.Max(0, u.bought-u.returned)
-	if freq > 0 {
-		v[3] = v[2] / freq
-	}
-	v[4] = days(asOf.Sub(u.first))
-	v[5], v[6], v[7] = float64(u.views), float64(u.searches), float64(u.carts)
-	if u.boughtLines > 0 {
-		v[8] = math.Min(1, float64(u.returnedLines)/float64(u.boughtLines))
-	}
-	v[9] = float64(len(u.categories))
-	return v
-}
-
-// Builder computes, from a shard's events in any order, the scoring rows (all
-// events up to End) and the training rows (events before Cutoff, labelled by
-// a purchase in [Cutoff, LabelEnd]).
-type Builder struct {
-	Cutoff, LabelEnd, End time.Time
-	score                 map[string]*user
-	train                 map[string]*user
-	label                 map[string]bool
-}
-
-// NewBuilder returns a Builder for the given cutoff, label window end and
-// end of history.
-func NewBuilder(cutoff, labelEnd, end time.Time) *Builder {
-	return &Builder{Cutoff: cutoff, LabelEnd: labelEnd, End: end,
-		score: map[string]*user{}, train: map[string]*user{}, label: map[string]bool{}}
-}
-
-// Add takes one event. Events after End are ignored.
-func (b *Builder) Add(e canon.Event) {
-	if e.TS.After(b.End) {
-		return
-	}
-	get(b.score, e.UserID).add(&e)
-	if e.TS.Before(b.Cutoff) {
-		get(b.train, e.UserID).add(&e)
-	} else if e.Type == canon.Purchase && !e.TS.After(b.LabelEnd) {
-		b.label[e.UserID] = true
-	}
-}
-
-func get(m map[string]*user, id string) *user {
-	u, ok := m[id]
-	if !ok {
-		u = &user{}
-		m[id] = u
-	}
-	return u
-}
-
-// Score returns one row per user with events up to End, sorted by user id.
-func (b *Builder) Score() []Row { return rows(b.score, b.End, nil) }
-
-// Train returns one labelled row per user with events before Cutoff, sorted
-// by user id. Users first seen after the cutoff have no training row.
-func (b *Builder) Train() []Row { return rows(b.train, b.Cutoff, b.label) }
-
-func rows(m map[string]*user, asOf time.Time, label map[string]bool) []Row {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	out := make([]Row, len(ids))
-	for i, id := range ids {
-		out[i] = Row{UserID: id, Values: m[id].values(asOf)}
-		if label != nil && label[id] {
-			out[i].Label = 1
+	days := func(ms int64) float64 { return float64(ms) / dayMS }
+	tenure := math.Max(0, days(asOf-evs[0].ts))
+	n := len(c.ord)
+	var bought float64
+	var discounted int
+	for _, o := range c.ord {
+		bought += o.value
+		if o.discounted {
+			discounted++
 		}
+	}
+	// Orders were created in time order (events are sorted), so c.ord is
+	// sorted by first line time.
+	v[0] = MaxRecency
+	if n > 0 {
+		v[0] = math.Min(MaxRecency, math.Max(0, days(asOf-c.ord[n-1].ts)))
+	}
+	v[1] = float64(n)
+	v[2] = math.Max(0, bought-returned)
+	if n > 0 {
+		v[3] = v[2] / float64(n)
+	}
+	v[4] = tenure
+	switch {
+	case n >= 2:
+		v[5] = days(c.ord[n-1].ts-c.ord[0].ts) / float64(n-1)
+	case n == 1:
+		v[5] = math.Max(0, days(asOf-c.ord[0].ts)) // no repeat yet: at least this long
+	default:
+		v[5] = tenure
+	}
+	if n >= 3 {
+		lastGap := days(c.ord[n-1].ts - c.ord[n-2].ts)
+		earlier := days(c.ord[n-2].ts-c.ord[0].ts) / float64(n-2)
+		v[6] = math.Log((lastGap + 1) / (earlier + 1))
+	}
+	switch {
+	case boughtUnits > 0:
+		v[7] = math.Min(1, float64(returnedUnits)/float64(boughtUnits))
+	case returnedUnits > 0:
+		v[7] = 1 // returns of orders placed before the history
+	}
+	if n > 0 {
+		v[8] = float64(discounted) / float64(n)
+	}
+	v[9] = float64(len(c.cats))
+	weeks := math.Max(1, tenure/7)
+	v[10] = float64(sessions) / weeks
+	v[11] = float64(views) / weeks
+	v[12] = float64(searches) / weeks
+	v[13] = float64(carts) / weeks
+	if cartSessions > 0 {
+		v[14] = float64(abandoned) / float64(cartSessions)
+	}
+
+	r := Row{UserID: user, Values: v}
+	if c.p.Vocab != nil && c.doc.Len() > 0 {
+		s := c.p.Vocab.Vector(&c.doc)
+		if c.p.Proj != nil {
+			c.p.Proj.Apply(s, v[len(Behaviour):len(Behaviour)+c.p.Proj.Dim()])
+		}
+		if scoring {
+			r.Terms = c.p.Vocab.Top(s, c.p.Interest.Top)
+		}
+	}
+	if scoring {
+		r.Categories = c.affinities()
+	}
+	return r
+}
+
+// affinities returns the user's top categories by share of weighted events.
+func (c *calc) affinities() []interest.Term {
+	var total float64
+	for _, w := range c.cats {
+		total += w
+	}
+	if total <= 0 {
+		return nil
+	}
+	out := make([]interest.Term, 0, len(c.cats))
+	for id, w := range c.cats {
+		if w > 0 {
+			out = append(out, interest.Term{Term: c.e.cats.name(id), Weight: w / total})
+		}
+	}
+	return interest.TopTerms(out, TopCategories)
+}
+
+// Profile is what one shard contributes to the global statistics of the
+// profile pass: document frequencies of terms, purchase prices by item,
+// and counts.
+type Profile struct {
+	DF     interest.Counts // documents (users) containing each term
+	Prices PriceCounts     // purchase lines by item and unit price
+	Users  int64           // users with an event up to End: the documents
+	Events int64           // events up to End
+}
+
+// Profile counts, over the events up to end, the document frequency of
+// every term (a user's document holds the terms of their events with a
+// positive weight under cfg: texts and categories) and the purchase lines
+// of every item at every unit price.
+func (e *Events) Profile(cfg interest.Config, end time.Time) Profile {
+	p := Profile{DF: interest.Counts{}, Prices: PriceCounts{}}
+	endMS := end.UnixMilli()
+	var weights [nTypes]float64
+	for t := range nTypes {
+		weights[t] = cfg.Weight(typeNames[t])
+	}
+	var terms dict // local term ids
+	textTerms := make([][]int32, len(e.texts.names))
+	catTerms := make([][]int32, len(e.cats.names))
+	var tokens []string
+	tokenize := func(cache [][]int32, d *dict, id int32) []int32 {
+		if id < 0 {
+			return nil
+		}
+		if t := cache[id]; t != nil {
+			return t
+		}
+		tokens = cfg.Terms(d.name(id), tokens[:0])
+		t := make([]int32, len(tokens))
+		for i, tok := range tokens {
+			t[i] = terms.id(tok)
+		}
+		cache[id] = t
+		return t
+	}
+	var df []int64
+	var seenBy []int32 // last user (+1) that counted each term
+	userNo := int32(0)
+	count := func(ids []int32) {
+		for _, t := range ids {
+			for int(t) >= len(df) {
+				df = append(df, 0)
+				seenBy = append(seenBy, 0)
+			}
+			if seenBy[t] != userNo {
+				seenBy[t] = userNo
+				df[t]++
+			}
+		}
+	}
+	e.each(func(_ string, evs []event) {
+		userNo++
+		any := false
+		for i := range evs {
+			ev := &evs[i]
+			if ev.ts > endMS {
+				break
+			}
+			any = true
+			p.Events++
+			if weights[ev.typ] > 0 {
+				count(tokenize(textTerms, &e.texts, ev.text))
+				count(tokenize(catTerms, &e.cats, ev.cat))
+			}
+			if ev.typ == tPurchase && ev.price > 0 && ev.item >= 0 {
+				p.Prices[ItemPrice{Item: e.items.name(ev.item), Price: ev.price}]++
+			}
+		}
+		if any {
+			p.Users++
+		}
+	})
+	for t, n := range df {
+		if n > 0 {
+			p.DF[terms.name(int32(t))] = n
+		}
+	}
+	return p
+}
+
+// ItemPrice is an item at a unit price.
+type ItemPrice struct {
+	Item  string
+	Price float64
+}
+
+// PriceCounts count purchase lines by item and unit price; counts of
+// disjoint sets of users merge by addition.
+type PriceCounts map[ItemPrice]int64
+
+// Merge adds o into p.
+func (p PriceCounts) Merge(o PriceCounts) {
+	for k, n := range o {
+		p[k] += n
+	}
+}
+
+// RefPrices returns every item's reference price: the unit price it was
+// most often bought at (ties: the higher price). A line below it (by more
+// than DiscountTolerance) was bought at a discount.
+func RefPrices(p PriceCounts) map[string]float64 {
+	type best struct {
+		price float64
+		n     int64
+	}
+	b := map[string]best{}
+	for k, n := range p {
+		cur, ok := b[k.Item]
+		if !ok || n > cur.n || n == cur.n && k.Price > cur.price {
+			b[k.Item] = best{k.Price, n}
+		}
+	}
+	out := make(map[string]float64, len(b))
+	for item, x := range b {
+		out[item] = x.price
 	}
 	return out
-}
-
-// Record encodes rows as a record of Schema, or TrainSchema when withLabel.
-// The caller must Release it.
-func Record(rows []Row, withLabel bool, mem memory.Allocator) arrow.Record {
-	s := Schema
-	if withLabel {
-		s = TrainSchema
-	}
-	b := array.NewRecordBuilder(mem, s)
-	defer b.Release()
-	ids := b.Field(0).(*array.StringBuilder)
-	for _, r := range rows {
-		ids.Append(r.UserID)
-		for j, v := range r.Values {
-			b.Field(1 + j).(*array.Float64Builder).Append(v)
-		}
-		if withLabel {
-			b.Field(1 + len(Names)).(*array.Float64Builder).Append(r.Label)
-		}
-	}
-	return b.NewRecord()
-}
-
-// Rows decodes a record of Schema or TrainSchema.
-func Rows(rec arrow.Record) ([]Row, error) {
-	withLabel := rec.Schema().Equal(TrainSchema)
-	if !withLabel && !rec.Schema().Equal(Schema) {
-		return nil, fmt.Errorf("features record: unexpected schema %v", rec.Schema())
-	}
-	ids := rec.Column(0).(*array.String)
-	cols := make([]*array.Float64, len(Names))
-	for j := range Names {
-		cols[j] = rec.Column(1 + j).(*array.Float64)
-	}
-	out := make([]Row, rec.NumRows())
-	for i := range out {
-		v := make([]float64, len(Names))
-		for j, c := range cols {
-			v[j] = c.Value(i)
-		}
-		out[i] = Row{UserID: string([]byte(ids.Value(i))), Values: v}
-		if withLabel {
-			out[i].Label = rec.Column(1 + len(Names)).(*array.Float64).Value(i)
-		}
-	}
-	return out, nil
 }

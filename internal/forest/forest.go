@@ -1,10 +1,17 @@
-// Package forest grows CART decision trees and random forests for binary
-// classification.
+// Package forest grows histogram random forests: CART trees for binary
+// classification (Gini or entropy) and regression (variance).
+//
+// Features are first reduced to at most MaxBins quantile bins (Bins), which
+// may come from mergeable per-shard quantile sketches (Sketch) so that trees
+// grown on different shards split on the same global candidates. Trees are
+// grown from a binned Matrix, but store real-valued thresholds, so a Forest
+// predicts raw feature rows and needs no bins.
 //
 // Trees are stored as flat node arrays so a Forest is plain data: it can be
-// saved as JSON, shipped between processes and merged with forests grown on
-// other data shards. Training is deterministic for a given Params.Seed, even
-// though trees are grown concurrently.
+// saved as JSON (the versioned encoding is described at Save), shipped
+// between processes and merged with forests grown on other data shards.
+// Training is deterministic for a given Params.Seed, whatever the number of
+// goroutines growing trees.
 //
 // Missing values are NaN. Each split node records the side that missing
 // values take (Node.MissingLeft), chosen during training by whichever side
@@ -18,18 +25,30 @@ import (
 	"slices"
 )
 
-// Version is the Forest encoding written by Save and accepted by Load.
-const Version = 1
+// Version is the Forest encoding written by Save. Load also reads version
+// 1 (classification forests written before regression existed).
+const Version = 2
 
-// Params control training.
-type Params struct {
-	Trees       int     // trees to grow
-	MaxDepth    int     // 0 means 8
-	MinLeaf     int     // minimum rows per leaf; 0 means 5
-	MaxFeatures int     // features tried per split; 0 means ceil(sqrt(d))
-	MinGain     float64 // minimum impurity decrease to split
-	Bootstrap   bool    // sample rows with replacement per tree (else all rows)
-	Seed        uint64  // all randomness derives from it
+// Task is what a forest predicts.
+type Task string
+
+// Tasks.
+const (
+	// Classification forests predict P(y=1): leaf values are weighted
+	// shares of positive rows, in [0, 1].
+	Classification Task = "classification"
+	// Regression forests predict the mean label.
+	Regression Task = "regression"
+)
+
+// OOB is an out-of-bag estimate: every training row scored by the trees
+// whose sample left it out.
+type OOB struct {
+	N       int     `json:"n"`                 // rows out of at least one tree's sample
+	AUC     float64 `json:"auc,omitempty"`     // classification
+	LogLoss float64 `json:"logloss,omitempty"` // classification, mean per row
+	MSE     float64 `json:"mse,omitempty"`     // regression
+	R2      float64 `json:"r2,omitempty"`      // regression
 }
 
 // Node is one node of a Tree. A leaf has Feature == -1 and no children; a
@@ -46,15 +65,27 @@ type Node struct {
 	Right int `json:"r,omitempty"`
 	// MissingLeft routes NaN values to Left (else to Right).
 	MissingLeft bool `json:"ml,omitempty"`
-	// Value is the training estimate at the node: the fraction of positive
-	// rows. At a leaf it is the tree's prediction.
+	// Value is the training estimate at the node: the weighted share of
+	// positive rows (classification) or the weighted mean label
+	// (regression). At a leaf it is the tree's prediction.
 	Value float64 `json:"v"`
-	// Gain is the impurity decrease of the split (Gini of the node minus the
-	// size-weighted Gini of its children). Zero at a leaf.
+	// Gain is the impurity decrease of the split per unit of the node's
+	// weight: the node's impurity minus the weight-averaged impurity of its
+	// children. Zero at a leaf.
 	Gain float64 `json:"g,omitempty"`
-	// N is the number of training rows that reached the node, counting
-	// bootstrap duplicates.
+	// N is the number of distinct sample rows that reached the node.
 	N int `json:"n"`
+	// W is their weight: bootstrap multiplicity times class weight. Zero in
+	// version-1 forests, where N counted duplicates and stands in for it.
+	W float64 `json:"w,omitempty"`
+}
+
+// weight returns W, or N for version-1 nodes.
+func (n *Node) weight() float64 {
+	if n.W > 0 {
+		return n.W
+	}
+	return float64(n.N)
 }
 
 // IsLeaf reports whether the node is a leaf.
@@ -93,13 +124,17 @@ func (t *Tree) Predict(row []float64) float64 {
 // Forest is an ensemble of trees over named features.
 type Forest struct {
 	Version  int      `json:"version"`
+	Task     Task     `json:"task"`
 	Features []string `json:"features"`
 	Trees    []Tree   `json:"trees"`
+	// OOB is the out-of-bag estimate of Fit with Params.OOB; nil otherwise
+	// and after Merge.
+	OOB *OOB `json:"oob,omitempty"`
 }
 
-// Predict returns the mean over trees of the leaf estimate of P(y=1) for row,
-// or NaN if the forest has no trees. It panics if len(row) differs from the
-// number of features.
+// Predict returns the mean over trees of the leaf values for row: P(y=1) for
+// classification, the predicted label for regression; NaN if the forest has
+// no trees. It panics if len(row) differs from the number of features.
 func (f *Forest) Predict(row []float64) float64 {
 	if len(row) != len(f.Features) {
 		panic(fmt.Sprintf("forest: Predict with %d values, forest has %d features", len(row), len(f.Features)))
@@ -115,12 +150,16 @@ func (f *Forest) Predict(row []float64) float64 {
 }
 
 // Merge appends copies of the trees of others to f, so that f predicts the
-// mean over all trees. It returns an error, leaving f unchanged, if any
-// forest is nil or has a different feature list.
+// mean over all trees, and drops f's out-of-bag estimate, which no longer
+// describes it. It returns an error, leaving f unchanged, if any forest is
+// nil or has another task or feature list.
 func (f *Forest) Merge(others ...*Forest) error {
 	for i, o := range others {
 		if o == nil {
 			return fmt.Errorf("forest: Merge: forest %d is nil", i)
+		}
+		if o.task() != f.task() {
+			return fmt.Errorf("forest: Merge: forest %d is a %s forest, want %s", i, o.task(), f.task())
 		}
 		if !slices.Equal(f.Features, o.Features) {
 			return fmt.Errorf("forest: Merge: forest %d has features %q, want %q", i, o.Features, f.Features)
@@ -131,23 +170,32 @@ func (f *Forest) Merge(others ...*Forest) error {
 			f.Trees = append(f.Trees, Tree{Nodes: slices.Clone(t.Nodes)})
 		}
 	}
+	f.OOB = nil
 	return nil
 }
 
+// task returns f.Task, with the version-1 default.
+func (f *Forest) task() Task {
+	if f.Task == "" {
+		return Classification
+	}
+	return f.Task
+}
+
 // Importances returns, per feature, the mean decrease in impurity: for each
-// tree the sum over its split nodes of N*Gain divided by the root's N,
+// tree the sum over its split nodes of W*Gain divided by the root's W,
 // averaged over trees, then normalised to sum to 1. It returns all zeros if
 // no tree has a split.
 func (f *Forest) Importances() []float64 {
 	imp := make([]float64, len(f.Features))
 	for _, t := range f.Trees {
-		if len(t.Nodes) == 0 || t.Nodes[0].N == 0 {
+		if len(t.Nodes) == 0 || t.Nodes[0].weight() == 0 {
 			continue
 		}
-		root := float64(t.Nodes[0].N)
+		root := t.Nodes[0].weight()
 		for _, nd := range t.Nodes {
 			if nd.Feature >= 0 && nd.Feature < len(imp) {
-				imp[nd.Feature] += float64(nd.N) * nd.Gain / root
+				imp[nd.Feature] += nd.weight() * nd.Gain / root
 			}
 		}
 	}
@@ -163,10 +211,13 @@ func (f *Forest) Importances() []float64 {
 	return imp
 }
 
-// validate checks that f is a well-formed version-1 forest.
+// validate checks that f is a well-formed forest of the current version.
 func (f *Forest) validate() error {
 	if f.Version != Version {
 		return fmt.Errorf("unsupported version %d (want %d)", f.Version, Version)
+	}
+	if f.Task != Classification && f.Task != Regression {
+		return fmt.Errorf("unknown task %q", f.Task)
 	}
 	d := len(f.Features)
 	if d == 0 {
@@ -176,7 +227,7 @@ func (f *Forest) validate() error {
 		return errors.New("no trees")
 	}
 	for i := range f.Trees {
-		if err := f.Trees[i].validate(d); err != nil {
+		if err := f.Trees[i].validate(d, f.Task); err != nil {
 			return fmt.Errorf("tree %d: %w", i, err)
 		}
 	}
@@ -185,19 +236,23 @@ func (f *Forest) validate() error {
 
 // validate checks that t is a tree rooted at node 0 over d features: every
 // child index is in range and greater than its parent's, and every node but
-// the root has exactly one parent, so prediction always terminates.
-func (t *Tree) validate(d int) error {
+// the root has exactly one parent, so prediction always terminates. Values
+// are finite, and in [0, 1] for classification.
+func (t *Tree) validate(d int, task Task) error {
 	n := len(t.Nodes)
 	if n == 0 {
 		return errors.New("no nodes")
 	}
 	parents := make([]int, n)
 	for i, nd := range t.Nodes {
-		if math.IsNaN(nd.Value) || math.IsInf(nd.Value, 0) || nd.Value < 0 || nd.Value > 1 {
+		if math.IsNaN(nd.Value) || math.IsInf(nd.Value, 0) {
+			return fmt.Errorf("node %d: value %v", i, nd.Value)
+		}
+		if task == Classification && (nd.Value < 0 || nd.Value > 1) {
 			return fmt.Errorf("node %d: value %v outside [0, 1]", i, nd.Value)
 		}
-		if nd.N < 0 {
-			return fmt.Errorf("node %d: negative row count %d", i, nd.N)
+		if nd.N < 0 || !(nd.W >= 0) || math.IsInf(nd.W, 0) {
+			return fmt.Errorf("node %d: negative or invalid row count %d or weight %v", i, nd.N, nd.W)
 		}
 		if nd.Feature < 0 {
 			if nd.Feature != -1 {

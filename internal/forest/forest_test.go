@@ -85,7 +85,9 @@ func TestPerfectSplit1D(t *testing.T) {
 		{"high reversed", 0.83, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x, y := gen(300, 1, 1, func(_ *rand.Rand, r []float64) bool { return (r[0] > tc.boundary) != tc.flip })
+			// 200 distinct values: one bin each, so every midpoint is a
+			// candidate.
+			x, y := gen(200, 1, 1, func(_ *rand.Rand, r []float64) bool { return (r[0] > tc.boundary) != tc.flip })
 			f := mustTrain(t, x, y, single(1, 0, 1))
 			if acc := accuracy(f, x, y); acc != 1 {
 				t.Errorf("training accuracy %v, want 1", acc)
@@ -585,7 +587,7 @@ func TestLoadRejects(t *testing.T) {
 	base := mustTrain(t, x, y, Params{Trees: 2, MinLeaf: 1, MaxDepth: 3, Seed: 1})
 	// encode marshals a modified copy of base directly, bypassing Save's checks.
 	encode := func(mod func(f *Forest)) string {
-		f := &Forest{Version: base.Version, Features: slices.Clone(base.Features)}
+		f := &Forest{Version: base.Version, Task: base.Task, Features: slices.Clone(base.Features)}
 		for _, tr := range base.Trees {
 			f.Trees = append(f.Trees, Tree{Nodes: slices.Clone(tr.Nodes)})
 		}
@@ -603,8 +605,11 @@ func TestLoadRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name, json, want string
 	}{
-		{"version 2", encode(func(f *Forest) { f.Version = 2 }), "unsupported version 2"},
-		{"version 2, other layout", `{"version":2,"features":["a"],"trees":{"columns":[1,2]}}`, "unsupported version 2"},
+		{"version 3", encode(func(f *Forest) { f.Version = 3 }), "unsupported version 3"},
+		{"version 3, other layout", `{"version":3,"features":["a"],"trees":{"columns":[1,2]}}`, "unsupported version 3"},
+		{"unknown task", encode(func(f *Forest) { f.Task = "ranking" }), "unknown task"},
+		{"version 1 with task", `{"version":1,"task":"regression","features":["a"],"trees":[{"nodes":[{"f":-1,"v":0.5,"n":3}]}]}`, "version 1 has no task"},
+		{"infinite regression value", strings.Replace(encode(func(f *Forest) { f.Task = Regression }), `"v":`, `"v":1e999,"x":`, 1), "Load"},
 		{"no version", `{"features":["a"],"trees":[]}`, "no version"},
 		{"missing node", encode(func(f *Forest) { split(f).Left = 999 }), "child 999"},
 		{"backward child", encode(func(f *Forest) { f.Trees[1].Nodes[2] = Node{Feature: 0, Left: 0, Right: 1} }), "child 0 is not a node after it"},
@@ -618,8 +623,8 @@ func TestLoadRejects(t *testing.T) {
 		{"empty tree", encode(func(f *Forest) { f.Trees[1].Nodes = nil }), "tree 1: no nodes"},
 		{"no trees", encode(func(f *Forest) { f.Trees = nil }), "no trees"},
 		{"no features", encode(func(f *Forest) { f.Features = nil }), "no features"},
-		{"not JSON", `{"version":1,`, "Load"},
-		{"trees wrong type", `{"version":1,"features":["a"],"trees":{"x":1}}`, "trees"},
+		{"not JSON", `{"version":2,`, "Load"},
+		{"trees wrong type", `{"version":2,"features":["a"],"trees":{"x":1}}`, "trees"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := Load(strings.NewReader(tc.json))
@@ -635,7 +640,7 @@ func TestLoadRejects(t *testing.T) {
 		})
 	}
 	// Save refuses to write what Load would reject.
-	bad := &Forest{Version: Version, Features: []string{"a"}, Trees: []Tree{{Nodes: []Node{{Feature: 0, Left: 5, Right: 6}}}}}
+	bad := &Forest{Version: Version, Task: Classification, Features: []string{"a"}, Trees: []Tree{{Nodes: []Node{{Feature: 0, Left: 5, Right: 6}}}}}
 	var buf bytes.Buffer
 	if err := bad.Save(&buf); err == nil || buf.Len() != 0 {
 		t.Errorf("Save of a broken forest: err %v, wrote %d bytes", err, buf.Len())
@@ -647,7 +652,7 @@ func TestMerge(t *testing.T) {
 	a := mustTrain(t, x[:500], y[:500], Params{Trees: 3, Bootstrap: true, Seed: 1})
 	b := mustTrain(t, x[500:], y[500:], Params{Trees: 5, Bootstrap: true, Seed: 2})
 	c := mustTrain(t, x[:300], y[:300], Params{Trees: 1, Seed: 3})
-	m := &Forest{Version: Version, Features: slices.Clone(a.Features), Trees: slices.Clone(a.Trees)}
+	m := &Forest{Version: Version, Task: Classification, Features: slices.Clone(a.Features), Trees: slices.Clone(a.Trees)}
 	if err := m.Merge(b, c); err != nil {
 		t.Fatal(err)
 	}
@@ -674,7 +679,7 @@ func TestMerge(t *testing.T) {
 		{"reordered", []string{"x1", "x0", "x2", "x3", "x4"}},
 		{"fewer", []string{"x0", "x1", "x2", "x3"}},
 	} {
-		o := &Forest{Version: Version, Features: tc.features, Trees: c.Trees}
+		o := &Forest{Version: Version, Task: Classification, Features: tc.features, Trees: c.Trees}
 		n := len(m.Trees)
 		if err := m.Merge(c, o); err == nil {
 			t.Errorf("%s: Merge accepted features %q", tc.name, tc.features)
@@ -685,6 +690,10 @@ func TestMerge(t *testing.T) {
 	}
 	if err := m.Merge(nil); err == nil {
 		t.Error("Merge(nil) accepted")
+	}
+	reg := &Forest{Version: Version, Task: Regression, Features: slices.Clone(m.Features), Trees: c.Trees}
+	if err := m.Merge(reg); err == nil || !strings.Contains(err.Error(), "regression") {
+		t.Errorf("Merge of a regression forest into a classification forest: %v", err)
 	}
 }
 
@@ -779,6 +788,19 @@ func TestMidpoint(t *testing.T) {
 			t.Errorf("midpoint(%v, %v) = %v, want %v", tc.lo, tc.hi, got, tc.want)
 		}
 	}
+}
+
+// train is Train with an explicit number of worker goroutines.
+func train(x [][]float64, y []float64, features []string, p Params, workers int) (*Forest, error) {
+	bins, err := ExactBins(x, len(features), p.MaxBins)
+	if err != nil {
+		return nil, err
+	}
+	m, err := NewMatrix(x, features, bins)
+	if err != nil {
+		return nil, err
+	}
+	return fit(m, y, nil, p, workers)
 }
 
 func benchData() ([][]float64, []float64) { return noisyNonlinear(3000, 21) }

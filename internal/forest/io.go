@@ -6,26 +6,49 @@ import (
 	"io"
 )
 
-// Save writes f to w as JSON in the version-1 encoding. It returns an error,
-// writing nothing, if f is not a well-formed forest (see Load).
+// Save writes f to w as JSON in the current (version 2) encoding. It
+// returns an error, writing nothing, if f is not a well-formed forest (see
+// Load). An empty Task is written as classification.
+//
+// The encoding is one JSON object:
+//
+//	{
+//	  "version": 2,
+//	  "task": "classification" | "regression",
+//	  "features": ["recency_days", ...],       // column order of Predict's rows
+//	  "trees": [{"nodes": [NODE, ...]}, ...],  // root first; children after parents
+//	  "oob": {"n": N, "auc": A, "logloss": L}  // optional out-of-bag estimate
+//	}
+//
+// and a NODE is {"f": feature index or -1 at a leaf, "t": threshold, "l":
+// left child, "r": right child, "ml": missing values go left, "v": value, "g":
+// gain, "n": distinct rows, "w": weight}, with zero fields omitted. A row
+// goes left when row[f] <= t, right when greater, and by "ml" when NaN.
+// Version 1 is the same without "task" (always classification) and "w" (n
+// counted bootstrap duplicates).
 func (f *Forest) Save(w io.Writer) error {
 	v := *f
 	v.Version = Version
+	v.Task = f.task()
 	if err := v.validate(); err != nil {
 		return fmt.Errorf("forest: Save: %w", err)
 	}
 	return json.NewEncoder(w).Encode(&v)
 }
 
-// Load reads a forest written by Save. It rejects encodings of other versions
-// and forests whose shape is inconsistent: no features or trees, feature
-// indices out of range, child indices that do not name a later node, nodes
-// with other than one parent, or node values outside [0, 1].
+// Load reads a forest written by Save, of version 1 or 2; a version-1 forest
+// is returned as a version-2 classification forest. It rejects other
+// versions and forests whose shape is inconsistent: no features or trees,
+// feature indices out of range, child indices that do not name a later
+// node, nodes with other than one parent, non-finite values, or values
+// outside [0, 1] in a classification forest.
 func Load(r io.Reader) (*Forest, error) {
 	var raw struct {
 		Version  *int            `json:"version"`
+		Task     Task            `json:"task"`
 		Features []string        `json:"features"`
 		Trees    json.RawMessage `json:"trees"`
+		OOB      *OOB            `json:"oob"`
 	}
 	if err := json.NewDecoder(r).Decode(&raw); err != nil {
 		return nil, fmt.Errorf("forest: Load: %w", err)
@@ -34,10 +57,17 @@ func Load(r io.Reader) (*Forest, error) {
 	if raw.Version == nil {
 		return nil, fmt.Errorf("forest: Load: no version field")
 	}
-	if *raw.Version != Version {
-		return nil, fmt.Errorf("forest: Load: unsupported version %d (want %d)", *raw.Version, Version)
+	switch *raw.Version {
+	case 1:
+		if raw.Task != "" {
+			return nil, fmt.Errorf("forest: Load: version 1 has no task, got %q", raw.Task)
+		}
+		raw.Task = Classification
+	case Version:
+	default:
+		return nil, fmt.Errorf("forest: Load: unsupported version %d (want 1 or %d)", *raw.Version, Version)
 	}
-	f := &Forest{Version: *raw.Version, Features: raw.Features}
+	f := &Forest{Version: Version, Task: raw.Task, Features: raw.Features, OOB: raw.OOB}
 	if len(raw.Trees) > 0 {
 		if err := json.Unmarshal(raw.Trees, &f.Trees); err != nil {
 			return nil, fmt.Errorf("forest: Load: trees: %w", err)

@@ -150,7 +150,10 @@ func peakRSS(pid int) string {
 func overhead(t *testing.T, c client.Client, id string) map[string]float64 {
 	stageOf := map[string]string{
 		"Ingest": workflows.StageIngest, "Features": workflows.StageFeatures,
-		"KMeansSeed": workflows.StageSegment, "KMeansStep": workflows.StageSegment,
+		"Profile": workflows.StageFeatures, "Vocabulary": workflows.StageFeatures, "Quantiles": workflows.StageFeatures,
+		"KMeansChooseK": workflows.StageSegment, "KMeansSample": workflows.StageSegment, "KMeansGather": workflows.StageSegment,
+		"KMeansWeigh": workflows.StageSegment, "KMeansReduce": workflows.StageSegment, "KMeansStep": workflows.StageSegment,
+		"SegmentAssign": workflows.StageSegment, "SegmentTerms": workflows.StageSegment, "PublishFeatures": workflows.StagePublish,
 		"TrainTrees": workflows.StageTrain, "CombineForest": workflows.StageTrain, "EvaluateForest": workflows.StageTrain,
 		"Decide": workflows.StageDecide, "Publish": workflows.StagePublish, "WriteSummary": workflows.StagePublish,
 	}

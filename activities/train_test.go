@@ -1,0 +1,149 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/forest"
+	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/metrics"
+)
+
+// putTrain stores a training table of n users for shard i: the label is 1
+// when feature 0 exceeds 0.5, with 10% noise.
+func putTrain(t *testing.T, store Store, run string, i, n int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(i), 1))
+	rows := make([]features.Row, n)
+	for k := range rows {
+		v := make([]float64, len(features.Names))
+		for j := range v {
+			v[j] = rng.Float64()
+		}
+		label := 0.0
+		if (v[0] > 0.5) != (rng.Float64() < 0.1) {
+			label = 1
+		}
+		rows[k] = features.Row{UserID: fmt.Sprintf("s%du%04d", i, k), Values: v, Label: label}
+	}
+	rec := features.Record(rows, true, memory.DefaultAllocator)
+	defer rec.Release()
+	a := &Activities{Store: store}
+	if err := a.writeArrow(context.Background(), layout.Train(run, i), features.TrainSchema, rec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPropensityActivities runs the propensity activities on two shards and
+// an empty third, in the order the Train workflow runs them.
+func TestPropensityActivities(t *testing.T) {
+	store := blob.NewMem()
+	ctx := context.Background()
+	putTrain(t, store, "r", 0, 600)
+	putTrain(t, store, "r", 1, 400)
+	putTrain(t, store, "r", 2, 0)
+	env, acts := newEnv(store)
+
+	var sketches [][]*forest.Sketch
+	for i := range 3 {
+		v, err := env.ExecuteActivity(acts.SketchTrain, SketchInput{RunID: "r", Shard: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sk []*forest.Sketch
+		if err := v.Get(&sk); err != nil {
+			t.Fatal(err)
+		}
+		if len(sk) != len(features.Names) {
+			t.Fatalf("shard %d: %d sketches", i, len(sk))
+		}
+		sketches = append(sketches, sk)
+	}
+	merged := make([]*forest.Sketch, len(features.Names))
+	for f := range merged {
+		merged[f] = forest.NewSketch(0)
+		for _, sk := range sketches {
+			merged[f].Merge(sk[f])
+		}
+	}
+	if got := merged[0].Total(); got != 1000 {
+		t.Fatalf("merged sketch holds %v values, want 1000", got)
+	}
+	bins, err := forest.NewBins(merged, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var keys []string
+	for i := range 3 {
+		v, err := env.ExecuteActivity(acts.TrainTrees, TrainTreesInput{RunID: "r", Shard: i, Seed: 3, Bins: bins,
+			Params: forest.Params{Trees: 4, MaxDepth: 4, MinLeaf: 5, Bootstrap: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out TrainTreesOutput
+		if err := v.Get(&out); err != nil {
+			t.Fatal(err)
+		}
+		wantTrees := 4
+		if i == 2 {
+			wantTrees = 0
+		}
+		if out.Trees != wantTrees || (i < 2 && (out.Rows < 300 || out.OOB.N == 0 || out.OOB.AUC < 0.8)) {
+			t.Errorf("shard %d: %+v", i, out)
+		}
+		keys = append(keys, out.Key)
+	}
+	v, err := env.ExecuteActivity(acts.CombineForest, CombineForestInput{RunID: "r", Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comb CombineForestOutput
+	if err := v.Get(&comb); err != nil {
+		t.Fatal(err)
+	}
+	if comb.Trees != 8 || comb.Importances[features.Names[0]] < 0.5 {
+		t.Errorf("combined %+v, want 8 trees and most importance on %s", comb, features.Names[0])
+	}
+
+	total := metrics.ScoreHist{}
+	for i := range 3 {
+		v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Shard: i, Seed: 3, ForestKey: comb.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h metrics.ScoreHist
+		if err := v.Get(&h); err != nil {
+			t.Fatal(err)
+		}
+		if err := total.Merge(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total.N < 150 || total.AUC() < 0.8 {
+		t.Errorf("held out %d users, AUC %v", total.N, total.AUC())
+	}
+	v, err = env.ExecuteActivity(acts.WriteHoldoutScores, HoldoutScoresInput{RunID: "r", Shards: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	if err := v.Get(&key); err != nil {
+		t.Fatal(err)
+	}
+	csv, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	if lines[0] != "user_id,score,label" || int64(len(lines)-1) != total.N || !strings.HasPrefix(lines[1], "s0u") {
+		t.Errorf("%s: %d lines, first %q %q; want a header and %d users, shard 0 first", key, len(lines), lines[0], lines[1], total.N)
+	}
+}

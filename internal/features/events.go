@@ -1,0 +1,245 @@
+package features
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"github.com/promoflow/promoflow/internal/canon"
+)
+
+// Events holds one shard's events in a compact form (strings interned,
+// about 48 bytes an event) so that they can be grouped by user whatever
+// order they arrive in. Add events with Add or AddRecord, then read them
+// user by user with Each. Events without a user id or of an unknown type
+// are skipped (Skipped counts them).
+type Events struct {
+	users, items, cats, texts, orders dict
+	ev                                []event
+	grouped                           bool
+	// Skipped counts events without a user id or with an unknown type.
+	Skipped int64
+}
+
+// event is one event, its strings replaced by dictionary ids (-1: empty).
+type event struct {
+	ts    int64 // Unix milliseconds
+	price float64
+	user  int32
+	item  int32
+	cat   int32
+	text  int32
+	order int32
+	qty   int32 // absolute quantity, at least 1
+	typ   uint8
+}
+
+// Event types, in the order of canon's constants.
+const (
+	tView uint8 = iota
+	tSearch
+	tCart
+	tPurchase
+	tReturn
+	nTypes
+)
+
+var typeNames = [nTypes]string{canon.View, canon.Search, canon.Cart, canon.Purchase, canon.Return}
+
+func typeOf(s string) (uint8, bool) {
+	for i, n := range typeNames {
+		if s == n {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// dict interns strings: id -1 is the empty string.
+type dict struct {
+	ids   map[string]int32
+	names []string
+}
+
+func (d *dict) id(s string) int32 {
+	if s == "" {
+		return -1
+	}
+	if i, ok := d.ids[s]; ok {
+		return i
+	}
+	if d.ids == nil {
+		d.ids = map[string]int32{}
+	}
+	s = string([]byte(s)) // s may point into an Arrow buffer
+	i := int32(len(d.names))
+	d.ids[s] = i
+	d.names = append(d.names, s)
+	return i
+}
+
+func (d *dict) name(i int32) string {
+	if i < 0 {
+		return ""
+	}
+	return d.names[i]
+}
+
+// Len is the number of events held.
+func (e *Events) Len() int { return len(e.ev) }
+
+// Users is the number of distinct users.
+func (e *Events) Users() int { return len(e.users.names) }
+
+// Add adds one event.
+func (e *Events) Add(ev canon.Event) {
+	typ, ok := typeOf(ev.Type)
+	if !ok || ev.UserID == "" {
+		e.Skipped++
+		return
+	}
+	e.add(ev.UserID, ev.TS.UnixMilli(), typ, ev.ItemID, ev.Category, ev.Text, ev.OrderID, ev.Quantity, ev.Price)
+}
+
+func (e *Events) add(user string, ts int64, typ uint8, item, cat, text, order string, qty int64, price float64) {
+	if qty < 0 {
+		qty = -qty
+	}
+	if qty == 0 {
+		qty = 1
+	}
+	e.ev = append(e.ev, event{
+		ts: ts, price: price, typ: typ, qty: int32(min(qty, math.MaxInt32)),
+		user: e.users.id(user), item: e.items.id(item), cat: e.cats.id(cat),
+		text: e.texts.id(text), order: e.orders.id(order),
+	})
+	e.grouped = false
+}
+
+// AddRecord adds the rows of a record of the canonical events table. Columns
+// are found by name (canon.EventColumns), so extra columns are ignored.
+func (e *Events) AddRecord(rec arrow.Record) error {
+	col := func(name string) (arrow.Array, error) {
+		idx := rec.Schema().FieldIndices(name)
+		if len(idx) != 1 {
+			return nil, fmt.Errorf("events record: no column %q", name)
+		}
+		return rec.Column(idx[0]), nil
+	}
+	strs := map[string]*array.String{}
+	for _, name := range []string{"user_id", "type", "item_id", "category", "text", "order_id"} {
+		c, err := col(name)
+		if err != nil {
+			return err
+		}
+		s, ok := c.(*array.String)
+		if !ok {
+			return fmt.Errorf("events record: column %q is %v, want string", name, c.DataType())
+		}
+		strs[name] = s
+	}
+	c, err := col("ts")
+	if err != nil {
+		return err
+	}
+	ts, ok := c.(*array.Timestamp)
+	if !ok {
+		return fmt.Errorf("events record: column ts is %v, want timestamp", c.DataType())
+	}
+	unit := ts.DataType().(*arrow.TimestampType).Unit
+	if c, err = col("quantity"); err != nil {
+		return err
+	}
+	qty, ok := c.(*array.Int64)
+	if !ok {
+		return fmt.Errorf("events record: column quantity is %v, want int64", c.DataType())
+	}
+	if c, err = col("price"); err != nil {
+		return err
+	}
+	price, ok := c.(*array.Float64)
+	if !ok {
+		return fmt.Errorf("events record: column price is %v, want float64", c.DataType())
+	}
+	str := func(a *array.String, i int) string {
+		if a.IsNull(i) {
+			return ""
+		}
+		return a.Value(i)
+	}
+	user, typ := strs["user_id"], strs["type"]
+	for i := 0; i < int(rec.NumRows()); i++ {
+		t, ok := typeOf(str(typ, i))
+		u := str(user, i)
+		if !ok || u == "" || ts.IsNull(i) {
+			e.Skipped++
+			continue
+		}
+		ms := toMillis(int64(ts.Value(i)), unit)
+		var q int64
+		if !qty.IsNull(i) {
+			q = qty.Value(i)
+		}
+		var p float64
+		if !price.IsNull(i) {
+			p = price.Value(i)
+		}
+		e.add(u, ms, t, str(strs["item_id"], i), str(strs["category"], i), str(strs["text"], i), str(strs["order_id"], i), q, p)
+	}
+	return nil
+}
+
+func toMillis(v int64, unit arrow.TimeUnit) int64 {
+	switch unit {
+	case arrow.Second:
+		return v * 1000
+	case arrow.Microsecond:
+		return v / 1000
+	case arrow.Nanosecond:
+		return v / 1000000
+	}
+	return v
+}
+
+// group sorts the events by user id, then time; events of one user at the
+// same time keep the order they were added in (source, then row), so the
+// grouping does not depend on how users were spread over shards.
+func (e *Events) group() {
+	if e.grouped {
+		return
+	}
+	order := make([]int32, len(e.users.names))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(e.users.names[a], e.users.names[b]) })
+	rank := make([]int32, len(order))
+	for r, u := range order {
+		rank[u] = int32(r)
+	}
+	slices.SortStableFunc(e.ev, func(a, b event) int {
+		if c := cmp.Compare(rank[a.user], rank[b.user]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ts, b.ts)
+	})
+	e.grouped = true
+}
+
+// each calls fn for every user in user id order with the user's events in
+// time order.
+func (e *Events) each(fn func(user string, evs []event)) {
+	e.group()
+	for i := 0; i < len(e.ev); {
+		j := i + 1
+		for j < len(e.ev) && e.ev[j].user == e.ev[i].user {
+			j++
+		}
+		fn(e.users.names[e.ev[i].user], e.ev[i:j])
+		i = j
+	}
+}

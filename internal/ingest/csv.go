@@ -1,0 +1,223 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// DefaultMaxRecordBytes bounds one CSV record or JSON line. A longer record
+// almost always means an unbalanced quote that swallowed the rest of the
+// file; the file is then bad input rather than one bad row.
+const DefaultMaxRecordBytes = 8 << 20
+
+const bom = "\ufeff"
+
+// CSVOptions configure a CSVReader.
+type CSVOptions struct {
+	Delimiter byte // ',' when zero
+	// Header, when set, are the column names and the reader starts at
+	// Start, a record boundary. When nil the reader starts at the file's
+	// beginning and reads the header first (after a byte-order mark).
+	Header         []string
+	Start          Position
+	MaxRecordBytes int    // DefaultMaxRecordBytes when zero
+	Source         string // file name, for errors
+}
+
+// CSVReader reads CSV records: any one-byte delimiter, fields in double
+// quotes with "" for a quote and embedded delimiters and line breaks, CRLF
+// or LF line ends, an optional byte-order mark. Blank lines are skipped.
+//
+// Records are framed by quote parity: a record ends at the first line
+// feed after an even number of quotes. That is RFC 4180 framing for
+// well-formed files, and the rule PlanText splits by, so a split always
+// starts where a record starts. A record whose fields do not follow the
+// quoting rules is returned with Err "csv syntax".
+type CSVReader struct {
+	br     *bufio.Reader
+	delim  byte
+	header []string
+	pos    Position // of the next record
+	max    int
+	source string
+	buf    []byte
+	fields []string
+	rec    Record
+	fp     *fingerprinter
+}
+
+// NewCSVReader returns a reader of r. Without opt.Header it reads the
+// header and fails with a *BadInputError when there is none.
+func NewCSVReader(r io.Reader, opt CSVOptions) (*CSVReader, error) {
+	c := &CSVReader{br: bufio.NewReaderSize(r, 1<<16), delim: opt.Delimiter, max: opt.MaxRecordBytes,
+		source: opt.Source, fp: newFingerprinter()}
+	if c.delim == 0 {
+		c.delim = ','
+	}
+	if c.max == 0 {
+		c.max = DefaultMaxRecordBytes
+	}
+	if opt.Header != nil {
+		c.header, c.pos = opt.Header, opt.Start
+		if c.pos.Line == 0 {
+			c.pos.Line = 1
+		}
+		return c, nil
+	}
+	c.pos = Position{Line: 1}
+	if b, err := c.br.Peek(len(bom)); err == nil && string(b) == bom {
+		c.br.Discard(len(bom))
+		c.pos.Offset = int64(len(bom))
+	}
+	body, line, err := c.frame()
+	if errors.Is(err, io.EOF) {
+		return nil, &BadInputError{Source: c.source, Line: 1, Msg: "empty file, no header"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	fields, msg := splitFields(string(body), c.delim, nil)
+	if msg != "" {
+		return nil, &BadInputError{Source: c.source, Line: int(line), Msg: "header: " + msg}
+	}
+	for i, f := range fields {
+		fields[i] = strings.TrimSpace(strings.TrimPrefix(f, bom))
+	}
+	c.header = fields
+	return c, nil
+}
+
+// Columns are the header's names.
+func (c *CSVReader) Columns() []string { return c.header }
+
+// Pos is the position of the next record; a CSV reader can resume anywhere.
+func (c *CSVReader) Pos() (Position, bool) { return c.pos, true }
+
+// Next returns the next record.
+func (c *CSVReader) Next() (*Record, error) {
+	body, line, err := c.frame()
+	if err != nil {
+		return nil, err
+	}
+	r := &c.rec
+	*r = Record{Line: line}
+	s := string(body)
+	c.fields, r.Err = splitFields(s, c.delim, c.fields[:0])
+	switch {
+	case r.Err != "":
+		r.ErrValue, r.Err = r.Err, "csv syntax"
+		r.FP = c.fp.bytes(body)
+		return r, nil
+	case len(c.fields) != len(c.header):
+		r.Err, r.ErrValue = "field count", fmt.Sprintf("%d fields, header has %d", len(c.fields), len(c.header))
+	}
+	r.Fields = c.fields
+	r.FP = c.fp.fields(c.fields, nil)
+	return r, nil
+}
+
+// frame reads the next non-blank record's bytes, without its line end, and
+// returns the line it starts on.
+func (c *CSVReader) frame() ([]byte, int64, error) {
+	for {
+		c.buf = c.buf[:0]
+		quotes := 0
+		for {
+			piece, err := c.br.ReadSlice('\n')
+			c.buf = append(c.buf, piece...)
+			quotes += bytes.Count(piece, []byte{'"'})
+			if len(c.buf) > c.max {
+				return nil, 0, &BadInputError{Source: c.source, Line: int(c.pos.Line),
+					Msg: fmt.Sprintf("record longer than %d bytes: a quote is not closed", c.max)}
+			}
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				if len(c.buf) == 0 {
+					return nil, 0, io.EOF
+				}
+				break
+			}
+			if err != nil {
+				return nil, 0, fmt.Errorf("%s: line %d: %w", c.source, c.pos.Line, err)
+			}
+			if quotes%2 == 0 {
+				break
+			}
+		}
+		line := c.pos.Line
+		c.pos.Offset += int64(len(c.buf))
+		c.pos.Line += int64(bytes.Count(c.buf, []byte{'\n'}))
+		body := c.buf
+		if n := len(body); n > 0 && body[n-1] == '\n' {
+			body = body[:n-1]
+			if n := len(body); n > 0 && body[n-1] == '\r' {
+				body = body[:n-1]
+			}
+		}
+		if len(body) == 0 {
+			continue // blank line
+		}
+		return body, line, nil
+	}
+}
+
+// splitFields splits one record into fields, appending to dst. The
+// message is non-empty when the record breaks the quoting rules.
+func splitFields(s string, delim byte, dst []string) ([]string, string) {
+	i := 0
+	for n := 1; ; n++ {
+		if i < len(s) && s[i] == '"' {
+			var sb []byte
+			j := i + 1
+			var field string
+			for {
+				k := strings.IndexByte(s[j:], '"')
+				if k < 0 {
+					return dst, fmt.Sprintf("quote in field %d is not closed", n)
+				}
+				k += j
+				if k+1 < len(s) && s[k+1] == '"' {
+					sb = append(sb, s[j:k+1]...)
+					j = k + 2
+					continue
+				}
+				if sb == nil {
+					field = s[j:k]
+				} else {
+					field = string(append(sb, s[j:k]...))
+				}
+				i = k + 1
+				break
+			}
+			dst = append(dst, field)
+			if i == len(s) {
+				return dst, ""
+			}
+			if s[i] != delim {
+				return dst, fmt.Sprintf("text after the closing quote of field %d", n)
+			}
+			i++
+			continue
+		}
+		k := strings.IndexByte(s[i:], delim)
+		end := len(s)
+		if k >= 0 {
+			end = i + k
+		}
+		f := s[i:end]
+		if strings.IndexByte(f, '"') >= 0 {
+			return dst, fmt.Sprintf("quote inside unquoted field %d", n)
+		}
+		dst = append(dst, f)
+		if k < 0 {
+			return dst, ""
+		}
+		i = end + 1
+	}
+}

@@ -1,0 +1,268 @@
+package ingest
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/promoflow/promoflow/internal/arrowio"
+	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/mapping"
+)
+
+// FinalCounts are one source's counts in one partition after duplicates
+// are removed. Accepted and Duplicates count records; Rows counts table
+// rows written (profiles write a row per attribute).
+type FinalCounts struct {
+	Accepted   int64 `json:"accepted"`
+	Duplicates int64 `json:"duplicates"`
+	Rejected   int64 `json:"rejected"` // values that could not be carried forward
+	Rows       int64 `json:"rows"`
+	MinTS      int64 `json:"min_ts"` // Unix ms of the table's first timestamp column, when Accepted > 0
+	MaxTS      int64 `json:"max_ts"`
+}
+
+// Finalizer completes one partition of one table: it reads the staged rows
+// of every source's splits in input order (source, then line), drops
+// records that are exact duplicates of an earlier record of the table
+// (counted, never silently), carries missing values forward within a user
+// in that order, and writes each source's rows in the table's schema.
+// Memory is a fingerprint per record of the partition plus, with carry
+// forward, the carried values per user.
+type Finalizer struct {
+	table   *canon.Table
+	kinds   []canon.Kind
+	progs   []*mapping.Program
+	mem     memory.Allocator
+	outs    []*pieceWriter
+	rejects []*pieceWriter
+	dir     string
+	counts  []FinalCounts
+	seen    map[[16]byte]struct{}
+	carried map[string][]canon.Value // user -> last values of carry-forward columns
+	carryOn uint32                   // columns any source carries forward
+	tsCol   int
+	user    int
+	row     []canon.Value
+
+	last struct {
+		src  int
+		line int64
+		dup  bool
+		rej  bool
+		ok   bool
+	}
+}
+
+// NewFinalizer returns a finalizer of the table of progs (one per source,
+// in source order; a nil entry is a source with no rows here) writing into
+// dir.
+func NewFinalizer(t *canon.Table, progs []*mapping.Program, dir string, mem memory.Allocator) (*Finalizer, error) {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	f := &Finalizer{table: t, kinds: t.Kinds(), progs: progs, mem: mem, dir: dir,
+		counts: make([]FinalCounts, len(progs)), seen: map[[16]byte]struct{}{},
+		tsCol: -1, user: t.Index("user_id"), row: make([]canon.Value, len(t.Columns))}
+	for i, c := range t.Columns {
+		if c.Kind == canon.Timestamp {
+			f.tsCol = i
+			break
+		}
+	}
+	for _, p := range progs {
+		if p == nil {
+			continue
+		}
+		for i, c := range p.Source.Columns {
+			if c != nil && c.Missing == mapping.CarryForward {
+				f.carryOn |= 1 << uint(i)
+			}
+		}
+	}
+	if f.carryOn != 0 {
+		f.carried = map[string][]canon.Value{}
+	}
+	for i := range progs {
+		w, err := newPieceWriter(filepath.Join(dir, fmt.Sprintf("out-%04d.arrow", i)), t.Schema, mem)
+		if err != nil {
+			f.abort()
+			return nil, err
+		}
+		f.outs = append(f.outs, w)
+	}
+	f.rejects = make([]*pieceWriter, len(progs))
+	return f, nil
+}
+
+// Add reads one staged object of source src; objects must come in input
+// order.
+func (f *Finalizer) Add(src int, staged []byte) error {
+	n := len(f.kinds)
+	return arrowio.Each(staged, StagingSchema(f.table), f.mem, func(rec arrow.Record) error {
+		cols := rec.Columns()
+		lines := cols[n].(*array.Int64)
+		fps := cols[n+1].(*array.FixedSizeBinary)
+		carry := cols[n+2].(*array.Uint32)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			for j, k := range f.kinds {
+				f.row[j] = canon.ValueAt(cols[j], k, i)
+			}
+			var fp [16]byte
+			copy(fp[:], fps.Value(i))
+			if err := f.add(src, lines.Value(i), fp, carry.Value(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (f *Finalizer) add(src int, line int64, fp [16]byte, carry uint32) error {
+	c := &f.counts[src]
+	l := &f.last
+	same := l.ok && l.src == src && l.line == line // another attribute row of the same record
+	if !same {
+		l.src, l.line, l.ok, l.dup, l.rej = src, line, true, false, false
+		if p := f.progs[src]; p == nil || p.Source.Dedupe {
+			if _, ok := f.seen[fp]; ok {
+				l.dup = true
+			} else {
+				f.seen[fp] = struct{}{}
+			}
+		}
+		if l.dup {
+			c.Duplicates++
+			return nil
+		}
+	} else if l.dup || l.rej {
+		return nil
+	}
+	if carry != 0 {
+		if col, ok := f.carryForward(src, carry); !ok {
+			l.rej = true
+			c.Rejected++
+			return f.reject(src, line, fp, col, "missing "+f.table.Columns[col].Name)
+		}
+	}
+	if f.carried != nil && f.user >= 0 && !f.row[f.user].Null {
+		f.remember()
+	}
+	if !same {
+		c.Accepted++
+		if f.tsCol >= 0 && !f.row[f.tsCol].Null {
+			ts := f.row[f.tsCol].Int
+			if c.Accepted == 1 || ts < c.MinTS {
+				c.MinTS = ts
+			}
+			if c.Accepted == 1 || ts > c.MaxTS {
+				c.MaxTS = ts
+			}
+		}
+	}
+	c.Rows++
+	w := f.outs[src]
+	for j, k := range f.kinds {
+		v := f.row[j]
+		if v.Null && !f.table.Columns[j].Nullable {
+			v = canon.Value{}
+		}
+		canon.AppendValue(w.b.Field(j), k, v)
+	}
+	return w.done()
+}
+
+// carryForward fills the columns marked in carry from the user's last
+// values, else their fill values; it returns the first column it cannot
+// fill.
+func (f *Finalizer) carryForward(src int, carry uint32) (int, bool) {
+	var last []canon.Value
+	if f.user >= 0 && !f.row[f.user].Null {
+		last = f.carried[f.row[f.user].Str]
+	}
+	for j := range f.kinds {
+		if carry&(1<<uint(j)) == 0 {
+			continue
+		}
+		if last != nil && !last[j].Null {
+			f.row[j] = last[j]
+			continue
+		}
+		v, ok := f.progs[src].CarryFill(j)
+		if !ok {
+			return j, false
+		}
+		f.row[j] = v
+	}
+	return 0, true
+}
+
+func (f *Finalizer) remember() {
+	u := f.row[f.user].Str
+	last := f.carried[u]
+	if last == nil {
+		last = make([]canon.Value, len(f.kinds))
+		for j := range last {
+			last[j].Null = true
+		}
+		f.carried[u] = last
+	}
+	for j := range f.kinds {
+		if f.carryOn&(1<<uint(j)) != 0 && !f.row[j].Null {
+			last[j] = f.row[j]
+		}
+	}
+}
+
+func (f *Finalizer) reject(src int, line int64, fp [16]byte, col int, reason string) error {
+	w := f.rejects[src]
+	if w == nil {
+		var err error
+		w, err = newPieceWriter(filepath.Join(f.dir, fmt.Sprintf("rejects-%04d.arrow", src)), RejectSchema, f.mem)
+		if err != nil {
+			return err
+		}
+		f.rejects[src] = w
+	}
+	name := f.table.Columns[col].Name
+	if p := f.progs[src]; p != nil {
+		name = p.CarryColumn(col)
+	}
+	appendReject(w.b, line, fp, name, reason, "")
+	return w.done()
+}
+
+// Close writes the files and returns, per source, the rows file, the
+// rejects file ("" when there are none) and the counts.
+func (f *Finalizer) Close() (outs, rejects []string, counts []FinalCounts, err error) {
+	defer f.abort()
+	for i, w := range f.outs {
+		if err := w.close(); err != nil {
+			return nil, nil, nil, err
+		}
+		outs = append(outs, w.path)
+		r := ""
+		if rw := f.rejects[i]; rw != nil {
+			if err := rw.close(); err != nil {
+				return nil, nil, nil, err
+			}
+			r = rw.path
+		}
+		rejects = append(rejects, r)
+	}
+	return outs, rejects, f.counts, nil
+}
+
+func (f *Finalizer) abort() {
+	for _, w := range f.outs {
+		w.abort()
+	}
+	for _, w := range f.rejects {
+		if w != nil {
+			w.abort()
+		}
+	}
+}

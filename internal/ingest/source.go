@@ -1,0 +1,296 @@
+package ingest
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/promoflow/promoflow/internal/mapping"
+)
+
+// Opener reads a file's bytes: n bytes from off, or to the end when n < 0.
+// An object in a bucket opens with a range request.
+type Opener func(ctx context.Context, off, n int64) (io.ReadCloser, error)
+
+// File is one input file as ingest reads it.
+type File struct {
+	Name      string // the key, for messages and rejects
+	Format    string // mapping.CSV, JSONL or Parquet
+	Gzip      bool
+	Delimiter byte // CSV
+	Size      int64
+	Open      Opener
+	Mem       memory.Allocator
+}
+
+// NewFile describes the file name (size bytes, read through open) as
+// source s of a mapping reads it.
+func NewFile(name string, size int64, s *mapping.Source, open Opener) (*File, error) {
+	format, gz := s.FormatFor(name)
+	if gz && format == mapping.Parquet {
+		return nil, &BadInputError{Source: name, Msg: "gzip-compressed Parquet is not supported (Parquet compresses its own pages)"}
+	}
+	return &File{Name: name, Format: format, Gzip: gz, Delimiter: s.Delimiter, Size: size, Open: open, Mem: memory.DefaultAllocator}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+// stream opens the file's uncompressed bytes from offset off (reading and
+// dropping what comes before it in a compressed file).
+func (f *File) stream(ctx context.Context, off, end int64) (io.ReadCloser, error) {
+	if !f.Gzip {
+		n := int64(-1)
+		if end >= 0 {
+			n = end - off
+		}
+		return f.Open(ctx, off, n)
+	}
+	rc, err := f.Open(ctx, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	gz, err := gzip.NewReader(bufio.NewReaderSize(rc, 1<<20))
+	if err != nil {
+		rc.Close()
+		return nil, &BadInputError{Source: f.Name, Msg: "not gzip: " + err.Error()}
+	}
+	r := readCloser{Reader: gz, close: func() error { gz.Close(); return rc.Close() }}
+	if off > 0 {
+		if _, err := io.CopyN(io.Discard, gz, off); err != nil {
+			r.Close()
+			return nil, f.gzipErr(err)
+		}
+	}
+	r.Reader = gzipErrs{gz, f}
+	return r, nil
+}
+
+// gzipErrs turns a corrupt compressed stream into bad input.
+type gzipErrs struct {
+	r io.Reader
+	f *File
+}
+
+func (g gzipErrs) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = g.f.gzipErr(err)
+	}
+	return n, err
+}
+
+func (f *File) gzipErr(err error) error {
+	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &BadInputError{Source: f.Name, Msg: "corrupt gzip: " + err.Error()}
+	}
+	return err
+}
+
+// Columns returns the file's columns: the CSV header, the Parquet schema's
+// columns, or nil for JSON Lines (whose keys the mapping names).
+func (f *File) Columns(ctx context.Context) ([]string, error) {
+	switch f.Format {
+	case mapping.JSONL:
+		return nil, nil
+	case mapping.Parquet:
+		pq, err := OpenParquet(f.readerAt(ctx), f.Name, f.Mem)
+		if err != nil {
+			return nil, err
+		}
+		defer pq.Close()
+		return pq.Columns(), nil
+	}
+	rc, err := f.stream(ctx, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	c, err := NewCSVReader(rc, CSVOptions{Delimiter: f.Delimiter, Source: f.Name})
+	if err != nil {
+		return nil, err
+	}
+	return c.Columns(), nil
+}
+
+// Plan cuts the file into splits of about splitBytes: byte ranges of
+// uncompressed text, groups of Parquet row groups, or the whole of a
+// compressed file.
+func (f *File) Plan(ctx context.Context, splitBytes int64) ([]Split, error) {
+	switch {
+	case f.Format == mapping.Parquet:
+		pq, err := OpenParquet(f.readerAt(ctx), f.Name, f.Mem)
+		if err != nil {
+			return nil, err
+		}
+		defer pq.Close()
+		rows, sizes := pq.RowGroups()
+		return PlanRowGroups(rows, sizes, splitBytes), nil
+	case f.Gzip:
+		return Whole(), nil
+	}
+	rc, err := f.stream(ctx, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	splits, err := PlanText(rc, f.Format == mapping.CSV, splitBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	return splits, nil
+}
+
+// Reader opens split sp for prog's columns at pos (the zero Position
+// means the split's start). Close it with the returned function.
+func (f *File) Reader(ctx context.Context, sp Split, pos Position, prog *mapping.Program) (Reader, func(), error) {
+	if f.Format == mapping.Parquet {
+		pq, err := OpenParquet(f.readerAt(ctx), f.Name, f.Mem)
+		if err != nil {
+			return nil, nil, err
+		}
+		from := sp.RowGroups[0]
+		if pos != (Position{}) {
+			from = pos.RowGroup
+		}
+		r := pq.Rows(ctx, from, sp.RowGroups[1])
+		return r, func() { r.Close(); pq.Close() }, nil
+	}
+	start, line := sp.Start, sp.Line
+	if pos != (Position{}) {
+		start, line = pos.Offset, pos.Line
+	}
+	rc, err := f.stream(ctx, start, sp.End)
+	if err != nil {
+		return nil, nil, err
+	}
+	closer := func() { rc.Close() }
+	if f.Format == mapping.JSONL {
+		return NewJSONLReader(rc, JSONLOptions{Columns: prog.Columns, Start: Position{Offset: start, Line: line}, Source: f.Name}), closer, nil
+	}
+	opt := CSVOptions{Delimiter: f.Delimiter, Source: f.Name}
+	if start > 0 { // past the header: the mapping was compiled against it
+		opt.Header, opt.Start = prog.Columns, Position{Offset: start, Line: line}
+	}
+	c, err := NewCSVReader(rc, opt)
+	if err != nil {
+		rc.Close()
+		return nil, nil, err
+	}
+	return c, closer, nil
+}
+
+// Compile binds mapping source s to the file's columns; a column the
+// mapping needs and the file lacks is bad input naming file and column.
+func (f *File) Compile(ctx context.Context, s *mapping.Source) (*mapping.Program, error) {
+	cols, err := f.Columns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := mapping.Compile(s, cols)
+	var mc *mapping.MissingColumnError
+	if errors.As(err, &mc) {
+		return nil, &BadInputError{Source: f.Name, Line: 1, Column: mc.Column, Msg: "not in the file; its columns are " + quoteList(mc.Have)}
+	}
+	return p, err
+}
+
+// Check probes the first EarlyRows records of the file through prog and
+// fails with bad input when the mapping is evidently wrong: a needed JSON
+// key in none of them, or one column failing in most of them.
+func (f *File) Check(ctx context.Context, prog *mapping.Program, first Split) (SplitCounts, error) {
+	rd, closeFn, err := f.Reader(ctx, first, Position{}, prog)
+	if err != nil {
+		return SplitCounts{}, err
+	}
+	defer closeFn()
+	c, err := Probe(rd, prog, EarlyRows, f.Name)
+	if err != nil {
+		return c, err
+	}
+	if j, ok := rd.(*JSONLReader); ok && c.RowsRead > 0 {
+		for i, n := range j.Seen() {
+			if n == 0 && prog.Needed(i) {
+				return c, &BadInputError{Source: f.Name, Column: prog.Columns[i],
+					Msg: fmt.Sprintf("key in none of the first %d records", c.RowsRead)}
+			}
+		}
+	}
+	return c, nil
+}
+
+func quoteList(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += fmt.Sprintf("%q", v)
+	}
+	return out
+}
+
+// readerAt reads the file at random positions, for Parquet.
+func (f *File) readerAt(ctx context.Context) *rangeReader {
+	return &rangeReader{ctx: ctx, f: f}
+}
+
+// rangeReader is an io.ReaderAt and io.ReadSeeker over an Opener.
+type rangeReader struct {
+	ctx context.Context
+	f   *File
+	off int64
+}
+
+func (r *rangeReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.f.Size {
+		return 0, io.EOF
+	}
+	n := int64(len(p))
+	if off+n > r.f.Size {
+		n = r.f.Size - off
+	}
+	rc, err := r.f.Open(r.ctx, off, n)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	m, err := io.ReadFull(rc, p[:n])
+	if err == nil && int64(m) < int64(len(p)) {
+		err = io.EOF
+	}
+	return m, err
+}
+
+func (r *rangeReader) Read(p []byte) (int, error) {
+	n, err := r.ReadAt(p, r.off)
+	r.off += int64(n)
+	if errors.Is(err, io.EOF) && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (r *rangeReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+		r.off = offset
+	case io.SeekCurrent:
+		r.off += offset
+	case io.SeekEnd:
+		r.off = r.f.Size + offset
+	}
+	if r.off < 0 {
+		return 0, fmt.Errorf("seek before the start")
+	}
+	return r.off, nil
+}

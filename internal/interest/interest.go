@@ -1,0 +1,322 @@
+// Package interest identifies what users are interested in from the words
+// of their events: TF-IDF over each user's search queries and the titles
+// and categories of the items they viewed, carted and bought, weighted by
+// event type.
+//
+// The computation is split the way a sharded map-reduce needs it. Each
+// shard counts document frequencies (Counts: in how many users' documents a
+// term occurs); the counts of all shards are merged (integer sums, so the
+// order and the number of shards do not matter) into a Vocabulary that
+// prunes rare and ubiquitous terms and holds the global inverse document
+// frequencies. Every shard then turns each user's weighted term counts
+// (Doc) into an L2-normalised TF-IDF vector (Vocabulary.Vector), its top
+// terms (Vocabulary.Top), and a dense vector of fixed width for models
+// (Projection). The package knows nothing of storage or Temporal.
+//
+// The weights, as written in docs/FEATURES.md:
+//
+//	tf(t, u)  = Σ over u's events e of weight(type of e) × occurrences of t in e
+//	w(t, u)   = ln(1 + tf(t, u)) × idf(t)            (sublinear term frequency)
+//	idf(t)    = ln((1 + N) / (1 + df(t))) + 1        (smoothed, as scikit-learn)
+//	x(u)      = w(·, u) / ‖w(·, u)‖₂
+//
+// where N is the number of documents (users) and df(t) the number of them
+// containing t.
+package interest
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/promoflow/promoflow/internal/canon"
+)
+
+// Config sets the event weights, the vocabulary pruning and the outputs.
+type Config struct {
+	// Weights of the event types: how much one occurrence of a word in an
+	// event of that type counts. Returns count 0: a returned item is no
+	// sign of interest.
+	View, Search, Cart, Purchase float64
+	// MinDF drops terms found in fewer than MinDF users' documents.
+	MinDF int64
+	// MaxDF drops terms found in more than MaxDF × N documents (0 < MaxDF ≤ 1).
+	MaxDF float64
+	// MaxTerms keeps at most this many terms, those of highest document
+	// frequency (ties by term); 0 means no limit.
+	MaxTerms int
+	// Top is the number of top terms kept per user.
+	Top int
+	// Dim is the width of the dense interest vector.
+	Dim int
+	// Bigrams adds pairs of adjacent terms ("alarm clock") to the words.
+	Bigrams bool
+}
+
+// Terms appends the terms of text to dst: its words (Tokenize) and, with
+// Bigrams, every pair of adjacent words joined by a space.
+func (c Config) Terms(text string, dst []string) []string {
+	start := len(dst)
+	dst = Tokenize(text, dst)
+	if c.Bigrams {
+		end := len(dst)
+		for i := start; i+1 < end; i++ {
+			dst = append(dst, dst[i]+" "+dst[i+1])
+		}
+	}
+	return dst
+}
+
+// DefaultConfig returns the weights and limits promoflow uses: a purchase
+// counts three times a view, a search or a cart twice; words and pairs of
+// adjacent words; terms must occur in at least 3 users' documents and at
+// most 80% of them; at most 50,000 terms; 10 top terms per user; a dense
+// vector of 16.
+func DefaultConfig() Config {
+	return Config{View: 1, Search: 2, Cart: 2, Purchase: 3, MinDF: 3, MaxDF: 0.8, MaxTerms: 50000, Top: 10, Dim: 16, Bigrams: true}
+}
+
+// Weight returns the weight of an event type (canon.View, ...); 0 for
+// returns and unknown types.
+func (c Config) Weight(eventType string) float64 {
+	switch eventType {
+	case canon.View:
+		return c.View
+	case canon.Search:
+		return c.Search
+	case canon.Cart:
+		return c.Cart
+	case canon.Purchase:
+		return c.Purchase
+	}
+	return 0
+}
+
+// Validate reports what is wrong with c.
+func (c Config) Validate() error {
+	for _, w := range []float64{c.View, c.Search, c.Cart, c.Purchase} {
+		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+			return fmt.Errorf("interest config: event weight %v, want finite and non-negative", w)
+		}
+	}
+	switch {
+	case c.MinDF < 1:
+		return fmt.Errorf("interest config: MinDF = %d, want at least 1", c.MinDF)
+	case !(c.MaxDF > 0 && c.MaxDF <= 1):
+		return fmt.Errorf("interest config: MaxDF = %v, want (0, 1]", c.MaxDF)
+	case c.MaxTerms < 0 || c.Top < 0 || c.Dim < 0:
+		return fmt.Errorf("interest config: MaxTerms %d, Top %d, Dim %d: want non-negative", c.MaxTerms, c.Top, c.Dim)
+	}
+	return nil
+}
+
+// Counts are document frequencies: for each term, the number of documents
+// (users) that contain it. Counts of disjoint sets of users merge by
+// addition.
+type Counts map[string]int64
+
+// AddDoc counts one document whose distinct terms are terms. The caller
+// passes each term once.
+func (c Counts) AddDoc(terms []string) {
+	for _, t := range terms {
+		c[t]++
+	}
+}
+
+// Merge adds o into c.
+func (c Counts) Merge(o Counts) {
+	for t, n := range o {
+		c[t] += n
+	}
+}
+
+// Vocabulary is the pruned set of terms with their global document
+// frequencies and inverse document frequencies. Terms are sorted, so a
+// term's index depends only on the vocabulary, not on how it was counted.
+type Vocabulary struct {
+	Docs  int64     // N: documents counted
+	Terms []string  // sorted
+	DF    []int64   // document frequency of Terms[i]
+	IDF   []float64 // inverse document frequency of Terms[i]
+	index map[string]int32
+}
+
+// NewVocabulary prunes df (counted over docs documents) by cfg.MinDF,
+// cfg.MaxDF and cfg.MaxTerms and computes the IDFs.
+func NewVocabulary(df Counts, docs int64, cfg Config) *Vocabulary {
+	maxDF := cfg.MaxDF * float64(docs)
+	type tc struct {
+		t string
+		n int64
+	}
+	var kept []tc
+	for t, n := range df {
+		if n >= cfg.MinDF && float64(n) <= maxDF {
+			kept = append(kept, tc{t, n})
+		}
+	}
+	if cfg.MaxTerms > 0 && len(kept) > cfg.MaxTerms {
+		slices.SortFunc(kept, func(a, b tc) int {
+			if c := cmp.Compare(b.n, a.n); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.t, b.t)
+		})
+		kept = kept[:cfg.MaxTerms]
+	}
+	slices.SortFunc(kept, func(a, b tc) int { return cmp.Compare(a.t, b.t) })
+	terms := make([]string, len(kept))
+	dfs := make([]int64, len(kept))
+	for i, k := range kept {
+		terms[i], dfs[i] = k.t, k.n
+	}
+	return FromTerms(terms, dfs, docs)
+}
+
+// FromTerms rebuilds a vocabulary from its sorted terms, their document
+// frequencies and the number of documents, as stored by a previous
+// NewVocabulary. It panics if the lengths differ.
+func FromTerms(terms []string, df []int64, docs int64) *Vocabulary {
+	if len(terms) != len(df) {
+		panic(fmt.Sprintf("interest.FromTerms: %d terms, %d frequencies", len(terms), len(df)))
+	}
+	v := &Vocabulary{Docs: docs, Terms: terms, DF: df, IDF: make([]float64, len(terms)), index: make(map[string]int32, len(terms))}
+	for i, t := range terms {
+		v.IDF[i] = IDF(df[i], docs)
+		v.index[t] = int32(i)
+	}
+	return v
+}
+
+// IDF is the smoothed inverse document frequency of a term found in df of
+// docs documents: ln((1+docs)/(1+df)) + 1.
+func IDF(df, docs int64) float64 {
+	return math.Log(float64(1+docs)/float64(1+df)) + 1
+}
+
+// Len is the number of terms.
+func (v *Vocabulary) Len() int { return len(v.Terms) }
+
+// Index returns the index of term, or -1 if it is not in the vocabulary.
+func (v *Vocabulary) Index(term string) int32 {
+	if i, ok := v.index[term]; ok {
+		return i
+	}
+	return -1
+}
+
+// Doc accumulates one user's weighted term counts by vocabulary index.
+// The zero Doc is ready to use; Reset reuses it for the next user.
+type Doc struct {
+	tf map[int32]float64
+}
+
+// Add adds weight w to term i (a vocabulary index; negative is ignored).
+func (d *Doc) Add(i int32, w float64) {
+	if i < 0 || w == 0 {
+		return
+	}
+	if d.tf == nil {
+		d.tf = map[int32]float64{}
+	}
+	d.tf[i] += w
+}
+
+// Len is the number of distinct terms added.
+func (d *Doc) Len() int { return len(d.tf) }
+
+// Reset empties d, keeping its storage.
+func (d *Doc) Reset() { clear(d.tf) }
+
+// Sparse is a sparse vector over a vocabulary: ascending indices and their
+// weights.
+type Sparse struct {
+	Index  []int32
+	Weight []float64
+}
+
+// Vector returns d's L2-normalised TF-IDF vector: ln(1+tf) × idf per term,
+// divided by the vector's norm. An empty document gives an empty vector.
+// Sums run in index order, so the result does not depend on the order in
+// which terms were added, up to the floating-point sums inside tf.
+func (v *Vocabulary) Vector(d *Doc) Sparse {
+	s := Sparse{Index: make([]int32, 0, len(d.tf))}
+	for i := range d.tf {
+		s.Index = append(s.Index, i)
+	}
+	slices.Sort(s.Index)
+	s.Weight = make([]float64, len(s.Index))
+	var norm float64
+	for k, i := range s.Index {
+		w := math.Log1p(d.tf[i]) * v.IDF[i]
+		s.Weight[k] = w
+		norm += w * w
+	}
+	if norm > 0 {
+		norm = math.Sqrt(norm)
+		for k := range s.Weight {
+			s.Weight[k] /= norm
+		}
+	}
+	return s
+}
+
+// Term is a term with a weight: a user's or a segment's interest.
+type Term struct {
+	Term   string  `json:"term"`
+	Weight float64 `json:"weight"`
+}
+
+// Top returns the n heaviest terms of s, heaviest first (ties by term),
+// skipping terms whose words all appear in heavier terms (see Distinct).
+func (v *Vocabulary) Top(s Sparse, n int) []Term {
+	out := make([]Term, len(s.Index))
+	for k, i := range s.Index {
+		out[k] = Term{v.Terms[i], s.Weight[k]}
+	}
+	return Distinct(TopTerms(out, len(out)), n)
+}
+
+// Distinct returns the first n of terms (in their order) that add a word:
+// a term all of whose words appear in the terms kept before it ("bag"
+// after "jumbo bag") is skipped, so a list of unigrams and bigrams reads
+// without repeats.
+func Distinct(terms []Term, n int) []Term {
+	var out []Term
+	seen := map[string]bool{}
+	for _, t := range terms {
+		if len(out) == n {
+			break
+		}
+		words := strings.Fields(t.Term)
+		covered := true
+		for _, w := range words {
+			covered = covered && seen[w]
+		}
+		if covered && len(out) > 0 {
+			continue
+		}
+		for _, w := range words {
+			seen[w] = true
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// TopTerms sorts terms heaviest first (ties by term) and returns the first
+// n of them. It reorders terms.
+func TopTerms(terms []Term, n int) []Term {
+	slices.SortFunc(terms, func(a, b Term) int {
+		if c := cmp.Compare(b.Weight, a.Weight); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Term, b.Term)
+	})
+	if len(terms) > n {
+		terms = terms[:n]
+	}
+	return terms
+}

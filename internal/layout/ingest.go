@@ -1,0 +1,46 @@
+package layout
+
+import (
+	"fmt"
+
+	"github.com/promoflow/promoflow/internal/shard"
+)
+
+// Keys of the ingest stage (docs/DATA.md). Partition i of a run with n
+// shards is user shard i for i < n, and the rows without a user for i == n.
+
+func partKey(i, n int) string {
+	if i == n {
+		return "anonymous"
+	}
+	return shard.Key(i)
+}
+
+// TableDir holds partition i of a canonical table (events, profiles,
+// history), one piece per source.
+func TableDir(run, table string, i, n int) string {
+	return fmt.Sprintf("%s%s/%s/", Run(run), table, partKey(i, n))
+}
+
+// TablePart is the rows of partition i of table that came from source src.
+// For the events of a user shard it is EventsPart.
+func TablePart(run, table string, i, n int, src string) string {
+	return TableDir(run, table, i, n) + "part-" + src + ".arrow"
+}
+
+// Staged is split sp, chunk c of source src: its staged rows of partition
+// i, before duplicates are removed.
+func Staged(run, src string, sp, c, i, n int) string {
+	return fmt.Sprintf("%singest/%s/split=%04d/chunk=%05d/%s.arrow", Run(run), src, sp, c, partKey(i, n))
+}
+
+// StagedRejects is split sp, chunk c of source src: its rejected records.
+func StagedRejects(run, src string, sp, c int) string {
+	return fmt.Sprintf("%singest/%s/split=%04d/chunk=%05d/rejects.arrow", Run(run), src, sp, c)
+}
+
+// LateRejects are the records of source src that partition i of table
+// rejected after staging (a value that could not be carried forward).
+func LateRejects(run, table string, i, n int, src string) string {
+	return fmt.Sprintf("%singest/late-rejects/%s/%s/%s.arrow", Run(run), table, partKey(i, n), src)
+}

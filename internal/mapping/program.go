@@ -1,0 +1,414 @@
+package mapping
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/promoflow/promoflow/internal/canon"
+)
+
+// MissingColumnError is a column the mapping reads that the file does not
+// have.
+type MissingColumnError struct {
+	Column string
+	Have   []string
+}
+
+func (e *MissingColumnError) Error() string {
+	return fmt.Sprintf("column %q not in the file (it has %s)", e.Column, strings.Join(e.Have, ", "))
+}
+
+// Program is a source of a mapping bound to one file's columns: it turns
+// the file's records into rows of the source's table.
+type Program struct {
+	Source  *Source
+	Table   *canon.Table
+	Columns []string // the file's columns, by index (for JSON Lines: the columns the mapping reads)
+	user    int      // table column of user_id
+	needed  map[int]bool
+}
+
+// Needed reports whether column i of Columns is read by a column that is
+// not optional or by a skip rule: a file without it cannot be mapped.
+func (p *Program) Needed(i int) bool { return p.needed[i] }
+
+// Compile binds s to a file with the given columns (CSV header, Parquet
+// schema). Names match exactly, else case-insensitively when that is
+// unambiguous. With columns nil (JSON Lines, whose keys are not known in
+// advance) every column the mapping reads becomes a column, in order of
+// first use; Columns lists them.
+func Compile(s *Source, columns []string) (*Program, error) {
+	p := &Program{Source: s, Table: s.Table, user: s.Table.Index("user_id"), needed: map[int]bool{}}
+	open := columns == nil
+	cols := append([]string(nil), columns...)
+	resolve := func(c *colNode, optional bool) (err error) {
+		defer func() {
+			if err == nil && !optional && c.idx >= 0 {
+				p.needed[c.idx] = true
+			}
+		}()
+		for i, name := range cols {
+			if name == c.name {
+				c.idx = i
+				return nil
+			}
+		}
+		if open {
+			cols = append(cols, c.name)
+			c.idx = len(cols) - 1
+			return nil
+		}
+		found := -1
+		for i, name := range cols {
+			if strings.EqualFold(strings.TrimSpace(name), c.name) {
+				if found >= 0 {
+					return &MissingColumnError{Column: c.name, Have: cols}
+				}
+				found = i
+			}
+		}
+		if found >= 0 {
+			c.idx = found
+			return nil
+		}
+		if optional {
+			c.idx = -1
+			return nil
+		}
+		return &MissingColumnError{Column: c.name, Have: cols}
+	}
+	// Bind a copy of every node, so one Source serves files with different
+	// column orders.
+	s2 := *s
+	s2.Columns = make([]*Column, len(s.Columns))
+	for i, c := range s.Columns {
+		if c == nil {
+			continue
+		}
+		cc, err := bindColumn(c, resolve)
+		if err != nil {
+			return nil, err
+		}
+		s2.Columns[i] = cc
+	}
+	s2.Attributes = make([]*Column, len(s.Attributes))
+	for i, c := range s.Attributes {
+		cc, err := bindColumn(c, resolve)
+		if err != nil {
+			return nil, err
+		}
+		s2.Attributes[i] = cc
+	}
+	s2.Skip = make([]Skip, len(s.Skip))
+	for i, sk := range s.Skip {
+		n, refs, _ := parse(sk.When) // parsed once already
+		for _, r := range refs {
+			if err := resolve(r, false); err != nil {
+				return nil, err
+			}
+		}
+		sk.expr, sk.cols = n, refs
+		s2.Skip[i] = sk
+	}
+	p.Source = &s2
+	p.Columns = cols
+	return p, nil
+}
+
+func bindColumn(c *Column, resolve func(*colNode, bool) error) (*Column, error) {
+	cc := *c
+	if c.Expr == "" {
+		return &cc, nil
+	}
+	n, refs, err := parse(c.Expr)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range refs {
+		if err := resolve(r, c.Optional); err != nil {
+			return nil, err
+		}
+	}
+	cc.expr, cc.cols = n, refs
+	return &cc, nil
+}
+
+// Failure says why a record is not a row: the source column (or target,
+// when no column is to blame), a short countable reason, and the value.
+type Failure struct {
+	Column string
+	Reason string
+	Value  string
+	Skip   bool // a skip rule matched: not a mapping problem
+}
+
+// Row is the result of one record.
+type Row struct {
+	// Rows are the table rows the record makes: one for events and
+	// history, one per attribute for profiles. Reused by the next Eval.
+	Rows [][]canon.Value
+	// Carry has bit i set when table column i is missing and is to be
+	// carried forward from the user's previous row.
+	Carry uint32
+	// NoUser is set when the record has no user id.
+	NoUser bool
+	// Fail is the reason the record is rejected; Fail.Reason == "" when it
+	// is accepted.
+	Fail Failure
+
+	buf []canon.Value
+}
+
+// Eval maps one record, given as its fields by column index (null marks
+// absent or null fields; it may be nil), into out.
+func (p *Program) Eval(fields []string, null []bool, out *Row) {
+	e := env{fields: fields, null: null}
+	t := p.Table
+	n := len(t.Columns)
+	if need := n + 5*len(p.Source.Attributes); cap(out.buf) < need {
+		out.buf = make([]canon.Value, need)
+	}
+	row := out.buf[:n]
+	out.Rows = out.Rows[:0]
+	out.Carry, out.NoUser, out.Fail = 0, false, Failure{}
+
+	// The user first: it decides NoUser whatever else happens.
+	if p.user >= 0 {
+		if !p.column(&e, p.user, row, out) {
+			if out.Fail.Reason == "missing user_id" {
+				out.NoUser = true
+			}
+			return
+		}
+		out.NoUser = row[p.user].Null
+	}
+	for _, sk := range p.Source.Skip {
+		v, err := sk.expr.eval(&e)
+		var b bool
+		if err == nil {
+			b, err = v.truth()
+		}
+		if err != nil {
+			out.Fail = Failure{Column: p.colName(err.col, sk.cols, "skip"), Reason: "bad skip rule value", Value: err.value}
+			return
+		}
+		if b {
+			f := Failure{Reason: sk.Reason, Skip: true}
+			if len(sk.cols) > 0 {
+				f.Column = sk.cols[0].name
+				f.Value = e.column(sk.cols[0].idx).text()
+			}
+			out.Fail = f
+			return
+		}
+	}
+	for i := range t.Columns {
+		if i == p.user {
+			continue
+		}
+		if !p.column(&e, i, row, out) {
+			return
+		}
+	}
+	if t != canon.ProfilesTable {
+		out.Rows = append(out.Rows, row)
+		return
+	}
+	// Profiles: one row per attribute that has a value.
+	out.buf = out.buf[:cap(out.buf)]
+	user := row[p.user]
+	for k, a := range p.Source.Attributes {
+		v, ok := p.value(&e, a, out)
+		if !ok {
+			return
+		}
+		if v.Null {
+			continue
+		}
+		r := out.buf[n+5*k : n+5*k+5]
+		r[0], r[1], r[2] = user, canon.Value{Str: a.Target}, canon.Value{Str: v.Str}
+		if f, err := strconv.ParseFloat(v.Str, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			r[3] = canon.Value{Float: f}
+		} else {
+			r[3] = canon.Value{Null: true}
+		}
+		r[4] = canon.Value{Bool: a.Sensitive}
+		out.Rows = append(out.Rows, r)
+	}
+}
+
+// column computes table column i into row[i]; false means the record is
+// rejected (out.Fail says why).
+func (p *Program) column(e *env, i int, row []canon.Value, out *Row) bool {
+	c := p.Source.Columns[i]
+	if c == nil {
+		row[i] = canon.Value{Null: true}
+		return true
+	}
+	v, ok := p.value(e, c, out)
+	if !ok {
+		return false
+	}
+	if v.Null && c.Missing == CarryForward {
+		out.Carry |= 1 << uint(i)
+	}
+	if r := p.Table.Check(i, v); r != "" {
+		out.Fail = Failure{Column: p.colName(-1, c.cols, c.Target), Reason: r, Value: p.shown(v, c.Kind)}
+		return false
+	}
+	row[i] = v
+	return true
+}
+
+// value evaluates c and converts it to c.Kind, applying the missing-value
+// policy (carry forward is left to the caller).
+func (p *Program) value(e *env, c *Column, out *Row) (canon.Value, bool) {
+	if c.Const != nil {
+		return *c.Const, true
+	}
+	v, err := c.expr.eval(e)
+	if err != nil {
+		out.Fail = Failure{Column: p.colName(err.col, c.cols, c.Target), Reason: "bad " + c.Target, Value: err.value}
+		return canon.Value{}, false
+	}
+	if v.isNull() {
+		switch c.Missing {
+		case Reject:
+			out.Fail = Failure{Column: p.colName(-1, c.cols, c.Target), Reason: "missing " + c.Target}
+			return canon.Value{}, false
+		case Fill:
+			return *c.FillValue, true
+		}
+		return canon.Value{Null: true}, true
+	}
+	cv, reason := c.convert(v)
+	if reason != "" {
+		out.Fail = Failure{Column: p.colName(v.col, c.cols, c.Target), Reason: reason, Value: v.text()}
+		return canon.Value{}, false
+	}
+	if c.Target == "type" && p.Table == canon.EventsTable {
+		cv.Str = strings.ToLower(cv.Str)
+	}
+	return cv, true
+}
+
+// colName names the source column to blame: the one a value came from,
+// else the expression's first column, else the target.
+func (p *Program) colName(idx int, refs []*colNode, target string) string {
+	if idx >= 0 && idx < len(p.Columns) {
+		return p.Columns[idx]
+	}
+	if len(refs) > 0 {
+		return refs[0].name
+	}
+	return target
+}
+
+func (p *Program) shown(v canon.Value, k canon.Kind) string {
+	switch k {
+	case canon.Int:
+		return strconv.FormatInt(v.Int, 10)
+	case canon.Float:
+		return strconv.FormatFloat(v.Float, 'g', -1, 64)
+	case canon.Timestamp:
+		return v.Time().Format(time.RFC3339Nano)
+	case canon.Bool:
+		return strconv.FormatBool(v.Bool)
+	}
+	return v.Str
+}
+
+// convert turns an expression value into a value of c.Kind; the reason is
+// "bad <target>" when it cannot.
+func (c *Column) convert(v val) (canon.Value, string) {
+	bad := "bad " + c.Target
+	switch c.Kind {
+	case canon.String:
+		return canon.Value{Str: v.text()}, ""
+	case canon.Int:
+		f, err := v.num()
+		if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return canon.Value{}, bad
+		}
+		return canon.Value{Int: int64(f)}, ""
+	case canon.Float:
+		f, err := v.num()
+		if err != nil {
+			return canon.Value{}, bad
+		}
+		return canon.Value{Float: f}, ""
+	case canon.Bool:
+		b, err := v.truth()
+		if err != nil {
+			return canon.Value{}, bad
+		}
+		return canon.Value{Bool: b}, ""
+	case canon.Timestamp:
+		t, ok := c.parseTime(v)
+		if !ok {
+			return canon.Value{}, bad
+		}
+		return canon.Value{Int: t.UnixMilli()}, ""
+	}
+	return canon.Value{}, bad
+}
+
+var (
+	minTime = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func (c *Column) parseTime(v val) (time.Time, bool) {
+	loc := c.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	s := v.text()
+	for _, layout := range c.Layouts {
+		var t time.Time
+		var err error
+		switch layout {
+		case "unix", "unix_ms":
+			f, e := v.num()
+			if e != nil {
+				continue
+			}
+			if layout == "unix" {
+				t = time.UnixMilli(int64(math.Round(f * 1000)))
+			} else {
+				t = time.UnixMilli(int64(math.Round(f)))
+			}
+		case "rfc3339":
+			t, err = time.Parse(time.RFC3339Nano, s)
+		default:
+			t, err = time.ParseInLocation(layout, s, loc)
+		}
+		if err == nil && !t.Before(minTime) && t.Before(maxTime) {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// CarryFill returns, for table column i, the value to use when carrying
+// forward finds nothing: the fill value, or false to reject the row.
+func (p *Program) CarryFill(i int) (canon.Value, bool) {
+	c := p.Source.Columns[i]
+	if c == nil || c.FillValue == nil {
+		return canon.Value{}, false
+	}
+	return *c.FillValue, true
+}
+
+// CarryColumn names the source column of table column i, for rejects of
+// rows whose value could not be carried forward.
+func (p *Program) CarryColumn(i int) string {
+	c := p.Source.Columns[i]
+	if c == nil {
+		return p.Table.Columns[i].Name
+	}
+	return p.colName(-1, c.cols, c.Target)
+}

@@ -1,0 +1,255 @@
+package uplift
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+
+	"github.com/promoflow/promoflow/internal/policy"
+)
+
+// Report is the result of an uplift analysis. docs/EVALUATION.md defines
+// every number.
+type Report struct {
+	Rows       int          `json:"rows"`
+	Folds      int          `json:"folds"`
+	Binary     bool         `json:"binary_outcome"`
+	Propensity string       `json:"propensity"`
+	Features   []string     `json:"features"`
+	Arms       []ArmEffect  `json:"arms"`
+	Learners   []LearnerCV  `json:"learners"`
+	Chosen     string       `json:"chosen_learner"`
+	Qini       QiniReport   `json:"qini"`
+	ValueNone  float64      `json:"value_none"` // DR mean outcome if nobody were treated
+	Budgets    []BudgetLine `json:"budgets"`
+}
+
+// ArmEffect is one arm's size, mean outcome and average effect.
+type ArmEffect struct {
+	Name    string     `json:"name"`
+	N       int        `json:"n"`
+	Mean    float64    `json:"mean"`
+	ATE     float64    `json:"ate"`
+	ATECI95 [2]float64 `json:"ate_ci95"`
+}
+
+// LearnerCV is a learner's cross-validated policy value: the mean over the
+// budgets of the doubly robust incremental value of its out-of-fold policy.
+type LearnerCV struct {
+	Name          string    `json:"name"`
+	CVPolicyValue float64   `json:"cv_policy_value"`
+	ByBudget      []float64 `json:"by_budget"`
+}
+
+// QiniReport holds the chosen learner's Qini and uplift curve areas per
+// arm: each arm's users and control users ranked by the arm's out-of-fold
+// predicted effect, weighted by inverse propensity.
+type QiniReport struct {
+	Learner string      `json:"learner"`
+	Arms    []ArmCurves `json:"arms"`
+}
+
+// ArmCurves are one arm's curve areas.
+type ArmCurves struct {
+	Arm string `json:"arm"`
+	policy.Curves
+}
+
+// BudgetLine is the chosen learner's policy at one budget.
+type BudgetLine struct {
+	Fraction          float64            `json:"fraction"`
+	Incremental       float64            `json:"incremental"` // DR, per user
+	IncrementalCI95   [2]float64         `json:"incremental_ci95"`
+	IncrementalIPS    float64            `json:"incremental_ips"`
+	IncrementalIPSCI  [2]float64         `json:"incremental_ips_ci95"`
+	RandomIncremental float64            `json:"random_incremental"` // fraction × best arm's ATE
+	Ratio             *float64           `json:"ratio"`              // incremental / random_incremental; null unless the latter is positive
+	Treated           float64            `json:"treated"`            // share of users treated
+	ArmMix            map[string]float64 `json:"arm_mix"`            // share of users given each arm
+}
+
+// Evaluate builds the report from out-of-fold predictions: mu (every row's
+// outcome prediction per arm) and taus (per learner, every row's predicted
+// effect per arm beyond control).
+func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) (*Report, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &policy.Sample{A: d.A, Y: d.Y, P: d.P, Mu: mu}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Report{Rows: d.Rows(), Folds: d.Folds, Binary: d.Binary(), Features: d.Features}
+	best := math.Inf(-1) // the best single arm's effect
+	for _, e := range policy.Effects(s) {
+		ae := ArmEffect{Name: d.Arms[e.Arm], N: e.N, Mean: e.Mean}
+		if e.Arm > 0 {
+			ae.ATE, ae.ATECI95 = e.ATE.Est, [2]float64{e.ATE.Lo, e.ATE.Hi}
+			best = max(best, e.ATE.Est)
+		}
+		r.Arms = append(r.Arms, ae)
+	}
+	for i := range d.A {
+		r.ValueNone += s.DR(i, 0)
+	}
+	r.ValueNone /= float64(d.Rows())
+
+	bestScore := math.Inf(-1)
+	for _, name := range cfg.Learners {
+		tau, ok := taus[name]
+		if !ok || len(tau) != d.Rows() {
+			return nil, fmt.Errorf("uplift: no out-of-fold effects for learner %q", name)
+		}
+		cv := LearnerCV{Name: name}
+		for _, b := range cfg.Budgets {
+			dr, _ := policy.Incremental(s, policy.Assign(tau, b))
+			v := policy.Mean(dr)
+			cv.ByBudget = append(cv.ByBudget, v)
+			cv.CVPolicyValue += v / float64(len(cfg.Budgets))
+		}
+		if cv.CVPolicyValue > bestScore {
+			bestScore, r.Chosen = cv.CVPolicyValue, name
+		}
+		r.Learners = append(r.Learners, cv)
+	}
+	tau := taus[r.Chosen]
+
+	r.Qini.Learner = r.Chosen
+	for a := 1; a < len(d.Arms); a++ {
+		var score, y, w []float64
+		var treated []bool
+		for i, arm := range d.A {
+			if arm != a && arm != 0 {
+				continue
+			}
+			score = append(score, tau[i][a-1])
+			treated = append(treated, arm == a)
+			y = append(y, d.Y[i])
+			w = append(w, 1/d.P[i])
+		}
+		r.Qini.Arms = append(r.Qini.Arms, ArmCurves{Arm: d.Arms[a], Curves: policy.Rank(score, treated, y, w)})
+	}
+
+	var stats [][]float64
+	var assigns [][]int
+	for _, b := range cfg.Budgets {
+		pi := policy.Assign(tau, b)
+		dr, ips := policy.Incremental(s, pi)
+		stats = append(stats, dr, ips)
+		assigns = append(assigns, pi)
+	}
+	ivs := policy.Bootstrap(stats, cfg.Bootstrap, uint64(cfg.Seed)^0xb007)
+	for k, b := range cfg.Budgets {
+		dr, ips := ivs[2*k], ivs[2*k+1]
+		line := BudgetLine{
+			Fraction: b, Incremental: dr.Est, IncrementalCI95: [2]float64{dr.Lo, dr.Hi},
+			IncrementalIPS: ips.Est, IncrementalIPSCI: [2]float64{ips.Lo, ips.Hi},
+			RandomIncremental: b * best, ArmMix: map[string]float64{},
+		}
+		if line.RandomIncremental > 0 {
+			ratio := line.Incremental / line.RandomIncremental
+			line.Ratio = &ratio
+		}
+		count := make([]int, len(d.Arms))
+		for _, a := range assigns[k] {
+			count[a]++
+		}
+		for a := 1; a < len(d.Arms); a++ {
+			if count[a] > 0 {
+				line.ArmMix[d.Arms[a]] = float64(count[a]) / float64(d.Rows())
+			}
+		}
+		line.Treated = 1 - float64(count[0])/float64(d.Rows())
+		r.Budgets = append(r.Budgets, line)
+	}
+	return r, nil
+}
+
+// Result is an analysis with its out-of-fold predictions.
+type Result struct {
+	Report *Report
+	Mu     [][]float64            // per row, outcome prediction per arm
+	Tau    map[string][][]float64 // per learner, per row, effect per arm beyond control
+}
+
+// Analyze runs the whole analysis in one process: Fold for every fold,
+// then Evaluate. The workflow runs the same steps as activities.
+func Analyze(d *Data, cfg Config) (*Result, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := Matrix(d)
+	if err != nil {
+		return nil, err
+	}
+	folds := make([]*FoldResult, d.Folds)
+	for k := range d.Folds {
+		if folds[k], err = Fold(d, m, k, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return Combine(d, folds, cfg)
+}
+
+// Combine gathers the folds' results in row order and evaluates them.
+func Combine(d *Data, folds []*FoldResult, cfg Config) (*Result, error) {
+	cfg = cfg.WithDefaults()
+	res := &Result{Tau: map[string][][]float64{}}
+	perFold := make([][][]float64, len(folds))
+	for k, f := range folds {
+		perFold[k] = f.Mu
+	}
+	var err error
+	if res.Mu, err = Gather(d, perFold); err != nil {
+		return nil, err
+	}
+	for _, l := range cfg.Learners {
+		for k, f := range folds {
+			perFold[k] = f.Tau[l]
+		}
+		if res.Tau[l], err = Gather(d, perFold); err != nil {
+			return nil, fmt.Errorf("learner %s: %w", l, err)
+		}
+	}
+	if res.Report, err = Evaluate(d, res.Mu, res.Tau, cfg); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// WritePolicy writes, per user, the chosen learner's out-of-fold effects
+// and the arm its policy gives at budget fraction: CSV with columns id,
+// fold, arm, outcome, effect_<arm>..., best_arm, best_effect, assigned.
+func WritePolicy(w io.Writer, d *Data, tau [][]float64, fraction float64) error {
+	cw := csv.NewWriter(w)
+	head := []string{"id", "fold", "arm", "outcome"}
+	for _, a := range d.Arms[1:] {
+		head = append(head, "effect_"+a)
+	}
+	head = append(head, "best_arm", "best_effect", "assigned")
+	if err := cw.Write(head); err != nil {
+		return err
+	}
+	pi := policy.Assign(tau, fraction)
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	for i := range d.A {
+		rec := []string{d.IDs[i], strconv.Itoa(d.Fold[i]), d.Arms[d.A[i]], f(d.Y[i])}
+		bestA, bestV := 0, math.Inf(-1)
+		for a, v := range tau[i] {
+			rec = append(rec, f(v))
+			if v > bestV {
+				bestA, bestV = a+1, v
+			}
+		}
+		rec = append(rec, d.Arms[bestA], f(bestV), d.Arms[pi[i]])
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestUpliftBadRequests(t *testing.T) {
+	// Point at closed ports: every case must fail before needing a server.
+	t.Setenv("PROMOFLOW_TEMPORAL_ADDRESS", "127.0.0.1:1")
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"no history", []string{"uplift", "--arm-col", "a", "--outcome-col", "y"}, "--history, --arm-col and --outcome-col are required"},
+		{"no arm", []string{"uplift", "--history", "h.csv", "--outcome-col", "y"}, "are required"},
+		{"mapping", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--mapping", "m.yaml"}, "--mapping is not supported"},
+		{"bad budget", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--budgets", "0.1,x"}, `--budgets: "x"`},
+		{"budget above 1", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--budgets", "1.5"}, "budget 1.5"},
+		{"unknown learner", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--learners", "t,s"}, `unknown learner "s"`},
+		{"history without out", []string{"history"}, "--out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := dispatch(context.Background(), tc.args, &stdout, &stderr)
+			if code != 1 || !strings.Contains(stderr.String(), tc.msg) {
+				t.Errorf("exit %d, stderr %q; want exit 1 mentioning %q", code, stderr.String(), tc.msg)
+			}
+		})
+	}
+}
+
+func TestHistoryCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "h", "history.csv")
+	var stdout, stderr bytes.Buffer
+	if code := dispatch(context.Background(), []string{"history", "--users", "20", "--seed", "3", "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) != 21 || rows[0][2] != "arm" {
+		t.Errorf("%d rows, header %q, err %v", len(rows), rows[0], err)
+	}
+}

@@ -1,0 +1,96 @@
+package workflows
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/forest"
+	"github.com/promoflow/promoflow/internal/metrics"
+)
+
+// TestTrainMergesSketches checks that Train merges every shard's sketches
+// into one set of bins and grows every shard's trees on those same bins,
+// reduces the shards' counts and histograms, and joins the held-out scores.
+func TestTrainMergesSketches(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	const shards = 3
+	// Shard i holds the values i*10 .. i*10+9 of one feature; two features.
+	env.OnActivity("SketchTrain", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SketchInput) ([]*forest.Sketch, error) {
+			sk := []*forest.Sketch{forest.NewSketch(0), forest.NewSketch(0)}
+			for v := range 10 {
+				sk[0].Add(float64(in.Shard*10 + v))
+				sk[1].Add(1)
+			}
+			return sk, nil
+		})
+	var mu sync.Mutex
+	var seen []*forest.Bins
+	env.OnActivity("TrainTrees", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
+			mu.Lock()
+			seen = append(seen, in.Bins)
+			mu.Unlock()
+			return activities.TrainTreesOutput{Key: "trees", Trees: 2, Rows: 10, Positives: 3,
+				OOB: forest.OOB{N: 10, AUC: 0.6 + 0.1*float64(in.Shard)}}, nil
+		})
+	env.OnActivity("CombineForest", mock.Anything, mock.Anything).Return(activities.CombineForestOutput{Key: "forest", Trees: 6}, nil)
+	env.OnActivity("EvaluateForest", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EvaluateInput) (metrics.ScoreHist, error) {
+			h := metrics.NewScoreHist(10)
+			h.Add(0.9, true)
+			h.Add(0.1, false)
+			if in.Shard == 0 {
+				h.Add(0.95, false)
+			}
+			return h, nil
+		})
+	env.OnActivity("WriteHoldoutScores", mock.Anything, mock.Anything).Return("runs/r/models/propensity/holdout_scores.csv", nil)
+
+	env.ExecuteWorkflow(Train, TrainInput{RunID: "r", Shards: shards, Seed: 1, Window: 2, Params: forest.Params{Trees: 2, MaxBins: 16}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var out TrainOutput
+	if err := env.GetWorkflowResult(&out); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != shards {
+		t.Fatalf("TrainTrees ran %d times", len(seen))
+	}
+	for i, b := range seen {
+		if b == nil || !slices.EqualFunc(b.Cuts, seen[0].Cuts, slices.Equal) {
+			t.Errorf("shard call %d got bins %v, want the same as the first %v", i, b, seen[0])
+		}
+	}
+	// 30 distinct values over 16 bins: 15 cuts, spread over all shards' values.
+	c := seen[0].Cuts[0]
+	if len(c) != 15 || c[0] > 3 || c[len(c)-1] < 26 {
+		t.Errorf("cuts of the merged feature %v", c)
+	}
+	if len(seen[0].Cuts[1]) != 0 {
+		t.Errorf("constant feature has cuts %v", seen[0].Cuts[1])
+	}
+	if out.TrainRows != 30 || out.Positives != 9 || out.NHoldout != 7 || out.Bins != 16 {
+		t.Errorf("output %+v", out)
+	}
+	// 3 positives, 4 negatives; the negative at 0.95 shares the top bin
+	// with the positives at 0.9: three tied pairs of twelve.
+	if want := 1 - 1.5/12; out.AUC != want {
+		t.Errorf("AUC %v, want %v", out.AUC, want)
+	}
+	if want := 0.7; out.OOBAUC < want-1e-12 || out.OOBAUC > want+1e-12 {
+		t.Errorf("OOB AUC %v, want the mean %v", out.OOBAUC, want)
+	}
+	if out.HoldoutScores != "runs/r/models/propensity/holdout_scores.csv" {
+		t.Errorf("holdout scores %q", out.HoldoutScores)
+	}
+}
