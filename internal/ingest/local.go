@@ -252,4 +252,3 @@ func localOpener(path string) Opener {
 		return readCloser{Reader: io.LimitReader(f, n), close: f.Close}, nil
 	}
 }
-
