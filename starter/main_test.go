@@ -27,6 +27,7 @@ func TestBadRequests(t *testing.T) {
 		{"unknown template", []string{"run", "--template", "easter", "--input", "x.csv"}, 1, `unknown template "easter"`},
 		{"no input", []string{"run", "--template", "weekly"}, 1, "--input is required"},
 		{"bad cutoff", []string{"run", "--input", "x.csv", "--cutoff", "10/09/2011"}, 1, "--cutoff"},
+		{"missing mapping", []string{"run", "--input", "x.csv", "--mapping", "no-such-mapping.yaml"}, 1, "--mapping"},
 		{"generate without out", []string{"generate"}, 1, "--out is required"},
 		{"status without id", []string{"status"}, 1, "usage: starter status RUN_ID"},
 	} {

@@ -40,6 +40,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	template := fs.String("template", "weekly", "campaign template")
 	input := fs.String("input", "", "events: a local file (uploaded to raw/) or s3://bucket/key; comma-separated for several")
 	dataset := fs.String("dataset", "local", "dataset name under raw/ for uploaded files")
+	mappingFile := fs.String("mapping", "", "mapping YAML turning the inputs into canonical events (docs/DATA.md); default: inputs are canonical events")
 	seed := fs.Int64("seed", 42, "run seed: same inputs and seed, same plan")
 	shards := fs.Int("shards", 8, "user shards")
 	k := fs.Int("k", 6, "segments")
@@ -57,6 +58,14 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *input == "" {
 		return errors.New("--input is required")
+	}
+	var mappingText string
+	if *mappingFile != "" {
+		b, err := os.ReadFile(*mappingFile)
+		if err != nil {
+			return fmt.Errorf("--mapping: %w", err)
+		}
+		mappingText = string(b)
 	}
 	var cutoffTime time.Time
 	if *cutoff != "" {
@@ -87,7 +96,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer c.Close()
 	in := workflows.RegenerateInput{
-		RunID: *runID, Template: *template, Campaign: *campaign, Inputs: keys,
+		RunID: *runID, Template: *template, Campaign: *campaign, Inputs: keys, Mapping: mappingText,
 		Shards: *shards, Seed: *seed, K: *k, HorizonDays: *horizon, Cutoff: cutoffTime,
 	}
 	in.Defaults()
