@@ -238,26 +238,8 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 			sj++
 		}
 		ti, k := tableIndex(tables, members, s.Table, si)
-		var minTS, maxTS int64
 		for p := 0; p < parts; p++ {
-			c := fin[ti*parts+p].Counts[k]
-			if c.Accepted > 0 {
-				if res.Accepted == 0 || c.MinTS < minTS {
-					minTS = c.MinTS
-				}
-				if res.Accepted == 0 || c.MaxTS > maxTS {
-					maxTS = c.MaxTS
-				}
-			}
-			res.Accepted += c.Accepted
-			res.Duplicates += c.Duplicates
-			res.Rows += c.Rows
-			if p == in.Shards {
-				res.AcceptedNoUser += c.Accepted
-			}
-		}
-		if res.Accepted > 0 {
-			res.MinTS, res.MaxTS = time.UnixMilli(minTS).UTC(), time.UnixMilli(maxTS).UTC()
+			res.AddCounts(fin[ti*parts+p].Counts[k], p == in.Shards)
 		}
 		if err := res.Check(); err != nil {
 			return tot, fmt.Errorf("row accounting: %w", err)
@@ -294,6 +276,12 @@ func (t *IngestTotals) add(res ingest.Result) {
 	t.AcceptedNoUser += res.AcceptedNoUser
 	for k, v := range res.ByReason {
 		t.ByReason[k] += v
+	}
+	for k, v := range res.ByType {
+		if t.ByType == nil {
+			t.ByType = map[string]int64{}
+		}
+		t.ByType[k] += v
 	}
 	t.Sources = append(t.Sources, res)
 	t.Rejects = append(t.Rejects, res.Rejects)

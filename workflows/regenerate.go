@@ -116,6 +116,9 @@ type IngestTotals struct {
 	Duplicates int64            `json:"duplicates"`
 	Rejected   int64            `json:"rejected"`
 	ByReason   map[string]int64 `json:"by_reason"`
+	// ByType counts accepted events by type: cancellations mapped to
+	// returns show up as "return".
+	ByType map[string]int64 `json:"by_type,omitempty"`
 	// NoUser counts rows without a user id (whatever became of them);
 	// AcceptedNoUser those accepted, kept as anonymous events outside the
 	// user shards and per-user features.

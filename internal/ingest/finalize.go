@@ -23,6 +23,8 @@ type FinalCounts struct {
 	Rows       int64 `json:"rows"`
 	MinTS      int64 `json:"min_ts"` // Unix ms of the table's first timestamp column, when Accepted > 0
 	MaxTS      int64 `json:"max_ts"`
+	// ByType counts accepted events by type (events table only).
+	ByType map[string]int64 `json:"by_type,omitempty"`
 }
 
 // Finalizer completes one partition of one table: it reads the staged rows
@@ -45,6 +47,7 @@ type Finalizer struct {
 	carried map[string][]canon.Value // user -> last values of carry-forward columns
 	carryOn uint32                   // columns any source carries forward
 	tsCol   int
+	typeCol int // events: the type column, else -1
 	user    int
 	row     []canon.Value
 
@@ -66,7 +69,10 @@ func NewFinalizer(t *canon.Table, progs []*mapping.Program, dir string, mem memo
 	}
 	f := &Finalizer{table: t, kinds: t.Kinds(), progs: progs, mem: mem, dir: dir,
 		counts: make([]FinalCounts, len(progs)), seen: map[[16]byte]struct{}{},
-		tsCol: -1, user: t.Index("user_id"), row: make([]canon.Value, len(t.Columns))}
+		tsCol: -1, typeCol: -1, user: t.Index("user_id"), row: make([]canon.Value, len(t.Columns))}
+	if t == canon.EventsTable {
+		f.typeCol = t.Index("type")
+	}
 	for i, c := range t.Columns {
 		if c.Kind == canon.Timestamp {
 			f.tsCol = i
@@ -153,6 +159,12 @@ func (f *Finalizer) add(src int, line int64, fp [16]byte, carry uint32) error {
 	}
 	if !same {
 		c.Accepted++
+		if f.typeCol >= 0 {
+			if c.ByType == nil {
+				c.ByType = map[string]int64{}
+			}
+			c.ByType[f.row[f.typeCol].Str]++
+		}
 		if f.tsCol >= 0 && !f.row[f.tsCol].Null {
 			ts := f.row[f.tsCol].Int
 			if c.Accepted == 1 || ts < c.MinTS {

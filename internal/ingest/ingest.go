@@ -41,6 +41,8 @@ type Result struct {
 	Duplicates int64            `json:"duplicates"`
 	Rejected   int64            `json:"rejected"`
 	ByReason   map[string]int64 `json:"by_reason,omitempty"`
+	// ByType counts accepted events by type (purchase, return, ...).
+	ByType map[string]int64 `json:"by_type,omitempty"`
 	// NoUser counts records without a user id, whatever became of them;
 	// AcceptedNoUser those of them accepted: kept as anonymous events,
 	// out of the user shards and per-user features.
@@ -63,6 +65,15 @@ func (r *Result) Check() error {
 	}
 	if n != r.Rejected {
 		return fmt.Errorf("%s: %d rejected but %d by reason", r.Source, r.Rejected, n)
+	}
+	if r.ByType != nil {
+		n = 0
+		for _, v := range r.ByType {
+			n += v
+		}
+		if n != r.Accepted {
+			return fmt.Errorf("%s: %d accepted but %d by type", r.Source, r.Accepted, n)
+		}
 	}
 	return nil
 }
@@ -94,3 +105,29 @@ func (e *BadInputError) Error() string {
 }
 
 func timeMS(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// AddCounts adds one partition's counts of the source to r: accepted,
+// duplicates, rows, types and the time range (accepted_no_user when
+// anonymous is set: the partition of rows without a user).
+func (r *Result) AddCounts(c FinalCounts, anonymous bool) {
+	if c.Accepted > 0 {
+		if r.Accepted == 0 || c.MinTS < r.MinTS.UnixMilli() {
+			r.MinTS = timeMS(c.MinTS)
+		}
+		if r.Accepted == 0 || c.MaxTS > r.MaxTS.UnixMilli() {
+			r.MaxTS = timeMS(c.MaxTS)
+		}
+	}
+	r.Accepted += c.Accepted
+	r.Duplicates += c.Duplicates
+	r.Rows += c.Rows
+	if anonymous {
+		r.AcceptedNoUser += c.Accepted
+	}
+	for k, v := range c.ByType {
+		if r.ByType == nil {
+			r.ByType = map[string]int64{}
+		}
+		r.ByType[k] += v
+	}
+}

@@ -175,21 +175,7 @@ func Local(ctx context.Context, paths []string, opt LocalOptions) ([]Result, err
 					}
 					late[si] = append(late[si], data)
 				}
-				c, r := counts[k], &results[si]
-				if c.Accepted > 0 {
-					if r.Accepted == 0 || c.MinTS < r.MinTS.UnixMilli() {
-						r.MinTS = timeMS(c.MinTS)
-					}
-					if r.Accepted == 0 || c.MaxTS > r.MaxTS.UnixMilli() {
-						r.MaxTS = timeMS(c.MaxTS)
-					}
-				}
-				r.Accepted += c.Accepted
-				r.Duplicates += c.Duplicates
-				r.Rows += c.Rows
-				if p == opt.Shards {
-					r.AcceptedNoUser += c.Accepted
-				}
+				results[si].AddCounts(counts[k], p == opt.Shards)
 			}
 			os.RemoveAll(dir)
 		}
