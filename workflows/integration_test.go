@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,7 +125,7 @@ func TestIntegrationRegenerate(t *testing.T) {
 			t.Fatalf("plan user %q not in input or repeated", r[0])
 		}
 		seen[r[0]] = true
-		if r[7] == "true" {
+		if r[slices.Index(plan[0], "control")] == "true" {
 			control++
 		}
 	}

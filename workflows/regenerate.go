@@ -16,6 +16,7 @@ import (
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/segment"
+	"github.com/promoflow/promoflow/internal/strategy"
 )
 
 // Stage names of a regeneration, in order.
@@ -160,8 +161,11 @@ type Summary struct {
 	Segments     []segment.Profile  `json:"segments"`
 	Models       map[string]any     `json:"models"`
 	Plan         PlanSummary        `json:"plan"`
-	Stages       []StageProgress    `json:"stages"`
-	KMeans       map[string]any     `json:"kmeans"`
+	// Strategy is the decision: audience, offer mix, budget, guards, lift
+	// curve (internal/strategy; the report renders it).
+	Strategy *strategy.Summary `json:"strategy,omitempty"`
+	Stages   []StageProgress   `json:"stages"`
+	KMeans   map[string]any    `json:"kmeans"`
 }
 
 // Regenerate is the campaign regeneration: ingest, features, segments,

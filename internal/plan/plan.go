@@ -22,15 +22,17 @@ type Row struct {
 	Segment                    string
 	Offer                      string
 	Channel                    string
-	Propensity                 float64
 	ExpectedIncrementalRevenue float64
 	ExpectedCost               float64
-	Control                    bool
-	Reasons                    string
+	Control                    bool   // held out: never contacted; Offer is what they would have got
+	Explore                    bool   // the offer was drawn at random (exploration), not chosen
+	Reasons                    string // the two or three features or rules that drove the choice
+	Source                     string // where the estimate came from: uplift, state or prior ("" for no offer)
+	Propensity                 float64
 }
 
 // Columns are the plan's columns, in order; also the CSV header.
-var Columns = []string{"user_id", "segment", "offer", "channel", "propensity", "expected_incremental_revenue", "expected_cost", "control", "reasons"}
+var Columns = []string{"user_id", "segment", "offer", "channel", "expected_incremental_revenue", "expected_cost", "control", "explore", "reasons", "source", "propensity"}
 
 // Schema is the plan's Arrow schema.
 var Schema = arrow.NewSchema([]arrow.Field{
@@ -38,11 +40,13 @@ var Schema = arrow.NewSchema([]arrow.Field{
 	{Name: "segment", Type: arrow.BinaryTypes.String},
 	{Name: "offer", Type: arrow.BinaryTypes.String},
 	{Name: "channel", Type: arrow.BinaryTypes.String},
-	{Name: "propensity", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "expected_incremental_revenue", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "expected_cost", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "control", Type: arrow.FixedWidthTypes.Boolean},
+	{Name: "explore", Type: arrow.FixedWidthTypes.Boolean},
 	{Name: "reasons", Type: arrow.BinaryTypes.String},
+	{Name: "source", Type: arrow.BinaryTypes.String},
+	{Name: "propensity", Type: arrow.PrimitiveTypes.Float64},
 }, nil)
 
 // Record encodes rows; the caller must Release it.
@@ -55,11 +59,13 @@ func Record(rows []Row, mem memory.Allocator) arrow.Record {
 		f[1].(*array.StringBuilder).Append(r.Segment)
 		f[2].(*array.StringBuilder).Append(r.Offer)
 		f[3].(*array.StringBuilder).Append(r.Channel)
-		f[4].(*array.Float64Builder).Append(r.Propensity)
-		f[5].(*array.Float64Builder).Append(r.ExpectedIncrementalRevenue)
-		f[6].(*array.Float64Builder).Append(r.ExpectedCost)
-		f[7].(*array.BooleanBuilder).Append(r.Control)
+		f[4].(*array.Float64Builder).Append(r.ExpectedIncrementalRevenue)
+		f[5].(*array.Float64Builder).Append(r.ExpectedCost)
+		f[6].(*array.BooleanBuilder).Append(r.Control)
+		f[7].(*array.BooleanBuilder).Append(r.Explore)
 		f[8].(*array.StringBuilder).Append(r.Reasons)
+		f[9].(*array.StringBuilder).Append(r.Source)
+		f[10].(*array.Float64Builder).Append(r.Propensity)
 	}
 	return b.NewRecord()
 }
@@ -76,8 +82,9 @@ func Rows(rec arrow.Record) ([]Row, error) {
 	for r := range out {
 		out[r] = Row{
 			UserID: str(0, r), Segment: str(1, r), Offer: str(2, r), Channel: str(3, r),
-			Propensity: f64(4, r), ExpectedIncrementalRevenue: f64(5, r), ExpectedCost: f64(6, r),
-			Control: c[7].(*array.Boolean).Value(r), Reasons: str(8, r),
+			ExpectedIncrementalRevenue: f64(4, r), ExpectedCost: f64(5, r),
+			Control: c[6].(*array.Boolean).Value(r), Explore: c[7].(*array.Boolean).Value(r),
+			Reasons: str(8, r), Source: str(9, r), Propensity: f64(10, r),
 		}
 	}
 	return out, nil
@@ -126,8 +133,8 @@ func (c *CSVWriter) Write(rows []Row) error {
 	}
 	f := func(x float64) string { return strconv.FormatFloat(x, 'f', 6, 64) }
 	for _, r := range rows {
-		rec := []string{r.UserID, r.Segment, r.Offer, r.Channel, f(r.Propensity),
-			f(r.ExpectedIncrementalRevenue), f(r.ExpectedCost), strconv.FormatBool(r.Control), r.Reasons}
+		rec := []string{r.UserID, r.Segment, r.Offer, r.Channel, f(r.ExpectedIncrementalRevenue), f(r.ExpectedCost),
+			strconv.FormatBool(r.Control), strconv.FormatBool(r.Explore), r.Reasons, r.Source, f(r.Propensity)}
 		if err := c.w.Write(rec); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 var rows = []Row{
 	{UserID: "u1", Segment: "loyal", Offer: "coupon5", Channel: "email", Propensity: 0.25, ExpectedIncrementalRevenue: 3.5, ExpectedCost: 1.25, Reasons: "low propensity 0.25; basket 50"},
 	{UserID: "u2", Segment: "new", Offer: "none", Propensity: 0.9, Control: true, Reasons: "high, \"quoted\""},
+	{UserID: "u3", Segment: "new", Offer: "flash20", Channel: "app", Explore: true, Source: "prior", Reasons: "exploration"},
 }
 
 func TestParquetRoundTripDeterministic(t *testing.T) {
@@ -88,7 +89,8 @@ func TestRecordAndCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 3 || recs[0][0] != "user_id" || recs[2][7] != "true" || recs[2][8] != rows[1].Reasons || recs[1][5] != "3.500000" {
+	if len(recs) != 4 || recs[0][0] != "user_id" || recs[2][6] != "true" || recs[2][7] != "false" || recs[3][7] != "true" ||
+		recs[2][8] != rows[1].Reasons || recs[1][4] != "3.500000" || recs[3][9] != "prior" {
 		t.Errorf("csv = %q", recs)
 	}
 }

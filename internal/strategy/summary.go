@@ -1,0 +1,187 @@
+// Package strategy is the campaign decision: which offer each eligible user
+// gets (or none), under the template's audience rules, the offer catalog's
+// eligibility and caps, a global budget, suppression lists, a randomized
+// exploration share and a stratified control group, with the source of
+// every estimate recorded. Summary is what a campaign's summary.json says
+// about the decision; the report renders it.
+package strategy
+
+import "time"
+
+// Estimate sources, in order of preference.
+const (
+	SourceUplift = "uplift" // per-user uplift model trained on campaign history
+	SourceState  = "state"  // segment x offer estimate of the template's adjustment state
+	SourcePrior  = "prior"  // propensity x the offer's prior lift, the offer's cost model
+)
+
+// Guard statuses.
+const (
+	GuardPass        = "pass"        // the constraint held without intervention
+	GuardConstrained = "constrained" // the constraint bound: offers were withheld to meet it
+	GuardReport      = "report"      // measured and reported, no bound configured
+	GuardFail        = "fail"        // the bound could not be met
+)
+
+// Summary is the decision's part of summary.json ("strategy"): what the
+// campaign will do, what it is expected to earn and cost, and which guards
+// held. All money is in the input data's currency.
+type Summary struct {
+	Template   string    `json:"template"`
+	Event      string    `json:"event,omitempty"`
+	Objective  string    `json:"objective"` // "profit" or "revenue"
+	Start      time.Time `json:"start"`     // campaign window
+	End        time.Time `json:"end"`
+	Margin     float64   `json:"margin"`
+	Salt       string    `json:"salt"` // seeds control and exploration hashes
+	MaxPerUser int       `json:"max_per_user"`
+
+	Audience Audience      `json:"audience"`
+	Offers   []OfferStat   `json:"offers"`   // offer mix, in catalog order of the template
+	Segments []SegmentStat `json:"segments"` // per segment, in segment order
+	Budget   Budget        `json:"budget"`
+
+	// Expected totals of the treated users (control excluded).
+	ExpectedIncrementalRevenue float64 `json:"expected_incremental_revenue"`
+	ExpectedCost               float64 `json:"expected_cost"`
+	ExpectedIncrementalProfit  float64 `json:"expected_incremental_profit"` // margin x revenue - cost
+	// ROI is expected incremental profit per unit of cost (0 without cost).
+	ROI float64 `json:"roi"`
+
+	// Sources counts the chosen estimates of treated and control users by
+	// source (uplift, state, prior).
+	Sources map[string]int64 `json:"sources"`
+	// Uplift describes the models trained on campaign history, when any.
+	Uplift *UpliftInfo `json:"uplift,omitempty"`
+	// State is the adjustment state the estimates came from, when any.
+	State *StateRef `json:"state,omitempty"`
+
+	Guards   []Guard   `json:"guards"`
+	Caps     []Cap     `json:"caps,omitempty"`
+	Fairness *Fairness `json:"fairness,omitempty"`
+
+	// LiftCurve is the expected lift curve: cumulative expected incremental
+	// revenue against cost and users targeted, from the most to the least
+	// valuable choices (a downsampled curve over budget multipliers), ending
+	// at "everything worth doing".
+	LiftCurve []CurvePoint `json:"lift_curve"`
+}
+
+// Audience accounts for every user of the run.
+type Audience struct {
+	Users      int64            `json:"users"`      // users with features
+	Ineligible int64            `json:"ineligible"` // outside the template's audience rules
+	Suppressed map[string]int64 `json:"suppressed"` // by reason: opted_out, recently_contacted
+	Eligible   int64            `json:"eligible"`   // Users - Ineligible - suppressed
+	Control    int64            `json:"control"`    // eligible users held out, never contacted
+	Treated    int64            `json:"treated"`    // eligible, not control, given an offer
+	Explore    int64            `json:"explore"`    // of Treated, given a randomized offer
+	NoOffer    int64            `json:"no_offer"`   // eligible, not control, no offer worth its cost (or withheld by a cap or guard)
+	// ControlShare is Control / Eligible.
+	ControlShare float64 `json:"control_share"`
+}
+
+// OfferStat is one offer's share of the plan (treated users only, except
+// Control).
+type OfferStat struct {
+	Offer              string  `json:"offer"`
+	Kind               string  `json:"kind"`
+	Channel            string  `json:"channel"`
+	Users              int64   `json:"users"`   // treated users given it
+	Explore            int64   `json:"explore"` // of Users, by exploration
+	Control            int64   `json:"control"` // control users who would have got it
+	ExpectedCost       float64 `json:"expected_cost"`
+	IncrementalRevenue float64 `json:"expected_incremental_revenue"`
+	// AvgDiscount is the offer's face value per treated user: rate x basket
+	// for rate kinds, the fixed amount otherwise.
+	AvgDiscount float64 `json:"avg_discount"`
+}
+
+// SegmentStat is one segment's share of the plan.
+type SegmentStat struct {
+	Segment            string           `json:"segment"`
+	Users              int64            `json:"users"`
+	Eligible           int64            `json:"eligible"`
+	Control            int64            `json:"control"`
+	Treated            int64            `json:"treated"`
+	Offers             map[string]int64 `json:"offers"` // treated users by offer
+	ExpectedCost       float64          `json:"expected_cost"`
+	IncrementalRevenue float64          `json:"expected_incremental_revenue"`
+}
+
+// Budget is the campaign budget and its use.
+type Budget struct {
+	Total float64 `json:"total"` // 0: no budget
+	Used  float64 `json:"used"`  // expected cost of treated users
+	// Share is Used / Total (0 without a budget).
+	Share float64 `json:"share"`
+	// Lambda is the multiplier on cost that met the budget (0: did not bind).
+	Lambda float64 `json:"lambda"`
+	// Unconstrained is what giving every user their best positive offer
+	// would cost: the budget binds when it is above Total.
+	Unconstrained float64 `json:"unconstrained"`
+	// Explore is the cost of the exploration offers, reserved first.
+	Explore float64 `json:"explore"`
+}
+
+// Guard is one constraint or audit and its outcome.
+type Guard struct {
+	Name   string `json:"name"`   // budget, cap:<offer>, fairness, max_per_user, suppression, control
+	Status string `json:"status"` // pass, constrained, report, fail
+	Detail string `json:"detail"`
+}
+
+// Cap is an offer's cap and its use.
+type Cap struct {
+	Offer     string  `json:"offer"`
+	Count     int64   `json:"count,omitempty"` // 0: none
+	Money     float64 `json:"money,omitempty"` // 0: none
+	UsedCount int64   `json:"used_count"`
+	UsedMoney float64 `json:"used_money"`
+	Withheld  int64   `json:"withheld"` // users whose offer the cap withheld
+}
+
+// Fairness is the fairness audit of a sensitive attribute: offer rate and
+// average discount per group, and the largest gap between groups' offer
+// rates. The attribute is never a model feature.
+type Fairness struct {
+	Attribute string          `json:"attribute"`
+	MaxGap    float64         `json:"max_gap"` // 0: report only
+	Gap       float64         `json:"gap"`     // largest minus smallest offer rate
+	Withheld  int64           `json:"withheld"`
+	Groups    []FairnessGroup `json:"groups"` // sorted by group
+}
+
+// FairnessGroup is one value of the sensitive attribute ("" when unknown).
+type FairnessGroup struct {
+	Group       string  `json:"group"`
+	Eligible    int64   `json:"eligible"` // eligible, not control
+	Offered     int64   `json:"offered"`
+	OfferRate   float64 `json:"offer_rate"`   // Offered / Eligible
+	AvgDiscount float64 `json:"avg_discount"` // mean face value per offered user
+}
+
+// CurvePoint is one point of the lift curve.
+type CurvePoint struct {
+	Lambda             float64 `json:"lambda"`
+	Users              int64   `json:"users"`
+	Cost               float64 `json:"cost"`
+	IncrementalRevenue float64 `json:"incremental_revenue"`
+}
+
+// UpliftInfo describes the per-offer uplift models trained on campaign
+// history.
+type UpliftInfo struct {
+	HistoryRows int64            `json:"history_rows"`
+	Joined      int64            `json:"joined"` // history rows whose user has features
+	Arms        map[string]int64 `json:"arms"`   // joined rows per arm (offer or control)
+	Offers      []string         `json:"offers"` // offers with a model
+	Outcome     string           `json:"outcome"`
+}
+
+// StateRef names the adjustment state used.
+type StateRef struct {
+	Key      string `json:"key"`
+	Version  int    `json:"version"`
+	Campaign string `json:"campaign"`
+}
