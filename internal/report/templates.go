@@ -1,0 +1,130 @@
+package report
+
+import (
+	"bytes"
+	"html/template"
+)
+
+var funcs = template.FuncMap{
+	"int":   Int,
+	"money": Money,
+	"pct":   Pct,
+	"fixed": Fixed,
+	"ratio": Ratio,
+	"share": func(a, b int64) string { return Pct(Ratio(float64(a), float64(b))) },
+	"mean": func(m map[string]float64, k string) string {
+		v, ok := m[k]
+		if !ok {
+			return NA
+		}
+		return Fixed(v, 2)
+	},
+	"gt":    func(a, b float64) bool { return a > b },
+	"float": func(n int64) float64 { return float64(n) },
+}
+
+func execute(t *template.Template, data any) (template.HTML, error) {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return "", err
+	}
+	return template.HTML(buf.String()), nil // #nosec: produced by html/template
+}
+
+func parse(name, text string) *template.Template {
+	return template.Must(template.New(name).Funcs(funcs).Parse(text))
+}
+
+// pageTmpl is the page frame. The CSS is inline and there is no script, so
+// the file opens anywhere, offline; tables scroll sideways on a phone
+// rather than squeezing.
+var pageTmpl = parse("page", `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<link rel="icon" href="data:,">
+<style>
+:root{--fg:#1d2330;--muted:#5b6475;--line:#dde1e8;--accent:#0072b2;--bg:#fff;--soft:#f5f7fa}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+header,main,footer{max-width:980px;margin:0 auto;padding:0 16px}
+header{padding-top:20px}
+h1{font-size:1.5rem;margin:0 0 4px}
+h2{font-size:1.2rem;margin:28px 0 10px;padding-top:8px;border-top:1px solid var(--line)}
+.sub{color:var(--muted);margin:0 0 14px;font-size:.9rem}
+nav{display:flex;flex-wrap:wrap;gap:6px 14px;font-size:.9rem;margin-bottom:8px}
+nav a{color:var(--accent);text-decoration:none}
+.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:10px;margin:10px 0}
+.kpi{background:var(--soft);border-radius:8px;padding:10px 12px}
+.kpi .l{font-size:.78rem;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}
+.kpi .v{font-size:1.25rem;font-weight:600;font-variant-numeric:tabular-nums}
+.kpi .n{font-size:.8rem;color:var(--muted)}
+figure{margin:8px 0 14px}
+svg.chart{display:block;width:100%;height:auto;max-width:760px}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
+table{border-collapse:collapse;width:100%;font-size:.9rem;font-variant-numeric:tabular-nums}
+th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th{background:var(--soft);font-weight:600;white-space:nowrap}
+td.num,th.num{text-align:right;white-space:nowrap}
+.meter{height:14px;background:var(--soft);border-radius:7px;overflow:hidden;border:1px solid var(--line)}
+.meter>div{height:100%;background:var(--accent)}
+.empty{color:var(--muted);font-style:italic}
+.ok{color:#007a55;font-weight:600}.bad{color:#b3261e;font-weight:600}
+.tags{color:var(--muted);font-size:.82rem}
+footer{color:var(--muted);font-size:.8rem;padding:24px 16px}
+@media (max-width:600px){body{font-size:14px}h1{font-size:1.25rem}th,td{padding:5px 6px}}
+</style>
+</head>
+<body>
+<header>
+<h1>{{.Title}}</h1>
+{{with .Subtitle}}<p class="sub">{{.}}</p>{{end}}
+<nav>{{range .Sections}}<a href="#{{.ID}}">{{.Title}}</a>{{end}}</nav>
+{{with .KPIs}}<div class="kpis">{{range .}}<div class="kpi"><div class="l">{{.Label}}</div><div class="v">{{.Value}}</div>{{with .Note}}<div class="n">{{.}}</div>{{end}}</div>{{end}}</div>{{end}}
+</header>
+<main>
+{{range .Sections}}<section id="{{.ID}}">
+<h2>{{.Title}}</h2>
+{{.Body}}
+</section>
+{{end}}</main>
+{{with .Footer}}<footer>{{.}}</footer>{{end}}
+</body>
+</html>
+`)
+
+var segmentsTmpl = parse("segments", `<figure>{{.Chart}}</figure>
+<div class="scroll"><table>
+<thead><tr><th>segment</th><th class="num">users</th><th class="num">share</th>{{range .Cols}}<th class="num">{{.Label}}</th>{{end}}<th>traits and interests</th></tr></thead>
+<tbody>{{$cols := .Cols}}{{range .Segments}}{{$s := .}}<tr><td>{{.Name}}</td><td class="num">{{int .Size}}</td><td class="num">{{pct .Share}}</td>{{range $cols}}<td class="num">{{mean $s.Mean .Key}}</td>{{end}}<td>{{range $i, $t := .Traits}}{{if $i}}; {{end}}{{$t}}{{end}}{{with .TopTerms}}<div class="tags">{{range $i, $t := .}}{{if $i}}, {{end}}{{$t.Term}}{{end}}</div>{{end}}</td></tr>
+{{end}}</tbody></table></div>
+`)
+
+var offersTmpl = parse("offers", `<figure>{{.Chart}}</figure>
+<div class="scroll"><table>
+<thead><tr><th>offer</th><th>channel</th><th class="num">users</th><th class="num">share</th><th class="num">expected cost</th><th class="num">expected incr. revenue</th><th class="num">ROI</th></tr></thead>
+<tbody>{{$t := .Treated}}{{range .Offers}}<tr><td>{{.ID}}{{with .Kind}} <span class="tags">({{.}})</span>{{end}}</td><td>{{.Channel}}</td><td class="num">{{int .Users}}</td><td class="num">{{share .Users $t}}</td><td class="num">{{money .ExpectedCost}}</td><td class="num">{{money .ExpectedIncrementalRevenue}}</td><td class="num">{{fixed (ratio .ExpectedIncrementalRevenue .ExpectedCost) 2}}</td></tr>
+{{end}}</tbody></table></div>
+`)
+
+var budgetTmpl = parse("budget", `{{if gt .Budget.Total 0}}<p>Used <b>{{money .Budget.Used}}</b> of <b>{{money .Budget.Total}}</b> ({{pct .Share}})</p>
+<div class="meter" role="meter" aria-valuemin="0" aria-valuemax="100" aria-valuenow="{{.Bar}}"><div style="width:{{.Bar}}%"></div></div>
+{{else}}<p>No budget set; the plan's expected cost is <b>{{money .Cost}}</b>.</p>{{end}}
+`)
+
+var liftTmpl = parse("lift", `<figure>{{.Chart}}</figure>
+<p>Targeting all {{int .Last.Users}} offered users is expected to bring {{money .Last.Revenue}} of incremental revenue at a cost of {{money .Last.Cost}}; the best {{int .Half.Users}} users ({{share .Half.Users .Last.Users}}) bring half of it.</p>
+`)
+
+var fairnessTmpl = parse("fairness", `<p>Sensitive attribute <b>{{.Attribute}}</b> (audited only, never a model feature). Largest offer-rate gap between groups: <b>{{pct .Gap}}</b>{{if gt .Bound 0}}, bound {{pct .Bound}}: {{if gt .Gap .Bound}}<span class="bad">exceeded</span>{{else}}<span class="ok">within</span>{{end}}{{end}}.</p>
+<div class="scroll"><table>
+<thead><tr><th>group</th><th class="num">users</th><th class="num">offered</th><th class="num">offer rate</th><th class="num">avg discount</th></tr></thead>
+<tbody>{{range .Groups}}<tr><td>{{.Name}}</td><td class="num">{{int .Users}}</td><td class="num">{{int .Offered}}</td><td class="num">{{share .Offered .Users}}</td><td class="num">{{money .AvgDiscount}}</td></tr>
+{{end}}</tbody></table></div>
+`)
+
+var approvalTmpl = parse("approval", `<p>Status: <b class="{{if eq .Status "approved"}}ok{{else}}bad{{end}}">{{.Status}}</b>{{with .By}} by {{.}}{{end}}{{if not .At.IsZero}} at {{.At.UTC.Format "2006-01-02 15:04 UTC"}}{{end}}.</p>
+{{with .Comment}}<blockquote>{{.}}</blockquote>{{end}}
+`)
