@@ -28,7 +28,7 @@ func (a *Activities) loadEvents(ctx context.Context, run string, i int) (*featur
 	}
 	evs := &features.Events{}
 	for _, key := range keys {
-		if err := a.readArrow(ctx, key, canon.EventSchema, evs.AddRecord); err != nil {
+		if err := a.readArrowFile(ctx, key, canon.EventSchema, evs.AddRecord); err != nil {
 			return nil, fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
@@ -232,43 +232,60 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 	if vocab != nil {
 		p.Proj = interest.NewProjection(vocab, features.InterestDim, uint64(in.Seed))
 	}
-	score, train := evs.Rows(p)
-	evs = nil // the rows are all that is needed now
-	out := FeaturesOutput{Users: int64(len(score)), TrainRows: int64(len(train)), Moments: features.NewMoments(len(features.Names))}
+	score, err := a.newRowFile(false)
+	if err != nil {
+		return FeaturesOutput{}, err
+	}
+	defer score.close()
+	train, err := a.newRowFile(true)
+	if err != nil {
+		return FeaturesOutput{}, err
+	}
+	defer train.close()
+	out := FeaturesOutput{Moments: features.NewMoments(len(features.Names))}
 	aov := features.Index("avg_order_value")
 	salt := fmt.Sprintf("%d/features-sample", in.Seed)
 	var sample []features.Row
-	for _, r := range score {
-		out.Moments.Add(features.Transform(r.Values))
-		if r.Values[aov] > 0 {
-			out.Buyers++
-			out.BasketSum += r.Values[aov]
+	// Rows stream from the events to scratch files: a shard's memory is its
+	// events, not its events and all its rows.
+	err = evs.EachRow(p, func(s, t *features.Row) error {
+		if s != nil {
+			out.Moments.Add(features.Transform(s.Values))
+			if s.Values[aov] > 0 {
+				out.Buyers++
+				out.BasketSum += s.Values[aov]
+			}
+			if shard.Unit(salt, s.UserID) < in.SampleRate {
+				sample = append(sample, *s)
+			}
+			if err := score.add(*s); err != nil {
+				return err
+			}
 		}
-		if shard.Unit(salt, r.UserID) < in.SampleRate {
-			sample = append(sample, r)
+		if t != nil {
+			if t.Label > 0 {
+				out.Positives++
+			}
+			return train.add(*t)
 		}
+		return nil
+	})
+	if err != nil {
+		return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
-	for _, r := range train {
-		if r.Label > 0 {
-			out.Positives++
-		}
+	out.Users, out.TrainRows = score.rows, train.rows
+	if err := score.upload(ctx, layout.Features(in.RunID, in.Shard)); err != nil {
+		return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	if err := train.upload(ctx, layout.Train(in.RunID, in.Shard)); err != nil {
+		return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
 	out.SampleKey, out.SampleRows = layout.Sample(in.RunID, in.Shard), int64(len(sample))
-	for _, t := range []struct {
-		key   string
-		rows  []features.Row
-		label bool
-	}{
-		{layout.Features(in.RunID, in.Shard), score, false},
-		{layout.Train(in.RunID, in.Shard), train, true},
-		{out.SampleKey, sample, false},
-	} {
-		rec := features.Record(t.rows, t.label, a.mem())
-		err := a.writeArrow(ctx, t.key, rec.Schema(), rec)
-		rec.Release()
-		if err != nil {
-			return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
-		}
+	rec := features.Record(sample, false, a.mem())
+	err = a.writeArrow(ctx, out.SampleKey, rec.Schema(), rec)
+	rec.Release()
+	if err != nil {
+		return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
 	return out, nil
 }

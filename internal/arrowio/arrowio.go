@@ -63,7 +63,13 @@ func Encode(schema *arrow.Schema, mem memory.Allocator, recs ...arrow.Record) ([
 // it. A schema other than want is an error, so a stage never misreads an
 // object written by another.
 func Each(data []byte, want *arrow.Schema, mem memory.Allocator, fn func(arrow.Record) error) error {
-	r, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(mem))
+	return EachFrom(bytes.NewReader(data), want, mem, fn)
+}
+
+// EachFrom is Each on a file (or any ReaderAt with Seek): only one record
+// batch at a time is in memory, not the whole file.
+func EachFrom(src ipc.ReadAtSeeker, want *arrow.Schema, mem memory.Allocator, fn func(arrow.Record) error) error {
+	r, err := ipc.NewFileReader(src, ipc.WithAllocator(mem))
 	if err != nil {
 		return fmt.Errorf("arrow ipc reader: %w", err)
 	}

@@ -13,16 +13,31 @@ import (
 )
 
 // Events holds one shard's events in a compact form (strings interned,
-// about 48 bytes an event) so that they can be grouped by user whatever
-// order they arrive in. Add events with Add or AddRecord, then read them
-// user by user with Each. Events without a user id or of an unknown type
-// are skipped (Skipped counts them).
+// 48 bytes an event in fixed-size chunks, so that growing never copies them)
+// so that they can be grouped by user whatever order they arrive in. Add
+// events with Add or AddRecord, then read them user by user. Events
+// without a user id or of an unknown type are skipped (Skipped counts
+// them).
 type Events struct {
 	users, items, cats, texts, orders dict
-	ev                                []event
-	grouped                           bool
+	chunks                            [][]event
+	n                                 int
+	// After grouping: the events' positions by user (in user id order),
+	// then time, then arrival; byUser[starts[r]:starts[r+1]] are the
+	// events of the user of rank r.
+	byUser  []int32
+	starts  []int32
+	ranked  []int32 // user ids in rank order
+	grouped bool
 	// Skipped counts events without a user id or with an unknown type.
 	Skipped int64
+}
+
+// chunkBits sets the events per chunk: 65,536 (3 MiB).
+const chunkBits = 16
+
+func (e *Events) at(i int32) *event {
+	return &e.chunks[i>>chunkBits][i&(1<<chunkBits-1)]
 }
 
 // event is one event, its strings replaced by dictionary ids (-1: empty).
@@ -90,7 +105,7 @@ func (d *dict) name(i int32) string {
 }
 
 // Len is the number of events held.
-func (e *Events) Len() int { return len(e.ev) }
+func (e *Events) Len() int { return e.n }
 
 // Users is the number of distinct users.
 func (e *Events) Users() int { return len(e.users.names) }
@@ -112,11 +127,16 @@ func (e *Events) add(user string, ts int64, typ uint8, item, cat, text, order st
 	if qty == 0 {
 		qty = 1
 	}
-	e.ev = append(e.ev, event{
+	if e.n == len(e.chunks)<<chunkBits {
+		e.chunks = append(e.chunks, make([]event, 0, 1<<chunkBits))
+	}
+	c := &e.chunks[len(e.chunks)-1]
+	*c = append(*c, event{
 		ts: ts, price: price, typ: typ, qty: int32(min(qty, math.MaxInt32)),
 		user: e.users.id(user), item: e.items.id(item), cat: e.cats.id(cat),
 		text: e.texts.id(text), order: e.orders.id(order),
 	})
+	e.n++
 	e.grouped = false
 }
 
@@ -205,41 +225,59 @@ func toMillis(v int64, unit arrow.TimeUnit) int64 {
 	return v
 }
 
-// group sorts the events by user id, then time; events of one user at the
-// same time keep the order they were added in (source, then row), so the
-// grouping does not depend on how users were spread over shards.
+// group orders the events by user id, then time; events of one user at
+// the same time keep the order they were added in (source, then row), so
+// the grouping does not depend on how users were spread over shards. It
+// sorts positions, not events: a counting pass by user rank (linear, and
+// stable), then each user's few events by time.
 func (e *Events) group() {
 	if e.grouped {
 		return
 	}
-	order := make([]int32, len(e.users.names))
+	nu := len(e.users.names)
+	order := make([]int32, nu)
 	for i := range order {
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(e.users.names[a], e.users.names[b]) })
-	rank := make([]int32, len(order))
+	rank := make([]int32, nu)
 	for r, u := range order {
 		rank[u] = int32(r)
 	}
-	slices.SortStableFunc(e.ev, func(a, b event) int {
-		if c := cmp.Compare(rank[a.user], rank[b.user]); c != 0 {
-			return c
+	starts := make([]int32, nu+1)
+	for _, c := range e.chunks {
+		for i := range c {
+			starts[rank[c[i].user]+1]++
 		}
-		return cmp.Compare(a.ts, b.ts)
-	})
-	e.grouped = true
+	}
+	for r := range nu {
+		starts[r+1] += starts[r]
+	}
+	next := slices.Clone(starts[:nu])
+	byUser := make([]int32, e.n)
+	for k, c := range e.chunks {
+		for i := range c {
+			r := rank[c[i].user]
+			byUser[next[r]] = int32(k<<chunkBits + i)
+			next[r]++
+		}
+	}
+	for r := range nu {
+		slices.SortStableFunc(byUser[starts[r]:starts[r+1]], func(a, b int32) int { return cmp.Compare(e.at(a).ts, e.at(b).ts) })
+	}
+	e.byUser, e.starts, e.ranked, e.grouped = byUser, starts, order, true
 }
 
 // each calls fn for every user in user id order with the user's events in
-// time order.
+// time order. evs is reused from call to call.
 func (e *Events) each(fn func(user string, evs []event)) {
 	e.group()
-	for i := 0; i < len(e.ev); {
-		j := i + 1
-		for j < len(e.ev) && e.ev[j].user == e.ev[i].user {
-			j++
+	var evs []event
+	for r, u := range e.ranked {
+		evs = evs[:0]
+		for _, i := range e.byUser[e.starts[r]:e.starts[r+1]] {
+			evs = append(evs, *e.at(i))
 		}
-		fn(e.users.names[e.ev[i].user], e.ev[i:j])
-		i = j
+		fn(e.users.names[u], evs)
 	}
 }

@@ -127,9 +127,30 @@ const dayMS = 24 * 60 * 60 * 1000
 // in [Cutoff, LabelEnd]), both sorted by user id. Users first seen after
 // the cutoff have no training row.
 func (e *Events) Rows(p Params) (score, train []Row) {
+	e.EachRow(p, func(s, t *Row) error {
+		if s != nil {
+			score = append(score, *s)
+		}
+		if t != nil {
+			train = append(train, *t)
+		}
+		return nil
+	})
+	return score, train
+}
+
+// EachRow is Rows one user at a time, in user id order: fn gets the user's
+// scoring row and training row (nil when the user has none) and may keep
+// them. It stops at fn's first error and returns it. Streaming the rows
+// keeps a shard's memory to its events, not its events and all its rows.
+func (e *Events) EachRow(p Params, fn func(score, train *Row) error) error {
 	c := newCalc(e, p)
 	end, cutoff, labelEnd := p.End.UnixMilli(), p.Cutoff.UnixMilli(), p.LabelEnd.UnixMilli()
+	var err error
 	e.each(func(user string, evs []event) {
+		if err != nil {
+			return
+		}
 		m, k := 0, 0
 		label := 0.0
 		for i := range evs {
@@ -143,16 +164,21 @@ func (e *Events) Rows(p Params) (score, train []Row) {
 				label = 1
 			}
 		}
+		var s, t *Row
 		if m > 0 {
-			score = append(score, c.row(user, evs[:m], end, true))
+			r := c.row(user, evs[:m], end, true)
+			s = &r
 		}
 		if k > 0 {
 			r := c.row(user, evs[:k], cutoff, false)
 			r.Label = label
-			train = append(train, r)
+			t = &r
+		}
+		if s != nil || t != nil {
+			err = fn(s, t)
 		}
 	})
-	return score, train
+	return err
 }
 
 // calc computes rows, with scratch space reused from user to user.
