@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -36,8 +38,26 @@ func run() error {
 	fs := flag.NewFlagSet("worker", flag.ExitOnError)
 	cfg := config.FromEnv(fs)
 	metricsAddr := fs.String("metrics-listen", os.Getenv("PROMOFLOW_METRICS_LISTEN"), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 ($PROMOFLOW_METRICS_LISTEN)")
+	cpuProfile := fs.String("cpu-profile", os.Getenv("PROMOFLOW_CPU_PROFILE"), "write a CPU profile of the worker's life to this file, samples labelled by stage ($PROMOFLOW_CPU_PROFILE)")
+	defSlots, err := envInt("PROMOFLOW_WORKER_ACTIVITIES")
+	if err != nil {
+		return err
+	}
+	slots := fs.Int("activities", defSlots, "activities run at once by this worker; 0 means the SDK default (1,000) ($PROMOFLOW_WORKER_ACTIVITIES)")
 	fs.Parse(os.Args[1:])
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		// Written when the worker stops on SIGINT or SIGTERM.
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -74,8 +94,21 @@ func run() error {
 		return fmt.Errorf("temporal %s: %w", cfg.TemporalAddress, err)
 	}
 	defer c.Close()
-	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store}, worker.Options{})
+	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store}, worker.Options{MaxConcurrentActivityExecutionSize: *slots})
 	logger.Info("worker started", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
-		"task_queue", cfg.TaskQueue, "bucket", store.URL(""))
+		"task_queue", cfg.TaskQueue, "bucket", store.URL(""), "activities", *slots)
 	return w.Run(worker.InterruptCh())
+}
+
+// envInt reads an integer environment variable; unset is 0.
+func envInt(name string) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q: want a non-negative integer", name, v)
+	}
+	return n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/activities/logging"
 )
 
 // Register registers every promoflow workflow, and the activities of acts,
@@ -19,11 +20,12 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterActivity(acts)
 }
 
-// NewWorker returns a worker on queue with everything registered and the
-// activity heartbeat interceptor the workflows' heartbeat timeouts rely on.
-// Use it rather than worker.New.
+// NewWorker returns a worker on queue with everything registered, the
+// activity heartbeat interceptor the workflows' heartbeat timeouts rely on,
+// and the logging interceptor (run, stage and shard on every activity log
+// line). Use it rather than worker.New.
 func NewWorker(c client.Client, queue string, acts *activities.Activities, opts worker.Options) worker.Worker {
-	opts.Interceptors = append([]interceptor.WorkerInterceptor{&activities.Heartbeats{}}, opts.Interceptors...)
+	opts.Interceptors = append([]interceptor.WorkerInterceptor{&logging.Interceptor{}, &activities.Heartbeats{}}, opts.Interceptors...)
 	w := worker.New(c, queue, opts)
 	Register(w, acts)
 	return w

@@ -4,7 +4,10 @@
 // and 2 worker processes: per stage the wall time, rows per second, peak RSS
 // per worker, and the share of time spent in Temporal rather than in
 // activities. It asserts nothing about time; `make bench` runs it and prints
-// the table.
+// the table, the machine's load before and after each configuration, and,
+// per stage, the functions that took the most CPU in the workers (from a
+// CPU profile of each worker, its samples labelled by stage by
+// activities/logging). The profiles are kept next to the input.
 //
 //	go test -tags bench -run Scale -timeout 3h ./internal/scalebench -users 1000000 -workers 1,2
 package scalebench
@@ -17,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +31,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/promoflow/promoflow/activities/logging"
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
@@ -75,9 +80,12 @@ func TestScale(t *testing.T) {
 		env := append(os.Environ(), "PROMOFLOW_TEMPORAL_ADDRESS="+addr, "PROMOFLOW_TASK_QUEUE=bench",
 			"PROMOFLOW_S3_ENDPOINT="+s3, "AWS_ACCESS_KEY_ID="+testenv.DefaultAccessKey, "AWS_SECRET_ACCESS_KEY="+testenv.DefaultSecretKey)
 		var procs []*exec.Cmd
+		var profiles []string
 		for i := 0; i < count; i++ {
 			cmd := exec.Command(bin)
-			cmd.Env = env
+			prof := filepath.Join(*dataDir, fmt.Sprintf("promoflow-bench-%d-%dw-%d.pprof", *users, count, i))
+			profiles = append(profiles, prof)
+			cmd.Env = append(env, "PROMOFLOW_CPU_PROFILE="+prof)
 			log, _ := os.Create(filepath.Join(dir, fmt.Sprintf("worker-%d-%d.log", count, i)))
 			cmd.Stdout, cmd.Stderr = log, log
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -91,7 +99,9 @@ func TestScale(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := fmt.Sprintf("bench-%dw", count)
+		loadBefore := load()
 		start := time.Now()
+		samples, stopRSS := sampleRSS(procs)
 		wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bench"}, workflows.Regenerate,
 			workflows.RegenerateInput{RunID: id, Template: "weekly", Inputs: []string{"raw/bench/events.csv.gz"}, Shards: *shards, Seed: 1})
 		if err != nil {
@@ -102,17 +112,29 @@ func TestScale(t *testing.T) {
 			t.Fatalf("%d workers: %v", count, err)
 		}
 		wall := time.Since(start)
+		stopRSS()
+		loadAfter := load()
 		var rss []string
 		for _, p := range procs {
 			rss = append(rss, peakRSS(p.Process.Pid))
-			syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+		}
+		// SIGTERM lets each worker write its CPU profile.
+		for _, p := range procs {
+			stopWorker(p)
 		}
 		share := overhead(t, c, id)
 		c.Close()
 		fmt.Printf("\n== %d users, %d input rows, %d shards, %d worker process(es): %v total, peak RSS per worker %s\n",
 			sum.Users, sum.InputRows, sum.Shards, count, wall.Round(time.Millisecond), strings.Join(rss, ", "))
-		fmt.Printf("%-9s %9s %14s %12s\n", "stage", "seconds", "rows/s", "temporal %")
+		fmt.Printf("load average (1, 5, 15 min) before: %s; after: %s; %d CPUs\n", loadBefore, loadAfter, runtime.NumCPU())
+		fmt.Printf("%-9s %9s %14s %12s %14s\n", "stage", "seconds", "rows/s", "temporal %", "peak RSS MiB")
+		from := start
 		for _, s := range sum.Stages {
+			// Stages run one after the other: a stage's RSS samples are
+			// those of its share of the wall time.
+			to := from.Add(time.Duration(s.Seconds * float64(time.Second)))
+			peak := samples.peak(from, to)
+			from = to
 			rows := sum.Users
 			if s.Name == workflows.StageIngest {
 				rows = sum.InputRows
@@ -121,9 +143,136 @@ func TestScale(t *testing.T) {
 			if s.Seconds > 0 {
 				rate = float64(rows) / s.Seconds
 			}
-			fmt.Printf("%-9s %9.2f %14.0f %11.1f%%\n", s.Name, s.Seconds, rate, 100*share[s.Name])
+			fmt.Printf("%-9s %9.2f %14.0f %11.1f%% %14s\n", s.Name, s.Seconds, rate, 100*share[s.Name], peak)
+		}
+		for _, s := range sum.Stages {
+			top := topFunctions(profiles, s.Name, 6)
+			fmt.Printf("CPU %-9s %s\n", s.Name, strings.Join(top, "; "))
 		}
 	}
+}
+
+// rssSeries are samples of the workers' resident memory over time.
+type rssSeries struct {
+	at  []time.Time
+	rss [][]int64 // KiB per worker
+}
+
+// peak returns, for samples in [from, to), the highest RSS of each worker
+// in MiB, separated by "/".
+func (r *rssSeries) peak(from, to time.Time) string {
+	var peaks []int64
+	for i, t := range r.at {
+		if t.Before(from) || !t.Before(to) {
+			continue
+		}
+		for w, kb := range r.rss[i] {
+			if w >= len(peaks) {
+				peaks = append(peaks, 0)
+			}
+			peaks[w] = max(peaks[w], kb)
+		}
+	}
+	if len(peaks) == 0 {
+		return "-"
+	}
+	var out []string
+	for _, kb := range peaks {
+		out = append(out, strconv.FormatInt(kb/1024, 10))
+	}
+	return strings.Join(out, "/")
+}
+
+// sampleRSS reads the workers' resident memory every 200 ms until stop
+// is called; stop returns when the series is complete.
+func sampleRSS(procs []*exec.Cmd) (r *rssSeries, stop func()) {
+	r = &rssSeries{}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				var kb []int64
+				for _, p := range procs {
+					kb = append(kb, statusKB(p.Process.Pid, "VmRSS:"))
+				}
+				r.at, r.rss = append(r.at, now), append(r.rss, kb)
+			}
+		}
+	}()
+	return r, func() { close(done); <-finished }
+}
+
+// statusKB reads one kB field of /proc/<pid>/status.
+func statusKB(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb
+			}
+		}
+	}
+	return 0
+}
+
+// load returns the machine's load averages: the benchmark shares its
+// cores, and a figure means little without them.
+func load() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// stopWorker asks a worker to stop (SIGTERM: it writes its CPU profile)
+// and kills its process group if it has not exited within a minute.
+func stopWorker(p *exec.Cmd) {
+	syscall.Kill(p.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { p.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+	}
+	syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+}
+
+// topFunctions returns the n functions with the most CPU time (flat) in
+// the workers' samples of stage, with their share of the stage's samples.
+func topFunctions(profiles []string, stage string, n int) []string {
+	args := []string{"tool", "pprof", "-top", "-nodecount", strconv.Itoa(n), "-tagfocus", "stage=" + stage}
+	out, err := exec.Command("go", append(args, profiles...)...).Output()
+	if err != nil {
+		return []string{"(no profile: " + err.Error() + ")"}
+	}
+	var top []string
+	rows := false
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[0] == "flat" {
+			rows = true
+			continue
+		}
+		if rows && len(f) >= 6 {
+			top = append(top, fmt.Sprintf("%s %s", f[len(f)-1], f[1]))
+		}
+	}
+	return top
 }
 
 // peakRSS reads the high-water mark of a process's resident memory.
@@ -148,21 +297,16 @@ func peakRSS(pid int) string {
 // polling) over from scheduled to completed. Activities are attributed to
 // stages by type.
 func overhead(t *testing.T, c client.Client, id string) map[string]float64 {
-	stageOf := map[string]string{
-		"Ingest": workflows.StageIngest, "Features": workflows.StageFeatures,
-		"Profile": workflows.StageFeatures, "Vocabulary": workflows.StageFeatures, "Quantiles": workflows.StageFeatures,
-		"KMeansChooseK": workflows.StageSegment, "KMeansSample": workflows.StageSegment, "KMeansGather": workflows.StageSegment,
-		"KMeansWeigh": workflows.StageSegment, "KMeansReduce": workflows.StageSegment, "KMeansStep": workflows.StageSegment,
-		"SegmentAssign": workflows.StageSegment, "SegmentTerms": workflows.StageSegment, "PublishFeatures": workflows.StagePublish,
-		"TrainTrees": workflows.StageTrain, "CombineForest": workflows.StageTrain, "EvaluateForest": workflows.StageTrain,
-		"Decide": workflows.StageDecide, "Publish": workflows.StagePublish, "WriteSummary": workflows.StagePublish,
-	}
 	wait, total := map[string]time.Duration{}, map[string]time.Duration{}
-	for _, wid := range []string{id, id + "-segment", id + "-train"} {
+	type execution struct{ id, run string }
+	todo := []execution{{id, ""}, {id + "-segment", ""}, {id + "-train", ""}}
+	for len(todo) > 0 {
+		wid, runID := todo[0].id, todo[0].run
+		todo = todo[1:]
 		scheduled := map[int64]time.Time{}
 		typ := map[int64]string{}
 		started := map[int64]time.Time{}
-		iter := c.GetWorkflowHistory(context.Background(), wid, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		iter := c.GetWorkflowHistory(context.Background(), wid, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for iter.HasNext() {
 			ev, err := iter.Next()
 			if err != nil {
@@ -171,6 +315,11 @@ func overhead(t *testing.T, c client.Client, id string) map[string]float64 {
 			}
 			at := ev.GetEventTime().AsTime()
 			switch ev.GetEventType() {
+			case enums.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+				// A run continued as new: its predecessors hold earlier activities.
+				if prev := ev.GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId(); prev != "" {
+					todo = append(todo, execution{wid, prev})
+				}
 			case enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 				scheduled[ev.GetEventId()] = at
 				typ[ev.GetEventId()] = ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
@@ -178,7 +327,7 @@ func overhead(t *testing.T, c client.Client, id string) map[string]float64 {
 				started[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = at
 			case enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
 				s := ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
-				stage := stageOf[typ[s]]
+				stage := logging.StageOf(typ[s])
 				wait[stage] += started[s].Sub(scheduled[s])
 				total[stage] += at.Sub(scheduled[s])
 			}

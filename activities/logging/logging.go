@@ -1,0 +1,162 @@
+// Package logging gives every activity's log lines the run, the stage and
+// the shard they belong to, logs each activity's start and end, and labels
+// its CPU samples with the stage, so that a worker's JSON log and CPU
+// profile can be read run by run and stage by stage.
+//
+// Register Interceptor with the worker (workflows.NewWorker does); inside
+// an activity, activity.GetLogger(ctx) then returns a logger with the
+// fields. Only keys and counts are logged, never an input's data or a
+// secret: the fields come from the input's RunID, Shard and Split fields.
+package logging
+
+import (
+	"context"
+	"reflect"
+	"runtime/pprof"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/log"
+)
+
+// Stage names, as the Regenerate workflow reports them.
+const (
+	StageIngest   = "ingest"
+	StageFeatures = "features"
+	StageSegment  = "segment"
+	StageTrain    = "train"
+	StageDecide   = "decide"
+	StagePublish  = "publish"
+	StageUplift   = "uplift"
+)
+
+// stages maps activity types to the stage of the regeneration they run in.
+var stages = map[string]string{
+	"IngestPlan": StageIngest, "IngestSplit": StageIngest, "IngestFinalize": StageIngest, "IngestRejects": StageIngest,
+	"Profile": StageFeatures, "Vocabulary": StageFeatures, "Features": StageFeatures, "Quantiles": StageFeatures,
+	"KMeansChooseK": StageSegment, "KMeansSample": StageSegment, "KMeansGather": StageSegment, "KMeansWeigh": StageSegment,
+	"KMeansReduce": StageSegment, "KMeansStep": StageSegment, "SegmentAssign": StageSegment, "SegmentTerms": StageSegment,
+	"SketchTrain": StageTrain, "TrainTrees": StageTrain, "CombineForest": StageTrain, "EvaluateForest": StageTrain,
+	"WriteHoldoutScores": StageTrain,
+	"Decide":             StageDecide,
+	"PublishFeatures":    StagePublish, "Publish": StagePublish, "WriteSummary": StagePublish,
+	"UpliftPrepare": StageUplift, "UpliftFold": StageUplift, "UpliftEvaluate": StageUplift,
+}
+
+// StageOf returns the stage an activity type runs in; an activity that is
+// not in the table is its own stage (its type in lower case would hide
+// it, so the type is kept as it is).
+func StageOf(activityType string) string {
+	if s, ok := stages[activityType]; ok {
+		return s
+	}
+	return activityType
+}
+
+// Fields are the fields of one activity's log lines.
+type Fields struct {
+	Run   string // the input's RunID, else the workflow ID
+	Stage string
+	Shard int // -1: not a per-shard activity
+	Split int // -1: not a split of an input
+}
+
+// Args returns the fields as slog/Temporal key-value pairs: run, stage,
+// shard (null when the activity is not per shard) and, for input splits,
+// split.
+func (f Fields) Args() []any {
+	args := []any{"run", f.Run, "stage", f.Stage}
+	if f.Shard >= 0 {
+		args = append(args, "shard", f.Shard)
+	} else {
+		args = append(args, "shard", nil)
+	}
+	if f.Split >= 0 {
+		args = append(args, "split", f.Split)
+	}
+	return args
+}
+
+// FieldsOf reads the fields of an activity of type typ from its decoded
+// arguments: the first struct argument's RunID (string), Shard and Split
+// (integers) fields, where it has them. workflowID stands in for a
+// missing RunID.
+func FieldsOf(typ, workflowID string, args []any) Fields {
+	f := Fields{Run: workflowID, Stage: StageOf(typ), Shard: -1, Split: -1}
+	for _, a := range args {
+		v := reflect.ValueOf(a)
+		for v.Kind() == reflect.Pointer && !v.IsNil() {
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Struct {
+			continue
+		}
+		if r := v.FieldByName("RunID"); r.IsValid() && r.Kind() == reflect.String && r.String() != "" {
+			f.Run = r.String()
+		}
+		if s := v.FieldByName("Shard"); s.IsValid() && s.CanInt() {
+			f.Shard = int(s.Int())
+		}
+		if s := v.FieldByName("Split"); s.IsValid() && s.CanInt() {
+			f.Split = int(s.Int())
+		}
+		break
+	}
+	return f
+}
+
+// Interceptor is the worker interceptor that adds the fields.
+type Interceptor struct {
+	interceptor.WorkerInterceptorBase
+}
+
+// InterceptActivity wraps every activity.
+func (*Interceptor) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &inbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}}
+}
+
+type fieldsKey struct{}
+
+type inbound struct {
+	interceptor.ActivityInboundInterceptorBase
+}
+
+func (i *inbound) Init(outbound interceptor.ActivityOutboundInterceptor) error {
+	return i.Next.Init(&outboundLogger{ActivityOutboundInterceptorBase: interceptor.ActivityOutboundInterceptorBase{Next: outbound}})
+}
+
+func (i *inbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (res any, err error) {
+	info := activity.GetInfo(ctx)
+	f := FieldsOf(info.ActivityType.Name, info.WorkflowExecution.ID, in.Args)
+	ctx = context.WithValue(ctx, fieldsKey{}, f)
+	logger := activity.GetLogger(ctx)
+	logger.Info("activity started", "attempt", info.Attempt)
+	start := time.Now()
+	// CPU samples carry the stage and the activity, so one profile of a
+	// whole run splits by stage (go tool pprof -tagfocus stage=features).
+	pprof.Do(ctx, pprof.Labels("stage", f.Stage, "activity", info.ActivityType.Name, "shard", strconv.Itoa(f.Shard)), func(ctx context.Context) {
+		res, err = i.Next.ExecuteActivity(ctx, in)
+	})
+	secs := time.Since(start).Seconds()
+	if err != nil {
+		logger.Warn("activity failed", "seconds", secs, "attempt", info.Attempt, "error", err)
+	} else {
+		logger.Info("activity completed", "seconds", secs)
+	}
+	return res, err
+}
+
+type outboundLogger struct {
+	interceptor.ActivityOutboundInterceptorBase
+}
+
+// GetLogger adds the fields to the logger activity.GetLogger returns.
+func (o *outboundLogger) GetLogger(ctx context.Context) log.Logger {
+	l := o.Next.GetLogger(ctx)
+	if f, ok := ctx.Value(fieldsKey{}).(Fields); ok {
+		return log.With(l, f.Args()...)
+	}
+	return l
+}

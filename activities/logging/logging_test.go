@@ -1,0 +1,185 @@
+package logging
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/promoflow/promoflow/internal/testenv"
+)
+
+type shardInput struct {
+	RunID string
+	Shard int
+	Keys  []string
+}
+
+type splitInput struct {
+	RunID string
+	Split int
+}
+
+type keysInput struct{ Keys []string }
+
+func TestFieldsOf(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		typ  string
+		args []any
+		want Fields
+	}{
+		{"per shard", "Features", []any{shardInput{RunID: "r1", Shard: 7}}, Fields{"r1", StageFeatures, 7, -1}},
+		{"pointer", "KMeansStep", []any{&shardInput{RunID: "r1", Shard: 0}}, Fields{"r1", StageSegment, 0, -1}},
+		{"split", "IngestSplit", []any{splitInput{RunID: "r2", Split: 3}}, Fields{"r2", StageIngest, -1, 3}},
+		{"no run id: workflow id", "Quantiles", []any{keysInput{}}, Fields{"wf", StageFeatures, -1, -1}},
+		{"empty run id", "Decide", []any{shardInput{Shard: 2}}, Fields{"wf", StageDecide, 2, -1}},
+		{"no struct", "WriteSummary", []any{"x", 3}, Fields{"wf", StagePublish, -1, -1}},
+		{"unknown type", "Evaluate", nil, Fields{"wf", "Evaluate", -1, -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := FieldsOf(tc.typ, "wf", tc.args); got != tc.want {
+				t.Errorf("FieldsOf = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Features is a stand-in activity of the features stage that logs a line
+// of its own.
+func Features(ctx context.Context, in shardInput) (int, error) {
+	activity.GetLogger(ctx).Info("counted", "keys", len(in.Keys))
+	return len(in.Keys), nil
+}
+
+// Quantiles is a stand-in activity without a shard.
+func Quantiles(ctx context.Context, in keysInput) (int, error) {
+	activity.GetLogger(ctx).Info("merged")
+	return len(in.Keys), nil
+}
+
+func fanOut(ctx workflow.Context, run string) (int, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+	total := 0
+	for shard := range 2 {
+		var n int
+		if err := workflow.ExecuteActivity(ctx, Features, shardInput{RunID: run, Shard: shard, Keys: []string{"a", "b"}}).Get(ctx, &n); err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	var n int
+	err := workflow.ExecuteActivity(ctx, Quantiles, keysInput{Keys: []string{"a"}}).Get(ctx, &n)
+	return total + n, err
+}
+
+// syncBuffer is a log sink written by the worker's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestWorkerLogs runs activities on a real worker with the JSON logger the
+// worker command uses, and checks that every activity line carries run,
+// stage and shard.
+func TestWorkerLogs(t *testing.T) {
+	addr := testenv.StartTemporal(t)
+	var out syncBuffer
+	logger := tlog.NewStructuredLogger(slog.New(slog.NewJSONHandler(&out, nil)))
+	c, err := client.Dial(client.Options{HostPort: addr, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := worker.New(c, "logging", worker.Options{Interceptors: []interceptor.WorkerInterceptor{&Interceptor{}}})
+	w.RegisterWorkflow(fanOut)
+	w.RegisterActivity(Features)
+	w.RegisterActivity(Quantiles)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ctx := context.Background()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "wf-logging", TaskQueue: "logging"}, fanOut, "run-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := run.Get(ctx, &n); err != nil || n != 5 {
+		t.Fatalf("workflow: %d, %v", n, err)
+	}
+	counts := map[string]int{}
+	shards := map[int]int{}
+	sc := bufio.NewScanner(bytes.NewReader([]byte(out.String())))
+	for sc.Scan() {
+		var l struct {
+			Msg   string  `json:"msg"`
+			Type  string  `json:"ActivityType"`
+			Run   *string `json:"run"`
+			Stage *string `json:"stage"`
+			Shard *int    `json:"shard"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("not JSON: %q: %v", sc.Text(), err)
+		}
+		if l.Type == "" {
+			continue // not an activity's line
+		}
+		if l.Run == nil || l.Stage == nil {
+			t.Fatalf("activity line without run or stage: %s", sc.Text())
+		}
+		var raw map[string]any
+		json.Unmarshal(sc.Bytes(), &raw)
+		if _, ok := raw["shard"]; !ok {
+			t.Fatalf("activity line without shard: %s", sc.Text())
+		}
+		switch l.Type {
+		case "Features":
+			if *l.Run != "run-7" || *l.Stage != StageFeatures || l.Shard == nil {
+				t.Errorf("features line: %s", sc.Text())
+			} else {
+				shards[*l.Shard]++
+			}
+		case "Quantiles":
+			if *l.Run != "wf-logging" || *l.Stage != StageFeatures || l.Shard != nil {
+				t.Errorf("quantiles line: %s", sc.Text())
+			}
+		}
+		counts[l.Type+"/"+l.Msg]++
+	}
+	want := map[string]int{
+		"Features/activity started": 2, "Features/counted": 2, "Features/activity completed": 2,
+		"Quantiles/activity started": 1, "Quantiles/merged": 1, "Quantiles/activity completed": 1,
+	}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("%d lines %q, want %d (all: %v)", counts[k], k, n, counts)
+		}
+	}
+	if shards[0] != 3 || shards[1] != 3 {
+		t.Errorf("lines by shard %v, want 3 each of shards 0 and 1", shards)
+	}
+}
