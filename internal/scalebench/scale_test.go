@@ -146,8 +146,8 @@ func TestScale(t *testing.T) {
 			fmt.Printf("%-9s %9.2f %14.0f %11.1f%% %14s\n", s.Name, s.Seconds, rate, 100*share[s.Name], peak)
 		}
 		for _, s := range sum.Stages {
-			top := topFunctions(profiles, s.Name, 6)
-			fmt.Printf("CPU %-9s %s\n", s.Name, strings.Join(top, "; "))
+			total, top := topFunctions(profiles, s.Name, 6)
+			fmt.Printf("CPU %-9s %s: %s\n", s.Name, total, strings.Join(top, "; "))
 		}
 	}
 }
@@ -252,27 +252,38 @@ func stopWorker(p *exec.Cmd) {
 	syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
 }
 
-// topFunctions returns the n functions with the most CPU time (flat) in
-// the workers' samples of stage, with their share of the stage's samples.
-func topFunctions(profiles []string, stage string, n int) []string {
-	args := []string{"tool", "pprof", "-top", "-nodecount", strconv.Itoa(n), "-tagfocus", "stage=" + stage}
+// topFunctions returns the CPU seconds the workers spent in stage and the
+// n functions with the most CPU time (flat) in the stage's samples.
+func topFunctions(profiles []string, stage string, n int) (string, []string) {
+	focus := "stage=^" + stage + "$"
+	total := "?"
+	if out, err := exec.Command("go", append([]string{"tool", "pprof", "-tags", "-tagfocus", focus}, profiles...)...).Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[0] == "stage:" && f[1] == "Total" {
+				total = f[2]
+				break
+			}
+		}
+	}
+	args := []string{"tool", "pprof", "-top", "-nodecount", strconv.Itoa(n), "-tagfocus", focus}
 	out, err := exec.Command("go", append(args, profiles...)...).Output()
 	if err != nil {
-		return []string{"(no profile: " + err.Error() + ")"}
+		return total, []string{"(no profile: " + err.Error() + ")"}
 	}
 	var top []string
 	rows := false
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 6 && f[0] == "flat" {
+		if len(f) == 5 && f[0] == "flat" {
 			rows = true
 			continue
 		}
 		if rows && len(f) >= 6 {
-			top = append(top, fmt.Sprintf("%s %s", f[len(f)-1], f[1]))
+			top = append(top, fmt.Sprintf("%s %s", strings.Join(f[5:], " "), f[0]))
 		}
 	}
-	return top
+	return total, top
 }
 
 // peakRSS reads the high-water mark of a process's resident memory.
