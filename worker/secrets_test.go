@@ -176,4 +176,3 @@ func payloadsOf[P any](lists ...[]P) [][]P {
 	}
 	return out
 }
-
