@@ -4,6 +4,8 @@
 //	starter generate --users N --seed S --out PATH
 //	starter run --template weekly --input PATH_OR_S3_URL [--wait] [--json]
 //	starter status RUN_ID
+//	starter approve RUN_ID --by NAME [--comment TEXT]
+//	starter reject RUN_ID --by NAME --reason TEXT
 //	starter uplift --history FILE --arm-col COL --control VALUE --outcome-col COL [--wait] [--json]
 //	starter history --users N --seed S --out PATH
 package main
@@ -23,6 +25,8 @@ commands:
   generate   write a synthetic canonical events file (gzip CSV)
   run        start a campaign regeneration (uploads a local input first)
   status     print the stage progress of a run
+  approve    approve a run's plan waiting for review: approve RUN_ID --by NAME [--comment TEXT]
+  reject     reject a run's plan waiting for review: reject RUN_ID --by NAME --reason TEXT
   setup      create the bucket and register search attributes (idempotent)
   uplift     analyse a campaign history: per-offer effects, learners, policy at budgets
   history    write a synthetic campaign history with planted offer effects (CSV)
@@ -47,6 +51,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		"generate":     generate,
 		"run":          runCmd,
 		"status":       status,
+		"approve":      approveCmd,
+		"reject":       rejectCmd,
 		"codec-server": codecServer,
 		"setup":        setup,
 		"uplift":       upliftCmd,

@@ -50,6 +50,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	campaign := fs.String("campaign", "", "campaign id (default the run id)")
 	wait := fs.Bool("wait", false, "wait for the run to finish and print its summary")
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
+	approval := fs.Bool("require-approval", false, "wait for `starter approve` (or reject) before publishing")
+	approvalDeadline := fs.Duration("approval-deadline", 0, "with --require-approval: give up (status expired, nothing published) after this long; 0 waits forever")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +100,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	in := workflows.RegenerateInput{
 		RunID: *runID, Template: *template, Campaign: *campaign, Inputs: keys, Mapping: mappingText,
 		Shards: *shards, Seed: *seed, K: *k, HorizonDays: *horizon, Cutoff: cutoffTime,
+		Approval: workflows.ApprovalPolicy{Required: *approval, Deadline: *approvalDeadline},
 	}
 	in.Defaults()
 	if err := in.Validate(); err != nil {
@@ -131,6 +134,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
+	}
+	if sum.Approval != nil {
+		fmt.Fprintln(stdout, approvalLine(*sum.Approval))
 	}
 	fmt.Fprintf(stdout, "run %s: %d input rows, %d users, %d plan rows (%d control)\nplan: %s\nui: %s\n",
 		sum.RunID, sum.InputRows, sum.Users, sum.Plan.Rows, sum.Plan.ControlRows, sum.Plan.CSV, ui)
@@ -197,7 +203,7 @@ func uiURL(cfg *config.Config, workflowID, runID string) string {
 
 // reportProgress prints the running stage to stderr whenever it changes.
 func reportProgress(ctx context.Context, c client.Client, workflowID string, stderr io.Writer, done <-chan struct{}) {
-	last := ""
+	last, hinted := "", false
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -216,6 +222,10 @@ func reportProgress(ctx context.Context, c client.Client, workflowID string, std
 		if line != last {
 			fmt.Fprintln(stderr, line)
 			last = line
+		}
+		if hint := approvalHint(p, workflowID); hint != "" && !hinted {
+			fmt.Fprintln(stderr, hint)
+			hinted = true
 		}
 	}
 }

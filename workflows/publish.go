@@ -6,12 +6,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/layout"
 )
 
 // publish writes the per-user feature table, then the plan's Parquet and
-// CSV; the summary follows last, in Regenerate.
+// CSV, then report.html; the summary follows last, in Regenerate.
 func (r *run) publish(ctx workflow.Context) error {
-	r.track.begin(StagePublish, 2)
+	r.track.begin(StagePublish, 3)
 	var table activities.PublishFeaturesOutput
 	err := workflow.ExecuteActivity(withActivityOptions(ctx), a.PublishFeatures, activities.PublishFeaturesInput{
 		RunID: r.in.RunID, Shards: r.in.Shards, SegmentNames: r.seg.Names,
@@ -37,5 +38,9 @@ func (r *run) publish(ctx workflow.Context) error {
 		return fmt.Errorf("plan has %d rows, shards decided %d", pub.Rows, r.sum.Plan.Rows)
 	}
 	r.sum.Plan.Parquet, r.sum.Plan.CSV, r.sum.Plan.Summary = pub.Parquet, pub.CSV, pub.Summary
+	r.track.step(StagePublish)
+	if r.sum.Plan.Report, err = r.writeReport(ctx, layout.Campaign(r.in.Campaign)+"report.html"); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
 	return nil
 }

@@ -52,6 +52,7 @@ type RegenerateInput struct {
 	TreesPerShard int
 	Window        int // shard activities in flight
 	Catalog       []decide.Offer
+	Approval      ApprovalPolicy // a reviewer's approve or reject update before publishing (approval.go)
 }
 
 // Defaults fills zero fields with the weekly template's values.
@@ -134,6 +135,7 @@ type PlanSummary struct {
 	Parquet                    string           `json:"parquet"`
 	CSV                        string           `json:"csv"`
 	Summary                    string           `json:"summary"`
+	Report                     string           `json:"report"`
 	Rows                       int64            `json:"rows"`
 	ControlRows                int64            `json:"control_rows"`
 	TreatedRows                int64            `json:"treated_rows"`
@@ -164,8 +166,10 @@ type Summary struct {
 	// Strategy is the decision: audience, offer mix, budget, guards, lift
 	// curve (internal/strategy; the report renders it).
 	Strategy *strategy.Summary `json:"strategy,omitempty"`
-	Stages   []StageProgress   `json:"stages"`
-	KMeans   map[string]any    `json:"kmeans"`
+	// Approval is the reviewer's decision, when the template requires one.
+	Approval *ApprovalRecord `json:"approval,omitempty"`
+	Stages   []StageProgress `json:"stages"`
+	KMeans   map[string]any  `json:"kmeans"`
 }
 
 // Regenerate is the campaign regeneration: ingest, features, segments,
@@ -180,6 +184,9 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 	info := workflow.GetInfo(ctx)
 	r := &run{in: in, track: newTracker(ctx, in.RunID, Stages...)}
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return r.track.p, nil }); err != nil {
+		return Summary{}, err
+	}
+	if err := r.setApprovalHandlers(ctx); err != nil {
 		return Summary{}, err
 	}
 	r.sum = Summary{
@@ -197,6 +204,18 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 		{StageDecide, r.decide},
 		{StagePublish, r.publish},
 	} {
+		if st.name == StagePublish {
+			publish, err := r.awaitApproval(ctx)
+			if err != nil {
+				return r.sum, fmt.Errorf("approval: %w", err)
+			}
+			if !publish { // rejected or expired: a normal end, nothing published
+				r.track.detail(StagePublish, "not published: "+r.approval.Status)
+				r.track.finish()
+				r.sum.Stages = r.track.p.Stages
+				return r.sum, nil
+			}
+		}
 		if err := st.fn(ctx); err != nil {
 			return r.sum, fmt.Errorf("%s: %w", st.name, err)
 		}
@@ -230,6 +249,8 @@ type run struct {
 	seg           SegmentOutput   // from segment
 	model         TrainOutput     // from train
 	scoreKeys     []string        // from decide
+	approval      *ApprovalRecord // from awaitApproval; nil when not (yet) asked
+	approvalAsked time.Time
 }
 
 // labelEnd is the end of the propensity label window: HorizonDays after the

@@ -148,6 +148,9 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 		},
 		"Publish":      activities.PublishOutput{Parquet: "s3://b/p.parquet", CSV: "s3://b/p.csv", Summary: "s3://b/s.json", Rows: 400},
 		"WriteSummary": "s3://b/s.json",
+		"WriteReport": func(_ context.Context, in activities.WriteReportInput) (string, error) {
+			return "s3://b/" + in.Key, nil
+		},
 	}
 	for name, ret := range defaults {
 		call := env.OnActivity(name, mock.Anything, mock.Anything)

@@ -44,7 +44,7 @@ type Data struct {
 	Lift     []LiftPoint // expected lift curve, from LiftCurve
 	Fairness *Fairness   // nil when no sensitive attribute is mapped
 	Approval *Approval   // nil when the template needs none
-	Notes    []string    // guard results and other remarks, shown as a list
+	Notes    []string    // guard results, shown under the budget
 }
 
 // Budget is the campaign's money limit and its use.
@@ -245,7 +245,8 @@ func (d Data) budget() (template.HTML, error) {
 		Share  float64
 		Bar    string
 		Cost   float64
-	}{d.Budget, share, Fixed(bar, 1), d.ExpectedCost})
+		Notes  []string
+	}{d.Budget, share, Fixed(bar, 1), d.ExpectedCost, d.Notes})
 }
 
 func (d Data) lift() (template.HTML, error) {

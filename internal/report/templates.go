@@ -52,6 +52,7 @@ body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-seri
 header,main,footer{max-width:980px;margin:0 auto;padding:0 16px}
 header{padding-top:20px}
 h1{font-size:1.5rem;margin:0 0 4px}
+h3{font-size:1rem;margin:16px 0 6px}
 h2{font-size:1.2rem;margin:28px 0 10px;padding-top:8px;border-top:1px solid var(--line)}
 .sub{color:var(--muted);margin:0 0 14px;font-size:.9rem}
 nav{display:flex;flex-wrap:wrap;gap:6px 14px;font-size:.9rem;margin-bottom:8px}
@@ -73,6 +74,7 @@ td.num,th.num{text-align:right;white-space:nowrap}
 .empty{color:var(--muted);font-style:italic}
 .ok{color:#007a55;font-weight:600}.bad{color:#b3261e;font-weight:600}
 .tags{color:var(--muted);font-size:.82rem}
+td.traits{min-width:260px}
 footer{color:var(--muted);font-size:.8rem;padding:24px 16px}
 @media (max-width:600px){body{font-size:14px}h1{font-size:1.25rem}th,td{padding:5px 6px}}
 </style>
@@ -98,7 +100,7 @@ footer{color:var(--muted);font-size:.8rem;padding:24px 16px}
 var segmentsTmpl = parse("segments", `<figure>{{.Chart}}</figure>
 <div class="scroll"><table>
 <thead><tr><th>segment</th><th class="num">users</th><th class="num">share</th>{{range .Cols}}<th class="num">{{.Label}}</th>{{end}}<th>traits and interests</th></tr></thead>
-<tbody>{{$cols := .Cols}}{{range .Segments}}{{$s := .}}<tr><td>{{.Name}}</td><td class="num">{{int .Size}}</td><td class="num">{{pct .Share}}</td>{{range $cols}}<td class="num">{{mean $s.Mean .Key}}</td>{{end}}<td>{{range $i, $t := .Traits}}{{if $i}}; {{end}}{{$t}}{{end}}{{with .TopTerms}}<div class="tags">{{range $i, $t := .}}{{if $i}}, {{end}}{{$t.Term}}{{end}}</div>{{end}}</td></tr>
+<tbody>{{$cols := .Cols}}{{range .Segments}}{{$s := .}}<tr><td>{{.Name}}</td><td class="num">{{int .Size}}</td><td class="num">{{pct .Share}}</td>{{range $cols}}<td class="num">{{mean $s.Mean .Key}}</td>{{end}}<td class="traits">{{range $i, $t := .Traits}}{{if $i}}; {{end}}{{$t}}{{end}}{{with .TopTerms}}<div class="tags">{{range $i, $t := .}}{{if lt $i 6}}{{if $i}}, {{end}}{{$t.Term}}{{end}}{{end}}</div>{{end}}</td></tr>
 {{end}}</tbody></table></div>
 `)
 
@@ -112,6 +114,7 @@ var offersTmpl = parse("offers", `<figure>{{.Chart}}</figure>
 var budgetTmpl = parse("budget", `{{if gt .Budget.Total 0}}<p>Used <b>{{money .Budget.Used}}</b> of <b>{{money .Budget.Total}}</b> ({{pct .Share}})</p>
 <div class="meter" role="meter" aria-valuemin="0" aria-valuemax="100" aria-valuenow="{{.Bar}}"><div style="width:{{.Bar}}%"></div></div>
 {{else}}<p>No budget set; the plan's expected cost is <b>{{money .Cost}}</b>.</p>{{end}}
+{{with .Notes}}<h3>Guards</h3><ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 `)
 
 var liftTmpl = parse("lift", `<figure>{{.Chart}}</figure>
