@@ -18,8 +18,10 @@ import (
 
 // Chart sizes in points; the SVG scales to its container's width.
 const (
-	ChartWidth  = 6 * vg.Inch
-	ChartHeight = 3.4 * vg.Inch
+	// Near a phone's width in CSS pixels, so text keeps its size there;
+	// on a desktop the chart grows up to the CSS max-width.
+	ChartWidth  = 5 * vg.Inch
+	ChartHeight = 3 * vg.Inch
 )
 
 // Palette is the charts' series colours (colour-blind safe, Okabe-Ito).
@@ -69,6 +71,12 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	p.Y.Label.Text = ylabel
 	p.Add(plotter.NewGrid())
 	p.Y.Tick.Marker = thousands{}
+	p.Title.TextStyle.Font.Size = vg.Points(13)
+	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+		ax.Label.TextStyle.Font.Size = vg.Points(11)
+		ax.Tick.Label.Font.Size = vg.Points(10)
+	}
+	p.Legend.TextStyle.Font.Size = vg.Points(10)
 	return p
 }
 
@@ -160,6 +168,8 @@ func LineChart(title, xlabel, ylabel string, series []Series) (template.HTML, er
 	if points == 0 {
 		return "", errors.New("line chart " + fmt.Sprintf("%q", title) + ": no finite points")
 	}
+	// Room on the right for the last tick label.
+	p.X.Padding = vg.Points(4)
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Legend.XOffs = vg.Points(8)

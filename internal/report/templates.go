@@ -63,7 +63,7 @@ nav a{color:var(--accent);text-decoration:none}
 .kpi .v{font-size:1.25rem;font-weight:600;font-variant-numeric:tabular-nums}
 .kpi .n{font-size:.8rem;color:var(--muted)}
 figure{margin:8px 0 14px}
-svg.chart{display:block;width:100%;height:auto;max-width:760px}
+svg.chart{display:block;width:100%;height:auto;max-width:640px}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
 table{border-collapse:collapse;width:100%;font-size:.9rem;font-variant-numeric:tabular-nums}
 th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
