@@ -17,7 +17,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/config"
+	"github.com/promoflow/promoflow/internal/mapping"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/uplift"
 	"github.com/promoflow/promoflow/workflows"
@@ -41,7 +43,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	exclude := fs.String("exclude", "", "comma-separated columns never used as features (other outcomes, dates, ids)")
 	idCol := fs.String("id-col", "", `user id column (default "user_id" or "id" if present)`)
 	propCol := fs.String("propensity-col", "", "logged probability of the arm received (default: randomized, arm shares)")
-	mapping := fs.String("mapping", "", "mapping file (not supported yet: pass a CSV with the named columns)")
+	mappingFile := fs.String("mapping", "", "mapping YAML (deploy/datasets/*.yaml): without --features, the features are the non-sensitive attributes of its profiles sources that read the history file")
 	budgets := fs.String("budgets", "0.1,0.2,0.3,0.5,1", "comma-separated shares of users who may receive an offer")
 	learners := fs.String("learners", strings.Join(uplift.Learners, ","), "learners to compare: t, x, dr")
 	folds := fs.Int("folds", 5, "cross-fitting folds")
@@ -57,8 +59,19 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *history == "" || *armCol == "" || *outcomeCol == "" {
 		return errors.New("--history, --arm-col and --outcome-col are required")
 	}
-	if *mapping != "" {
-		return errors.New("--mapping is not supported for histories yet: pass a CSV whose header has the columns named by --arm-col, --outcome-col and --features")
+	if *mappingFile == "" && *featureList == "" {
+		fmt.Fprintln(stderr, "note: without --features or --mapping, every column but the id, arm, outcome, propensity and --exclude is a feature; exclude anything measured after the campaign")
+	}
+	if *mappingFile != "" && *featureList == "" {
+		text, err := os.ReadFile(*mappingFile)
+		if err != nil {
+			return fmt.Errorf("--mapping: %w", err)
+		}
+		feats, err := mappingFeatures(string(text), *history)
+		if err != nil {
+			return fmt.Errorf("--mapping %s: %w", *mappingFile, err)
+		}
+		*featureList = strings.Join(feats, ",")
 	}
 	in := workflows.UpliftInput{
 		Spec: uplift.Spec{
@@ -181,4 +194,36 @@ func historyCmd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stderr, "wrote the campaign history of %d users to %s (arms: %s)\n", *users, *out, strings.Join(synth.HistoryArms, ", "))
 	return nil
+}
+
+// mappingFeatures returns the feature columns that a mapping gives the
+// history file: the attributes of its profiles sources that read the same
+// file, which describe users as they were before the campaign. Other
+// columns of the file (the outcomes that the history source maps, such as
+// revenue after the campaign) are never features: used as covariates they
+// would bias the effects. Sensitive attributes are for fairness audits only.
+func mappingFeatures(text, history string) ([]string, error) {
+	m, err := mapping.Load(text)
+	if err != nil {
+		return nil, err
+	}
+	var feats []string
+	for _, src := range m.Match(history) {
+		if src.Table.Name != canon.ProfilesName {
+			continue
+		}
+		for _, a := range src.Attributes {
+			if a.Sensitive {
+				continue
+			}
+			if a.Expr != "`"+a.Target+"`" && a.Expr != a.Target {
+				return nil, fmt.Errorf("attribute %q (line %d) is an expression, not a column of %s: pass --features", a.Target, a.Line, filepath.Base(history))
+			}
+			feats = append(feats, a.Target)
+		}
+	}
+	if len(feats) == 0 {
+		return nil, fmt.Errorf("no profiles source with attributes reads %s: pass --features", filepath.Base(history))
+	}
+	return feats, nil
 }

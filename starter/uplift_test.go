@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -20,7 +21,8 @@ func TestUpliftBadRequests(t *testing.T) {
 	}{
 		{"no history", []string{"uplift", "--arm-col", "a", "--outcome-col", "y"}, "--history, --arm-col and --outcome-col are required"},
 		{"no arm", []string{"uplift", "--history", "h.csv", "--outcome-col", "y"}, "are required"},
-		{"mapping", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--mapping", "m.yaml"}, "--mapping is not supported"},
+		{"missing mapping", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--mapping", "no-such.yaml"}, "--mapping"},
+		{"mapping without profiles", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--mapping", "../deploy/datasets/artea.yaml"}, "no profiles source with attributes reads h.csv"},
 		{"bad budget", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--budgets", "0.1,x"}, `--budgets: "x"`},
 		{"budget above 1", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--budgets", "1.5"}, "budget 1.5"},
 		{"unknown learner", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--learners", "t,s"}, `unknown learner "s"`},
@@ -50,5 +52,26 @@ func TestHistoryCommand(t *testing.T) {
 	rows, err := csv.NewReader(f).ReadAll()
 	if err != nil || len(rows) != 21 || rows[0][2] != "arm" {
 		t.Errorf("%d rows, header %q, err %v", len(rows), rows[0], err)
+	}
+}
+
+// TestMappingFeatures: the Artea mapping gives the experiment file its six
+// pre-campaign covariates, never the outcomes (trans_after, revenue_after)
+// nor the sensitive attributes of the demographics file.
+func TestMappingFeatures(t *testing.T) {
+	text, err := os.ReadFile("../deploy/datasets/artea.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := mappingFeatures(string(text), "../../shared/data/artea/artea-a_b-experiment.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"channel_acq", "num_past_purch", "spent_last_purchase", "weeks_since_visit", "browsing_minutes", "shopping_cart"}
+	if !slices.Equal(got, want) {
+		t.Errorf("features %q, want %q", got, want)
+	}
+	if _, err := mappingFeatures(string(text), "artea-demographics.csv"); err == nil {
+		t.Error("the demographics file (sensitive attributes only) gave features")
 	}
 }
