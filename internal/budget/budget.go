@@ -18,8 +18,9 @@ import (
 // Option is one offer a user may get: its expected value (the objective:
 // incremental profit or revenue) and its expected cost.
 type Option struct {
-	Value float64
-	Cost  float64
+	Value   float64
+	Cost    float64
+	Revenue float64 // expected incremental revenue, for the lift curve only
 }
 
 // Choose returns the index of the option maximising Value − λ·Cost, or -1
@@ -41,13 +42,15 @@ type Curve struct {
 	Lambdas []float64 `json:"lambdas"`
 	Cost    []float64 `json:"cost"`
 	Value   []float64 `json:"value"`
-	Chosen  []int64   `json:"chosen"` // users given an offer
+	Revenue []float64 `json:"revenue"` // expected incremental revenue of the choices
+	Chosen  []int64   `json:"chosen"`  // users given an offer
 }
 
 // NewCurve returns an empty curve over lambdas.
 func NewCurve(lambdas []float64) Curve {
 	n := len(lambdas)
-	return Curve{Lambdas: append([]float64(nil), lambdas...), Cost: make([]float64, n), Value: make([]float64, n), Chosen: make([]int64, n)}
+	return Curve{Lambdas: append([]float64(nil), lambdas...), Cost: make([]float64, n), Value: make([]float64, n),
+		Revenue: make([]float64, n), Chosen: make([]int64, n)}
 }
 
 // Add accounts one user's options at every λ of the grid.
@@ -56,6 +59,7 @@ func (c *Curve) Add(options []Option) {
 		if j := Choose(options, l); j >= 0 {
 			c.Cost[k] += options[j].Cost
 			c.Value[k] += options[j].Value
+			c.Revenue[k] += options[j].Revenue
 			c.Chosen[k]++
 		}
 	}
@@ -72,6 +76,7 @@ func (c *Curve) Merge(o Curve) error {
 		}
 		c.Cost[k] += o.Cost[k]
 		c.Value[k] += o.Value[k]
+		c.Revenue[k] += o.Revenue[k]
 		c.Chosen[k] += o.Chosen[k]
 	}
 	return nil

@@ -144,7 +144,7 @@ func TestChoose(t *testing.T) {
 			t.Errorf("Choose(λ=%v) = %d, want %d", tc.lambda, got, tc.want)
 		}
 	}
-	if Choose([]Option{{1, 1}, {1, 1}}, 0) != 0 {
+	if Choose([]Option{{Value: 1, Cost: 1}, {Value: 1, Cost: 1}}, 0) != 0 {
 		t.Error("tie not broken toward the lower index")
 	}
 }

@@ -1,0 +1,367 @@
+package strategy
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/promoflow/promoflow/internal/plan"
+)
+
+// Quotas bound what one shard's assignment may give: per offer (users or
+// money of chosen, non-explore offers) and per sensitive group (offered
+// users). A missing key does not bound. The workflow derives them from the
+// shards' tallies so that caps and the fairness bound hold in total.
+type Quotas struct {
+	OfferCount map[string]int64   `json:"offer_count,omitempty"`
+	OfferMoney map[string]float64 `json:"offer_money,omitempty"`
+	GroupCount map[string]int64   `json:"group_count,omitempty"`
+}
+
+// OfferTally is one offer's share of a shard's plan.
+type OfferTally struct {
+	Users    int64   `json:"users"`   // treated, including explore
+	Explore  int64   `json:"explore"` // of Users
+	Control  int64   `json:"control"` // control users who would have got it
+	Chosen   int64   `json:"chosen"`  // Users - Explore: what caps and quotas count
+	Cost     float64 `json:"cost"`    // of treated users
+	Money    float64 `json:"money"`   // cost of chosen (non-explore) users
+	Revenue  float64 `json:"revenue"`
+	Face     float64 `json:"face"`
+	Withheld int64   `json:"withheld"` // by a cap quota
+}
+
+// GroupTally is one sensitive group's share of a shard's plan.
+type GroupTally struct {
+	Eligible int64   `json:"eligible"` // candidates and explorers (not control)
+	Offered  int64   `json:"offered"`
+	Chosen   int64   `json:"chosen"` // offered, not by exploration: what the fairness quota counts
+	Face     float64 `json:"face"`
+	Withheld int64   `json:"withheld"`
+}
+
+// SegmentTally is one segment's share of a shard's plan.
+type SegmentTally struct {
+	Users    int64            `json:"users"`
+	Eligible int64            `json:"eligible"`
+	Control  int64            `json:"control"`
+	Treated  int64            `json:"treated"`
+	Offers   map[string]int64 `json:"offers"`
+	Cost     float64          `json:"cost"`
+	Revenue  float64          `json:"revenue"`
+}
+
+// Tally is a shard's plan in aggregates; tallies add up across shards.
+type Tally struct {
+	Users      int64                    `json:"users"`
+	Ineligible int64                    `json:"ineligible"`
+	Suppressed map[string]int64         `json:"suppressed"`
+	Control    int64                    `json:"control"`
+	Treated    int64                    `json:"treated"`
+	Explore    int64                    `json:"explore"`
+	NoOffer    int64                    `json:"no_offer"`
+	Cost       float64                  `json:"cost"`
+	Revenue    float64                  `json:"revenue"`
+	Value      float64                  `json:"value"`
+	Sources    map[string]int64         `json:"sources"`
+	Offers     []OfferTally             `json:"offers"` // by Params.Offers index
+	Segments   map[string]*SegmentTally `json:"segments"`
+	Groups     map[string]*GroupTally   `json:"groups"`
+}
+
+// NewTally returns an empty tally for n offers.
+func NewTally(n int) Tally {
+	return Tally{Suppressed: map[string]int64{}, Sources: map[string]int64{}, Offers: make([]OfferTally, n),
+		Segments: map[string]*SegmentTally{}, Groups: map[string]*GroupTally{}}
+}
+
+// Merge adds o into t.
+func (t *Tally) Merge(o Tally) {
+	t.Users += o.Users
+	t.Ineligible += o.Ineligible
+	t.Control += o.Control
+	t.Treated += o.Treated
+	t.Explore += o.Explore
+	t.NoOffer += o.NoOffer
+	t.Cost += o.Cost
+	t.Revenue += o.Revenue
+	t.Value += o.Value
+	for k, v := range o.Suppressed {
+		t.Suppressed[k] += v
+	}
+	for k, v := range o.Sources {
+		t.Sources[k] += v
+	}
+	for i, x := range o.Offers {
+		y := &t.Offers[i]
+		y.Users += x.Users
+		y.Explore += x.Explore
+		y.Control += x.Control
+		y.Chosen += x.Chosen
+		y.Cost += x.Cost
+		y.Money += x.Money
+		y.Revenue += x.Revenue
+		y.Face += x.Face
+		y.Withheld += x.Withheld
+	}
+	for k, x := range o.Segments {
+		y := t.segment(k)
+		y.Users += x.Users
+		y.Eligible += x.Eligible
+		y.Control += x.Control
+		y.Treated += x.Treated
+		y.Cost += x.Cost
+		y.Revenue += x.Revenue
+		for o, n := range x.Offers {
+			y.Offers[o] += n
+		}
+	}
+	for k, x := range o.Groups {
+		y := t.group(k)
+		y.Eligible += x.Eligible
+		y.Offered += x.Offered
+		y.Chosen += x.Chosen
+		y.Face += x.Face
+		y.Withheld += x.Withheld
+	}
+}
+
+func (t *Tally) segment(s string) *SegmentTally {
+	x := t.Segments[s]
+	if x == nil {
+		x = &SegmentTally{Offers: map[string]int64{}}
+		t.Segments[s] = x
+	}
+	return x
+}
+
+func (t *Tally) group(g string) *GroupTally {
+	x := t.Groups[g]
+	if x == nil {
+		x = &GroupTally{}
+		t.Groups[g] = x
+	}
+	return x
+}
+
+// Assign turns one shard's scored users into plan rows at multiplier
+// lambda: candidates take their best option, explorers their drawn one
+// (when explore is on; otherwise they compete as candidates), control users
+// are recorded with the offer they would have got, and quotas withhold the
+// lowest-scoring chosen offers beyond a cap or fairness bound. fairness
+// says whether groups are audited.
+func (p *Params) Assign(users []Scored, lambda float64, q Quotas, explore, fairness bool) ([]plan.Row, Tally) {
+	t := NewTally(len(p.Offers))
+	rows := make([]plan.Row, len(users))
+	choice := make([]int, len(users)) // index into Options, or -1
+	var chosen []int                  // candidates with an offer, for quotas
+	for i := range users {
+		u := &users[i]
+		choice[i] = -1
+		switch {
+		case u.Status == Control:
+			choice[i] = u.Best(lambda)
+		case u.Status == Explore && explore:
+			choice[i] = u.Pick
+			chosen = append(chosen, i)
+		case u.Status == Candidate || u.Status == Explore:
+			if choice[i] = u.Best(lambda); choice[i] >= 0 {
+				chosen = append(chosen, i)
+			}
+		}
+	}
+	// Quotas: explorers first (their draw must stay random), then the best
+	// scores, so a cap withholds the least valuable choices.
+	withheld := make(map[int]string)
+	if len(q.OfferCount)+len(q.OfferMoney)+len(q.GroupCount) > 0 {
+		isExp := func(i int) bool { return users[i].Status == Explore && explore }
+		score := func(i int) float64 {
+			o := users[i].Options[choice[i]]
+			return o.Value - lambda*o.Cost
+		}
+		slices.SortFunc(chosen, func(a, b int) int {
+			ea, eb := isExp(a), isExp(b)
+			switch {
+			case ea && !eb:
+				return -1
+			case eb && !ea:
+				return 1
+			case ea && eb:
+				return strings.Compare(users[a].UserID, users[b].UserID)
+			}
+			return cmp.Or(cmp.Compare(score(b), score(a)), strings.Compare(users[a].UserID, users[b].UserID))
+		})
+		count := map[string]int64{}
+		money := map[string]float64{}
+		group := map[string]int64{}
+		for _, i := range chosen {
+			o := users[i].Options[choice[i]]
+			id := p.Offers[o.Offer].ID
+			if n, ok := q.OfferCount[id]; ok && count[id]+1 > n {
+				withheld[i] = "cap on " + id + " reached"
+				t.Offers[o.Offer].Withheld++
+				continue
+			}
+			if m, ok := q.OfferMoney[id]; ok && money[id]+o.Cost > m {
+				withheld[i] = "budget cap on " + id + " reached"
+				t.Offers[o.Offer].Withheld++
+				continue
+			}
+			g := users[i].Group
+			if n, ok := q.GroupCount[g]; ok && fairness && group[g]+1 > n {
+				withheld[i] = "fairness bound"
+				t.group(g).Withheld++
+				continue
+			}
+			count[id]++
+			money[id] += o.Cost
+			group[g]++
+		}
+	}
+	for i := range users {
+		u := &users[i]
+		r := plan.Row{UserID: u.UserID, Segment: u.Segment, Offer: None, Propensity: u.Prop}
+		facts := []string{u.Facts[0], u.Facts[1]}
+		seg := t.segment(u.Segment)
+		seg.Users++
+		t.Users++
+		c := choice[i]
+		if why, ok := withheld[i]; ok {
+			c = -1
+			facts = append(facts, why)
+		}
+		switch u.Status {
+		case Ineligible:
+			t.Ineligible++
+			r.Reasons = strings.Join(append(facts, "outside audience: "+u.Why), "; ")
+			rows[i] = r
+			continue
+		case Suppressed:
+			t.Suppressed[u.Why]++
+			r.Reasons = strings.Join(append(facts, "suppressed: "+u.Why), "; ")
+			rows[i] = r
+			continue
+		}
+		seg.Eligible++
+		isExplore := u.Status == Explore && explore
+		if u.Status != Control && fairness {
+			t.group(u.Group).Eligible++
+		}
+		if c >= 0 {
+			o := u.Options[c]
+			off := p.Offers[o.Offer]
+			r.Offer, r.Channel, r.ExpectedIncrementalRevenue, r.ExpectedCost, r.Source = off.ID, off.Channel, o.Revenue, o.Cost, o.Source
+			t.Sources[o.Source]++
+		}
+		switch {
+		case u.Status == Control:
+			r.Control = true
+			t.Control++
+			seg.Control++
+			if c >= 0 {
+				t.Offers[u.Options[c].Offer].Control++
+			}
+			facts = append(facts, "control holdout: not contacted")
+		case c < 0:
+			t.NoOffer++
+			if _, ok := withheld[i]; !ok {
+				facts = append(facts, "no offer pays for itself")
+			}
+		default:
+			o := u.Options[c]
+			ot := &t.Offers[o.Offer]
+			ot.Users++
+			ot.Cost += o.Cost
+			ot.Revenue += o.Revenue
+			ot.Face += o.Face
+			t.Treated++
+			t.Cost += o.Cost
+			t.Revenue += o.Revenue
+			t.Value += o.Value
+			seg.Treated++
+			seg.Offers[r.Offer]++
+			seg.Cost += o.Cost
+			seg.Revenue += o.Revenue
+			if fairness {
+				gt := t.group(u.Group)
+				gt.Offered++
+				gt.Face += o.Face
+				if !isExplore {
+					gt.Chosen++
+				}
+			}
+			if isExplore {
+				r.Explore = true
+				ot.Explore++
+				t.Explore++
+				facts = append(facts, "exploration: offer drawn at random")
+			} else {
+				ot.Chosen++
+				ot.Money += o.Cost
+				facts = append(facts, fmt.Sprintf("%s estimate: +%.2f revenue for %.2f cost", o.Source, o.Revenue, o.Cost))
+			}
+		}
+		r.Reasons = strings.Join(facts, "; ")
+		rows[i] = r
+	}
+	return rows, t
+}
+
+// Split divides total among shards in proportion to their use, by largest
+// remainder (ties to the lower shard), so the parts add up to total and a
+// shard never gets more than it uses. total < sum(use) is the interesting
+// case; otherwise every shard keeps its use.
+func Split(total int64, use []int64) []int64 {
+	out := make([]int64, len(use))
+	var sum int64
+	for _, u := range use {
+		sum += u
+	}
+	if total >= sum {
+		copy(out, use)
+		return out
+	}
+	if total <= 0 || sum == 0 {
+		return out
+	}
+	type rem struct {
+		i int
+		r float64
+	}
+	var rems []rem
+	var given int64
+	for i, u := range use {
+		exact := float64(total) * float64(u) / float64(sum)
+		out[i] = int64(math.Floor(exact))
+		given += out[i]
+		rems = append(rems, rem{i, exact - float64(out[i])})
+	}
+	slices.SortStableFunc(rems, func(a, b rem) int { return cmp.Compare(b.r, a.r) })
+	for k := 0; given < total && k < len(rems); k++ {
+		if out[rems[k].i] < use[rems[k].i] {
+			out[rems[k].i]++
+			given++
+		}
+	}
+	return out
+}
+
+// SplitMoney divides a money total among shards in proportion to their
+// use; the parts add up to at most total.
+func SplitMoney(total float64, use []float64) []float64 {
+	out := make([]float64, len(use))
+	sum := 0.0
+	for _, u := range use {
+		sum += u
+	}
+	for i, u := range use {
+		if total >= sum {
+			out[i] = u
+		} else if sum > 0 {
+			out[i] = total * u / sum
+		}
+	}
+	return out
+}

@@ -1,0 +1,356 @@
+package strategy
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/promoflow/promoflow/internal/adjust"
+	"github.com/promoflow/promoflow/internal/budget"
+	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/shard"
+)
+
+// None is the offer of users who get no promotion.
+const None = "none"
+
+// Suppression reasons.
+const (
+	OptedOut          = "opted_out"
+	RecentlyContacted = "recently_contacted"
+)
+
+// Params are a campaign's decision rules: the template's audience, offers
+// and shares, resolved against the catalog. They hold no user data, so the
+// workflow carries them to every shard.
+type Params struct {
+	Template     string
+	Objective    string           // "profit" or "revenue"
+	Margin       float64          // gross margin on incremental revenue
+	Offers       []campaign.Offer // the template's offers, retired ones removed, in template order
+	Audience     campaign.Audience
+	ControlShare float64
+	Stratify     bool    // control group stratified by segment (exact share per shard and segment)
+	ExploreShare float64 // share of treatable users given a random eligible offer
+	// ExploreWeights weigh offers in exploration draws (the adjustment
+	// state's exploration shares); missing offers weigh 1.
+	ExploreWeights map[string]float64
+	Salt           string  // seeds control and exploration; the campaign id
+	DefaultBasket  float64 // expected order value of users who never ordered
+}
+
+// User is what the decision knows of one user.
+type User struct {
+	ID          string
+	Segment     string
+	Propensity  float64  // probability of buying within the horizon without an offer
+	Basket      float64  // expected order value
+	Orders      float64  // past orders
+	RecencyDays float64  // days since the last order
+	Member      bool     // in the loyalty programme
+	Categories  []string // interests: the user's top categories
+	Suppressed  string   // a suppression reason, or ""
+}
+
+// Estimate is the expected effect of giving one offer to one user.
+type Estimate struct {
+	Revenue float64 // expected incremental revenue
+	Cost    float64 // expected cost: redemptions x face value
+	Face    float64 // the offer's face value for this user (discount amount)
+	Source  string  // uplift, state or prior
+}
+
+// Estimator predicts the effect of an offer on a user from a model trained
+// on campaign history; ok is false when it has no model for the offer.
+type Estimator interface {
+	Estimate(u User, o campaign.Offer, features []float64) (e Estimate, ok bool)
+}
+
+// Face is the offer's face value for u: the share of the basket for rate
+// kinds, the fixed amount otherwise.
+func Face(o campaign.Offer, basket float64) float64 {
+	if campaign.RateKind(o.Kind) {
+		return o.Rate * basket
+	}
+	return o.Fixed
+}
+
+// Prior is the estimate without history: the offer's prior lift moves
+// users who would not buy anyway (points and member prices reward those
+// who buy anyway, so theirs scales with the propensity); everyone who
+// redeems costs the face value, including those who would have bought.
+func Prior(o campaign.Offer, u User) Estimate {
+	p := clamp01(u.Propensity)
+	lift := o.Lift * (1 - p)
+	if o.Kind == campaign.Points || o.Kind == campaign.MemberPrice {
+		lift = o.Lift * p
+	}
+	face := Face(o, u.Basket)
+	return Estimate{Revenue: lift * u.Basket, Cost: clamp01(p+lift) * face, Face: face, Source: SourcePrior}
+}
+
+// FromState is the estimate from a measured segment x offer (or offer)
+// effect of the adjustment state.
+func FromState(o campaign.Offer, u User, e adjust.Estimate) Estimate {
+	face := Face(o, u.Basket)
+	return Estimate{Revenue: e.Revenue, Cost: clamp01(clamp01(u.Propensity)+e.Response) * face, Face: face, Source: SourceState}
+}
+
+// Value is the objective of an estimate: incremental profit (margin x
+// revenue - cost) or incremental revenue.
+func (p *Params) Value(e Estimate) float64 {
+	if p.Objective == "revenue" {
+		return e.Revenue
+	}
+	return p.Margin*e.Revenue - e.Cost
+}
+
+// InAudience reports whether u passes the template's audience rules, and
+// the rule that excluded it otherwise.
+func InAudience(a campaign.Audience, u User) (bool, string) {
+	switch {
+	case a.MinOrders > 0 && u.Orders < float64(a.MinOrders):
+		return false, fmt.Sprintf("fewer than %d orders", a.MinOrders)
+	case a.MaxOrders > 0 && u.Orders > float64(a.MaxOrders):
+		return false, fmt.Sprintf("more than %d orders", a.MaxOrders)
+	case a.InactiveDaysMin > 0 && u.RecencyDays < a.InactiveDaysMin:
+		return false, fmt.Sprintf("active within %.0f days", a.InactiveDaysMin)
+	case a.InactiveDaysMax > 0 && u.RecencyDays > a.InactiveDaysMax:
+		return false, fmt.Sprintf("inactive beyond %.0f days", a.InactiveDaysMax)
+	case a.MembersOnly && !u.Member:
+		return false, "not a member"
+	case len(a.Segments) > 0 && !slices.Contains(a.Segments, u.Segment):
+		return false, "segment " + u.Segment + " not targeted"
+	case len(a.Categories) > 0 && !anyOf(a.Categories, u.Categories):
+		return false, "no interest in " + strings.Join(a.Categories, ", ")
+	}
+	return true, ""
+}
+
+// Eligible reports whether u may receive o under the offer's eligibility.
+func Eligible(o campaign.Offer, u User) bool {
+	e := o.Eligibility
+	switch {
+	case e.MembersOnly && !u.Member:
+		return false
+	case e.MinOrders > 0 && u.Orders < float64(e.MinOrders):
+		return false
+	case len(e.Segments) > 0 && !slices.Contains(e.Segments, u.Segment):
+		return false
+	case len(e.Categories) > 0 && !anyOf(e.Categories, u.Categories):
+		return false
+	}
+	return true
+}
+
+func anyOf(want, have []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Status is where a user stands before the budget is applied.
+type Status uint8
+
+// Statuses.
+const (
+	Ineligible Status = iota // outside the audience
+	Suppressed               // opted out or contacted recently
+	Control                  // held out, never contacted
+	Explore                  // given a random eligible offer
+	Candidate                // competes for the budget
+)
+
+// Scored is one user's options after scoring: written by the scoring
+// pass, read by the budget and assignment passes.
+type Scored struct {
+	UserID  string    `json:"u"`
+	Segment string    `json:"s"`
+	Status  Status    `json:"st"`
+	Why     string    `json:"w,omitempty"` // audience rule or suppression reason
+	Group   string    `json:"g,omitempty"` // sensitive attribute value (fairness audit only)
+	Prop    float64   `json:"p"`
+	Basket  float64   `json:"b"`
+	Options []Option  `json:"o,omitempty"` // eligible offers with positive value or explore pick; template order
+	Pick    int       `json:"x"`           // explore: index into Options of the drawn offer
+	Facts   [2]string `json:"f"`           // the two facts that most describe the user
+}
+
+// Option is one eligible offer for one user.
+type Option struct {
+	Offer   int     `json:"i"` // index into Params.Offers
+	Value   float64 `json:"v"` // the objective
+	Revenue float64 `json:"r"`
+	Cost    float64 `json:"c"`
+	Face    float64 `json:"d"`
+	Source  string  `json:"s"`
+}
+
+// Score is the scoring pass for one user: audience, suppression, control,
+// exploration and every eligible offer's estimate. est may be nil; state
+// may be nil.
+func (p *Params) Score(u User, x []float64, est Estimator, state *adjust.State) Scored {
+	s := Scored{UserID: u.ID, Segment: u.Segment, Prop: u.Propensity, Basket: u.Basket, Pick: -1}
+	s.Facts = facts(u)
+	if ok, why := InAudience(p.Audience, u); !ok {
+		s.Status, s.Why = Ineligible, why
+		return s
+	}
+	if u.Suppressed != "" {
+		s.Status, s.Why = Suppressed, u.Suppressed
+		return s
+	}
+	for i, o := range p.Offers {
+		if !Eligible(o, u) {
+			continue
+		}
+		var e Estimate
+		var ok bool
+		if est != nil {
+			e, ok = est.Estimate(u, o, x)
+		}
+		if !ok {
+			if se, found := state.Estimate(u.Segment, o.ID); found {
+				e, ok = FromState(o, u, se), true
+			}
+		}
+		if !ok {
+			e = Prior(o, u)
+		}
+		s.Options = append(s.Options, Option{Offer: i, Value: p.Value(e), Revenue: e.Revenue, Cost: e.Cost, Face: e.Face, Source: e.Source})
+	}
+	s.Status = Candidate
+	if !p.Stratify && shard.Unit(p.Salt+"/control", u.ID) < p.ControlShare {
+		s.Status = Control
+	} else if len(s.Options) > 0 && shard.Unit(p.Salt+"/explore", u.ID) < p.ExploreShare {
+		s.Status, s.Pick = Explore, p.explorePick(u.ID, s.Options)
+	}
+	return s
+}
+
+// explorePick draws one of the options, weighted by ExploreWeights, from a
+// hash of the user: the same user gets the same draw.
+func (p *Params) explorePick(id string, opts []Option) int {
+	total := 0.0
+	w := make([]float64, len(opts))
+	for i, o := range opts {
+		w[i] = 1
+		if x, ok := p.ExploreWeights[p.Offers[o.Offer].ID]; ok && x > 0 {
+			w[i] = x
+		}
+		total += w[i]
+	}
+	r := shard.Unit(p.Salt+"/explore-pick", id) * total
+	for i := range w {
+		if r < w[i] {
+			return i
+		}
+		r -= w[i]
+	}
+	return len(w) - 1
+}
+
+// StratifyControl puts an exact share of each segment's treatable users
+// (candidates and explorers) of one shard in the control group: within a
+// segment, the users with the lowest control hash, round(share x n) of
+// them. The share holds per segment to within half a user per shard.
+func (p *Params) StratifyControl(users []Scored) {
+	if !p.Stratify || p.ControlShare <= 0 {
+		return
+	}
+	bySeg := map[string][]int{}
+	for i, u := range users {
+		if u.Status == Candidate || u.Status == Explore {
+			bySeg[u.Segment] = append(bySeg[u.Segment], i)
+		}
+	}
+	for _, idx := range bySeg {
+		slices.SortFunc(idx, func(a, b int) int {
+			ha, hb := shard.Unit(p.Salt+"/control", users[a].UserID), shard.Unit(p.Salt+"/control", users[b].UserID)
+			return cmp.Or(cmp.Compare(ha, hb), strings.Compare(users[a].UserID, users[b].UserID))
+		})
+		k := int(math.Floor(p.ControlShare*float64(len(idx)) + 0.5))
+		for _, i := range idx[:k] {
+			users[i].Status, users[i].Pick = Control, -1
+		}
+	}
+}
+
+// BudgetOptions are the options a candidate competes with.
+func (s *Scored) BudgetOptions() []budget.Option {
+	out := make([]budget.Option, len(s.Options))
+	for i, o := range s.Options {
+		out[i] = budget.Option{Value: o.Value, Cost: o.Cost, Revenue: o.Revenue}
+	}
+	return out
+}
+
+// Best is the option a candidate (or control user, for the record) takes at
+// multiplier lambda, or -1.
+func (s *Scored) Best(lambda float64) int {
+	best, score := -1, 0.0
+	for i, o := range s.Options {
+		if v := o.Value - lambda*o.Cost; v > score {
+			best, score = i, v
+		}
+	}
+	return best
+}
+
+func facts(u User) [2]string {
+	var f [2]string
+	switch p := u.Propensity; {
+	case p < 0.2:
+		f[0] = fmt.Sprintf("low propensity %.2f", p)
+	case p > 0.6:
+		f[0] = fmt.Sprintf("high propensity %.2f", p)
+	default:
+		f[0] = fmt.Sprintf("propensity %.2f", p)
+	}
+	if u.Segment != "" {
+		f[1] = "segment " + u.Segment
+	} else {
+		f[1] = fmt.Sprintf("basket %.0f", u.Basket)
+	}
+	return f
+}
+
+func clamp01(x float64) float64 { return math.Max(0, math.Min(1, x)) }
+
+// Curve is the budget curve of one shard's candidates over grid (with
+// explore off, explorers compete as candidates), and the shard's largest
+// value per unit of cost, which bounds the useful multipliers.
+func Curve(users []Scored, grid []float64, explore bool) (budget.Curve, float64) {
+	c := budget.NewCurve(grid)
+	maxRatio := 0.0
+	for i := range users {
+		u := &users[i]
+		if u.Status != Candidate && (u.Status != Explore || explore) {
+			continue
+		}
+		opts := u.BudgetOptions()
+		for _, o := range opts {
+			if o.Cost > 0 && o.Value > 0 {
+				maxRatio = math.Max(maxRatio, o.Value/o.Cost)
+			}
+		}
+		c.Add(opts)
+	}
+	return c, maxRatio
+}
+
+// ExploreCost is the expected cost of one shard's exploration offers.
+func ExploreCost(users []Scored) float64 {
+	cost := 0.0
+	for i := range users {
+		if u := &users[i]; u.Status == Explore {
+			cost += u.Options[u.Pick].Cost
+		}
+	}
+	return cost
+}

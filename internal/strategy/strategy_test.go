@@ -1,0 +1,341 @@
+package strategy
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/promoflow/promoflow/internal/adjust"
+	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/plan"
+	"github.com/promoflow/promoflow/internal/shard"
+)
+
+var testOffers = []campaign.Offer{
+	{ID: "discount10", Kind: campaign.Discount, Channel: "email", Rate: 0.10, Lift: 0.10},
+	{ID: "coupon5", Kind: campaign.Coupon, Channel: "email", Fixed: 5, Lift: 0.07},
+	{ID: "points2x", Kind: campaign.Points, Channel: "app", Rate: 0.03, Lift: 0.06, Eligibility: campaign.Eligibility{MinOrders: 2}},
+	{ID: "member15", Kind: campaign.MemberPrice, Channel: "app", Rate: 0.15, Lift: 0.2, Eligibility: campaign.Eligibility{MembersOnly: true}},
+	{ID: "gift_set", Kind: campaign.Gift, Channel: "email", Fixed: 8, Lift: 0.3, Caps: campaign.Caps{Count: 40}},
+	{ID: "flash20", Kind: campaign.FlashPrice, Channel: "app", Rate: 0.2, Lift: 0.25, Caps: campaign.Caps{Money: 300}, Eligibility: campaign.Eligibility{Categories: []string{"home"}}},
+}
+
+var segments = []string{"champions", "loyal", "new", "at risk"}
+
+// randomUsers draws n users; a share are opted out.
+func randomUsers(rng *rand.Rand, n int) []User {
+	users := make([]User, n)
+	for i := range users {
+		u := User{
+			ID: fmt.Sprintf("u%06d", i), Segment: segments[rng.IntN(len(segments))], Propensity: rng.Float64(),
+			Basket: 10 + rng.ExpFloat64()*40, Orders: float64(rng.IntN(8)), RecencyDays: rng.Float64() * 200,
+			Member: rng.IntN(3) == 0,
+		}
+		if rng.IntN(4) == 0 {
+			u.Categories = []string{"home"}
+		}
+		if rng.IntN(20) == 0 {
+			u.Suppressed = OptedOut
+		}
+		users[i] = u
+	}
+	return users
+}
+
+func params(objective string) Params {
+	return Params{
+		Template: "t", Objective: objective, Margin: 0.4, Offers: testOffers, ControlShare: 0.1, Stratify: true,
+		ExploreShare: 0.05, Salt: "camp-1",
+	}
+}
+
+// scoreShards scores users into shards by user id, like the workflow.
+func scoreShards(p *Params, users []User, n int, groups bool) [][]Scored {
+	out := make([][]Scored, n)
+	for _, u := range users {
+		s := p.Score(u, nil, nil, nil)
+		if groups {
+			s.Group = []string{"a", "b", "c"}[shard.Of(u.ID+"/g", 3)]
+			if u.Propensity > 0.7 { // correlated with offers, so the rates differ
+				s.Group = "a"
+			}
+		}
+		i := shard.Of(u.ID, n)
+		out[i] = append(out[i], s)
+	}
+	return out
+}
+
+func flatten(rows [][]plan.Row) []plan.Row {
+	var out []plan.Row
+	for _, r := range rows {
+		out = append(out, r...)
+	}
+	return out
+}
+
+func sumTallies(ts []Tally) Tally {
+	t := NewTally(len(testOffers))
+	for _, x := range ts {
+		t.Merge(x)
+	}
+	return t
+}
+
+// TestDecideProperties checks, on random instances, every rule a plan must
+// keep: never over budget, within 1% of it when it binds, caps, suppression,
+// eligibility, control and exploration shares.
+func TestDecideProperties(t *testing.T) {
+	for seed := range uint64(12) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		n := 2000 + rng.IntN(3000)
+		users := randomUsers(rng, n)
+		byID := map[string]User{}
+		for _, u := range users {
+			byID[u.ID] = u
+		}
+		obj := []string{"profit", "revenue"}[seed%2]
+		p := params(obj)
+		shards := 1 + int(seed%5)
+		budgetTotal := []float64{0, 500, 2000, 5000, 1e6}[seed%5]
+		if seed%3 == 0 {
+			p.Audience = campaign.Audience{MinOrders: 1}
+		}
+		t.Run(fmt.Sprintf("seed%d-%s-%dshards-budget%.0f", seed, obj, shards, budgetTotal), func(t *testing.T) {
+			rows, tallies, out := p.Decide(scoreShards(&p, users, shards, false), budgetTotal, nil)
+			all := flatten(rows)
+			tot := sumTallies(tallies)
+			if len(all) != n || tot.Users != int64(n) {
+				t.Fatalf("%d rows, tally %d users, want %d", len(all), tot.Users, n)
+			}
+			cost, counts, money := 0.0, map[string]int64{}, map[string]float64{}
+			var control, explore, eligible int64
+			ctlBySeg, eligBySeg := map[string]int64{}, map[string]int64{}
+			for _, r := range all {
+				u := byID[r.UserID]
+				inAud, _ := InAudience(p.Audience, u)
+				if u.Suppressed != "" || !inAud {
+					if r.Offer != None || r.Control || r.Explore {
+						t.Fatalf("suppressed or ineligible user %s got %+v", u.ID, r)
+					}
+					continue
+				}
+				eligible++
+				if r.Control {
+					control++
+					ctlBySeg[r.Segment]++
+					if r.Explore {
+						t.Fatalf("control user %s explores", u.ID)
+					}
+				}
+				if !r.Control {
+					eligBySeg[r.Segment]++
+				}
+				if r.Offer == None {
+					continue
+				}
+				o := testOffers[slices.IndexFunc(testOffers, func(o campaign.Offer) bool { return o.ID == r.Offer })]
+				if !Eligible(o, u) {
+					t.Fatalf("user %s (orders %v, member %v, cats %v) got ineligible %s", u.ID, u.Orders, u.Member, u.Categories, o.ID)
+				}
+				if r.Control {
+					continue
+				}
+				if r.Explore {
+					explore++
+				}
+				cost += r.ExpectedCost
+				counts[r.Offer]++
+				money[r.Offer] += r.ExpectedCost
+			}
+			if math.Abs(cost-tot.Cost) > 1e-6*math.Max(1, cost) {
+				t.Errorf("rows cost %v, tally %v", cost, tot.Cost)
+			}
+			if budgetTotal > 0 {
+				if cost > budgetTotal*(1+1e-12) {
+					t.Errorf("cost %.4f over budget %.0f", cost, budgetTotal)
+				}
+				if out.Unconstrained+out.ExploreCost > budgetTotal && !out.Quotas && cost < 0.99*budgetTotal {
+					t.Errorf("cost %.2f below 99%% of binding budget %.0f (unconstrained %.2f)", cost, budgetTotal, out.Unconstrained)
+				}
+			}
+			for _, o := range testOffers {
+				if o.Caps.Count > 0 && counts[o.ID] > o.Caps.Count {
+					t.Errorf("%s given %d times, cap %d", o.ID, counts[o.ID], o.Caps.Count)
+				}
+				if o.Caps.Money > 0 && money[o.ID] > o.Caps.Money*(1+1e-12) {
+					t.Errorf("%s cost %.2f, cap %.2f", o.ID, money[o.ID], o.Caps.Money)
+				}
+			}
+			// Control: the share per segment, exact to half a user per shard.
+			for _, seg := range segments {
+				all := ctlBySeg[seg] + eligBySeg[seg]
+				want := p.ControlShare * float64(all)
+				if math.Abs(float64(ctlBySeg[seg])-want) > 0.5*float64(shards)+1e-9 {
+					t.Errorf("segment %s: control %d of %d, want %.1f ± %.1f", seg, ctlBySeg[seg], all, want, 0.5*float64(shards))
+				}
+			}
+			if out.ExploreOn {
+				treatable := float64(eligible - control)
+				if sd := math.Sqrt(treatable * p.ExploreShare * (1 - p.ExploreShare)); math.Abs(float64(explore)-p.ExploreShare*treatable) > 4*sd+float64(n)/200 {
+					t.Errorf("explore %d of %.0f, want %.0f", explore, treatable, p.ExploreShare*treatable)
+				}
+			}
+			s := p.Summarize(&campaign.Template{Name: "t"}, tot, out)
+			if s.Audience.Eligible != eligible || s.Audience.Control != control || s.Budget.Used != tot.Cost {
+				t.Errorf("summary audience %+v, want eligible %d control %d", s.Audience, eligible, control)
+			}
+			for _, g := range s.Guards {
+				if g.Status == GuardFail {
+					t.Errorf("guard failed: %+v", g)
+				}
+			}
+			if _, err := json.Marshal(s); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestDecideDeterministic: the same users give the same rows whatever the
+// order of scoring within a shard.
+func TestDecideDeterministic(t *testing.T) {
+	users := randomUsers(rand.New(rand.NewPCG(1, 2)), 3000)
+	p := params("profit")
+	a, _, _ := p.Decide(scoreShards(&p, users, 4, false), 2000, nil)
+	b, _, _ := p.Decide(scoreShards(&p, users, 4, false), 2000, nil)
+	for i := range a {
+		if !slices.Equal(a[i], b[i]) {
+			t.Fatalf("shard %d differs", i)
+		}
+	}
+}
+
+// TestFairnessBound: with a max gap, the groups' offer rates end within it.
+func TestFairnessBound(t *testing.T) {
+	users := randomUsers(rand.New(rand.NewPCG(3, 4)), 6000)
+	p := params("profit")
+	for _, gap := range []float64{0, 0.05, 0.02} {
+		fair := &campaign.Fairness{Attribute: "g", MaxGap: gap}
+		_, tallies, out := p.Decide(scoreShards(&p, users, 3, true), 1e6, fair)
+		s := p.Summarize(&campaign.Template{Name: "t"}, sumTallies(tallies), out)
+		if s.Fairness == nil || len(s.Fairness.Groups) != 3 {
+			t.Fatalf("fairness %+v", s.Fairness)
+		}
+		if gap == 0 {
+			if s.Fairness.Gap <= 0.05 {
+				t.Fatalf("unconstrained gap %.3f: the test needs groups that differ", s.Fairness.Gap)
+			}
+			continue
+		}
+		if s.Fairness.Gap > gap+1e-9 || s.Fairness.Withheld == 0 {
+			t.Errorf("max gap %v: gap %.4f, withheld %d", gap, s.Fairness.Gap, s.Fairness.Withheld)
+		}
+	}
+}
+
+// TestEstimateSources: uplift beats state beats prior, per offer.
+func TestEstimateSources(t *testing.T) {
+	p := params("profit")
+	u := User{ID: "x", Segment: "loyal", Propensity: 0.3, Basket: 50, Orders: 3, Member: true}
+	st := &adjust.State{Cells: map[string]map[string]adjust.Estimate{"loyal": {"coupon5": {Response: 0.2, Revenue: 9}}}}
+	s := p.Score(u, nil, nil, st)
+	src := map[string]string{}
+	for _, o := range s.Options {
+		src[p.Offers[o.Offer].ID] = o.Source
+		if p.Offers[o.Offer].ID == "coupon5" && (o.Revenue != 9 || math.Abs(o.Cost-0.5*5) > 1e-12) {
+			t.Errorf("state estimate %+v, want revenue 9, cost (0.3+0.2)*5", o)
+		}
+	}
+	if src["coupon5"] != SourceState || src["discount10"] != SourcePrior {
+		t.Errorf("sources %v", src)
+	}
+}
+
+// TestTrainUplift: a planted effect (coupon adds 10 revenue when x0 > 0.5,
+// nothing otherwise) is recovered in sign and size.
+func TestTrainUplift(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var rows []HistoryRow
+	for i := 0; i < 4000; i++ {
+		x := []float64{rng.Float64(), rng.Float64()}
+		arm := []string{ControlArm, "coupon5"}[rng.IntN(2)]
+		rev := 20 * x[1]
+		if arm == "coupon5" && x[0] > 0.5 {
+			rev += 10
+		}
+		rev += rng.NormFloat64()
+		rows = append(rows, HistoryRow{X: x, Arm: arm, Revenue: rev, Responded: rev > 15})
+	}
+	m, info, err := TrainUplift(rows, []string{"x0", "x1"}, []string{"coupon5", "discount10"}, TrainConfig{Seed: 1})
+	if err != nil || m == nil {
+		t.Fatal(m, err)
+	}
+	if !slices.Equal(info.Offers, []string{"coupon5"}) || info.Arms[ControlArm] == 0 {
+		t.Errorf("info %+v", info)
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Models
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	o := testOffers[1]
+	hi, ok := back.Estimate(User{Basket: 30}, o, []float64{0.8, 0.5})
+	lo, _ := back.Estimate(User{Basket: 30}, o, []float64{0.2, 0.5})
+	if !ok || hi.Source != SourceUplift || math.Abs(hi.Revenue-10) > 2.5 || math.Abs(lo.Revenue) > 2.5 {
+		t.Errorf("estimates %+v / %+v, want about 10 and 0", hi, lo)
+	}
+	if _, ok := back.Estimate(User{}, testOffers[0], []float64{0.5, 0.5}); ok {
+		t.Error("estimate for an offer without history")
+	}
+}
+
+func TestSplit(t *testing.T) {
+	for _, tc := range []struct {
+		total int64
+		use   []int64
+		want  []int64
+	}{
+		{10, []int64{5, 5, 5}, []int64{4, 3, 3}},
+		{20, []int64{5, 5}, []int64{5, 5}},
+		{0, []int64{3, 4}, []int64{0, 0}},
+		{7, []int64{0, 10, 4}, []int64{0, 5, 2}},
+	} {
+		got := Split(tc.total, tc.use)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Split(%d, %v) = %v, want %v", tc.total, tc.use, got, tc.want)
+		}
+	}
+}
+
+// TestBudgetUsed: without caps, a binding budget is used within 1% and
+// never exceeded, over shard counts, objectives and budgets.
+func TestBudgetUsed(t *testing.T) {
+	users := randomUsers(rand.New(rand.NewPCG(9, 9)), 5000)
+	for _, obj := range []string{"profit", "revenue"} {
+		for _, b := range []float64{1000, 2000, 3000} {
+			for _, shards := range []int{1, 3, 8} {
+				p := params(obj)
+				p.Offers = nil
+				for _, o := range testOffers {
+					o.Caps = campaign.Caps{}
+					p.Offers = append(p.Offers, o)
+				}
+				_, tallies, out := p.Decide(scoreShards(&p, users, shards, false), b, nil)
+				tot := sumTallies(tallies)
+				if out.Unconstrained+out.ExploreCost <= b {
+					t.Fatalf("%s budget %v does not bind (unconstrained %.0f)", obj, b, out.Unconstrained)
+				}
+				if tot.Cost > b || tot.Cost < 0.99*b {
+					t.Errorf("%s, budget %v, %d shards: cost %.4f, want [%.2f, %v]", obj, b, shards, tot.Cost, 0.99*b, b)
+				}
+			}
+		}
+	}
+}
