@@ -1,87 +1,468 @@
 package activities
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+	"time"
 
-	"github.com/promoflow/promoflow/internal/decide"
+	"github.com/apache/arrow/go/v17/arrow"
+
+	"github.com/promoflow/promoflow/internal/adjust"
+	"github.com/promoflow/promoflow/internal/budget"
+	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
-	"github.com/promoflow/promoflow/internal/segment"
+	"github.com/promoflow/promoflow/internal/shard"
+	"github.com/promoflow/promoflow/internal/strategy"
 )
 
-// DecideInput is everything one shard needs to choose its users' offers.
-type DecideInput struct {
+// ContactsPrefix holds one object per published campaign listing the users
+// it contacted (treated, not control), named <YYYY-MM-DD>_<campaign>.txt by
+// the campaign's start date, so a later run finds the users promoted within
+// N days by listing the prefix, without reading older campaigns' plans.
+const ContactsPrefix = "state/contacts/"
+
+// ContactsKey is where a campaign starting at start records its contacts.
+func ContactsKey(start time.Time, campaign string) string {
+	return ContactsPrefix + start.UTC().Format("2006-01-02") + "_" + campaign + ".txt"
+}
+
+// MemberAttribute is the profile attribute that marks loyalty-programme
+// members ("1", "true", "yes", "y"). Without any profile data, users with
+// at least two orders count as members (a documented proxy).
+const MemberAttribute = "member"
+
+// DecidePrepareInput names what the decision reads besides the run's own
+// objects.
+type DecidePrepareInput struct {
+	RunID        string
+	Template     string
+	Campaign     string
+	Start        time.Time
+	SuppressDays int
+}
+
+// DecidePrepareOutput pins the inputs of the decision so that every shard
+// (and every retry) sees the same: a copy of the adjustment state, and the
+// contact lists of recent campaigns.
+type DecidePrepareOutput struct {
+	StateKey    string // the run's copy; "" without a state
+	State       *strategy.StateRef
+	Retired     []string
+	Explore     map[string]float64
+	ContactKeys []string // campaigns that started within SuppressDays before Start
+}
+
+// DecidePrepare copies the template's adjustment state into the run (the
+// evaluation may replace latest.json at any time) and lists the contact
+// lists of campaigns started within SuppressDays before the campaign start
+// (the campaign itself excluded, so a re-run is not suppressed by itself).
+func (a *Activities) DecidePrepare(ctx context.Context, in DecidePrepareInput) (_ DecidePrepareOutput, err error) {
+	defer final(&err)
+	var out DecidePrepareOutput
+	keys, err := a.Store.List(ctx, adjust.Key(in.Template))
+	if err != nil {
+		return out, err
+	}
+	if slices.Contains(keys, adjust.Key(in.Template)) {
+		data, err := a.Store.Get(ctx, adjust.Key(in.Template))
+		if err != nil {
+			return out, err
+		}
+		st, err := adjust.Parse(data)
+		if err != nil {
+			return out, &corruptError{key: adjust.Key(in.Template), err: err}
+		}
+		out.StateKey = layout.Run(in.RunID) + "decide/state.json"
+		if err := a.Store.Put(ctx, out.StateKey, data); err != nil {
+			return out, err
+		}
+		out.State = &strategy.StateRef{Key: adjust.Key(in.Template), Version: st.Version, Campaign: st.Campaign}
+		out.Retired, out.Explore = st.Retired, st.Explore
+	}
+	if in.SuppressDays > 0 {
+		all, err := a.Store.List(ctx, ContactsPrefix)
+		if err != nil {
+			return out, err
+		}
+		from := in.Start.UTC().AddDate(0, 0, -in.SuppressDays).Format("2006-01-02")
+		to := in.Start.UTC().Format("2006-01-02")
+		for _, k := range all {
+			name := path.Base(k)
+			date, camp, ok := strings.Cut(strings.TrimSuffix(name, ".txt"), "_")
+			if !ok || camp == in.Campaign || date < from || date > to {
+				continue
+			}
+			out.ContactKeys = append(out.ContactKeys, k)
+		}
+		slices.Sort(out.ContactKeys)
+	}
+	return out, nil
+}
+
+// DecideTrainUpliftInput names the run whose campaign history trains the
+// per-offer uplift models.
+type DecideTrainUpliftInput struct {
+	RunID  string
+	Shards int
+	Offers []string // offer ids that may get a model
+	Seed   int64
+}
+
+// DecideTrainUpliftOutput says where the models are ("" when the history
+// gave none) and what they were trained on.
+type DecideTrainUpliftOutput struct {
+	Key  string
+	Info strategy.UpliftInfo
+}
+
+// DecideTrainUplift joins the run's campaign history (the history table,
+// sharded like the users) with the users' features and fits per-offer
+// T-learners on the revenue in each campaign's window. Arms must be named
+// like the catalog's offers ("control" for the held-out); other arms are
+// counted but not modelled.
+func (a *Activities) DecideTrainUplift(ctx context.Context, in DecideTrainUpliftInput) (_ DecideTrainUpliftOutput, err error) {
+	defer final(&err)
+	var rows []strategy.HistoryRow
+	var histRows int64
+	for i := range in.Shards {
+		feats, err := a.readFeatures(ctx, layout.Features(in.RunID, i), features.Schema)
+		if err != nil {
+			return DecideTrainUpliftOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		byUser := make(map[string][]float64, len(feats))
+		for _, f := range feats {
+			byUser[f.UserID] = f.Values
+		}
+		err = a.eachTableRow(ctx, layout.TableDir(in.RunID, canon.HistoryName, i, in.Shards), canon.HistoryTable, func(v []canon.Value) {
+			histRows++
+			x, ok := byUser[v[0].Str]
+			if !ok {
+				return
+			}
+			r := strategy.HistoryRow{X: x, Arm: v[2].Str, Responded: !v[5].Null && v[5].Bool}
+			if !v[7].Null {
+				r.Revenue = v[7].Float
+			}
+			rows = append(rows, r)
+		})
+		if err != nil {
+			return DecideTrainUpliftOutput{}, err
+		}
+	}
+	m, info, err := strategy.TrainUplift(rows, features.Names, in.Offers, strategy.TrainConfig{Seed: uint64(in.Seed)})
+	info.HistoryRows = histRows
+	if err != nil || m == nil {
+		return DecideTrainUpliftOutput{Info: info}, err
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return DecideTrainUpliftOutput{}, err
+	}
+	key := layout.Run(in.RunID) + "models/uplift/models.json"
+	return DecideTrainUpliftOutput{Key: key, Info: info}, a.Store.Put(ctx, key, data)
+}
+
+// eachTableRow calls fn with every row of every piece of a canonical table
+// partition (dir), in key order.
+func (a *Activities) eachTableRow(ctx context.Context, dir string, t *canon.Table, fn func([]canon.Value)) error {
+	keys, err := a.Store.List(ctx, dir)
+	if err != nil {
+		return err
+	}
+	slices.Sort(keys)
+	row := make([]canon.Value, len(t.Columns))
+	for _, k := range keys {
+		err := a.readArrow(ctx, k, t.Schema, func(rec arrow.Record) error {
+			cols := rec.Columns()
+			for r := range int(rec.NumRows()) {
+				for c, col := range t.Columns {
+					row[c] = canon.ValueAt(cols[c], col.Kind, r)
+				}
+				fn(row)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecideScoreInput is everything one shard needs to score its users.
+type DecideScoreInput struct {
 	RunID         string
-	Shard         int
+	Shard, Shards int
 	Scaler        features.Scaler
 	Centroids     [][]float64
 	SegmentNames  []string
 	ForestKey     string
-	Catalog       []decide.Offer
-	Params        decide.Params
-	DefaultBasket float64 // expected order value of users who never ordered
+	UpliftKey     string // "" without uplift models
+	StateKey      string // "" without an adjustment state
+	Params        strategy.Params
+	OptOut        []string // objects listing opted-out user ids
+	ContactKeys   []string // recent campaigns' contact lists
+	Profiles      bool     // the run has a profiles table
+	Sensitive     string   // the fairness attribute, "" for none
 }
 
-// DecideOutput is the shard's share of the plan, in aggregates.
-type DecideOutput struct {
-	Key                        string
-	Rows                       int64
-	Control                    int64
-	Offers                     map[string]int64 // offers sent (control excluded), by offer ID
-	ExpectedCost               float64          // of offers sent
-	ExpectedIncrementalRevenue float64          // of offers sent
-	Segments                   segment.Sums     // raw feature sums per segment
+// DecideScoreOutput is the shard's scoring in aggregates.
+type DecideScoreOutput struct {
+	Key         string // the scored users (JSON, gzip)
+	Users       int64
+	ExploreCost float64
+	MaxRatio    float64 // largest value per unit of cost of any option
 }
 
-// Decide scores the shard's users (segment, propensity), chooses each one's
-// offer and control membership, and writes the shard's plan rows.
-func (a *Activities) Decide(ctx context.Context, in DecideInput) (_ DecideOutput, err error) {
+// DecideScore scores the shard's users: segment, propensity, audience and
+// offer eligibility, suppression, control (stratified by segment) and
+// exploration, and every eligible offer's expected incremental revenue and
+// cost with its source. It stores the scored users for the budget and
+// assignment passes.
+func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ DecideScoreOutput, err error) {
 	defer final(&err)
 	f, err := a.loadForest(ctx, in.ForestKey)
 	if err != nil {
-		return DecideOutput{}, err
+		return DecideScoreOutput{}, err
+	}
+	var models *strategy.Models
+	if in.UpliftKey != "" {
+		data, err := a.Store.Get(ctx, in.UpliftKey)
+		if err != nil {
+			return DecideScoreOutput{}, err
+		}
+		models = &strategy.Models{}
+		if err := json.Unmarshal(data, models); err != nil {
+			return DecideScoreOutput{}, &corruptError{key: in.UpliftKey, err: err}
+		}
+	}
+	var state *adjust.State
+	if in.StateKey != "" {
+		data, err := a.Store.Get(ctx, in.StateKey)
+		if err != nil {
+			return DecideScoreOutput{}, err
+		}
+		if state, err = adjust.Parse(data); err != nil {
+			return DecideScoreOutput{}, &corruptError{key: in.StateKey, err: err}
+		}
+	}
+	suppressed := map[string]string{}
+	for _, k := range in.ContactKeys {
+		if err := a.eachID(ctx, k, in.Shard, in.Shards, func(id string) { suppressed[id] = strategy.RecentlyContacted }); err != nil {
+			return DecideScoreOutput{}, err
+		}
+	}
+	for _, k := range in.OptOut {
+		if err := a.eachID(ctx, k, in.Shard, in.Shards, func(id string) { suppressed[id] = strategy.OptedOut }); err != nil {
+			return DecideScoreOutput{}, err
+		}
+	}
+	members, groups := map[string]bool{}, map[string]string{}
+	anyMember := false
+	if in.Profiles {
+		err := a.eachTableRow(ctx, layout.TableDir(in.RunID, canon.ProfilesName, in.Shard, in.Shards), canon.ProfilesTable, func(v []canon.Value) {
+			switch attr := v[1].Str; {
+			case attr == MemberAttribute:
+				anyMember = true
+				switch strings.ToLower(strings.TrimSpace(v[2].Str)) {
+				case "1", "true", "yes", "y":
+					members[v[0].Str] = true
+				}
+			case in.Sensitive != "" && attr == in.Sensitive:
+				groups[v[0].Str] = v[2].Str
+			}
+		})
+		if err != nil {
+			return DecideScoreOutput{}, err
+		}
 	}
 	rows, err := a.readFeatures(ctx, layout.Features(in.RunID, in.Shard), features.Schema)
 	if err != nil {
-		return DecideOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+		return DecideScoreOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
-	aov, freq := indexOf(features.Names, "avg_order_value"), indexOf(features.Names, "frequency")
-	out := DecideOutput{
-		Key: layout.Scores(in.RunID, in.Shard), Rows: int64(len(rows)),
-		Offers: map[string]int64{}, Segments: segment.NewSums(len(in.Centroids)),
-	}
-	planRows := make([]plan.Row, len(rows))
+	aov, freq, rec := indexOf(features.Names, "avg_order_value"), indexOf(features.Names, "frequency"), indexOf(features.Names, "recency_days")
+	p := in.Params
+	out := DecideScoreOutput{Key: layout.Run(in.RunID) + "decide/scored/" + shard.Key(in.Shard) + ".json.gz", Users: int64(len(rows))}
+	scored := make([]strategy.Scored, len(rows))
 	for i, r := range rows {
 		seg, _ := kmeans.Nearest(in.Scaler.Apply(r.Values), in.Centroids)
-		out.Segments.Add(seg, r.Values)
-		u := decide.User{
+		u := strategy.User{
 			ID: r.UserID, Segment: in.SegmentNames[seg], Propensity: f.Predict(r.Values),
-			Basket: r.Values[aov], Frequency: r.Values[freq],
+			Basket: r.Values[aov], Orders: r.Values[freq], RecencyDays: r.Values[rec], Suppressed: suppressed[r.UserID],
 		}
 		if u.Basket <= 0 {
-			u.Basket = in.DefaultBasket
+			u.Basket = p.DefaultBasket
 		}
-		d := decide.Choose(u, in.Catalog, in.Params)
-		planRows[i] = plan.Row{
-			UserID: r.UserID, Segment: u.Segment, Offer: d.Offer, Channel: d.Channel,
-			Propensity: u.Propensity, ExpectedIncrementalRevenue: d.ExpectedIncrementalRevenue,
-			ExpectedCost: d.ExpectedCost, Control: d.Control, Reasons: d.Reasons,
+		u.Member = members[r.UserID] || (!anyMember && u.Orders >= 2)
+		for _, c := range r.Categories {
+			u.Categories = append(u.Categories, c.Term)
 		}
-		if d.Control {
-			out.Control++
-		} else if d.Offer != decide.None {
-			out.Offers[d.Offer]++
-			out.ExpectedCost += d.ExpectedCost
-			out.ExpectedIncrementalRevenue += d.ExpectedIncrementalRevenue
+		scored[i] = p.Score(u, r.Values, models, state)
+		if in.Sensitive != "" {
+			scored[i].Group = groups[r.UserID]
 		}
 	}
-	rec := plan.Record(planRows, a.mem())
-	defer rec.Release()
-	if err := a.writeArrow(ctx, out.Key, plan.Schema, rec); err != nil {
-		return DecideOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	p.StratifyControl(scored)
+	out.ExploreCost = strategy.ExploreCost(scored)
+	_, out.MaxRatio = strategy.Curve(scored, []float64{0}, false)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(scored); err != nil {
+		return DecideScoreOutput{}, err
+	}
+	if err := zw.Close(); err != nil {
+		return DecideScoreOutput{}, err
+	}
+	return out, a.Store.Put(ctx, out.Key, buf.Bytes())
+}
+
+// eachID calls fn with every user id of a list object (one id per line, or
+// the first column of a CSV; a "user_id" header line is skipped) that falls
+// in shard i of n.
+func (a *Activities) eachID(ctx context.Context, key string, i, n int, fn func(string)) error {
+	data, err := a.Store.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("user list %s: %w", key, err)
+	}
+	var r io.Reader = bytes.NewReader(data)
+	if strings.HasSuffix(key, ".gz") {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return &ingest.BadInputError{Source: key, Msg: err.Error()}
+		}
+		r = zr
+	}
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		id, _, _ := strings.Cut(sc.Text(), ",")
+		id = strings.Trim(strings.TrimSpace(strings.TrimPrefix(id, "\ufeff")), `"`)
+		if id == "" || (line == 1 && id == "user_id") {
+			continue
+		}
+		if shard.Of(id, n) == i {
+			fn(id)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return &ingest.BadInputError{Source: key, Line: line + 1, Msg: err.Error()}
+	}
+	return nil
+}
+
+func (a *Activities) loadScored(ctx context.Context, key string) ([]strategy.Scored, error) {
+	data, err := a.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, &corruptError{key: key, err: err}
+	}
+	var out []strategy.Scored
+	if err := json.NewDecoder(zr).Decode(&out); err != nil {
+		return nil, &corruptError{key: key, err: err}
 	}
 	return out, nil
 }
+
+// DecideCurveInput asks for one shard's budget curve.
+type DecideCurveInput struct {
+	Key     string // the scored users
+	Lambdas []float64
+	Explore bool
+}
+
+// DecideCurve returns the cost, value and revenue of the shard's choices at
+// every multiplier of the grid.
+func (a *Activities) DecideCurve(ctx context.Context, in DecideCurveInput) (_ budget.Curve, err error) {
+	defer final(&err)
+	users, err := a.loadScored(ctx, in.Key)
+	if err != nil {
+		return budget.Curve{}, err
+	}
+	c, _ := strategy.Curve(users, in.Lambdas, in.Explore)
+	return c, nil
+}
+
+// DecideAssignInput applies the solved multiplier and quotas to a shard.
+type DecideAssignInput struct {
+	RunID    string
+	Shard    int
+	Key      string // the scored users
+	Params   strategy.Params
+	Lambda   float64
+	Quotas   strategy.Quotas
+	Explore  bool
+	Fairness bool
+}
+
+// DecideAssignOutput is the shard's plan in aggregates.
+type DecideAssignOutput struct {
+	Key   string // the shard's plan rows
+	Rows  int64
+	Tally strategy.Tally
+}
+
+// DecideAssign chooses every user's offer at the multiplier, applies the
+// quotas, and writes the shard's plan rows (overwriting an earlier pass).
+func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ DecideAssignOutput, err error) {
+	defer final(&err)
+	users, err := a.loadScored(ctx, in.Key)
+	if err != nil {
+		return DecideAssignOutput{}, err
+	}
+	rows, tally := in.Params.Assign(users, in.Lambda, in.Quotas, in.Explore, in.Fairness)
+	rec := plan.Record(rows, a.mem())
+	defer rec.Release()
+	out := DecideAssignOutput{Key: layout.Scores(in.RunID, in.Shard), Rows: int64(len(rows)), Tally: tally}
+	if err := a.writeArrow(ctx, out.Key, plan.Schema, rec); err != nil {
+		return DecideAssignOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	return out, nil
+}
+
+// RecordContactsInput names a published campaign's plan rows.
+type RecordContactsInput struct {
+	Campaign  string
+	Start     time.Time
+	ScoreKeys []string
+}
+
+// RecordContacts writes the campaign's contacted users (treated, not
+// control) to ContactsKey, for the suppression of later campaigns.
+func (a *Activities) RecordContacts(ctx context.Context, in RecordContactsInput) (_ string, err error) {
+	defer final(&err)
+	var buf bytes.Buffer
+	for i, key := range in.ScoreKeys {
+		err := a.readArrow(ctx, key, plan.Schema, func(rec arrow.Record) error {
+			rows, err := plan.Rows(rec)
+			for _, r := range rows {
+				if !r.Control && r.Offer != strategy.None {
+					buf.WriteString(r.UserID)
+					buf.WriteByte('\n')
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return "", fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	key := ContactsKey(in.Start, in.Campaign)
+	return key, a.Store.Put(ctx, key, buf.Bytes())
+}
+

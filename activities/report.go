@@ -8,7 +8,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
-	"github.com/promoflow/promoflow/internal/decide"
+	"github.com/promoflow/promoflow/internal/strategy"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/report"
 )
@@ -42,7 +42,7 @@ func (a *Activities) WriteReport(ctx context.Context, in WriteReportInput) (_ st
 					return err
 				}
 				for _, r := range rows {
-					if r.Control || r.Offer == decide.None || r.Offer == "" {
+					if r.Control || r.Offer == strategy.None || r.Offer == "" {
 						continue
 					}
 					lift.Add(r.ExpectedIncrementalRevenue, r.ExpectedCost)

@@ -2,48 +2,215 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/promoflow/promoflow/activities"
-	"github.com/promoflow/promoflow/internal/decide"
+	"github.com/promoflow/promoflow/internal/budget"
+	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/strategy"
 )
 
-// decide chooses every user's offer, shard by shard, and reduces the plan's
-// counts. (The segment profiles come from the segment stage.)
+// decide chooses every user's offer (internal/strategy): it pins the
+// adjustment state and recent contacts, trains uplift models when the run
+// has campaign history, scores every shard, solves the budget multiplier
+// from the shards' curves (exploration's cost reserved first), and assigns
+// offers shard by shard, adding cap and fairness quotas until they hold.
 func (r *run) decide(ctx workflow.Context) error {
-	in := r.in
-	r.track.begin(StageDecide, in.Shards)
-	decided := make([]activities.DecideOutput, in.Shards)
-	params := decide.Params{Margin: in.Margin, ControlShare: in.ControlShare, Salt: fmt.Sprintf("%s/%d", in.Template, in.Seed)}
+	in, spec := r.in, r.in.Spec
 	actx := withActivityOptions(ctx)
-	err := fanOut(ctx, in.Shards, in.Window,
+	r.start = in.Start
+	if r.start.IsZero() {
+		r.start = workflow.Now(ctx).UTC().Truncate(time.Second)
+	}
+	end := in.End
+	if end.IsZero() {
+		end = r.start.AddDate(0, 0, spec.WindowDays)
+	}
+	var prep activities.DecidePrepareOutput
+	err := workflow.ExecuteActivity(actx, a.DecidePrepare, activities.DecidePrepareInput{
+		RunID: in.RunID, Template: spec.Name, Campaign: in.Campaign, Start: r.start, SuppressDays: spec.SuppressDays,
+	}).Get(ctx, &prep)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	var offers []campaign.Offer
+	for _, o := range in.Catalog.Resolve(spec.Offers) {
+		if !slices.Contains(prep.Retired, o.ID) {
+			offers = append(offers, o)
+		}
+	}
+	p := strategy.Params{
+		Template: spec.Name, Objective: spec.Objective, Margin: spec.Margin, Offers: offers, Audience: spec.Audience,
+		ControlShare: spec.ControlShare, Stratify: spec.Stratify, ExploreShare: spec.ExploreShare,
+		ExploreWeights: prep.Explore, Salt: in.Campaign, DefaultBasket: r.defaultBasket,
+	}
+	var fair *campaign.Fairness
+	if spec.Fairness != nil && r.hasTable(canon.ProfilesName) {
+		fair = spec.Fairness
+	}
+
+	// Uplift models from campaign history, when the run has any.
+	var up activities.DecideTrainUpliftOutput
+	if r.hasTable(canon.HistoryName) {
+		ids := make([]string, len(offers))
+		for i, o := range offers {
+			ids[i] = o.ID
+		}
+		err := workflow.ExecuteActivity(withHeartbeat(ctx), a.DecideTrainUplift, activities.DecideTrainUpliftInput{
+			RunID: in.RunID, Shards: in.Shards, Offers: ids, Seed: in.Seed,
+		}).Get(ctx, &up)
+		if err != nil {
+			return fmt.Errorf("uplift: %w", err)
+		}
+	}
+
+	// Score every shard.
+	r.track.begin(StageDecide, 2*in.Shards)
+	scored := make([]activities.DecideScoreOutput, in.Shards)
+	sensitive := ""
+	if fair != nil {
+		sensitive = fair.Attribute
+	}
+	err = fanOut(ctx, in.Shards, in.Window,
 		func(i int) workflow.Future {
-			return workflow.ExecuteActivity(actx, a.Decide, activities.DecideInput{
-				RunID: in.RunID, Shard: i, Scaler: r.scaler, Centroids: r.seg.Centroids, SegmentNames: r.seg.Names,
-				ForestKey: r.model.ForestKey, Catalog: in.Catalog, Params: params, DefaultBasket: r.defaultBasket,
+			return workflow.ExecuteActivity(actx, a.DecideScore, activities.DecideScoreInput{
+				RunID: in.RunID, Shard: i, Shards: in.Shards, Scaler: r.scaler, Centroids: r.seg.Centroids,
+				SegmentNames: r.seg.Names, ForestKey: r.model.ForestKey, UpliftKey: up.Key, StateKey: prep.StateKey,
+				Params: p, OptOut: in.OptOut, ContactKeys: prep.ContactKeys,
+				Profiles: r.hasTable(canon.ProfilesName), Sensitive: sensitive,
 			})
 		},
 		func(i int, f workflow.Future) error {
 			r.track.step(StageDecide)
-			return f.Get(ctx, &decided[i])
+			return f.Get(ctx, &scored[i])
 		})
 	if err != nil {
 		return err
 	}
+	out := strategy.Outcome{Budget: spec.Budget, Fairness: fair, ExploreOn: true}
+	maxRatio := 0.0
+	for _, s := range scored {
+		out.ExploreCost += s.ExploreCost
+		maxRatio = max(maxRatio, s.MaxRatio)
+	}
+	if spec.Budget > 0 && out.ExploreCost > spec.Budget/2 {
+		// Exploration would eat most of the budget: explorers compete
+		// like everyone else instead.
+		out.ExploreOn, out.ExploreCost = false, 0
+	}
+
+	// The budget multiplier, from merged shard curves.
+	curve := func(grid []float64) (budget.Curve, error) {
+		parts := make([]budget.Curve, in.Shards)
+		err := fanOut(ctx, in.Shards, in.Window,
+			func(i int) workflow.Future {
+				return workflow.ExecuteActivity(actx, a.DecideCurve, activities.DecideCurveInput{Key: scored[i].Key, Lambdas: grid, Explore: out.ExploreOn})
+			},
+			func(i int, f workflow.Future) error { return f.Get(ctx, &parts[i]) })
+		if err != nil {
+			return budget.Curve{}, err
+		}
+		total := budget.NewCurve(grid)
+		for _, c := range parts {
+			if err := total.Merge(c); err != nil {
+				return budget.Curve{}, err
+			}
+		}
+		return total, nil
+	}
+	hi := budget.MaxLambda(maxRatio)
+	if out.Curve, err = curve(budget.Grid(0, hi, 64)); err != nil {
+		return fmt.Errorf("budget: %w", err)
+	}
+	out.Unconstrained = out.Curve.Cost[0]
+	if spec.Budget > 0 && out.Unconstrained+out.ExploreCost > spec.Budget {
+		s := budget.NewSolver(spec.Budget-out.ExploreCost, hi)
+		for {
+			c, err := curve(s.Grid())
+			if err != nil {
+				return fmt.Errorf("budget: %w", err)
+			}
+			if s.Next(c) {
+				break
+			}
+		}
+		out.Lambda = s.Lambda()
+	}
+
+	// Assign, tightening quotas until caps and the fairness bound hold.
+	qs := make([]strategy.Quotas, in.Shards)
+	assigned := make([]activities.DecideAssignOutput, in.Shards)
+	for round := 0; ; round++ {
+		err := fanOut(ctx, in.Shards, in.Window,
+			func(i int) workflow.Future {
+				return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
+					RunID: in.RunID, Shard: i, Key: scored[i].Key, Params: p, Lambda: out.Lambda, Quotas: qs[i],
+					Explore: out.ExploreOn, Fairness: fair != nil,
+				})
+			},
+			func(i int, f workflow.Future) error {
+				if round == 0 {
+					r.track.step(StageDecide)
+				}
+				return f.Get(ctx, &assigned[i])
+			})
+		if err != nil {
+			return err
+		}
+		if round == strategy.MaxQuotaRounds {
+			break
+		}
+		tallies := make([]strategy.Tally, in.Shards)
+		for i, s := range assigned {
+			tallies[i] = s.Tally
+		}
+		added := p.AddCapQuotas(qs, tallies)
+		if fair != nil && strategy.AddFairnessQuotas(qs, tallies, fair.MaxGap) {
+			added = true
+		}
+		if !added {
+			break
+		}
+		out.Quotas = true
+	}
+
+	total := strategy.NewTally(len(offers))
 	ps := PlanSummary{Offers: map[string]int64{}}
 	r.scoreKeys = make([]string, in.Shards)
-	for i, d := range decided {
-		r.scoreKeys[i] = d.Key
-		ps.Rows += d.Rows
-		ps.ControlRows += d.Control
-		for o, n := range d.Offers {
-			ps.Offers[o] += n
-			ps.TreatedRows += n
-		}
-		ps.ExpectedCost += d.ExpectedCost
-		ps.ExpectedIncrementalRevenue += d.ExpectedIncrementalRevenue
+	for i, s := range assigned {
+		r.scoreKeys[i] = s.Key
+		ps.Rows += s.Rows
+		total.Merge(s.Tally)
 	}
+	sum := p.Summarize(spec, total, out)
+	sum.Start, sum.End = r.start, end
+	sum.State = prep.State
+	if up.Key != "" {
+		info := up.Info
+		sum.Uplift = &info
+	}
+	ps.ControlRows, ps.TreatedRows = total.Control, total.Treated
+	for _, o := range sum.Offers {
+		if o.Users > 0 {
+			ps.Offers[o.Offer] = o.Users
+		}
+	}
+	ps.ExpectedCost, ps.ExpectedIncrementalRevenue = total.Cost, total.Revenue
 	r.sum.Plan = ps
+	r.sum.Strategy = &sum
 	return nil
+}
+
+// hasTable reports whether ingest accepted rows into a canonical table.
+func (r *run) hasTable(name string) bool {
+	for _, s := range r.sum.Ingest.Sources {
+		if s.Table == name && s.Accepted > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -42,5 +42,8 @@ func (r *run) publish(ctx workflow.Context) error {
 	if r.sum.Plan.Report, err = r.writeReport(ctx, layout.Campaign(r.in.Campaign)+"report.html"); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	return nil
+	// The contacted users, for later campaigns' suppression.
+	return workflow.ExecuteActivity(withActivityOptions(ctx), a.RecordContacts, activities.RecordContactsInput{
+		Campaign: r.in.Campaign, Start: r.start, ScoreKeys: r.scoreKeys,
+	}).Get(ctx, nil)
 }

@@ -12,7 +12,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/promoflow/promoflow/activities"
-	"github.com/promoflow/promoflow/internal/decide"
+	"github.com/promoflow/promoflow/deploy"
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/segment"
@@ -47,12 +48,31 @@ type RegenerateInput struct {
 	KMin, KMax    int       // when KMax > 0, K is chosen in [KMin, KMax] (highest mean silhouette)
 	HorizonDays   int       // propensity label window after the cutoff
 	Cutoff        time.Time // training features end here; zero means HorizonDays before the last event
-	ControlShare  float64   // share held out as control
-	Margin        float64   // gross margin on incremental revenue
 	TreesPerShard int
 	Window        int // shard activities in flight
-	Catalog       []decide.Offer
-	Approval      ApprovalPolicy // a reviewer's approve or reject update before publishing (approval.go)
+
+	// Spec is the campaign template with the run's overrides (budget,
+	// event, shares) applied, and Catalog the offer catalog: parsed by the
+	// starter, so a run is reproducible from its history alone. Nil means
+	// the embedded weekly template and catalog (deploy.Campaigns).
+	Spec    *campaign.Template
+	Catalog *campaign.Catalog
+	// Start and End are the campaign window; a zero Start is the
+	// decision's time, a zero End Start + Spec.WindowDays.
+	Start, End time.Time
+	// OptOut are raw/... keys of opted-out user lists (one id per line,
+	// or a CSV whose first column is the id): never contacted.
+	OptOut   []string
+	Approval ApprovalPolicy // a reviewer's approve or reject update before publishing (approval.go)
+}
+
+// DefaultTemplate is the template of runs that name none.
+const DefaultTemplate = "weekly"
+
+// LoadCampaign reads template name and the offer catalog embedded in the
+// build (deploy/offers.yaml, deploy/templates/NAME.yaml).
+func LoadCampaign(name string) (*campaign.Template, *campaign.Catalog, error) {
+	return campaign.Load(deploy.Campaigns, "offers.yaml", "templates", name)
 }
 
 // Defaults fills zero fields with the weekly template's values.
@@ -69,20 +89,23 @@ func (in *RegenerateInput) Defaults() {
 	if in.HorizonDays == 0 {
 		in.HorizonDays = 28
 	}
-	if in.ControlShare == 0 {
-		in.ControlShare = 0.10
-	}
-	if in.Margin == 0 {
-		in.Margin = 0.40
-	}
 	if in.TreesPerShard == 0 {
 		in.TreesPerShard = 5
 	}
 	if in.Window == 0 {
 		in.Window = 16
 	}
-	if in.Catalog == nil {
-		in.Catalog = decide.DefaultCatalog()
+	if in.Spec == nil || in.Catalog == nil {
+		name := in.Template
+		if name == "" {
+			name = DefaultTemplate
+		}
+		// Embedded files that fail to parse fail the build's tests;
+		// Validate reports a missing Spec.
+		in.Spec, in.Catalog, _ = LoadCampaign(name)
+	}
+	if in.Spec != nil && in.Template == "" {
+		in.Template = in.Spec.Name
 	}
 }
 
@@ -105,8 +128,16 @@ func (in *RegenerateInput) Validate() error {
 	} else if in.K < 2 {
 		errs = append(errs, fmt.Errorf("k = %d, want at least 2", in.K))
 	}
-	if in.ControlShare < 0 || in.ControlShare >= 1 {
-		errs = append(errs, fmt.Errorf("control share = %v, want [0, 1)", in.ControlShare))
+	switch {
+	case in.Spec == nil || in.Catalog == nil:
+		errs = append(errs, fmt.Errorf("template %q: no such template, or no offer catalog", in.Template))
+	default:
+		if err := in.Spec.Validate(in.Catalog); err != nil {
+			errs = append(errs, fmt.Errorf("template %s: %w", in.Spec.Name, err))
+		}
+		if !in.End.IsZero() && !in.End.After(in.Start) {
+			errs = append(errs, fmt.Errorf("campaign window %s .. %s is empty", in.Start.Format(time.DateOnly), in.End.Format(time.DateOnly)))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -251,6 +282,7 @@ type run struct {
 	scoreKeys     []string        // from decide
 	approval      *ApprovalRecord // from awaitApproval; nil when not (yet) asked
 	approvalAsked time.Time
+	start         time.Time // campaign start, from decide
 }
 
 // labelEnd is the end of the propensity label window: HorizonDays after the

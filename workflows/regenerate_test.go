@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,12 +20,15 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/budget"
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/metrics"
 	"github.com/promoflow/promoflow/internal/segment"
+	"github.com/promoflow/promoflow/internal/strategy"
 )
 
 const testShards = 4
@@ -141,11 +146,25 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			h.Add(0.1, false)
 			return h, nil
 		},
-		"Decide": func(_ context.Context, in activities.DecideInput) (activities.DecideOutput, error) {
-			s := segment.NewSums(2)
-			s.Add(0, make([]float64, d))
-			return activities.DecideOutput{Key: "scores", Rows: 100, Control: 10, Offers: map[string]int64{"coupon5": 30}, ExpectedCost: 10, ExpectedIncrementalRevenue: 40, Segments: s}, nil
+		"DecidePrepare": activities.DecidePrepareOutput{},
+		"DecideScore": func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
+			return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
 		},
+		"DecideCurve": func(_ context.Context, in activities.DecideCurveInput) (budget.Curve, error) {
+			c := budget.NewCurve(in.Lambdas)
+			for k, l := range in.Lambdas {
+				c.Cost[k], c.Chosen[k] = math.Max(0, 10*(2-l)), int64(math.Max(0, 30*(2-l)))
+			}
+			return c, nil
+		},
+		"DecideAssign": func(_ context.Context, in activities.DecideAssignInput) (activities.DecideAssignOutput, error) {
+			t := strategy.NewTally(len(in.Params.Offers))
+			i := slices.IndexFunc(in.Params.Offers, func(o campaign.Offer) bool { return o.ID == "coupon5" })
+			t.Users, t.Control, t.Treated, t.Cost, t.Revenue = 100, 10, 30, 10, 40
+			t.Offers[i].Users, t.Offers[i].Cost = 30, 10
+			return activities.DecideAssignOutput{Key: fmt.Sprint("plan", in.Shard), Rows: 100, Tally: t}, nil
+		},
+		"RecordContacts": "state/contacts/2026-11-27_t-1.txt",
 		"Publish":      activities.PublishOutput{Parquet: "s3://b/p.parquet", CSV: "s3://b/p.csv", Summary: "s3://b/s.json", Rows: 400},
 		"WriteSummary": "s3://b/s.json",
 		"WriteReport": func(_ context.Context, in activities.WriteReportInput) (string, error) {
@@ -224,7 +243,11 @@ func TestRegenerateReducesShards(t *testing.T) {
 	// 4 shards x (1 features + 2 k-means + 1 trees + 1 evaluate + 1 decide).
 	env.AssertNumberOfCalls(t, "Features", testShards)
 	env.AssertNumberOfCalls(t, "KMeansStep", 2*testShards)
-	env.AssertNumberOfCalls(t, "Decide", testShards)
+	env.AssertNumberOfCalls(t, "DecideScore", testShards)
+	env.AssertNumberOfCalls(t, "DecideAssign", testShards)
+	if st := sum.Strategy; st == nil || st.Budget.Total != 10000 || st.Budget.Used != 40 || st.Audience.Control != 40 || st.Budget.Lambda != 0 {
+		t.Errorf("strategy summary %+v", st)
+	}
 }
 
 func TestRegenerateRetriesFailedShard(t *testing.T) {
@@ -296,9 +319,9 @@ func TestRegenerateStopsOnBadInput(t *testing.T) {
 
 func TestProgressQuery(t *testing.T) {
 	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){
-		"Decide": func(c *testsuite.MockCallWrapper) {
-			c.After(time.Hour).Return(func(_ context.Context, in activities.DecideInput) (activities.DecideOutput, error) {
-				return activities.DecideOutput{Key: "scores", Rows: 100, Offers: map[string]int64{}, Segments: segment.NewSums(2)}, nil
+		"DecideScore": func(c *testsuite.MockCallWrapper) {
+			c.After(time.Hour).Return(func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
+				return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), Users: 100}, nil
 			})
 		},
 	})

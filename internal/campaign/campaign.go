@@ -8,7 +8,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -219,6 +223,15 @@ func (t *Template) Validate(cat *Catalog) error {
 			errs = append(errs, fmt.Errorf("offer %q is not in the catalog", id))
 		}
 	}
+	if t.MaxPerUser < 0 || t.MaxPerUser > 1 {
+		errs = append(errs, fmt.Errorf("max_per_user %d: a plan gives each user at most one offer, want 0 or 1", t.MaxPerUser))
+	}
+	if t.SuppressDays < 0 || t.WindowDays < 0 {
+		errs = append(errs, errors.New("negative suppress_days or window_days"))
+	}
+	if t.Fairness != nil && (t.Fairness.MaxGap < 0 || t.Fairness.MaxGap >= 1) {
+		errs = append(errs, fmt.Errorf("fairness: max_gap %v, want [0, 1)", t.Fairness.MaxGap))
+	}
 	if t.Fairness != nil && t.Fairness.Attribute == "" {
 		errs = append(errs, errors.New("fairness: no attribute"))
 	}
@@ -232,6 +245,10 @@ func decodeFile(path string, v any) error {
 	if err != nil {
 		return err
 	}
+	return decode(data, path, v)
+}
+
+func decode(data []byte, path string, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
@@ -242,4 +259,88 @@ func decodeFile(path string, v any) error {
 
 func sortedKinds() []string {
 	return []string{Bundle, Coupon, Discount, FlashPrice, FreeShipping, Gift, MemberPrice, Points}
+}
+
+// ParseCatalog reads and checks a catalog from data; name is for errors.
+func ParseCatalog(data []byte, name string) (*Catalog, error) {
+	var c Catalog
+	if err := decode(data, name, &c); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &c, nil
+}
+
+// ParseTemplate reads a template from data and checks it against cat.
+func ParseTemplate(data []byte, name string, cat *Catalog) (*Template, error) {
+	var t Template
+	if err := decode(data, name, &t); err != nil {
+		return nil, err
+	}
+	if err := t.Validate(cat); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &t, nil
+}
+
+// TemplateNames lists the templates of a directory (files NAME.yaml), sorted.
+func TemplateNames(fsys fs.FS, dir string) ([]string, error) {
+	matches, err := fs.Glob(fsys, path.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range matches {
+		names = append(names, strings.TrimSuffix(path.Base(m), ".yaml"))
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Load reads the catalog at catalogPath and template NAME from
+// dir/NAME.yaml, both in fsys. An unknown template's error lists the known
+// ones.
+func Load(fsys fs.FS, catalogPath, dir, name string) (*Template, *Catalog, error) {
+	data, err := fs.ReadFile(fsys, catalogPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("offer catalog: %w", err)
+	}
+	cat, err := ParseCatalog(data, catalogPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	known, err := TemplateNames(fsys, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !slices.Contains(known, name) {
+		return nil, nil, fmt.Errorf("unknown template %q (known: %s)", name, strings.Join(known, ", "))
+	}
+	p := path.Join(dir, name+".yaml")
+	data, err = fs.ReadFile(fsys, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := ParseTemplate(data, p, cat)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t.Name != name {
+		return nil, nil, fmt.Errorf("%s names itself %q", p, t.Name)
+	}
+	return t, cat, nil
+}
+
+// Resolve returns the offers of ids, in that order; unknown ids are
+// skipped (Template.Validate reports them).
+func (c *Catalog) Resolve(ids []string) []Offer {
+	var out []Offer
+	for _, id := range ids {
+		if o, ok := c.Offer(id); ok {
+			out = append(out, o)
+		}
+	}
+	return out
 }
