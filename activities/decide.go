@@ -465,4 +465,3 @@ func (a *Activities) RecordContacts(ctx context.Context, in RecordContactsInput)
 	key := ContactsKey(in.Start, in.Campaign)
 	return key, a.Store.Put(ctx, key, buf.Bytes())
 }
-

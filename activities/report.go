@@ -8,9 +8,9 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
-	"github.com/promoflow/promoflow/internal/strategy"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/report"
+	"github.com/promoflow/promoflow/internal/strategy"
 )
 
 // LiftPoints is how many points a lift curve computed from plan rows keeps.

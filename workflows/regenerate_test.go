@@ -165,8 +165,8 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			return activities.DecideAssignOutput{Key: fmt.Sprint("plan", in.Shard), Rows: 100, Tally: t}, nil
 		},
 		"RecordContacts": "state/contacts/2026-11-27_t-1.txt",
-		"Publish":      activities.PublishOutput{Parquet: "s3://b/p.parquet", CSV: "s3://b/p.csv", Summary: "s3://b/s.json", Rows: 400},
-		"WriteSummary": "s3://b/s.json",
+		"Publish":        activities.PublishOutput{Parquet: "s3://b/p.parquet", CSV: "s3://b/p.csv", Summary: "s3://b/s.json", Rows: 400},
+		"WriteSummary":   "s3://b/s.json",
 		"WriteReport": func(_ context.Context, in activities.WriteReportInput) (string, error) {
 			return "s3://b/" + in.Key, nil
 		},
