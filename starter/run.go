@@ -11,10 +11,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/promoflow/promoflow/internal/blob"
@@ -22,9 +24,6 @@ import (
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/workflows"
 )
-
-// templates are the campaign templates this build knows.
-var templates = map[string]bool{"weekly": true}
 
 // RunOutput is what `starter run --json` prints: the run's summary plus the
 // address of the run in the Temporal UI.
@@ -52,14 +51,25 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
 	approval := fs.Bool("require-approval", false, "wait for `starter approve` (or reject) before publishing")
 	approvalDeadline := fs.Duration("approval-deadline", 0, "with --require-approval: give up (status expired, nothing published) after this long; 0 waits forever")
+	var sf specFlags
+	sf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if !templates[*template] {
-		return fmt.Errorf("unknown template %q (known: weekly)", *template)
+	spec, catalog, start, end, err := sf.load(*template)
+	if err != nil {
+		return err
 	}
 	if *input == "" {
 		return errors.New("--input is required")
+	}
+	localFiles := strings.Split(*input, ",")
+	if sf.history != "" {
+		localFiles = append(localFiles, strings.Split(sf.history, ",")...)
+	}
+	var optOut []string
+	if sf.optOut != "" {
+		optOut = strings.Split(sf.optOut, ",")
 	}
 	var mappingText string
 	if *mappingFile != "" {
@@ -77,19 +87,40 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		cutoffTime = t
 	}
+	// Local files must exist before anything is started.
+	for _, f := range append(slices.Clone(localFiles), optOut...) {
+		if f = strings.TrimSpace(f); !strings.HasPrefix(f, "s3://") {
+			if _, err := os.Stat(f); err != nil {
+				return fmt.Errorf("input: %w", err)
+			}
+		}
+	}
 	store, err := blob.NewS3(ctx, cfg.Blob())
 	if err != nil {
 		return err
 	}
-	var keys []string
-	for _, in := range strings.Split(*input, ",") {
+	var keys, optOutKeys []string
+	for _, in := range localFiles {
 		key, err := resolveInput(ctx, store, strings.TrimSpace(in), *dataset, stderr)
 		if err != nil {
 			return err
 		}
 		keys = append(keys, key)
 	}
-	if *runID == "" {
+	for _, in := range optOut {
+		key, err := resolveInput(ctx, store, strings.TrimSpace(in), *dataset, stderr)
+		if err != nil {
+			return err
+		}
+		optOutKeys = append(optOutKeys, key)
+	}
+	switch {
+	case *runID != "":
+	case sf.event != "":
+		// One run per event: a second start of the same event is refused
+		// (the reuse policy below), rather than sending twice.
+		*runID = fmt.Sprintf("%s-%s", *template, Slug(sf.event))
+	default:
 		*runID = fmt.Sprintf("%s-%s", *template, time.Now().UTC().Format("20060102-150405"))
 	}
 	c, err := dial(ctx, cfg)
@@ -97,9 +128,18 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer c.Close()
+	if spec.Approval.Required && !*approval {
+		// The template asks for a reviewer (holiday); --approval-deadline
+		// still overrides its deadline.
+		*approval = true
+		if *approvalDeadline == 0 {
+			*approvalDeadline = spec.Approval.Deadline
+		}
+	}
 	in := workflows.RegenerateInput{
 		RunID: *runID, Template: *template, Campaign: *campaign, Inputs: keys, Mapping: mappingText,
 		Shards: *shards, Seed: *seed, K: *k, HorizonDays: *horizon, Cutoff: cutoffTime,
+		Spec: spec, Catalog: catalog, Start: start, End: end, OptOut: optOutKeys,
 		Approval: workflows.ApprovalPolicy{Required: *approval, Deadline: *approvalDeadline},
 	}
 	in.Defaults()
@@ -108,8 +148,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: *runID, TaskQueue: cfg.TaskQueue,
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, workflows.Regenerate, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return fmt.Errorf("run %s was already started (workflow IDs are never reused: one run per event); pass --run-id to start another", *runID)
+	}
 	if err != nil {
 		return fmt.Errorf("start %s: %w", *runID, err)
 	}
