@@ -41,7 +41,9 @@ var stages = map[string]string{
 	"SketchTrain": StageTrain, "TrainTrees": StageTrain, "CombineForest": StageTrain, "EvaluateForest": StageTrain,
 	"WriteHoldoutScores": StageTrain,
 	"Decide":             StageDecide,
-	"PublishFeatures":    StagePublish, "Publish": StagePublish, "WriteSummary": StagePublish,
+	"DecidePrepare":      StageDecide, "DecideTrainUplift": StageDecide, "DecideScore": StageDecide, "DecideCurve": StageDecide,
+	"DecideAssign":    StageDecide,
+	"PublishFeatures": StagePublish, "Publish": StagePublish, "WriteSummary": StagePublish, "RecordContacts": StagePublish,
 	"UpliftPrepare": StageUplift, "UpliftFold": StageUplift, "UpliftEvaluate": StageUplift,
 }
 
