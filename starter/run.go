@@ -182,6 +182,10 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if sum.Approval != nil {
 		fmt.Fprintln(stdout, approvalLine(*sum.Approval))
+		if sum.Approval.Status != workflows.ApprovalApproved {
+			fmt.Fprintf(stdout, "review: %s\nui: %s\n", sum.Approval.Review, ui)
+			return nil
+		}
 	}
 	fmt.Fprintf(stdout, "run %s: %d input rows, %d users, %d plan rows (%d control)\nplan: %s\nui: %s\n",
 		sum.RunID, sum.InputRows, sum.Users, sum.Plan.Rows, sum.Plan.ControlRows, sum.Plan.CSV, ui)
