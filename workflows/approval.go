@@ -57,7 +57,7 @@ type ApprovalRecord struct {
 	Waited   float64   `json:"waited_seconds,omitempty"` // from asking to deciding
 }
 
-// validate checks an update before it is accepted into history: a reviewer
+// validateApproval checks an update before it is accepted into history: a reviewer
 // must be named, a rejection must say why, and the run must be waiting.
 // Rejected updates leave no trace in the history.
 func (r *run) validateApproval(kind string, in ApprovalInput) error {
