@@ -38,6 +38,9 @@ type Data struct {
 	// sums.
 	ExpectedIncrementalRevenue float64
 	ExpectedCost               float64
+	// ROI is expected incremental profit (margin × revenue − cost) per unit
+	// of cost; NaN or 0 when unknown.
+	ROI float64
 
 	Segments []segment.Profile
 	Offers   []Offer     // offer mix, treated users only
@@ -142,7 +145,7 @@ func (d Data) page() (Page, error) {
 		{"Offered", Int(d.Treated), Pct(Ratio(float64(d.Treated), float64(d.Users))) + " of users"},
 		{"Control", Int(d.Control), Pct(Ratio(float64(d.Control), float64(d.Users))) + " held out"},
 		{"Expected incremental revenue", Money(d.ExpectedIncrementalRevenue), ""},
-		{"Expected cost", Money(d.ExpectedCost), "ROI " + Fixed(Ratio(d.ExpectedIncrementalRevenue-d.ExpectedCost, d.ExpectedCost), 2)},
+		{"Expected cost", Money(d.ExpectedCost), roiNote(d.ROI)},
 		{"Budget used", budgetValue(d.Budget), budgetNote(d.Budget)},
 	}
 	if d.Approval != nil {
@@ -166,6 +169,13 @@ func (d Data) page() (Page, error) {
 		p.Sections = append(p.Sections, Section{ID: s.id, Title: s.title, Body: body})
 	}
 	return p, nil
+}
+
+func roiNote(roi float64) string {
+	if roi == 0 || !isFinite(roi) {
+		return ""
+	}
+	return "ROI " + Fixed(roi, 2) + " (profit per unit of cost)"
 }
 
 func budgetValue(b Budget) string {
@@ -210,8 +220,9 @@ func (d Data) segments() (template.HTML, error) {
 	return execute(segmentsTmpl, struct {
 		Chart    template.HTML
 		Cols     any
+		NCols    int
 		Segments []segment.Profile
-	}{chart, profileCols, segs})
+	}{chart, profileCols, len(profileCols) + 3, segs})
 }
 
 func (d Data) offers() (template.HTML, error) {

@@ -26,7 +26,7 @@ func Sample() Data {
 		Generated: time.Date(2011, 12, 1, 9, 30, 0, 0, time.UTC),
 		Users:     1000, Treated: 500, Control: 100, NoOffer: 400,
 		Budget:                     Budget{Total: 2500, Used: 2480.5},
-		ExpectedIncrementalRevenue: 12525, ExpectedCost: 2480.5,
+		ExpectedIncrementalRevenue: 12525, ExpectedCost: 2480.5, ROI: 1.02,
 		Segments: []segment.Profile{
 			{ID: 0, Name: "champions", Size: 300, Share: 0.3, Mean: map[string]float64{"recency_days": 4.2, "frequency": 12, "monetary": 1234.5}, Traits: []string{"high monetary (+1.4 sd)"}, TopTerms: []segment.Term{{Term: "gift", Weight: 0.2, Lift: 2}}},
 			{ID: 1, Name: "at risk", Size: 700, Share: 0.7, Mean: map[string]float64{"recency_days": 90}},
@@ -60,7 +60,7 @@ func TestRender(t *testing.T) {
 		charts  int
 	}{
 		{"full", Sample(), []string{
-			"Campaign holiday-2011: Christmas 2011", "12,525.00", "2,480.50", "of 2,500.00", "99.2%",
+			"Campaign holiday-2011: Christmas 2011", "12,525.00", "ROI 1.02 (profit per unit of cost)", "interests: gift", "2,480.50", "of 2,500.00", "99.2%",
 			"gift_set", "60.0%", "champions", "1,234.50", "high monetary (+1.4 sd)", "gift",
 			"gender", "51.9%", "47.9%", "4.0%", "within", "approved", "ana", "ok <b>go</b>",
 			"2011-12-01 10:00 UTC", "Users per segment", "Users per offer", "Cumulative expected revenue and cost",

@@ -19,7 +19,7 @@ func (d *Data) AddStrategy(s *strategy.Summary) {
 	a := s.Audience
 	d.Users, d.Treated, d.Control, d.NoOffer = a.Users, a.Treated, a.Control, a.NoOffer
 	d.Budget = Budget{Total: s.Budget.Total, Used: s.Budget.Used}
-	d.ExpectedIncrementalRevenue, d.ExpectedCost = s.ExpectedIncrementalRevenue, s.ExpectedCost
+	d.ExpectedIncrementalRevenue, d.ExpectedCost, d.ROI = s.ExpectedIncrementalRevenue, s.ExpectedCost, s.ROI
 	d.Offers = d.Offers[:0]
 	for _, o := range s.Offers {
 		d.Offers = append(d.Offers, Offer{

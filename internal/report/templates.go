@@ -74,7 +74,8 @@ td.num,th.num{text-align:right;white-space:nowrap}
 .empty{color:var(--muted);font-style:italic}
 .ok{color:#007a55;font-weight:600}.bad{color:#b3261e;font-weight:600}
 .tags{color:var(--muted);font-size:.82rem}
-td.traits{min-width:260px}
+tr.traits td{border-top:0;padding-top:0;font-size:.84rem;color:var(--muted);white-space:normal}
+tr:has(+tr.traits) td{border-bottom:0}
 footer{color:var(--muted);font-size:.8rem;padding:24px 16px}
 @media (max-width:600px){body{font-size:14px}h1{font-size:1.25rem}th,td{padding:5px 6px}}
 </style>
@@ -99,14 +100,15 @@ footer{color:var(--muted);font-size:.8rem;padding:24px 16px}
 
 var segmentsTmpl = parse("segments", `<figure>{{.Chart}}</figure>
 <div class="scroll"><table>
-<thead><tr><th>segment</th><th class="num">users</th><th class="num">share</th>{{range .Cols}}<th class="num">{{.Label}}</th>{{end}}<th>traits and interests</th></tr></thead>
-<tbody>{{$cols := .Cols}}{{range .Segments}}{{$s := .}}<tr><td>{{.Name}}</td><td class="num">{{int .Size}}</td><td class="num">{{pct .Share}}</td>{{range $cols}}<td class="num">{{mean $s.Mean .Key}}</td>{{end}}<td class="traits">{{range $i, $t := .Traits}}{{if $i}}; {{end}}{{$t}}{{end}}{{with .TopTerms}}<div class="tags">{{range $i, $t := .}}{{if lt $i 6}}{{if $i}}, {{end}}{{$t.Term}}{{end}}{{end}}</div>{{end}}</td></tr>
+<thead><tr><th>segment</th><th class="num">users</th><th class="num">share</th>{{range .Cols}}<th class="num">{{.Label}}</th>{{end}}</tr></thead>
+<tbody>{{$cols := .Cols}}{{$ncols := .NCols}}{{range .Segments}}{{$s := .}}<tr><td>{{.Name}}</td><td class="num">{{int .Size}}</td><td class="num">{{pct .Share}}</td>{{range $cols}}<td class="num">{{mean $s.Mean .Key}}</td>{{end}}</tr>
+{{if or .Traits .TopTerms}}<tr class="traits"><td colspan="{{$ncols}}">{{range $i, $t := .Traits}}{{if $i}}; {{end}}{{$t}}{{end}}{{with .TopTerms}}<div class="tags">interests: {{range $i, $t := .}}{{if lt $i 8}}{{if $i}}, {{end}}{{$t.Term}}{{end}}{{end}}</div>{{end}}</td></tr>{{end}}
 {{end}}</tbody></table></div>
 `)
 
 var offersTmpl = parse("offers", `<figure>{{.Chart}}</figure>
 <div class="scroll"><table>
-<thead><tr><th>offer</th><th>channel</th><th class="num">users</th><th class="num">share</th><th class="num">expected cost</th><th class="num">expected incr. revenue</th><th class="num">ROI</th></tr></thead>
+<thead><tr><th>offer</th><th>channel</th><th class="num">users</th><th class="num">share</th><th class="num">expected cost</th><th class="num">expected incr. revenue</th><th class="num">revenue / cost</th></tr></thead>
 <tbody>{{$t := .Treated}}{{range .Offers}}<tr><td>{{.ID}}{{with .Kind}} <span class="tags">({{.}})</span>{{end}}</td><td>{{.Channel}}</td><td class="num">{{int .Users}}</td><td class="num">{{share .Users $t}}</td><td class="num">{{money .ExpectedCost}}</td><td class="num">{{money .ExpectedIncrementalRevenue}}</td><td class="num">{{fixed (ratio .ExpectedIncrementalRevenue .ExpectedCost) 2}}</td></tr>
 {{end}}</tbody></table></div>
 `)
