@@ -21,8 +21,8 @@ func (r *run) reportData(ctx workflow.Context) report.Data {
 		ExpectedIncrementalRevenue: s.Plan.ExpectedIncrementalRevenue, ExpectedCost: s.Plan.ExpectedCost,
 		Budget: report.Budget{Used: s.Plan.ExpectedCost},
 	}
-	if c := s.Plan.ExpectedCost; c > 0 { // never NaN: payloads are JSON
-		d.ROI = (r.in.Margin*s.Plan.ExpectedIncrementalRevenue - c) / c
+	if c := s.Plan.ExpectedCost; c > 0 && r.in.Spec != nil { // never NaN: payloads are JSON
+		d.ROI = (r.in.Spec.Margin*s.Plan.ExpectedIncrementalRevenue - c) / c
 	}
 	offers := make([]string, 0, len(s.Plan.Offers))
 	for o := range s.Plan.Offers {
