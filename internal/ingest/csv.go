@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // DefaultMaxRecordBytes bounds one CSV record or JSON line. A longer record
@@ -15,6 +16,11 @@ import (
 const DefaultMaxRecordBytes = 8 << 20
 
 const bom = "\ufeff"
+
+// InvalidUTF8 is the reject reason of a record with text that is not
+// UTF-8 (a file in Latin-1 or Windows-1252 rejects most of its rows
+// with it, and so fails as a wrong file).
+const InvalidUTF8 = "invalid utf-8"
 
 // CSVOptions configure a CSVReader.
 type CSVOptions struct {
@@ -80,9 +86,9 @@ func NewCSVReader(r io.Reader, opt CSVOptions) (*CSVReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	fields, msg := splitFields(string(body), c.delim, nil)
+	fields, msg, n := splitFields(string(body), c.delim, nil)
 	if msg != "" {
-		return nil, &BadInputError{Source: c.source, Line: int(line), Msg: "header: " + msg}
+		return nil, &BadInputError{Source: c.source, Line: int(line), Msg: fmt.Sprintf("header: field %d: %s", n, msg)}
 	}
 	for i, f := range fields {
 		fields[i] = strings.TrimSpace(strings.TrimPrefix(f, bom))
@@ -106,14 +112,29 @@ func (c *CSVReader) Next() (*Record, error) {
 	r := &c.rec
 	*r = Record{Line: line}
 	s := string(body)
-	c.fields, r.Err = splitFields(s, c.delim, c.fields[:0])
+	var n int
+	c.fields, r.Err, n = splitFields(s, c.delim, c.fields[:0])
 	switch {
 	case r.Err != "":
 		r.ErrValue, r.Err = r.Err, "csv syntax"
+		if n <= len(c.header) {
+			r.ErrColumn = c.header[n-1]
+		} else {
+			r.ErrValue = fmt.Sprintf("field %d: %s", n, r.ErrValue)
+		}
 		r.FP = c.fp.bytes(body)
 		return r, nil
 	case len(c.fields) != len(c.header):
 		r.Err, r.ErrValue = "field count", fmt.Sprintf("%d fields, header has %d", len(c.fields), len(c.header))
+	default:
+		// Text columns become Arrow strings, which must be UTF-8: a field
+		// that is not is rejected, never silently repaired.
+		for i, f := range c.fields {
+			if !utf8.ValidString(f) {
+				r.Err, r.ErrColumn, r.ErrValue = InvalidUTF8, c.header[i], escaped(f)
+				break
+			}
+		}
 	}
 	r.Fields = c.fields
 	r.FP = c.fp.fields(c.fields, nil)
@@ -168,10 +189,11 @@ func (c *CSVReader) frame() ([]byte, int64, error) {
 }
 
 // splitFields splits one record into fields, appending to dst. The
-// message is non-empty when the record breaks the quoting rules.
-func splitFields(s string, delim byte, dst []string) ([]string, string) {
+// message is non-empty when the record breaks the quoting rules, and n is
+// then the 1-based field that breaks them.
+func splitFields(s string, delim byte, dst []string) (_ []string, msg string, n int) {
 	i := 0
-	for n := 1; ; n++ {
+	for n = 1; ; n++ {
 		if i < len(s) && s[i] == '"' {
 			var sb []byte
 			j := i + 1
@@ -179,7 +201,7 @@ func splitFields(s string, delim byte, dst []string) ([]string, string) {
 			for {
 				k := strings.IndexByte(s[j:], '"')
 				if k < 0 {
-					return dst, fmt.Sprintf("quote in field %d is not closed", n)
+					return dst, "quote not closed", n
 				}
 				k += j
 				if k+1 < len(s) && s[k+1] == '"' {
@@ -197,10 +219,10 @@ func splitFields(s string, delim byte, dst []string) ([]string, string) {
 			}
 			dst = append(dst, field)
 			if i == len(s) {
-				return dst, ""
+				return dst, "", 0
 			}
 			if s[i] != delim {
-				return dst, fmt.Sprintf("text after the closing quote of field %d", n)
+				return dst, "text after the closing quote", n
 			}
 			i++
 			continue
@@ -212,12 +234,29 @@ func splitFields(s string, delim byte, dst []string) ([]string, string) {
 		}
 		f := s[i:end]
 		if strings.IndexByte(f, '"') >= 0 {
-			return dst, fmt.Sprintf("quote inside unquoted field %d", n)
+			return dst, "quote inside an unquoted field", n
 		}
 		dst = append(dst, f)
 		if k < 0 {
-			return dst, ""
+			return dst, "", 0
 		}
 		i = end + 1
 	}
+}
+
+// escaped shows text that is not UTF-8, clipped, with its invalid bytes
+// as \xNN.
+func escaped(s string) string {
+	s = clip(s, 80)
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }

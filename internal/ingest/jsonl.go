@@ -105,6 +105,10 @@ func (j *JSONLReader) Next() (*Record, error) {
 		}
 		r := &j.rec
 		*r = Record{Line: line, FP: j.fp.bytes(body)}
+		if !utf8.Valid(body) { // encoding/json would replace it silently
+			r.Err, r.ErrValue = InvalidUTF8, escaped(string(body))
+			return r, nil
+		}
 		if msg := j.object(body); msg != "" {
 			r.Err, r.ErrValue = "bad json", msg
 			return r, nil

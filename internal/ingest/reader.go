@@ -21,10 +21,12 @@ type Record struct {
 	// a mapping reads): equal records have equal fingerprints.
 	FP [16]byte
 	// Err is set when the record could not be split into fields: a short
-	// countable reason ("csv syntax", "field count", "bad json"), with
-	// ErrValue saying more. Such a record is rejected.
-	Err      string
-	ErrValue string
+	// countable reason ("csv syntax", "field count", "bad json", "invalid
+	// utf-8"), with ErrValue saying more and ErrColumn naming the column
+	// when one is to blame. Such a record is rejected.
+	Err       string
+	ErrValue  string
+	ErrColumn string
 }
 
 // Position is where a reader can resume: the byte offset in the

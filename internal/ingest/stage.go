@@ -283,8 +283,8 @@ func Stage(ctx context.Context, rd Reader, cfg StageConfig, st StageState, done 
 		st.Counts.RowsRead++
 		switch {
 		case rec.Err != "":
-			st.Counts.fail(rec.Line, "", rec.Err, rec.ErrValue, false)
-			appendReject(cw.rejects.b, rec.Line, rec.FP, "", rec.Err, rec.ErrValue)
+			st.Counts.fail(rec.Line, rec.ErrColumn, rec.Err, rec.ErrValue, false)
+			appendReject(cw.rejects.b, rec.Line, rec.FP, rec.ErrColumn, rec.Err, rec.ErrValue)
 			err = cw.rejects.done()
 		default:
 			cfg.Program.Eval(rec.Fields, rec.Null, &row)
@@ -348,7 +348,7 @@ func Probe(rd Reader, prog *mapping.Program, n int, source string) (SplitCounts,
 		}
 		c.RowsRead++
 		if rec.Err != "" {
-			c.fail(rec.Line, "", rec.Err, rec.ErrValue, false)
+			c.fail(rec.Line, rec.ErrColumn, rec.Err, rec.ErrValue, false)
 			continue
 		}
 		prog.Eval(rec.Fields, rec.Null, &row)
