@@ -472,7 +472,11 @@ var funcs = map[string]*fn{
 	"trimsuffix": {min: 2, max: 2, doc: "trimsuffix(s, suffix)", impl: func(a []val) (val, *evalError) {
 		return nonEmpty(strings.TrimSuffix(a[0].text(), a[1].text())), nil
 	}},
-	"replace": {min: 3, max: 3, doc: "replace(s, old, new): every old by new", impl: func(a []val) (val, *evalError) {
+	// nullOK, because "" (an empty value, so null) as new deletes old.
+	"replace": {min: 3, max: 3, nullOK: true, doc: "replace(s, old, new): every old by new; null s gives null", impl: func(a []val) (val, *evalError) {
+		if a[0].isNull() || a[1].isNull() {
+			return a[0], nil
+		}
 		return nonEmpty(strings.ReplaceAll(a[0].text(), a[1].text(), a[2].text())), nil
 	}},
 	"substr": {min: 2, max: 3, doc: "substr(s, start[, length]) in characters, from 0", impl: func(a []val) (val, *evalError) {
