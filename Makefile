@@ -137,3 +137,28 @@ bench: bench-segments
 bench-segments: tools ## features and k-means stages at BENCH_USERS users: s/stage, s per 1M users, peak RSS, cost vs reference
 	$(GO) test -tags bench -count=1 -v -run Segments -timeout 3h ./internal/segbench \
 		-users $(BENCH_USERS) -shards 16 -window 2 -data $(STATE)/bench | grep -v -e '^=== ' -e '^--- '
+
+# --- ingest benchmark ------------------------------------------------------------
+# Generates about 1 and 5 million synthetic events (CSV, once), then ingests
+# each in a fresh process through internal/ingest.Local (the activities' plan,
+# stage, finalize and rejects steps) with the workflow's split and chunk sizes,
+# and prints a JSON line each: rows/s and peak RSS (VmHWM). 5M events run twice:
+# with the 1M run's 8 shards, and with 40, the same rows per shard (the
+# deduplicating finalize step holds a fingerprint per record of one shard).
+# Per-reader Go benchmarks:
+#   go test -run XXX -bench . ./internal/ingest
+BENCH_INGEST_USERS ?= 134400
+BENCH_INGEST_DIR := $(STATE)/bench-ingest
+.PHONY: bench-ingest
+bench-ingest: ## ingest ~1M and ~5M generated events: rows/s and peak memory
+	@mkdir -p $(BENCH_INGEST_DIR)
+	$(GO) build -o $(BENCH_INGEST_DIR)/bench-ingest ./scripts/bench-ingest
+	@small=$$(( $(BENCH_INGEST_USERS) / 5 )); \
+	for u in $$small $(BENCH_INGEST_USERS); do \
+		f=$(BENCH_INGEST_DIR)/events-$$u.csv; \
+		[[ -s $$f ]] || $(BENCH_INGEST_DIR)/bench-ingest -gen -users $$u -out $$f; \
+	done; \
+	$(BENCH_INGEST_DIR)/bench-ingest -in $(BENCH_INGEST_DIR)/events-$$small.csv -dir $(BENCH_INGEST_DIR)/out -shards 8; \
+	$(BENCH_INGEST_DIR)/bench-ingest -in $(BENCH_INGEST_DIR)/events-$(BENCH_INGEST_USERS).csv -dir $(BENCH_INGEST_DIR)/out -shards 8; \
+	$(BENCH_INGEST_DIR)/bench-ingest -in $(BENCH_INGEST_DIR)/events-$(BENCH_INGEST_USERS).csv -dir $(BENCH_INGEST_DIR)/out -shards 40
+	@rm -rf $(BENCH_INGEST_DIR)/out

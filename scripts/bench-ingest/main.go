@@ -1,0 +1,124 @@
+// Command bench-ingest measures ingest on this machine: it generates
+// synthetic events (internal/synth) into a CSV file, then, in a fresh
+// process, ingests the file through internal/ingest.Local (the plan,
+// stage, finalize and rejects steps the activities run) and prints one
+// JSON line: events, seconds, rows/s and the process's peak RSS (VmHWM).
+//
+//	bench-ingest -gen -users 134400 -out events.csv   # ~5,000,000 events
+//	bench-ingest -in events.csv -dir work/            # prints the line
+//
+// `make bench-ingest` runs both at about 1 and 5 million events: with
+// the same split size, chunk size and rows per shard, peak memory should
+// not grow with the file.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/promoflow/promoflow/internal/ingest"
+	"github.com/promoflow/promoflow/internal/synth"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	gen := flag.Bool("gen", false, "generate -users users into -out and exit")
+	users := flag.Int("users", 134400, "users to generate (about 37 events each)")
+	seed := flag.Int64("seed", 1, "generator seed")
+	out := flag.String("out", "", "generated CSV file")
+	in := flag.String("in", "", "CSV file to ingest")
+	dir := flag.String("dir", "", "ingest output folder (emptied first)")
+	shards := flag.Int("shards", 8, "user shards")
+	splitBytes := flag.Int64("split-bytes", 64<<20, "byte-range split size (the workflow's default)")
+	chunkRows := flag.Int("chunk-rows", 1<<18, "records per staged chunk (the workflow's default)")
+	flag.Parse()
+
+	if *gen {
+		if *out == "" {
+			return fmt.Errorf("-gen needs -out")
+		}
+		st, err := synth.WriteFile(*out, synth.Config{Users: *users, Seed: *seed})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "generated %d events of %d users into %s\n", st.Events, st.Users, *out)
+		return nil
+	}
+	if *in == "" || *dir == "" {
+		return fmt.Errorf("want -gen -out FILE, or -in FILE -dir DIR")
+	}
+	if err := os.RemoveAll(*dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	info, err := os.Stat(*in)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := ingest.Local(context.Background(), []string{*in}, ingest.LocalOptions{
+		Shards: *shards, SplitBytes: *splitBytes, ChunkRows: *chunkRows, Dir: *dir,
+	})
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	r := res[0]
+	hwm, err := peakRSS()
+	if err != nil {
+		return err
+	}
+	line := map[string]any{
+		"file":           *in,
+		"file_mb":        float64(info.Size()) / (1 << 20),
+		"rows_read":      r.RowsRead,
+		"accepted":       r.Accepted,
+		"duplicates":     r.Duplicates,
+		"rejected":       r.Rejected,
+		"splits":         r.Splits,
+		"shards":         *shards,
+		"split_mb":       float64(*splitBytes) / (1 << 20),
+		"chunk_rows":     *chunkRows,
+		"seconds":        round(secs),
+		"rows_per_s":     int64(float64(r.RowsRead) / secs),
+		"peak_rss_mb":    round(float64(hwm) / (1 << 20)),
+		"gomaxprocs":     runtime.GOMAXPROCS(0),
+		"in_one_process": true,
+	}
+	return json.NewEncoder(os.Stdout).Encode(line)
+}
+
+// peakRSS is the process's resident set high-water mark, in bytes.
+func peakRSS() (int64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
+}
+
+func round(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
