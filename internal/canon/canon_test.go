@@ -1,6 +1,8 @@
 package canon
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,4 +71,43 @@ func TestValidType(t *testing.T) {
 			t.Errorf("ValidType(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestTablesDocumented keeps docs/DATA.md true: every column of every
+// canonical table is in its table's section.
+func TestTablesDocumented(t *testing.T) {
+	data, err := os.ReadFile("../../docs/DATA.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	for name, tb := range Tables {
+		i := strings.Index(doc, "### "+name+":")
+		if i < 0 {
+			t.Errorf("docs/DATA.md has no section for table %s", name)
+			continue
+		}
+		sec := doc[i+4:]
+		if j := strings.Index(sec, "\n### "); j >= 0 {
+			sec = sec[:j]
+		}
+		for _, c := range tb.Columns {
+			if !strings.Contains(sec, "| `"+c.Name+"` | "+docKind(c)) {
+				t.Errorf("docs/DATA.md, table %s: no row for column %s (%s)", name, c.Name, docKind(c))
+			}
+		}
+	}
+}
+
+// docKind is how docs/DATA.md spells a column's type.
+func docKind(c Column) string {
+	switch c.Kind {
+	case Timestamp:
+		return "timestamp (ms, UTC)"
+	case Int:
+		return "int64"
+	case Float:
+		return "float64"
+	}
+	return c.Kind.String()
 }

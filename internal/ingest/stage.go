@@ -138,6 +138,7 @@ func appendStaged(b *array.RecordBuilder, kinds []canon.Kind, row []canon.Value,
 }
 
 func appendReject(b *array.RecordBuilder, line int64, fp [16]byte, column, reason, value string) {
+	value = clip(value, 200)
 	b.Field(0).(*array.Int64Builder).Append(line)
 	b.Field(1).(*array.FixedSizeBinaryBuilder).Append(fp[:])
 	b.Field(2).(*array.StringBuilder).Append(column)
