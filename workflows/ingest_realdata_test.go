@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -137,10 +138,24 @@ func TestIngestOnlineRetail(t *testing.T) {
 					t.Errorf("err = %v\nwant it to name %s", err, s)
 				}
 			}
-			// Early: the plan reads 1,000 rows, not the file.
-			if d := time.Since(begin); d > 30*time.Second {
-				t.Errorf("failed after %v, want early", d)
+			// Early: in the plan (which reads 1,000 rows), once, before
+			// any split is scheduled.
+			var scheduled []string
+			iter := c.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			for iter.HasNext() {
+				ev, err := iter.Next()
+				must(t, err)
+				if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+					scheduled = append(scheduled, a.GetActivityType().GetName())
+				}
+				if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.GetAttempt() > 1 {
+					t.Errorf("activity attempt %d: bad input must not be retried", a.GetAttempt())
+				}
 			}
+			if strings.Join(scheduled, ",") != "IngestPlan" {
+				t.Errorf("activities scheduled: %v, want only IngestPlan", scheduled)
+			}
+			t.Logf("failed after %v", time.Since(begin).Round(time.Millisecond))
 			for _, prefix := range []string{"campaigns/" + id + "/", "runs/" + id + "/"} {
 				keys, err := store.List(ctx, prefix)
 				must(t, err)
