@@ -36,9 +36,10 @@ var Palette = []color.Color{
 
 // Series is one line of a line chart.
 type Series struct {
-	Name string
-	X, Y []float64
-	Dash bool // drawn dashed, e.g. a reference line
+	Name   string
+	X, Y   []float64
+	Dash   bool // drawn dashed, e.g. a reference line
+	Points bool // drawn as marked points, not a line
 }
 
 // svgHeader matches the size attributes vgsvg writes, replaced so the chart
@@ -150,6 +151,20 @@ func LineChart(title, xlabel, ylabel string, series []Series) (template.HTML, er
 			continue
 		}
 		points += len(xys)
+		if s.Points {
+			sc, err := plotter.NewScatter(xys)
+			if err != nil {
+				return "", fmt.Errorf("line chart %q: %w", title, err)
+			}
+			sc.GlyphStyle.Color = Palette[i%len(Palette)]
+			sc.GlyphStyle.Radius = vg.Points(4)
+			sc.GlyphStyle.Shape = draw.CircleGlyph{}
+			p.Add(sc)
+			if len(series) > 1 {
+				p.Legend.Add(s.Name, sc)
+			}
+			continue
+		}
 		l, err := plotter.NewLine(xys)
 		if err != nil {
 			return "", fmt.Errorf("line chart %q: %w", title, err)

@@ -277,11 +277,17 @@ func (d Data) lift() (template.HTML, error) {
 	if d.Budget.Total > 0 {
 		series = append(series, Series{Name: "budget", X: []float64{0, x[len(x)-1]}, Y: []float64{d.Budget.Total, d.Budget.Total}, Dash: true})
 	}
+	last := d.Lift[len(d.Lift)-1]
+	// The decision's curve may go on past the plan (every offer worth its
+	// cost, beyond the budget): mark where the plan stops.
+	beyond := last.Users > d.Treated && d.Treated > 0
+	if beyond {
+		series = append(series, Series{Name: "the plan", X: []float64{float64(d.Treated)}, Y: []float64{d.ExpectedIncrementalRevenue}, Points: true})
+	}
 	chart, err := LineChart("Cumulative expected revenue and cost", "users targeted (best first)", "amount", series)
 	if err != nil {
 		return "", err
 	}
-	last := d.Lift[len(d.Lift)-1]
 	half := d.Lift[0]
 	for _, p := range d.Lift {
 		if p.Revenue >= last.Revenue/2 {
@@ -292,7 +298,9 @@ func (d Data) lift() (template.HTML, error) {
 	return execute(liftTmpl, struct {
 		Chart      template.HTML
 		Last, Half LiftPoint
-	}{chart, last, half})
+		Beyond     bool
+		Plan       LiftPoint
+	}{chart, last, half, beyond, LiftPoint{Users: d.Treated, Revenue: d.ExpectedIncrementalRevenue, Cost: d.ExpectedCost}})
 }
 
 func (d Data) fairness() (template.HTML, error) {

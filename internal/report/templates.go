@@ -120,8 +120,9 @@ var budgetTmpl = parse("budget", `{{if gt .Budget.Total 0}}<p>Used <b>{{money .B
 `)
 
 var liftTmpl = parse("lift", `<figure>{{.Chart}}</figure>
-<p>Targeting all {{int .Last.Users}} offered users is expected to bring {{money .Last.Revenue}} of incremental revenue at a cost of {{money .Last.Cost}}; the best {{int .Half.Users}} users ({{share .Half.Users .Last.Users}}) bring half of it.</p>
-`)
+{{if .Beyond}}<p>The plan targets the best {{int .Plan.Users}} users (the marked point): {{money .Plan.Revenue}} of expected incremental revenue at a cost of {{money .Plan.Cost}}. Every offer worth its cost ({{int .Last.Users}} users) would bring {{money .Last.Revenue}} at a cost of {{money .Last.Cost}}.</p>
+{{else}}<p>Targeting all {{int .Last.Users}} offered users is expected to bring {{money .Last.Revenue}} of incremental revenue at a cost of {{money .Last.Cost}}; the best {{int .Half.Users}} users ({{share .Half.Users .Last.Users}}) bring half of it.</p>
+{{end}}`)
 
 var fairnessTmpl = parse("fairness", `<p>Sensitive attribute <b>{{.Attribute}}</b> (audited only, never a model feature). Largest offer-rate gap between groups: <b>{{pct .Gap}}</b>{{if gt .Bound 0}}, bound {{pct .Bound}}: {{if gt .Gap .Bound}}<span class="bad">exceeded</span>{{else}}<span class="ok">within</span>{{end}}{{end}}.</p>
 <div class="scroll"><table>
