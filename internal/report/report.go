@@ -79,7 +79,7 @@ type Fairness struct {
 // Group is one value of the sensitive attribute.
 type Group struct {
 	Name        string
-	Users       int64
+	Users       int64 // eligible users outside the control group
 	Offered     int64
 	AvgDiscount float64 // mean expected cost per offered user
 }

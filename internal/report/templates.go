@@ -126,7 +126,7 @@ var liftTmpl = parse("lift", `<figure>{{.Chart}}</figure>
 
 var fairnessTmpl = parse("fairness", `<p>Sensitive attribute <b>{{.Attribute}}</b> (audited only, never a model feature). Largest offer-rate gap between groups: <b>{{pct .Gap}}</b>{{if gt .Bound 0}}, bound {{pct .Bound}}: {{if gt .Gap .Bound}}<span class="bad">exceeded</span>{{else}}<span class="ok">within</span>{{end}}{{end}}.</p>
 <div class="scroll"><table>
-<thead><tr><th>group</th><th class="num">users</th><th class="num">offered</th><th class="num">offer rate</th><th class="num">avg discount</th></tr></thead>
+<thead><tr><th>group</th><th class="num">eligible users</th><th class="num">offered</th><th class="num">offer rate</th><th class="num">avg discount</th></tr></thead>
 <tbody>{{range .Groups}}<tr><td>{{.Name}}</td><td class="num">{{int .Users}}</td><td class="num">{{int .Offered}}</td><td class="num">{{share .Offered .Users}}</td><td class="num">{{money .AvgDiscount}}</td></tr>
 {{end}}</tbody></table></div>
 `)
