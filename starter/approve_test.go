@@ -190,4 +190,26 @@ func TestIntegrationApproval(t *testing.T) {
 	defer srv.Close()
 	// Segments, offer mix and lift curve.
 	browser.CheckPage(t, srv.URL, "svg.chart", 3, 0.03)
+
+	// A second run nobody reviews: past its deadline (a durable timer on
+	// the real server) it ends normally, expired, with nothing published.
+	const expiring = "approval-it-2"
+	var out2, err2 bytes.Buffer
+	code := dispatch(ctx, []string{"run", "--input", events, "--run-id", expiring, "--shards", "2", "--k", "3",
+		"--require-approval", "--approval-deadline", "5s", "--wait"}, &out2, &err2)
+	if code != 0 {
+		t.Fatalf("expiring run: exit %d:\n%s", code, err2.String())
+	}
+	if !strings.Contains(err2.String(), "awaiting approval: starter approve "+expiring) {
+		t.Errorf("expiring run printed no hint:\n%s", err2.String())
+	}
+	if want := "run " + expiring + ": expired at "; !strings.Contains(out2.String(), want) || !strings.Contains(out2.String(), "; nothing published\nreview: s3://") {
+		t.Errorf("expiring run printed:\n%s", out2.String())
+	}
+	if keys, err := store.List(ctx, "campaigns/"+expiring+"/"); err != nil || len(keys) != 0 {
+		t.Errorf("expired run published %v (%v)", keys, err)
+	}
+	if _, err := store.Get(ctx, "runs/"+expiring+"/review/report.html"); err != nil {
+		t.Errorf("expired run has no review report: %v", err)
+	}
 }
