@@ -200,6 +200,11 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 			st = ingest.StageState{}
 		} else {
 			activity.GetLogger(ctx).Info("resuming split", "source", in.Source.Name, "split", in.Split, "chunks", st.Chunks, "line", st.Pos.Line)
+			// Heartbeat the resumed position at once: the interceptor's
+			// periodic heartbeats repeat it, rather than replacing it with
+			// empty details before the next chunk ends, which would make a
+			// second retry start over.
+			recordProgress(ctx, st)
 		}
 	}
 	f, err := a.file(ctx, in.Source.Key, s)

@@ -239,12 +239,24 @@ func TestIngestDeterministicAndResumable(t *testing.T) {
 	}
 	env2, acts2 := newEnv(store)
 	env2.SetHeartbeatDetails(state)
+	var beats2 []ingest.StageState
+	env2.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
+		var st ingest.StageState
+		if err := details.Get(&st); err == nil {
+			beats2 = append(beats2, st)
+		}
+	})
 	v, err = env2.ExecuteActivity(acts2.IngestSplit, IngestSplitInput{RunID: "b", Source: src, Shards: 2, ChunkRows: o.chunkRows})
 	must(t, err)
 	var resumed IngestSplitOutput
 	must(t, v.Get(&resumed))
 	if resumed.Chunks != full.Chunks || resumed.Counts.RowsRead != full.Counts.RowsRead || resumed.Counts.Rejected != full.Counts.Rejected {
 		t.Errorf("resumed %+v, uninterrupted %+v", resumed, full)
+	}
+	// The resumed attempt heartbeats its starting position first, so the
+	// details survive until its next chunk (periodic heartbeats repeat it).
+	if len(beats2) == 0 || beats2[0].Chunks != state.Chunks || beats2[0].Pos != state.Pos {
+		t.Errorf("resumed attempt's first heartbeats %+v, want the resumed state %+v", beats2, state)
 	}
 	for _, k := range keys {
 		got, _ := store.Get(ctx, k)
