@@ -49,7 +49,7 @@ func benchInputs(b *testing.B) (csvData, jsonlData, parquetData []byte, events i
 			return
 		}
 		f.csv = buf.Bytes()
-		f.jsonl, f.parquet, f.events, f.err = convertEvents(f.csv)
+		f.jsonl, f.parquet, f.events, f.err = convertEvents(f.csv, 16384)
 	})
 	if f.err != nil {
 		b.Fatal(f.err)
@@ -58,8 +58,8 @@ func benchInputs(b *testing.B) (csvData, jsonlData, parquetData []byte, events i
 }
 
 // convertEvents turns canonical events CSV into JSON Lines and into a
-// typed Parquet file (timestamps, integers, floats) of 16,384-row groups.
-func convertEvents(data []byte) (jsonl, pq []byte, n int, err error) {
+// typed Parquet file (timestamps, integers, floats) of groupRows-row groups.
+func convertEvents(data []byte, groupRows int) (jsonl, pq []byte, n int, err error) {
 	r := csv.NewReader(bytes.NewReader(data))
 	header, err := r.Read()
 	if err != nil {
@@ -68,7 +68,7 @@ func convertEvents(data []byte) (jsonl, pq []byte, n int, err error) {
 	t := canon.EventsTable
 	kinds := t.Kinds()
 	var jb, pb bytes.Buffer
-	w, err := pqarrow.NewFileWriter(t.Schema, &pb, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(16384)), pqarrow.DefaultWriterProps())
+	w, err := pqarrow.NewFileWriter(t.Schema, &pb, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(int64(groupRows))), pqarrow.DefaultWriterProps())
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -114,7 +114,7 @@ func convertEvents(data []byte) (jsonl, pq []byte, n int, err error) {
 		}
 		jb.Write(line)
 		jb.WriteByte('\n')
-		if n%16384 == 0 {
+		if n%groupRows == 0 {
 			if err := flush(); err != nil {
 				return nil, nil, 0, err
 			}
