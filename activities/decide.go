@@ -316,7 +316,15 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 	}
 	p.StratifyControl(scored)
 	out.ExploreCost = strategy.ExploreCost(scored)
-	_, out.MaxRatio = strategy.Curve(scored, []float64{0}, false)
+	// Explorers may compete as candidates (beyond the exploration
+	// allowance), so their options count toward the bound too.
+	for i := range scored {
+		for _, o := range scored[i].Options {
+			if o.Cost > 0 && o.Value > 0 {
+				out.MaxRatio = max(out.MaxRatio, o.Value/o.Cost)
+			}
+		}
+	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	if err := json.NewEncoder(zw).Encode(scored); err != nil {
@@ -382,8 +390,9 @@ func (a *Activities) loadScored(ctx context.Context, key string) ([]strategy.Sco
 // DecideCurveInput asks for one shard's budget curve.
 type DecideCurveInput struct {
 	Key     string // the scored users
+	Params  strategy.Params
 	Lambdas []float64
-	Explore bool
+	Quotas  strategy.Quotas // the exploration allowance
 }
 
 // DecideCurve returns the cost, value and revenue of the shard's choices at
@@ -394,7 +403,7 @@ func (a *Activities) DecideCurve(ctx context.Context, in DecideCurveInput) (_ bu
 	if err != nil {
 		return budget.Curve{}, err
 	}
-	c, _ := strategy.Curve(users, in.Lambdas, in.Explore)
+	c, _ := in.Params.Curve(users, in.Lambdas, in.Quotas)
 	return c, nil
 }
 
@@ -406,7 +415,6 @@ type DecideAssignInput struct {
 	Params   strategy.Params
 	Lambda   float64
 	Quotas   strategy.Quotas
-	Explore  bool
 	Fairness bool
 }
 
@@ -425,7 +433,7 @@ func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ 
 	if err != nil {
 		return DecideAssignOutput{}, err
 	}
-	rows, tally := in.Params.Assign(users, in.Lambda, in.Quotas, in.Explore, in.Fairness)
+	rows, tally := in.Params.Assign(users, in.Lambda, in.Quotas, in.Fairness)
 	rec := plan.Record(rows, a.mem())
 	defer rec.Release()
 	out := DecideAssignOutput{Key: layout.Scores(in.RunID, in.Shard), Rows: int64(len(rows)), Tally: tally}

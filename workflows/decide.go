@@ -91,24 +91,23 @@ func (r *run) decide(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
-	out := strategy.Outcome{Budget: spec.Budget, Fairness: fair, ExploreOn: true}
+	out := strategy.Outcome{Budget: spec.Budget, Fairness: fair}
+	qs := make([]strategy.Quotas, in.Shards)
+	costs := make([]float64, in.Shards)
 	maxRatio := 0.0
-	for _, s := range scored {
+	for i, s := range scored {
+		costs[i] = s.ExploreCost
 		out.ExploreCost += s.ExploreCost
 		maxRatio = max(maxRatio, s.MaxRatio)
 	}
-	if spec.Budget > 0 && out.ExploreCost > spec.Budget/2 {
-		// Exploration would eat most of the budget: explorers compete
-		// like everyone else instead.
-		out.ExploreOn, out.ExploreCost = false, 0
-	}
+	p.CapExploration(qs, costs, spec.Budget, &out)
 
 	// The budget multiplier, from merged shard curves.
 	curve := func(grid []float64) (budget.Curve, error) {
 		parts := make([]budget.Curve, in.Shards)
 		err := fanOut(ctx, in.Shards, in.Window,
 			func(i int) workflow.Future {
-				return workflow.ExecuteActivity(actx, a.DecideCurve, activities.DecideCurveInput{Key: scored[i].Key, Lambdas: grid, Explore: out.ExploreOn})
+				return workflow.ExecuteActivity(actx, a.DecideCurve, activities.DecideCurveInput{Key: scored[i].Key, Params: p, Lambdas: grid, Quotas: qs[i]})
 			},
 			func(i int, f workflow.Future) error { return f.Get(ctx, &parts[i]) })
 		if err != nil {
@@ -142,14 +141,13 @@ func (r *run) decide(ctx workflow.Context) error {
 	}
 
 	// Assign, tightening quotas until caps and the fairness bound hold.
-	qs := make([]strategy.Quotas, in.Shards)
 	assigned := make([]activities.DecideAssignOutput, in.Shards)
 	for round := 0; ; round++ {
 		err := fanOut(ctx, in.Shards, in.Window,
 			func(i int) workflow.Future {
 				return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
 					RunID: in.RunID, Shard: i, Key: scored[i].Key, Params: p, Lambda: out.Lambda, Quotas: qs[i],
-					Explore: out.ExploreOn, Fairness: fair != nil,
+					Fairness: fair != nil,
 				})
 			},
 			func(i int, f workflow.Future) error {

@@ -18,6 +18,10 @@ type Quotas struct {
 	OfferCount map[string]int64   `json:"offer_count,omitempty"`
 	OfferMoney map[string]float64 `json:"offer_money,omitempty"`
 	GroupCount map[string]int64   `json:"group_count,omitempty"`
+	// ExploreMoney bounds the shard's exploration spending when
+	// ExploreCapped (see Kept).
+	ExploreCapped bool    `json:"explore_capped,omitempty"`
+	ExploreMoney  float64 `json:"explore_money,omitempty"`
 }
 
 // OfferTally is one offer's share of a shard's plan.
@@ -148,12 +152,13 @@ func (t *Tally) group(g string) *GroupTally {
 
 // Assign turns one shard's scored users into plan rows at multiplier
 // lambda: candidates take their best option, explorers their drawn one
-// (when explore is on; otherwise they compete as candidates), control users
+// (those beyond the exploration allowance compete as candidates), control users
 // are recorded with the offer they would have got, and quotas withhold the
 // lowest-scoring chosen offers beyond a cap or fairness bound. fairness
 // says whether groups are audited.
-func (p *Params) Assign(users []Scored, lambda float64, q Quotas, explore, fairness bool) ([]plan.Row, Tally) {
+func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool) ([]plan.Row, Tally) {
 	t := NewTally(len(p.Offers))
+	kept := p.Kept(users, q)
 	rows := make([]plan.Row, len(users))
 	choice := make([]int, len(users)) // index into Options, or -1
 	var chosen []int                  // candidates with an offer, for quotas
@@ -163,7 +168,7 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, explore, fairn
 		switch {
 		case u.Status == Control:
 			choice[i] = u.Best(lambda)
-		case u.Status == Explore && explore:
+		case u.Status == Explore && kept[i]:
 			choice[i] = u.Pick
 			chosen = append(chosen, i)
 		case u.Status == Candidate || u.Status == Explore:
@@ -176,7 +181,7 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, explore, fairn
 	// scores, so a cap withholds the least valuable choices.
 	withheld := make(map[int]string)
 	if len(q.OfferCount)+len(q.OfferMoney)+len(q.GroupCount) > 0 {
-		isExp := func(i int) bool { return users[i].Status == Explore && explore }
+		isExp := func(i int) bool { return users[i].Status == Explore && kept[i] }
 		score := func(i int) float64 {
 			o := users[i].Options[choice[i]]
 			return o.Value - lambda*o.Cost
@@ -245,7 +250,7 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, explore, fairn
 			continue
 		}
 		seg.Eligible++
-		isExplore := u.Status == Explore && explore
+		isExplore := u.Status == Explore && kept[i]
 		if u.Status != Control && fairness {
 			t.group(u.Group).Eligible++
 		}

@@ -322,15 +322,54 @@ func facts(u User) [2]string {
 
 func clamp01(x float64) float64 { return math.Max(0, math.Min(1, x)) }
 
-// Curve is the budget curve of one shard's candidates over grid (with
-// explore off, explorers compete as candidates), and the shard's largest
-// value per unit of cost, which bounds the useful multipliers.
-func Curve(users []Scored, grid []float64, explore bool) (budget.Curve, float64) {
+// ExploreBudgetFactor bounds exploration's spending: at most this many
+// times the exploration share of the budget, so that costly offers drawn
+// at random cannot crowd out the chosen ones.
+const ExploreBudgetFactor = 2
+
+// Kept marks the explorers of one shard that keep their drawn offer: all of
+// them, or under a quota's exploration allowance, those that fit it in the
+// order of their exploration hash (a random order). The others compete as
+// candidates.
+func (p *Params) Kept(users []Scored, q Quotas) []bool {
+	kept := make([]bool, len(users))
+	var idx []int
+	for i := range users {
+		if users[i].Status == Explore {
+			kept[i] = true
+			idx = append(idx, i)
+		}
+	}
+	if !q.ExploreCapped {
+		return kept
+	}
+	h := func(i int) float64 { return shard.Unit(p.Salt+"/explore", users[i].UserID) }
+	slices.SortFunc(idx, func(a, b int) int {
+		return cmp.Or(cmp.Compare(h(a), h(b)), strings.Compare(users[a].UserID, users[b].UserID))
+	})
+	spent := 0.0
+	for _, i := range idx {
+		c := users[i].Options[users[i].Pick].Cost
+		if spent+c > q.ExploreMoney {
+			kept[i] = false
+			continue
+		}
+		spent += c
+	}
+	return kept
+}
+
+// Curve is the budget curve of one shard's candidates over grid (explorers
+// beyond the exploration allowance compete as candidates), and the
+// shard's largest value per unit of cost, which bounds the useful
+// multipliers.
+func (p *Params) Curve(users []Scored, grid []float64, q Quotas) (budget.Curve, float64) {
 	c := budget.NewCurve(grid)
+	kept := p.Kept(users, q)
 	maxRatio := 0.0
 	for i := range users {
 		u := &users[i]
-		if u.Status != Candidate && (u.Status != Explore || explore) {
+		if u.Status != Candidate && (u.Status != Explore || kept[i]) {
 			continue
 		}
 		opts := u.BudgetOptions()

@@ -113,9 +113,8 @@ func sortedKeys[V any](m map[string]V) []string {
 type Outcome struct {
 	Budget        float64 // the template's or run's budget; 0: none
 	Lambda        float64
-	Unconstrained float64 // cost at lambda = 0
-	ExploreCost   float64
-	ExploreOn     bool
+	Unconstrained float64      // cost at lambda = 0
+	ExploreCost   float64      // reserved for exploration before the multiplier is solved
 	Curve         budget.Curve // the first (full-range) round, for the lift curve
 	Fairness      *campaign.Fairness
 	Quotas        bool // caps or fairness quotas were applied

@@ -15,19 +15,20 @@ const MaxQuotaRounds = 3
 // passes that add cap and fairness quotas until they hold. Tests and
 // simulations use it; the workflow repeats its steps.
 func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairness) ([][]plan.Row, []Tally, Outcome) {
-	out := Outcome{Budget: total, Fairness: fair, ExploreOn: true}
-	for _, u := range shards {
+	out := Outcome{Budget: total, Fairness: fair}
+	qs := make([]Quotas, len(shards))
+	costs := make([]float64, len(shards))
+	for i, u := range shards {
 		p.StratifyControl(u)
-		out.ExploreCost += ExploreCost(u)
+		costs[i] = ExploreCost(u)
+		out.ExploreCost += costs[i]
 	}
-	if total > 0 && out.ExploreCost > total/2 {
-		out.ExploreOn, out.ExploreCost = false, 0
-	}
+	p.CapExploration(qs, costs, total, &out)
 	curve := func(grid []float64) (budget.Curve, float64) {
 		c := budget.NewCurve(grid)
 		maxRatio := 0.0
-		for _, u := range shards {
-			sc, r := Curve(u, grid, out.ExploreOn)
+		for i, u := range shards {
+			sc, r := p.Curve(u, grid, qs[i])
 			_ = c.Merge(sc) // same grid
 			maxRatio = max(maxRatio, r)
 		}
@@ -47,12 +48,11 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 		}
 		out.Lambda = s.Lambda()
 	}
-	qs := make([]Quotas, len(shards))
 	rows := make([][]plan.Row, len(shards))
 	tallies := make([]Tally, len(shards))
 	for round := 0; ; round++ {
 		for i, u := range shards {
-			rows[i], tallies[i] = p.Assign(u, out.Lambda, qs[i], out.ExploreOn, fair != nil)
+			rows[i], tallies[i] = p.Assign(u, out.Lambda, qs[i], fair != nil)
 		}
 		if round == MaxQuotaRounds {
 			break
@@ -67,4 +67,19 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 		out.Quotas = true
 	}
 	return rows, tallies, out
+}
+
+// CapExploration limits exploration's spending to ExploreBudgetFactor x
+// the exploration share of the budget, split among shards by their drawn
+// cost (costs), and sets out.ExploreCost to what is reserved for it.
+func (p *Params) CapExploration(qs []Quotas, costs []float64, total float64, out *Outcome) {
+	limit := ExploreBudgetFactor * p.ExploreShare * total
+	if total <= 0 || out.ExploreCost <= limit {
+		return
+	}
+	parts := SplitMoney(limit, costs)
+	for i := range qs {
+		qs[i].ExploreCapped, qs[i].ExploreMoney = true, parts[i]
+	}
+	out.ExploreCost = limit
 }

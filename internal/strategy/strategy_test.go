@@ -113,6 +113,7 @@ func TestDecideProperties(t *testing.T) {
 			}
 			cost, counts, money := 0.0, map[string]int64{}, map[string]float64{}
 			var control, explore, eligible int64
+			exploreCost := 0.0
 			ctlBySeg, eligBySeg := map[string]int64{}, map[string]int64{}
 			for _, r := range all {
 				u := byID[r.UserID]
@@ -146,6 +147,7 @@ func TestDecideProperties(t *testing.T) {
 				}
 				if r.Explore {
 					explore++
+					exploreCost += r.ExpectedCost
 				}
 				cost += r.ExpectedCost
 				counts[r.Offer]++
@@ -178,7 +180,11 @@ func TestDecideProperties(t *testing.T) {
 					t.Errorf("segment %s: control %d of %d, want %.1f ± %.1f", seg, ctlBySeg[seg], all, want, 0.5*float64(shards))
 				}
 			}
-			if out.ExploreOn {
+			limit := ExploreBudgetFactor * p.ExploreShare * budgetTotal
+			if budgetTotal > 0 && exploreCost > limit+1e-9 {
+				t.Errorf("exploration cost %.2f over its limit %.2f", exploreCost, limit)
+			}
+			if budgetTotal == 0 || out.ExploreCost < limit {
 				treatable := float64(eligible - control)
 				if sd := math.Sqrt(treatable * p.ExploreShare * (1 - p.ExploreShare)); math.Abs(float64(explore)-p.ExploreShare*treatable) > 4*sd+float64(n)/200 {
 					t.Errorf("explore %d of %.0f, want %.0f", explore, treatable, p.ExploreShare*treatable)
