@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -99,3 +101,34 @@ func TestSetupIsIdempotent(t *testing.T) {
 }
 
 func headBucket(name string) *s3.HeadBucketInput { return &s3.HeadBucketInput{Bucket: &name} }
+
+// TestEventRunOnce: an event run's workflow ID is <template>-<event-slug>,
+// and a second start of the same event is refused with a clear message.
+func TestEventRunOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers")
+	}
+	stack := testenv.Start(t)
+	for _, kv := range stack.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("PROMOFLOW_TASK_QUEUE", "no-worker") // nothing runs it: the start is what is tested
+	events := filepath.Join(t.TempDir(), "events.csv")
+	if err := os.WriteFile(events, []byte("user_id,ts,type\nu1,2011-12-01T10:00:00Z,view\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"run", "--template", "holiday", "--event", "Christmas 2011", "--budget", "5000", "--input", events, "--json"}
+	var stdout, stderr bytes.Buffer
+	if code := dispatch(context.Background(), args, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), `"workflow_id":"holiday-christmas-2011"`) {
+		t.Fatalf("first start: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := dispatch(context.Background(), args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "run holiday-christmas-2011 was already started") {
+		t.Errorf("second start: exit %d, stderr %q; want a refusal", code, stderr.String())
+	}
+	if got := Slug("  Black Friday / Cyber Monday 2026! "); got != "black-friday-cyber-monday-2026" {
+		t.Errorf("Slug = %q", got)
+	}
+}

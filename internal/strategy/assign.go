@@ -272,7 +272,11 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool)
 		case c < 0:
 			t.NoOffer++
 			if _, ok := withheld[i]; !ok {
-				facts = append(facts, "no offer pays for itself")
+				if lambda > 0 && u.Best(0) >= 0 {
+					facts = append(facts, fmt.Sprintf("budget: value per unit of cost below the cut-off %.2f", lambda))
+				} else {
+					facts = append(facts, "no offer pays for itself")
+				}
 			}
 		default:
 			o := u.Options[c]
