@@ -45,7 +45,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	propCol := fs.String("propensity-col", "", "logged probability of the arm received (default: randomized, arm shares)")
 	mappingFile := fs.String("mapping", "", "mapping YAML (deploy/datasets/*.yaml): without --features, the features are the non-sensitive attributes of its profiles sources that read the history file")
 	budgets := fs.String("budgets", "0.1,0.2,0.3,0.5,1", "comma-separated shares of users who may receive an offer")
-	learners := fs.String("learners", strings.Join(uplift.Learners, ","), "learners to compare: t, x, dr")
+	learners := fs.String("learners", strings.Join(uplift.Learners, ","), "learners to compare: t, x, dr, avg (the mean of the others' effects)")
 	folds := fs.Int("folds", 5, "cross-fitting folds")
 	trees := fs.Int("trees", 100, "trees per forest")
 	bootstrap := fs.Int("bootstrap", 400, "bootstrap resamples for intervals")

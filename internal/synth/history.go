@@ -77,9 +77,9 @@ func WriteHistory(w io.Writer, cfg HistoryConfig) error {
 	var hr historyRNG
 	for i := 1; i <= cfg.Users; i++ {
 		pr := g.profile(i)
-		up := pr.uplift // copy: events reuses g's generator, not pr
 		base := pr.base
 		cov := g.covariates(i, &pr)
+		up := effects(&cov, base, pr.noise)
 		r := hr.seed(g.seed, i)
 		sh := shares
 		if cfg.Targeted {
@@ -270,3 +270,80 @@ func argmaxInt(v []int) int {
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// The effect model. A user's response to an offer is driven by what they
+// do, as a shop would see it in their history: the covariates that
+// WriteHistory writes. Six drivers in [0, 1] summarise them, and each
+// offer's effect (additive change in the probability of buying within
+// Window) is a nonlinear function of the drivers, the main category and
+// the main channel, plus a small hidden per-user term:
+//
+//	deal   = 1 - exp(-deal_searches/1.5)                    searches for sales
+//	cheap  = clamp((100 - avg_view_price)/60, 0, 1)         looks at cheap items
+//	lapse  = clamp((recency-30)/30) clamp((180-recency)/40) bought, then went quiet (0 without a purchase)
+//	fresh  = clamp((100 - tenure_days)/60, 0, 1)            new customer
+//	hesit  = (1 - exp(-(carts + views/10)/3)) exp(-frequency/1.5)   looks and carts, rarely buys
+//	loyal  = (1 - exp(-frequency/3)) (1 if recency < 45 else 0.3)   buys often and recently
+//
+//	discount10    = 0.20 deal (0.5 + 0.5 cheap) + 0.08 fresh cheap - 0.08 loyal (1-deal) cheap
+//	coupon5       = 0.15 lapse e + 0.10 deal e' + 0.04 fresh,  e = 1.3, e' = 1.4 for email users (else 1, 0.8)
+//	free_shipping = 0.14 hesit b + 0.04 fresh,                 b = 1.3 for electronics, home and bags (else 0.8)
+//	points2x      = 0.10 loyal m - 0.02 deal,                  m = 1.25 for app users (else 0.8)
+//
+// plus effectNoise times a standard normal draw per user and offer, then
+// clipped to [-Base/2, 1-Base]. The personas' mean effects (MeanUplift)
+// follow from their behaviour.
+
+// effectNoise is the standard deviation of the hidden part of an effect:
+// what no covariate explains.
+const effectNoise = 0.01
+
+// drivers are the behavioural drivers of offer response, each in [0, 1].
+type drivers struct {
+	deal, cheap, lapse, fresh, hesit, loyal float64
+}
+
+func clamp01(x float64) float64 { return min(max(x, 0), 1) }
+
+func (c *covariates) drivers() drivers {
+	var d drivers
+	d.deal = 1 - math.Exp(-float64(c.deals)/1.5)
+	if c.views > 0 {
+		d.cheap = clamp01((100 - c.viewPrice) / 60)
+	}
+	if c.recency >= 0 {
+		d.lapse = clamp01((c.recency-30)/30) * clamp01((180-c.recency)/40)
+		d.loyal = 1 - math.Exp(-float64(c.frequency)/3)
+		if c.recency >= 45 {
+			d.loyal *= 0.3
+		}
+	}
+	d.fresh = clamp01((100 - c.tenure) / 60)
+	d.hesit = (1 - math.Exp(-(float64(c.carts)+float64(c.views)/10)/3)) * math.Exp(-float64(c.frequency)/1.5)
+	return d
+}
+
+// effects returns the true effect of each of Offers for a user with
+// covariates c, base rate base and hidden draws z: the model above.
+func effects(c *covariates, base float64, z [4]float64) [4]float64 {
+	d := c.drivers()
+	email, app := c.mainChannel == "email", c.mainChannel == "app"
+	e := [4]float64{
+		0.20*d.deal*(0.5+0.5*d.cheap) + 0.08*d.fresh*d.cheap - 0.08*d.loyal*(1-d.deal)*d.cheap,
+		0.15*d.lapse*pickF(email, 1.3, 1) + 0.10*d.deal*pickF(email, 1.4, 0.8) + 0.04*d.fresh,
+		0.14*d.hesit*pickF(c.mainCategory == "electronics" || c.mainCategory == "home" || c.mainCategory == "bags", 1.3, 0.8) + 0.04*d.fresh,
+		0.10*d.loyal*pickF(app, 1.25, 0.8) - 0.02*d.deal,
+	}
+	for j := range e {
+		// An offer can put a user off, but not entirely.
+		e[j] = min(max(e[j]+effectNoise*z[j], -base/2), 1-base)
+	}
+	return e
+}
+
+func pickF(cond bool, a, b float64) float64 {
+	if cond {
+		return a
+	}
+	return b
+}

@@ -97,8 +97,9 @@ func TestHistoryEffects(t *testing.T) {
 	n := map[string]float64{}
 	y := map[string]float64{}
 	var trueUplift = map[string]float64{}
+	tr := NewTruth(cfg.Config)
 	for _, r := range rows[1:] {
-		p := PersonaOf(cfg.Config, r[0])
+		p := tr.Persona(r[0])
 		for _, o := range Offers {
 			trueUplift[o] += p.Uplift[o] / float64(len(rows)-1)
 		}
@@ -140,5 +141,48 @@ func TestHistoryTargeted(t *testing.T) {
 	var buf bytes.Buffer
 	if err := WriteHistory(&buf, HistoryConfig{Config: Config{Users: 1}, Shares: []float64{0.5, 0.5}}); err == nil {
 		t.Error("two shares for five arms accepted")
+	}
+}
+
+// TestEffectModel checks that the planted effects are what the history
+// shows of a user: the covariates explain every effect up to the hidden
+// term (standard deviation effectNoise, plus clipping), while users of one
+// persona differ by much more than that.
+func TestEffectModel(t *testing.T) {
+	cfg := Config{Users: 5000, Seed: 11}
+	g := newGen(cfg)
+	tr := NewTruth(cfg)
+	var hidden, hidden2 float64
+	var n int
+	byPersona := map[string][]float64{} // discount10 effects
+	for i := 1; i <= cfg.Users; i++ {
+		p := tr.Persona(UserID(i))
+		pr := g.profile(i)
+		cov := g.covariates(i, &pr)
+		explained := effects(&cov, pr.base, [4]float64{})
+		for j, o := range Offers {
+			d := p.Uplift[o] - explained[j]
+			hidden += d
+			hidden2 += d * d
+			n++
+		}
+		byPersona[p.Name] = append(byPersona[p.Name], p.Uplift["discount10"])
+	}
+	mean := hidden / float64(n)
+	sd := math.Sqrt(hidden2/float64(n) - mean*mean)
+	if math.Abs(mean) > 0.001 || sd > 1.05*effectNoise || sd < 0.8*effectNoise {
+		t.Errorf("hidden part of the effects: mean %.4f, sd %.4f; want about 0 and %.2f", mean, sd, effectNoise)
+	}
+	v := byPersona["bargain_hunter"]
+	var s, s2 float64
+	for _, x := range v {
+		s += x
+		s2 += x * x
+	}
+	m := s / float64(len(v))
+	if within := math.Sqrt(s2/float64(len(v)) - m*m); within < 4*effectNoise {
+		t.Errorf("bargain hunters' discount10 effects: sd %.4f, want > %.2f (behaviour, not persona alone, drives effects)", within, 4*effectNoise)
+	} else {
+		t.Logf("bargain hunters' discount10 effect: mean %.3f, sd %.3f; hidden part sd %.4f", m, within, sd)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -312,8 +313,9 @@ func plantedData(t *testing.T) (Config, Stats, [][]line, []Persona) {
 		data, p.st = generate(t, p.cfg)
 		p.users = parse(t, data, p.cfg, p.st)
 		p.pers = make([]Persona, p.cfg.Users+1)
+		tr := NewTruth(p.cfg)
 		for u := 1; u <= p.cfg.Users; u++ {
-			p.pers[u] = PersonaOf(p.cfg, UserID(u))
+			p.pers[u] = tr.Persona(UserID(u))
 		}
 	})
 	if p.users == nil {
@@ -625,6 +627,13 @@ func TestPersonaOf(t *testing.T) {
 	for _, c := range p.Categories {
 		if !slices.Contains(Categories, c) {
 			t.Errorf("category %q", c)
+		}
+	}
+	// A Truth gives the same answers, effects included.
+	tr := NewTruth(cfg)
+	for u := 1; u <= 20; u++ {
+		if a, b := PersonaOf(cfg, UserID(u)), tr.Persona(UserID(u)); !reflect.DeepEqual(a, b) {
+			t.Errorf("user %d: PersonaOf %+v, Truth %+v", u, a, b)
 		}
 	}
 	// Independent of Users, and of other calls.

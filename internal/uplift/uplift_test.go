@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -261,10 +262,36 @@ func TestAnalyzeDeterministic(t *testing.T) {
 	}
 }
 
+// TestAvgLearner: the avg learner's effects are the mean of the other
+// learners' effects, fold by fold.
+func TestAvgLearner(t *testing.T) {
+	d, _ := simple(1500, 5, true)
+	m, err := Matrix(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Fold(d, m, 2, Config{Seed: 1, Trees: 5, Learners: []string{TLearner, DRLearner, AvgLearner}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Tau[AvgLearner]) != len(d.FoldRows(2)) {
+		t.Fatalf("%d avg rows, fold has %d", len(f.Tau[AvgLearner]), len(d.FoldRows(2)))
+	}
+	for j, row := range f.Tau[AvgLearner] {
+		for a, v := range row {
+			if want := (f.Tau[TLearner][j][a] + f.Tau[DRLearner][j][a]) / 2; math.Abs(v-want) > 1e-12 {
+				t.Fatalf("row %d arm %d: avg %v, want %v", j, a, v, want)
+			}
+		}
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	for _, c := range []Config{
 		{Learners: []string{"s"}},
 		{Learners: []string{}},
+		{Learners: []string{AvgLearner}},
+		{Learners: []string{TLearner, XLearner, TLearner}},
 		{Budgets: []float64{0}},
 		{Budgets: []float64{1.5}},
 		{Folds: 1},
@@ -291,8 +318,9 @@ func synthHistory(t testing.TB, cfg synth.HistoryConfig, spec Spec) (*Data, [][]
 		t.Fatal(err)
 	}
 	truth := make([][]float64, d.Rows())
+	tr := synth.NewTruth(cfg.Config)
 	for i, id := range d.IDs {
-		p := synth.PersonaOf(cfg.Config, id)
+		p := tr.Persona(id)
 		for _, arm := range d.Arms[1:] {
 			truth[i] = append(truth[i], p.Uplift[arm])
 		}
@@ -300,61 +328,87 @@ func synthHistory(t testing.TB, cfg synth.HistoryConfig, spec Spec) (*Data, [][]
 	return d, truth
 }
 
-// TestPolicyVsOracle learns a policy from a generated history and measures
-// its true incremental value, at a 30% budget, against two oracles that
-// know the planted effects: per user (synth.Persona.Uplift) and per
-// persona (synth.MeanUplift). docs/EVALUATION.md explains the bars.
+// oracleRun is a learned policy measured against the oracle on a generated
+// history.
+type oracleRun struct {
+	res     *Result
+	d       *Data
+	truth   [][]float64 // true effect per row and offer (synth.Truth)
+	persona [][]float64 // the persona's mean effect per row and offer
+}
+
+// learnGenerated generates a history of users users with seed seed,
+// analyses it as TestPolicyVsOracle does, and returns the truths to
+// measure it with.
+func learnGenerated(t testing.TB, users int, seed int64, budgets []float64) *oracleRun {
+	gen := synth.Config{Users: users, Seed: seed}
+	d, truth := synthHistory(t, synth.HistoryConfig{Config: gen}, Spec{})
+	res, err := Analyze(d, Config{Seed: 1, Trees: 50, Bootstrap: 100, Budgets: budgets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &oracleRun{res: res, d: d, truth: truth, persona: make([][]float64, d.Rows())}
+	tr := synth.NewTruth(gen)
+	for i, id := range d.IDs {
+		m := synth.MeanUplift(tr.Persona(id).Name)
+		for _, arm := range d.Arms[1:] {
+			o.persona[i] = append(o.persona[i], m[arm])
+		}
+	}
+	return o
+}
+
+// at returns, at budget b, the true incremental purchases per user of the
+// oracle (knows every user's true effects), the persona oracle (knows
+// every user's persona and its mean effects), the chosen learner's policy
+// and random targeting with the best single offer.
+func (o *oracleRun) at(b float64) (oracle, persona, learned, random float64) {
+	oracle = trueValue(policy.Assign(o.truth, b), o.truth)
+	persona = trueValue(policy.Assign(o.persona, b), o.truth)
+	learned = trueValue(policy.Assign(o.res.Tau[o.res.Report.Chosen], b), o.truth)
+	var bestArm float64
+	for a := range o.d.Arms[1:] {
+		var s float64
+		for _, tr := range o.truth {
+			s += tr[a]
+		}
+		bestArm = max(bestArm, s/float64(len(o.truth)))
+	}
+	return oracle, persona, learned, b * bestArm
+}
+
+// TestPolicyVsOracle learns a policy from a generated history (50,000
+// users, whose offer effects are a function of their behaviour plus a
+// small hidden term: synth.WriteHistory) and measures its true incremental
+// value against the oracle that knows every user's true effect
+// (synth.Truth), at a 30% budget. docs/EVALUATION.md has the numbers.
 func TestPolicyVsOracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("50,000 users")
 	}
-	gen := synth.Config{Users: 50000, Seed: 7}
-	d, truth := synthHistory(t, synth.HistoryConfig{Config: gen}, Spec{})
-	res, err := Analyze(d, Config{Seed: 1, Trees: 50, Bootstrap: 100, Budgets: []float64{0.1, 0.3, 0.5}})
-	if err != nil {
-		t.Fatal(err)
+	budgets := []float64{0.1, 0.3, 0.5}
+	o := learnGenerated(t, 50000, 7, budgets)
+	r := o.res.Report
+	for k, b := range budgets {
+		oracle, persona, learned, random := o.at(b)
+		t.Logf("%.0f%% budget, true incremental per user: oracle %.4f, persona oracle %.4f (%.3f), learned %s %.4f (%.3f of oracle), random best arm %.4f; DR estimate %.4f %.4f",
+			100*b, oracle, persona, persona/oracle, r.Chosen, learned, learned/oracle, random, r.Budgets[k].Incremental, r.Budgets[k].IncrementalCI95)
 	}
-	r := res.Report
-	personaMean := make([][]float64, d.Rows())
-	for i, id := range d.IDs {
-		m := synth.MeanUplift(synth.PersonaOf(gen, id).Name)
-		for _, arm := range d.Arms[1:] {
-			personaMean[i] = append(personaMean[i], m[arm])
-		}
-	}
-	const budget = 0.3
-	oracle := trueValue(policy.Assign(truth, budget), truth)
-	persona := trueValue(policy.Assign(personaMean, budget), truth)
-	learned := trueValue(policy.Assign(res.Tau[r.Chosen], budget), truth)
-	var bestArm float64
-	for a := range d.Arms[1:] {
-		var s float64
-		for _, tr := range truth {
-			s += tr[a]
-		}
-		bestArm = max(bestArm, s/float64(len(truth)))
-	}
-	random := budget * bestArm
-	t.Logf("30%% budget, true incremental per user: oracle %.4f, persona oracle %.4f (%.3f), learned %s %.4f (%.3f of oracle, %.3f of persona oracle), random best arm %.4f",
-		oracle, persona, persona/oracle, r.Chosen, learned, learned/oracle, learned/persona, random)
 	for _, l := range r.Learners {
-		v := trueValue(policy.Assign(res.Tau[l.Name], budget), truth)
+		v := trueValue(policy.Assign(o.res.Tau[l.Name], 0.3), o.truth)
 		t.Logf("learner %s: cv policy value %.4f, true value at 30%% %.4f", l.Name, l.CVPolicyValue, v)
 	}
-	if learned < 0.72*oracle {
-		t.Errorf("learned policy reaches %.3f of the per-user oracle, want >= 0.72", learned/oracle)
+	oracle, persona, learned, random := o.at(0.3)
+	if learned < 0.90*oracle {
+		t.Errorf("learned policy reaches %.3f of the oracle at 30%%, want >= 0.90", learned/oracle)
 	}
-	if learned < 0.82*persona {
-		t.Errorf("learned policy reaches %.3f of the persona oracle, want >= 0.82", learned/persona)
+	// Effects vary within personas with behaviour: a policy that knows
+	// only the persona falls short, and the learned policy does better.
+	if learned < persona {
+		t.Errorf("learned %.4f below the persona oracle's %.4f", learned, persona)
 	}
 	if learned < 2*random {
 		t.Errorf("learned %.4f is not twice random targeting's %.4f", learned, random)
-	}
-	// The estimate of the chosen policy's value covers its true value.
-	line := r.Budgets[1]
-	t.Logf("DR estimate at 30%%: %.4f %.4f, IPS %.4f %.4f", line.Incremental, line.IncrementalCI95, line.IncrementalIPS, line.IncrementalIPSCI)
-	if !(line.IncrementalCI95[0] < learned && learned < line.IncrementalCI95[1]) {
-		t.Errorf("DR estimate %v %v does not cover the true value %.4f", line.Incremental, line.IncrementalCI95, learned)
 	}
 }
 
@@ -435,4 +489,31 @@ func TestArtea(t *testing.T) {
 		}
 	}
 	t.Logf("coupon ATE %.4f %v; chosen %s; 30%% budget: %+v", coupon.ATE, coupon.ATECI95, r.Chosen, r.Budgets[2])
+}
+
+// BenchmarkPolicyVsOracle measures, on a generated history of
+// PROMOFLOW_ORACLE_USERS users (default 100,000; seed 7), the share of the
+// oracle's true incremental value that the learned policy reaches at
+// budgets of 10, 30 and 50%: the figure docs/EVALUATION.md reports.
+//
+//	go test -run XXX -bench PolicyVsOracle -benchtime 1x ./internal/uplift
+func BenchmarkPolicyVsOracle(b *testing.B) {
+	users := 100000
+	if s := os.Getenv("PROMOFLOW_ORACLE_USERS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		users = n
+	}
+	budgets := []float64{0.1, 0.3, 0.5}
+	for range b.N {
+		o := learnGenerated(b, users, 7, budgets)
+		for _, bu := range budgets {
+			oracle, persona, learned, random := o.at(bu)
+			b.Logf("%d users, %.0f%% budget: oracle %.4f, persona oracle %.4f, learned %s %.4f (%.3f of oracle), random best arm %.4f",
+				users, 100*bu, oracle, persona, o.res.Report.Chosen, learned, learned/oracle, random)
+			b.ReportMetric(learned/oracle, fmt.Sprintf("oracle_share@%.0f%%", 100*bu))
+		}
+	}
 }
