@@ -185,6 +185,10 @@ func (r *run) decide(ctx workflow.Context) error {
 		total.Merge(s.Tally)
 	}
 	sum := p.Summarize(spec, total, out)
+	if spec.Fairness != nil && fair == nil {
+		sum.Guards = append(sum.Guards, strategy.Guard{Name: "fairness", Status: strategy.GuardReport,
+			Detail: fmt.Sprintf("attribute %s: the run has no profiles, nothing to audit", spec.Fairness.Attribute)})
+	}
 	sum.Start, sum.End = r.start, end
 	sum.State = prep.State
 	if up.Key != "" {

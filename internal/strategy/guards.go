@@ -189,6 +189,7 @@ func (p *Params) Summarize(t *campaign.Template, total Tally, out Outcome) Summa
 	}
 	s.Guards = append(s.Guards, Guard{Name: "max_per_user", Status: GuardPass, Detail: "one plan row, at most one offer, per user"})
 	s.Guards = append(s.Guards, Guard{Name: "suppression", Status: GuardReport, Detail: fmt.Sprintf("%d opted out, %d contacted recently", total.Suppressed[OptedOut], total.Suppressed[RecentlyContacted])})
+	s.Guards = append(s.Guards, Guard{Name: "exploration", Status: GuardReport, Detail: fmt.Sprintf("%d users given a random eligible offer (target share %.2f%%); %.2f of the budget reserved for them", total.Explore, 100*p.ExploreShare, out.ExploreCost)})
 	s.Guards = append(s.Guards, Guard{Name: "control", Status: GuardPass, Detail: fmt.Sprintf("%d of %d eligible users held out (%.2f%%, target %.2f%%)", total.Control, s.Audience.Eligible, 100*s.Audience.ControlShare, 100*p.ControlShare)})
 	if out.Fairness != nil {
 		f := &Fairness{Attribute: out.Fairness.Attribute, MaxGap: out.Fairness.MaxGap}
