@@ -324,37 +324,40 @@ func (p *Program) shown(v canon.Value, k canon.Kind) string {
 // convert turns an expression value into a value of c.Kind; the reason is
 // "bad <target>" when it cannot.
 func (c *Column) convert(v val) (canon.Value, string) {
-	bad := "bad " + c.Target
 	switch c.Kind {
 	case canon.String:
 		return canon.Value{Str: v.text()}, ""
 	case canon.Int:
 		f, err := v.num()
 		if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-			return canon.Value{}, bad
+			return canon.Value{}, c.bad()
 		}
 		return canon.Value{Int: int64(f)}, ""
 	case canon.Float:
 		f, err := v.num()
 		if err != nil {
-			return canon.Value{}, bad
+			return canon.Value{}, c.bad()
 		}
 		return canon.Value{Float: f}, ""
 	case canon.Bool:
 		b, err := v.truth()
 		if err != nil {
-			return canon.Value{}, bad
+			return canon.Value{}, c.bad()
 		}
 		return canon.Value{Bool: b}, ""
 	case canon.Timestamp:
 		t, ok := c.parseTime(v)
 		if !ok {
-			return canon.Value{}, bad
+			return canon.Value{}, c.bad()
 		}
 		return canon.Value{Int: t.UnixMilli()}, ""
 	}
-	return canon.Value{}, bad
+	return canon.Value{}, c.bad()
 }
+
+// bad is the reason of a value that does not convert; built only then,
+// since convert runs for every field of every record.
+func (c *Column) bad() string { return "bad " + c.Target }
 
 var (
 	minTime = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
