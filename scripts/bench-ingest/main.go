@@ -2,7 +2,8 @@
 // synthetic events (internal/synth) into a CSV file, then, in a fresh
 // process, ingests the file through internal/ingest.Local (the plan,
 // stage, finalize and rejects steps the activities run) and prints one
-// JSON line: events, seconds, rows/s and the process's peak RSS (VmHWM).
+// JSON line: events, seconds, rows/s, CPU seconds, rows per CPU second and
+// the process's peak RSS (VmHWM).
 //
 //	bench-ingest -gen -users 134400 -out events.csv   # ~5,000,000 events
 //	bench-ingest -in events.csv -dir work/            # prints the line
@@ -22,6 +23,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/promoflow/promoflow/internal/ingest"
@@ -79,6 +81,10 @@ func run() error {
 		return err
 	}
 	secs := time.Since(start).Seconds()
+	cpu, err := cpuSeconds()
+	if err != nil {
+		return err
+	}
 	r := res[0]
 	hwm, err := peakRSS()
 	if err != nil {
@@ -97,6 +103,8 @@ func run() error {
 		"chunk_rows":     *chunkRows,
 		"seconds":        round(secs),
 		"rows_per_s":     int64(float64(r.RowsRead) / secs),
+		"cpu_seconds":    round(cpu),
+		"rows_per_cpu_s": int64(float64(r.RowsRead) / cpu),
 		"peak_rss_mb":    round(float64(hwm) / (1 << 20)),
 		"gomaxprocs":     runtime.GOMAXPROCS(0),
 		"in_one_process": true,
@@ -119,6 +127,16 @@ func peakRSS() (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
+}
+
+// cpuSeconds is the user and system CPU time of the process so far: on a
+// shared machine, rows per CPU second vary less than rows per second.
+func cpuSeconds() (float64, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(), nil
 }
 
 func round(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
