@@ -102,9 +102,12 @@ chaos: tools ## fault tests: workers killed per stage, S3 restarted, a shard cor
 	$(GO) test -tags chaos -count=1 -timeout 30m -v -run Chaos ./internal/chaos/
 
 BENCH_USERS ?= 1000000
-bench: tools ## full regeneration at BENCH_USERS users (default 1M, ~20M events) with 1 and 2 worker processes
+BENCH_WORKERS ?= 1,2
+# Prints per stage: seconds, rows/s, Temporal share, peak RSS per worker, CPU
+# seconds and top functions; keeps the workers' CPU profiles in .promoflow/bench.
+bench: tools ## full regeneration at BENCH_USERS users (default 1M, ~36M events) with BENCH_WORKERS (1,2) worker processes
 	$(GO) test -tags bench -count=1 -v -run Scale -timeout 3h ./internal/scalebench \
-		-users $(BENCH_USERS) -shards 16 -workers 1,2 -data $(STATE)/bench | grep -v -e '^=== ' -e '^--- '
+		-users $(BENCH_USERS) -shards 16 -workers $(BENCH_WORKERS) -data $(STATE)/bench | grep -v -e '^=== ' -e '^--- '
 
 vet: ## go vet ./...
 	$(GO) vet ./...

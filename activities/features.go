@@ -338,7 +338,7 @@ type PublishFeaturesOutput struct {
 
 // PublishFeatures writes runs/<run>/features.parquet: every user's
 // features, top terms, category affinities and segment, shards in order
-// (one row group each).
+// (a row group per record batch of the shard's table: at most 16,384 rows).
 func (a *Activities) PublishFeatures(ctx context.Context, in PublishFeaturesInput) (_ PublishFeaturesOutput, err error) {
 	defer final(&err)
 	f, err := os.CreateTemp(a.TempDir, "features-*.parquet")
