@@ -43,7 +43,7 @@ var stages = map[string]string{
 	"Decide":             StageDecide,
 	"DecidePrepare":      StageDecide, "DecideTrainUplift": StageDecide, "DecideScore": StageDecide, "DecideCurve": StageDecide,
 	"DecideAssign":    StageDecide,
-	"PublishFeatures": StagePublish, "Publish": StagePublish, "WriteSummary": StagePublish, "RecordContacts": StagePublish,
+	"PublishFeatures": StagePublish, "Publish": StagePublish, "WriteSummary": StagePublish, "RecordContacts": StagePublish, "WriteReport": StagePublish,
 	"UpliftPrepare": StageUplift, "UpliftFold": StageUplift, "UpliftEvaluate": StageUplift,
 }
 
