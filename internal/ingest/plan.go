@@ -71,8 +71,12 @@ func PlanText(r io.Reader, csv bool, splitBytes int64) ([]Split, error) {
 			if csv && bytes.Count(seg, quote)%2 == 1 {
 				odd = !odd
 			}
-			if !nonBlank && len(bytes.Trim(seg, "\r\n")) > 0 {
-				nonBlank = true
+			if !nonBlank {
+				t := seg
+				if off+int64(n-len(b)) == 0 { // a byte-order mark is not content, as for CSVReader
+					t = bytes.TrimPrefix(t, []byte(bom))
+				}
+				nonBlank = len(bytes.Trim(t, "\r\n")) > 0
 			}
 			if k < 0 {
 				break
