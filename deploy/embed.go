@@ -9,3 +9,9 @@ import "embed"
 //
 //go:embed offers.yaml templates/*.yaml
 var Campaigns embed.FS
+
+// SynthMapping is datasets/synth.yaml: the mapping of generated events,
+// campaign histories and profiles (the world simulator's inputs).
+//
+//go:embed datasets/synth.yaml
+var SynthMapping string

@@ -8,6 +8,9 @@
 //	starter reject RUN_ID --by NAME --reason TEXT
 //	starter uplift --history FILE --arm-col COL --control VALUE --outcome-col COL [--wait] [--json]
 //	starter history --users N --seed S --out PATH
+//	starter schedule create --template weekly --every 168h | --cron "..." [--timezone TZ]
+//	starter schedule list | describe ID | pause ID | resume ID | trigger ID | backfill ID | delete ID
+//	starter simulate --weeks N --users N --seed S [--json]
 package main
 
 import (
@@ -30,6 +33,8 @@ commands:
   setup      create the bucket and register search attributes (idempotent)
   uplift     analyse a campaign history: per-offer effects, learners, policy at budgets
   history    write a synthetic campaign history with planted offer effects (CSV)
+  schedule   create, list, describe, pause, resume, trigger, backfill, delete schedules
+  simulate   run the closed loop for N simulated weeks and print plan, oracle and baseline profit
   codec-server  decode encrypted payloads for the Temporal UI
 
 "starter <command> -h" lists a command's flags.
@@ -57,6 +62,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		"setup":        setup,
 		"uplift":       upliftCmd,
 		"history":      historyCmd,
+		"schedule":     scheduleCmd,
+		"simulate":     simulateCmd,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

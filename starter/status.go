@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"strings"
+	"time"
+
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"go.temporal.io/sdk/client"
 	"io"
 
 	"github.com/promoflow/promoflow/internal/config"
@@ -17,6 +21,8 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	cfg := config.FromEnv(fs)
 	asJSON := fs.Bool("json", false, "print the progress as JSON")
+	watch := fs.Bool("watch", false, "redraw a progress bar every --every until the run is done")
+	every := fs.Duration("every", time.Second, "refresh interval of --watch")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -28,6 +34,9 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer c.Close()
+	if *watch {
+		return watchProgress(ctx, c, fs.Arg(0), *every, stdout)
+	}
 	p, err := queryProgress(ctx, c, fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("run %s: %w", fs.Arg(0), err)
@@ -52,4 +61,62 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stdout)
 	}
 	return nil
+}
+
+// watchProgress redraws the run's progress bar whenever it changes, until
+// the run is done or ctx ends. On a terminal the line is redrawn in place
+// (carriage return); piped, each change is a new line.
+func watchProgress(ctx context.Context, c client.Client, id string, every time.Duration, stdout io.Writer) error {
+	last := ""
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		p, err := queryProgress(ctx, c, id)
+		if err != nil {
+			return fmt.Errorf("run %s: %w", id, err)
+		}
+		if line := progressBar(p, 30); line != last {
+			fmt.Fprintln(stdout, line)
+			last = line
+		}
+		if p.Stage == workflows.Done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// progressBar is one line: a bar of width cells filled by finished stages
+// plus the running stage's share, then the running stage and its units.
+func progressBar(p workflows.Progress, width int) string {
+	n := len(p.Stages)
+	if n == 0 {
+		return p.RunID + ": " + p.Stage
+	}
+	var done float64
+	cur := ""
+	for _, s := range p.Stages {
+		switch s.State {
+		case workflows.Done:
+			done++
+		case workflows.Running:
+			cur = s.Name
+			if s.Total > 0 {
+				done += float64(s.Done) / float64(s.Total)
+				cur += fmt.Sprintf(" %d/%d", s.Done, s.Total)
+			}
+			if s.Detail != "" {
+				cur += " (" + s.Detail + ")"
+			}
+		}
+	}
+	if p.Stage == workflows.Done {
+		done, cur = float64(n), "done"
+	}
+	fill := int(done / float64(n) * float64(width))
+	return fmt.Sprintf("%s [%s%s] %3.0f%% %s", p.RunID, strings.Repeat("#", fill), strings.Repeat(".", width-fill), 100*done/float64(n), cur)
 }

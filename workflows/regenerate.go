@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/promoflow/promoflow/activities"
@@ -64,6 +65,13 @@ type RegenerateInput struct {
 	// or a CSV whose first column is the id): never contacted.
 	OptOut   []string
 	Approval ApprovalPolicy // a reviewer's approve or reject update before publishing (approval.go)
+	// InputPrefix, when set, replaces Inputs by the newest data under it,
+	// resolved when the run starts (activities.ResolveInputs): how runs
+	// started by a schedule read the newest drop.
+	InputPrefix string
+	// Evaluate starts the campaign's evaluation, a child workflow that
+	// outlives this run and measures the campaign when its window ends.
+	Evaluate bool
 }
 
 // DefaultTemplate is the template of runs that name none.
@@ -115,7 +123,7 @@ func (in *RegenerateInput) Validate() error {
 	if in.RunID == "" {
 		errs = append(errs, errors.New("run id is empty"))
 	}
-	if len(in.Inputs) == 0 {
+	if len(in.Inputs) == 0 && in.InputPrefix == "" {
 		errs = append(errs, errors.New("no inputs"))
 	}
 	if in.Shards < 1 || in.Shards > 4096 {
@@ -201,6 +209,9 @@ type Summary struct {
 	Approval *ApprovalRecord `json:"approval,omitempty"`
 	Stages   []StageProgress `json:"stages"`
 	KMeans   map[string]any  `json:"kmeans"`
+	// Evaluation is the workflow ID of the campaign's evaluation, when
+	// the run started one.
+	Evaluation string `json:"evaluation,omitempty"`
 }
 
 // Regenerate is the campaign regeneration: ingest, features, segments,
@@ -208,6 +219,18 @@ type Summary struct {
 // shards; the workflow reduces the shards' aggregates in shard order. The
 // stages live in files of their own (ingest.go, features.go, ...).
 func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
+	if in.RunID == "" {
+		// Started by a schedule: the run is the workflow, the campaign the
+		// scheduled week (weekly-2026-W48).
+		in.RunID = workflow.GetInfo(ctx).WorkflowExecution.ID
+		if in.Campaign == "" {
+			t := in.Template
+			if t == "" {
+				t = DefaultTemplate
+			}
+			in.Campaign = CampaignID(t, ScheduledTime(ctx))
+		}
+	}
 	in.Defaults()
 	if err := in.Validate(); err != nil {
 		return Summary{}, err
@@ -224,6 +247,17 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 		RunID: in.RunID, WorkflowID: info.WorkflowExecution.ID, Template: in.Template, Campaign: in.Campaign,
 		Seed: in.Seed, Shards: in.Shards, Inputs: in.Inputs, Models: map[string]any{},
 	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		CampaignTemplateKey.ValueSet(in.Template), CampaignIDKey.ValueSet(in.Campaign)); err != nil {
+		return r.sum, err
+	}
+	if in.InputPrefix != "" {
+		actx := withSummary(withActivityOptions(ctx), "newest data under "+in.InputPrefix)
+		if err := workflow.ExecuteActivity(actx, a.ResolveInputs, in.InputPrefix).Get(ctx, &r.in.Inputs); err != nil {
+			return r.sum, fmt.Errorf("inputs: %w", err)
+		}
+		r.sum.Inputs = r.in.Inputs
+	}
 	for _, st := range []struct {
 		name string
 		fn   func(workflow.Context) error
@@ -235,6 +269,9 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 		{StageDecide, r.decide},
 		{StagePublish, r.publish},
 	} {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, StageKey.ValueSet(st.name)); err != nil {
+			return r.sum, err
+		}
 		if st.name == StagePublish {
 			publish, err := r.awaitApproval(ctx)
 			if err != nil {
@@ -263,7 +300,55 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 	if err != nil {
 		return r.sum, fmt.Errorf("summary: %w", err)
 	}
-	return r.sum, nil
+	if in.Evaluate {
+		if err := r.startEvaluation(ctx); err != nil {
+			return r.sum, fmt.Errorf("evaluation: %w", err)
+		}
+	}
+	err = workflow.UpsertTypedSearchAttributes(ctx, StageKey.ValueSet(Done), BudgetUsedKey.ValueSet(r.sum.Plan.ExpectedCost))
+	if err != nil {
+		return r.sum, err
+	}
+	err = workflow.UpsertMemo(ctx, map[string]any{
+		"users": r.sum.Users, "plan_rows": r.sum.Plan.Rows, "treated": r.sum.Plan.TreatedRows, "control": r.sum.Plan.ControlRows,
+		"expected_cost": r.sum.Plan.ExpectedCost, "expected_incremental_revenue": r.sum.Plan.ExpectedIncrementalRevenue,
+		"state_version": r.stateVersion(), "plan": r.sum.Plan.CSV,
+	})
+	return r.sum, err
+}
+
+// startEvaluation starts the campaign's evaluation as a child that the
+// run does not wait for (parent close policy abandon): it outlives the
+// regeneration, waiting for the campaign window to end.
+func (r *run) startEvaluation(ctx workflow.Context) error {
+	if r.sum.Strategy == nil {
+		return fmt.Errorf("no decision summary: no campaign window to evaluate")
+	}
+	start, end := r.sum.Strategy.Start, r.sum.Strategy.End
+	id := EvaluationID(r.in.Campaign)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        id,
+		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
+		StaticSummary:     fmt.Sprintf("evaluate %s when its window ends (%s)", r.in.Campaign, end.Format(time.DateOnly)),
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, Evaluate, EvaluateInput{
+		Campaign: r.in.Campaign, Template: r.in.Template, Start: start, End: end,
+		Catalog: r.in.Catalog.Resolve(r.in.Spec.Offers), Margin: r.in.Spec.Margin,
+	})
+	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		return err
+	}
+	r.sum.Evaluation = id
+	return nil
+}
+
+// stateVersion is the version of the adjustment state the decision used;
+// 0 for none.
+func (r *run) stateVersion() int {
+	if r.sum.Strategy == nil || r.sum.Strategy.State == nil {
+		return 0
+	}
+	return r.sum.Strategy.State.Version
 }
 
 // run is the state one regeneration passes from stage to stage: the

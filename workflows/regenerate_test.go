@@ -398,12 +398,14 @@ func TestSegmentContinuesAsNew(t *testing.T) {
 }
 
 func TestReplayRecordedHistories(t *testing.T) {
-	for _, name := range []string{"regenerate", "segment", "train"} {
+	for _, name := range []string{"regenerate", "segment", "train", "simulate", "evaluate"} {
 		t.Run(name, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(Regenerate)
 			r.RegisterWorkflow(Segment)
 			r.RegisterWorkflow(Train)
+			r.RegisterWorkflow(Simulate)
+			r.RegisterWorkflow(Evaluate)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/"+name+".history.json"); err != nil {
 				t.Fatalf("replay %s: %v", name, err)
 			}

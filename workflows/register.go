@@ -17,6 +17,8 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(Segment)
 	r.RegisterWorkflow(Train)
 	r.RegisterWorkflow(Uplift)
+	r.RegisterWorkflow(Evaluate)
+	r.RegisterWorkflow(Simulate)
 	r.RegisterActivity(acts)
 }
 

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/promoflow/promoflow/internal/evaluate"
 )
 
 // Estimate is the measured incremental effect of an offer against the
@@ -34,6 +36,16 @@ type State struct {
 	Retired []string `json:"retired,omitempty"`
 	// Explore is the exploration share per offer id for uncertain offers.
 	Explore map[string]float64 `json:"explore,omitempty"`
+	// Counts are the outcome sums behind Cells, summed over every
+	// evaluation so far (segment name, then offer id): each update
+	// recomputes the posteriors from them.
+	Counts map[string]map[string]Counts `json:"counts,omitempty"`
+}
+
+// Counts are the treated and control outcome sums of one cell.
+type Counts struct {
+	Treated evaluate.Arm `json:"treated"`
+	Control evaluate.Arm `json:"control"`
 }
 
 // Key is where a template's latest state lives in the bucket.

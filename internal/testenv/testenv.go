@@ -113,6 +113,11 @@ func StartTemporal(t testing.TB) (addr string) {
 	return addr
 }
 
+// SearchAttributes are the custom search attributes the dev server
+// registers, as start-dev's KEY=TYPE: promoflow's (workflows.SearchAttributeTypes;
+// a test there checks that they agree).
+var SearchAttributes = []string{"CampaignTemplate=Keyword", "CampaignId=Keyword", "Stage=Keyword", "BudgetUsed=Double"}
+
 func startTemporal(t testing.TB) (addr, uiURL string) {
 	t.Helper()
 	bin := mustBinary(t, temporalBin)
@@ -129,6 +134,9 @@ func startTemporal(t testing.TB) (addr, uiURL string) {
 			"--namespace", DefaultNamespace,
 			"--log-level", "warn",
 			"--disable-config-file", "--disable-config-env",
+		}
+		for _, sa := range SearchAttributes {
+			args = append(args, "--search-attribute", sa)
 		}
 		if os.Getenv("PROMOFLOW_TEST_UI") != "" {
 			args = append(args, "--ui-ip", "127.0.0.1", "--ui-port", strconv.Itoa(uiPort))

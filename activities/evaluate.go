@@ -1,0 +1,267 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/promoflow/promoflow/internal/adjust"
+	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/evaluate"
+	"github.com/promoflow/promoflow/internal/layout"
+)
+
+// StateRef names the adjustment state a run used: a versioned copy, so a
+// retried decision reads the same state even if an evaluation has since
+// written a newer one. The zero StateRef means no state (catalog priors).
+type StateRef struct {
+	Key     string `json:"key,omitempty"`
+	Version int    `json:"version"`
+}
+
+// versionKey is where version v of a template's state is kept.
+func versionKey(template string, v int) string {
+	return fmt.Sprintf("state/%s/v%06d.json", template, v)
+}
+
+// ResolveState returns the template's newest adjustment state, or the zero
+// StateRef when the template has none yet.
+func (a *Activities) ResolveState(ctx context.Context, template string) (_ StateRef, err error) {
+	defer final(&err)
+	s, err := a.loadState(ctx, adjust.Key(template))
+	if err != nil || s == nil {
+		return StateRef{}, err
+	}
+	return StateRef{Key: versionKey(template, s.Version), Version: s.Version}, nil
+}
+
+// loadState reads a state; nil without error when it does not exist.
+func (a *Activities) loadState(ctx context.Context, key string) (*adjust.State, error) {
+	data, err := a.Store.Get(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := adjust.Parse(data)
+	if err != nil {
+		return nil, &corruptError{key: key, err: err}
+	}
+	return s, nil
+}
+
+// EvaluateCampaignInput names a published campaign and its outcome events.
+type EvaluateCampaignInput struct {
+	Campaign string
+	Template string // whose adjustment state the evaluation updates; empty: none
+	// Start and End bound the campaign window: purchases in [Start, End)
+	// are its outcomes.
+	Start, End time.Time
+	// Outcomes are keys of canonical events CSV files, or prefixes (ending
+	// in "/") of such files.
+	Outcomes []string
+	Catalog  []campaign.Offer
+	Margin   float64
+}
+
+// EvaluateCampaignOutput is the headline of an evaluation.
+type EvaluateCampaignOutput struct {
+	Summary           string   `json:"summary"` // s3:// addresses
+	Report            string   `json:"report"`
+	State             StateRef `json:"state"` // the state written; zero without a template
+	Users             int64    `json:"users"`
+	Treated           int64    `json:"treated"`
+	Control           int64    `json:"control"`
+	Purchases         int      `json:"purchases"`
+	UnknownUsers      int      `json:"unknown_users"` // outcome users not in the plan
+	ResponseLift      float64  `json:"response_lift"`
+	IncrementalProfit float64  `json:"incremental_profit"`
+	Cost              float64  `json:"cost"`
+	ROI               float64  `json:"roi"`
+	Qini              float64  `json:"qini"`
+	Retired           []string `json:"retired,omitempty"`
+}
+
+// EvaluationSummary is campaigns/<campaign>/evaluation/summary.json.
+type EvaluationSummary struct {
+	Campaign string    `json:"campaign"`
+	Template string    `json:"template"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Outcomes []string  `json:"outcomes"`
+	Margin   float64   `json:"margin"`
+	evaluate.Result
+	StateVersion int `json:"state_version,omitempty"`
+}
+
+// EvaluateCampaign measures a published campaign against its control group
+// (internal/evaluate), writes the evaluation's summary.json and report.html
+// and, with a template, the updated adjustment state (internal/adjust):
+// state/<template>/v<version>.json and latest.json. A retry that finds its
+// own campaign in latest.json starts again from the version before, so
+// outcomes are never counted twice.
+func (a *Activities) EvaluateCampaign(ctx context.Context, in EvaluateCampaignInput) (_ EvaluateCampaignOutput, err error) {
+	defer final(&err)
+	prefix := layout.Campaign(in.Campaign)
+	planData, err := a.Store.Get(ctx, prefix+"plan.csv")
+	if err != nil {
+		return EvaluateCampaignOutput{}, fmt.Errorf("campaign %s: %w", in.Campaign, err)
+	}
+	rows, err := evaluate.ReadPlan(bytes.NewReader(planData), prefix+"plan.csv")
+	if err != nil {
+		return EvaluateCampaignOutput{}, &corruptError{key: prefix + "plan.csv", err: err}
+	}
+	var keys []string
+	for _, k := range in.Outcomes {
+		if !strings.HasSuffix(k, "/") {
+			keys = append(keys, k)
+			continue
+		}
+		ks, err := a.Store.List(ctx, k)
+		if err != nil {
+			return EvaluateCampaignOutput{}, err
+		}
+		keys = append(keys, ks...)
+	}
+	outcomes := map[string]*evaluate.Outcome{}
+	out := EvaluateCampaignOutput{}
+	for _, k := range keys {
+		data, err := a.Store.Get(ctx, k)
+		if err != nil {
+			return EvaluateCampaignOutput{}, err
+		}
+		n, err := evaluate.ReadOutcomes(bytes.NewReader(data), k, in.Start, in.End, outcomes)
+		if err != nil {
+			return EvaluateCampaignOutput{}, &corruptError{key: k, err: err}
+		}
+		out.Purchases += n
+	}
+	out.UnknownUsers = evaluate.Join(rows, outcomes)
+	res, err := evaluate.Measure(rows, in.Catalog, in.Margin)
+	if err != nil {
+		return EvaluateCampaignOutput{}, &corruptError{key: prefix + "plan.csv", err: err}
+	}
+	sum := EvaluationSummary{Campaign: in.Campaign, Template: in.Template, Start: in.Start, End: in.End, Outcomes: keys, Margin: in.Margin, Result: *res}
+	if in.Template != "" {
+		prev, err := a.loadState(ctx, adjust.Key(in.Template))
+		if err != nil {
+			return EvaluateCampaignOutput{}, err
+		}
+		if prev != nil && prev.Campaign == in.Campaign {
+			// A retry after the state was written: start from the version before.
+			v := prev.Version - 1
+			prev = nil
+			if v > 0 {
+				if prev, err = a.loadState(ctx, versionKey(in.Template, v)); err != nil {
+					return EvaluateCampaignOutput{}, err
+				}
+			}
+		}
+		st := adjust.Update(prev, in.Template, in.Campaign, in.End, res)
+		data, err := st.Marshal()
+		if err != nil {
+			return EvaluateCampaignOutput{}, err
+		}
+		vk := versionKey(in.Template, st.Version)
+		if err := a.Store.Put(ctx, vk, data); err != nil {
+			return EvaluateCampaignOutput{}, err
+		}
+		if err := a.Store.Put(ctx, adjust.Key(in.Template), data); err != nil {
+			return EvaluateCampaignOutput{}, err
+		}
+		out.State = StateRef{Key: vk, Version: st.Version}
+		out.Retired = st.Retired
+		sum.StateVersion = st.Version
+	}
+	data, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return EvaluateCampaignOutput{}, err
+	}
+	if err := a.Store.Put(ctx, prefix+"evaluation/summary.json", data); err != nil {
+		return EvaluateCampaignOutput{}, err
+	}
+	var html bytes.Buffer
+	if err := reportTemplate.Execute(&html, reportData(sum)); err != nil {
+		return EvaluateCampaignOutput{}, err
+	}
+	if err := a.Store.Put(ctx, prefix+"evaluation/report.html", html.Bytes()); err != nil {
+		return EvaluateCampaignOutput{}, err
+	}
+	out.Summary, out.Report = a.Store.URL(prefix+"evaluation/summary.json"), a.Store.URL(prefix+"evaluation/report.html")
+	out.Users, out.Treated, out.Control = res.Users, res.Treated, res.Control
+	out.ResponseLift = res.Overall.ResponseLift.Value
+	out.IncrementalProfit, out.Cost, out.ROI, out.Qini = res.Overall.IncrementalProfit, res.Overall.Cost, res.Overall.ROI, res.Qini
+	return out, nil
+}
+
+type reportRow struct {
+	Segment, Offer string
+	E              *evaluate.Effect
+}
+
+type reportView struct {
+	EvaluationSummary
+	Rows []reportRow
+}
+
+func reportData(s EvaluationSummary) reportView {
+	v := reportView{EvaluationSummary: s}
+	offers := make([]string, 0, len(s.Offers))
+	for o := range s.Offers {
+		offers = append(offers, o)
+	}
+	sort.Strings(offers)
+	for _, o := range offers {
+		v.Rows = append(v.Rows, reportRow{Segment: "all", Offer: o, E: s.Offers[o]})
+	}
+	segs := make([]string, 0, len(s.Cells))
+	for seg := range s.Cells {
+		segs = append(segs, seg)
+	}
+	sort.Strings(segs)
+	for _, seg := range segs {
+		os := make([]string, 0, len(s.Cells[seg]))
+		for o := range s.Cells[seg] {
+			os = append(os, o)
+		}
+		sort.Strings(os)
+		for _, o := range os {
+			v.Rows = append(v.Rows, reportRow{Segment: seg, Offer: o, E: s.Cells[seg][o]})
+		}
+	}
+	return v
+}
+
+var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"pct": func(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) },
+	"num": func(x float64) string { return fmt.Sprintf("%.2f", x) },
+}).Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Evaluation of {{.Campaign}}</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#eee}td:first-child,td:nth-child(2){text-align:left}</style>
+</head><body>
+<h1>Evaluation of campaign {{.Campaign}}</h1>
+<p>Template {{.Template}}, window {{.Start.Format "2006-01-02"}} to {{.End.Format "2006-01-02"}}; {{.Users}} users, {{.Treated}} treated, {{.Control}} held out as control.
+{{if .StateVersion}}Adjustment state written: version {{.StateVersion}}.{{end}}</p>
+<p>Overall: response lift {{pct .Overall.ResponseLift.Value}} (95% CI {{pct .Overall.ResponseLift.Lo}} to {{pct .Overall.ResponseLift.Hi}}),
+revenue lift per treated user {{num .Overall.RevenueLift.Value}} ({{num .Overall.RevenueLift.Lo}} to {{num .Overall.RevenueLift.Hi}}),
+cost {{num .Overall.Cost}}, incremental profit {{num .Overall.IncrementalProfit}}, ROI {{num .Overall.ROI}}, Qini of the predictions {{num .Qini}}.</p>
+<h2>By offer and by segment</h2>
+<table><tr><th>segment</th><th>offer</th><th>treated</th><th>control</th><th>response treated</th><th>response control</th><th>response lift (95% CI)</th><th>revenue lift / user (95% CI)</th><th>predicted / user</th><th>cost</th><th>profit</th><th>ROI</th></tr>
+{{range .Rows}}<tr><td>{{.Segment}}</td><td>{{.Offer}}</td><td>{{.E.Treated.N}}</td><td>{{.E.Control.N}}</td><td>{{pct .E.Treated.Rate}}</td><td>{{pct .E.Control.Rate}}</td>
+<td>{{pct .E.ResponseLift.Value}} ({{pct .E.ResponseLift.Lo}}, {{pct .E.ResponseLift.Hi}})</td><td>{{num .E.RevenueLift.Value}} ({{num .E.RevenueLift.Lo}}, {{num .E.RevenueLift.Hi}})</td>
+<td>{{num .E.Predicted}}</td><td>{{num .E.Cost}}</td><td>{{num .E.IncrementalProfit}}</td><td>{{num .E.ROI}}</td></tr>
+{{end}}</table>
+<h2>Calibration: predicted against realised uplift</h2>
+<table><tr><th>predicted range</th><th>predicted / user</th><th>realised / user (95% CI)</th><th>treated</th><th>control</th></tr>
+{{range .Calibration}}<tr><td>{{num .PredictedLo}} to {{num .PredictedHi}}</td><td>{{num .Predicted}}</td><td>{{num .Realised.Value}} ({{num .Realised.Lo}}, {{num .Realised.Hi}})</td><td>{{.Treated}}</td><td>{{.Control}}</td></tr>
+{{end}}</table>
+</body></html>
+`))

@@ -1,0 +1,147 @@
+package evaluate
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// Outcome is what one user did in the campaign window.
+type Outcome struct {
+	Responded bool
+	Revenue   float64
+}
+
+// header maps the wanted column names to their indexes in a CSV header,
+// or says which one is missing.
+func header(name string, rec []string, want ...string) (map[string]int, error) {
+	idx := map[string]int{}
+	for i, h := range rec {
+		idx[h] = i
+	}
+	for _, w := range want {
+		if _, ok := idx[w]; !ok {
+			return nil, fmt.Errorf("%s:1: no %q column in header %v", name, w, rec)
+		}
+	}
+	return idx, nil
+}
+
+// ReadPlan reads a published plan CSV (internal/plan columns; extra columns
+// are ignored) named name, for error messages.
+func ReadPlan(r io.Reader, name string) ([]Row, error) {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	rec, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: header: %w", name, err)
+	}
+	col, err := header(name, rec, "user_id", "segment", "offer", "control", "expected_incremental_revenue", "propensity")
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		ctl, err := strconv.ParseBool(rec[col["control"]])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: control %q: want true or false", name, line, col["control"]+1, rec[col["control"]])
+		}
+		pred, err := strconv.ParseFloat(rec[col["expected_incremental_revenue"]], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: expected_incremental_revenue %q: not a number", name, line, col["expected_incremental_revenue"]+1, rec[col["expected_incremental_revenue"]])
+		}
+		prop, err := strconv.ParseFloat(rec[col["propensity"]], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: propensity %q: not a number", name, line, col["propensity"]+1, rec[col["propensity"]])
+		}
+		rows = append(rows, Row{
+			UserID: rec[col["user_id"]], Segment: rec[col["segment"]], Offer: rec[col["offer"]],
+			Control: ctl, Predicted: pred, Propensity: prop,
+		})
+	}
+}
+
+// ReadOutcomes adds the purchases of a canonical events CSV named name with
+// ts in [start, end) to out, by user: a purchase line makes its user a
+// responder and adds quantity x price to their revenue. Other event types
+// and events outside the window are skipped: the file may hold the whole
+// event stream. A malformed purchase fails with file:line:column.
+func ReadOutcomes(r io.Reader, name string, start, end time.Time, out map[string]*Outcome) (purchases int, err error) {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	rec, err := cr.Read()
+	if err != nil {
+		return 0, fmt.Errorf("%s: header: %w", name, err)
+	}
+	col, err := header(name, rec, "user_id", "ts", "type", "quantity", "price")
+	if err != nil {
+		return 0, err
+	}
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return purchases, nil
+		}
+		if err != nil {
+			return purchases, fmt.Errorf("%s: %w", name, err)
+		}
+		if rec[col["type"]] != "purchase" {
+			continue
+		}
+		ts, err := time.Parse(time.RFC3339, rec[col["ts"]])
+		if err != nil {
+			return purchases, fmt.Errorf("%s:%d:%d: ts %q: want RFC 3339", name, line, col["ts"]+1, rec[col["ts"]])
+		}
+		if ts.Before(start) || !ts.Before(end) {
+			continue
+		}
+		q, err := strconv.ParseFloat(rec[col["quantity"]], 64)
+		if err != nil {
+			return purchases, fmt.Errorf("%s:%d:%d: quantity %q: not a number", name, line, col["quantity"]+1, rec[col["quantity"]])
+		}
+		p, err := strconv.ParseFloat(rec[col["price"]], 64)
+		if err != nil {
+			return purchases, fmt.Errorf("%s:%d:%d: price %q: not a number", name, line, col["price"]+1, rec[col["price"]])
+		}
+		u := rec[col["user_id"]]
+		if u == "" {
+			return purchases, fmt.Errorf("%s:%d:%d: purchase without user_id", name, line, col["user_id"]+1)
+		}
+		o := out[u]
+		if o == nil {
+			o = &Outcome{}
+			out[u] = o
+		}
+		o.Responded = true
+		o.Revenue += q * p
+		purchases++
+	}
+}
+
+// Join fills each row's outcome from outcomes (users without one did not
+// buy) and returns how many outcome users are not in the plan.
+func Join(rows []Row, outcomes map[string]*Outcome) (unknown int) {
+	seen := make(map[string]bool, len(rows))
+	for i := range rows {
+		seen[rows[i].UserID] = true
+		if o := outcomes[rows[i].UserID]; o != nil {
+			rows[i].Responded, rows[i].Revenue = o.Responded, o.Revenue
+		}
+	}
+	for u := range outcomes {
+		if !seen[u] {
+			unknown++
+		}
+	}
+	return unknown
+}
