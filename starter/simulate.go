@@ -35,7 +35,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	shards := fs.Int("shards", 4, "user shards")
 	k := fs.Int("k", 6, "segments")
 	id := fs.String("id", "", "simulation id, also its template (default sim-<users>-<seed>-<UTC time>)")
-	history := fs.Bool("history", true, "feed each week's outcomes back as campaign history (per-user uplift models); false: adjustment state only")
+	history := fs.Bool("history", false, "also feed each week's outcomes back as campaign history (the decision's per-user uplift models); default: the adjustment state only")
 	asJSON := fs.Bool("json", false, "print {weeks: [{week, plan_profit, oracle_profit, baseline_profit}]} as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
