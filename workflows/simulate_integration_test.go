@@ -38,9 +38,10 @@ func simUsers(t *testing.T) int {
 // TestIntegrationSimulateClosedLoop runs six simulated weeks of the closed
 // loop on the real Temporal dev server and S3 gateway: regenerate, the
 // generated users answer by their true effects, evaluate, adjust. Every
-// week the oracle bounds the plan and the baseline, and after the first
-// the plan beats the blanket discount; the state advances one version a
-// week and the evaluation's files exist.
+// week the oracle bounds the plan and the baseline, after the first the
+// plan beats the blanket discount, and the last two weeks earn more than
+// the first; the state advances one version a week and the evaluation's
+// files exist.
 // PROMOFLOW_SIM_HISTORY=1 also feeds the outcomes back as campaign history.
 func TestIntegrationSimulateClosedLoop(t *testing.T) {
 	if testing.Short() {
@@ -95,16 +96,16 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 			t.Errorf("week %d: plan %.1f not above the blanket baseline %.1f", wk.Week, wk.PlanProfit, wk.BaselineProfit)
 		}
 	}
-	// The learning criteria: the last two weeks above the first,
-	// and at least 80% of the oracle. The loop does not reach them with
-	// the present decision (docs/ARCHITECTURE.md, "The closed loop"): they
-	// are logged, and checked with PROMOFLOW_SIM_STRICT=1.
+	// The loop learns: the last two weeks above the first. The issue's
+	// other criterion, at least 80% of the oracle, is not reached with the
+	// present decision (docs/ARCHITECTURE.md, "The closed loop"): it is
+	// logged, and checked with PROMOFLOW_SIM_STRICT=1.
 	strict := os.Getenv("PROMOFLOW_SIM_STRICT") != ""
 	first := out.Weeks[0].PlanProfit
 	for _, wk := range out.Weeks[4:] {
 		t.Logf("week %d: plan %.0f (week 1 %.0f), plan/oracle %.2f, segment ceiling/oracle %.2f",
 			wk.Week, wk.PlanProfit, first, wk.PlanProfit/wk.OracleProfit, wk.SegmentProfit/wk.OracleProfit)
-		if strict && wk.PlanProfit <= first {
+		if wk.PlanProfit <= first {
 			t.Errorf("week %d: plan %.1f not above week 1's %.1f", wk.Week, wk.PlanProfit, first)
 		}
 		if strict && wk.PlanProfit < 0.8*wk.OracleProfit {
