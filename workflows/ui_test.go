@@ -27,11 +27,10 @@ import (
 )
 
 // TestUIFindsRunBySearchAttribute is the operator's path: headless Chromium
-// opens the Temporal UI of the test stack, lists the runs of template
-// "uitest" through a visibility query on the CampaignTemplate search
-// attribute, opens the finished regeneration and shows its event history,
-// with the decide activities' summaries. Skipped without Chromium unless
-// PROMOFLOW_REQUIRE_BROWSER=1.
+// opens the Temporal UI of the test stack, lists the runs through a
+// visibility query on the CampaignTemplate and CampaignId search
+// attributes, opens the finished regeneration and shows its event history.
+// Skipped without Chromium unless PROMOFLOW_REQUIRE_BROWSER=1.
 func TestUIFindsRunBySearchAttribute(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers and a browser")
@@ -60,7 +59,7 @@ func TestUIFindsRunBySearchAttribute(t *testing.T) {
 	defer w.Stop()
 	const id = "uitest-2026-W48"
 	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "promoflow-ui"}, workflows.Regenerate,
-		workflows.RegenerateInput{RunID: id, Template: "uitest", Inputs: []string{"raw/ui/events.csv.gz"}, Shards: 2, K: 3, Seed: 1})
+		workflows.RegenerateInput{RunID: id, Template: "weekly", Campaign: id, Inputs: []string{"raw/ui/events.csv.gz"}, Shards: 2, K: 3, Seed: 1})
 	must(t, err)
 	must(t, wr.Get(ctx, nil))
 
@@ -84,9 +83,9 @@ func TestUIFindsRunBySearchAttribute(t *testing.T) {
 		t.Fatalf("%s: page never showed %q; it shows:\n%.2000s", what, want, text)
 		return ""
 	}
-	query := url.QueryEscape(`CampaignTemplate="uitest"`)
+	query := url.QueryEscape(fmt.Sprintf(`CampaignTemplate="weekly" AND CampaignId=%q`, id))
 	must(t, b.Open(fmt.Sprintf("%s/namespaces/%s/workflows?query=%s", stack.UIURL, stack.Namespace, query)))
-	waitText("runs of template uitest", id, "Regenerate")
+	waitText("runs of template weekly, campaign "+id, id, "Regenerate")
 
 	must(t, b.Open(fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", stack.UIURL, stack.Namespace, id, wr.GetRunID())))
 	text := waitText("event history", id, "Completed", "Event History", "Regenerate")
