@@ -18,9 +18,8 @@ import (
 	"github.com/promoflow/promoflow/internal/layout"
 )
 
-// StateRef names the adjustment state a run used: a versioned copy, so a
-// retried decision reads the same state even if an evaluation has since
-// written a newer one. The zero StateRef means no state (catalog priors).
+// StateRef names an adjustment state an evaluation wrote: its versioned
+// copy (state/<template>/v<version>.json) and version.
 type StateRef struct {
 	Key     string `json:"key,omitempty"`
 	Version int    `json:"version"`
@@ -29,17 +28,6 @@ type StateRef struct {
 // versionKey is where version v of a template's state is kept.
 func versionKey(template string, v int) string {
 	return fmt.Sprintf("state/%s/v%06d.json", template, v)
-}
-
-// ResolveState returns the template's newest adjustment state, or the zero
-// StateRef when the template has none yet.
-func (a *Activities) ResolveState(ctx context.Context, template string) (_ StateRef, err error) {
-	defer final(&err)
-	s, err := a.loadState(ctx, adjust.Key(template))
-	if err != nil || s == nil {
-		return StateRef{}, err
-	}
-	return StateRef{Key: versionKey(template, s.Version), Version: s.Version}, nil
 }
 
 // loadState reads a state; nil without error when it does not exist.

@@ -59,13 +59,6 @@ func TestEvaluateCampaignWritesReportAndState(t *testing.T) {
 	if string(v1) != string(latest) || st.Counts["a"]["coupon5"].Treated.N != 100 || st.Campaign != "c1" {
 		t.Errorf("state %+v", st)
 	}
-	ref, err := acts.ResolveState(ctx, "weekly")
-	if err != nil || ref != (StateRef{Key: "state/weekly/v000001.json", Version: 1}) {
-		t.Errorf("resolve: %+v, %v", ref, err)
-	}
-	if ref, err := acts.ResolveState(ctx, "holiday"); err != nil || ref != (StateRef{}) {
-		t.Errorf("resolve without state: %+v, %v", ref, err)
-	}
 	var sum EvaluationSummary
 	data, err := store.Get(ctx, "campaigns/c1/evaluation/summary.json")
 	must(t, err)

@@ -30,6 +30,8 @@ const (
 	StageDecide   = "decide"
 	StagePublish  = "publish"
 	StageUplift   = "uplift"
+	StageEvaluate = "evaluate" // the Evaluate workflow
+	StageSimulate = "simulate" // the Simulate workflow's world
 )
 
 // stages maps activity types to the stage of the regeneration they run in.
@@ -45,6 +47,7 @@ var stages = map[string]string{
 	"DecideAssign":    StageDecide,
 	"PublishFeatures": StagePublish, "Publish": StagePublish, "WriteSummary": StagePublish, "RecordContacts": StagePublish, "WriteReport": StagePublish,
 	"UpliftPrepare": StageUplift, "UpliftFold": StageUplift, "UpliftEvaluate": StageUplift,
+	"ResolveInputs": StageIngest, "EvaluateCampaign": StageEvaluate, "SimulateWeek": StageSimulate,
 }
 
 // StageOf returns the stage an activity type runs in; an activity that is
