@@ -118,7 +118,26 @@ start_temporal() {
 		say "temporal: started (pid $(<"$RUN/temporal.pid"), log $log)"
 	fi
 	wait_for temporal "$log" "$BIN/temporal" temporal_ready
+	register_search_attributes
 	say "temporal: ready at $T_HP, namespace $PROMOFLOW_NAMESPACE"
+}
+
+# The custom search attributes regenerations upsert (workflows.SearchAttributeTypes;
+# internal/testenv.SearchAttributes has the same list). A run whose namespace
+# lacks them stalls on a failed workflow task, so they are added to new and to
+# older state folders alike.
+SEARCH_ATTRIBUTES=(CampaignTemplate=Keyword CampaignId=Keyword Stage=Keyword BudgetUsed=Double)
+
+register_search_attributes() {
+	local have sa
+	have=$("$BIN/temporal" operator search-attribute list --namespace "$PROMOFLOW_NAMESPACE" \
+		--command-timeout 5s "${TCLI_FLAGS[@]}")
+	for sa in "${SEARCH_ATTRIBUTES[@]}"; do
+		grep -qw "${sa%%=*}" <<<"$have" && continue
+		"$BIN/temporal" operator search-attribute create --namespace "$PROMOFLOW_NAMESPACE" \
+			--name "${sa%%=*}" --type "${sa#*=}" --command-timeout 5s "${TCLI_FLAGS[@]}" >/dev/null
+		say "temporal: search attribute ${sa%%=*} (${sa#*=}) registered"
+	done
 }
 
 start_s3() {
