@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +119,21 @@ func TestTestenvRegistersSearchAttributes(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("testenv registers %v, workflows use %v", got, want)
+	}
+	// make up registers them too (scripts/stack.sh SEARCH_ATTRIBUTES=(...)).
+	script, err := os.ReadFile("../scripts/stack.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^SEARCH_ATTRIBUTES=\(([^)]*)\)`).FindSubmatch(script)
+	if m == nil {
+		t.Fatal("scripts/stack.sh: no SEARCH_ATTRIBUTES=(...) line")
+	}
+	stack := map[string]bool{}
+	for _, sa := range strings.Fields(string(m[1])) {
+		stack[sa] = true
+	}
+	if fmt.Sprint(stack) != fmt.Sprint(want) {
+		t.Errorf("scripts/stack.sh registers %v, workflows use %v", stack, want)
 	}
 }
