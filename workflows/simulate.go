@@ -41,6 +41,13 @@ type SimulateInput struct {
 	// which the decision trains per-user uplift models; without it the
 	// loop learns only through the adjustment state.
 	FeedHistory bool
+	// ExploreWeeks is how many first weeks give ExploreShare of the
+	// treatable users a uniformly random offer (the template's share
+	// afterwards): randomized history with known propensities, so that
+	// the per-user uplift models see every offer on every kind of user,
+	// not only where the decision already sends it.
+	ExploreWeeks int
+	ExploreShare float64
 	// Done are the weeks already simulated and History the history files
 	// written so far (carried over continue-as-new).
 	Done    []sim.Week
@@ -112,6 +119,12 @@ func Simulate(ctx workflow.Context, in SimulateInput) (SimulateOutput, error) {
 		}
 		campaign := fmt.Sprintf("%s-w%02d", in.ID, week)
 		start := in.Start.Add(time.Duration(week-1) * 7 * 24 * time.Hour)
+		wspec := spec
+		if week <= in.ExploreWeeks {
+			c := *spec
+			c.ExploreShare = in.ExploreShare
+			wspec = &c
+		}
 		var sum Summary
 		rctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: campaign, StaticSummary: fmt.Sprintf("week %d: regenerate", week)})
 		// Earlier weeks' outcomes come back as campaign history: the
@@ -119,7 +132,7 @@ func Simulate(ctx workflow.Context, in SimulateInput) (SimulateOutput, error) {
 		inputs := append(slices.Clone(in.Inputs), in.History...)
 		err := workflow.ExecuteChildWorkflow(rctx, Regenerate, RegenerateInput{
 			RunID: campaign, Template: in.ID, Campaign: campaign, Inputs: inputs, Mapping: deploy.SynthMapping,
-			Shards: in.Shards, Seed: in.Seed, K: in.K, Spec: spec, Catalog: cat,
+			Shards: in.Shards, Seed: in.Seed, K: in.K, Spec: wspec, Catalog: cat,
 			Start: start, End: start.Add(7 * 24 * time.Hour),
 		}).Get(ctx, &sum)
 		if err != nil {

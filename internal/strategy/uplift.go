@@ -25,17 +25,20 @@ type HistoryRow struct {
 	Revenue   float64
 }
 
-// armModel predicts an arm's outcomes: revenue in the campaign window and
-// the probability of responding.
+// armModel predicts an arm's outcome: the probability of responding in
+// the campaign window.
 type armModel struct {
-	Revenue  *forest.Forest
 	Response *forest.Forest
 }
 
-// Models are per-offer T-learners trained on campaign history: one pair of
-// outcome forests per offer arm and one for the control arm; an offer's
-// expected incremental revenue is the difference of revenue predictions,
-// its cost the predicted response under the offer times the face value.
+// Models are per-offer T-learners trained on campaign history: one
+// response forest per offer arm and one for the control arm. An offer's
+// expected incremental revenue is the difference of response predictions
+// times the user's expected basket, its cost the predicted response under
+// the offer times the face value. Response rather than revenue is the
+// target because revenue is response times basket, and the basket's
+// spread only adds noise to a difference of two noisy forests (the
+// closed loop's history learning lost to the state with revenue forests).
 type Models struct {
 	arms map[string]armModel
 }
@@ -43,7 +46,7 @@ type Models struct {
 // TrainConfig controls TrainUplift.
 type TrainConfig struct {
 	Trees   int    // per forest; 0 means 50
-	MinLeaf int    // 0 means 20
+	MinLeaf int    // 0 means 50: leaves of 0/1 outcomes need many rows
 	Seed    uint64 // forests derive their randomness from it
 }
 
@@ -55,9 +58,9 @@ func TrainUplift(rows []HistoryRow, features []string, offers []string, cfg Trai
 		cfg.Trees = 50
 	}
 	if cfg.MinLeaf == 0 {
-		cfg.MinLeaf = 20
+		cfg.MinLeaf = 50
 	}
-	info := UpliftInfo{Joined: int64(len(rows)), Arms: map[string]int64{}, Outcome: "revenue"}
+	info := UpliftInfo{Joined: int64(len(rows)), Arms: map[string]int64{}, Outcome: "response"}
 	byArm := map[string][]int{}
 	for i, r := range rows {
 		byArm[r.Arm] = append(byArm[r.Arm], i)
@@ -69,25 +72,19 @@ func TrainUplift(rows []HistoryRow, features []string, offers []string, cfg Trai
 	fit := func(arm string, k uint64) (armModel, error) {
 		idx := byArm[arm]
 		x := make([][]float64, len(idx))
-		rev := make([]float64, len(idx))
 		resp := make([]float64, len(idx))
 		for j, i := range idx {
-			x[j], rev[j] = rows[i].X, rows[i].Revenue
+			x[j] = rows[i].X
 			if rows[i].Responded {
 				resp[j] = 1
 			}
 		}
-		p := forest.Params{Trees: cfg.Trees, Criterion: forest.Variance, MinLeaf: cfg.MinLeaf, MaxDepth: 8, Bootstrap: true, Seed: cfg.Seed + 2*k}
-		fr, err := forest.Train(x, rev, features, p)
-		if err != nil {
-			return armModel{}, fmt.Errorf("uplift %s revenue: %w", arm, err)
-		}
-		p.Seed++
+		p := forest.Params{Trees: cfg.Trees, Criterion: forest.Variance, MinLeaf: cfg.MinLeaf, MaxDepth: 8, Bootstrap: true, Seed: cfg.Seed + 2*k + 1}
 		fp, err := forest.Train(x, resp, features, p)
 		if err != nil {
 			return armModel{}, fmt.Errorf("uplift %s response: %w", arm, err)
 		}
-		return armModel{Revenue: fr, Response: fp}, nil
+		return armModel{Response: fp}, nil
 	}
 	m := &Models{arms: map[string]armModel{}}
 	ctl, err := fit(ControlArm, 0)
@@ -123,8 +120,9 @@ func (m *Models) Estimate(u User, o campaign.Offer, x []float64) (Estimate, bool
 	}
 	ctl := m.arms[ControlArm]
 	face := Face(o, u.Basket)
-	inc := am.Revenue.Predict(x) - ctl.Revenue.Predict(x)
-	return Estimate{Revenue: inc, Cost: clamp01(am.Response.Predict(x)) * face, Face: face, Source: SourceUplift}, true
+	treated := clamp01(am.Response.Predict(x))
+	inc := (treated - clamp01(ctl.Response.Predict(x))) * u.Basket
+	return Estimate{Revenue: inc, Cost: treated * face, Face: face, Source: SourceUplift}, true
 }
 
 // Offers lists the offers with a model, sorted.
@@ -140,7 +138,6 @@ func (m *Models) Offers() []string {
 }
 
 type savedArm struct {
-	Revenue  json.RawMessage `json:"revenue"`
 	Response json.RawMessage `json:"response"`
 }
 
@@ -148,14 +145,11 @@ type savedArm struct {
 func (m *Models) MarshalJSON() ([]byte, error) {
 	out := map[string]savedArm{}
 	for arm, am := range m.arms {
-		var a, b bytes.Buffer
-		if err := am.Revenue.Save(&a); err != nil {
-			return nil, err
-		}
+		var b bytes.Buffer
 		if err := am.Response.Save(&b); err != nil {
 			return nil, err
 		}
-		out[arm] = savedArm{Revenue: a.Bytes(), Response: b.Bytes()}
+		out[arm] = savedArm{Response: b.Bytes()}
 	}
 	return json.Marshal(out)
 }
@@ -168,15 +162,11 @@ func (m *Models) UnmarshalJSON(data []byte) error {
 	}
 	m.arms = map[string]armModel{}
 	for arm, s := range in {
-		r, err := forest.Load(bytes.NewReader(s.Revenue))
-		if err != nil {
-			return fmt.Errorf("uplift models %s: %w", arm, err)
-		}
 		p, err := forest.Load(bytes.NewReader(s.Response))
 		if err != nil {
 			return fmt.Errorf("uplift models %s: %w", arm, err)
 		}
-		m.arms[arm] = armModel{Revenue: r, Response: p}
+		m.arms[arm] = armModel{Response: p}
 	}
 	if _, ok := m.arms[ControlArm]; !ok {
 		return fmt.Errorf("uplift models: no control arm")
