@@ -41,13 +41,12 @@ type SimulateInput struct {
 	// which the decision trains per-user uplift models; without it the
 	// loop learns only through the adjustment state.
 	FeedHistory bool
-	// ExploreWeeks is how many first weeks give ExploreShare of the
-	// treatable users a uniformly random offer (the template's share
-	// afterwards): randomized history with known propensities, so that
-	// the per-user uplift models see every offer on every kind of user,
-	// not only where the decision already sends it.
-	ExploreWeeks int
-	ExploreShare float64
+	// ExploreShares is the share of treatable users given a uniformly
+	// random offer, by week (the template's share beyond its length):
+	// large early shares give randomized history, so the per-user uplift
+	// models see every offer on every kind of user, not only where the
+	// decision already sends it; small later ones exploit what they learnt.
+	ExploreShares []float64
 	// Done are the weeks already simulated and History the history files
 	// written so far (carried over continue-as-new).
 	Done    []sim.Week
@@ -120,9 +119,9 @@ func Simulate(ctx workflow.Context, in SimulateInput) (SimulateOutput, error) {
 		campaign := fmt.Sprintf("%s-w%02d", in.ID, week)
 		start := in.Start.Add(time.Duration(week-1) * 7 * 24 * time.Hour)
 		wspec := spec
-		if week <= in.ExploreWeeks {
+		if week <= len(in.ExploreShares) {
 			c := *spec
-			c.ExploreShare = in.ExploreShare
+			c.ExploreShare = in.ExploreShares[week-1]
 			wspec = &c
 		}
 		var sum Summary

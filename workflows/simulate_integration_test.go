@@ -71,7 +71,7 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 
 	in := workflows.SimulateInput{
 		ID: "simtest", Weeks: 6, World: world, Inputs: []string{"raw/sim/events.csv.gz"},
-		Shards: 4, K: 6, Seed: 3, WeeksPerRun: 4, FeedHistory: true, ExploreWeeks: 2, ExploreShare: 0.5,
+		Shards: 4, K: 6, Seed: 3, WeeksPerRun: 4, FeedHistory: true, ExploreShares: []float64{0.5, 0.5, 0.01, 0.01, 0.01, 0.01},
 	}
 	start := time.Now()
 	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "simtest", TaskQueue: queue}, workflows.Simulate, in)
