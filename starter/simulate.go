@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -29,19 +31,31 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(stderr)
 	cfg := config.FromEnv(fs)
 	weeks := fs.Int("weeks", 6, "simulated weeks")
-	users := fs.Int("users", 4000, "generated users")
+	users := fs.Int("users", 8000, "generated users")
 	seed := fs.Int64("seed", 5, "generator seed (the world); the runs use --run-seed")
 	runSeed := fs.Int64("run-seed", 3, "regeneration seed")
 	shards := fs.Int("shards", 4, "user shards")
 	k := fs.Int("k", 6, "segments")
 	id := fs.String("id", "", "simulation id, also its template (default sim-<users>-<seed>-<UTC time>)")
-	history := fs.Bool("history", false, "also feed each week's outcomes back as campaign history (the decision's per-user uplift models); default: the adjustment state only")
+	history := fs.Bool("history", true, "feed each week's outcomes back as campaign history (the decision's per-user uplift models); false: the adjustment state only")
+	explore := fs.String("explore", "0.5,0.5,0.01,0.01,0.01,0.01", "exploration share of the first weeks, comma-separated (the template's 0.05 after them); at most 0.5")
 	asJSON := fs.Bool("json", false, "print {weeks: [{week, plan_profit, oracle_profit, baseline_profit}]} as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *weeks < 1 || *users < 1 {
 		return errors.New("--weeks and --users must be at least 1")
+	}
+	var shares []float64
+	for f := range strings.SplitSeq(*explore, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v < 0 || v > 0.5 {
+			return fmt.Errorf("--explore: %q is not a share in [0, 0.5]", f)
+		}
+		shares = append(shares, v)
 	}
 	if *id == "" {
 		*id = fmt.Sprintf("sim-%d-%d-%s", *users, *seed, time.Now().UTC().Format("20060102-150405"))
@@ -69,7 +83,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer c.Close()
-	in := workflows.SimulateInput{ID: *id, Weeks: *weeks, World: world, Inputs: []string{key}, Shards: *shards, K: *k, Seed: *runSeed, FeedHistory: *history}
+	in := workflows.SimulateInput{ID: *id, Weeks: *weeks, World: world, Inputs: []string{key}, Shards: *shards, K: *k, Seed: *runSeed, FeedHistory: *history, ExploreShares: shares}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: *id, TaskQueue: cfg.TaskQueue, WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}, workflows.Simulate, in)

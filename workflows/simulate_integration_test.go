@@ -32,7 +32,7 @@ func simUsers(t *testing.T) int {
 		}
 		return n
 	}
-	return 4000
+	return 8000
 }
 
 // TestIntegrationSimulateClosedLoop runs six simulated weeks of the closed
@@ -42,7 +42,9 @@ func simUsers(t *testing.T) int {
 // plan beats the blanket discount, and the last two weeks earn more than
 // the first; the state advances one version a week and the evaluation's
 // files exist.
-// PROMOFLOW_SIM_HISTORY=1 also feeds the outcomes back as campaign history.
+// The outcomes are fed back as campaign history, half the treatable users
+// get a random offer in the first two weeks (randomized history for the
+// per-user uplift models), 1% afterwards.
 func TestIntegrationSimulateClosedLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers")
@@ -96,10 +98,10 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 			t.Errorf("week %d: plan %.1f not above the blanket baseline %.1f", wk.Week, wk.PlanProfit, wk.BaselineProfit)
 		}
 	}
-	// The loop learns: the last two weeks above the first. The issue's
-	// other criterion, at least 80% of the oracle, is not reached with the
-	// present decision (docs/ARCHITECTURE.md, "The closed loop"): it is
-	// logged, and checked with PROMOFLOW_SIM_STRICT=1.
+	// The loop learns: the last two weeks above the first, and at least
+	// 70% of the oracle (measured 0.76-0.77). The issue's 80% is not
+	// reached with the present decision (docs/ARCHITECTURE.md, "The closed
+	// loop"): it is logged, and checked with PROMOFLOW_SIM_STRICT=1.
 	strict := os.Getenv("PROMOFLOW_SIM_STRICT") != ""
 	first := out.Weeks[0].PlanProfit
 	for _, wk := range out.Weeks[4:] {
@@ -107,6 +109,9 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 			wk.Week, wk.PlanProfit, first, wk.PlanProfit/wk.OracleProfit, wk.SegmentProfit/wk.OracleProfit)
 		if wk.PlanProfit <= first {
 			t.Errorf("week %d: plan %.1f not above week 1's %.1f", wk.Week, wk.PlanProfit, first)
+		}
+		if wk.PlanProfit < 0.7*wk.OracleProfit {
+			t.Errorf("week %d: plan %.1f below 70%% of the oracle's %.1f", wk.Week, wk.PlanProfit, wk.OracleProfit)
 		}
 		if strict && wk.PlanProfit < 0.8*wk.OracleProfit {
 			t.Errorf("week %d: plan %.1f below 80%% of the oracle's %.1f", wk.Week, wk.PlanProfit, wk.OracleProfit)
