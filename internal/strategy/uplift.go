@@ -45,7 +45,7 @@ type Models struct {
 
 // TrainConfig controls TrainUplift.
 type TrainConfig struct {
-	Trees   int    // per forest; 0 means 50
+	Trees   int    // per forest; 0 means 100
 	MinLeaf int    // 0 means 50: leaves of 0/1 outcomes need many rows
 	Seed    uint64 // forests derive their randomness from it
 }
@@ -55,7 +55,7 @@ type TrainConfig struct {
 // models (and no error) when there is no control group or no arm qualifies.
 func TrainUplift(rows []HistoryRow, features []string, offers []string, cfg TrainConfig) (*Models, UpliftInfo, error) {
 	if cfg.Trees == 0 {
-		cfg.Trees = 50
+		cfg.Trees = 100
 	}
 	if cfg.MinLeaf == 0 {
 		cfg.MinLeaf = 50
