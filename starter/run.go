@@ -158,20 +158,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("start %s: %w", *runID, err)
 	}
-	ui := uiURL(cfg, run.GetID(), run.GetRunID())
-	fmt.Fprintf(stderr, "started %s\n  ui: %s\n", run.GetID(), ui)
+	ui := announce(cfg, run, stderr)
 	if !*wait {
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(map[string]string{"run_id": *runID, "workflow_id": run.GetID(), "ui_url": ui})
-		}
-		return nil
+		return printStarted(stdout, *asJSON, *runID, run, ui)
 	}
-	done := make(chan struct{})
-	go reportProgress(ctx, c, run.GetID(), stderr, done)
 	var sum workflows.Summary
-	err = run.Get(ctx, &sum)
-	close(done)
-	if err != nil {
+	if err := follow(ctx, c, run, stderr, &sum); err != nil {
 		return fmt.Errorf("run %s failed: %w\n  ui: %s", run.GetID(), err, ui)
 	}
 	out := RunOutput{Summary: sum, UIURL: ui}
@@ -244,6 +236,32 @@ func dial(ctx context.Context, cfg *config.Config) (client.Client, error) {
 		return nil, fmt.Errorf("temporal %s: %w (is the stack up? `make up`)", cfg.TemporalAddress, err)
 	}
 	return c, nil
+}
+
+// announce prints a started workflow's ID and UI link on stderr and
+// returns the link.
+func announce(cfg *config.Config, run client.WorkflowRun, stderr io.Writer) string {
+	ui := uiURL(cfg, run.GetID(), run.GetRunID())
+	fmt.Fprintf(stderr, "started %s\n  ui: %s\n", run.GetID(), ui)
+	return ui
+}
+
+// printStarted is the output of a start without --wait: the IDs as JSON
+// with --json, nothing otherwise (announce said it on stderr).
+func printStarted(stdout io.Writer, asJSON bool, runID string, run client.WorkflowRun, ui string) error {
+	if !asJSON {
+		return nil
+	}
+	return json.NewEncoder(stdout).Encode(map[string]string{"run_id": runID, "workflow_id": run.GetID(), "ui_url": ui})
+}
+
+// follow waits for run to end, reporting its progress on stderr, and
+// decodes its result into out.
+func follow(ctx context.Context, c client.Client, run client.WorkflowRun, stderr io.Writer, out any) error {
+	done := make(chan struct{})
+	defer close(done)
+	go reportProgress(ctx, c, run.GetID(), stderr, done)
+	return run.Get(ctx, out)
 }
 
 func uiURL(cfg *config.Config, workflowID, runID string) string {

@@ -113,20 +113,12 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("start %s: %w", *runID, err)
 	}
-	ui := uiURL(cfg, run.GetID(), run.GetRunID())
-	fmt.Fprintf(stderr, "started %s\n  ui: %s\n", run.GetID(), ui)
+	ui := announce(cfg, run, stderr)
 	if !*wait {
-		if *asJSON {
-			return json.NewEncoder(stdout).Encode(map[string]string{"run_id": *runID, "workflow_id": run.GetID(), "ui_url": ui})
-		}
-		return nil
+		return printStarted(stdout, *asJSON, *runID, run, ui)
 	}
-	done := make(chan struct{})
-	go reportProgress(ctx, c, run.GetID(), stderr, done)
 	var out workflows.UpliftOutput
-	err = run.Get(ctx, &out)
-	close(done)
-	if err != nil {
+	if err := follow(ctx, c, run, stderr, &out); err != nil {
 		return fmt.Errorf("uplift %s failed: %w\n  ui: %s", run.GetID(), err, ui)
 	}
 	if *asJSON {
