@@ -19,7 +19,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
-	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/browser"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
@@ -79,13 +78,7 @@ func TestIntegrationApproval(t *testing.T) {
 	}
 	const queue = "promoflow-approval"
 	t.Setenv("PROMOFLOW_TASK_QUEUE", queue)
-	store, err := blob.NewS3(ctx, blob.Config{
-		Endpoint: stack.S3Endpoint, Region: stack.Region, Bucket: stack.Bucket,
-		AccessKey: stack.AccessKey, SecretKey: stack.SecretKey, PathStyle: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := stack.Store(t)
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	c, err := client.Dial(client.Options{HostPort: stack.TemporalAddr, Namespace: stack.Namespace, Logger: quiet})
 	if err != nil {

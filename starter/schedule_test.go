@@ -15,7 +15,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
-	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
@@ -61,13 +60,7 @@ func TestScheduleLifecycle(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	store, err := blob.NewS3(ctx, blob.Config{
-		Endpoint: stack.S3Endpoint, Region: stack.Region, Bucket: stack.Bucket,
-		AccessKey: stack.AccessKey, SecretKey: stack.SecretKey, PathStyle: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := stack.Store(t)
 	// Two drops: the older one is garbage, so reading it would fail the run.
 	path := filepath.Join(t.TempDir(), "events.csv.gz")
 	if _, err := synth.WriteFile(path, synth.Config{Users: 400, Seed: 2}); err != nil {
@@ -115,6 +108,7 @@ func TestScheduleLifecycle(t *testing.T) {
 	// The triggered run: found by its search attribute, finished, on the newest drop.
 	campaign := workflows.CampaignID("weekly", triggered)
 	var exec *workflowservice.ListWorkflowExecutionsResponse
+	var err error
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		exec, err = c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{

@@ -17,7 +17,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
-	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
 )
@@ -42,11 +41,7 @@ func TestIngestOnlineRetail(t *testing.T) {
 	must(t, err)
 	ctx := context.Background()
 	stack := testenv.Start(t)
-	store, err := blob.NewS3(ctx, blob.Config{
-		Endpoint: stack.S3Endpoint, Region: stack.Region, Bucket: stack.Bucket,
-		AccessKey: stack.AccessKey, SecretKey: stack.SecretKey, PathStyle: true,
-	})
-	must(t, err)
+	store := stack.Store(t)
 	const key = "raw/online-retail/online_retail.csv.gz"
 	must(t, store.PutFile(ctx, key, onlineRetail))
 

@@ -22,7 +22,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
-	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
@@ -40,13 +39,7 @@ func TestIntegrationRegenerate(t *testing.T) {
 	}
 	ctx := context.Background()
 	stack := testenv.Start(t)
-	store, err := blob.NewS3(ctx, blob.Config{
-		Endpoint: stack.S3Endpoint, Region: stack.Region, Bucket: stack.Bucket,
-		AccessKey: stack.AccessKey, SecretKey: stack.SecretKey, PathStyle: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := stack.Store(t)
 
 	// Inputs: generated users, plus a small file with known bad rows.
 	dir := t.TempDir()

@@ -16,7 +16,6 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/adjust"
-	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
@@ -51,14 +50,10 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 	}
 	ctx := context.Background()
 	stack := testenv.Start(t)
-	store, err := blob.NewS3(ctx, blob.Config{
-		Endpoint: stack.S3Endpoint, Region: stack.Region, Bucket: stack.Bucket,
-		AccessKey: stack.AccessKey, SecretKey: stack.SecretKey, PathStyle: true,
-	})
-	must(t, err)
+	store := stack.Store(t)
 	world := synth.Config{Users: simUsers(t), Seed: 5}
 	path := filepath.Join(t.TempDir(), "events.csv.gz")
-	_, err = synth.WriteFile(path, world)
+	_, err := synth.WriteFile(path, world)
 	must(t, err)
 	must(t, store.PutFile(ctx, "raw/sim/events.csv.gz", path))
 

@@ -18,7 +18,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
-	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/strategy"
@@ -38,16 +37,12 @@ func TestIntegrationTemplates(t *testing.T) {
 	}
 	ctx := context.Background()
 	stack := testenv.Start(t)
-	store, err := blob.NewS3(ctx, blob.Config{
-		Endpoint: stack.S3Endpoint, Region: stack.Region, Bucket: stack.Bucket,
-		AccessKey: stack.AccessKey, SecretKey: stack.SecretKey, PathStyle: true,
-	})
-	must(t, err)
+	store := stack.Store(t)
 
 	const users = 1200
 	cfg := synth.Config{Users: users, Seed: 5}
 	dir := t.TempDir()
-	_, err = synth.WriteFile(filepath.Join(dir, "events.csv.gz"), cfg)
+	_, err := synth.WriteFile(filepath.Join(dir, "events.csv.gz"), cfg)
 	must(t, err)
 	var hist, prof, opt bytes.Buffer
 	must(t, synth.WriteHistory(&hist, synth.HistoryConfig{Config: cfg}))

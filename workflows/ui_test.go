@@ -20,7 +20,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
-	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/browser"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
@@ -42,13 +41,9 @@ func TestUIFindsRunBySearchAttribute(t *testing.T) {
 	t.Setenv("PROMOFLOW_TEST_UI", "1")
 	ctx := context.Background()
 	stack := testenv.Start(t)
-	store, err := blob.NewS3(ctx, blob.Config{
-		Endpoint: stack.S3Endpoint, Region: stack.Region, Bucket: stack.Bucket,
-		AccessKey: stack.AccessKey, SecretKey: stack.SecretKey, PathStyle: true,
-	})
-	must(t, err)
+	store := stack.Store(t)
 	path := filepath.Join(t.TempDir(), "events.csv.gz")
-	_, err = synth.WriteFile(path, synth.Config{Users: 300, Seed: 4})
+	_, err := synth.WriteFile(path, synth.Config{Users: 300, Seed: 4})
 	must(t, err)
 	must(t, store.PutFile(ctx, "raw/ui/events.csv.gz", path))
 	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))

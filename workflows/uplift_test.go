@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
-	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/internal/uplift"
@@ -32,11 +31,7 @@ func TestIntegrationUplift(t *testing.T) {
 	}
 	ctx := context.Background()
 	stack := testenv.Start(t)
-	store, err := blob.NewS3(ctx, blob.Config{
-		Endpoint: stack.S3Endpoint, Region: stack.Region, Bucket: stack.Bucket,
-		AccessKey: stack.AccessKey, SecretKey: stack.SecretKey, PathStyle: true,
-	})
-	must(t, err)
+	store := stack.Store(t)
 	var hist bytes.Buffer
 	must(t, synth.WriteHistory(&hist, synth.HistoryConfig{Config: synth.Config{Users: 4000, Seed: 3}}))
 	must(t, store.Put(ctx, "raw/uplift/history.csv", hist.Bytes()))

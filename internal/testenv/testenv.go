@@ -35,6 +35,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+
+	"github.com/promoflow/promoflow/internal/blob"
 )
 
 // StartTimeout bounds how long a server may take to become ready.
@@ -200,6 +202,19 @@ func (s *Stack) TemporalClient(t testing.TB) client.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// Store is a blob store on the stack's bucket.
+func (s *Stack) Store(t testing.TB) *blob.S3 {
+	t.Helper()
+	store, err := blob.NewS3(context.Background(), blob.Config{
+		Endpoint: s.S3Endpoint, Region: s.Region, Bucket: s.Bucket,
+		AccessKey: s.AccessKey, SecretKey: s.SecretKey, PathStyle: true,
+	})
+	if err != nil {
+		t.Fatalf("testenv: s3 store: %v", err)
+	}
+	return store
 }
 
 // TemporalCLI runs bin/temporal with args against addr (it appends --address
