@@ -3,9 +3,11 @@ package activities
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
@@ -108,10 +110,14 @@ func TestFeaturesPipeline(t *testing.T) {
 	centroids := [][]float64{make([]float64, scaler.Dim()), make([]float64, scaler.Dim())}
 	centroids[1][0] = 1 // recency: the second segment holds the long-ago buyers
 	var termKeys []string
+	assigned := make([]int64, len(centroids)) // users per segment, as assigned
 	for i := range shards {
 		var as SegmentAssignOutput
 		exec(acts.SegmentAssign, SegmentAssignInput{RunID: "r", Shard: i, Scaler: scaler, Centroids: centroids}, &as)
 		termKeys = append(termKeys, as.TermsKey)
+		for j, n := range as.Sums.Count {
+			assigned[j] += n
+		}
 	}
 	var st SegmentTermsOutput
 	exec(acts.SegmentTerms, SegmentTermsInput{Keys: termKeys, K: 2, Top: 5}, &st)
@@ -151,5 +157,25 @@ func TestFeaturesPipeline(t *testing.T) {
 	}
 	if got := tbl.Schema().Field(int(tbl.NumCols()) - 2).Name; got != "top_terms" {
 		t.Errorf("next to last column %q, want top_terms", got)
+	}
+	// Every user once, in the segment they were assigned, under its name.
+	names := []string{"a", "b"}
+	published := make([]int64, len(centroids))
+	seen := map[string]bool{}
+	ids, segs, segNames := tbl.Column(0).Data().Chunks(), tbl.Column(1).Data().Chunks(), tbl.Column(2).Data().Chunks()
+	for c := range ids {
+		id, seg, name := ids[c].(*array.String), segs[c].(*array.Int32), segNames[c].(*array.String)
+		for r := range id.Len() {
+			s := seg.Value(r)
+			if s < 0 || int(s) >= len(names) || name.Value(r) != names[s] {
+				t.Errorf("user %s: segment %d named %q", id.Value(r), s, name.Value(r))
+				continue
+			}
+			published[s]++
+			seen[id.Value(r)] = true
+		}
+	}
+	if len(seen) != len(users) || !slices.Equal(published, assigned) {
+		t.Errorf("published %d distinct users, %v per segment; assigned %d, %v", len(seen), published, len(users), assigned)
 	}
 }

@@ -128,6 +128,64 @@ func TestRowsHandComputed(t *testing.T) {
 	}
 }
 
+// TestTrainingRowsSeeOnlyEventsBeforeCutoff checks that nothing at or
+// after the cutoff reaches a training row: with later events of every kind
+// (kept words, a new category, a deal search, carts, a return, an order),
+// the training rows' features, interest vector included, equal those
+// computed from the events before the cutoff alone, while the scoring rows
+// change.
+func TestTrainingRowsSeeOnlyEventsBeforeCutoff(t *testing.T) {
+	p := params()
+	cut := p.Cutoff
+	later := []canon.Event{
+		{UserID: "a", TS: cut, Type: canon.Search, Text: "garden lantern sale"}, // at the cutoff: not before it
+		{UserID: "a", TS: cut.Add(time.Minute), Type: canon.Cart, ItemID: "g1", Category: "garden", Text: "Garden lantern", Quantity: 2, Price: 15},
+		{UserID: "a", TS: cut.Add(2 * time.Minute), Type: canon.Purchase, OrderID: "o9", ItemID: "g1", Category: "garden", Text: "Garden lantern", Quantity: 2, Price: 12},
+		{UserID: "a", TS: cut.Add(48 * time.Hour), Type: canon.Return, OrderID: "o2", ItemID: "s2", Category: "shoes", Text: "Black boot", Quantity: -1, Price: 45},
+		{UserID: "b", TS: cut.Add(time.Hour), Type: canon.View, ItemID: "g1", Category: "garden", Text: "Garden lantern", Quantity: 1, Price: 15},
+		{UserID: "b", TS: cut.Add(2 * time.Hour), Type: canon.Cart, ItemID: "g1", Category: "garden", Text: "Garden lantern", Quantity: 1, Price: 15},
+	}
+	var all, before Events
+	for _, e := range append(history(), later...) {
+		all.Add(e)
+		if !e.TS.Before(cut) {
+			continue
+		}
+		before.Add(e)
+	}
+	// One vocabulary for both, keeping every word, so that a leak of a
+	// later word would show in the interest vector.
+	prof := all.Profile(p.Interest, p.End)
+	cfg := p.Interest
+	cfg.MinDF, cfg.MaxDF = 1, 1
+	p.Vocab = interest.NewVocabulary(prof.DF, prof.Users, cfg)
+	p.Proj = interest.NewProjection(p.Vocab, InterestDim, 1)
+	if p.Vocab.Index("lantern") < 0 || p.Vocab.Index("garden") < 0 {
+		t.Fatal("the later words are not in the vocabulary: the test would prove nothing")
+	}
+	sAll, tAll := all.Rows(p)
+	sBefore, tBefore := before.Rows(p)
+	if len(tAll) != 2 || len(tBefore) != 2 {
+		t.Fatalf("training rows: %d with later events, %d without; want 2 (a, b)", len(tAll), len(tBefore))
+	}
+	for i := range tAll {
+		if tAll[i].UserID != tBefore[i].UserID || !slices.Equal(tAll[i].Values, tBefore[i].Values) {
+			t.Errorf("training row of %s sees events after the cutoff:\n with %v\n w/o  %v", tAll[i].UserID, tAll[i].Values, tBefore[i].Values)
+		}
+	}
+	// The later events do reach the scoring rows (a and b), in behaviour
+	// and in interests.
+	for i, user := range []string{"a", "b"} {
+		if sAll[i].UserID != user || sBefore[i].UserID != user {
+			t.Fatalf("scoring rows %s, %s; want %s", sAll[i].UserID, sBefore[i].UserID, user)
+		}
+		if slices.Equal(sAll[i].Values[:len(Behaviour)], sBefore[i].Values[:len(Behaviour)]) ||
+			slices.Equal(sAll[i].Values[len(Behaviour):], sBefore[i].Values[len(Behaviour):]) {
+			t.Errorf("scoring row of %s ignores the later events", user)
+		}
+	}
+}
+
 // TestRowsInterests checks that rows carry the TF-IDF top terms and the
 // projected vector of the vocabulary they are given.
 func TestRowsInterests(t *testing.T) {

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"encoding/json"
 	"math"
 	"reflect"
 	"testing"
@@ -101,6 +102,35 @@ func TestSumsProfiles(t *testing.T) {
 	}
 	if err := s.Merge(NewSums(3)); err == nil {
 		t.Error("merge of 3 segments into 2 succeeded")
+	}
+}
+
+// TestProfileJSON pins the summary's segment shape that marketers' tools
+// read: segments: [{id, name, size, profile, top_terms}].
+func TestProfileJSON(t *testing.T) {
+	s := NewSums(1)
+	v := make([]float64, len(features.Names))
+	v[features.Index("monetary")] = 250
+	s.Add(0, v)
+	p := s.Profiles([]string{"champions"})[0]
+	p.TopTerms = []Term{{Term: "jumbo bag", Weight: 0.2, Lift: 1.5}}
+	data, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		ID       *int               `json:"id"`
+		Name     string             `json:"name"`
+		Size     int64              `json:"size"`
+		Profile  map[string]float64 `json:"profile"`
+		TopTerms []map[string]any   `json:"top_terms"`
+	}
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID == nil || *got.ID != 0 || got.Name != "champions" || got.Size != 1 || got.Profile["monetary"] != 250 ||
+		len(got.Profile) != len(features.Behaviour) || len(got.TopTerms) != 1 || got.TopTerms[0]["term"] != "jumbo bag" {
+		t.Errorf("segment JSON %s", data)
 	}
 }
 
