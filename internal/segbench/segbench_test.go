@@ -10,6 +10,12 @@
 // runs it.
 //
 //	go test -tags bench -run Segments -timeout 3h ./internal/segbench -users 1000000 -shards 16
+//
+// A real dataset goes through its mapping, as a run would take it
+// (relative paths are to the repository root):
+//
+//	go test -tags bench -run Segments ./internal/segbench -input ../shared/data/online-retail/online_retail.csv.gz \
+//		-mapping deploy/datasets/online-retail.yaml -cutoff 2011-09-10 -shards 8 -full
 package segbench
 
 import (
@@ -46,7 +52,8 @@ import (
 
 var (
 	users     = flag.Int("users", 200000, "generated users (when -input is not given)")
-	input     = flag.String("input", "", "canonical events CSV(.gz); default: generated with -users and seed 1, cached in -data")
+	input     = flag.String("input", "", "events file (canonical CSV(.gz), or any format -mapping reads); default: generated with -users and seed 1, cached in -data")
+	mapping   = flag.String("mapping", "", "mapping YAML turning -input into canonical events (deploy/datasets/*.yaml); default: canonical")
 	synthSeed = flag.Int64("synth-seed", 0, "seed -input was generated with, for the persona ARI (0: not generated)")
 	cutoff    = flag.String("cutoff", "", "training cutoff date (2006-01-02); default 28 days before the last event")
 	dataDir   = flag.String("data", os.TempDir(), "where generated inputs are cached")
@@ -59,7 +66,7 @@ var (
 
 func TestSegments(t *testing.T) {
 	ctx := context.Background()
-	in := *input
+	in := rootPath(*input)
 	if in == "" {
 		in = filepath.Join(*dataDir, fmt.Sprintf("promoflow-bench-%d.csv.gz", *users))
 		if _, err := os.Stat(in); err != nil {
@@ -74,6 +81,14 @@ func TestSegments(t *testing.T) {
 	}
 	if *full {
 		*window = max(*window, 1)
+	}
+	var mappingText string
+	if *mapping != "" {
+		b, err := os.ReadFile(rootPath(*mapping))
+		if err != nil {
+			t.Fatalf("-mapping: %v", err)
+		}
+		mappingText = string(b)
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "worker")
@@ -109,7 +124,7 @@ func TestSegments(t *testing.T) {
 	}
 	defer c.Close()
 	id := "segbench"
-	rin := workflows.RegenerateInput{RunID: id, Template: "weekly", Inputs: []string{key}, Shards: *shards, Seed: 1, K: *k, Window: *window}
+	rin := workflows.RegenerateInput{RunID: id, Template: "weekly", Inputs: []string{key}, Mapping: mappingText, Shards: *shards, Seed: 1, K: *k, Window: *window}
 	if *cutoff != "" {
 		if rin.Cutoff, err = time.Parse("2006-01-02", *cutoff); err != nil {
 			t.Fatal(err)
@@ -217,6 +232,15 @@ func TestSegments(t *testing.T) {
 		fmt.Printf("segment %d %-16s %6d users (%4.1f%%): recency %.0f d, frequency %.1f, monetary %.0f; %v\n  top terms: %s\n",
 			p.ID, p.Name, p.Size, 100*p.Share, p.Mean["recency_days"], p.Mean["frequency"], p.Mean["monetary"], p.Traits, strings.Join(terms, ", "))
 	}
+}
+
+// rootPath resolves a relative path of a flag against the repository root:
+// go test runs in the package folder, make and people in the root.
+func rootPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join("..", "..", p)
 }
 
 // doneWith reports whether stage is done in p.
