@@ -34,6 +34,19 @@ func simUsers(t *testing.T) int {
 	return 8000
 }
 
+// simSeed is the world's seed of the closed-loop test (5);
+// PROMOFLOW_SIM_SEED overrides it, to check the figures are not one world's.
+func simSeed(t *testing.T) int64 {
+	if v := os.Getenv("PROMOFLOW_SIM_SEED"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	return 5
+}
+
 // TestIntegrationSimulateClosedLoop runs six simulated weeks of the closed
 // loop on the real Temporal dev server and S3 gateway: regenerate, the
 // generated users answer by their true effects, evaluate, adjust. Every
@@ -51,7 +64,7 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 	ctx := context.Background()
 	stack := testenv.Start(t)
 	store := stack.Store(t)
-	world := synth.Config{Users: simUsers(t), Seed: 5}
+	world := synth.Config{Users: simUsers(t), Seed: simSeed(t)}
 	path := filepath.Join(t.TempDir(), "events.csv.gz")
 	_, err := synth.WriteFile(path, world)
 	must(t, err)
@@ -94,10 +107,8 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 		}
 	}
 	// The loop learns: the last two weeks above the first, and at least
-	// 70% of the oracle (measured 0.77-0.78). The issue's 80% is not
-	// reached with the present decision (docs/ARCHITECTURE.md, "The closed
-	// loop"): it is logged, and checked with PROMOFLOW_SIM_STRICT=1.
-	strict := os.Getenv("PROMOFLOW_SIM_STRICT") != ""
+	// 80% of the oracle (measured 0.87 and 0.87 on this world; 0.88/0.88
+	// and 0.83/0.85 with PROMOFLOW_SIM_SEED 6 and 7).
 	first := out.Weeks[0].PlanProfit
 	for _, wk := range out.Weeks[4:] {
 		t.Logf("week %d: plan %.0f (week 1 %.0f), plan/oracle %.2f, segment ceiling/oracle %.2f",
@@ -105,10 +116,7 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 		if wk.PlanProfit <= first {
 			t.Errorf("week %d: plan %.1f not above week 1's %.1f", wk.Week, wk.PlanProfit, first)
 		}
-		if wk.PlanProfit < 0.7*wk.OracleProfit {
-			t.Errorf("week %d: plan %.1f below 70%% of the oracle's %.1f", wk.Week, wk.PlanProfit, wk.OracleProfit)
-		}
-		if strict && wk.PlanProfit < 0.8*wk.OracleProfit {
+		if wk.PlanProfit < 0.8*wk.OracleProfit {
 			t.Errorf("week %d: plan %.1f below 80%% of the oracle's %.1f", wk.Week, wk.PlanProfit, wk.OracleProfit)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -51,6 +52,25 @@ type event struct {
 	order int32
 	qty   int32 // absolute quantity, at least 1
 	typ   uint8
+	ch    uint8 // channelOther, channelApp or channelEmail
+}
+
+// Channels the features tell apart; every other channel (web, store, ...)
+// and a missing one count as other.
+const (
+	channelOther uint8 = iota
+	channelApp
+	channelEmail
+)
+
+func channelOf(s string) uint8 {
+	switch {
+	case strings.EqualFold(s, "app"):
+		return channelApp
+	case strings.EqualFold(s, "email"):
+		return channelEmail
+	}
+	return channelOther
 }
 
 // Event types, in the order of canon's constants.
@@ -117,10 +137,10 @@ func (e *Events) Add(ev canon.Event) {
 		e.Skipped++
 		return
 	}
-	e.add(ev.UserID, ev.TS.UnixMilli(), typ, ev.ItemID, ev.Category, ev.Text, ev.OrderID, ev.Quantity, ev.Price)
+	e.add(ev.UserID, ev.TS.UnixMilli(), typ, ev.ItemID, ev.Category, ev.Text, ev.OrderID, ev.Quantity, ev.Price, channelOf(ev.Channel))
 }
 
-func (e *Events) add(user string, ts int64, typ uint8, item, cat, text, order string, qty int64, price float64) {
+func (e *Events) add(user string, ts int64, typ uint8, item, cat, text, order string, qty int64, price float64, ch uint8) {
 	if qty < 0 {
 		qty = -qty
 	}
@@ -132,7 +152,7 @@ func (e *Events) add(user string, ts int64, typ uint8, item, cat, text, order st
 	}
 	c := &e.chunks[len(e.chunks)-1]
 	*c = append(*c, event{
-		ts: ts, price: price, typ: typ, qty: int32(min(qty, math.MaxInt32)),
+		ts: ts, price: price, typ: typ, ch: ch, qty: int32(min(qty, math.MaxInt32)),
 		user: e.users.id(user), item: e.items.id(item), cat: e.cats.id(cat),
 		text: e.texts.id(text), order: e.orders.id(order),
 	})
@@ -185,6 +205,11 @@ func (e *Events) AddRecord(rec arrow.Record) error {
 	if !ok {
 		return fmt.Errorf("events record: column price is %v, want float64", c.DataType())
 	}
+	// The channel is optional: tables written before it was read lack it.
+	var channel *array.String
+	if idx := rec.Schema().FieldIndices("channel"); len(idx) == 1 {
+		channel, _ = rec.Column(idx[0]).(*array.String)
+	}
 	str := func(a *array.String, i int) string {
 		if a.IsNull(i) {
 			return ""
@@ -208,7 +233,11 @@ func (e *Events) AddRecord(rec arrow.Record) error {
 		if !price.IsNull(i) {
 			p = price.Value(i)
 		}
-		e.add(u, ms, t, str(strs["item_id"], i), str(strs["category"], i), str(strs["text"], i), str(strs["order_id"], i), q, p)
+		ch := channelOther
+		if channel != nil {
+			ch = channelOf(str(channel, i))
+		}
+		e.add(u, ms, t, str(strs["item_id"], i), str(strs["category"], i), str(strs["text"], i), str(strs["order_id"], i), q, p, ch)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func TestGroupOrder(t *testing.T) {
 			var want []added
 			for i := range n {
 				a := added{user: fmt.Sprintf("u%04d", r.IntN(500)), ts: int64(r.IntN(50)), seq: int64(i)}
-				e.add(a.user, a.ts, tView, "", "", "", "", 1, float64(a.seq))
+				e.add(a.user, a.ts, tView, "", "", "", "", 1, float64(a.seq), channelOther)
 				want = append(want, a)
 			}
 			slices.SortStableFunc(want, func(a, b added) int {

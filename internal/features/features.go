@@ -36,6 +36,10 @@ var Behaviour = []string{
 	"searches_per_week",   // search events per week of tenure
 	"carts_per_week",      // cart events per week of tenure
 	"cart_abandonment",    // share of sessions with a cart that end without an order
+	"view_price",          // mean unit price of viewed items; 0 without views
+	"deal_searches",       // searches with a deal word (IsDealWord)
+	"app_share",           // share of events in the app channel
+	"email_share",         // share of events from email
 }
 
 // InterestDim is the width of the dense interest vector.
@@ -265,6 +269,8 @@ func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
 		boughtUnits, returnedUnits  int64
 		returned                    float64
 		views, searches, carts      int64
+		viewPrice                   float64
+		dealSearches, app, email    int64
 		sessions, cartSessions      int64
 		abandoned                   int64
 		sessCart, sessBuy, sessDeal bool
@@ -288,6 +294,12 @@ func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
 			sessCart, sessBuy, sessDeal = false, false, false
 		}
 		last = ev.ts
+		switch ev.ch {
+		case channelApp:
+			app++
+		case channelEmail:
+			email++
+		}
 		w := c.weights[ev.typ]
 		if ev.cat >= 0 {
 			c.cats[ev.cat] += w
@@ -304,10 +316,12 @@ func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
 		switch ev.typ {
 		case tView:
 			views++
+			viewPrice += math.Max(0, ev.price)
 		case tSearch:
 			searches++
 			if c.deal(ev.text) {
 				sessDeal = true
+				dealSearches++
 			}
 		case tCart:
 			carts++
@@ -397,6 +411,12 @@ func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
 	if cartSessions > 0 {
 		v[14] = float64(abandoned) / float64(cartSessions)
 	}
+	if views > 0 {
+		v[15] = viewPrice / float64(views)
+	}
+	v[16] = float64(dealSearches)
+	v[17] = float64(app) / float64(len(evs))
+	v[18] = float64(email) / float64(len(evs))
 
 	r := Row{UserID: user, Values: v}
 	if c.p.Vocab != nil && c.doc.Len() > 0 {

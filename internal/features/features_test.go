@@ -25,9 +25,9 @@ func at(d, h, m float64) time.Time {
 func history() []canon.Event {
 	return []canon.Event{
 		// Session 1 (day 0): a deal search, an order of two lines.
-		{UserID: "a", TS: at(0, 10, 0), Type: canon.View, ItemID: "s1", Category: "shoes", Text: "Red leather boot", Quantity: 1, Price: 100},
-		{UserID: "a", TS: at(0, 10, 5), Type: canon.Search, Text: "boots sale"},
-		{UserID: "a", TS: at(0, 10, 10), Type: canon.Cart, ItemID: "s1", Category: "shoes", Text: "Red leather boot", Quantity: 1, Price: 100},
+		{UserID: "a", TS: at(0, 10, 0), Type: canon.View, ItemID: "s1", Category: "shoes", Text: "Red leather boot", Quantity: 1, Price: 100, Channel: "app"},
+		{UserID: "a", TS: at(0, 10, 5), Type: canon.Search, Text: "boots sale", Channel: "app"},
+		{UserID: "a", TS: at(0, 10, 10), Type: canon.Cart, ItemID: "s1", Category: "shoes", Text: "Red leather boot", Quantity: 1, Price: 100, Channel: "EMAIL"},
 		{UserID: "a", TS: at(0, 10, 12), Type: canon.Purchase, OrderID: "o1", ItemID: "s1", Category: "shoes", Text: "Red leather boot", Quantity: 1, Price: 100},
 		{UserID: "a", TS: at(0, 10, 12), Type: canon.Purchase, OrderID: "o1", ItemID: "b1", Category: "bags", Text: "Tote bag", Quantity: 2, Price: 20},
 		// Session 2 (day 5): a return.
@@ -95,6 +95,10 @@ func TestRowsHandComputed(t *testing.T) {
 		"searches_per_week":   1 / weeks,
 		"carts_per_week":      2 / weeks,
 		"cart_abandonment":    0.5, // of the two sessions with a cart, day 10 ended without an order
+		"view_price":          (100 + 50) / 2.0,
+		"deal_searches":       1,
+		"app_share":           2.0 / 10, // of a's 10 events before the cutoff
+		"email_share":         1.0 / 10, // channel names are matched without case
 	}
 	for name, w := range want {
 		if got := value(t, train[0], name); math.Abs(got-w) > 1e-9 {

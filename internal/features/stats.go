@@ -15,6 +15,7 @@ var logged = map[string]bool{
 	"recency_days": true, "frequency": true, "monetary": true, "avg_order_value": true,
 	"tenure_days": true, "interpurchase_days": true, "categories": true, "sessions_per_week": true,
 	"views_per_week": true, "searches_per_week": true, "carts_per_week": true,
+	"view_price": true, "deal_searches": true,
 }
 
 // Logged reports whether feature name is transformed by log1p.

@@ -285,7 +285,7 @@ func TestTrainUplift(t *testing.T) {
 	if err != nil || m == nil {
 		t.Fatal(m, err)
 	}
-	if !slices.Equal(info.Offers, []string{"coupon5"}) || info.Arms[ControlArm] == 0 {
+	if !slices.Equal(info.Offers, []string{"coupon5"}) || info.Arms[ControlArm] == 0 || info.Learner != "x" {
 		t.Errorf("info %+v", info)
 	}
 	data, err := json.Marshal(m)

@@ -177,6 +177,7 @@ type UpliftInfo struct {
 	Arms        map[string]int64 `json:"arms"`   // joined rows per arm (offer or control)
 	Offers      []string         `json:"offers"` // offers with a model
 	Outcome     string           `json:"outcome"`
+	Learner     string           `json:"learner"` // "x": the X-learner (TrainUplift)
 }
 
 // StateRef names the adjustment state used.
