@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 )
 
 // Version is the Forest encoding written by Save. Load also reads version
@@ -130,11 +131,21 @@ type Forest struct {
 	// OOB is the out-of-bag estimate of Fit with Params.OOB; nil otherwise
 	// and after Merge.
 	OOB *OOB `json:"oob,omitempty"`
+
+	// flat is the compact layout prediction walks (predict.go), built on
+	// first use. A forest is not copied by value once it has predicted.
+	flat atomic.Pointer[compiled]
 }
 
 // Predict returns the mean over trees of the leaf values for row: P(y=1) for
 // classification, the predicted label for regression; NaN if the forest has
 // no trees. It panics if len(row) differs from the number of features.
+//
+// The first prediction builds a compact copy of the trees that later ones
+// walk; it is rebuilt when Trees is replaced or changes length, so nodes
+// must not be edited in place after a forest has predicted. Predict and
+// PredictBatch are safe for concurrent use. To score many rows, PredictBatch
+// is faster.
 func (f *Forest) Predict(row []float64) float64 {
 	if len(row) != len(f.Features) {
 		panic(fmt.Sprintf("forest: Predict with %d values, forest has %d features", len(row), len(f.Features)))
@@ -142,11 +153,14 @@ func (f *Forest) Predict(row []float64) float64 {
 	if len(f.Trees) == 0 {
 		return math.NaN()
 	}
-	var s float64
-	for i := range f.Trees {
-		s += f.Trees[i].Predict(row)
+	// The widened row (predict.go) lives on the stack for up to 64
+	// features.
+	var buf [128]float64
+	x := buf[:]
+	if 2*len(row) > len(buf) {
+		x = make([]float64, 2*len(row))
 	}
-	return s / float64(len(f.Trees))
+	return f.compiled().predict(row, x)
 }
 
 // Merge appends copies of the trees of others to f, so that f predicts the
@@ -170,6 +184,7 @@ func (f *Forest) Merge(others ...*Forest) error {
 			f.Trees = append(f.Trees, Tree{Nodes: slices.Clone(t.Nodes)})
 		}
 	}
+	f.flat.Store(nil)
 	f.OOB = nil
 	return nil
 }

@@ -27,13 +27,11 @@ import (
 // Version 1 is the same without "task" (always classification) and "w" (n
 // counted bootstrap duplicates).
 func (f *Forest) Save(w io.Writer) error {
-	v := *f
-	v.Version = Version
-	v.Task = f.task()
+	v := &Forest{Version: Version, Task: f.task(), Features: f.Features, Trees: f.Trees, OOB: f.OOB}
 	if err := v.validate(); err != nil {
 		return fmt.Errorf("forest: Save: %w", err)
 	}
-	return json.NewEncoder(w).Encode(&v)
+	return json.NewEncoder(w).Encode(v)
 }
 
 // Load reads a forest written by Save, of version 1 or 2; a version-1 forest
