@@ -296,10 +296,22 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 	p := in.Params
 	out := DecideScoreOutput{Key: layout.Run(in.RunID) + "decide/scored/" + shard.Key(in.Shard) + ".json.gz", Users: int64(len(rows))}
 	scored := make([]strategy.Scored, len(rows))
+	xs := make([][]float64, len(rows))
+	for i, r := range rows {
+		xs[i] = r.Values
+	}
+	// Forests score the shard in batches: most of the stage's CPU.
+	props := make([]float64, len(rows))
+	f.PredictBatch(xs, props)
+	var est strategy.Estimator
+	var upl *strategy.RowEstimates
+	if models != nil {
+		upl = models.PredictRows(xs)
+	}
 	for i, r := range rows {
 		seg, _ := kmeans.Nearest(in.Scaler.Apply(r.Values), in.Centroids)
 		u := strategy.User{
-			ID: r.UserID, Segment: in.SegmentNames[seg], Propensity: f.Predict(r.Values),
+			ID: r.UserID, Segment: in.SegmentNames[seg], Propensity: props[i],
 			Basket: r.Values[aov], Orders: r.Values[freq], RecencyDays: r.Values[rec], Suppressed: suppressed[r.UserID],
 		}
 		if u.Basket <= 0 {
@@ -309,7 +321,10 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 		for _, c := range r.Categories {
 			u.Categories = append(u.Categories, c.Term)
 		}
-		scored[i] = p.Score(u, r.Values, models, state)
+		if upl != nil {
+			est = upl.Row(i)
+		}
+		scored[i] = p.Score(u, r.Values, est, state)
 		if in.Sensitive != "" {
 			scored[i].Group = groups[r.UserID]
 		}

@@ -219,13 +219,20 @@ func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ me
 	if err != nil {
 		return metrics.ScoreHist{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
+	var held []int // indices of the held-out rows
+	var xs [][]float64
+	for i, r := range rows {
+		if holdout(in.Seed, r.UserID) {
+			held = append(held, i)
+			xs = append(xs, r.Values)
+		}
+	}
+	scores := make([]float64, len(xs))
+	f.PredictBatch(xs, scores)
 	h := metrics.NewScoreHist(1000)
 	var csv []byte
-	for _, r := range rows {
-		if !holdout(in.Seed, r.UserID) {
-			continue
-		}
-		score := f.Predict(r.Values)
+	for k, i := range held {
+		r, score := rows[i], scores[k]
 		h.Add(score, r.Label > 0)
 		csv = appendCSVField(csv, r.UserID)
 		csv = append(csv, ',')

@@ -305,6 +305,26 @@ func TestTrainUplift(t *testing.T) {
 	if _, ok := back.Estimate(User{}, testOffers[0], []float64{0.5, 0.5}); ok {
 		t.Error("estimate for an offer without history")
 	}
+
+	// The batch estimates equal the row-by-row ones, bit for bit.
+	xs := make([][]float64, 1000)
+	for i := range xs {
+		xs[i] = []float64{rng.Float64(), rng.Float64()}
+		if i%10 == 0 {
+			xs[i][i%2] = math.NaN()
+		}
+	}
+	batch := back.PredictRows(xs)
+	for i, x := range xs {
+		u := User{Basket: 10 + float64(i%50)}
+		for _, o := range testOffers {
+			want, wok := back.Estimate(u, o, x)
+			got, gok := batch.Row(i).Estimate(u, o, nil)
+			if got != want || gok != wok {
+				t.Fatalf("row %d offer %s: batch estimate %+v %v, want %+v %v", i, o.ID, got, gok, want, wok)
+			}
+		}
+	}
 }
 
 func TestSplit(t *testing.T) {

@@ -87,11 +87,15 @@ func TrainUplift(rows []HistoryRow, features []string, offers []string, cfg Trai
 	}
 	// Every forest has its own seed: 3 per offer (outcome, treated effect,
 	// control effect) after the control's.
-	fit := func(idx []int, y []float64, seed uint64, what string) (*forest.Forest, error) {
+	xsOf := func(idx []int) [][]float64 {
 		x := make([][]float64, len(idx))
 		for j, i := range idx {
 			x[j] = rows[i].X
 		}
+		return x
+	}
+	fit := func(idx []int, y []float64, seed uint64, what string) (*forest.Forest, error) {
+		x := xsOf(idx)
 		p := forest.Params{
 			Trees: cfg.Trees, Criterion: forest.Variance, MinLeaf: cfg.MinLeaf, MaxDepth: 8,
 			// A third of the features per split, as internal/uplift: effects
@@ -135,12 +139,14 @@ func TrainUplift(rows []HistoryRow, features []string, offers []string, cfg Trai
 		// control's model expects; on the control's rows, what the arm's
 		// model expects minus the response.
 		d1 := make([]float64, len(idx))
-		for j, i := range idx {
-			d1[j] = y[j] - base.Predict(rows[i].X)
+		base.PredictBatch(xsOf(idx), d1)
+		for j := range d1 {
+			d1[j] = y[j] - d1[j]
 		}
 		d0 := make([]float64, len(ctlIdx))
-		for j, i := range ctlIdx {
-			d0[j] = outcome.Predict(rows[i].X) - ctlY[j]
+		outcome.PredictBatch(xsOf(ctlIdx), d0)
+		for j := range d0 {
+			d0[j] -= ctlY[j]
 		}
 		treated, err := fit(idx, d1, seed+1, o+" effect on treated")
 		if err != nil {
@@ -177,11 +183,64 @@ func (m *Models) Estimate(u User, o campaign.Offer, x []float64) (Estimate, bool
 	if !ok {
 		return Estimate{}, false
 	}
+	return upliftEstimate(u, o, m.arms[ControlArm].Response.Predict(x), am.effect(x)), true
+}
+
+// upliftEstimate is the estimate of o for u from the predicted response
+// without an offer (base) and the offer's effect on it.
+func upliftEstimate(u User, o campaign.Offer, base, effect float64) Estimate {
 	face := Face(o, u.Basket)
-	base := clamp01(m.arms[ControlArm].Response.Predict(x))
-	treated := clamp01(base + am.effect(x))
+	base = clamp01(base)
+	treated := clamp01(base + effect)
 	inc := (treated - base) * u.Basket
-	return Estimate{Revenue: inc, Cost: treated * face, Face: face, Source: SourceUplift}, true
+	return Estimate{Revenue: inc, Cost: treated * face, Face: face, Source: SourceUplift}
+}
+
+// RowEstimates are the estimates of Models for a batch of rows, every
+// forest's predictions computed once with forest.PredictBatch.
+type RowEstimates struct {
+	base   []float64            // the control's response, by row
+	effect map[string][]float64 // by offer, the effect on the response, by row
+}
+
+// PredictRows predicts the control's response and every offer's effect
+// for the rows xs (feature rows as Estimate takes them).
+// RowEstimates.Row(i) then estimates as m does for xs[i], bit for bit.
+func (m *Models) PredictRows(xs [][]float64) *RowEstimates {
+	r := &RowEstimates{base: make([]float64, len(xs)), effect: make(map[string][]float64, len(m.arms))}
+	m.arms[ControlArm].Response.PredictBatch(xs, r.base)
+	c, t := make([]float64, len(xs)), make([]float64, len(xs))
+	for arm, am := range m.arms {
+		if arm == ControlArm {
+			continue
+		}
+		am.Control.PredictBatch(xs, c)
+		am.Treated.PredictBatch(xs, t)
+		e := make([]float64, len(xs))
+		for i := range e {
+			e[i] = am.G*c[i] + (1-am.G)*t[i] // as armModel.effect
+		}
+		r.effect[arm] = e
+	}
+	return r
+}
+
+// Row returns the Estimator of row i of the batch; its features argument
+// is ignored.
+func (r *RowEstimates) Row(i int) Estimator { return rowEstimator{r, i} }
+
+type rowEstimator struct {
+	r *RowEstimates
+	i int
+}
+
+// Estimate implements Estimator with Models.Estimate's arithmetic.
+func (e rowEstimator) Estimate(u User, o campaign.Offer, _ []float64) (Estimate, bool) {
+	eff, ok := e.r.effect[o.ID]
+	if !ok {
+		return Estimate{}, false
+	}
+	return upliftEstimate(u, o, e.r.base[e.i], eff[e.i]), true
 }
 
 // Offers lists the offers with a model, sorted.

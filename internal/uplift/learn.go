@@ -170,8 +170,10 @@ func outcomes(d *Data, m *forest.Matrix, skip []int, rows []int, cfg Config, sta
 		if err != nil {
 			return nil, fmt.Errorf("uplift: outcome model of arm %q: %w", d.Arms[a], err)
 		}
-		for j, i := range rows {
-			mu[j][a] = f.Predict(d.X[i])
+		pred := make([]float64, len(rows))
+		f.PredictBatch(d.rowsOf(rows), pred)
+		for j := range rows {
+			mu[j][a] = pred[j]
 		}
 	}
 	return mu, nil
@@ -303,8 +305,10 @@ func effects(learner string, d *Data, m *forest.Matrix, mu [][]float64, k int, r
 			if err != nil {
 				return fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
 			}
-			for j, i := range rows {
-				tau[j][a-1] = g*t0(d.X[i]) + (1-g)*t1(d.X[i])
+			xs := d.rowsOf(rows)
+			p0, p1 := t0(xs), t1(xs)
+			for j := range rows {
+				tau[j][a-1] = g*p0[j] + (1-g)*p1[j]
 			}
 		case DRLearner:
 			target := make([]float64, len(d.Y))
@@ -327,8 +331,8 @@ func effects(learner string, d *Data, m *forest.Matrix, mu [][]float64, k int, r
 			if err != nil {
 				return fmt.Errorf("uplift: dr-learner arm %q: %w", d.Arms[a], err)
 			}
-			for j, i := range rows {
-				tau[j][a-1] = f(d.X[i])
+			for j, v := range f(d.rowsOf(rows)) {
+				tau[j][a-1] = v
 			}
 		}
 	}
@@ -336,16 +340,29 @@ func effects(learner string, d *Data, m *forest.Matrix, mu [][]float64, k int, r
 }
 
 // fitOrMean fits a regression forest of target on rows, or, without rows,
-// predicts 0.
-func fitOrMean(m *forest.Matrix, target []float64, rows []int, p forest.Params) (func([]float64) float64, error) {
+// predicts 0. It returns a function that predicts a batch of feature rows.
+func fitOrMean(m *forest.Matrix, target []float64, rows []int, p forest.Params) (func([][]float64) []float64, error) {
 	if len(rows) == 0 {
-		return func([]float64) float64 { return 0 }, nil
+		return func(xs [][]float64) []float64 { return make([]float64, len(xs)) }, nil
 	}
 	f, err := forest.Fit(m, target, rows, p)
 	if err != nil {
 		return nil, err
 	}
-	return f.Predict, nil
+	return func(xs [][]float64) []float64 {
+		out := make([]float64, len(xs))
+		f.PredictBatch(xs, out)
+		return out
+	}, nil
+}
+
+// rowsOf returns the feature rows of rows.
+func (d *Data) rowsOf(rows []int) [][]float64 {
+	xs := make([][]float64, len(rows))
+	for j, i := range rows {
+		xs[j] = d.X[i]
+	}
+	return xs
 }
 
 // Gather places per-fold predictions (FoldRows order, one slice per fold)
