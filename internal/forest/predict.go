@@ -164,6 +164,10 @@ func b2u(b bool) uint32 {
 // processor overlaps their loads and comparisons.
 const group = 8
 
+// predictBlock writes its eight walks out; this fails to compile if group
+// changes.
+var _ = [1]int{}[group-8]
+
 // predict is Forest.Predict on the compact layout: the sum over trees, in
 // tree order, divided by their number. It walks group trees side by side,
 // each for the steps of the deepest of them (leaves lead to themselves),
@@ -224,16 +228,21 @@ func (c *compiled) predictBlock(rows [][]float64, out []float64, scratch [][grou
 		depth := int(c.depths[t])
 		for gi := range groups {
 			cols := scratch[gi*w : (gi+1)*w]
-			var idx [group]uint32
-			for g := range idx {
-				idx[g] = root
-			}
+			// Written out so that the eight indices stay in registers.
+			i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
 			for range depth {
-				for g := range idx {
-					n := &nodes[idx[g]]
-					idx[g] = step(n, cols[n.col][g])
-				}
+				n0, n1, n2, n3 := &nodes[i0], &nodes[i1], &nodes[i2], &nodes[i3]
+				i0 = step(n0, cols[n0.col][0])
+				i1 = step(n1, cols[n1.col][1])
+				i2 = step(n2, cols[n2.col][2])
+				i3 = step(n3, cols[n3.col][3])
+				n4, n5, n6, n7 := &nodes[i4], &nodes[i5], &nodes[i6], &nodes[i7]
+				i4 = step(n4, cols[n4.col][4])
+				i5 = step(n5, cols[n5.col][5])
+				i6 = step(n6, cols[n6.col][6])
+				i7 = step(n7, cols[n7.col][7])
 			}
+			idx := [group]uint32{i0, i1, i2, i3, i4, i5, i6, i7}
 			o := out[gi*group : min((gi+1)*group, len(out))]
 			for g := range o {
 				o[g] += c.vals[idx[g]]
