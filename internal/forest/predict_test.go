@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // referencePredict is Forest.Predict as it was before the compact layout:
@@ -292,7 +293,7 @@ type benchForest struct {
 }
 
 // benchForests are the shapes prediction meets: the pipeline's propensity
-// forest (31 features, 100 trees of depth 8, leaves of 20, grown on 50,000
+// forest (35 features, 100 trees of depth 8, leaves of 20, grown on 50,000
 // users) and the bench-forest script's (20 features, 100 trees of depth
 // 12, leaves of 20, grown on 200,000 rows).
 func benchForests(b *testing.B) []benchForest {
@@ -307,37 +308,58 @@ func benchForests(b *testing.B) []benchForest {
 		b.Logf("%s: %d trees, %.0f nodes a tree", name, len(f.Trees), float64(nodes)/float64(len(f.Trees)))
 		return benchForest{name, f, rows}
 	}
-	return []benchForest{shape("depth8", 50000, 31, 8), shape("depth12", 200000, 20, 12)}
+	return []benchForest{shape("depth8", 50000, 35, 8), shape("depth12", 200000, 20, 12)}
 }
 
 // BenchmarkForestPredict scores 20,000 rows per op: the reference walk
 // over Tree.Nodes row by row, Predict row by row, and PredictBatch on one
-// goroutine and on GOMAXPROCS. Compare sub-benchmarks of one run.
+// goroutine and on GOMAXPROCS. On a shared machine the load drifts between
+// sub-benchmarks, so "paired" runs the four in turn in every iteration and
+// reports how many times faster than the reference each one was (ratio of
+// their summed wall times): the figures to quote.
 func BenchmarkForestPredict(b *testing.B) {
 	for _, bf := range benchForests(b) {
 		out := make([]float64, len(bf.rows))
-		run := func(name string, fn func()) {
-			b.Run(bf.name+"/"+name, func(b *testing.B) {
+		impls := []struct {
+			name string
+			fn   func()
+		}{
+			{"reference", func() {
+				for i, r := range bf.rows {
+					out[i] = referencePredict(bf.f, r)
+				}
+			}},
+			{"predict", func() {
+				for i, r := range bf.rows {
+					out[i] = bf.f.Predict(r)
+				}
+			}},
+			{"batch1", func() {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+				bf.f.PredictBatch(bf.rows, out)
+			}},
+			{"batch", func() { bf.f.PredictBatch(bf.rows, out) }},
+		}
+		for _, im := range impls {
+			b.Run(bf.name+"/"+im.name, func(b *testing.B) {
 				for b.Loop() {
-					fn()
+					im.fn()
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(bf.rows)), "ns/row")
 			})
 		}
-		run("reference", func() {
-			for i, r := range bf.rows {
-				out[i] = referencePredict(bf.f, r)
+		b.Run(bf.name+"/paired", func(b *testing.B) {
+			sum := make([]time.Duration, len(impls))
+			for b.Loop() {
+				for k, im := range impls {
+					start := time.Now()
+					im.fn()
+					sum[k] += time.Since(start)
+				}
+			}
+			for k, im := range impls[1:] {
+				b.ReportMetric(sum[0].Seconds()/sum[k+1].Seconds(), "x_"+im.name)
 			}
 		})
-		run("predict", func() {
-			for i, r := range bf.rows {
-				out[i] = bf.f.Predict(r)
-			}
-		})
-		run("batch1", func() {
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-			bf.f.PredictBatch(bf.rows, out)
-		})
-		run("batch", func() { bf.f.PredictBatch(bf.rows, out) })
 	}
 }
