@@ -407,7 +407,10 @@ type DecideCurveInput struct {
 	Key     string // the scored users
 	Params  strategy.Params
 	Lambdas []float64
-	Quotas  strategy.Quotas // the exploration allowance
+	// Quotas are the exploration allowance, and after caps or fairness
+	// withheld offers, their quotas too (the budget is solved again).
+	Quotas   strategy.Quotas
+	Fairness bool // group quotas apply
 }
 
 // DecideCurve returns the cost, value and revenue of the shard's choices at
@@ -418,7 +421,7 @@ func (a *Activities) DecideCurve(ctx context.Context, in DecideCurveInput) (_ bu
 	if err != nil {
 		return budget.Curve{}, err
 	}
-	c, _ := in.Params.Curve(users, in.Lambdas, in.Quotas)
+	c, _ := in.Params.Curve(users, in.Lambdas, in.Quotas, in.Fairness)
 	return c, nil
 }
 

@@ -107,7 +107,9 @@ func (r *run) decide(ctx workflow.Context) error {
 		parts := make([]budget.Curve, in.Shards)
 		err := fanOut(ctx, in.Shards, in.Window,
 			func(i int) workflow.Future {
-				return workflow.ExecuteActivity(actx, a.DecideCurve, activities.DecideCurveInput{Key: scored[i].Key, Params: p, Lambdas: grid, Quotas: qs[i]})
+				return workflow.ExecuteActivity(actx, a.DecideCurve, activities.DecideCurveInput{
+					Key: scored[i].Key, Params: p, Lambdas: grid, Quotas: qs[i], Fairness: fair != nil,
+				})
 			},
 			func(i int, f workflow.Future) error { return f.Get(ctx, &parts[i]) })
 		if err != nil {
@@ -126,7 +128,7 @@ func (r *run) decide(ctx workflow.Context) error {
 		return fmt.Errorf("budget: %w", err)
 	}
 	out.Unconstrained = out.Curve.Cost[0]
-	if spec.Budget > 0 && out.Unconstrained+out.ExploreCost > spec.Budget {
+	solve := func() error {
 		s := budget.NewSolver(spec.Budget-out.ExploreCost, hi)
 		for {
 			c, err := curve(s.Grid())
@@ -138,42 +140,73 @@ func (r *run) decide(ctx workflow.Context) error {
 			}
 		}
 		out.Lambda = s.Lambda()
+		return nil
+	}
+	if spec.Budget > 0 && out.Unconstrained+out.ExploreCost > spec.Budget {
+		if err := solve(); err != nil {
+			return err
+		}
 	}
 
 	// Assign, tightening quotas until caps and the fairness bound hold.
 	assigned := make([]activities.DecideAssignOutput, in.Shards)
-	for round := 0; ; round++ {
-		err := fanOut(ctx, in.Shards, in.Window,
-			func(i int) workflow.Future {
-				return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
-					RunID: in.RunID, Shard: i, Key: scored[i].Key, Params: p, Lambda: out.Lambda, Quotas: qs[i],
-					Fairness: fair != nil,
+	firstPass := true
+	assign := func() error {
+		for round := 0; ; round++ {
+			err := fanOut(ctx, in.Shards, in.Window,
+				func(i int) workflow.Future {
+					return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
+						RunID: in.RunID, Shard: i, Key: scored[i].Key, Params: p, Lambda: out.Lambda, Quotas: qs[i],
+						Fairness: fair != nil,
+					})
+				},
+				func(i int, f workflow.Future) error {
+					if firstPass {
+						r.track.step(StageDecide)
+					}
+					return f.Get(ctx, &assigned[i])
 				})
-			},
-			func(i int, f workflow.Future) error {
-				if round == 0 {
-					r.track.step(StageDecide)
-				}
-				return f.Get(ctx, &assigned[i])
-			})
-		if err != nil {
+			if err != nil {
+				return err
+			}
+			firstPass = false
+			if round == strategy.MaxQuotaRounds {
+				return nil
+			}
+			tallies := make([]strategy.Tally, in.Shards)
+			for i, s := range assigned {
+				tallies[i] = s.Tally
+			}
+			added := p.AddCapQuotas(qs, tallies)
+			if fair != nil && strategy.AddFairnessQuotas(qs, tallies, fair.MaxGap) {
+				added = true
+			}
+			if !added {
+				return nil
+			}
+			out.Quotas = true
+		}
+	}
+	if err := assign(); err != nil {
+		return err
+	}
+	for {
+		var spent float64
+		for _, s := range assigned {
+			spent += s.Tally.Cost
+		}
+		if !out.NeedsResolve(spent) {
+			break
+		}
+		// The quota-bound curves are what assignment spends, and quotas
+		// only tighten, so the budget still holds (strategy.Params.Decide).
+		out.Resolves++
+		if err := solve(); err != nil {
 			return err
 		}
-		if round == strategy.MaxQuotaRounds {
-			break
+		if err := assign(); err != nil {
+			return err
 		}
-		tallies := make([]strategy.Tally, in.Shards)
-		for i, s := range assigned {
-			tallies[i] = s.Tally
-		}
-		added := p.AddCapQuotas(qs, tallies)
-		if fair != nil && strategy.AddFairnessQuotas(qs, tallies, fair.MaxGap) {
-			added = true
-		}
-		if !added {
-			break
-		}
-		out.Quotas = true
 	}
 
 	total := strategy.NewTally(len(offers))

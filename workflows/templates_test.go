@@ -153,6 +153,41 @@ func TestIntegrationTemplates(t *testing.T) {
 		})
 	}
 
+	// A cap on the offer most users want frees budget: capped users move
+	// to their next best offer and the multiplier is solved again under
+	// the quotas, so the budget is still used and never exceeded.
+	t.Run("caps", func(t *testing.T) {
+		spec, cat, err := workflows.LoadCampaign("holiday")
+		must(t, err)
+		spec.Approval, spec.SuppressDays, spec.Event, spec.Budget = campaign.Approval{}, 0, "Capped Fest", 400
+		const capped = 100
+		for i := range cat.Offers {
+			if cat.Offers[i].ID == "free_shipping" {
+				cat.Offers[i].Caps = campaign.Caps{Count: capped}
+			}
+		}
+		sum, rows := run(t, "tpl-holiday-capped", spec, cat, all, nil)
+		s := sum.Strategy
+		checkPlan(t, spec, s, rows, users)
+		if s.Budget.Resolves == 0 || s.Budget.Used > 400 || s.Budget.Used < 0.99*400 {
+			t.Errorf("budget %+v: want solved again, 396..400 used", s.Budget)
+		}
+		col := colIndex(rows[0])
+		var given, moved int
+		for _, r := range rows[1:] {
+			if r[col["offer"]] == "free_shipping" && r[col["control"]] != "true" {
+				given++
+			}
+			if strings.Contains(r[col["reasons"]], "cap on free_shipping reached: next best offer") {
+				moved++
+			}
+		}
+		if given > capped || moved == 0 {
+			t.Errorf("free_shipping to %d users (cap %d), %d moved to their next best offer", given, capped, moved)
+		}
+		t.Logf("budget %+v; %d users moved off free_shipping", s.Budget, moved)
+	})
+
 	t.Run("suppression", func(t *testing.T) {
 		spec, cat, err := workflows.LoadCampaign("weekly")
 		must(t, err)

@@ -160,69 +160,12 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool)
 	t := NewTally(len(p.Offers))
 	kept := p.Kept(users, q)
 	rows := make([]plan.Row, len(users))
-	choice := make([]int, len(users)) // index into Options, or -1
-	var chosen []int                  // candidates with an offer, for quotas
-	for i := range users {
-		u := &users[i]
-		choice[i] = -1
-		switch {
-		case u.Status == Control:
-			choice[i] = u.Best(lambda)
-		case u.Status == Explore && kept[i]:
-			choice[i] = u.Pick
-			chosen = append(chosen, i)
-		case u.Status == Candidate || u.Status == Explore:
-			if choice[i] = u.Best(lambda); choice[i] >= 0 {
-				chosen = append(chosen, i)
-			}
-		}
-	}
-	// Quotas: explorers first (their draw must stay random), then the best
-	// scores, so a cap withholds the least valuable choices.
-	withheld := make(map[int]string)
-	if len(q.OfferCount)+len(q.OfferMoney)+len(q.GroupCount) > 0 {
-		isExp := func(i int) bool { return users[i].Status == Explore && kept[i] }
-		score := func(i int) float64 {
-			o := users[i].Options[choice[i]]
-			return o.Value - lambda*o.Cost
-		}
-		slices.SortFunc(chosen, func(a, b int) int {
-			ea, eb := isExp(a), isExp(b)
-			switch {
-			case ea && !eb:
-				return -1
-			case eb && !ea:
-				return 1
-			case ea && eb:
-				return strings.Compare(users[a].UserID, users[b].UserID)
-			}
-			return cmp.Or(cmp.Compare(score(b), score(a)), strings.Compare(users[a].UserID, users[b].UserID))
-		})
-		count := map[string]int64{}
-		money := map[string]float64{}
-		group := map[string]int64{}
-		for _, i := range chosen {
-			o := users[i].Options[choice[i]]
-			id := p.Offers[o.Offer].ID
-			if n, ok := q.OfferCount[id]; ok && count[id]+1 > n {
-				withheld[i] = "cap on " + id + " reached"
-				t.Offers[o.Offer].Withheld++
-				continue
-			}
-			if m, ok := q.OfferMoney[id]; ok && money[id]+o.Cost > m {
-				withheld[i] = "budget cap on " + id + " reached"
-				t.Offers[o.Offer].Withheld++
-				continue
-			}
-			g := users[i].Group
-			if n, ok := q.GroupCount[g]; ok && fairness && group[g]+1 > n {
-				withheld[i] = "fairness bound"
-				t.group(g).Withheld++
-				continue
-			}
-			count[id]++
-			money[id] += o.Cost
-			group[g]++
+	choice, withheld := p.choose(users, lambda, q, kept, fairness)
+	for i, w := range withheld {
+		if w.group {
+			t.group(users[i].Group).Withheld++
+		} else {
+			t.Offers[w.offer].Withheld++
 		}
 	}
 	for i := range users {
@@ -233,9 +176,14 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool)
 		seg.Users++
 		t.Users++
 		c := choice[i]
-		if why, ok := withheld[i]; ok {
-			c = -1
-			facts = append(facts, why)
+		movedWhy := "" // a moved user's one reason: the cap, then the estimate
+		if w, ok := withheld[i]; ok {
+			if !w.moved || w.group {
+				c = -1
+				facts = append(facts, w.why)
+			} else {
+				movedWhy = w.why + ", "
+			}
 		}
 		switch u.Status {
 		case Ineligible:
@@ -309,7 +257,7 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool)
 			} else {
 				ot.Chosen++
 				ot.Money += o.Cost
-				facts = append(facts, fmt.Sprintf("%s estimate: +%.2f revenue for %.2f cost", o.Source, o.Revenue, o.Cost))
+				facts = append(facts, fmt.Sprintf("%s%s estimate: +%.2f revenue for %.2f cost", movedWhy, o.Source, o.Revenue, o.Cost))
 			}
 		}
 		r.Reasons = strings.Join(facts, "; ")
@@ -373,4 +321,116 @@ func SplitMoney(total float64, use []float64) []float64 {
 		}
 	}
 	return out
+}
+
+// withhold is why a quota withheld a user's chosen offer.
+type withhold struct {
+	why   string
+	group bool // a fairness quota, else an offer cap
+	offer int  // the capped offer (index into Params.Offers); -1 for a fairness quota
+	moved bool // the user got their next best offer instead (choice holds it)
+}
+
+// bounds reports whether q bounds offers or groups (not only exploration).
+func (q Quotas) bounds() bool {
+	return len(q.OfferCount)+len(q.OfferMoney)+len(q.GroupCount) > 0
+}
+
+// choose gives every user of a shard their option at lambda (an index
+// into Options, or -1): candidates and explorers beyond the allowance
+// their best, kept explorers their draw, control users what they would
+// have got. Quotas then apply, explorers first (their draw must stay
+// random) and then by score, so a cap withholds the least valuable
+// choices: a candidate whose offer is full moves to their next best offer
+// that is not (if it pays at lambda), an explorer's is withheld, and the
+// fairness bound withholds. Assign and the quota-bound Curve share it, so
+// the curve is what assignment spends.
+func (p *Params) choose(users []Scored, lambda float64, q Quotas, kept []bool, fairness bool) ([]int, map[int]withhold) {
+	choice := make([]int, len(users))
+	var chosen []int // candidates with an offer, for quotas
+	for i := range users {
+		u := &users[i]
+		choice[i] = -1
+		switch {
+		case u.Status == Control:
+			choice[i] = u.Best(lambda)
+		case u.Status == Explore && kept[i]:
+			choice[i] = u.Pick
+			chosen = append(chosen, i)
+		case u.Status == Candidate || u.Status == Explore:
+			if choice[i] = u.Best(lambda); choice[i] >= 0 {
+				chosen = append(chosen, i)
+			}
+		}
+	}
+	withheld := make(map[int]withhold)
+	if !q.bounds() {
+		return choice, withheld
+	}
+	isExp := func(i int) bool { return users[i].Status == Explore && kept[i] }
+	score := func(i int) float64 {
+		o := users[i].Options[choice[i]]
+		return o.Value - lambda*o.Cost
+	}
+	slices.SortFunc(chosen, func(a, b int) int {
+		ea, eb := isExp(a), isExp(b)
+		switch {
+		case ea && !eb:
+			return -1
+		case eb && !ea:
+			return 1
+		case ea && eb:
+			return strings.Compare(users[a].UserID, users[b].UserID)
+		}
+		return cmp.Or(cmp.Compare(score(b), score(a)), strings.Compare(users[a].UserID, users[b].UserID))
+	})
+	count := map[string]int64{}
+	money := map[string]float64{}
+	group := map[string]int64{}
+	// full reports why option o of user i cannot be given, or "".
+	full := func(i int, o Option) string {
+		id := p.Offers[o.Offer].ID
+		if n, ok := q.OfferCount[id]; ok && count[id]+1 > n {
+			return "cap on " + id + " reached"
+		}
+		if m, ok := q.OfferMoney[id]; ok && money[id]+o.Cost > m {
+			return "budget cap on " + id + " reached"
+		}
+		return ""
+	}
+	for _, i := range chosen {
+		u := &users[i]
+		o := u.Options[choice[i]]
+		if why := full(i, o); why != "" {
+			w := withhold{why: why, offer: o.Offer}
+			next := -1
+			if !isExp(i) {
+				// The next best option that pays at lambda and is not full.
+				best := 0.0
+				for j, alt := range u.Options {
+					if v := alt.Value - lambda*alt.Cost; v > best && alt.Offer != o.Offer && full(i, alt) == "" {
+						next, best = j, v
+					}
+				}
+			}
+			if next < 0 {
+				withheld[i] = w
+				continue
+			}
+			w.moved, w.why = true, why+": next best offer"
+			withheld[i] = w
+			choice[i] = next
+			o = u.Options[next]
+		}
+		g := u.Group
+		if n, ok := q.GroupCount[g]; ok && fairness && group[g]+1 > n {
+			withheld[i] = withhold{why: "fairness bound", group: true, offer: -1}
+			continue
+		}
+		id := p.Offers[o.Offer].ID
+		count[id]++
+		money[id] += o.Cost
+		group[g]++
+	}
+	return choice, withheld
 }

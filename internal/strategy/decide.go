@@ -362,23 +362,46 @@ func (p *Params) Kept(users []Scored, q Quotas) []bool {
 // Curve is the budget curve of one shard's candidates over grid (explorers
 // beyond the exploration allowance compete as candidates), and the
 // shard's largest value per unit of cost, which bounds the useful
-// multipliers.
-func (p *Params) Curve(users []Scored, grid []float64, q Quotas) (budget.Curve, float64) {
+// multipliers. When q bounds offers or groups, each point is what Assign
+// at that multiplier spends after the quotas withhold (fairness says
+// whether group quotas apply), so the budget can be solved again once caps
+// or the fairness bound have withheld offers.
+func (p *Params) Curve(users []Scored, grid []float64, q Quotas, fairness bool) (budget.Curve, float64) {
 	c := budget.NewCurve(grid)
 	kept := p.Kept(users, q)
 	maxRatio := 0.0
-	for i := range users {
+	competes := func(i int) bool {
 		u := &users[i]
-		if u.Status != Candidate && (u.Status != Explore || kept[i]) {
+		return u.Status == Candidate || (u.Status == Explore && !kept[i])
+	}
+	for i := range users {
+		if !competes(i) {
 			continue
 		}
-		opts := u.BudgetOptions()
-		for _, o := range opts {
+		for _, o := range users[i].BudgetOptions() {
 			if o.Cost > 0 && o.Value > 0 {
 				maxRatio = math.Max(maxRatio, o.Value/o.Cost)
 			}
 		}
-		c.Add(opts)
+		if !q.bounds() {
+			c.Add(users[i].BudgetOptions())
+		}
+	}
+	if !q.bounds() {
+		return c, maxRatio
+	}
+	for k, l := range grid {
+		choice, withheld := p.choose(users, l, q, kept, fairness)
+		for i := range users {
+			if w, ok := withheld[i]; (ok && (!w.moved || w.group)) || choice[i] < 0 || !competes(i) {
+				continue
+			}
+			o := users[i].Options[choice[i]]
+			c.Cost[k] += o.Cost
+			c.Value[k] += o.Value
+			c.Revenue[k] += o.Revenue
+			c.Chosen[k]++
+		}
 	}
 	return c, maxRatio
 }

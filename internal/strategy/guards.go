@@ -118,6 +118,25 @@ type Outcome struct {
 	Curve         budget.Curve // the first (full-range) round, for the lift curve
 	Fairness      *campaign.Fairness
 	Quotas        bool // caps or fairness quotas were applied
+	Resolves      int  // times the multiplier was solved again under the quotas
+}
+
+// MaxResolves bounds how often the multiplier is solved again under
+// quotas: each time, more quota rounds may withhold a little more.
+const MaxResolves = 3
+
+// ResolveSlack is the share of the budget that quotas may leave unspent
+// before the multiplier is solved again under them.
+const ResolveSlack = 0.01
+
+// NeedsResolve reports whether the budget should be solved again after
+// caps or the fairness bound withheld offers: the budget bound (a
+// positive multiplier), quotas applied, and they left more than
+// ResolveSlack of the budget unspent (spent is the plan's expected cost).
+// Solving under the quotas lowers the multiplier, so the money a cap or
+// the fairness bound freed goes to the next best users.
+func (out Outcome) NeedsResolve(spent float64) bool {
+	return out.Budget > 0 && out.Lambda > 0 && out.Quotas && out.Resolves < MaxResolves && spent < (1-ResolveSlack)*out.Budget
 }
 
 // Summarize builds the decision's summary from the shards' tallies.
@@ -132,7 +151,7 @@ func (p *Params) Summarize(t *campaign.Template, total Tally, out Outcome) Summa
 		ExpectedIncrementalProfit: p.Margin*total.Revenue - total.Cost,
 		Sources:                   total.Sources,
 		Budget: Budget{Total: out.Budget, Used: total.Cost, Lambda: out.Lambda, Unconstrained: out.Unconstrained,
-			Explore: out.ExploreCost},
+			Explore: out.ExploreCost, Resolves: out.Resolves},
 	}
 	var supp int64
 	for _, n := range total.Suppressed {
@@ -172,7 +191,7 @@ func (p *Params) Summarize(t *campaign.Template, total Tally, out Outcome) Summa
 	case total.Cost > out.Budget*(1+1e-9):
 		s.Guards = append(s.Guards, Guard{Name: "budget", Status: GuardFail, Detail: fmt.Sprintf("expected cost %.2f exceeds budget %.2f", total.Cost, out.Budget)})
 	case out.Unconstrained+out.ExploreCost > out.Budget:
-		s.Guards = append(s.Guards, Guard{Name: "budget", Status: GuardConstrained, Detail: fmt.Sprintf("%.2f of %.2f used (%.1f%%); every worthwhile offer would cost %.2f", total.Cost, out.Budget, 100*total.Cost/out.Budget, out.Unconstrained+out.ExploreCost)})
+		s.Guards = append(s.Guards, Guard{Name: "budget", Status: GuardConstrained, Detail: fmt.Sprintf("%.2f of %.2f used (%.1f%%); every worthwhile offer would cost %.2f%s", total.Cost, out.Budget, 100*total.Cost/out.Budget, out.Unconstrained+out.ExploreCost, resolvedNote(out))})
 	default:
 		s.Guards = append(s.Guards, Guard{Name: "budget", Status: GuardPass, Detail: fmt.Sprintf("%.2f of %.2f used: every offer worth its cost fits", total.Cost, out.Budget)})
 	}
@@ -236,4 +255,11 @@ func (p *Params) Summarize(t *campaign.Template, total Tally, out Outcome) Summa
 		s.LiftCurve = append(s.LiftCurve, pt)
 	}
 	return s
+}
+
+func resolvedNote(out Outcome) string {
+	if out.Resolves > 0 {
+		return fmt.Sprintf("; solved again %d× after caps or fairness withheld offers", out.Resolves)
+	}
+	return ""
 }

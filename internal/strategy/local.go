@@ -12,7 +12,9 @@ const MaxQuotaRounds = 3
 // Decide runs the whole decision in process over shards of scored users,
 // exactly as the workflow does over activities: exploration reserved
 // first, the multiplier solved from merged shard curves, then assignment
-// passes that add cap and fairness quotas until they hold. Tests and
+// passes that add cap and fairness quotas until they hold, and, when the
+// quotas left budget unspent, the multiplier solved again under them and
+// the assignment passes repeated. Tests and
 // simulations use it; the workflow repeats its steps.
 func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairness) ([][]plan.Row, []Tally, Outcome) {
 	out := Outcome{Budget: total, Fairness: fair}
@@ -28,7 +30,7 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 		c := budget.NewCurve(grid)
 		maxRatio := 0.0
 		for i, u := range shards {
-			sc, r := p.Curve(u, grid, qs[i])
+			sc, r := p.Curve(u, grid, qs[i], fair != nil)
 			_ = c.Merge(sc) // same grid
 			maxRatio = max(maxRatio, r)
 		}
@@ -38,7 +40,7 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 	hi := budget.MaxLambda(maxRatio)
 	out.Curve, _ = curve(budget.Grid(0, hi, 64))
 	out.Unconstrained = out.Curve.Cost[0]
-	if total > 0 {
+	solve := func() {
 		s := budget.NewSolver(total-out.ExploreCost, hi)
 		for {
 			c, _ := curve(s.Grid())
@@ -48,23 +50,43 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 		}
 		out.Lambda = s.Lambda()
 	}
+	if total > 0 {
+		solve()
+	}
 	rows := make([][]plan.Row, len(shards))
 	tallies := make([]Tally, len(shards))
-	for round := 0; ; round++ {
-		for i, u := range shards {
-			rows[i], tallies[i] = p.Assign(u, out.Lambda, qs[i], fair != nil)
+	assign := func() {
+		for round := 0; ; round++ {
+			for i, u := range shards {
+				rows[i], tallies[i] = p.Assign(u, out.Lambda, qs[i], fair != nil)
+			}
+			if round == MaxQuotaRounds {
+				break
+			}
+			added := p.AddCapQuotas(qs, tallies)
+			if fair != nil && AddFairnessQuotas(qs, tallies, fair.MaxGap) {
+				added = true
+			}
+			if !added {
+				break
+			}
+			out.Quotas = true
 		}
-		if round == MaxQuotaRounds {
+	}
+	assign()
+	for {
+		var spent float64
+		for _, t := range tallies {
+			spent += t.Cost
+		}
+		if !out.NeedsResolve(spent) {
 			break
 		}
-		added := p.AddCapQuotas(qs, tallies)
-		if fair != nil && AddFairnessQuotas(qs, tallies, fair.MaxGap) {
-			added = true
-		}
-		if !added {
-			break
-		}
-		out.Quotas = true
+		// Quotas only tighten, so the cost at the new multiplier, which the
+		// quota-bound curve gives exactly, still fits after more rounds.
+		out.Resolves++
+		solve()
+		assign()
 	}
 	return rows, tallies, out
 }

@@ -122,6 +122,9 @@ type Budget struct {
 	Unconstrained float64 `json:"unconstrained"`
 	// Explore is the cost of the exploration offers, reserved first.
 	Explore float64 `json:"explore"`
+	// Resolves counts the times the multiplier was solved again under the
+	// quotas of caps or the fairness bound (Outcome.NeedsResolve).
+	Resolves int `json:"resolves,omitempty"`
 }
 
 // Guard is one constraint or audit and its outcome.
