@@ -142,10 +142,10 @@ type Forest struct {
 // no trees. It panics if len(row) differs from the number of features.
 //
 // The first prediction builds a compact copy of the trees that later ones
-// walk; it is rebuilt when Trees is replaced or changes length, so nodes
-// must not be edited in place after a forest has predicted. Predict and
-// PredictBatch are safe for concurrent use. To score many rows, PredictBatch
-// is faster.
+// walk; it is rebuilt when Trees is replaced or changes length (Merge), so
+// trees and nodes must not be edited in place after a forest has
+// predicted. Predict and PredictBatch are safe for concurrent use. To score
+// many rows, PredictBatch is faster.
 func (f *Forest) Predict(row []float64) float64 {
 	if len(row) != len(f.Features) {
 		panic(fmt.Sprintf("forest: Predict with %d values, forest has %d features", len(row), len(f.Features)))

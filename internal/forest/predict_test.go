@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -246,6 +247,48 @@ func TestPredictFollowsChangedTrees(t *testing.T) {
 	check("after replacing Trees")
 	if referencePredict(a, row) == referencePredict(b, row) {
 		t.Fatal("test forests predict alike; the checks above prove nothing")
+	}
+}
+
+// TestPredictConcurrent: goroutines predicting with a forest that has not
+// built its compact layout yet all get the reference's values (run with
+// -race: the layout is built lazily).
+func TestPredictConcurrent(t *testing.T) {
+	x, y := withMissing(2000, 6, 0.1, 3)
+	trained := mustTrain(t, x, y, Params{Trees: 20, Bootstrap: true, Seed: 5})
+	f, err := Load(bytes.NewReader(saved(t, trained)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := x[:600]
+	want := make([]float64, len(rows))
+	for i, r := range rows {
+		want[i] = referencePredict(f, r)
+	}
+	errs := make(chan string, 8)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			got := make([]float64, len(rows))
+			if g%2 == 0 {
+				f.PredictBatch(rows, got)
+			} else {
+				for i, r := range rows {
+					got[i] = f.Predict(r)
+				}
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					errs <- fmt.Sprintf("goroutine %d row %d: %v, reference %v", g, i, got[i], want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
 
