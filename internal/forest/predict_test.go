@@ -107,6 +107,16 @@ func scoringRows(f *Forest, n int, seed uint64) [][]float64 {
 // task, no node weights) and loads it.
 func toVersion1(t testing.TB, f *Forest) *Forest {
 	t.Helper()
+	g, err := Load(bytes.NewReader(toVersion1Bytes(t, f)))
+	if err != nil {
+		t.Fatalf("Load version 1: %v", err)
+	}
+	return g
+}
+
+// toVersion1Bytes is f's encoding rewritten as version 1.
+func toVersion1Bytes(t testing.TB, f *Forest) []byte {
+	t.Helper()
 	var raw map[string]any
 	if err := json.Unmarshal(saved(t, f), &raw); err != nil {
 		t.Fatal(err)
@@ -122,11 +132,7 @@ func toVersion1(t testing.TB, f *Forest) *Forest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := Load(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("Load version 1: %v", err)
-	}
-	return g
+	return data
 }
 
 // identityForests returns forests of every kind prediction meets: trained
@@ -404,5 +410,47 @@ func BenchmarkForestPredict(b *testing.B) {
 				b.ReportMetric(sum[0].Seconds()/sum[k+1].Seconds(), "x_"+im.name)
 			}
 		})
+	}
+}
+
+// BenchmarkLoad decodes the JSON of a 100-tree forest of depth 8 (the
+// pipeline's propensity shape; decide loads it, and 9 like it for the
+// uplift models, in every shard).
+func BenchmarkLoad(b *testing.B) {
+	x, y := withMissing(50000, 35, 0.02, 5)
+	f := mustTrain(b, x, y, Params{Trees: 100, MaxDepth: 8, MinLeaf: 20, Bootstrap: true, Seed: 9})
+	data := saved(b, f)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Load(bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestLoadOnePass: Load's one-pass decoding reads what the checked path
+// reads, for forests of both versions.
+func TestLoadOnePass(t *testing.T) {
+	for name, f := range identityForests(t) {
+		if f.Version != Version || f.Task == "" {
+			continue // the hand-built forest: Save fills in, not Load's concern
+		}
+		ins := [][]byte{saved(t, f)}
+		if f.Task == Classification { // version 1 had no regression
+			ins = append(ins, toVersion1Bytes(t, f))
+		}
+		for _, in := range ins {
+			a, err := Load(bytes.NewReader(in))
+			if err != nil {
+				t.Fatalf("%s: Load: %v", name, err)
+			}
+			b, err := loadChecked(in)
+			if err != nil {
+				t.Fatalf("%s: loadChecked: %v", name, err)
+			}
+			if !bytes.Equal(saved(t, a), saved(t, b)) {
+				t.Errorf("%s: Load and loadChecked differ", name)
+			}
+		}
 	}
 }
