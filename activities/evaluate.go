@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/evaluate"
 	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/report"
 )
 
 // StateRef names an adjustment state an evaluation wrote: its versioned
@@ -177,8 +176,11 @@ func (a *Activities) EvaluateCampaign(ctx context.Context, in EvaluateCampaignIn
 		return EvaluateCampaignOutput{}, err
 	}
 	var html bytes.Buffer
-	if err := reportTemplate.Execute(&html, reportData(sum)); err != nil {
-		return EvaluateCampaignOutput{}, err
+	if err := report.RenderEvaluation(&html, report.Evaluation{
+		Campaign: in.Campaign, Template: in.Template, Start: in.Start, End: in.End,
+		Margin: in.Margin, StateVersion: sum.StateVersion, Result: *res,
+	}); err != nil {
+		return EvaluateCampaignOutput{}, fmt.Errorf("campaign %s: evaluation report: %w", in.Campaign, err)
 	}
 	if err := a.Store.Put(ctx, prefix+"evaluation/report.html", html.Bytes()); err != nil {
 		return EvaluateCampaignOutput{}, err
@@ -189,67 +191,3 @@ func (a *Activities) EvaluateCampaign(ctx context.Context, in EvaluateCampaignIn
 	out.IncrementalProfit, out.Cost, out.ROI, out.Qini = res.Overall.IncrementalProfit, res.Overall.Cost, res.Overall.ROI, res.Qini
 	return out, nil
 }
-
-type reportRow struct {
-	Segment, Offer string
-	E              *evaluate.Effect
-}
-
-type reportView struct {
-	EvaluationSummary
-	Rows []reportRow
-}
-
-func reportData(s EvaluationSummary) reportView {
-	v := reportView{EvaluationSummary: s}
-	offers := make([]string, 0, len(s.Offers))
-	for o := range s.Offers {
-		offers = append(offers, o)
-	}
-	sort.Strings(offers)
-	for _, o := range offers {
-		v.Rows = append(v.Rows, reportRow{Segment: "all", Offer: o, E: s.Offers[o]})
-	}
-	segs := make([]string, 0, len(s.Cells))
-	for seg := range s.Cells {
-		segs = append(segs, seg)
-	}
-	sort.Strings(segs)
-	for _, seg := range segs {
-		os := make([]string, 0, len(s.Cells[seg]))
-		for o := range s.Cells[seg] {
-			os = append(os, o)
-		}
-		sort.Strings(os)
-		for _, o := range os {
-			v.Rows = append(v.Rows, reportRow{Segment: seg, Offer: o, E: s.Cells[seg][o]})
-		}
-	}
-	return v
-}
-
-var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"pct": func(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) },
-	"num": func(x float64) string { return fmt.Sprintf("%.2f", x) },
-}).Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>Evaluation of {{.Campaign}}</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#eee}td:first-child,td:nth-child(2){text-align:left}</style>
-</head><body>
-<h1>Evaluation of campaign {{.Campaign}}</h1>
-<p>Template {{.Template}}, window {{.Start.Format "2006-01-02"}} to {{.End.Format "2006-01-02"}}; {{.Users}} users, {{.Treated}} treated, {{.Control}} held out as control.
-{{if .StateVersion}}Adjustment state written: version {{.StateVersion}}.{{end}}</p>
-<p>Overall: response lift {{pct .Overall.ResponseLift.Value}} (95% CI {{pct .Overall.ResponseLift.Lo}} to {{pct .Overall.ResponseLift.Hi}}),
-revenue lift per treated user {{num .Overall.RevenueLift.Value}} ({{num .Overall.RevenueLift.Lo}} to {{num .Overall.RevenueLift.Hi}}),
-cost {{num .Overall.Cost}}, incremental profit {{num .Overall.IncrementalProfit}}, ROI {{num .Overall.ROI}}, Qini of the predictions {{num .Qini}}.</p>
-<h2>By offer and by segment</h2>
-<table><tr><th>segment</th><th>offer</th><th>treated</th><th>control</th><th>response treated</th><th>response control</th><th>response lift (95% CI)</th><th>revenue lift / user (95% CI)</th><th>predicted / user</th><th>cost</th><th>profit</th><th>ROI</th></tr>
-{{range .Rows}}<tr><td>{{.Segment}}</td><td>{{.Offer}}</td><td>{{.E.Treated.N}}</td><td>{{.E.Control.N}}</td><td>{{pct .E.Treated.Rate}}</td><td>{{pct .E.Control.Rate}}</td>
-<td>{{pct .E.ResponseLift.Value}} ({{pct .E.ResponseLift.Lo}}, {{pct .E.ResponseLift.Hi}})</td><td>{{num .E.RevenueLift.Value}} ({{num .E.RevenueLift.Lo}}, {{num .E.RevenueLift.Hi}})</td>
-<td>{{num .E.Predicted}}</td><td>{{num .E.Cost}}</td><td>{{num .E.IncrementalProfit}}</td><td>{{num .E.ROI}}</td></tr>
-{{end}}</table>
-<h2>Calibration: predicted against realised uplift</h2>
-<table><tr><th>predicted range</th><th>predicted / user</th><th>realised / user (95% CI)</th><th>treated</th><th>control</th></tr>
-{{range .Calibration}}<tr><td>{{num .PredictedLo}} to {{num .PredictedHi}}</td><td>{{num .Predicted}}</td><td>{{num .Realised.Value}} ({{num .Realised.Lo}}, {{num .Realised.Hi}})</td><td>{{.Treated}}</td><td>{{.Control}}</td></tr>
-{{end}}</table>
-</body></html>
-`))

@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"html/template"
+
+	"github.com/promoflow/promoflow/internal/evaluate"
 )
 
 var funcs = template.FuncMap{
@@ -19,6 +21,9 @@ var funcs = template.FuncMap{
 		}
 		return Fixed(v, 2)
 	},
+	"pp":    PP,
+	"ci":    func(iv evaluate.Interval) string { return CI(iv, PP) },
+	"cim":   func(iv evaluate.Interval) string { return CI(iv, Money) },
 	"gt":    func(a, b float64) bool { return a > b },
 	"float": func(n int64) float64 { return float64(n) },
 }
@@ -133,4 +138,41 @@ var fairnessTmpl = parse("fairness", `<p>Sensitive attribute <b>{{.Attribute}}</
 
 var approvalTmpl = parse("approval", `<p>Status: <b class="{{if eq .Status "approved"}}ok{{else}}bad{{end}}">{{.Status}}</b>{{with .By}} by {{.}}{{end}}{{if not .At.IsZero}} at {{.At.UTC.Format "2006-01-02 15:04 UTC"}}{{end}}.</p>
 {{with .Comment}}<blockquote>{{.}}</blockquote>{{end}}
+`)
+
+var evalSummaryTmpl = parse("eval-summary", `<p>Against the control group, the offers brought <b>{{money .Revenue.Value}}</b> of incremental revenue ({{cim .Revenue}}): {{.RevenueVerdict}}.
+They moved the response rate from {{pct .Overall.Control.Rate}} (control) to {{pct .Overall.Treated.Rate}} (treated), <b>{{pp .Overall.ResponseLift.Value}}</b>, {{.Buyers}}: {{.ResponseVerdict}}.</p>
+<p>Redemptions cost <b>{{money .Overall.Cost}}</b>; after the margin, the incremental profit is <b>{{money .Overall.IncrementalProfit}}</b>{{if gt .Overall.Cost 0}}, {{fixed .Overall.ROI 2}} per unit of cost{{end}}.
+The Qini of the predictions is {{fixed .Qini 3}}{{if gt .Qini 0}}: the users predicted to gain most did gain more than the rest{{else}}: ranking users by the prediction did no better than chance{{end}}.</p>
+`)
+
+// effectHead and effectCells are the columns shared by the offer and the
+// segment tables.
+const effectHead = `<th class="num">treated</th><th class="num">control</th><th class="num">response treated</th><th class="num">response control</th><th class="num">response lift</th><th class="num">revenue lift / user</th><th class="num">predicted / user</th><th class="num">cost</th><th class="num">profit</th><th class="num">ROI</th>`
+
+const effectCells = `{{with .E}}<td class="num">{{int .Treated.N}}</td><td class="num">{{int .Control.N}}</td><td class="num">{{pct .Treated.Rate}}</td><td class="num">{{pct .Control.Rate}}</td>` +
+	`<td class="num">{{pp .ResponseLift.Value}}<div class="tags">{{ci .ResponseLift}}</div></td>` +
+	`<td class="num">{{money .RevenueLift.Value}}<div class="tags">{{cim .RevenueLift}}</div></td>` +
+	`<td class="num">{{money .Predicted}}</td><td class="num">{{money .Cost}}</td><td class="num">{{money .IncrementalProfit}}</td><td class="num">{{fixed .ROI 2}}</td>{{end}}`
+
+var evalOffersTmpl = parse("eval-offers", `<figure>{{.Chart}}</figure>
+<p class="tags">Each bar is the offer's response rate among treated users minus its control group's; the black mark is the 95% interval. A mark crossing zero means the offer's effect is not yet distinguishable from none.</p>
+<div class="scroll"><table>
+<thead><tr><th>offer</th>`+effectHead+`</tr></thead>
+<tbody>{{range .Rows}}<tr><td>{{.Offer}}</td>`+effectCells+`</tr>
+{{end}}</tbody></table></div>
+`)
+
+var evalSegmentsTmpl = parse("eval-segments", `<div class="scroll"><table>
+<thead><tr><th>segment</th><th>offer</th>`+effectHead+`</tr></thead>
+<tbody>{{range .}}<tr><td>{{.Segment}}</td><td>{{.Offer}}</td>`+effectCells+`</tr>
+{{end}}</tbody></table></div>
+`)
+
+var evalCalibrationTmpl = parse("eval-calibration", `<figure>{{.Chart}}</figure>
+<p class="tags">Treated users are split into equal bins by the plan's predicted incremental revenue. A bin on the dashed diagonal got what was predicted; above it, more; below it, less.</p>
+<div class="scroll"><table>
+<thead><tr><th class="num">predicted range</th><th class="num">predicted / user</th><th class="num">realised / user</th><th class="num">treated</th><th class="num">control</th></tr></thead>
+<tbody>{{range .Bins}}<tr><td class="num">{{money .PredictedLo}} to {{money .PredictedHi}}</td><td class="num">{{money .Predicted}}</td><td class="num">{{money .Realised.Value}}<div class="tags">{{cim .Realised}}</div></td><td class="num">{{int .Treated}}</td><td class="num">{{int .Control}}</td></tr>
+{{end}}</tbody></table></div>
 `)
