@@ -55,6 +55,15 @@ func PP(d float64) string {
 	return s + " pp"
 }
 
+// CIShort formats an interval's bounds with f for a table cell whose
+// header says they are a 95% interval.
+func CIShort(iv evaluate.Interval, f func(float64) string) string {
+	if !iv.Defined {
+		return "too few users"
+	}
+	return f(iv.Lo) + " to " + f(iv.Hi)
+}
+
 // CI formats an interval's 95% bounds with f, or says it has none.
 func CI(iv evaluate.Interval, f func(float64) string) string {
 	if !iv.Defined {
@@ -173,24 +182,34 @@ func (e Evaluation) offers() (template.HTML, error) {
 		return `<p class="empty">No user got an offer.</p>`, nil
 	}
 	rows := make([]effectRow, len(ids))
-	vals, lo, hi := make([]float64, len(ids)), make([]float64, len(ids)), make([]float64, len(ids))
+	var labels, unmeasured []string
+	var vals, lo, hi []float64
 	for i, id := range ids {
 		ef := e.Result.Offers[id]
 		rows[i] = effectRow{Offer: id, E: ef}
+		// An offer without an interval (no control user, or one) has a lift
+		// that is mostly noise: charting it would dwarf the measured ones.
+		if !ef.ResponseLift.Defined {
+			unmeasured = append(unmeasured, id)
+			continue
+		}
 		// Percentage points, so the axis reads like the tables.
-		vals[i], lo[i], hi[i] = 100*ef.ResponseLift.Value, math.NaN(), math.NaN()
-		if ef.ResponseLift.Defined {
-			lo[i], hi[i] = 100*ef.ResponseLift.Lo, 100*ef.ResponseLift.Hi
+		labels = append(labels, id)
+		vals = append(vals, 100*ef.ResponseLift.Value)
+		lo, hi = append(lo, 100*ef.ResponseLift.Lo), append(hi, 100*ef.ResponseLift.Hi)
+	}
+	var chart template.HTML
+	if len(labels) > 0 {
+		var err error
+		if chart, err = IntervalChart("Response lift per offer, 95% interval", "", "percentage points", labels, vals, lo, hi); err != nil {
+			return "", err
 		}
 	}
-	chart, err := IntervalChart("Response lift per offer, with 95% interval", "", "percentage points", ids, vals, lo, hi)
-	if err != nil {
-		return "", err
-	}
 	return execute(evalOffersTmpl, struct {
-		Chart template.HTML
-		Rows  []effectRow
-	}{chart, rows})
+		Chart      template.HTML
+		Rows       []effectRow
+		Unmeasured []string
+	}{chart, rows, unmeasured})
 }
 
 func (e Evaluation) segments() (template.HTML, error) {
@@ -312,8 +331,8 @@ func IntervalChart(title, xlabel, ylabel string, labels []string, values, lo, hi
 // (with its 95% interval) against the predicted one, and the diagonal
 // where the two agree.
 func calibrationChart(bins []evaluate.CalibrationBin) (template.HTML, error) {
-	const title = "Incremental revenue per treated user: realised against predicted"
-	p := newPlot(title, "predicted", "realised")
+	const title = "Realised vs predicted, per treated user"
+	p := newPlot(title, "predicted incremental revenue", "realised")
 	p.X.Tick.Marker = thousands{}
 	n := len(bins)
 	x, y, lo, hi := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
@@ -363,8 +382,10 @@ func calibrationChart(bins []evaluate.CalibrationBin) (template.HTML, error) {
 	p.Add(sc)
 	p.Legend.Add("quantile bin", sc)
 	p.Legend.Add("realised = predicted", diag)
+	// A margin around the points, so the outer glyphs are not cut.
+	pad := (p.X.Max - p.X.Min) / 20
+	p.X.Min, p.X.Max = p.X.Min-pad, p.X.Max+pad
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), -vg.Points(12)
-	p.X.Padding = vg.Points(4)
 	return SVG(p, title, ChartWidth, ChartHeight)
 }

@@ -94,10 +94,11 @@ func TestRenderEvaluation(t *testing.T) {
 			"1,902.00", "1,518.57", "0.80", "0.123", "margin 30.0%",
 			"from 10.0% (control) to 13.2% (treated)",
 			// Per-offer table and chart, sorted by offer.
-			"Response lift per offer, with 95% interval", "+5.0 pp", "95% CI +2.1 pp to +7.9 pp", "-0.5 pp", "95% CI -4.5 pp to +3.5 pp",
-			"-460.00", "-1.15", "too few users for an interval",
+			"Response lift per offer, 95% interval", "+5.0 pp", "+2.1 pp to +7.9 pp", "-0.5 pp", "-4.5 pp to +3.5 pp",
+			"-460.00", "-1.15", "too few users", "Not charted, too few control users to measure: gift.",
+			"4,000 / 500", "15.0% / 10.0%",
 			// Calibration chart and table.
-			"realised against predicted", "realised = predicted", "3.60 to 9.90", "95% CI 0.90 to 4.30",
+			"Realised vs predicted, per treated user", "realised = predicted", "3.60 to 9.90", "0.90 to 4.30",
 			// Per-segment table.
 			"<td>at risk</td><td>gift</td>", "<td>loyal</td><td>coupon5</td>", "<td>loyal</td><td>points200</td>",
 		}, []string{"not distinguishable from no effect (the 95% interval contains zero): the offers"}, 2},

@@ -24,6 +24,8 @@ var funcs = template.FuncMap{
 	"pp":    PP,
 	"ci":    func(iv evaluate.Interval) string { return CI(iv, PP) },
 	"cim":   func(iv evaluate.Interval) string { return CI(iv, Money) },
+	"cis":   func(iv evaluate.Interval) string { return CIShort(iv, PP) },
+	"cism":  func(iv evaluate.Interval) string { return CIShort(iv, Money) },
 	"gt":    func(a, b float64) bool { return a > b },
 	"float": func(n int64) float64 { return float64(n) },
 }
@@ -148,15 +150,15 @@ The Qini of the predictions is {{fixed .Qini 3}}{{if gt .Qini 0}}: the users pre
 
 // effectHead and effectCells are the columns shared by the offer and the
 // segment tables.
-const effectHead = `<th class="num">treated</th><th class="num">control</th><th class="num">response treated</th><th class="num">response control</th><th class="num">response lift</th><th class="num">revenue lift / user</th><th class="num">predicted / user</th><th class="num">cost</th><th class="num">profit</th><th class="num">ROI</th>`
+const effectHead = `<th class="num">treated /<br>control</th><th class="num">response<br>treated / control</th><th class="num">response lift<br>(95% CI)</th><th class="num">revenue lift<br>per user (95% CI)</th><th class="num">predicted<br>per user</th><th class="num">cost</th><th class="num">profit</th><th class="num">ROI</th>`
 
-const effectCells = `{{with .E}}<td class="num">{{int .Treated.N}}</td><td class="num">{{int .Control.N}}</td><td class="num">{{pct .Treated.Rate}}</td><td class="num">{{pct .Control.Rate}}</td>` +
-	`<td class="num">{{pp .ResponseLift.Value}}<div class="tags">{{ci .ResponseLift}}</div></td>` +
-	`<td class="num">{{money .RevenueLift.Value}}<div class="tags">{{cim .RevenueLift}}</div></td>` +
+const effectCells = `{{with .E}}<td class="num">{{int .Treated.N}} / {{int .Control.N}}</td><td class="num">{{pct .Treated.Rate}} / {{pct .Control.Rate}}</td>` +
+	`<td class="num">{{pp .ResponseLift.Value}}<div class="tags">{{cis .ResponseLift}}</div></td>` +
+	`<td class="num">{{money .RevenueLift.Value}}<div class="tags">{{cism .RevenueLift}}</div></td>` +
 	`<td class="num">{{money .Predicted}}</td><td class="num">{{money .Cost}}</td><td class="num">{{money .IncrementalProfit}}</td><td class="num">{{fixed .ROI 2}}</td>{{end}}`
 
-var evalOffersTmpl = parse("eval-offers", `<figure>{{.Chart}}</figure>
-<p class="tags">Each bar is the offer's response rate among treated users minus its control group's; the black mark is the 95% interval. A mark crossing zero means the offer's effect is not yet distinguishable from none.</p>
+var evalOffersTmpl = parse("eval-offers", `{{with .Chart}}<figure>{{.}}</figure>{{else}}<p class="empty">No offer had enough control users for an interval.</p>{{end}}
+<p class="tags">{{with .Unmeasured}}Not charted, too few control users to measure: {{range $i, $o := .}}{{if $i}}, {{end}}{{$o}}{{end}}. {{end}}Each bar is the offer's response rate among treated users minus its control group's; the black mark is the 95% interval. A mark crossing zero means the offer's effect is not yet distinguishable from none.</p>
 <div class="scroll"><table>
 <thead><tr><th>offer</th>`+effectHead+`</tr></thead>
 <tbody>{{range .Rows}}<tr><td>{{.Offer}}</td>`+effectCells+`</tr>
@@ -172,7 +174,7 @@ var evalSegmentsTmpl = parse("eval-segments", `<div class="scroll"><table>
 var evalCalibrationTmpl = parse("eval-calibration", `<figure>{{.Chart}}</figure>
 <p class="tags">Treated users are split into equal bins by the plan's predicted incremental revenue. A bin on the dashed diagonal got what was predicted; above it, more; below it, less.</p>
 <div class="scroll"><table>
-<thead><tr><th class="num">predicted range</th><th class="num">predicted / user</th><th class="num">realised / user</th><th class="num">treated</th><th class="num">control</th></tr></thead>
-<tbody>{{range .Bins}}<tr><td class="num">{{money .PredictedLo}} to {{money .PredictedHi}}</td><td class="num">{{money .Predicted}}</td><td class="num">{{money .Realised.Value}}<div class="tags">{{cim .Realised}}</div></td><td class="num">{{int .Treated}}</td><td class="num">{{int .Control}}</td></tr>
+<thead><tr><th class="num">predicted<br>range</th><th class="num">predicted<br>per user</th><th class="num">realised per user<br>(95% CI)</th><th class="num">treated</th><th class="num">control</th></tr></thead>
+<tbody>{{range .Bins}}<tr><td class="num">{{money .PredictedLo}} to {{money .PredictedHi}}</td><td class="num">{{money .Predicted}}</td><td class="num">{{money .Realised.Value}}<div class="tags">{{cism .Realised}}</div></td><td class="num">{{int .Treated}}</td><td class="num">{{int .Control}}</td></tr>
 {{end}}</tbody></table></div>
 `)
