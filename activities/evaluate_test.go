@@ -68,7 +68,9 @@ func TestEvaluateCampaignWritesReportAndState(t *testing.T) {
 	}
 	html, err := store.Get(ctx, "campaigns/c1/evaluation/report.html")
 	must(t, err)
-	if !strings.Contains(string(html), "Evaluation of campaign c1") || !strings.Contains(string(html), "coupon5") {
+	// The page is internal/report's evaluation (tested there in full).
+	if !strings.Contains(string(html), "Evaluation of campaign c1") || !strings.Contains(string(html), "coupon5") ||
+		!strings.Contains(string(html), `<section id="calibration">`) || !strings.Contains(string(html), `<svg class="chart"`) {
 		t.Errorf("report:\n%s", html)
 	}
 	// A malformed outcome file is bad input, with its line and column.

@@ -3,8 +3,8 @@
 // audience, segment profiles, offer mix, budget, expected lift curve,
 // fairness table and approval, readable on a phone. Charts are drawn with
 // gonum.org/v1/plot. The page frame (RenderPage) and the chart helpers
-// (BarChart, LineChart, SVG) serve other reports too, such as a campaign's
-// evaluation.
+// (BarChart, LineChart, IntervalChart, SVG) serve other reports too:
+// RenderEvaluation draws a campaign's evaluation on them.
 package report
 
 import (
