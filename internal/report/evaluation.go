@@ -189,7 +189,7 @@ func (e Evaluation) offers() (template.HTML, error) {
 		rows[i] = effectRow{Offer: id, E: ef}
 		// An offer without an interval (no control user, or one) has a lift
 		// that is mostly noise: charting it would dwarf the measured ones.
-		if !ef.ResponseLift.Defined {
+		if ef == nil || !ef.ResponseLift.Defined {
 			unmeasured = append(unmeasured, id)
 			continue
 		}

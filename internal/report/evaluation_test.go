@@ -105,9 +105,10 @@ func TestRenderEvaluation(t *testing.T) {
 		{"loss", loss, []string{"a real loss", "-12,002.00", "not distinguishable from no effect", "about 60 fewer buyers", "no better than chance"}, []string{"a real gain"}, 2},
 		{"no offer measurable", func() Evaluation {
 			e := SampleEvaluation()
-			e.Result.Offers = map[string]*evaluate.Effect{"gift": e.Result.Offers["gift"]}
+			// A null effect (hand-edited summary) is not measurable either.
+			e.Result.Offers = map[string]*evaluate.Effect{"gift": e.Result.Offers["gift"], "null": nil}
 			return e
-		}(), []string{"No offer had enough control users for an interval.", "Not charted, too few control users to measure: gift."}, nil, 1},
+		}(), []string{"No offer had enough control users for an interval.", "Not charted, too few control users to measure: gift, null."}, nil, 1},
 		{"non-finite numbers", nan, []string{NA}, nil, 2},
 		{"nothing offered", Evaluation{Campaign: "c", Result: evaluate.Result{Users: 10, Control: 10}}, []string{
 			"No user got an offer.", "No prediction to compare.", "No segment got an offer.", "too few users to tell",
