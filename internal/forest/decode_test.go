@@ -25,7 +25,7 @@ func TestTreeUnmarshalJSON(t *testing.T) {
 		`{"nodes":[]}`, `{"nodes":[{}]}`, `{"nodes":null}`, `null`, `{}`,
 		` { "nodes" : [ { "v" : 0.5 , "f" : -1 , "n" : 3 } ] } `,
 		"{\"nodes\":[{\"f\":0,\"t\":1.5e-3,\"l\":1,\"r\":2,\"ml\":true,\"v\":0.25,\"g\":1E2,\"n\":10,\"w\":2.5},\n{\"f\":-1,\"v\":0},{\"f\":-1,\"v\":1,\"ml\":false}]}",
-		`{"nodes":[{"F":-1,"v":0.5}]}`,            // case-insensitive key
+		`{"nodes":[{"F":-1,"v":0.5}]}`,             // case-insensitive key
 		`{"nodes":[{"f":-1,"v":0.5,"extra":[1]}]}`, // unknown key
 		`{"nodes":[{"f":-1,"v":null}]}`,            // null leaves the zero
 		`{"nodes":[{"f":1.0,"v":0.5}]}`,            // fraction in an int
@@ -36,7 +36,7 @@ func TestTreeUnmarshalJSON(t *testing.T) {
 		`{"nodes":[{"\u0066":-1,"v":0.5}]}`,        // escaped key
 		`{"nodes":[{"f":-1,"v":-0}]}`,
 		`{"nodes":[{"f":-0,"l":123456789,"r":1234567890,"n":-987654321}]}`, // both integer paths
-		`{"nodes":[{"f":-1,"v":0.1,"v":0.2}]}`, // duplicate key: the last
+		`{"nodes":[{"f":-1,"v":0.1,"v":0.2}]}`,                             // duplicate key: the last
 		`{"nodes":[{"f":-1}],"nodes":[{"f":2}]}`,
 		`{"nodes":[{"f":-1}],"other":1}`,
 		`{"nodes":"x"}`, `[]`, `{"nodes":[{"f":-1}]`, `{"nodes":[{"f":-1},]}`,
