@@ -230,14 +230,26 @@ func (e Evaluation) calibration() (template.HTML, error) {
 	if len(bins) == 0 {
 		return `<p class="empty">No prediction to compare.</p>`, nil
 	}
-	chart, err := calibrationChart(bins)
-	if err != nil {
-		return "", err
+	// A bin without treated or without control users has no lift to show:
+	// its "realised" is one arm's mean alone.
+	var charted []evaluate.CalibrationBin
+	for _, b := range bins {
+		if b.Treated > 0 && b.Control > 0 && isFinite(b.Predicted) && isFinite(b.Realised.Value) {
+			charted = append(charted, b)
+		}
+	}
+	var chart template.HTML
+	if len(charted) > 0 {
+		var err error
+		if chart, err = calibrationChart(charted); err != nil {
+			return "", err
+		}
 	}
 	return execute(evalCalibrationTmpl, struct {
-		Chart template.HTML
-		Bins  []evaluate.CalibrationBin
-	}{chart, bins})
+		Chart   template.HTML
+		Bins    []evaluate.CalibrationBin
+		Skipped int
+	}{chart, bins, len(bins) - len(charted)})
 }
 
 // errPoints are points with asymmetric Y errors for plotter.YErrorBars.
@@ -337,7 +349,6 @@ func calibrationChart(bins []evaluate.CalibrationBin) (template.HTML, error) {
 	n := len(bins)
 	x, y, lo, hi := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	var xys plotter.XYs
-	lim := []float64{}
 	for i, b := range bins {
 		x[i], y[i], lo[i], hi[i] = b.Predicted, b.Realised.Value, math.NaN(), math.NaN()
 		if b.Realised.Defined {
@@ -345,15 +356,17 @@ func calibrationChart(bins []evaluate.CalibrationBin) (template.HTML, error) {
 		}
 		if isFinite(x[i]) && isFinite(y[i]) {
 			xys = append(xys, plotter.XY{X: x[i], Y: y[i]})
-			lim = append(lim, x[i], y[i])
 		}
 	}
 	if len(xys) == 0 {
 		return "", fmt.Errorf("chart %q: no finite points", title)
 	}
-	// The diagonal spans the points both ways, so a bin's distance from it
-	// is its miscalibration.
-	d0, d1 := slices.Min(lim), slices.Max(lim)
+	// The diagonal spans the predictions, not the realised values: a noisy
+	// bin would otherwise stretch the x axis far beyond any prediction.
+	d0, d1 := xys[0].X, xys[0].X
+	for _, pt := range xys {
+		d0, d1 = math.Min(d0, pt.X), math.Max(d1, pt.X)
+	}
 	if d0 == d1 {
 		d0, d1 = d0-1, d1+1
 	}

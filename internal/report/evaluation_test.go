@@ -109,6 +109,13 @@ func TestRenderEvaluation(t *testing.T) {
 			e.Result.Offers = map[string]*evaluate.Effect{"gift": e.Result.Offers["gift"], "null": nil}
 			return e
 		}(), []string{"No offer had enough control users for an interval.", "Not charted, too few control users to measure: gift, null."}, nil, 1},
+		{"calibration without control", func() Evaluation {
+			e := SampleEvaluation()
+			for i := range e.Result.Calibration {
+				e.Result.Calibration[i].Control = 0
+			}
+			return e
+		}(), []string{"No bin has both treated and control users: nothing to chart.", "Not charted: 5 bin(s)"}, nil, 1},
 		{"non-finite numbers", nan, []string{NA}, nil, 2},
 		{"nothing offered", Evaluation{Campaign: "c", Result: evaluate.Result{Users: 10, Control: 10}}, []string{
 			"No user got an offer.", "No prediction to compare.", "No segment got an offer.", "too few users to tell",

@@ -171,8 +171,8 @@ var evalSegmentsTmpl = parse("eval-segments", `<div class="scroll"><table>
 {{end}}</tbody></table></div>
 `)
 
-var evalCalibrationTmpl = parse("eval-calibration", `<figure>{{.Chart}}</figure>
-<p class="tags">Treated users are split into equal bins by the plan's predicted incremental revenue. A bin on the dashed diagonal got what was predicted; above it, more; below it, less.</p>
+var evalCalibrationTmpl = parse("eval-calibration", `{{with .Chart}}<figure>{{.}}</figure>{{else}}<p class="empty">No bin has both treated and control users: nothing to chart.</p>{{end}}
+<p class="tags">Users with an offer are split into equal bins by the plan's predicted incremental revenue. A bin on the dashed diagonal got what was predicted; above it, more; below it, less.{{if .Skipped}} Not charted: {{.Skipped}} bin(s) without treated or without control users.{{end}}</p>
 <div class="scroll"><table>
 <thead><tr><th class="num">predicted<br>range</th><th class="num">predicted<br>per user</th><th class="num">realised per user<br>(95% CI)</th><th class="num">treated</th><th class="num">control</th></tr></thead>
 <tbody>{{range .Bins}}<tr><td class="num">{{money .PredictedLo}} to {{money .PredictedHi}}</td><td class="num">{{money .Predicted}}</td><td class="num">{{money .Realised.Value}}<div class="tags">{{cism .Realised}}</div></td><td class="num">{{int .Treated}}</td><td class="num">{{int .Control}}</td></tr>
