@@ -32,6 +32,8 @@ type Activities struct {
 	Store   Store
 	Mem     memory.Allocator // nil means the Go allocator
 	TempDir string           // local scratch space; empty means the OS default
+
+	uplift modelCache // the uplift models DecideScore decoded last
 }
 
 func (a *Activities) mem() memory.Allocator {

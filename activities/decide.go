@@ -11,6 +11,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -226,6 +227,38 @@ type DecideScoreOutput struct {
 	MaxRatio    float64 // largest value per unit of cost of any option
 }
 
+// modelCache holds the uplift models a worker decoded last and the bytes
+// they came from: every shard's DecideScore of a run reads the same
+// object, and decoding its forests was most of the activity's CPU
+// (docs/PERFORMANCE.md, "Forest prediction"). The models are only read
+// after decoding, so shards share them.
+type modelCache struct {
+	mu     sync.Mutex // held while decoding, so shards starting together decode once
+	data   []byte
+	models *strategy.Models
+}
+
+// upliftModels reads the uplift models at key, decoding them unless they
+// are the ones decoded last (same bytes).
+func (a *Activities) upliftModels(ctx context.Context, key string) (*strategy.Models, error) {
+	data, err := a.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	c := &a.uplift
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.models != nil && bytes.Equal(c.data, data) {
+		return c.models, nil
+	}
+	m := &strategy.Models{}
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, &corruptError{key: key, err: err}
+	}
+	c.data, c.models = data, m
+	return m, nil
+}
+
 // DecideScore scores the shard's users: segment, propensity, audience and
 // offer eligibility, suppression, control (stratified by segment) and
 // exploration, and every eligible offer's expected incremental revenue and
@@ -239,13 +272,8 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 	}
 	var models *strategy.Models
 	if in.UpliftKey != "" {
-		data, err := a.Store.Get(ctx, in.UpliftKey)
-		if err != nil {
+		if models, err = a.upliftModels(ctx, in.UpliftKey); err != nil {
 			return DecideScoreOutput{}, err
-		}
-		models = &strategy.Models{}
-		if err := json.Unmarshal(data, models); err != nil {
-			return DecideScoreOutput{}, &corruptError{key: in.UpliftKey, err: err}
 		}
 	}
 	var state *adjust.State

@@ -2,13 +2,18 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
+	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/promoflow/promoflow/internal/adjust"
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/shard"
+	"github.com/promoflow/promoflow/internal/strategy"
 )
 
 // TestDecidePrepare: the state is pinned into the run, and only contact
@@ -75,5 +80,68 @@ func TestEachID(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"u1", "u2", "u3"}) {
 		t.Errorf("ids %v", got)
+	}
+}
+
+// TestUpliftModelsCache: shards decode a run's uplift models once; other
+// bytes at the same key are decoded anew, and corrupt ones fail.
+func TestUpliftModelsCache(t *testing.T) {
+	ctx := context.Background()
+	store := blob.NewMem()
+	a := &Activities{Store: store}
+	encode := func(seed uint64) []byte {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		var rows []strategy.HistoryRow
+		for range 400 {
+			x := []float64{rng.Float64(), rng.Float64()}
+			arm := []string{strategy.ControlArm, "coupon5"}[rng.IntN(2)]
+			rows = append(rows, strategy.HistoryRow{X: x, Arm: arm, Responded: rng.Float64() < 0.2+0.3*x[0]})
+		}
+		m, _, err := strategy.TrainUplift(rows, []string{"x0", "x1"}, []string{"coupon5"}, strategy.TrainConfig{Trees: 5, Seed: seed})
+		if err != nil || m == nil {
+			t.Fatal(m, err)
+		}
+		data, err := json.Marshal(m)
+		must(t, err)
+		return data
+	}
+	key := "runs/r/models/uplift/models.json"
+	one, two := encode(1), encode(2)
+	must(t, store.Put(ctx, key, one))
+	var first *strategy.Models
+	var wg sync.WaitGroup
+	got := make([]*strategy.Models, 4)
+	for i := range got {
+		wg.Go(func() {
+			m, err := a.upliftModels(ctx, key)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = m
+		})
+	}
+	wg.Wait()
+	first = got[0]
+	for i, m := range got {
+		if m == nil || m != first {
+			t.Fatalf("shard %d got models %p, shard 0 %p: want one decoding shared", i, m, first)
+		}
+	}
+	must(t, store.Put(ctx, key, two))
+	second, err := a.upliftModels(ctx, key)
+	must(t, err)
+	if second == first {
+		t.Fatal("other bytes at the same key returned the models decoded before")
+	}
+	x := []float64{0.9, 0.5}
+	o := campaign.Offer{ID: "coupon5", Kind: campaign.Coupon, Fixed: 5}
+	e1, _ := first.Estimate(strategy.User{Basket: 30}, o, x)
+	e2, _ := second.Estimate(strategy.User{Basket: 30}, o, x)
+	if e1 == e2 {
+		t.Errorf("models from seeds 1 and 2 estimate alike (%+v): the test cannot tell them apart", e1)
+	}
+	must(t, store.Put(ctx, key, []byte("{")))
+	if _, err := a.upliftModels(ctx, key); err == nil {
+		t.Error("corrupt models decoded")
 	}
 }
