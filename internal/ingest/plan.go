@@ -9,7 +9,9 @@ import (
 
 // Split is a part of a source file that one activity ingests: a byte range
 // of an uncompressed CSV or JSON Lines file that starts and ends on record
-// boundaries, a range of Parquet row groups, or a whole compressed file.
+// boundaries, a range of Parquet row groups, a byte range of a compressed
+// file's text copied out into a chunk object (Chunk), or a whole
+// compressed file.
 type Split struct {
 	Index int   `json:"index"`
 	Start int64 `json:"start"` // first byte (text) of the split's first record
@@ -17,6 +19,11 @@ type Split struct {
 	Line  int64 `json:"line"`  // line (text) or row (Parquet) of the first record, 1-based
 	// RowGroups are the Parquet row groups [RowGroups[0], RowGroups[1]).
 	RowGroups [2]int `json:"row_groups,omitempty"`
+	// Chunk, for a split of a compressed file, is the object that holds
+	// the bytes [Start, End) of the file's uncompressed text, uncompressed
+	// (File.Chunk writes it). Start, End and Line stay those of the
+	// original file, so records and rejects keep their true lines.
+	Chunk string `json:"chunk,omitempty"`
 }
 
 // Whole is the one split of a file that cannot be split (compressed).
@@ -29,6 +36,22 @@ func Whole() []Split { return []Split{{Start: 0, End: -1, Line: 1}} }
 // breaks in quoted fields never split a record. The first CSV split starts
 // after the header. Memory is a fixed read buffer.
 func PlanText(r io.Reader, csv bool, splitBytes int64) ([]Split, error) {
+	return planText(r, csv, splitBytes, nil)
+}
+
+// textSink receives the text of each split as planText cuts it.
+type textSink interface {
+	// write takes the next bytes of the current split, in file order.
+	write(p []byte) error
+	// cut says that split sp, whose bytes were all written, is complete.
+	cut(sp Split) error
+}
+
+// planText is PlanText, also passing each split's bytes to sink when it is
+// not nil (the bytes before the first split, a CSV header, are not
+// passed). A last split folded into the one before is not cut again: its
+// bytes are none.
+func planText(r io.Reader, csv bool, splitBytes int64, sink textSink) ([]Split, error) {
 	if splitBytes <= 0 {
 		return nil, fmt.Errorf("plan: split size %d", splitBytes)
 	}
@@ -41,16 +64,32 @@ func PlanText(r io.Reader, csv bool, splitBytes int64) ([]Split, error) {
 		start    int64 = -1 // first split's start: after the header for CSV
 		startLn  int64 = 1
 		next     int64 // cut at the first boundary at or after next
+		written  int64 // bytes up to here were passed to sink (or skipped)
 		buf      = make([]byte, 1<<20)
 		quote    = []byte{'"'}
+		sinkErr  error
+		// emit passes buf's bytes from written up to at to sink; buf holds
+		// the bytes from off.
+		emit = func(at int64) {
+			if sink != nil && sinkErr == nil && at > written {
+				sinkErr = sink.write(buf[written-off : at-off])
+			}
+			written = at
+		}
 		boundary = func(at, ln int64) {
 			if start < 0 {
 				start, startLn = at, ln
 				next = at + splitBytes
+				written = at
 				return
 			}
 			if at >= next {
-				splits = append(splits, Split{Index: len(splits), Start: start, End: at, Line: startLn})
+				emit(at)
+				sp := Split{Index: len(splits), Start: start, End: at, Line: startLn}
+				splits = append(splits, sp)
+				if sink != nil && sinkErr == nil {
+					sinkErr = sink.cut(sp)
+				}
 				start, startLn = at, ln
 				next = at + splitBytes
 			}
@@ -88,6 +127,14 @@ func PlanText(r io.Reader, csv bool, splitBytes int64) ([]Split, error) {
 			}
 			b = b[k+1:]
 		}
+		if start >= 0 {
+			emit(off + int64(n))
+		} else {
+			written = off + int64(n)
+		}
+		if sinkErr != nil {
+			return nil, sinkErr
+		}
 		off += int64(n)
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
@@ -105,6 +152,10 @@ func PlanText(r io.Reader, csv bool, splitBytes int64) ([]Split, error) {
 	if k := len(splits); k > 1 && splits[k-1].Start == splits[k-1].End {
 		splits[k-2].End = splits[k-1].End
 		splits = splits[:k-1]
+	} else if sink != nil {
+		if err := sink.cut(splits[k-1]); err != nil {
+			return nil, err
+		}
 	}
 	return splits, nil
 }

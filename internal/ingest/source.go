@@ -25,6 +25,9 @@ type File struct {
 	Delimiter byte // CSV
 	Size      int64
 	Open      Opener
+	// OpenChunk reads the chunk objects of splits that have one
+	// (Split.Chunk, written by Chunk).
+	OpenChunk ChunkOpener
 	Mem       memory.Allocator
 }
 
@@ -169,7 +172,18 @@ func (f *File) Reader(ctx context.Context, sp Split, pos Position, prog *mapping
 	if pos != (Position{}) {
 		start, line = pos.Offset, pos.Line
 	}
-	rc, err := f.stream(ctx, start, sp.End)
+	var rc io.ReadCloser
+	var err error
+	if sp.Chunk != "" {
+		if f.OpenChunk == nil {
+			return nil, nil, fmt.Errorf("%s: split %d is in %s, and the file has no chunk opener", f.Name, sp.Index, sp.Chunk)
+		}
+		// The chunk holds [sp.Start, sp.End) of the text; positions stay
+		// the file's.
+		rc, err = f.OpenChunk(ctx, sp.Chunk, start-sp.Start, sp.End-start)
+	} else {
+		rc, err = f.stream(ctx, start, sp.End)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
