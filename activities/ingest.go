@@ -28,10 +28,17 @@ type rangeStore interface {
 	OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error)
 }
 
-// file returns the input at key as source s reads it.
-func (a *Activities) file(ctx context.Context, key string, s *mapping.Source) (*ingest.File, error) {
-	var size int64 = -1
-	open := func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+// opener reads the object at key: from a rangeStore by ranges, else
+// from its start. size is its size, -1 when the store cannot tell.
+func (a *Activities) opener(ctx context.Context, key string) (open ingest.Opener, size int64, err error) {
+	if rs, ok := a.Store.(rangeStore); ok {
+		n, err := rs.Size(ctx, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		return func(ctx context.Context, off, n int64) (io.ReadCloser, error) { return rs.OpenRange(ctx, key, off, n) }, n, nil
+	}
+	return func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
 		rc, err := a.Store.Open(ctx, key)
 		if err != nil {
 			return nil, err
@@ -47,20 +54,28 @@ func (a *Activities) file(ctx context.Context, key string, s *mapping.Source) (*
 			io.Reader
 			io.Closer
 		}{io.LimitReader(rc, n), rc}, nil
-	}
-	if rs, ok := a.Store.(rangeStore); ok {
-		n, err := rs.Size(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		size = n
-		open = func(ctx context.Context, off, n int64) (io.ReadCloser, error) { return rs.OpenRange(ctx, key, off, n) }
+	}, -1, nil
+}
+
+// file returns the input at key as source s reads it; the chunks of its
+// splits (ingest.Split.Chunk) are read from the bucket too.
+func (a *Activities) file(ctx context.Context, key string, s *mapping.Source) (*ingest.File, error) {
+	open, size, err := a.opener(ctx, key)
+	if err != nil {
+		return nil, err
 	}
 	f, err := ingest.NewFile(key, size, s, open)
 	if err != nil {
 		return nil, err
 	}
 	f.Mem = a.mem()
+	f.OpenChunk = func(ctx context.Context, chunk string, off, n int64) (io.ReadCloser, error) {
+		open, _, err := a.opener(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		return open(ctx, off, n)
+	}
 	return f, nil
 }
 
@@ -109,7 +124,11 @@ type IngestPlanOutput struct {
 // IngestPlan matches an input file with the mapping's sources, checks
 // each mapping on the file's header and first records (a wrong mapping
 // fails here, non-retryably, before anything fans out) and cuts the file
-// into splits.
+// into splits. A compressed CSV or JSON Lines file larger than one split
+// is read once and its text copied, split by split, to
+// runs/<run>/ingest/<src>/split=NNNN/text.<format> (see ingest.File.Chunk),
+// heartbeating after each split; a retry skips the splits a heartbeat
+// says are stored (their keys and bytes are the same).
 func (a *Activities) IngestPlan(ctx context.Context, in IngestPlanInput) (_ IngestPlanOutput, err error) {
 	defer final(&err)
 	m, err := loadMapping(in.Mapping)
@@ -135,16 +154,26 @@ func (a *Activities) IngestPlan(ctx context.Context, in IngestPlanInput) (_ Inge
 		if err != nil {
 			return IngestPlanOutput{}, err
 		}
-		splits, err := f.Plan(ctx, in.SplitBytes)
-		if err != nil {
-			return IngestPlanOutput{}, err
-		}
-		if _, err := f.Check(ctx, prog, splits[0]); err != nil {
-			return IngestPlanOutput{}, err
-		}
 		name := layout.Source(in.Index, in.Key)
 		if len(specs) > 1 {
 			name += "-" + s.Name
+		}
+		var splits []ingest.Split
+		if f.Gzip && f.Format != mapping.Parquet {
+			// Check first: a wrong mapping fails before the file is copied.
+			if _, err := f.Check(ctx, prog, ingest.Whole()[0]); err != nil {
+				return IngestPlanOutput{}, err
+			}
+			if splits, err = a.chunk(ctx, f, in, name); err != nil {
+				return IngestPlanOutput{}, err
+			}
+		} else {
+			if splits, err = f.Plan(ctx, in.SplitBytes); err != nil {
+				return IngestPlanOutput{}, err
+			}
+			if _, err := f.Check(ctx, prog, splits[0]); err != nil {
+				return IngestPlanOutput{}, err
+			}
 		}
 		spec := 0
 		for i, ms := range m.Sources {
@@ -156,6 +185,42 @@ func (a *Activities) IngestPlan(ctx context.Context, in IngestPlanInput) (_ Inge
 			Format: f.Format, Dedupe: s.Dedupe, Splits: splits})
 	}
 	return out, nil
+}
+
+// ChunkProgress is IngestPlan's heartbeat while it copies a compressed
+// file's splits: source Source has its first Splits stored, up to byte
+// Offset of the text.
+type ChunkProgress struct {
+	Source string
+	Splits int
+	Offset int64
+}
+
+// chunk cuts compressed file f into splits whose text it stores in the
+// bucket, skipping those that an earlier attempt's heartbeat says are
+// stored.
+func (a *Activities) chunk(ctx context.Context, f *ingest.File, in IngestPlanInput, name string) ([]ingest.Split, error) {
+	var done ChunkProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &done); err != nil || done.Source != name {
+			done = ChunkProgress{}
+		}
+	}
+	dir, err := os.MkdirTemp(a.TempDir, "ingest-chunk-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	return f.Chunk(ctx, in.SplitBytes, dir, func(ctx context.Context, sp ingest.Split, path string) (string, error) {
+		key := layout.SplitText(in.RunID, name, sp.Index, f.Format)
+		if sp.Index >= done.Splits {
+			if err := a.Store.PutFile(ctx, key, path); err != nil {
+				return "", err
+			}
+		}
+		recordProgress(ctx, ChunkProgress{Source: name, Splits: sp.Index + 1, Offset: sp.End})
+		return key, nil
+	})
 }
 
 // IngestSplitInput asks for one split of a source.

@@ -44,3 +44,10 @@ func StagedRejects(run, src string, sp, c int) string {
 func LateRejects(run, table string, i, n int, src string) string {
 	return fmt.Sprintf("%singest/late-rejects/%s/%s/%s.arrow", Run(run), table, partKey(i, n), src)
 }
+
+// SplitText is split sp of source src when the source is a compressed
+// file cut into chunks: the split's uncompressed text, ext naming its
+// format ("csv", "jsonl").
+func SplitText(run, src string, sp int, ext string) string {
+	return fmt.Sprintf("%singest/%s/split=%04d/text.%s", Run(run), src, sp, ext)
+}
