@@ -219,3 +219,60 @@ func BenchmarkLocal(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkChunk measures the serial part of a gzip input's ingest: one
+// pass that decompresses the file, finds the split boundaries and writes
+// each split's text to a local file (File.Chunk, splits of 1 MiB; the
+// upload is not counted). Compare its rows/s with BenchmarkStageGzip, the
+// parallel part per core.
+func BenchmarkChunk(b *testing.B) {
+	csvData, _, _, events := benchInputs(b)
+	var gz bytes.Buffer
+	if err := gzipTo(&gz, csvData); err != nil {
+		b.Fatal(err)
+	}
+	f := memFile("events.csv.gz", gz.Bytes())
+	b.SetBytes(int64(len(csvData)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		splits, err := f.Chunk(context.Background(), 1<<20, dir, func(_ context.Context, sp Split, path string) (string, error) {
+			return path, nil
+		})
+		if err != nil || len(splits) < 2 {
+			b.Fatalf("%d splits, %v", len(splits), err)
+		}
+	}
+	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkStageGzip stages the same gzip file read as one split (mapping,
+// fingerprints, Arrow staging, 4 shards): the work the chunks share out.
+func BenchmarkStageGzip(b *testing.B) {
+	csvData, _, _, events := benchInputs(b)
+	var gz bytes.Buffer
+	if err := gzipTo(&gz, csvData); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	f := memFile("events.csv.gz", gz.Bytes())
+	prog, err := f.Compile(ctx, mapping.Canonical().Sources[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(csvData)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rd, closeFn, err := f.Reader(ctx, Whole()[0], Position{}, prog)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := Stage(ctx, rd, StageConfig{Program: prog, Shards: 4, ChunkRows: 1 << 15, Dir: b.TempDir(), Mem: memory.DefaultAllocator, Source: f.Name},
+			StageState{}, func(Chunk, StageState) error { return nil })
+		closeFn()
+		if err != nil || st.Counts.RowsRead != int64(events) {
+			b.Fatalf("%+v, %v", st.Counts, err)
+		}
+	}
+	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

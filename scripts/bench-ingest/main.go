@@ -2,11 +2,15 @@
 // synthetic events (internal/synth) into a CSV file, then, in a fresh
 // process, ingests the file through internal/ingest.Local (the plan,
 // stage, finalize and rejects steps the activities run) and prints one
-// JSON line: events, seconds, rows/s, CPU seconds, rows per CPU second and
-// the process's peak RSS (VmHWM).
+// JSON line: events, seconds, rows/s, CPU seconds, rows per CPU second,
+// CPU use (CPU seconds per second) and the process's peak RSS (VmHWM).
+// Splits and then partitions are processed -parallel at once, as a
+// worker runs activities; -gzip-whole reads a gzip file as one split, the
+// path before compressed files were cut into chunks.
 //
 //	bench-ingest -gen -users 134400 -out events.csv   # ~5,000,000 events
 //	bench-ingest -in events.csv -dir work/            # prints the line
+//	bench-ingest -in events.csv.gz -dir work/ [-gzip-whole]
 //
 // `make bench-ingest` runs both at about 1 and 5 million events with the
 // same split and chunk sizes: staging memory does not grow with the file;
@@ -47,6 +51,8 @@ func run() error {
 	shards := flag.Int("shards", 8, "user shards")
 	splitBytes := flag.Int64("split-bytes", 64<<20, "byte-range split size (the workflow's default)")
 	chunkRows := flag.Int("chunk-rows", 1<<18, "records per staged chunk (the workflow's default)")
+	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "splits, then partitions, processed at once (as activities in a worker)")
+	gzipWhole := flag.Bool("gzip-whole", false, "read a gzip file as one split (the path of files below one split) instead of cutting it into chunks")
 	flag.Parse()
 
 	if *gen {
@@ -76,6 +82,7 @@ func run() error {
 	start := time.Now()
 	res, err := ingest.Local(context.Background(), []string{*in}, ingest.LocalOptions{
 		Shards: *shards, SplitBytes: *splitBytes, ChunkRows: *chunkRows, Dir: *dir,
+		Parallel: *parallel, GzipWhole: *gzipWhole,
 	})
 	if err != nil {
 		return err
@@ -107,6 +114,9 @@ func run() error {
 		"rows_per_cpu_s": int64(float64(r.RowsRead) / cpu),
 		"peak_rss_mb":    round(float64(hwm) / (1 << 20)),
 		"gomaxprocs":     runtime.GOMAXPROCS(0),
+		"parallel":       *parallel,
+		"gzip_whole":     *gzipWhole,
+		"cpu_use":        round(cpu / secs), // cores busy on average
 		"in_one_process": true,
 	}
 	return json.NewEncoder(os.Stdout).Encode(line)
