@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
@@ -79,12 +76,7 @@ func TestIntegrationApproval(t *testing.T) {
 	const queue = "promoflow-approval"
 	t.Setenv("PROMOFLOW_TASK_QUEUE", queue)
 	store := stack.Store(t)
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	c, err := client.Dial(client.Options{HostPort: stack.TemporalAddr, Namespace: stack.Namespace, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := stack.TemporalClient(t)
 	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

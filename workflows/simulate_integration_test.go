@@ -3,7 +3,6 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
@@ -21,30 +19,19 @@ import (
 	"github.com/promoflow/promoflow/workflows"
 )
 
-// simUsers is the simulated population of the closed-loop test;
-// PROMOFLOW_SIM_USERS overrides it.
-func simUsers(t *testing.T) int {
-	if v := os.Getenv("PROMOFLOW_SIM_USERS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
+// envInt is the integer in the environment variable name, or def when it
+// is unset (PROMOFLOW_SIM_USERS, PROMOFLOW_SIM_SEED: to check the figures
+// are not one world's).
+func envInt(t *testing.T, name string, def int64) int64 {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
 	}
-	return 8000
-}
-
-// simSeed is the world's seed of the closed-loop test (5);
-// PROMOFLOW_SIM_SEED overrides it, to check the figures are not one world's.
-func simSeed(t *testing.T) int64 {
-	if v := os.Getenv("PROMOFLOW_SIM_SEED"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
-	return 5
+	return n
 }
 
 // TestIntegrationSimulateClosedLoop runs six simulated weeks of the closed
@@ -64,16 +51,13 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 	ctx := context.Background()
 	stack := testenv.Start(t)
 	store := stack.Store(t)
-	world := synth.Config{Users: simUsers(t), Seed: simSeed(t)}
+	world := synth.Config{Users: int(envInt(t, "PROMOFLOW_SIM_USERS", 8000)), Seed: envInt(t, "PROMOFLOW_SIM_SEED", 5)}
 	path := filepath.Join(t.TempDir(), "events.csv.gz")
 	_, err := synth.WriteFile(path, world)
 	must(t, err)
 	must(t, store.PutFile(ctx, "raw/sim/events.csv.gz", path))
 
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	c, err := client.Dial(client.Options{HostPort: stack.TemporalAddr, Namespace: stack.Namespace, Logger: quiet})
-	must(t, err)
-	defer c.Close()
+	c := stack.TemporalClient(t)
 	const queue = "promoflow-sim"
 	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
 	must(t, w.Start())

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
@@ -63,10 +61,7 @@ func TestIntegrationTemplates(t *testing.T) {
 	mapping, err := os.ReadFile("../deploy/datasets/synth.yaml")
 	must(t, err)
 
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	c, err := client.Dial(client.Options{HostPort: stack.TemporalAddr, Namespace: stack.Namespace, Logger: quiet})
-	must(t, err)
-	defer c.Close()
+	c := stack.TemporalClient(t)
 	const queue = "promoflow-templates"
 	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
 	must(t, w.Start())

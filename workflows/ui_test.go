@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image/color"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
@@ -46,10 +44,7 @@ func TestUIFindsRunBySearchAttribute(t *testing.T) {
 	_, err := synth.WriteFile(path, synth.Config{Users: 300, Seed: 4})
 	must(t, err)
 	must(t, store.PutFile(ctx, "raw/ui/events.csv.gz", path))
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	c, err := client.Dial(client.Options{HostPort: stack.TemporalAddr, Namespace: stack.Namespace, Logger: quiet})
-	must(t, err)
-	defer c.Close()
+	c := stack.TemporalClient(t)
 	w := workflows.NewWorker(c, "promoflow-ui", &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
 	must(t, w.Start())
 	defer w.Stop()

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
-	"os"
 	"strings"
 	"testing"
 
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
@@ -36,10 +33,7 @@ func TestIntegrationUplift(t *testing.T) {
 	must(t, synth.WriteHistory(&hist, synth.HistoryConfig{Config: synth.Config{Users: 4000, Seed: 3}}))
 	must(t, store.Put(ctx, "raw/uplift/history.csv", hist.Bytes()))
 
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
-	c, err := client.Dial(client.Options{HostPort: stack.TemporalAddr, Namespace: stack.Namespace, Logger: quiet})
-	must(t, err)
-	defer c.Close()
+	c := stack.TemporalClient(t)
 	const queue = "promoflow-uplift-it"
 	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
 	must(t, w.Start())

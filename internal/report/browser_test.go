@@ -19,6 +19,14 @@ func TestReportInBrowser(t *testing.T) {
 	if err := Render(&page, Sample()); err != nil {
 		t.Fatal(err)
 	}
+	browser.CheckPage(t, servePage(t, page.Bytes()), "svg.chart", 3, 0.03)
+}
+
+// servePage serves page as /report.html on a loopback server closed with
+// the test, failing the test if the page asks for anything else, and
+// returns the page's address.
+func servePage(t *testing.T, page []byte) string {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/report.html" {
 			t.Errorf("page requested %s", r.URL.Path)
@@ -26,8 +34,8 @@ func TestReportInBrowser(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(page.Bytes())
+		w.Write(page)
 	}))
-	defer srv.Close()
-	browser.CheckPage(t, srv.URL+"/report.html", "svg.chart", 3, 0.03)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/report.html"
 }

@@ -3,8 +3,6 @@ package report
 import (
 	"bytes"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -205,15 +203,5 @@ func TestEvaluationInBrowser(t *testing.T) {
 	if err := RenderEvaluation(&page, SampleEvaluation()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/report.html" {
-			t.Errorf("page requested %s", r.URL.Path)
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(page.Bytes())
-	}))
-	defer srv.Close()
-	browser.CheckPage(t, srv.URL+"/report.html", "svg.chart", 2, 0.03)
+	browser.CheckPage(t, servePage(t, page.Bytes()), "svg.chart", 2, 0.03)
 }

@@ -378,13 +378,14 @@ func (p *Params) Curve(users []Scored, grid []float64, q Quotas, fairness bool) 
 		if !competes(i) {
 			continue
 		}
-		for _, o := range users[i].BudgetOptions() {
+		opts := users[i].BudgetOptions()
+		for _, o := range opts {
 			if o.Cost > 0 && o.Value > 0 {
 				maxRatio = math.Max(maxRatio, o.Value/o.Cost)
 			}
 		}
 		if !q.bounds() {
-			c.Add(users[i].BudgetOptions())
+			c.Add(opts)
 		}
 	}
 	if !q.bounds() {

@@ -186,17 +186,21 @@ func temporalReady(ctx context.Context, addr string) error {
 // quietLogger keeps the SDK's connection chatter out of test output.
 var quietLogger = tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 
+// warnLogger shows the SDK's warnings and errors (a failing workflow task,
+// an activity error) of the clients tests run workers on.
+var warnLogger = tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+
 func dialTemporal(ctx context.Context, addr string) (client.Client, error) {
 	return client.DialContext(ctx, client.Options{HostPort: addr, Namespace: DefaultNamespace, Logger: quietLogger})
 }
 
 // TemporalClient dials the stack's Temporal server (namespace "default",
-// SDK logging silenced) and closes the client in t.Cleanup.
+// SDK warnings and errors to stderr) and closes the client in t.Cleanup.
 func (s *Stack) TemporalClient(t testing.TB) client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{HostPort: s.TemporalAddr, Namespace: s.Namespace, Logger: quietLogger})
+	c, err := client.DialContext(ctx, client.Options{HostPort: s.TemporalAddr, Namespace: s.Namespace, Logger: warnLogger})
 	if err != nil {
 		t.Fatalf("testenv: dial temporal %s: %v", s.TemporalAddr, err)
 	}
