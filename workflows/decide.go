@@ -47,6 +47,7 @@ func (r *run) decide(ctx workflow.Context) error {
 		Template: spec.Name, Objective: spec.Objective, Margin: spec.Margin, Offers: offers, Audience: spec.Audience,
 		ControlShare: spec.ControlShare, Stratify: spec.Stratify, ExploreShare: spec.ExploreShare,
 		ExploreWeights: prep.Explore, Salt: in.Campaign, DefaultBasket: r.defaultBasket,
+		Campaign: in.Campaign, Start: r.start, End: end,
 	}
 	var fair *campaign.Fairness
 	if spec.Fairness != nil && r.hasTable(canon.ProfilesName) {

@@ -14,6 +14,7 @@ import (
 	"sort"
 
 	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/policy"
 )
 
@@ -21,15 +22,20 @@ import (
 type Row struct {
 	UserID    string
 	Segment   string
-	Offer     string // offer the user got, or would have got when Control
+	Offer     string // offer the user got, or would have got when Control (the plan's holdout_offer)
 	Control   bool
-	Predicted float64 // expected incremental revenue of the plan
+	Explore   bool    // the offer was drawn at random
+	Predicted float64 // expected incremental revenue of Offer (the holdout offer's for control users)
 	// Propensity is the plan's probability that the user buys without an
 	// offer; the adjustment uses it to compare users the decision selected
 	// with the whole segment's control group.
 	Propensity float64
-	Responded  bool    // bought in the campaign window
-	Revenue    float64 // revenue in the campaign window
+	// AssignmentProbability is the plan's probability of what the user
+	// got (Offer, or no offer when Control or Offer is none).
+	AssignmentProbability float64
+	Responded             bool    // bought in the campaign window
+	Conversions           int64   // orders in the campaign window
+	Revenue               float64 // revenue in the campaign window
 }
 
 // Arm is the outcome sums of one group of users.
@@ -274,8 +280,8 @@ func Cost(o campaign.Offer, revenue float64) float64 {
 	return o.Fixed
 }
 
-// none is the plan's offer of users who get nothing (strategy.None).
-const none = "none"
+// none is the plan's offer of users who get nothing.
+const none = plan.None
 
 // calibration bins users with an offer by quantiles of predicted
 // incremental revenue and compares the mean prediction with the realised

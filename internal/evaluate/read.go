@@ -5,14 +5,34 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 )
 
 // Outcome is what one user did in the campaign window.
 type Outcome struct {
-	Responded bool
-	Revenue   float64
+	Responded   bool
+	Conversions int64 // distinct orders (purchase lines without an order id count one each)
+	Revenue     float64
+	orders      map[string]bool
+}
+
+// AddPurchase records one purchase line of order (may be "") worth revenue.
+func (o *Outcome) AddPurchase(order string, revenue float64) {
+	o.Responded = true
+	o.Revenue += revenue
+	if order == "" {
+		o.Conversions++
+		return
+	}
+	if o.orders == nil {
+		o.orders = map[string]bool{}
+	}
+	if !o.orders[order] {
+		o.orders[order] = true
+		o.Conversions++
+	}
 }
 
 // header maps the wanted column names to their indexes in a CSV header,
@@ -31,7 +51,10 @@ func header(name string, rec []string, want ...string) (map[string]int, error) {
 }
 
 // ReadPlan reads a published plan CSV (internal/plan columns; extra columns
-// are ignored) named name, for error messages.
+// are ignored) named name, for error messages. A control row's Offer is its
+// holdout_offer; plans written before that column existed kept it in offer.
+// Plans without explore or assignment_probability columns read as not
+// exploring and probability NaN (unknown).
 func ReadPlan(r io.Reader, name string) ([]Row, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
@@ -43,6 +66,14 @@ func ReadPlan(r io.Reader, name string) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	optional := func(c string) int {
+		if i, ok := col[c]; ok {
+			return i
+		}
+		return -1
+	}
+	holdout, holdoutRev := optional("holdout_offer"), optional("holdout_expected_incremental_revenue")
+	explore, assigned := optional("explore"), optional("assignment_probability")
 	var rows []Row
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
@@ -52,22 +83,49 @@ func ReadPlan(r io.Reader, name string) ([]Row, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		ctl, err := strconv.ParseBool(rec[col["control"]])
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d:%d: control %q: want true or false", name, line, col["control"]+1, rec[col["control"]])
+		boolAt := func(c string, i int) (bool, error) {
+			v, err := strconv.ParseBool(rec[i])
+			if err != nil {
+				return false, fmt.Errorf("%s:%d:%d: %s %q: want true or false", name, line, i+1, c, rec[i])
+			}
+			return v, nil
 		}
-		pred, err := strconv.ParseFloat(rec[col["expected_incremental_revenue"]], 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d:%d: expected_incremental_revenue %q: not a number", name, line, col["expected_incremental_revenue"]+1, rec[col["expected_incremental_revenue"]])
+		numAt := func(c string, i int) (float64, error) {
+			v, err := strconv.ParseFloat(rec[i], 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s:%d:%d: %s %q: not a number", name, line, i+1, c, rec[i])
+			}
+			return v, nil
 		}
-		prop, err := strconv.ParseFloat(rec[col["propensity"]], 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d:%d: propensity %q: not a number", name, line, col["propensity"]+1, rec[col["propensity"]])
+		row := Row{UserID: rec[col["user_id"]], Segment: rec[col["segment"]], Offer: rec[col["offer"]], AssignmentProbability: math.NaN()}
+		if row.Control, err = boolAt("control", col["control"]); err != nil {
+			return nil, err
 		}
-		rows = append(rows, Row{
-			UserID: rec[col["user_id"]], Segment: rec[col["segment"]], Offer: rec[col["offer"]],
-			Control: ctl, Predicted: pred, Propensity: prop,
-		})
+		if row.Predicted, err = numAt("expected_incremental_revenue", col["expected_incremental_revenue"]); err != nil {
+			return nil, err
+		}
+		if row.Propensity, err = numAt("propensity", col["propensity"]); err != nil {
+			return nil, err
+		}
+		if row.Control && holdout >= 0 {
+			row.Offer = rec[holdout]
+			if holdoutRev >= 0 {
+				if row.Predicted, err = numAt("holdout_expected_incremental_revenue", holdoutRev); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if explore >= 0 {
+			if row.Explore, err = boolAt("explore", explore); err != nil {
+				return nil, err
+			}
+		}
+		if assigned >= 0 {
+			if row.AssignmentProbability, err = numAt("assignment_probability", assigned); err != nil {
+				return nil, err
+			}
+		}
+		rows = append(rows, row)
 	}
 }
 
@@ -122,8 +180,11 @@ func ReadOutcomes(r io.Reader, name string, start, end time.Time, out map[string
 			o = &Outcome{}
 			out[u] = o
 		}
-		o.Responded = true
-		o.Revenue += q * p
+		order := ""
+		if oc, ok := col["order_id"]; ok {
+			order = rec[oc]
+		}
+		o.AddPurchase(order, q*p)
 		purchases++
 	}
 }
@@ -135,7 +196,7 @@ func Join(rows []Row, outcomes map[string]*Outcome) (unknown int) {
 	for i := range rows {
 		seen[rows[i].UserID] = true
 		if o := outcomes[rows[i].UserID]; o != nil {
-			rows[i].Responded, rows[i].Revenue = o.Responded, o.Revenue
+			rows[i].Responded, rows[i].Conversions, rows[i].Revenue = o.Responded, o.Conversions, o.Revenue
 		}
 	}
 	for u := range outcomes {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -16,23 +17,47 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 )
 
+// None is the one spelling of "no offer" in a plan: the offer, channel and
+// source of users who get nothing, and the holdout offer of users who were
+// not held out.
+const None = "none"
+
 // Row is one user's line of the plan.
 type Row struct {
 	UserID                     string
 	Segment                    string
-	Offer                      string
-	Channel                    string
+	Offer                      string // the offer sent; None for control users and users who get nothing
+	Channel                    string // the offer's channel; None without an offer
 	ExpectedIncrementalRevenue float64
-	ExpectedCost               float64
-	Control                    bool   // held out: never contacted; Offer is what they would have got
-	Explore                    bool   // the offer was drawn at random (exploration), not chosen
-	Reasons                    string // the two or three features or rules that drove the choice
-	Source                     string // where the estimate came from: uplift, state or prior ("" for no offer)
-	Propensity                 float64
+	ExpectedCost               float64 // zero without an offer: the column sums to the budget used
+	Control                    bool    // held out: never contacted
+	HoldoutOffer               string  // a control user's offer had they not been held out; None otherwise
+	// HoldoutExpectedIncrementalRevenue is, for a control user, the
+	// expected incremental revenue of HoldoutOffer (what the evaluation's
+	// calibration compares with the treated); zero otherwise.
+	HoldoutExpectedIncrementalRevenue float64
+	Explore                           bool    // the offer was drawn at random (exploration), not chosen
+	Reasons                           string  // the two or three features or rules that drove the choice
+	Source                            string  // where the estimate came from: uplift, state or prior; None without an offer
+	Propensity                        float64 // predicted probability of purchase without an offer
+	// AssignmentProbability is the probability that the decision's
+	// randomization (control group, exploration) gave this user what the
+	// row says they get: the offer, or no offer for control users and users
+	// who get nothing. Logged for inverse-propensity weighting when the
+	// campaign's history trains later decisions.
+	AssignmentProbability float64
+	CampaignID            string
+	WindowStart           time.Time // the campaign window, UTC
+	WindowEnd             time.Time
 }
 
 // Columns are the plan's columns, in order; also the CSV header.
-var Columns = []string{"user_id", "segment", "offer", "channel", "expected_incremental_revenue", "expected_cost", "control", "explore", "reasons", "source", "propensity"}
+var Columns = []string{"user_id", "segment", "offer", "channel", "expected_incremental_revenue", "expected_cost",
+	"control", "holdout_offer", "holdout_expected_incremental_revenue", "explore", "reasons", "source", "propensity", "assignment_probability",
+	"campaign_id", "window_start", "window_end"}
+
+// timestamp is the Arrow type of the window columns.
+var timestamp = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
 
 // Schema is the plan's Arrow schema.
 var Schema = arrow.NewSchema([]arrow.Field{
@@ -43,10 +68,16 @@ var Schema = arrow.NewSchema([]arrow.Field{
 	{Name: "expected_incremental_revenue", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "expected_cost", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "control", Type: arrow.FixedWidthTypes.Boolean},
+	{Name: "holdout_offer", Type: arrow.BinaryTypes.String},
+	{Name: "holdout_expected_incremental_revenue", Type: arrow.PrimitiveTypes.Float64},
 	{Name: "explore", Type: arrow.FixedWidthTypes.Boolean},
 	{Name: "reasons", Type: arrow.BinaryTypes.String},
 	{Name: "source", Type: arrow.BinaryTypes.String},
 	{Name: "propensity", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "assignment_probability", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "campaign_id", Type: arrow.BinaryTypes.String},
+	{Name: "window_start", Type: timestamp},
+	{Name: "window_end", Type: timestamp},
 }, nil)
 
 // Record encodes rows; the caller must Release it.
@@ -62,10 +93,16 @@ func Record(rows []Row, mem memory.Allocator) arrow.Record {
 		f[4].(*array.Float64Builder).Append(r.ExpectedIncrementalRevenue)
 		f[5].(*array.Float64Builder).Append(r.ExpectedCost)
 		f[6].(*array.BooleanBuilder).Append(r.Control)
-		f[7].(*array.BooleanBuilder).Append(r.Explore)
-		f[8].(*array.StringBuilder).Append(r.Reasons)
-		f[9].(*array.StringBuilder).Append(r.Source)
-		f[10].(*array.Float64Builder).Append(r.Propensity)
+		f[7].(*array.StringBuilder).Append(r.HoldoutOffer)
+		f[8].(*array.Float64Builder).Append(r.HoldoutExpectedIncrementalRevenue)
+		f[9].(*array.BooleanBuilder).Append(r.Explore)
+		f[10].(*array.StringBuilder).Append(r.Reasons)
+		f[11].(*array.StringBuilder).Append(r.Source)
+		f[12].(*array.Float64Builder).Append(r.Propensity)
+		f[13].(*array.Float64Builder).Append(r.AssignmentProbability)
+		f[14].(*array.StringBuilder).Append(r.CampaignID)
+		f[15].(*array.TimestampBuilder).Append(arrow.Timestamp(r.WindowStart.UnixMilli()))
+		f[16].(*array.TimestampBuilder).Append(arrow.Timestamp(r.WindowEnd.UnixMilli()))
 	}
 	return b.NewRecord()
 }
@@ -78,13 +115,15 @@ func Rows(rec arrow.Record) ([]Row, error) {
 	c := rec.Columns()
 	str := func(i, r int) string { return string([]byte(c[i].(*array.String).Value(r))) }
 	f64 := func(i, r int) float64 { return c[i].(*array.Float64).Value(r) }
+	ts := func(i, r int) time.Time { return time.UnixMilli(int64(c[i].(*array.Timestamp).Value(r))).UTC() }
 	out := make([]Row, rec.NumRows())
 	for r := range out {
 		out[r] = Row{
 			UserID: str(0, r), Segment: str(1, r), Offer: str(2, r), Channel: str(3, r),
 			ExpectedIncrementalRevenue: f64(4, r), ExpectedCost: f64(5, r),
-			Control: c[6].(*array.Boolean).Value(r), Explore: c[7].(*array.Boolean).Value(r),
-			Reasons: str(8, r), Source: str(9, r), Propensity: f64(10, r),
+			Control: c[6].(*array.Boolean).Value(r), HoldoutOffer: str(7, r), HoldoutExpectedIncrementalRevenue: f64(8, r),
+			Explore: c[9].(*array.Boolean).Value(r), Reasons: str(10, r), Source: str(11, r), Propensity: f64(12, r),
+			AssignmentProbability: f64(13, r), CampaignID: str(14, r), WindowStart: ts(15, r), WindowEnd: ts(16, r),
 		}
 	}
 	return out, nil
@@ -134,7 +173,8 @@ func (c *CSVWriter) Write(rows []Row) error {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'f', 6, 64) }
 	for _, r := range rows {
 		rec := []string{r.UserID, r.Segment, r.Offer, r.Channel, f(r.ExpectedIncrementalRevenue), f(r.ExpectedCost),
-			strconv.FormatBool(r.Control), strconv.FormatBool(r.Explore), r.Reasons, r.Source, f(r.Propensity)}
+			strconv.FormatBool(r.Control), r.HoldoutOffer, f(r.HoldoutExpectedIncrementalRevenue), strconv.FormatBool(r.Explore), r.Reasons, r.Source, f(r.Propensity),
+			f(r.AssignmentProbability), r.CampaignID, r.WindowStart.UTC().Format(time.RFC3339), r.WindowEnd.UTC().Format(time.RFC3339)}
 		if err := c.w.Write(rec); err != nil {
 			return err
 		}

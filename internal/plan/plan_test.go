@@ -4,18 +4,27 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 )
 
-var rows = []Row{
-	{UserID: "u1", Segment: "loyal", Offer: "coupon5", Channel: "email", Propensity: 0.25, ExpectedIncrementalRevenue: 3.5, ExpectedCost: 1.25, Reasons: "low propensity 0.25; basket 50"},
-	{UserID: "u2", Segment: "new", Offer: "none", Propensity: 0.9, Control: true, Reasons: "high, \"quoted\""},
-	{UserID: "u3", Segment: "new", Offer: "flash20", Channel: "app", Explore: true, Source: "prior", Reasons: "exploration"},
-}
+var (
+	start = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	end   = start.AddDate(0, 0, 7)
+	rows  = []Row{
+		{UserID: "u1", Segment: "loyal", Offer: "coupon5", Channel: "email", Propensity: 0.25, ExpectedIncrementalRevenue: 3.5, ExpectedCost: 1.25,
+			HoldoutOffer: None, Source: "uplift", Reasons: "low propensity 0.25; basket 50", AssignmentProbability: 0.7625, CampaignID: "weekly-2026-W49", WindowStart: start, WindowEnd: end},
+		{UserID: "u2", Segment: "new", Offer: None, Channel: None, Source: None, Propensity: 0.9, Control: true, HoldoutOffer: "coupon5", HoldoutExpectedIncrementalRevenue: 2.25,
+			Reasons: "high, \"quoted\"", AssignmentProbability: 0.2, CampaignID: "weekly-2026-W49", WindowStart: start, WindowEnd: end},
+		{UserID: "u3", Segment: "new", Offer: "flash20", Channel: "app", Explore: true, HoldoutOffer: None, Source: "prior", Reasons: "exploration",
+			AssignmentProbability: 0.01, CampaignID: "weekly-2026-W49", WindowStart: start, WindowEnd: end},
+	}
+)
 
 func TestParquetRoundTripDeterministic(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -89,8 +98,13 @@ func TestRecordAndCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 4 || recs[0][0] != "user_id" || recs[2][6] != "true" || recs[2][7] != "false" || recs[3][7] != "true" ||
-		recs[2][8] != rows[1].Reasons || recs[1][4] != "3.500000" || recs[3][9] != "prior" {
-		t.Errorf("csv = %q", recs)
+	want := [][]string{
+		Columns,
+		{"u1", "loyal", "coupon5", "email", "3.500000", "1.250000", "false", "none", "0.000000", "false", rows[0].Reasons, "uplift", "0.250000", "0.762500", "weekly-2026-W49", "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z"},
+		{"u2", "new", "none", "none", "0.000000", "0.000000", "true", "coupon5", "2.250000", "false", rows[1].Reasons, "none", "0.900000", "0.200000", "weekly-2026-W49", "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z"},
+		{"u3", "new", "flash20", "app", "0.000000", "0.000000", "false", "none", "0.000000", "true", "exploration", "prior", "0.000000", "0.010000", "weekly-2026-W49", "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z"},
+	}
+	if !slices.EqualFunc(recs, want, slices.Equal) {
+		t.Errorf("csv =\n%q\nwant\n%q", recs, want)
 	}
 }

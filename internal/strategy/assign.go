@@ -170,7 +170,10 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool)
 	}
 	for i := range users {
 		u := &users[i]
-		r := plan.Row{UserID: u.UserID, Segment: u.Segment, Offer: None, Propensity: u.Prop}
+		r := plan.Row{
+			UserID: u.UserID, Segment: u.Segment, Offer: None, Channel: None, Source: None, HoldoutOffer: None,
+			Propensity: u.Prop, AssignmentProbability: 1, CampaignID: p.Campaign, WindowStart: p.Start.UTC(), WindowEnd: p.End.UTC(),
+		}
 		facts := []string{u.Facts[0], u.Facts[1]}
 		seg := t.segment(u.Segment)
 		seg.Users++
@@ -202,19 +205,18 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool)
 		if u.Status != Control && fairness {
 			t.group(u.Group).Eligible++
 		}
-		if c >= 0 {
-			o := u.Options[c]
-			off := p.Offers[o.Offer]
-			r.Offer, r.Channel, r.ExpectedIncrementalRevenue, r.ExpectedCost, r.Source = off.ID, off.Channel, o.Revenue, o.Cost, o.Source
-			t.Sources[o.Source]++
-		}
+		r.AssignmentProbability = p.assignmentProbability(u, c, lambda, isExplore)
 		switch {
 		case u.Status == Control:
+			// Held out: no offer, no cost; the offer they would have got
+			// is what the evaluation compares them with.
 			r.Control = true
 			t.Control++
 			seg.Control++
 			if c >= 0 {
 				t.Offers[u.Options[c].Offer].Control++
+				r.HoldoutOffer = p.Offers[u.Options[c].Offer].ID
+				r.HoldoutExpectedIncrementalRevenue = u.Options[c].Revenue
 			}
 			facts = append(facts, "control holdout: not contacted")
 		case c < 0:
@@ -228,6 +230,9 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool)
 			}
 		default:
 			o := u.Options[c]
+			off := p.Offers[o.Offer]
+			r.Offer, r.Channel, r.ExpectedIncrementalRevenue, r.ExpectedCost, r.Source = off.ID, off.Channel, o.Revenue, o.Cost, o.Source
+			t.Sources[o.Source]++
 			ot := &t.Offers[o.Offer]
 			ot.Users++
 			ot.Cost += o.Cost
@@ -264,6 +269,61 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool)
 		rows[i] = r
 	}
 	return rows, t
+}
+
+// assignmentProbability is the probability that the randomization gave
+// eligible user u what they get: option c (an index into u.Options; the
+// offer they would have got for control users), or no offer when c < 0 or
+// u is held out; lambda is the budget multiplier. The decision's own choice is a deterministic function of
+// the user's features, so only the control draw (share ControlShare) and
+// the exploration draw (share ExploreShare among the treatable, an offer
+// drawn with the exploration weights) are random:
+//
+//	P(no offer) = ControlShare + (1-ControlShare)(1-ExploreShare)[choice is none]
+//	P(offer a)  = (1-ControlShare)(ExploreShare q_a + (1-ExploreShare)[choice is a])
+//
+// where q_a is a's share of the exploration weights of u's options. Users
+// without options get no offer whatever the draws: probability 1.
+func (p *Params) assignmentProbability(u *Scored, c int, lambda float64, explore bool) float64 {
+	if len(u.Options) == 0 {
+		return 1
+	}
+	ctl, exp := p.ControlShare, p.ExploreShare
+	greedy := c // the decision's own choice, without the draws
+	if explore || u.Status == Explore {
+		greedy = u.Best(lambda)
+		if c >= 0 && !explore {
+			greedy = c
+		}
+	}
+	if u.Status == Control || c < 0 {
+		if greedy < 0 {
+			return ctl + (1-ctl)*(1-exp)
+		}
+		return ctl
+	}
+	pr := exp * p.exploreShareOf(u, c)
+	if greedy == c {
+		pr += 1 - exp
+	}
+	return (1 - ctl) * pr
+}
+
+// exploreShareOf is option c's probability in u's exploration draw
+// (explorePick's weights).
+func (p *Params) exploreShareOf(u *Scored, c int) float64 {
+	total, w := 0.0, 0.0
+	for i, o := range u.Options {
+		x := 1.0
+		if v, ok := p.ExploreWeights[p.Offers[o.Offer].ID]; ok && v > 0 {
+			x = v
+		}
+		total += x
+		if i == c {
+			w = x
+		}
+	}
+	return w / total
 }
 
 // Split divides total among shards in proportion to their use, by largest

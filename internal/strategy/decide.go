@@ -6,15 +6,17 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/promoflow/promoflow/internal/adjust"
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/shard"
 )
 
-// None is the offer of users who get no promotion.
-const None = "none"
+// None is the offer of users who get no promotion (the plan's one spelling).
+const None = plan.None
 
 // Suppression reasons.
 const (
@@ -39,6 +41,9 @@ type Params struct {
 	ExploreWeights map[string]float64
 	Salt           string  // seeds control and exploration; the campaign id
 	DefaultBasket  float64 // expected order value of users who never ordered
+	// Campaign and the window [Start, End) are written on every plan row.
+	Campaign   string
+	Start, End time.Time
 }
 
 // User is what the decision knows of one user.

@@ -424,3 +424,75 @@ func TestBudgetResolvedAfterCaps(t *testing.T) {
 		})
 	}
 }
+
+// TestAssignmentProbabilities checks the logged probabilities the way
+// inverse-propensity weighting uses them: for every arm (each offer, and no
+// offer), the sum of 1/p over the users who got it estimates how many
+// eligible users could have got it (Horvitz-Thompson), and control rows
+// carry no offer and no cost, so the plan's expected_cost sums to the
+// tally's cost.
+func TestAssignmentProbabilities(t *testing.T) {
+	var offers []campaign.Offer
+	for _, o := range testOffers {
+		o.Caps = campaign.Caps{} // caps withhold by rank, not by draw
+		offers = append(offers, o)
+	}
+	for _, explore := range []float64{0.05, 0.3} {
+		t.Run(fmt.Sprint("explore", explore), func(t *testing.T) {
+			p := params("profit")
+			p.Offers, p.ExploreShare, p.ControlShare, p.Stratify = offers, explore, 0.2, false
+			p.ExploreWeights = map[string]float64{"coupon5": 3}
+			users := randomUsers(rand.New(rand.NewPCG(9, 9)), 40000)
+			shards := scoreShards(&p, users, 1, false)
+			options := map[string]float64{}
+			withOptions := 0.0
+			for _, s := range shards[0] {
+				if s.Status == Ineligible || s.Status == Suppressed {
+					continue
+				}
+				if len(s.Options) > 0 {
+					withOptions++
+				}
+				for _, o := range s.Options {
+					options[p.Offers[o.Offer].ID]++
+				}
+			}
+			rows, tallies, _ := p.Decide(shards, 0, nil)
+			ht, htVar := map[string]float64{}, map[string]float64{}
+			cost := 0.0
+			for _, r := range rows[0] {
+				cost += r.ExpectedCost
+				if !(r.AssignmentProbability > 0 && r.AssignmentProbability <= 1) {
+					t.Fatalf("user %s: assignment probability %v", r.UserID, r.AssignmentProbability)
+				}
+				if r.Control && (r.Offer != None || r.Channel != None || r.Source != None || r.ExpectedCost != 0 || r.ExpectedIncrementalRevenue != 0) {
+					t.Fatalf("control row carries an offer or cost: %+v", r)
+				}
+				if !r.Control && r.HoldoutOffer != None {
+					t.Fatalf("treated row has a holdout offer: %+v", r)
+				}
+				if r.AssignmentProbability == 1 {
+					continue // no options: nothing was random
+				}
+				pr := r.AssignmentProbability
+				ht[r.Offer] += 1 / pr
+				htVar[r.Offer] += (1 - pr) / (pr * pr) // unbiased estimate of the sum's variance
+			}
+			if tot := sumTallies(tallies); math.Abs(cost-tot.Cost) > 1e-6*math.Max(1, cost) {
+				t.Errorf("plan expected_cost sums to %v, tally cost %v", cost, tot.Cost)
+			}
+			check := func(arm string, want float64) {
+				got, sd := ht[arm], math.Sqrt(htVar[arm])
+				if math.Abs(got-want) > 4*sd+1 {
+					t.Errorf("arm %s: sum of 1/p = %.0f ± %.0f, eligible users %.0f", arm, got, sd, want)
+				}
+			}
+			check(None, withOptions)
+			for _, o := range offers {
+				if options[o.ID] > 0 {
+					check(o.ID, options[o.ID])
+				}
+			}
+		})
+	}
+}
