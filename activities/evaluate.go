@@ -75,6 +75,13 @@ type EvaluateCampaignOutput struct {
 	ROI               float64  `json:"roi"`
 	Qini              float64  `json:"qini"`
 	Retired           []string `json:"retired,omitempty"`
+	// History is the campaign's per-user history object
+	// (history/<template>/<campaign>.parquet), HistoryRows its rows and
+	// HistorySkipped the plan rows left out (not randomized: outside the
+	// audience, suppressed, without an eligible offer).
+	History        string `json:"history,omitempty"`
+	HistoryRows    int    `json:"history_rows"`
+	HistorySkipped int    `json:"history_skipped"`
 }
 
 // EvaluationSummary is campaigns/<campaign>/evaluation/summary.json.
@@ -86,7 +93,9 @@ type EvaluationSummary struct {
 	Outcomes []string  `json:"outcomes"`
 	Margin   float64   `json:"margin"`
 	evaluate.Result
-	StateVersion int `json:"state_version,omitempty"`
+	StateVersion int    `json:"state_version,omitempty"`
+	History      string `json:"history,omitempty"` // the campaign's history object
+	HistoryRows  int    `json:"history_rows,omitempty"`
 }
 
 // EvaluateCampaign measures a published campaign against its control group
@@ -138,6 +147,10 @@ func (a *Activities) EvaluateCampaign(ctx context.Context, in EvaluateCampaignIn
 	}
 	sum := EvaluationSummary{Campaign: in.Campaign, Template: in.Template, Start: in.Start, End: in.End, Outcomes: keys, Margin: in.Margin, Result: *res}
 	if in.Template != "" {
+		if err := a.writeHistory(ctx, in, rows, &out); err != nil {
+			return EvaluateCampaignOutput{}, err
+		}
+		sum.History, sum.HistoryRows = out.History, out.HistoryRows
 		prev, err := a.loadState(ctx, adjust.Key(in.Template))
 		if err != nil {
 			return EvaluateCampaignOutput{}, err

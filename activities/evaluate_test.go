@@ -9,9 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
 	"github.com/promoflow/promoflow/internal/adjust"
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/history"
+	planpkg "github.com/promoflow/promoflow/internal/plan"
 )
 
 func TestEvaluateCampaignWritesReportAndState(t *testing.T) {
@@ -21,17 +25,22 @@ func TestEvaluateCampaignWritesReportAndState(t *testing.T) {
 	// 200 users of segment "a" offered coupon5: 100 treated of whom 30 buy,
 	// 100 control of whom 20 buy; every purchase worth 50.
 	var plan, events strings.Builder
-	plan.WriteString("user_id,segment,offer,channel,expected_incremental_revenue,expected_cost,control,explore,reasons,source,propensity\n")
+	plan.WriteString(strings.Join(planpkg.Columns, ",") + "\n")
 	events.WriteString("user_id,ts,type,item_id,category,text,quantity,price,order_id,channel\n")
 	for i := 0; i < 200; i++ {
 		control := i >= 100
-		fmt.Fprintf(&plan, "u%d,a,coupon5,email,2,1,%v,false,x,prior,0.2\n", i, control)
+		if control {
+			fmt.Fprintf(&plan, "u%d,a,none,none,0,0,true,coupon5,2,false,x,none,0.2,0.1,c1,2026-11-23T00:00:00Z,2026-11-30T00:00:00Z\n", i)
+		} else {
+			fmt.Fprintf(&plan, "u%d,a,coupon5,email,2,1,false,none,0,false,x,prior,0.2,0.855,c1,2026-11-23T00:00:00Z,2026-11-30T00:00:00Z\n", i)
+		}
 		if (!control && i < 30) || (control && i < 120) {
 			fmt.Fprintf(&events, "u%d,2026-11-24T10:00:00Z,purchase,i,c,,1,50,o%d,web\n", i, i)
 		}
 	}
 	must(t, store.Put(ctx, "campaigns/c1/plan.csv", []byte(plan.String())))
 	must(t, store.Put(ctx, "raw/outcomes/c1/events.csv", []byte(events.String())))
+	must(t, store.Put(ctx, "campaigns/c1/summary.json", []byte(`{"run_id":"run-1","campaign":"c1"}`)))
 	start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	in := EvaluateCampaignInput{
 		Campaign: "c1", Template: "weekly", Start: start, End: start.Add(7 * 24 * time.Hour),
@@ -44,6 +53,24 @@ func TestEvaluateCampaignWritesReportAndState(t *testing.T) {
 	if out.Users != 200 || out.Treated != 100 || out.Control != 100 || out.Purchases != 50 || out.State.Version != 1 ||
 		out.Cost != 150 || fmt.Sprintf("%.2f", out.ResponseLift) != "0.10" {
 		t.Errorf("output %+v", out)
+	}
+	// The campaign's history: every user, arm and outcome, the decision's run.
+	hdata, err := store.Get(ctx, "history/weekly/c1.parquet")
+	must(t, err)
+	hist, err := history.Read(hdata, memory.DefaultAllocator)
+	must(t, err)
+	arms, responders := map[string]int{}, 0
+	for _, r := range hist {
+		arms[r.Arm]++
+		if r.Responded {
+			responders++
+		}
+		if r.RunID != "run-1" || r.Campaign != "c1" || !(r.Probability == 0.1 || r.Probability == 0.855) {
+			t.Fatalf("history row %+v", r)
+		}
+	}
+	if out.HistoryRows != 200 || arms["coupon5"] != 100 || arms[history.ControlArm] != 100 || responders != 50 {
+		t.Errorf("history: %d rows, arms %v, %d responders", out.HistoryRows, arms, responders)
 	}
 	// A retry (the activity ran, its result was lost) does not count twice.
 	again, err := acts.EvaluateCampaign(ctx, in)

@@ -125,17 +125,24 @@ var ProfilesTable = newTable(ProfilesName, "one row per user and attribute (long
 	{Name: "sensitive", Kind: Bool, Doc: "true for attributes marked sensitive (race, gender, ...): fairness audits only, never features"},
 })
 
-// HistoryTable is the campaign history: who got which offer (or was held
-// out), when, with what probability, and what they did afterwards.
+// HistoryTable is the campaign history: who got which offer (or none),
+// when, with what probability, and what they did afterwards. Evaluations
+// write it (history/<template>/<campaign>.parquet) and later decisions of
+// the template learn from it; a mapping may also ingest a shop's own.
 var HistoryTable = newTable(HistoryName, "one row per user and campaign", []Column{
 	{Name: "user_id", Kind: String, Required: true, Doc: "the user"},
 	{Name: "campaign_id", Kind: String, Required: true, Doc: "the campaign"},
-	{Name: "arm", Kind: String, Required: true, Doc: "the offer the user got, or \"control\""},
+	{Name: "arm", Kind: String, Required: true, Doc: "the offer the user got, or \"control\" for no offer (held out, or not chosen)"},
 	{Name: "sent_at", Kind: Timestamp, Nullable: true, Doc: "when the offer was sent, UTC"},
-	{Name: "propensity", Kind: Float, Nullable: true, Doc: "probability of the arm the user got, in (0, 1], when known"},
+	{Name: "assignment_probability", Kind: Float, Nullable: true, Doc: "probability that the campaign's randomization gave the user this arm, in (0, 1], when known"},
 	{Name: "responded", Kind: Bool, Nullable: true, Doc: "whether the user converted in the campaign's window"},
-	{Name: "conversions", Kind: Int, Nullable: true, Doc: "transactions in the campaign's window"},
+	{Name: "conversions", Kind: Int, Nullable: true, Doc: "orders in the campaign's window"},
 	{Name: "revenue", Kind: Float, Nullable: true, Doc: "revenue in the campaign's window"},
+	{Name: "explore", Kind: Bool, Nullable: true, Doc: "the offer was drawn at random (exploration), not chosen"},
+	{Name: "holdout", Kind: Bool, Nullable: true, Doc: "the user was in the randomized control group (arm control)"},
+	{Name: "window_start", Kind: Timestamp, Nullable: true, Doc: "start of the campaign's window, UTC"},
+	{Name: "window_end", Kind: Timestamp, Nullable: true, Doc: "end of the campaign's window, UTC"},
+	{Name: "run_id", Kind: String, Nullable: true, Doc: "the run whose features the decision used (runs/<run_id>/features/): learners join the row to the user's features as of the decision"},
 })
 
 // Tables are the canonical tables, by name.
@@ -168,8 +175,8 @@ func (t *Table) Check(i int, v Value) string {
 		return "bad " + c.Name
 	case t == EventsTable && (c.Name == "price" && v.Float < 0 || c.Name == "quantity" && v.Int < 0):
 		return "negative " + c.Name
-	case t == HistoryTable && c.Name == "propensity" && (v.Float <= 0 || v.Float > 1):
-		return "propensity out of (0, 1]"
+	case t == HistoryTable && c.Name == "assignment_probability" && (v.Float <= 0 || v.Float > 1):
+		return "assignment_probability out of (0, 1]"
 	}
 	return ""
 }

@@ -57,6 +57,16 @@ func Scores(run string, i int) string {
 	return fmt.Sprintf("%sscores/%s.arrow", Run(run), shard.Key(i))
 }
 
+// HistoryDir holds a template's campaign history: one object per
+// evaluated campaign.
+func HistoryDir(template string) string { return "history/" + template + "/" }
+
+// History is one evaluated campaign's per-user history (the canonical
+// history table, Parquet).
+func History(template, campaign string) string {
+	return HistoryDir(template) + campaign + ".parquet"
+}
+
 // Campaign is the prefix of a published campaign.
 func Campaign(campaign string) string { return "campaigns/" + campaign + "/" }
 
