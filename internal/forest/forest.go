@@ -76,8 +76,10 @@ type Node struct {
 	Gain float64 `json:"g,omitempty"`
 	// N is the number of distinct sample rows that reached the node.
 	N int `json:"n"`
-	// W is their weight: bootstrap multiplicity times class weight. Zero in
-	// version-1 forests, where N counted duplicates and stands in for it.
+	// W is their weight: bootstrap multiplicity times class weight times
+	// row weight (Params.Weights). Zero in version-1 forests, where N
+	// counted duplicates and stands in for it, and at a root whose sample
+	// weighs nothing.
 	W float64 `json:"w,omitempty"`
 }
 

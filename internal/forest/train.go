@@ -47,9 +47,17 @@ type Params struct {
 	// ClassWeight weighs rows of label 0 and 1 (classification only); zeros
 	// mean 1. Leaf values become weighted shares of positives.
 	ClassWeight [2]float64
-	MaxBins     int    // bins per feature when Train computes them; 0 means MaxBins
-	OOB         bool   // compute out-of-bag estimates into Forest.OOB
-	Seed        uint64 // all randomness derives from it
+	// Weights weighs each row of the Matrix (indexed like y; nil means all
+	// 1), multiplying its bootstrap multiplicity and class weight, so leaf
+	// values become weighted means or shares. Weights must be finite and
+	// >= 0, with a positive sum over the rows fitted; rows of weight 0 are
+	// left out of every tree. MinLeaf, and the larger child that unseen
+	// missing values go to, still count distinct rows, whatever their
+	// weight.
+	Weights []float64
+	MaxBins int    // bins per feature when Train computes them; 0 means MaxBins
+	OOB     bool   // compute out-of-bag estimates into Forest.OOB
+	Seed    uint64 // all randomness derives from it
 }
 
 // Train grows a random forest on rows x with labels y; features names the
@@ -203,6 +211,11 @@ func fit(m *Matrix, y []float64, rows []int, p Params, workers int) (*Forest, er
 		}
 	}
 	job := &job{m: m, y: y, base: base, p: p, task: task}
+	if p.Weights != nil {
+		if job.fallback, err = checkWeights(p.Weights, y, base); err != nil {
+			return nil, err
+		}
+	}
 	trees := make([]Tree, p.Trees)
 	var oob *oobSums
 	if p.OOB {
@@ -255,6 +268,28 @@ func fit(m *Matrix, y []float64, rows []int, p Params, workers int) (*Forest, er
 		f.OOB = oob.estimate(y, base, task)
 	}
 	return f, nil
+}
+
+// checkWeights validates per-row weights for the rows in base and returns
+// the weighted mean label over them, the value of a tree whose sample
+// drew only rows of zero weight.
+func checkWeights(w, y []float64, base []int32) (float64, error) {
+	if len(w) != len(y) {
+		return 0, fmt.Errorf("forest: %d weights for %d rows", len(w), len(y))
+	}
+	var sw, swy float64
+	for _, r := range base {
+		v := w[r]
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return 0, fmt.Errorf("forest: weight of row %d is %v, want finite >= 0", r, v)
+		}
+		sw += v
+		swy += v * y[r]
+	}
+	if !(sw > 0) || math.IsInf(sw, 0) {
+		return 0, fmt.Errorf("forest: rows fitted have total weight %v, want finite > 0", sw)
+	}
+	return swy / sw, nil
 }
 
 // resolve validates p and fills in defaults for d features.
@@ -314,6 +349,9 @@ type job struct {
 	base []int32 // rows to sample from
 	p    Params
 	task Task
+	// fallback is the value of a root with zero weight (possible only
+	// with Params.Weights): the weighted mean label of base.
+	fallback float64
 }
 
 // grown is one finished tree and its out-of-bag predictions.
@@ -460,6 +498,12 @@ func (g *grower) grow(i int) grown {
 		if g.task == Classification {
 			w *= g.p.ClassWeight[int(g.y[r])]
 		}
+		if g.p.Weights != nil {
+			w *= g.p.Weights[r]
+			if w == 0 {
+				continue // a row of weight 0 is left out, as if not drawn
+			}
+		}
 		g.wt[r] = w
 		g.rows = append(g.rows, r)
 		y := g.y[r]
@@ -521,7 +565,11 @@ func (g *grower) predictBinned(splitBins []int, r int32) float64 {
 // statistics are s, and returns the index of its root.
 func (g *grower) build(lo, hi, depth int, s stats, splitBins *[]int) int {
 	idx := len(g.nodes)
-	g.nodes = append(g.nodes, Node{Feature: -1, Value: s.wy / s.w, N: s.n, W: s.w})
+	v := g.fallback // only a root can weigh nothing: splits keep weight on both sides
+	if s.w > 0 {
+		v = s.wy / s.w
+	}
+	g.nodes = append(g.nodes, Node{Feature: -1, Value: v, N: s.n, W: s.w})
 	*splitBins = append(*splitBins, 0)
 	if s.w <= 0 || depth >= g.p.MaxDepth || s.n < 2*g.p.MinLeaf || s.pure(g.p.Criterion) {
 		return idx

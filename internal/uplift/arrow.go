@@ -25,9 +25,17 @@ func DataSchema(features []string) *arrow.Schema {
 	return arrow.NewSchema(fields, nil)
 }
 
+// loggedKey is the schema metadata key that records Data.Logged in a
+// stored fold; metadata, unlike a column, leaves DataSchema as it was.
+const loggedKey = "uplift.logged"
+
 // EncodeFold encodes the rows of fold k as an Arrow IPC file.
 func EncodeFold(d *Data, k int, mem memory.Allocator) ([]byte, error) {
 	schema := DataSchema(d.Features)
+	if d.Logged {
+		md := arrow.NewMetadata([]string{loggedKey}, []string{"true"})
+		schema = arrow.NewSchema(schema.Fields(), &md)
+	}
 	b := array.NewRecordBuilder(mem, schema)
 	defer b.Release()
 	for _, i := range d.FoldRows(k) {
@@ -45,7 +53,7 @@ func EncodeFold(d *Data, k int, mem memory.Allocator) ([]byte, error) {
 }
 
 // DecodeFolds rebuilds Data from its stored folds, fold 0 first, as
-// EncodeFold wrote them.
+// EncodeFold wrote them; Logged is set if the folds were logged.
 func DecodeFolds(folds [][]byte, arms, features []string, mem memory.Allocator) (*Data, error) {
 	d := &Data{Arms: arms, Features: features, Folds: len(folds)}
 	schema := DataSchema(features)
@@ -55,6 +63,9 @@ func DecodeFolds(folds [][]byte, arms, features []string, mem memory.Allocator) 
 			arm := rec.Column(1).(*array.Int32)
 			y := rec.Column(2).(*array.Float64)
 			p := rec.Column(3).(*array.Float64)
+			if md := rec.Schema().Metadata(); md.FindKey(loggedKey) >= 0 {
+				d.Logged = md.Values()[md.FindKey(loggedKey)] == "true"
+			}
 			for i := range int(rec.NumRows()) {
 				a := int(arm.Value(i))
 				if a < 0 || a >= len(arms) {

@@ -234,6 +234,9 @@ type Data struct {
 	P        []float64 // propensity of the arm received
 	Fold     []int
 	Folds    int
+	// Logged reports whether P was logged with the history; otherwise P
+	// is the arm shares of a history taken to be randomized.
+	Logged bool
 }
 
 // Rows returns the number of rows.
@@ -369,16 +372,13 @@ func Prepare(t *Table, spec Spec, folds int, seed int64) (*Data, Info, error) {
 		kept.Rows = append(kept.Rows, r)
 	}
 	enc := learnEncoding(kept, featJ)
-	d := &Data{Arms: arms, Features: enc.Names(), Folds: folds}
-	counts := make([]float64, len(arms))
+	d := &Data{Arms: arms, Features: enc.Names(), Folds: folds, Logged: propJ >= 0}
 	fields := make([]string, len(featJ))
-	salt := fmt.Sprintf("%d/uplift-fold", seed)
 	for i, r := range kept.Rows {
 		id := strconv.Itoa(i + 1)
 		if idJ >= 0 {
 			id = strings.TrimSpace(r[idJ])
 		}
-		a := armOf[strings.TrimSpace(r[armJ])]
 		y, _ := parse(r[yJ])
 		p := math.NaN()
 		if propJ >= 0 {
@@ -392,26 +392,102 @@ func Prepare(t *Table, spec Spec, folds int, seed int64) (*Data, Info, error) {
 			fields[k] = r[j]
 		}
 		d.IDs = append(d.IDs, id)
-		d.A = append(d.A, a)
+		d.A = append(d.A, armOf[strings.TrimSpace(r[armJ])])
 		d.Y = append(d.Y, y)
 		d.P = append(d.P, p)
 		d.X = append(d.X, enc.encode(make([]float64, 0, len(d.Features)), fields))
-		d.Fold = append(d.Fold, min(folds-1, int(shard.Unit(salt, id)*float64(folds))))
-		counts[a]++
 	}
 	if d.Rows() == 0 {
 		return nil, info, errors.New("uplift: no rows with an arm and an outcome")
 	}
-	d.sortByFold()
+	d.assign(seed)
 	info.Propensity = "logged: column " + spec.PropensityCol
-	if propJ < 0 {
-		for i, a := range d.A {
-			d.P[i] = counts[a] / float64(d.Rows())
-		}
+	if !d.Logged {
 		info.Propensity = "randomized: arm shares"
 	}
 	info.Rows, info.Arms, info.Features, info.Encoding, info.Binary = d.Rows(), arms, d.Features, enc, d.Binary()
 	return d, info, nil
+}
+
+// assign puts every row in a fold by a hash of its id salted with seed,
+// orders rows by fold, and, unless the propensities were logged, sets
+// them to the arm shares.
+func (d *Data) assign(seed int64) {
+	salt := fmt.Sprintf("%d/uplift-fold", seed)
+	d.Fold = make([]int, len(d.IDs))
+	for i, id := range d.IDs {
+		d.Fold[i] = min(d.Folds-1, int(shard.Unit(salt, id)*float64(d.Folds)))
+	}
+	d.sortByFold()
+	if !d.Logged {
+		counts := make([]float64, len(d.Arms))
+		for _, a := range d.A {
+			counts[a]++
+		}
+		for i, a := range d.A {
+			d.P[i] = counts[a] / float64(d.Rows())
+		}
+	}
+}
+
+// NewData builds Data from rows in memory, as Prepare does from a table:
+// users in folds folds by a hash of their id salted with seed, rows
+// ordered by fold, then as given. arms[0] is control; a[i] indexes arms;
+// x[i] holds the values of features (NaN is missing) and is kept, not
+// copied. p[i] is the logged probability of the arm row i received, in
+// (0, 1]; if every p is NaN (unknown), the history is taken to be
+// randomized and P is the arm shares, with Logged false.
+func NewData(ids, arms, features []string, x [][]float64, a []int, y, p []float64, folds int, seed int64) (*Data, error) {
+	n := len(ids)
+	switch {
+	case folds < 2:
+		return nil, fmt.Errorf("uplift: %d folds, want at least 2", folds)
+	case len(arms) < 2:
+		return nil, fmt.Errorf("uplift: arms %q, want control and at least one offer", arms)
+	case len(features) == 0:
+		return nil, errors.New("uplift: no features")
+	case n == 0:
+		return nil, errors.New("uplift: no rows")
+	case len(x) != n || len(a) != n || len(y) != n || len(p) != n:
+		return nil, fmt.Errorf("uplift: %d ids, %d feature rows, %d arms, %d outcomes, %d propensities; want as many of each", n, len(x), len(a), len(y), len(p))
+	}
+	for i, name := range arms {
+		if slices.Contains(arms[:i], name) {
+			return nil, fmt.Errorf("uplift: arm %q twice", name)
+		}
+	}
+	unknown := 0
+	for i := range n {
+		switch {
+		case len(x[i]) != len(features):
+			return nil, fmt.Errorf("uplift: row %d (id %q) has %d feature values, want %d", i, ids[i], len(x[i]), len(features))
+		case a[i] < 0 || a[i] >= len(arms):
+			return nil, fmt.Errorf("uplift: row %d (id %q) has arm %d, want 0..%d", i, ids[i], a[i], len(arms)-1)
+		case math.IsNaN(y[i]) || math.IsInf(y[i], 0):
+			return nil, fmt.Errorf("uplift: row %d (id %q) has outcome %v", i, ids[i], y[i])
+		case math.IsNaN(p[i]):
+			unknown++
+		case !(p[i] > 0 && p[i] <= 1):
+			return nil, fmt.Errorf("uplift: row %d (id %q) has propensity %v, want (0, 1] or NaN", i, ids[i], p[i])
+		}
+		for j, v := range x[i] {
+			if math.IsInf(v, 0) {
+				return nil, fmt.Errorf("uplift: row %d (id %q) feature %q is %v; use NaN for missing", i, ids[i], features[j], v)
+			}
+		}
+	}
+	if unknown > 0 && unknown < n {
+		// Mixing logged and share propensities would weigh rows
+		// inconsistently.
+		return nil, fmt.Errorf("uplift: %d of %d propensities unknown (NaN), want all or none", unknown, n)
+	}
+	d := &Data{
+		IDs: slices.Clone(ids), Arms: slices.Clone(arms), Features: slices.Clone(features),
+		X: slices.Clone(x), A: slices.Clone(a), Y: slices.Clone(y), P: slices.Clone(p),
+		Folds: folds, Logged: unknown == 0,
+	}
+	d.assign(seed)
+	return d, nil
 }
 
 // sortByFold orders rows by fold, keeping the table's order within a fold,

@@ -23,6 +23,25 @@ const (
 // preference on ties.
 var Learners = []string{TLearner, XLearner, DRLearner, AvgLearner}
 
+// Weighting schemes (Config.Weighting).
+const (
+	// WeightIPW fits outcome forests and the X-learner's effect forests
+	// with row weights 1/P (inverse propensity), so that the rows of each
+	// arm stand for all users, not for those the logging policy favoured
+	// with that arm. docs/EVALUATION.md has the details.
+	WeightIPW = "ipw"
+	// WeightNone weighs every row 1.
+	WeightNone = "none"
+)
+
+// DefaultMinPropensity is the default Config.MinPropensity. With the
+// decision's logs (about 0.75 for its offer, 0.01 to 0.02 for an
+// exploration offer) it caps an explored row's weight at about 25 times an
+// exploited one's instead of 75: on generated confounded histories it
+// keeps nearly all of the bias correction and cuts the variance enough
+// that effects are more accurate than with 0.01 (docs/EVALUATION.md).
+const DefaultMinPropensity = 0.03
+
 // Config controls fitting and evaluation. Zero fields take defaults.
 type Config struct {
 	Folds      int       // cross-fitting folds; 0 means 5
@@ -34,6 +53,17 @@ type Config struct {
 	Learners   []string  // nil means Learners
 	Budgets    []float64 // fractions of users who may be treated; nil means 0.1, 0.2, 0.3, 0.5, 1
 	Bootstrap  int       // bootstrap resamples for intervals; 0 means 400
+	// Weighting is WeightIPW or WeightNone; empty means WeightIPW when the
+	// history's propensities were logged (Data.Logged), else WeightNone.
+	Weighting string
+	// MinPropensity floors the logged propensities in inverse-propensity
+	// weights, so no row weighs more than 1/MinPropensity times a row
+	// given its arm for certain; 0 means DefaultMinPropensity.
+	MinPropensity float64
+	// Subsample is the share of its rows each tree draws (with
+	// replacement); 0 means 1. Training time falls in proportion;
+	// docs/EVALUATION.md has what it costs in accuracy.
+	Subsample float64
 }
 
 // WithDefaults returns c with zero fields filled in.
@@ -55,6 +85,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Bootstrap == 0 {
 		c.Bootstrap = 400
+	}
+	if c.MinPropensity == 0 {
+		c.MinPropensity = DefaultMinPropensity
 	}
 	return c
 }
@@ -82,6 +115,17 @@ func (c Config) Validate() error {
 			return fmt.Errorf("uplift: budget %v, want (0, 1]", b)
 		}
 	}
+	switch c.Weighting {
+	case "", WeightIPW, WeightNone:
+	default:
+		return fmt.Errorf("uplift: weighting %q, want %q or %q", c.Weighting, WeightIPW, WeightNone)
+	}
+	if !(c.MinPropensity > 0 && c.MinPropensity <= 1) {
+		return fmt.Errorf("uplift: min propensity %v, want (0, 1]", c.MinPropensity)
+	}
+	if !(c.Subsample >= 0 && c.Subsample <= 1) {
+		return fmt.Errorf("uplift: subsample %v, want (0, 1] or 0 for 1", c.Subsample)
+	}
 	if c.Folds < 2 || c.Trees < 1 || c.Bootstrap < 10 {
 		return fmt.Errorf("uplift: folds %d, trees %d, bootstrap %d: want at least 2, 1, 10", c.Folds, c.Trees, c.Bootstrap)
 	}
@@ -101,6 +145,17 @@ func (c Config) forRows(n int) Config {
 	return c
 }
 
+// weighting resolves c.Weighting for d.
+func (c Config) weighting(d *Data) string {
+	if c.Weighting != "" {
+		return c.Weighting
+	}
+	if d.Logged {
+		return WeightIPW
+	}
+	return WeightNone
+}
+
 // params returns forest parameters for a model of the given stage, arm and
 // fold, seeded from the run seed, so that every model is reproducible on
 // its own.
@@ -112,7 +167,7 @@ func (c Config) params(minLeaf, d int, stage string, arm, fold int) forest.Param
 	seed = seed*1_000_003 + uint64(arm)*1009 + uint64(fold)
 	return forest.Params{
 		Trees: c.Trees, Criterion: forest.Variance, MaxDepth: c.MaxDepth, MinLeaf: minLeaf,
-		MaxFeatures: max(1, int(math.Ceil(float64(d)/3))), Bootstrap: true, Seed: seed,
+		MaxFeatures: max(1, int(math.Ceil(float64(d)/3))), Bootstrap: true, Subsample: c.Subsample, Seed: seed,
 	}
 }
 
@@ -137,16 +192,71 @@ func (d *Data) FoldRows(k int) []int {
 	return out
 }
 
-// outcomes fits, for every arm, an outcome forest on that arm's rows in
-// no fold of skip, and returns its predictions for rows: mu[j][a] for
-// rows[j]. An arm without training rows predicts the mean outcome of all
-// training rows. stage and id seed the forests.
-func outcomes(d *Data, m *forest.Matrix, skip []int, rows []int, cfg Config, stage string, id int) ([][]float64, error) {
-	mu := make([][]float64, len(rows))
-	for j := range mu {
-		mu[j] = make([]float64, len(d.Arms))
+// part is one fitted function of the features: a forest, or a constant
+// where there were no rows to fit one.
+type part struct {
+	f *forest.Forest
+	c float64
+}
+
+// predict returns the part's predictions for xs.
+func (p *part) predict(xs [][]float64) []float64 {
+	out := make([]float64, len(xs))
+	if p.f == nil {
+		for j := range out {
+			out[j] = p.c
+		}
+		return out
 	}
+	p.f.PredictBatch(xs, out)
+	return out
+}
+
+// fitPart fits a regression forest of target on rows, or, without rows,
+// returns the constant 0.
+func fitPart(m *forest.Matrix, target []float64, rows []int, p forest.Params) (*part, error) {
+	if len(rows) == 0 {
+		return &part{}, nil
+	}
+	f, err := forest.Fit(m, target, rows, p)
+	if err != nil {
+		return nil, err
+	}
+	return &part{f: f}, nil
+}
+
+// ipwWeights returns row weights for forests fit on the given groups of
+// rows (disjoint; one per forest): 1/max(P, floor), divided by the
+// group's mean so each group's weights average 1 (stabilized weights:
+// the scale is the same as unweighted rows'). Rows in no group weigh 0.
+func ipwWeights(d *Data, floor float64, groups ...[]int) []float64 {
+	w := make([]float64, d.Rows())
+	for _, g := range groups {
+		var sum float64
+		for _, i := range g {
+			w[i] = 1 / max(d.P[i], floor)
+			sum += w[i]
+		}
+		mean := sum / float64(len(g))
+		for _, i := range g {
+			w[i] /= mean
+		}
+	}
+	return w
+}
+
+// outcomeModels fits, for every arm with want(a), an outcome forest on
+// that arm's rows in no fold of skip; other arms' entries are nil. An arm
+// without training rows predicts the mean outcome of all training rows.
+// With WeightIPW, rows weigh 1/P within their arm. stage and id seed the
+// forests.
+func outcomeModels(d *Data, m *forest.Matrix, skip []int, want func(a int) bool, cfg Config, stage string, id int) ([]*part, error) {
+	weighting := cfg.weighting(d)
+	models := make([]*part, len(d.Arms))
 	for a := range d.Arms {
+		if !want(a) {
+			continue
+		}
 		var train []int
 		var all float64
 		var nAll int
@@ -161,19 +271,41 @@ func outcomes(d *Data, m *forest.Matrix, skip []int, rows []int, cfg Config, sta
 			}
 		}
 		if len(train) == 0 {
-			for j := range rows {
-				mu[j][a] = all / float64(max(nAll, 1))
-			}
+			models[a] = &part{c: all / float64(max(nAll, 1))}
 			continue
 		}
-		f, err := forest.Fit(m, d.Y, train, cfg.params(cfg.MinLeaf, len(d.Features), stage, a, id))
+		p := cfg.params(cfg.MinLeaf, len(d.Features), stage, a, id)
+		if weighting == WeightIPW {
+			p.Weights = ipwWeights(d, cfg.MinPropensity, train)
+		}
+		f, err := forest.Fit(m, d.Y, train, p)
 		if err != nil {
 			return nil, fmt.Errorf("uplift: outcome model of arm %q: %w", d.Arms[a], err)
 		}
-		pred := make([]float64, len(rows))
-		f.PredictBatch(d.rowsOf(rows), pred)
-		for j := range rows {
-			mu[j][a] = pred[j]
+		models[a] = &part{f: f}
+	}
+	return models, nil
+}
+
+// allArms wants every arm.
+func allArms(int) bool { return true }
+
+// outcomes fits, for every arm, an outcome forest on that arm's rows in
+// no fold of skip (outcomeModels), and returns its predictions for rows:
+// mu[j][a] for rows[j].
+func outcomes(d *Data, m *forest.Matrix, skip []int, rows []int, cfg Config, stage string, id int) ([][]float64, error) {
+	models, err := outcomeModels(d, m, skip, allArms, cfg, stage, id)
+	if err != nil {
+		return nil, err
+	}
+	mu := make([][]float64, len(rows))
+	for j := range mu {
+		mu[j] = make([]float64, len(d.Arms))
+	}
+	xs := d.rowsOf(rows)
+	for a, p := range models {
+		for j, v := range p.predict(xs) {
+			mu[j][a] = v
 		}
 	}
 	return mu, nil
@@ -233,8 +365,15 @@ func Fold(d *Data, m *forest.Matrix, k int, cfg Config) (*FoldResult, error) {
 				}
 			}
 		case XLearner, DRLearner:
-			if err := effects(l, d, m, inner, k, rows, tau, cfg); err != nil {
+			models, err := effectModels(l, d, m, inner, k, cfg)
+			if err != nil {
 				return nil, fmt.Errorf("fold %d: %w", k, err)
+			}
+			xs := d.rowsOf(rows)
+			for a := 1; a < arms; a++ {
+				for j, v := range models[a-1].predict(l, xs) {
+					tau[j][a-1] = v
+				}
 			}
 		case AvgLearner:
 			continue // below, once the others are known
@@ -267,20 +406,54 @@ func Fold(d *Data, m *forest.Matrix, k int, cfg Config) (*FoldResult, error) {
 	return res, nil
 }
 
-// effects fits the X- or DR-learner on the rows outside fold k, with
-// training targets from the inner outcome predictions mu, and fills tau for
-// rows (the fold's).
-func effects(learner string, d *Data, m *forest.Matrix, mu [][]float64, k int, rows []int, tau [][]float64, cfg Config) error {
+// effectModel is the X- or DR-learner's fitted effect of one arm.
+type effectModel struct {
+	// X-learner: effects imputed on the arm's rows (x1) and on control
+	// rows (x0), blended as g*x0 + (1-g)*x1.
+	x1, x0, g *part
+	dr        *part // DR-learner: the pseudo-outcomes' regression
+}
+
+// predict returns the learner's effects for xs.
+func (e *effectModel) predict(learner string, xs [][]float64) []float64 {
+	if learner == DRLearner {
+		return e.dr.predict(xs)
+	}
+	p0, p1, g := e.x0.predict(xs), e.x1.predict(xs), e.g.predict(xs)
+	out := make([]float64, len(xs))
+	for j := range out {
+		out[j] = g[j]*p0[j] + (1-g[j])*p1[j]
+	}
+	return out
+}
+
+// effectModels fits the X- or DR-learner, for every arm beyond control,
+// on the rows outside fold k (all rows when k is no fold, as in Fit),
+// with training targets from the out-of-fold outcome predictions mu; k
+// also seeds the forests.
+//
+// With WeightIPW the X-learner's effect forests weigh rows 1/P, as the
+// outcome forests do, and its blend weight is g(x) = e_a(x)/(e_a(x) +
+// e_0(x)), estimated per user by a forest of the indicator of arm a on the
+// rows of arm a and control: where the log rarely gave arm a, x0 rests on
+// an outcome model of arm a extrapolated from elsewhere, and g puts the
+// weight on x1. (The log holds only the received arm's propensity, so g
+// cannot be read from it, and new users have none.) WeightNone keeps g
+// at the arms' shares in the history.
+func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k int, cfg Config) ([]effectModel, error) {
 	arms := len(d.Arms)
+	ipw := cfg.weighting(d) == WeightIPW
 	share := make([]float64, arms)
 	for _, a := range d.A {
 		share[a]++
 	}
+	models := make([]effectModel, arms-1)
 	for a := 1; a < arms; a++ {
+		e := &models[a-1]
 		switch learner {
 		case XLearner:
-			// tau1 from treated rows: y - mu0; tau0 from control rows:
-			// mu_a - y; blended with g = e_a/(e_a+e_0).
+			// x1 from the arm's rows: y - mu0; x0 from control rows:
+			// mu_a - y.
 			target := make([]float64, len(d.Y))
 			var treated, control []int
 			for i := range d.A {
@@ -296,19 +469,27 @@ func effects(learner string, d *Data, m *forest.Matrix, mu [][]float64, k int, r
 					control = append(control, i)
 				}
 			}
-			g := share[a] / (share[a] + share[0])
-			t1, err := fitOrMean(m, target, treated, cfg.params(cfg.EffectLeaf, len(d.Features), "x1", a, k))
-			if err != nil {
-				return fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
+			p1 := cfg.params(cfg.EffectLeaf, len(d.Features), "x1", a, k)
+			p0 := cfg.params(cfg.EffectLeaf, len(d.Features), "x0", a, k)
+			e.g = &part{c: share[a] / (share[a] + share[0])}
+			if ipw {
+				w := ipwWeights(d, cfg.MinPropensity, treated, control)
+				p1.Weights, p0.Weights = w, w
+				label := make([]float64, len(d.Y))
+				for _, i := range treated {
+					label[i] = 1
+				}
+				var err error
+				if e.g, err = fitPart(m, label, slices.Concat(treated, control), cfg.params(cfg.EffectLeaf, len(d.Features), "xg", a, k)); err != nil {
+					return nil, fmt.Errorf("uplift: x-learner arm %q blend: %w", d.Arms[a], err)
+				}
 			}
-			t0, err := fitOrMean(m, target, control, cfg.params(cfg.EffectLeaf, len(d.Features), "x0", a, k))
-			if err != nil {
-				return fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
+			var err error
+			if e.x1, err = fitPart(m, target, treated, p1); err != nil {
+				return nil, fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
 			}
-			xs := d.rowsOf(rows)
-			p0, p1 := t0(xs), t1(xs)
-			for j := range rows {
-				tau[j][a-1] = g*p0[j] + (1-g)*p1[j]
+			if e.x0, err = fitPart(m, target, control, p0); err != nil {
+				return nil, fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
 			}
 		case DRLearner:
 			target := make([]float64, len(d.Y))
@@ -327,33 +508,15 @@ func effects(learner string, d *Data, m *forest.Matrix, mu [][]float64, k int, r
 				target[i] = phi
 				train = append(train, i)
 			}
-			f, err := fitOrMean(m, target, train, cfg.params(cfg.EffectLeaf, len(d.Features), "dr", a, k))
-			if err != nil {
-				return fmt.Errorf("uplift: dr-learner arm %q: %w", d.Arms[a], err)
+			var err error
+			if e.dr, err = fitPart(m, target, train, cfg.params(cfg.EffectLeaf, len(d.Features), "dr", a, k)); err != nil {
+				return nil, fmt.Errorf("uplift: dr-learner arm %q: %w", d.Arms[a], err)
 			}
-			for j, v := range f(d.rowsOf(rows)) {
-				tau[j][a-1] = v
-			}
+		default:
+			return nil, fmt.Errorf("uplift: learner %q has no effect model", learner)
 		}
 	}
-	return nil
-}
-
-// fitOrMean fits a regression forest of target on rows, or, without rows,
-// predicts 0. It returns a function that predicts a batch of feature rows.
-func fitOrMean(m *forest.Matrix, target []float64, rows []int, p forest.Params) (func([][]float64) []float64, error) {
-	if len(rows) == 0 {
-		return func(xs [][]float64) []float64 { return make([]float64, len(xs)) }, nil
-	}
-	f, err := forest.Fit(m, target, rows, p)
-	if err != nil {
-		return nil, err
-	}
-	return func(xs [][]float64) []float64 {
-		out := make([]float64, len(xs))
-		f.PredictBatch(xs, out)
-		return out
-	}, nil
+	return models, nil
 }
 
 // rowsOf returns the feature rows of rows.

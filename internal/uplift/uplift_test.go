@@ -295,6 +295,12 @@ func TestConfigValidate(t *testing.T) {
 		{Budgets: []float64{0}},
 		{Budgets: []float64{1.5}},
 		{Folds: 1},
+		{Weighting: "aipw"},
+		{Subsample: 1.5},
+		{Subsample: -0.1},
+		{Subsample: math.NaN()},
+		{MinPropensity: -0.1},
+		{MinPropensity: 2},
 	} {
 		if err := c.WithDefaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", c)

@@ -1,0 +1,335 @@
+package uplift
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/promoflow/promoflow/internal/forest"
+)
+
+// Model is a learner fit on every row of a history, to predict new users:
+// their outcome without an offer and each offer's effect on it. Fit
+// makes one; it encodes as JSON (MarshalJSON) so one process can fit it
+// and another predict with it.
+type Model struct {
+	learner   string
+	others    []string // the learners AvgLearner averages
+	arms      []string
+	features  []string
+	weighting string
+	mu        []*part       // outcome model per arm; nil where not fitted
+	effects   []effectModel // per arm beyond control, X and DR parts
+}
+
+// Prediction is a Model's prediction for a batch of users.
+type Prediction struct {
+	// Base is each user's predicted outcome under control (no offer).
+	Base []float64
+	// Effect is, per arm beyond control (by name), each user's predicted
+	// effect of that arm on the outcome.
+	Effect map[string][]float64
+}
+
+// Fit fits learner on all rows of d, to predict new users; m is d's
+// Matrix (nil means Matrix(d)). cfg is the configuration of the analysis
+// that chose the learner: its seed, forests, leaves and weighting apply.
+//
+// Outcome forests per arm are fit on every row (the T-learner, and the
+// base outcome of every learner). The X- and DR-learners' training
+// targets need outcome predictions that did not see the row: they come
+// from cross-fitting over d's folds, the out-of-fold predictions of
+// Analyze (Result.Mu), which FitWith accepts to save their cost. For
+// AvgLearner, every learner of cfg.Learners but avg is fit, and their
+// effects averaged, as in Fold. Fit is deterministic for cfg.Seed.
+func Fit(d *Data, m *forest.Matrix, learner string, cfg Config) (*Model, error) {
+	return FitWith(d, m, learner, cfg, nil)
+}
+
+// FitWith is Fit with every row's out-of-fold outcome predictions per arm
+// given: mu is Result.Mu of Analyze or Combine run with the same cfg on
+// d, which makes the same predictions Fit would compute. nil mu means
+// compute them.
+func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float64) (*Model, error) {
+	cfg = cfg.WithDefaults().forRows(d.Rows())
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(Learners, learner) {
+		return nil, fmt.Errorf("uplift: unknown learner %q (known: %v)", learner, Learners)
+	}
+	if m == nil {
+		var err error
+		if m, err = Matrix(d); err != nil {
+			return nil, err
+		}
+	}
+	md := &Model{learner: learner, arms: slices.Clone(d.Arms), features: slices.Clone(d.Features), weighting: cfg.weighting(d)}
+	fits := []string{learner}
+	if learner == AvgLearner {
+		for _, l := range cfg.Learners {
+			if l != AvgLearner {
+				md.others = append(md.others, l)
+			}
+		}
+		fits = md.others
+	}
+	// The final models take seeds of a fold index no fold has.
+	final := d.Folds
+	var err error
+	md.mu, err = outcomeModels(d, m, nil, func(a int) bool { return a == 0 || slices.Contains(fits, TLearner) }, cfg, "mu", final)
+	if err != nil {
+		return nil, fmt.Errorf("uplift: final fit: %w", err)
+	}
+	md.effects = make([]effectModel, len(d.Arms)-1)
+	for _, l := range fits {
+		if l == TLearner {
+			continue
+		}
+		if mu == nil {
+			if mu, err = crossFit(d, m, cfg); err != nil {
+				return nil, err
+			}
+		}
+		if len(mu) != d.Rows() {
+			return nil, fmt.Errorf("uplift: %d out-of-fold outcome predictions for %d rows", len(mu), d.Rows())
+		}
+		for i, row := range mu {
+			if len(row) != len(d.Arms) {
+				return nil, fmt.Errorf("uplift: row %d has %d outcome predictions for %d arms", i, len(row), len(d.Arms))
+			}
+		}
+		models, err := effectModels(l, d, m, mu, final, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("uplift: final fit: %w", err)
+		}
+		for a, e := range models {
+			if e.dr != nil {
+				md.effects[a].dr = e.dr
+			} else {
+				md.effects[a].x1, md.effects[a].x0, md.effects[a].g = e.x1, e.x0, e.g
+			}
+		}
+	}
+	return md, nil
+}
+
+// crossFit returns every row's out-of-fold outcome predictions per arm:
+// for each fold, the outcome forests Fold fits on the other folds (same
+// seeds), so they equal Result.Mu.
+func crossFit(d *Data, m *forest.Matrix, cfg Config) ([][]float64, error) {
+	mu := make([][]float64, d.Rows())
+	for k := range d.Folds {
+		rows := d.FoldRows(k)
+		pred, err := outcomes(d, m, []int{k}, rows, cfg, "mu", k)
+		if err != nil {
+			return nil, fmt.Errorf("fold %d: %w", k, err)
+		}
+		for j, i := range rows {
+			mu[i] = pred[j]
+		}
+	}
+	return mu, nil
+}
+
+// Learner returns the learner the model fits.
+func (md *Model) Learner() string { return md.learner }
+
+// Arms returns the arm names; the first is control.
+func (md *Model) Arms() []string { return slices.Clone(md.arms) }
+
+// Features returns the encoded feature names, the columns of Predict's
+// rows.
+func (md *Model) Features() []string { return slices.Clone(md.features) }
+
+// Weighting returns the weighting the model was fit with.
+func (md *Model) Weighting() string { return md.weighting }
+
+// Predict predicts users from their encoded feature rows (as Data.X,
+// columns Features, NaN for missing). It panics if a row has another
+// number of values.
+func (md *Model) Predict(xs [][]float64) Prediction {
+	p := Prediction{Base: md.mu[0].predict(xs), Effect: map[string][]float64{}}
+	for a := 1; a < len(md.arms); a++ {
+		var tau []float64
+		switch md.learner {
+		case AvgLearner:
+			// As Fold: the sum over the learners in order, then divided.
+			tau = make([]float64, len(xs))
+			for _, l := range md.others {
+				for j, v := range md.effect(l, a, xs) {
+					tau[j] += v
+				}
+			}
+			for j := range tau {
+				tau[j] /= float64(len(md.others))
+			}
+		default:
+			tau = md.effect(md.learner, a, xs)
+		}
+		p.Effect[md.arms[a]] = tau
+	}
+	return p
+}
+
+// effect returns single learner l's effects of arm a for xs.
+func (md *Model) effect(l string, a int, xs [][]float64) []float64 {
+	if l != TLearner {
+		return md.effects[a-1].predict(l, xs)
+	}
+	mu0, mua := md.mu[0].predict(xs), md.mu[a].predict(xs)
+	for j := range mua {
+		mua[j] -= mu0[j]
+	}
+	return mua
+}
+
+// modelVersion is the Model encoding MarshalJSON writes.
+const modelVersion = 1
+
+// modelJSON is the encoding of a Model.
+type modelJSON struct {
+	Version   int      `json:"version"`
+	Learner   string   `json:"learner"`
+	Averages  []string `json:"averages,omitempty"` // AvgLearner's learners
+	Arms      []string `json:"arms"`
+	Features  []string `json:"features"`
+	Weighting string   `json:"weighting"`
+	// Outcome holds per arm the outcome model, null where not fitted.
+	Outcome []*part `json:"outcome"`
+	// Effects holds per arm beyond control the X- and DR-learners' parts.
+	Effects []effectJSON `json:"effects"`
+}
+
+type effectJSON struct {
+	X1 *part `json:"x1,omitempty"`
+	X0 *part `json:"x0,omitempty"`
+	G  *part `json:"g,omitempty"`
+	DR *part `json:"dr,omitempty"`
+}
+
+// partJSON encodes a part: a forest as forest.Save writes it, or a
+// constant.
+type partJSON struct {
+	Forest json.RawMessage `json:"forest,omitempty"`
+	Const  *float64        `json:"const,omitempty"`
+}
+
+// MarshalJSON encodes a part.
+func (p *part) MarshalJSON() ([]byte, error) {
+	if p.f == nil {
+		return json.Marshal(partJSON{Const: &p.c})
+	}
+	var buf bytes.Buffer
+	if err := p.f.Save(&buf); err != nil {
+		return nil, err
+	}
+	return json.Marshal(partJSON{Forest: bytes.TrimSpace(buf.Bytes())})
+}
+
+// UnmarshalJSON decodes a part.
+func (p *part) UnmarshalJSON(data []byte) error {
+	var pj partJSON
+	if err := json.Unmarshal(data, &pj); err != nil {
+		return err
+	}
+	switch {
+	case pj.Forest != nil && pj.Const == nil:
+		f, err := forest.Load(bytes.NewReader(pj.Forest))
+		if err != nil {
+			return err
+		}
+		*p = part{f: f}
+	case pj.Forest == nil && pj.Const != nil:
+		*p = part{c: *pj.Const}
+	default:
+		return errors.New("want one of forest and const")
+	}
+	return nil
+}
+
+// MarshalJSON encodes the model: its forests as forest.Save writes them.
+func (md *Model) MarshalJSON() ([]byte, error) {
+	v := modelJSON{
+		Version: modelVersion, Learner: md.learner, Averages: md.others, Arms: md.arms,
+		Features: md.features, Weighting: md.weighting, Outcome: md.mu,
+	}
+	for _, e := range md.effects {
+		v.Effects = append(v.Effects, effectJSON{X1: e.x1, X0: e.x0, G: e.g, DR: e.dr})
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON decodes a model written by MarshalJSON, checking that it
+// has every part its learner predicts with, each over its features.
+func (md *Model) UnmarshalJSON(data []byte) error {
+	var v modelJSON
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("uplift: model: %w", err)
+	}
+	if v.Version != modelVersion {
+		return fmt.Errorf("uplift: model version %d, want %d", v.Version, modelVersion)
+	}
+	out := Model{learner: v.Learner, others: v.Averages, arms: v.Arms, features: v.Features, weighting: v.Weighting, mu: v.Outcome}
+	for _, e := range v.Effects {
+		out.effects = append(out.effects, effectModel{x1: e.X1, x0: e.X0, g: e.G, dr: e.DR})
+	}
+	if err := out.validate(); err != nil {
+		return fmt.Errorf("uplift: model: %w", err)
+	}
+	*md = out
+	return nil
+}
+
+// validate checks that a decoded model can predict.
+func (md *Model) validate() error {
+	arms := len(md.arms)
+	switch {
+	case arms < 2:
+		return fmt.Errorf("arms %q, want control and at least one offer", md.arms)
+	case len(md.features) == 0:
+		return errors.New("no features")
+	case len(md.mu) != arms || len(md.effects) != arms-1:
+		return fmt.Errorf("%d outcome models and %d effect models for %d arms", len(md.mu), len(md.effects), arms)
+	}
+	fits := []string{md.learner}
+	switch md.learner {
+	case AvgLearner:
+		if len(md.others) == 0 || slices.Contains(md.others, AvgLearner) {
+			return fmt.Errorf("learner avg averages %q", md.others)
+		}
+		fits = md.others
+	case TLearner, XLearner, DRLearner:
+	default:
+		return fmt.Errorf("unknown learner %q", md.learner)
+	}
+	var need []*part
+	for _, l := range fits {
+		switch l {
+		case TLearner:
+			need = append(need, md.mu...)
+		case XLearner:
+			for _, e := range md.effects {
+				need = append(need, e.x1, e.x0, e.g)
+			}
+		case DRLearner:
+			for _, e := range md.effects {
+				need = append(need, e.dr)
+			}
+		default:
+			return fmt.Errorf("unknown learner %q", l)
+		}
+	}
+	need = append(need, md.mu[0])
+	for _, p := range need {
+		if p == nil {
+			return fmt.Errorf("learner %s lacks a model", md.learner)
+		}
+		if p.f != nil && !slices.Equal(p.f.Features, md.features) {
+			return fmt.Errorf("a forest has features %q, want %q", p.f.Features, md.features)
+		}
+	}
+	return nil
+}

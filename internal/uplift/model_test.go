@@ -1,0 +1,165 @@
+package uplift
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// samePrediction reports whether two predictions are bit-identical.
+func samePrediction(a, b Prediction) bool {
+	if !sameFloats(a.Base, b.Base) || len(a.Effect) != len(b.Effect) {
+		return false
+	}
+	for k, v := range a.Effect {
+		if !sameFloats(v, b.Effect[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestModelRoundTrip fits every learner, weighted and not, on all rows,
+// and checks that the model predicts bit-identically after a JSON round
+// trip and when fit again with the same seed, that FitWith with
+// Analyze's out-of-fold predictions makes the same model, and that the
+// avg model's effects are the mean of the others'.
+func TestModelRoundTrip(t *testing.T) {
+	d, _ := simple(1500, 6, true)
+	probe := d.rowsOf(d.FoldRows(0))
+	probe = append(probe, []float64{math.NaN(), 0.5, 1, 0, 0}, []float64{2, -1, 0, 0, 1})
+	for _, weighting := range []string{WeightNone, WeightIPW} {
+		cfg := Config{Seed: 4, Trees: 8, Bootstrap: 50, Weighting: weighting}
+		res, err := Analyze(d, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		preds := map[string]Prediction{}
+		for _, l := range Learners {
+			t.Run(weighting+"/"+l, func(t *testing.T) {
+				md, err := Fit(d, nil, l, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if md.Learner() != l || md.Weighting() != weighting || !slices.Equal(md.Arms(), d.Arms) || !slices.Equal(md.Features(), d.Features) {
+					t.Errorf("model %s %s %q %q", md.Learner(), md.Weighting(), md.Arms(), md.Features())
+				}
+				p := md.Predict(probe)
+				preds[l] = p
+				if len(p.Base) != len(probe) || len(p.Effect) != len(d.Arms)-1 || len(p.Effect["2"]) != len(probe) {
+					t.Fatalf("prediction shape: %d base, effects %d", len(p.Base), len(p.Effect))
+				}
+				data, err := json.Marshal(md)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var back Model
+				if err := json.Unmarshal(data, &back); err != nil {
+					t.Fatal(err)
+				}
+				if !samePrediction(back.Predict(probe), p) {
+					t.Error("decoded model predicts differently")
+				}
+				again, err := Fit(d, nil, l, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data2, _ := json.Marshal(again)
+				if !bytes.Equal(data, data2) {
+					t.Error("two fits with the same seed differ")
+				}
+				with, err := FitWith(d, nil, l, cfg, res.Mu)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if data3, _ := json.Marshal(with); !bytes.Equal(data, data3) {
+					t.Error("FitWith(Result.Mu) differs from Fit")
+				}
+				other := cfg
+				other.Seed++
+				if o, _ := Fit(d, nil, l, other); samePrediction(o.Predict(probe), p) {
+					t.Error("another seed predicts the same")
+				}
+			})
+		}
+		// Base is the control outcome model, the same for every learner;
+		// avg's effects are the mean of the others'.
+		for a := range preds[AvgLearner].Effect {
+			for j, v := range preds[AvgLearner].Effect[a] {
+				want := (0 + preds[TLearner].Effect[a][j] + preds[XLearner].Effect[a][j] + preds[DRLearner].Effect[a][j]) / 3
+				if v != want {
+					t.Fatalf("%s arm %s row %d: avg %v, want %v", weighting, a, j, v, want)
+				}
+			}
+		}
+		for _, l := range Learners {
+			if !sameFloats(preds[l].Base, preds[TLearner].Base) {
+				t.Errorf("%s: %s base differs from t's", weighting, l)
+			}
+		}
+	}
+}
+
+// TestModelEffects: on the randomized history of simple, the fitted
+// models recover the planted effects: arm 1 adds 0.3 where x0 > 0.5,
+// arm 2 adds 0.2 elsewhere.
+func TestModelEffects(t *testing.T) {
+	d, truth := simple(6000, 2, false)
+	for _, l := range Learners {
+		md, err := Fit(d, nil, l, Config{Seed: 1, Trees: 30})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := md.Predict(d.X)
+		var mse float64
+		for i, tr := range truth {
+			for a, name := range d.Arms[1:] {
+				e := p.Effect[name][i] - tr[a]
+				mse += e * e / float64(2*len(truth))
+			}
+		}
+		t.Logf("%s: rmse of effects %.4f", l, math.Sqrt(mse))
+		if math.Sqrt(mse) > 0.08 { // predicting 0 scores 0.18
+			t.Errorf("%s: rmse of effects %.4f, want <= 0.08 (effects 0, 0.2, 0.3)", l, math.Sqrt(mse))
+		}
+	}
+}
+
+func TestModelDecodeErrors(t *testing.T) {
+	d, _ := simple(600, 7, true)
+	md, err := Fit(d, nil, XLearner, Config{Seed: 1, Trees: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := json.Marshal(md)
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"version", `"version":1`, `"version":9`, "version 9"},
+		{"learner", `"learner":"x"`, `"learner":"s"`, `unknown learner "s"`},
+		{"as dr", `"learner":"x"`, `"learner":"dr"`, "lacks a model"},
+		{"arms", `"arms":["0","1","2"]`, `"arms":["0","1"]`, "for 2 arms"},
+		{"features", `"features":["x0"`, `"features":["y0"`, "a forest has features"},
+		{"part", `{"const":`, `{"forest":{},"const":`, "want one of forest and const"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := strings.Replace(string(good), tc.from, tc.to, 1)
+			if bad == string(good) {
+				t.Fatalf("%q not in the encoding", tc.from)
+			}
+			var m Model
+			if err := json.Unmarshal([]byte(bad), &m); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := Fit(d, nil, "s", Config{}); err == nil {
+		t.Error("Fit accepted learner s")
+	}
+	if _, err := FitWith(d, nil, DRLearner, Config{Trees: 1}, [][]float64{{0, 0, 0}}); err == nil {
+		t.Error("FitWith accepted one row of outcome predictions")
+	}
+}
