@@ -26,6 +26,7 @@ import (
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/strategy"
+	"github.com/promoflow/promoflow/internal/uplift"
 )
 
 // ContactsPrefix holds one object per published campaign listing the users
@@ -112,69 +113,6 @@ func (a *Activities) DecidePrepare(ctx context.Context, in DecidePrepareInput) (
 	return out, nil
 }
 
-// DecideTrainUpliftInput names the run whose campaign history trains the
-// per-offer uplift models.
-type DecideTrainUpliftInput struct {
-	RunID  string
-	Shards int
-	Offers []string // offer ids that may get a model
-	Seed   int64
-}
-
-// DecideTrainUpliftOutput says where the models are ("" when the history
-// gave none) and what they were trained on.
-type DecideTrainUpliftOutput struct {
-	Key  string
-	Info strategy.UpliftInfo
-}
-
-// DecideTrainUplift joins the run's campaign history (the history table,
-// sharded like the users) with the users' features and fits per-offer
-// T-learners on the revenue in each campaign's window. Arms must be named
-// like the catalog's offers ("control" for the held-out); other arms are
-// counted but not modelled.
-func (a *Activities) DecideTrainUplift(ctx context.Context, in DecideTrainUpliftInput) (_ DecideTrainUpliftOutput, err error) {
-	defer final(&err)
-	var rows []strategy.HistoryRow
-	var histRows int64
-	for i := range in.Shards {
-		feats, err := a.readFeatures(ctx, layout.Features(in.RunID, i), features.Schema)
-		if err != nil {
-			return DecideTrainUpliftOutput{}, fmt.Errorf("shard %d: %w", i, err)
-		}
-		byUser := make(map[string][]float64, len(feats))
-		for _, f := range feats {
-			byUser[f.UserID] = f.Values
-		}
-		err = a.eachTableRow(ctx, layout.TableDir(in.RunID, canon.HistoryName, i, in.Shards), canon.HistoryTable, func(v []canon.Value) {
-			histRows++
-			x, ok := byUser[v[0].Str]
-			if !ok {
-				return
-			}
-			r := strategy.HistoryRow{X: x, Arm: v[2].Str, Responded: !v[5].Null && v[5].Bool}
-			if !v[7].Null {
-				r.Revenue = v[7].Float
-			}
-			rows = append(rows, r)
-		})
-		if err != nil {
-			return DecideTrainUpliftOutput{}, err
-		}
-	}
-	m, info, err := strategy.TrainUplift(rows, features.Names, in.Offers, strategy.TrainConfig{Seed: uint64(in.Seed)})
-	info.HistoryRows = histRows
-	if err != nil || m == nil {
-		return DecideTrainUpliftOutput{Info: info}, err
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return DecideTrainUpliftOutput{}, err
-	}
-	key := layout.Run(in.RunID) + "models/uplift/models.json"
-	return DecideTrainUpliftOutput{Key: key, Info: info}, a.Store.Put(ctx, key, data)
-}
-
 // eachTableRow calls fn with every row of every piece of a canonical table
 // partition (dir), in key order.
 func (a *Activities) eachTableRow(ctx context.Context, dir string, t *canon.Table, fn func([]canon.Value)) error {
@@ -235,12 +173,12 @@ type DecideScoreOutput struct {
 type modelCache struct {
 	mu     sync.Mutex // held while decoding, so shards starting together decode once
 	data   []byte
-	models *strategy.Models
+	models *uplift.Model
 }
 
 // upliftModels reads the uplift models at key, decoding them unless they
 // are the ones decoded last (same bytes).
-func (a *Activities) upliftModels(ctx context.Context, key string) (*strategy.Models, error) {
+func (a *Activities) upliftModels(ctx context.Context, key string) (*uplift.Model, error) {
 	data, err := a.Store.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -251,7 +189,7 @@ func (a *Activities) upliftModels(ctx context.Context, key string) (*strategy.Mo
 	if c.models != nil && bytes.Equal(c.data, data) {
 		return c.models, nil
 	}
-	m := &strategy.Models{}
+	m := &uplift.Model{}
 	if err := json.Unmarshal(data, m); err != nil {
 		return nil, &corruptError{key: key, err: err}
 	}
@@ -270,7 +208,7 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 	if err != nil {
 		return DecideScoreOutput{}, err
 	}
-	var models *strategy.Models
+	var models *uplift.Model
 	if in.UpliftKey != "" {
 		if models, err = a.upliftModels(ctx, in.UpliftKey); err != nil {
 			return DecideScoreOutput{}, err
@@ -334,7 +272,8 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 	var est strategy.Estimator
 	var upl *strategy.RowEstimates
 	if models != nil {
-		upl = models.PredictRows(xs)
+		pred := models.Predict(xs)
+		upl = strategy.NewRowEstimates(pred.Base, pred.Effect)
 	}
 	for i, r := range rows {
 		seg, _ := kmeans.Nearest(in.Scaler.Apply(r.Values), in.Centroids)

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -11,9 +12,9 @@ import (
 
 	"github.com/promoflow/promoflow/internal/adjust"
 	"github.com/promoflow/promoflow/internal/blob"
-	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/strategy"
+	"github.com/promoflow/promoflow/internal/uplift"
 )
 
 // TestDecidePrepare: the state is pinned into the run, and only contact
@@ -91,16 +92,25 @@ func TestUpliftModelsCache(t *testing.T) {
 	a := &Activities{Store: store}
 	encode := func(seed uint64) []byte {
 		rng := rand.New(rand.NewPCG(seed, 1))
-		var rows []strategy.HistoryRow
-		for range 400 {
+		var ids []string
+		var xs [][]float64
+		var arms []int
+		var ys, ps []float64
+		for i := range 400 {
 			x := []float64{rng.Float64(), rng.Float64()}
-			arm := []string{strategy.ControlArm, "coupon5"}[rng.IntN(2)]
-			rows = append(rows, strategy.HistoryRow{X: x, Arm: arm, Responded: rng.Float64() < 0.2+0.3*x[0]})
+			arm := rng.IntN(2)
+			y := 0.0
+			if rng.Float64() < 0.2+0.3*x[0]*float64(arm) {
+				y = 1
+			}
+			ids, xs, arms, ys, ps = append(ids, fmt.Sprint(i)), append(xs, x), append(arms, arm), append(ys, y), append(ps, 0.5)
 		}
-		m, _, err := strategy.TrainUplift(rows, []string{"x0", "x1"}, []string{"coupon5"}, strategy.TrainConfig{Trees: 5, Seed: seed})
-		if err != nil || m == nil {
-			t.Fatal(m, err)
-		}
+		d, err := uplift.NewData(ids, []string{strategy.ControlArm, "coupon5"}, []string{"x0", "x1"}, xs, arms, ys, ps, 2, int64(seed))
+		must(t, err)
+		mx, err := uplift.Matrix(d)
+		must(t, err)
+		m, err := uplift.Fit(d, mx, uplift.TLearner, uplift.Config{Trees: 5, Seed: int64(seed)})
+		must(t, err)
 		data, err := json.Marshal(m)
 		must(t, err)
 		return data
@@ -108,9 +118,9 @@ func TestUpliftModelsCache(t *testing.T) {
 	key := "runs/r/models/uplift/models.json"
 	one, two := encode(1), encode(2)
 	must(t, store.Put(ctx, key, one))
-	var first *strategy.Models
+	var first *uplift.Model
 	var wg sync.WaitGroup
-	got := make([]*strategy.Models, 4)
+	got := make([]*uplift.Model, 4)
 	for i := range got {
 		wg.Go(func() {
 			m, err := a.upliftModels(ctx, key)
@@ -133,10 +143,8 @@ func TestUpliftModelsCache(t *testing.T) {
 	if second == first {
 		t.Fatal("other bytes at the same key returned the models decoded before")
 	}
-	x := []float64{0.9, 0.5}
-	o := campaign.Offer{ID: "coupon5", Kind: campaign.Coupon, Fixed: 5}
-	e1, _ := first.Estimate(strategy.User{Basket: 30}, o, x)
-	e2, _ := second.Estimate(strategy.User{Basket: 30}, o, x)
+	x := [][]float64{{0.9, 0.5}}
+	e1, e2 := first.Predict(x).Effect["coupon5"][0], second.Predict(x).Effect["coupon5"][0]
 	if e1 == e2 {
 		t.Errorf("models from seeds 1 and 2 estimate alike (%+v): the test cannot tell them apart", e1)
 	}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -17,6 +20,49 @@ import (
 	"github.com/promoflow/promoflow/internal/synth"
 )
 
+// SimulateDropInput is one week's delivery of the simulated world.
+type SimulateDropInput struct {
+	Prefix string       // the raw/ prefix the schedule reads, "/"-terminated
+	World  synth.Config // the world as of this week (End: the drop's date)
+}
+
+// SimulateDrop writes the world's events up to World.End as a drop under
+// Prefix (<Prefix><YYYY-MM-DD>/events.csv.gz), the way a shop's export
+// lands each week for the schedule's run to read. The world moves on: each
+// week's drop is the generator's history ending a week later, so users'
+// features (and the effects that depend on them) change from week to week.
+func (a *Activities) SimulateDrop(ctx context.Context, in SimulateDropInput) (_ string, err error) {
+	defer final(&err)
+	dir, err := os.MkdirTemp(a.TempDir, "drop-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "events.csv.gz")
+	if _, err := synth.WriteFile(path, in.World); err != nil {
+		return "", err
+	}
+	key := in.Prefix + in.World.End.UTC().Format(time.DateOnly) + "/events.csv.gz"
+	return key, a.Store.PutFile(ctx, key, path)
+}
+
+// AwaitHistory succeeds once the evaluation of campaign has written its
+// history (history/<template>/<campaign>.parquet), and fails with a
+// retryable error until then: the simulator waits on it with a retry
+// policy, since the evaluation is the regeneration's child, not its own.
+func (a *Activities) AwaitHistory(ctx context.Context, template, campaign string) (err error) {
+	defer final(&err)
+	key := layout.History(template, campaign)
+	keys, err := a.Store.List(ctx, key)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(keys, key) {
+		return fmt.Errorf("campaign %s: not evaluated yet", campaign)
+	}
+	return nil
+}
+
 // SimulateWeekInput names one simulated week's published plan and the
 // generated world its users come from.
 type SimulateWeekInput struct {
@@ -24,7 +70,7 @@ type SimulateWeekInput struct {
 	Campaign string
 	Shards   int
 	Week     int
-	World    synth.Config // the generator's configuration: the users' hidden truth
+	World    synth.Config // the world as of the campaign's decision: the users' hidden truth
 	Catalog  []campaign.Offer
 	Margin   float64
 	Baseline string    // offer id of the blanket baseline
@@ -37,16 +83,16 @@ type SimulateWeekInput struct {
 // SimulateWeekOutput is the week's profits and where its outcomes are.
 type SimulateWeekOutput struct {
 	sim.Week
-	Outcomes  string // key of the outcome events (canonical CSV)
-	History   string // key of the week's campaign history (internal/synth's history columns)
+	Outcomes  string // key of the outcome events (canonical CSV, under the evaluation's default prefix)
 	Purchases int
 }
 
 // SimulateWeek lets the world answer a published plan: every user buys
 // with their true probability given the offer they got (control and "none"
-// users without an offer), written as canonical purchase events under
-// raw/sim/<campaign>/outcomes.csv; and it scores the plan, the oracle and
-// the blanket baseline by true expected incremental profit.
+// users without an offer), written as canonical purchase events where the
+// campaign's evaluation looks by default (raw/outcomes/<campaign>/), as a
+// shop's outcome drop would be; and it scores the plan, the oracle and the
+// blanket baseline by true expected incremental profit.
 func (a *Activities) SimulateWeek(ctx context.Context, in SimulateWeekInput) (_ SimulateWeekOutput, err error) {
 	defer final(&err)
 	var base campaign.Offer
@@ -60,14 +106,10 @@ func (a *Activities) SimulateWeek(ctx context.Context, in SimulateWeekInput) (_ 
 	}
 	out := SimulateWeekOutput{
 		Week:     sim.Week{Week: in.Week},
-		Outcomes: layout.Raw("sim", in.Campaign+"/outcomes.csv"), History: layout.Raw("sim", in.Campaign+"/history.csv"),
+		Outcomes: layout.Outcomes(in.Campaign) + "outcomes.csv",
 	}
-	var buf, hist bytes.Buffer
+	var buf bytes.Buffer
 	ow, err := sim.NewOutcomeWriter(&buf)
-	if err != nil {
-		return SimulateWeekOutput{}, err
-	}
-	hw, err := sim.NewHistoryWriter(&hist, in.Campaign, in.Start)
 	if err != nil {
 		return SimulateWeekOutput{}, err
 	}
@@ -111,9 +153,6 @@ func (a *Activities) SimulateWeek(ctx context.Context, in SimulateWeekInput) (_ 
 						return err
 					}
 				}
-				if err := hw.Row(u, offer, bought); err != nil {
-					return err
-				}
 			}
 			return nil
 		})
@@ -124,9 +163,6 @@ func (a *Activities) SimulateWeek(ctx context.Context, in SimulateWeekInput) (_ 
 	out.Finish()
 	out.Purchases = ow.Purchases()
 	if err := a.Store.Put(ctx, out.Outcomes, buf.Bytes()); err != nil {
-		return SimulateWeekOutput{}, err
-	}
-	if err := a.Store.Put(ctx, out.History, hist.Bytes()); err != nil {
 		return SimulateWeekOutput{}, err
 	}
 	return out, nil

@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,16 +14,15 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/config"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/workflows"
 )
 
-// simulateCmd generates users, uploads their events and runs the Simulate
-// workflow: the closed loop for --weeks simulated weeks, printing each
-// week's incremental profit of the plan, the oracle and the blanket
-// baseline.
+// simulateCmd runs the Simulate workflow: the production loop for --weeks
+// simulated weeks on generated users, printing each week's incremental
+// profit of the plan, the oracle, the blanket baseline and the best
+// one-offer-per-segment policy (the ceiling of the adjustment state alone).
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,7 +34,6 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	shards := fs.Int("shards", 4, "user shards")
 	k := fs.Int("k", 6, "segments")
 	id := fs.String("id", "", "simulation id, also its template (default sim-<users>-<seed>-<UTC time>)")
-	history := fs.Bool("history", true, "feed each week's outcomes back as campaign history (the decision's per-user uplift models); false: the adjustment state only")
 	explore := fs.String("explore", "0.5,0.5,0.01,0.01,0.01,0.01", "exploration share of the first weeks, comma-separated (the template's 0.05 after them); at most 0.5")
 	asJSON := fs.Bool("json", false, "print {weeks: [{week, plan_profit, oracle_profit, baseline_profit}]} as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -60,30 +56,13 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *id == "" {
 		*id = fmt.Sprintf("sim-%d-%d-%s", *users, *seed, time.Now().UTC().Format("20060102-150405"))
 	}
-	store, err := blob.NewS3(ctx, cfg.Blob())
-	if err != nil {
-		return err
-	}
 	world := synth.Config{Users: *users, Seed: *seed}
-	dir, err := os.MkdirTemp("", "promoflow-sim")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "events.csv.gz")
-	if _, err := synth.WriteFile(path, world); err != nil {
-		return err
-	}
-	key := fmt.Sprintf("raw/sim/%s/events.csv.gz", *id)
-	if err := store.PutFile(ctx, key, path); err != nil {
-		return err
-	}
 	c, err := dial(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	in := workflows.SimulateInput{ID: *id, Weeks: *weeks, World: world, Inputs: []string{key}, Shards: *shards, K: *k, Seed: *runSeed, FeedHistory: *history, ExploreShares: shares}
+	in := workflows.SimulateInput{ID: *id, Weeks: *weeks, World: world, Shards: *shards, K: *k, Seed: *runSeed, ExploreShares: shares}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: *id, TaskQueue: cfg.TaskQueue, WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}, workflows.Simulate, in)
@@ -102,13 +81,22 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Fprintf(stdout, "%4s %12s %12s %12s %9s %6s\n", "week", "plan", "oracle", "baseline", "plan/orc", "state")
+	// segment/orc is the ceiling of learning by segment alone (the
+	// adjustment state): the best one-offer-per-segment policy.
+	fmt.Fprintf(stdout, "%4s %12s %12s %12s %9s %12s %8s %6s %8s %7s\n", "week", "plan", "oracle", "baseline", "plan/orc", "segment", "seg/orc", "state", "history", "learner")
 	for _, w := range out.Weeks {
-		ratio := 0.0
-		if w.OracleProfit != 0 {
-			ratio = w.PlanProfit / w.OracleProfit
+		ratio := func(x float64) float64 {
+			if w.OracleProfit == 0 {
+				return 0
+			}
+			return 100 * x / w.OracleProfit
 		}
-		fmt.Fprintf(stdout, "%4d %12.2f %12.2f %12.2f %8.0f%% %6d\n", w.Week, w.PlanProfit, w.OracleProfit, w.BaselineProfit, 100*ratio, w.StateVersion)
+		learner := w.Learner
+		if learner == "" {
+			learner = "-"
+		}
+		fmt.Fprintf(stdout, "%4d %12.2f %12.2f %12.2f %8.0f%% %12.2f %7.0f%% %6d %8d %7s\n", w.Week, w.PlanProfit, w.OracleProfit, w.BaselineProfit,
+			ratio(w.PlanProfit), w.SegmentProfit, ratio(w.SegmentProfit), w.StateVersion, w.UpliftRows, learner)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/strategy"
+	"github.com/promoflow/promoflow/internal/uplift"
 )
 
 // decide chooses every user's offer (internal/strategy): it pins the
@@ -54,19 +55,10 @@ func (r *run) decide(ctx workflow.Context) error {
 		fair = spec.Fairness
 	}
 
-	// Uplift models from campaign history, when the run has any.
-	var up activities.DecideTrainUpliftOutput
-	if r.hasTable(canon.HistoryName) {
-		ids := make([]string, len(offers))
-		for i, o := range offers {
-			ids[i] = o.ID
-		}
-		err := workflow.ExecuteActivity(withHeartbeat(ctx), a.DecideTrainUplift, activities.DecideTrainUpliftInput{
-			RunID: in.RunID, Shards: in.Shards, Offers: ids, Seed: in.Seed,
-		}).Get(ctx, &up)
-		if err != nil {
-			return fmt.Errorf("uplift: %w", err)
-		}
+	// Uplift models from the template's campaign history, when it has any.
+	up, err := r.learnUplift(ctx, offers)
+	if err != nil {
+		return fmt.Errorf("uplift: %w", err)
 	}
 
 	// Score every shard.
@@ -80,7 +72,7 @@ func (r *run) decide(ctx workflow.Context) error {
 		func(i int) workflow.Future {
 			return workflow.ExecuteActivity(actx, a.DecideScore, activities.DecideScoreInput{
 				RunID: in.RunID, Shard: i, Shards: in.Shards, Scaler: r.scaler, Centroids: r.seg.Centroids,
-				SegmentNames: r.seg.Names, ForestKey: r.model.ForestKey, UpliftKey: up.Key, StateKey: prep.StateKey,
+				SegmentNames: r.seg.Names, ForestKey: r.model.ForestKey, UpliftKey: up, StateKey: prep.StateKey,
 				Params: p, OptOut: in.OptOut, ContactKeys: prep.ContactKeys,
 				Profiles: r.hasTable(canon.ProfilesName), Sensitive: sensitive,
 			})
@@ -225,10 +217,6 @@ func (r *run) decide(ctx workflow.Context) error {
 	}
 	sum.Start, sum.End = r.start, end
 	sum.State = prep.State
-	if up.Key != "" {
-		info := up.Info
-		sum.Uplift = &info
-	}
 	ps.ControlRows, ps.TreatedRows = total.Control, total.Treated
 	for _, o := range sum.Offers {
 		if o.Users > 0 {
@@ -239,6 +227,68 @@ func (r *run) decide(ctx workflow.Context) error {
 	r.sum.Plan = ps
 	r.sum.Strategy = &sum
 	return nil
+}
+
+// UpliftConfig is how a decision cross-fits and fits its uplift learners on
+// the template's campaign history: the uplift analysis's defaults (five
+// folds; T-, X-, DR-learners and their average, chosen by cross-fitted
+// policy value), rows weighted by their inverse assignment probability,
+// and the run's seed.
+func UpliftConfig(seed int64) uplift.Config {
+	return uplift.Config{Seed: seed, Weighting: uplift.WeightIPW}.WithDefaults()
+}
+
+// learnUplift reads the template's newest evaluated campaigns (and the
+// run's own history table), cross-fits the uplift learners on them with
+// the same steps as `starter uplift` (crossFit), fits the one with the best
+// cross-validated policy value on every row, and returns the key of the
+// model ("" when there is too little history). r.sum.Uplift says what was
+// learnt, or why nothing was.
+func (r *run) learnUplift(ctx workflow.Context, offers []campaign.Offer) (string, error) {
+	in, spec := r.in, r.in.Spec
+	cfg := UpliftConfig(in.Seed)
+	ids := make([]string, len(offers))
+	for i, o := range offers {
+		ids[i] = o.ID
+	}
+	var hist activities.DecideHistoryOutput
+	hctx := withSummary(withHeartbeat(ctx), fmt.Sprintf("campaign history of %s: newest %d campaigns", spec.Name, spec.LearnFrom()))
+	err := workflow.ExecuteActivity(hctx, a.DecideHistory, activities.DecideHistoryInput{
+		RunID: in.RunID, Template: spec.Name, Campaign: in.Campaign, Campaigns: spec.LearnFrom(),
+		Shards: in.Shards, RunTable: r.hasTable(canon.HistoryName), Offers: ids, Folds: cfg.Folds, Seed: in.Seed,
+	}).Get(ctx, &hist)
+	if err != nil {
+		return "", fmt.Errorf("history: %w", err)
+	}
+	info := hist.Uplift
+	info.Outcome, info.Weighting = "response", cfg.Weighting
+	r.sum.Uplift = &info
+	if hist.Info.Rows == 0 {
+		return "", nil
+	}
+	ev, preds, err := crossFit(withHeartbeat(ctx), in.RunID, hist.UpliftPrepareOutput, cfg, in.Window, nil)
+	if err != nil {
+		return "", err
+	}
+	info.Learner = ev.Report.Chosen
+	info.Learners = map[string]float64{}
+	for _, l := range ev.Report.Learners {
+		info.Learners[l.Name] = l.CVPolicyValue
+		if l.Name == ev.Report.Chosen {
+			info.CVPolicyValue = l.CVPolicyValue
+		}
+	}
+	info.Offers = hist.Info.Arms[1:]
+	var fit activities.DecideTrainUpliftOutput
+	err = workflow.ExecuteActivity(withHeartbeat(ctx), a.DecideTrainUplift, activities.DecideTrainUpliftInput{
+		RunID: in.RunID, FoldKeys: hist.FoldKeys, PredictionKeys: preds, Arms: hist.Info.Arms, Features: hist.Info.Features,
+		Learner: ev.Report.Chosen, Config: cfg,
+	}).Get(ctx, &fit)
+	if err != nil {
+		return "", fmt.Errorf("fit %s-learner: %w", ev.Report.Chosen, err)
+	}
+	r.sum.Uplift = &info
+	return fit.Key, nil
 }
 
 // hasTable reports whether ingest accepted rows into a canonical table.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/layout"
 )
 
 // OutcomesReadySignal tells a waiting evaluation that the campaign's
@@ -50,7 +51,7 @@ type EvaluateInput struct {
 
 // EvaluationOutcomes is where a campaign's outcome events are expected by
 // default: raw/outcomes/<campaign>/.
-func EvaluationOutcomes(campaign string) string { return "raw/outcomes/" + campaign + "/" }
+func EvaluationOutcomes(campaign string) string { return layout.Outcomes(campaign) }
 
 // EvaluationID is the workflow ID of a campaign's evaluation.
 func EvaluationID(campaign string) string { return campaign + "-evaluation" }

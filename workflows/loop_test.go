@@ -107,34 +107,54 @@ func TestEvaluateRejectsEmptyWindow(t *testing.T) {
 	}
 }
 
+// TestSimulateContinuesAsNew: each simulated week is a drop of the world
+// as of the week, a regeneration started as the schedule would start it
+// (newest drop under the prefix, evaluation on, waiting for the signal),
+// the users' answer, the outcomes-ready signal to the run's evaluation and
+// a wait for the campaign's history; after WeeksPerRun weeks the
+// simulation continues as new with the weeks done.
 func TestSimulateContinuesAsNew(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartTime(loopStart)
 	env.RegisterWorkflow(Simulate)
 	env.RegisterWorkflow(Regenerate)
-	env.RegisterWorkflow(Evaluate)
 	env.RegisterActivity(&activities.Activities{})
+	weekStart := func(w int) time.Time { return loopStart.AddDate(0, 0, 7*(w-1)) }
 	// Each week's regeneration sees the state the previous evaluation wrote.
 	version := 0
+	var drops, signals []string
+	env.OnActivity("SimulateDrop", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SimulateDropInput) (string, error) {
+		key := in.Prefix + in.World.End.Format(time.DateOnly) + "/events.csv.gz"
+		drops = append(drops, key)
+		return key, nil
+	})
 	env.OnWorkflow(Regenerate, mock.Anything, mock.Anything).Return(func(_ workflow.Context, in RegenerateInput) (Summary, error) {
-		if len(in.Inputs) != 1+weeksFed(in) || in.Spec.Name != "s" || in.Spec.Budget != 0 {
-			t.Errorf("week input: inputs %v, template %+v", in.Inputs, in.Spec)
+		w := weekOf(in)
+		if len(in.Inputs) != 0 || in.InputPrefix != "raw/sim/s/" || !in.Evaluate || !in.EvaluateOnSignal || in.Spec.Name != "s" || in.Spec.Budget != 0 ||
+			!in.Start.Equal(weekStart(w)) || len(drops) != w {
+			t.Errorf("week %d input: prefix %q inputs %v evaluate %v/%v start %v template %+v", w, in.InputPrefix, in.Inputs, in.Evaluate, in.EvaluateOnSignal, in.Start, in.Spec)
 		}
-		return Summary{RunID: in.RunID, Users: 50, Strategy: &strategy.Summary{State: &strategy.StateRef{Version: version}}}, nil
+		return Summary{RunID: in.RunID, Users: 50, Strategy: &strategy.Summary{State: &strategy.StateRef{Version: version}},
+			Uplift: &strategy.UpliftInfo{Joined: int64(40 * (w - 1)), Learner: "x"}}, nil
 	})
 	env.OnActivity("SimulateWeek", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SimulateWeekInput) (activities.SimulateWeekOutput, error) {
-		return activities.SimulateWeekOutput{Week: sim.Week{Week: in.Week, PlanProfit: float64(10 * in.Week), OracleProfit: 100},
-			Outcomes: "raw/sim/" + in.Campaign + "/outcomes.csv", History: "raw/sim/" + in.Campaign + "/history.csv"}, nil
-	})
-	env.OnActivity("EvaluateCampaign", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EvaluateCampaignInput) (activities.EvaluateCampaignOutput, error) {
-		if in.Outcomes[0] != "raw/sim/"+in.Campaign+"/outcomes.csv" {
-			t.Errorf("evaluation of %s reads %v", in.Campaign, in.Outcomes)
+		if !in.World.End.Equal(weekStart(in.Week)) {
+			t.Errorf("week %d answers as the world of %v", in.Week, in.World.End)
 		}
-		version++
-		return activities.EvaluateCampaignOutput{State: activities.StateRef{Version: version}}, nil
+		return activities.SimulateWeekOutput{Week: sim.Week{Week: in.Week, PlanProfit: float64(10 * in.Week), OracleProfit: 100},
+			Outcomes: EvaluationOutcomes(in.Campaign) + "outcomes.csv"}, nil
 	})
-	in := SimulateInput{ID: "s", Weeks: 5, World: synth.Config{Users: 50, Seed: 1}, Inputs: []string{"raw/sim/e.csv"}, WeeksPerRun: 2, FeedHistory: true}
+	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", OutcomesReadySignal, mock.Anything).Return(
+		func(_, id, _, _ string, _ any) error {
+			signals = append(signals, id)
+			return nil
+		})
+	env.OnActivity("AwaitHistory", mock.Anything, "s", mock.Anything).Return(func(_ context.Context, _, campaign string) error {
+		version++
+		return nil
+	})
+	in := SimulateInput{ID: "s", Weeks: 5, World: synth.Config{Users: 50, Seed: 1, End: loopStart}, WeeksPerRun: 2}
 	env.ExecuteWorkflow(Simulate, in)
 	var can *workflow.ContinueAsNewError
 	if err := env.GetWorkflowError(); !errors.As(err, &can) {
@@ -145,25 +165,28 @@ func TestSimulateContinuesAsNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(next.Done) != 2 || next.Done[0].Week != 1 || next.Done[1].Week != 2 || next.Done[1].StateVersion != 1 || next.Weeks != 5 ||
-		len(next.History) != 2 || next.History[1] != "raw/sim/s-w02/history.csv" {
+		next.Done[1].UpliftRows != 40 || next.Done[1].Learner != "x" {
 		t.Errorf("carried over: %+v", next)
 	}
-	// The evaluations were woken by the signal, not by their year-long timers.
-	if env.Now().After(loopStart.Add(time.Hour)) {
-		t.Errorf("two weeks took until %v of workflow time: the evaluations waited for their timers", env.Now())
+	if want := []string{"s-w01-evaluation", "s-w02-evaluation"}; fmt.Sprint(signals) != fmt.Sprint(want) {
+		t.Errorf("signalled %v, want %v", signals, want)
+	}
+	if want := []string{"raw/sim/s/2026-11-23/events.csv.gz", "raw/sim/s/2026-11-30/events.csv.gz"}; fmt.Sprint(drops) != fmt.Sprint(want) {
+		t.Errorf("drops %v, want %v", drops, want)
 	}
 
 	// The next run finishes the remaining weeks.
 	env2 := s.NewTestWorkflowEnvironment()
 	env2.SetStartTime(loopStart)
 	env2.RegisterWorkflow(Simulate)
-	env2.RegisterWorkflow(Evaluate)
 	env2.RegisterActivity(&activities.Activities{})
+	env2.OnActivity("SimulateDrop", mock.Anything, mock.Anything).Return("k", nil)
 	env2.OnWorkflow(Regenerate, mock.Anything, mock.Anything).Return(Summary{Users: 50}, nil)
 	env2.OnActivity("SimulateWeek", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SimulateWeekInput) (activities.SimulateWeekOutput, error) {
 		return activities.SimulateWeekOutput{Week: sim.Week{Week: in.Week}}, nil
 	})
-	env2.OnActivity("EvaluateCampaign", mock.Anything, mock.Anything).Return(activities.EvaluateCampaignOutput{}, nil)
+	env2.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", OutcomesReadySignal, mock.Anything).Return(nil)
+	env2.OnActivity("AwaitHistory", mock.Anything, mock.Anything, mock.Anything).Return(nil)
 	next.WeeksPerRun = 10
 	env2.ExecuteWorkflow(Simulate, next)
 	var out SimulateOutput
@@ -233,10 +256,10 @@ func TestCampaignID(t *testing.T) {
 	}
 }
 
-// weeksFed is how many history files a simulated week's run reads: one per
-// earlier week (the campaign is <id>-wNN).
-func weeksFed(in RegenerateInput) int {
+// weekOf is the simulated week of a simulation's regeneration input (the
+// campaign is <id>-wNN).
+func weekOf(in RegenerateInput) int {
 	var w int
 	fmt.Sscanf(in.Campaign[len(in.Campaign)-2:], "%d", &w)
-	return w - 1
+	return w
 }

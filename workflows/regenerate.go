@@ -72,6 +72,11 @@ type RegenerateInput struct {
 	// Evaluate starts the campaign's evaluation, a child workflow that
 	// outlives this run and measures the campaign when its window ends.
 	Evaluate bool
+	// EvaluateOnSignal makes the evaluation wait for the outcomes-ready
+	// signal (`starter outcomes`) however long the window is: for shops
+	// that deliver outcomes explicitly, and for the simulator, whose
+	// windows are in simulated time.
+	EvaluateOnSignal bool
 }
 
 // DefaultTemplate is the template of runs that name none.
@@ -209,6 +214,10 @@ type Summary struct {
 	Approval *ApprovalRecord `json:"approval,omitempty"`
 	Stages   []StageProgress `json:"stages"`
 	KMeans   map[string]any  `json:"kmeans"`
+	// Uplift is what the decision learnt from the template's campaign
+	// history: rows, campaigns, the learner chosen by cross-fitted policy
+	// value and its value (or why nothing was learnt).
+	Uplift *strategy.UpliftInfo `json:"uplift,omitempty"`
 	// Evaluation is the workflow ID of the campaign's evaluation, when
 	// the run started one.
 	Evaluation string `json:"evaluation,omitempty"`
@@ -331,16 +340,24 @@ func (r *run) startEvaluation(ctx workflow.Context) error {
 		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON,
 		StaticSummary:     fmt.Sprintf("evaluate %s when its window ends (%s)", r.in.Campaign, end.Format(time.DateOnly)),
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, Evaluate, EvaluateInput{
+	ein := EvaluateInput{
 		Campaign: r.in.Campaign, Template: r.in.Template, Start: start, End: end,
 		Catalog: r.in.Catalog.Resolve(r.in.Spec.Offers), Margin: r.in.Spec.Margin,
-	})
+	}
+	if r.in.EvaluateOnSignal {
+		ein.WaitUntil = workflow.Now(ctx).Add(SignalWait)
+	}
+	f := workflow.ExecuteChildWorkflow(cctx, Evaluate, ein)
 	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 		return err
 	}
 	r.sum.Evaluation = id
 	return nil
 }
+
+// SignalWait is how long an evaluation that waits for the outcomes-ready
+// signal waits before measuring what it has.
+const SignalWait = 365 * 24 * time.Hour
 
 // stateVersion is the version of the adjustment state the decision used;
 // 0 for none.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/promoflow/promoflow/activities"
@@ -22,8 +23,7 @@ type SimulateInput struct {
 	// state the loop learns, so simulations do not share state.
 	ID     string
 	Weeks  int
-	World  synth.Config // the generated users (events already under Inputs)
-	Inputs []string     // raw/ keys of the generated events
+	World  synth.Config // the generated users; World.End is the first week's decision time
 	Shards int
 	K      int
 	Seed   int64
@@ -36,22 +36,19 @@ type SimulateInput struct {
 	// WeeksPerRun is how many weeks one run does before continuing as
 	// new, so the history stays short however many weeks; zero means 4.
 	WeeksPerRun int
-	// FeedHistory feeds each week's outcomes back to the next weeks'
-	// runs as campaign history (raw/sim/<campaign>/history.csv), from
-	// which the decision trains per-user uplift models; without it the
-	// loop learns only through the adjustment state.
-	FeedHistory bool
 	// ExploreShares is the share of treatable users given a uniformly
 	// random offer, by week (the template's share beyond its length):
 	// large early shares give randomized history, so the per-user uplift
 	// models see every offer on every kind of user, not only where the
 	// decision already sends it; small later ones exploit what they learnt.
 	ExploreShares []float64
-	// Done are the weeks already simulated and History the history files
-	// written so far (carried over continue-as-new).
-	Done    []sim.Week
-	History []string
+	// Done are the weeks already simulated (carried over continue-as-new).
+	Done []sim.Week
 }
+
+// SimulationPrefix is where a simulation's world delivers its weekly
+// drops: the input prefix of its runs.
+func SimulationPrefix(id string) string { return "raw/sim/" + id + "/" }
 
 // SimulateOutput is every simulated week.
 type SimulateOutput struct {
@@ -61,16 +58,26 @@ type SimulateOutput struct {
 // SimulateProgressQuery returns the weeks simulated so far.
 const SimulateProgressQuery = "weeks"
 
-// Simulate runs the closed loop for in.Weeks simulated weeks: each week a
-// Regenerate child publishes a plan, SimulateWeek lets the generated users
-// answer it by their hidden true effects and scores it against the oracle
-// and the blanket baseline, and an Evaluate child, woken by the
-// outcomes-ready signal instead of its timer, measures it and updates the
-// adjustment state the next week's decision reads. It continues as new
-// every WeeksPerRun weeks.
+// Simulate runs the production loop for in.Weeks simulated weeks on a
+// generated world whose true offer effects are known. Each week:
+//   - the world moves on: SimulateDrop delivers its events up to the week's
+//     start as a new drop under raw/sim/<id>/, as a shop's export lands;
+//   - a Regenerate child starts as the template's schedule would start it
+//     (newest drop under the prefix, the synth mapping, evaluation on),
+//     so its decision learns only from what earlier evaluations wrote to
+//     history/<id>/, joined to the features of the runs that decided them;
+//   - SimulateWeek lets the users answer the published plan by their hidden
+//     effects, writes the purchases as an outcome drop
+//     (raw/outcomes/<campaign>/) and scores the plan against the oracle,
+//     the blanket baseline and the best one-offer-per-segment policy;
+//   - the outcomes-ready signal wakes the campaign's evaluation (the
+//     regeneration's child), which measures it, updates the adjustment state
+//     and writes the campaign's history; AwaitHistory waits for that.
+//
+// It continues as new every WeeksPerRun weeks.
 func Simulate(ctx workflow.Context, in SimulateInput) (SimulateOutput, error) {
-	if in.ID == "" || in.Weeks < 1 || len(in.Inputs) == 0 || in.World.Users < 1 {
-		return SimulateOutput{}, errors.New("simulate: want an id, weeks >= 1, inputs and users")
+	if in.ID == "" || in.Weeks < 1 || in.World.Users < 1 {
+		return SimulateOutput{}, errors.New("simulate: want an id, weeks >= 1 and users")
 	}
 	if in.ControlShare == 0 {
 		in.ControlShare = 0.2
@@ -124,15 +131,21 @@ func Simulate(ctx workflow.Context, in SimulateInput) (SimulateOutput, error) {
 			c.ExploreShare = in.ExploreShares[week-1]
 			wspec = &c
 		}
+		world := in.World
+		world.End = start
+		var drop string
+		dctx := withSummary(withHeartbeat(ctx), fmt.Sprintf("week %d: the world's events up to %s", week, start.Format(time.DateOnly)))
+		if err := workflow.ExecuteActivity(dctx, a.SimulateDrop, activities.SimulateDropInput{Prefix: SimulationPrefix(in.ID), World: world}).Get(ctx, &drop); err != nil {
+			return SimulateOutput{}, fmt.Errorf("week %d: drop: %w", week, err)
+		}
 		var sum Summary
 		rctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: campaign, StaticSummary: fmt.Sprintf("week %d: regenerate", week)})
-		// Earlier weeks' outcomes come back as campaign history: the
-		// decision trains per-user uplift models on them.
-		inputs := append(slices.Clone(in.Inputs), in.History...)
+		// As the template's schedule starts a run: the newest drop under
+		// the prefix, the evaluation started by the run itself.
 		err := workflow.ExecuteChildWorkflow(rctx, Regenerate, RegenerateInput{
-			RunID: campaign, Template: in.ID, Campaign: campaign, Inputs: inputs, Mapping: deploy.SynthMapping,
+			RunID: campaign, Template: in.ID, Campaign: campaign, InputPrefix: SimulationPrefix(in.ID), Mapping: deploy.SynthMapping,
 			Shards: in.Shards, Seed: in.Seed, K: in.K, Spec: wspec, Catalog: cat,
-			Start: start, End: start.Add(7 * 24 * time.Hour),
+			Start: start, End: start.Add(7 * 24 * time.Hour), Evaluate: true, EvaluateOnSignal: true,
 		}).Get(ctx, &sum)
 		if err != nil {
 			return SimulateOutput{}, fmt.Errorf("week %d: regenerate: %w", week, err)
@@ -140,36 +153,28 @@ func Simulate(ctx workflow.Context, in SimulateInput) (SimulateOutput, error) {
 		var wk activities.SimulateWeekOutput
 		actx := withSummary(withActivityOptions(ctx), fmt.Sprintf("week %d: %d users answer plan %s", week, sum.Users, campaign))
 		err = workflow.ExecuteActivity(actx, a.SimulateWeek, activities.SimulateWeekInput{
-			RunID: campaign, Campaign: campaign, Shards: in.Shards, Week: week, World: in.World,
+			RunID: campaign, Campaign: campaign, Shards: in.Shards, Week: week, World: world,
 			Catalog: catalog, Margin: margin, Baseline: in.Baseline, Start: start, DefaultBasket: 40,
 		}).Get(ctx, &wk)
 		if err != nil {
 			return SimulateOutput{}, fmt.Errorf("week %d: simulate: %w", week, err)
 		}
-		if in.FeedHistory {
-			in.History = append(in.History, wk.History)
-		}
 		if sum.Strategy != nil && sum.Strategy.State != nil {
 			wk.StateVersion = sum.Strategy.State.Version
 		}
-		if sum.Strategy != nil && sum.Strategy.Uplift != nil {
-			wk.UpliftRows = sum.Strategy.Uplift.Joined
+		if sum.Uplift != nil {
+			wk.UpliftRows, wk.Learner, wk.CVPolicyValue = sum.Uplift.Joined, sum.Uplift.Learner, sum.Uplift.CVPolicyValue
 		}
-		ectx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: EvaluationID(campaign), StaticSummary: fmt.Sprintf("week %d: evaluate", week)})
-		ev := workflow.ExecuteChildWorkflow(ectx, Evaluate, EvaluateInput{
-			Campaign: campaign, Template: in.ID, Start: start, End: start.Add(7 * 24 * time.Hour),
-			// Simulated time: wait for the signal, not the window.
-			WaitUntil: workflow.Now(ctx).Add(365 * 24 * time.Hour),
-			Outcomes:  []string{wk.Outcomes}, Catalog: catalog, Margin: margin,
-		})
-		if err := ev.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-			return SimulateOutput{}, fmt.Errorf("week %d: evaluate: %w", week, err)
-		}
-		if err := ev.SignalChildWorkflow(ctx, OutcomesReadySignal, OutcomesReady{}).Get(ctx, nil); err != nil {
+		// The outcomes are in: wake the evaluation, as `starter outcomes` does.
+		if err := workflow.SignalExternalWorkflow(ctx, EvaluationID(campaign), "", OutcomesReadySignal, OutcomesReady{}).Get(ctx, nil); err != nil {
 			return SimulateOutput{}, fmt.Errorf("week %d: signal evaluation: %w", week, err)
 		}
-		if err := ev.Get(ctx, nil); err != nil {
-			return SimulateOutput{}, fmt.Errorf("week %d: evaluate: %w", week, err)
+		wctx := withSummary(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: time.Hour,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 1.5, MaximumInterval: 10 * time.Second},
+		}), fmt.Sprintf("week %d: wait for the evaluation of %s", week, campaign))
+		if err := workflow.ExecuteActivity(wctx, a.AwaitHistory, in.ID, campaign).Get(ctx, nil); err != nil {
+			return SimulateOutput{}, fmt.Errorf("week %d: evaluation: %w", week, err)
 		}
 		in.Done = append(in.Done, wk.Week)
 	}

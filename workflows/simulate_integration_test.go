@@ -3,17 +3,21 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/adjust"
+	"github.com/promoflow/promoflow/internal/history"
+	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
@@ -34,16 +38,18 @@ func envInt(t *testing.T, name string, def int64) int64 {
 	return n
 }
 
-// TestIntegrationSimulateClosedLoop runs six simulated weeks of the closed
-// loop on the real Temporal dev server and S3 gateway: regenerate, the
-// generated users answer by their true effects, evaluate, adjust. Every
-// week the oracle bounds the plan and the baseline, after the first the
-// plan beats the blanket discount, and the last two weeks earn more than
-// the first; the state advances one version a week and the evaluation's
-// files exist.
-// The outcomes are fed back as campaign history, half the treatable users
-// get a random offer in the first two weeks (randomized history for the
-// per-user uplift models), 1% afterwards.
+// TestIntegrationSimulateClosedLoop runs six simulated weeks of the
+// production loop on the real Temporal dev server and S3 gateway: each week
+// the world delivers a new drop, a regeneration starts as the schedule
+// would start it, the generated users answer by their true effects, the
+// outcomes-ready signal wakes the run's evaluation, which adjusts the state
+// and writes the campaign's history; the next week's decision learns from
+// that history only. Every week the oracle bounds the plan and the
+// baseline, after the first the plan beats the blanket discount, and the
+// last two weeks earn more than the first; the state advances one version
+// a week, every evaluation leaves one history object, and the decisions
+// from week 2 on learn from it. Half the treatable users get a random
+// offer in the first two weeks (randomized history), 1% afterwards.
 func TestIntegrationSimulateClosedLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers")
@@ -52,10 +58,6 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 	stack := testenv.Start(t)
 	store := stack.Store(t)
 	world := synth.Config{Users: int(envInt(t, "PROMOFLOW_SIM_USERS", 8000)), Seed: envInt(t, "PROMOFLOW_SIM_SEED", 5)}
-	path := filepath.Join(t.TempDir(), "events.csv.gz")
-	_, err := synth.WriteFile(path, world)
-	must(t, err)
-	must(t, store.PutFile(ctx, "raw/sim/events.csv.gz", path))
 
 	c := stack.TemporalClient(t)
 	const queue = "promoflow-sim"
@@ -64,8 +66,8 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 	defer w.Stop()
 
 	in := workflows.SimulateInput{
-		ID: "simtest", Weeks: 6, World: world, Inputs: []string{"raw/sim/events.csv.gz"},
-		Shards: 4, K: 6, Seed: 3, WeeksPerRun: 4, FeedHistory: true, ExploreShares: []float64{0.5, 0.5, 0.01, 0.01, 0.01, 0.01},
+		ID: "simtest", Weeks: 6, World: world,
+		Shards: 4, K: 6, Seed: 3, WeeksPerRun: 4, ExploreShares: []float64{0.5, 0.5, 0.01, 0.01, 0.01, 0.01},
 	}
 	start := time.Now()
 	wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "simtest", TaskQueue: queue}, workflows.Simulate, in)
@@ -88,6 +90,22 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 		}
 		if i > 0 && wk.PlanProfit <= wk.BaselineProfit {
 			t.Errorf("week %d: plan %.1f not above the blanket baseline %.1f", wk.Week, wk.PlanProfit, wk.BaselineProfit)
+		}
+		// The decision learns from the history the earlier evaluations
+		// wrote, and only from it: none in week 1, more every week.
+		if (i == 0) != (wk.UpliftRows == 0) || (i > 1 && wk.UpliftRows <= out.Weeks[i-1].UpliftRows) {
+			t.Errorf("week %d: %d history rows joined (week before %d)", wk.Week, wk.UpliftRows, out.Weeks[max(i-1, 0)].UpliftRows)
+		}
+		if i > 0 && wk.Learner == "" {
+			t.Errorf("week %d: no learner chosen", wk.Week)
+		}
+		key := layout.History("simtest", fmt.Sprintf("simtest-w%02d", i+1))
+		data, err := store.Get(ctx, key)
+		must(t, err)
+		rows, err := history.Read(data, memory.DefaultAllocator)
+		must(t, err)
+		if len(rows) < world.Users/2 || rows[0].RunID != fmt.Sprintf("simtest-w%02d", i+1) {
+			t.Errorf("%s: %d rows (of %d users), run %q", key, len(rows), world.Users, rows[0].RunID)
 		}
 	}
 	// The loop learns: the last two weeks above the first, and at least

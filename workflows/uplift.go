@@ -69,46 +69,74 @@ func Uplift(ctx workflow.Context, in UpliftInput) (UpliftOutput, error) {
 	progress.Stages[0].State, progress.Stages[0].Done = Done, 1
 	progress.Stage, progress.Stages[1].State = "folds", Running
 
-	preds := make([]activities.UpliftFoldOutput, k)
-	err = fanOut(ctx, k, in.Window,
-		func(i int) workflow.Future {
-			return workflow.ExecuteActivity(ctx, a.UpliftFold, activities.UpliftFoldInput{
-				RunID: in.RunID, Fold: i, FoldKeys: prep.FoldKeys, Arms: prep.Info.Arms,
-				Features: prep.Info.Features, Config: in.Config,
-			})
-		},
-		func(i int, f workflow.Future) error {
+	ev, _, err := crossFit(ctx, in.RunID, prep, in.Config, in.Window, func(stage string) {
+		switch stage {
+		case "fold":
 			progress.Stages[1].Done++
-			return f.Get(ctx, &preds[i])
-		})
-	if err != nil {
-		return out, fmt.Errorf("folds: %w", err)
-	}
-	keys := make([]string, k)
-	for i, p := range preds {
-		if p.Rows != prep.FoldRows[i] {
-			return out, fmt.Errorf("fold %d: %d predictions for %d rows", i, p.Rows, prep.FoldRows[i])
+		case "evaluate":
+			progress.Stages[1].State = Done
+			progress.Stage, progress.Stages[2].State = "evaluate", Running
 		}
-		keys[i] = p.Key
-	}
-	progress.Stages[1].State = Done
-	progress.Stage, progress.Stages[2].State = "evaluate", Running
-
-	budget := 0.3
-	if !contains(in.Config.Budgets, budget) {
-		budget = in.Config.Budgets[0]
-	}
-	var ev activities.UpliftEvaluateOutput
-	err = workflow.ExecuteActivity(ctx, a.UpliftEvaluate, activities.UpliftEvaluateInput{
-		RunID: in.RunID, FoldKeys: prep.FoldKeys, PredictionKeys: keys, Arms: prep.Info.Arms,
-		Features: prep.Info.Features, Config: in.Config, PolicyBudget: budget,
-	}).Get(ctx, &ev)
+	})
 	if err != nil {
-		return out, fmt.Errorf("evaluate: %w", err)
+		return out, err
 	}
 	progress.Stages[2].State, progress.Stages[2].Done, progress.Stage = Done, 1, Done
 	out.Report, out.ReportKey, out.PolicyKey = ev.Report, ev.ReportKey, ev.PolicyKey
 	return out, nil
+}
+
+// crossFit cross-fits an encoded history (one UpliftFold activity per
+// fold: outcome models and every learner fit on the other folds predict
+// the fold) and evaluates the out-of-fold predictions (UpliftEvaluate):
+// the learners' cross-validated policy values and the chosen learner's
+// report. `starter uplift` (Uplift) and the decision of every
+// regeneration (decide.go) run these same steps. step, when not nil, is
+// told of each finished fold ("fold") and of the start of the evaluation
+// ("evaluate").
+//
+// It returns the evaluation and the keys of the folds' predictions.
+func crossFit(ctx workflow.Context, runID string, prep activities.UpliftPrepareOutput, cfg uplift.Config, window int, step func(string)) (activities.UpliftEvaluateOutput, []string, error) {
+	if step == nil {
+		step = func(string) {}
+	}
+	k := len(prep.FoldKeys)
+	preds := make([]activities.UpliftFoldOutput, k)
+	err := fanOut(ctx, k, window,
+		func(i int) workflow.Future {
+			return workflow.ExecuteActivity(ctx, a.UpliftFold, activities.UpliftFoldInput{
+				RunID: runID, Fold: i, FoldKeys: prep.FoldKeys, Arms: prep.Info.Arms,
+				Features: prep.Info.Features, Config: cfg,
+			})
+		},
+		func(i int, f workflow.Future) error {
+			step("fold")
+			return f.Get(ctx, &preds[i])
+		})
+	if err != nil {
+		return activities.UpliftEvaluateOutput{}, nil, fmt.Errorf("folds: %w", err)
+	}
+	keys := make([]string, k)
+	for i, p := range preds {
+		if p.Rows != prep.FoldRows[i] {
+			return activities.UpliftEvaluateOutput{}, nil, fmt.Errorf("fold %d: %d predictions for %d rows", i, p.Rows, prep.FoldRows[i])
+		}
+		keys[i] = p.Key
+	}
+	step("evaluate")
+	budget := 0.3
+	if !contains(cfg.Budgets, budget) {
+		budget = cfg.Budgets[0]
+	}
+	var ev activities.UpliftEvaluateOutput
+	err = workflow.ExecuteActivity(ctx, a.UpliftEvaluate, activities.UpliftEvaluateInput{
+		RunID: runID, FoldKeys: prep.FoldKeys, PredictionKeys: keys, Arms: prep.Info.Arms,
+		Features: prep.Info.Features, Config: cfg, PolicyBudget: budget,
+	}).Get(ctx, &ev)
+	if err != nil {
+		return ev, nil, fmt.Errorf("evaluate: %w", err)
+	}
+	return ev, keys, nil
 }
 
 func contains(v []float64, x float64) bool {

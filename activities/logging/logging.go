@@ -43,7 +43,7 @@ var stages = map[string]string{
 	"SketchTrain": StageTrain, "TrainTrees": StageTrain, "CombineForest": StageTrain, "EvaluateForest": StageTrain,
 	"WriteHoldoutScores": StageTrain,
 	"Decide":             StageDecide,
-	"DecidePrepare":      StageDecide, "DecideTrainUplift": StageDecide, "DecideScore": StageDecide, "DecideCurve": StageDecide,
+	"DecidePrepare":      StageDecide, "DecideHistory": StageDecide, "DecideTrainUplift": StageDecide, "DecideScore": StageDecide, "DecideCurve": StageDecide,
 	"DecideAssign":    StageDecide,
 	"PublishFeatures": StagePublish, "Publish": StagePublish, "WriteSummary": StagePublish, "RecordContacts": StagePublish, "WriteReport": StagePublish,
 	"UpliftPrepare": StageUplift, "UpliftFold": StageUplift, "UpliftEvaluate": StageUplift,

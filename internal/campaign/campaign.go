@@ -130,6 +130,22 @@ type Template struct {
 	Approval     Approval  `yaml:"approval" json:"approval"`                 // human approval before publishing
 	Event        string    `yaml:"event" json:"event,omitempty"`             // holiday or launch name, set per run
 	Stratify     bool      `yaml:"stratify_control" json:"stratify_control"` // control group stratified by segment
+	// HistoryCampaigns is how many of the template's newest evaluated
+	// campaigns each decision learns from (history/<template>/); 0 means
+	// DefaultHistoryCampaigns.
+	HistoryCampaigns int `yaml:"history_campaigns" json:"history_campaigns,omitempty"`
+}
+
+// DefaultHistoryCampaigns is the number of past campaigns a decision learns
+// from when the template does not say: two months of weekly campaigns.
+const DefaultHistoryCampaigns = 8
+
+// LearnFrom is how many past campaigns the decision reads.
+func (t *Template) LearnFrom() int {
+	if t.HistoryCampaigns == 0 {
+		return DefaultHistoryCampaigns
+	}
+	return t.HistoryCampaigns
 }
 
 // LoadCatalog reads and checks a catalog file.
@@ -222,6 +238,9 @@ func (t *Template) Validate(cat *Catalog) error {
 		if _, ok := cat.Offer(id); !ok {
 			errs = append(errs, fmt.Errorf("offer %q is not in the catalog", id))
 		}
+	}
+	if t.HistoryCampaigns < 0 {
+		errs = append(errs, fmt.Errorf("history_campaigns %d below zero", t.HistoryCampaigns))
 	}
 	if t.MaxPerUser < 0 || t.MaxPerUser > 1 {
 		errs = append(errs, fmt.Errorf("max_per_user %d: a plan gives each user at most one offer, want 0 or 1", t.MaxPerUser))

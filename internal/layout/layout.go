@@ -57,6 +57,10 @@ func Scores(run string, i int) string {
 	return fmt.Sprintf("%sscores/%s.arrow", Run(run), shard.Key(i))
 }
 
+// Outcomes is where a campaign's outcome events are delivered
+// (`starter outcomes`) and where its evaluation reads them by default.
+func Outcomes(campaign string) string { return "raw/outcomes/" + campaign + "/" }
+
 // HistoryDir holds a template's campaign history: one object per
 // evaluated campaign.
 func HistoryDir(template string) string { return "history/" + template + "/" }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +108,18 @@ func TestRecordAndCSV(t *testing.T) {
 	}
 	if !slices.EqualFunc(recs, want, slices.Equal) {
 		t.Errorf("csv =\n%q\nwant\n%q", recs, want)
+	}
+}
+
+// TestColumnsDocumented: docs/DATA.md describes every plan column.
+func TestColumnsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/DATA.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range Columns {
+		if !strings.Contains(string(doc), "| `"+c+"` |") {
+			t.Errorf("docs/DATA.md: no row for plan column %s", c)
+		}
 	}
 }

@@ -14,12 +14,13 @@ import (
 
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/evaluate"
+	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/synth"
 )
 
-// none is the plan's offer of users who get nothing (strategy.None).
-const none = "none"
+// none is the plan's offer of users who get nothing.
+const none = plan.None
 
 // User is what the world knows of one user: the truth and the basket.
 type User struct {
@@ -62,6 +63,10 @@ type Week struct {
 	Treated        int64   `json:"treated"`
 	StateVersion   int     `json:"state_version"`
 	UpliftRows     int64   `json:"uplift_rows"` // history rows the decision's uplift models trained on
+	// Learner is the uplift learner the decision chose by cross-fitted
+	// policy value, and CVPolicyValue its value ("" and 0 without history).
+	Learner       string  `json:"learner,omitempty"`
+	CVPolicyValue float64 `json:"cv_policy_value,omitempty"`
 	// SegmentProfit is a diagnostic: the profit of the best policy that
 	// gives every user of a plan segment the same offer (chosen knowing the
 	// true effects), the ceiling of learning per segment alone.
@@ -171,48 +176,3 @@ func (ow *OutcomeWriter) Purchase(u User, ts time.Time, campaign string) error {
 
 // Purchases is how many purchases were written.
 func (ow *OutcomeWriter) Purchases() int { return ow.n }
-
-// HistoryWriter writes a week's plan and outcomes as a campaign history
-// CSV (the columns of internal/synth's histories, deploy/datasets/synth.yaml
-// maps them): one row per user, arm the offer received or "control" (held
-// out, or given nothing).
-type HistoryWriter struct {
-	w        io.Writer
-	campaign string
-	sent     string
-	buf      []byte
-}
-
-// NewHistoryWriter writes the header to w.
-func NewHistoryWriter(w io.Writer, campaign string, sent time.Time) (*HistoryWriter, error) {
-	_, err := io.WriteString(w, "user_id,campaign_id,arm,sent_at,propensity,responded,revenue\n")
-	return &HistoryWriter{w: w, campaign: campaign, sent: sent.UTC().Format(time.RFC3339)}, err
-}
-
-// Row writes u's row: offer ("none" or "" for nothing) and whether u bought
-// (revenue: the basket).
-func (hw *HistoryWriter) Row(u User, offer string, bought bool) error {
-	arm := offer
-	if arm == "" || arm == none {
-		arm = "control"
-	}
-	b := hw.buf[:0]
-	b = append(b, u.ID...)
-	b = append(b, ',')
-	b = append(b, hw.campaign...)
-	b = append(b, ',')
-	b = append(b, arm...)
-	b = append(b, ',')
-	b = append(b, hw.sent...)
-	b = append(b, ",,"...)
-	if bought {
-		b = append(b, "1,"...)
-		b = strconv.AppendFloat(b, math.Round(u.Basket*100)/100, 'f', -1, 64)
-	} else {
-		b = append(b, "0,0"...)
-	}
-	b = append(b, '\n')
-	hw.buf = b
-	_, err := hw.w.Write(b)
-	return err
-}

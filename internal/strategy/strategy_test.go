@@ -261,69 +261,24 @@ func TestEstimateSources(t *testing.T) {
 	}
 }
 
-// TestTrainUplift: a planted effect (coupon adds 0.3 to the response
-// probability when x0 > 0.5, nothing otherwise) is recovered in sign and
-// size, as incremental revenue (lift times the basket of 30: 9).
-func TestTrainUplift(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	var rows []HistoryRow
-	for i := 0; i < 8000; i++ {
-		x := []float64{rng.Float64(), rng.Float64()}
-		arm := []string{ControlArm, "coupon5"}[rng.IntN(2)]
-		p := 0.1 + 0.4*x[1]
-		if arm == "coupon5" && x[0] > 0.5 {
-			p += 0.3
-		}
-		resp := rng.Float64() < p
-		rev := 0.0
-		if resp {
-			rev = 30
-		}
-		rows = append(rows, HistoryRow{X: x, Arm: arm, Revenue: rev, Responded: resp})
-	}
-	m, info, err := TrainUplift(rows, []string{"x0", "x1"}, []string{"coupon5", "discount10"}, TrainConfig{Seed: 1})
-	if err != nil || m == nil {
-		t.Fatal(m, err)
-	}
-	if !slices.Equal(info.Offers, []string{"coupon5"}) || info.Arms[ControlArm] == 0 || info.Learner != "x" {
-		t.Errorf("info %+v", info)
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back Models
-	if err := json.Unmarshal(data, &back); err != nil {
-		t.Fatal(err)
-	}
-	o := testOffers[1]
-	hi, ok := back.Estimate(User{Basket: 30}, o, []float64{0.8, 0.5})
-	lo, _ := back.Estimate(User{Basket: 30}, o, []float64{0.2, 0.5})
-	if !ok || hi.Source != SourceUplift || math.Abs(hi.Revenue-9) > 3.5 || math.Abs(lo.Revenue) > 2.5 {
-		t.Errorf("estimates %+v / %+v, want about 9 (forests shrink it) and 0", hi, lo)
-	}
-	if _, ok := back.Estimate(User{}, testOffers[0], []float64{0.5, 0.5}); ok {
-		t.Error("estimate for an offer without history")
-	}
-
-	// The batch estimates equal the row-by-row ones, bit for bit.
-	xs := make([][]float64, 1000)
-	for i := range xs {
-		xs[i] = []float64{rng.Float64(), rng.Float64()}
-		if i%10 == 0 {
-			xs[i][i%2] = math.NaN()
+// TestRowEstimates: a model's predictions become estimates: the effect on
+// the response times the basket is the incremental revenue, the response
+// under the offer (clamped to [0, 1]) times the face value the cost; offers
+// without a prediction get none.
+func TestRowEstimates(t *testing.T) {
+	e := NewRowEstimates([]float64{0.2, 0.9}, map[string][]float64{"coupon5": {0.1, 0.3}})
+	o := testOffers[1] // coupon5, 5 off
+	for i, want := range []Estimate{
+		{Revenue: 0.1 * 30, Cost: 0.3 * 5, Face: 5, Source: SourceUplift},
+		{Revenue: 0.1 * 30, Cost: 1 * 5, Face: 5, Source: SourceUplift}, // 0.9 + 0.3 clamps to 1
+	} {
+		got, ok := e.Row(i).Estimate(User{Basket: 30}, o, nil)
+		if !ok || math.Abs(got.Revenue-want.Revenue) > 1e-9 || math.Abs(got.Cost-want.Cost) > 1e-9 || got.Source != want.Source {
+			t.Errorf("row %d: %+v, want %+v", i, got, want)
 		}
 	}
-	batch := back.PredictRows(xs)
-	for i, x := range xs {
-		u := User{Basket: 10 + float64(i%50)}
-		for _, o := range testOffers {
-			want, wok := back.Estimate(u, o, x)
-			got, gok := batch.Row(i).Estimate(u, o, nil)
-			if got != want || gok != wok {
-				t.Fatalf("row %d offer %s: batch estimate %+v %v, want %+v %v", i, o.ID, got, gok, want, wok)
-			}
-		}
+	if _, ok := e.Row(0).Estimate(User{Basket: 30}, testOffers[0], nil); ok {
+		t.Error("estimate for an offer without a prediction")
 	}
 }
 

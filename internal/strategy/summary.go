@@ -51,8 +51,6 @@ type Summary struct {
 	// Sources counts the chosen estimates of treated and control users by
 	// source (uplift, state, prior).
 	Sources map[string]int64 `json:"sources"`
-	// Uplift describes the models trained on campaign history, when any.
-	Uplift *UpliftInfo `json:"uplift,omitempty"`
 	// State is the adjustment state the estimates came from, when any.
 	State *StateRef `json:"state,omitempty"`
 
@@ -172,15 +170,23 @@ type CurvePoint struct {
 	IncrementalRevenue float64 `json:"incremental_revenue"`
 }
 
-// UpliftInfo describes the per-offer uplift models trained on campaign
-// history.
+// UpliftInfo describes what the decision learnt from campaign history:
+// the rows read and joined to the features of the decisions that assigned
+// them, and the learner chosen by cross-fitted policy value.
 type UpliftInfo struct {
-	HistoryRows int64            `json:"history_rows"`
-	Joined      int64            `json:"joined"` // history rows whose user has features
-	Arms        map[string]int64 `json:"arms"`   // joined rows per arm (offer or control)
-	Offers      []string         `json:"offers"` // offers with a model
-	Outcome     string           `json:"outcome"`
-	Learner     string           `json:"learner"` // "x": the X-learner (TrainUplift)
+	HistoryRows int64            `json:"history_rows"` // rows read: the template's newest campaigns and the run's own history table
+	Campaigns   int              `json:"campaigns"`    // evaluated campaigns of the template read
+	Joined      int64            `json:"joined"`       // rows joined to the user's features as of their decision
+	Arms        map[string]int64 `json:"arms"`         // joined rows per arm (offer or control)
+	Offers      []string         `json:"offers"`       // offers with a model
+	Outcome     string           `json:"outcome"`      // "response": a purchase in the campaign's window
+	Weighting   string           `json:"weighting"`    // "ipw": rows weighted by their inverse assignment probability
+	Learner     string           `json:"learner"`      // chosen by cross-fitted policy value (t, x, dr, avg)
+	// CVPolicyValue is the chosen learner's cross-fitted policy value
+	// (docs/EVALUATION.md) and Learners every learner's.
+	CVPolicyValue float64            `json:"cv_policy_value"`
+	Learners      map[string]float64 `json:"learners,omitempty"`
+	Reason        string             `json:"reason,omitempty"` // why no model was trained, when none was
 }
 
 // StateRef names the adjustment state used.
