@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/promoflow/promoflow/internal/adjust"
@@ -53,8 +52,9 @@ type EvaluateCampaignInput struct {
 	// are its outcomes.
 	Start, End time.Time
 	// Outcomes are keys of canonical events CSV files, or prefixes (ending
-	// in "/") of such files.
+	// in "/") of such files; with Mapping, files its events sources read.
 	Outcomes []string
+	Mapping  string // mapping YAML; empty: canonical event CSV (outcomes.go)
 	Catalog  []campaign.Offer
 	Margin   float64
 }
@@ -82,6 +82,10 @@ type EvaluateCampaignOutput struct {
 	History        string `json:"history,omitempty"`
 	HistoryRows    int    `json:"history_rows"`
 	HistorySkipped int    `json:"history_skipped"`
+
+	// OutcomeRows, when the outcomes were read through a mapping, accounts
+	// for their records: read, accepted, rejected by reason (outcomes.go).
+	OutcomeRows *OutcomeRows `json:"outcome_rows,omitempty"`
 }
 
 // EvaluationSummary is campaigns/<campaign>/evaluation/summary.json.
@@ -115,30 +119,11 @@ func (a *Activities) EvaluateCampaign(ctx context.Context, in EvaluateCampaignIn
 	if err != nil {
 		return EvaluateCampaignOutput{}, &corruptError{key: prefix + "plan.csv", err: err}
 	}
-	var keys []string
-	for _, k := range in.Outcomes {
-		if !strings.HasSuffix(k, "/") {
-			keys = append(keys, k)
-			continue
-		}
-		ks, err := a.Store.List(ctx, k)
-		if err != nil {
-			return EvaluateCampaignOutput{}, err
-		}
-		keys = append(keys, ks...)
-	}
 	outcomes := map[string]*evaluate.Outcome{}
 	out := EvaluateCampaignOutput{}
-	for _, k := range keys {
-		data, err := a.Store.Get(ctx, k)
-		if err != nil {
-			return EvaluateCampaignOutput{}, err
-		}
-		n, err := evaluate.ReadOutcomes(bytes.NewReader(data), k, in.Start, in.End, outcomes)
-		if err != nil {
-			return EvaluateCampaignOutput{}, &corruptError{key: k, err: err}
-		}
-		out.Purchases += n
+	keys, err := a.readOutcomes(ctx, in, outcomes, &out)
+	if err != nil {
+		return EvaluateCampaignOutput{}, err
 	}
 	out.UnknownUsers = evaluate.Join(rows, outcomes)
 	res, err := evaluate.Measure(rows, in.Catalog, in.Margin)

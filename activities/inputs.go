@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/promoflow/promoflow/internal/ingest"
@@ -51,6 +52,37 @@ func newestDrop(prefix string, keys []string) ([]string, error) {
 		if strings.HasPrefix(k, prefix+newest+"/") && !strings.HasSuffix(k, "/") {
 			out = append(out, k)
 		}
+	}
+	return out, nil
+}
+
+// ResolveKeys returns keys with every prefix (a key ending in "/")
+// replaced by the objects under it, in name order; other keys are kept as
+// they are, in place. A prefix with no objects is bad input: a list that
+// was asked for and is missing (an opt-out list, campaign history) must
+// not pass for an empty one.
+func (a *Activities) ResolveKeys(ctx context.Context, keys []string) (_ []string, err error) {
+	defer final(&err)
+	var out []string
+	for _, k := range keys {
+		if !strings.HasSuffix(k, "/") {
+			out = append(out, k)
+			continue
+		}
+		under, err := a.Store.List(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		n := len(out)
+		for _, u := range under {
+			if !strings.HasSuffix(u, "/") {
+				out = append(out, u)
+			}
+		}
+		if len(out) == n {
+			return nil, &ingest.BadInputError{Source: k, Msg: "no objects under this prefix"}
+		}
+		slices.Sort(out[n:])
 	}
 	return out, nil
 }

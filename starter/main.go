@@ -8,8 +8,10 @@
 //	starter reject RUN_ID --by NAME --reason TEXT
 //	starter uplift --history FILE --arm-col COL --control VALUE --outcome-col COL [--wait] [--json]
 //	starter history --users N --seed S --out PATH
-//	starter schedule create --template weekly --every 168h | --cron "..." [--timezone TZ]
+//	starter schedule create --template weekly --every 168h | --cron "..." [--timezone TZ] [run's campaign flags]
+//	starter schedule update ID [the flags of create]
 //	starter schedule list | describe ID | pause ID | resume ID | trigger ID | backfill ID | delete ID
+//	starter outcomes --campaign C --input FILE[,FILE] [--mapping M] [--json]
 //	starter simulate --weeks N --users N --seed S [--json]
 package main
 
@@ -33,7 +35,8 @@ commands:
   setup      create the bucket and register search attributes (idempotent)
   uplift     analyse a campaign history: per-offer effects, learners, policy at budgets
   history    write a synthetic campaign history with planted offer effects (CSV)
-  schedule   create, list, describe, pause, resume, trigger, backfill, delete schedules
+  schedule   create, update, list, describe, pause, resume, trigger, backfill, delete schedules
+  outcomes   upload a campaign's outcome events and tell its evaluation they are in
   simulate   run the closed loop for N simulated weeks and print plan, oracle and baseline profit
   codec-server  decode encrypted payloads for the Temporal UI
 
@@ -63,6 +66,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		"uplift":       upliftCmd,
 		"history":      historyCmd,
 		"schedule":     scheduleCmd,
+		"outcomes":     outcomesCmd,
 		"simulate":     simulateCmd,
 	}
 	cmd, ok := commands[args[0]]

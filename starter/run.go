@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -36,116 +35,64 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := config.FromEnv(fs)
-	template := fs.String("template", "weekly", "campaign template")
-	input := fs.String("input", "", "events: a local file (uploaded to raw/) or s3://bucket/key; comma-separated for several")
-	dataset := fs.String("dataset", "local", "dataset name under raw/ for uploaded files")
-	mappingFile := fs.String("mapping", "", "mapping YAML turning the inputs into canonical events (docs/DATA.md); default: inputs are canonical events")
-	seed := fs.Int64("seed", 42, "run seed: same inputs and seed, same plan")
-	shards := fs.Int("shards", 8, "user shards")
-	k := fs.Int("k", 6, "segments")
-	horizon := fs.Int("horizon-days", 28, "propensity label window after the cutoff, in days")
-	cutoff := fs.String("cutoff", "", "training cutoff date (2006-01-02); default horizon-days before the last event")
+	input := fs.String("input", "", "events: a local file (uploaded to raw/<dataset>/), s3://bucket/key or a raw/ key; comma-separated for several")
 	runID := fs.String("run-id", "", "run id (default <template>-<UTC time>)")
 	campaign := fs.String("campaign", "", "campaign id (default the run id)")
 	wait := fs.Bool("wait", false, "wait for the run to finish and print its summary")
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
-	approval := fs.Bool("require-approval", false, "wait for `starter approve` (or reject) before publishing")
-	approvalDeadline := fs.Duration("approval-deadline", 0, "with --require-approval: give up (status expired, nothing published) after this long; 0 waits forever")
-	var sf specFlags
-	sf.register(fs)
+	var cf campaignFlags
+	cf.register(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	spec, catalog, start, end, err := sf.load(*template)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	in, err := cf.prepare()
 	if err != nil {
 		return err
 	}
-	if *input == "" {
+	inputs := splitList(*input)
+	if len(inputs) == 0 {
 		return errors.New("--input is required")
 	}
-	localFiles := strings.Split(*input, ",")
-	if sf.history != "" {
-		localFiles = append(localFiles, strings.Split(sf.history, ",")...)
-	}
-	var optOut []string
-	if sf.optOut != "" {
-		optOut = strings.Split(sf.optOut, ",")
-	}
-	var mappingText string
-	if *mappingFile != "" {
-		b, err := os.ReadFile(*mappingFile)
-		if err != nil {
-			return fmt.Errorf("--mapping: %w", err)
-		}
-		mappingText = string(b)
-	}
-	var cutoffTime time.Time
-	if *cutoff != "" {
-		t, err := time.Parse("2006-01-02", *cutoff)
-		if err != nil {
-			return fmt.Errorf("--cutoff %q: want a date like 2011-09-10", *cutoff)
-		}
-		cutoffTime = t
-	}
-	// Local files must exist before anything is started.
-	for _, f := range append(slices.Clone(localFiles), optOut...) {
-		if f = strings.TrimSpace(f); !strings.HasPrefix(f, "s3://") {
+	for _, f := range inputs {
+		if !isBucketRef(f) {
 			if _, err := os.Stat(f); err != nil {
 				return fmt.Errorf("input: %w", err)
 			}
 		}
 	}
-	store, err := blob.NewS3(ctx, cfg.Blob())
-	if err != nil {
+	refs := newRefResolver(ctx, cfg, cf.dataset, stderr)
+	if err := cf.resolveRefs(&in, refs.resolve); err != nil {
 		return err
 	}
-	var keys, optOutKeys []string
-	for _, in := range localFiles {
-		key, err := resolveInput(ctx, store, strings.TrimSpace(in), *dataset, stderr)
+	for _, f := range inputs {
+		key, err := refs.resolve(f, false)
 		if err != nil {
 			return err
 		}
-		keys = append(keys, key)
-	}
-	for _, in := range optOut {
-		key, err := resolveInput(ctx, store, strings.TrimSpace(in), *dataset, stderr)
-		if err != nil {
-			return err
-		}
-		optOutKeys = append(optOutKeys, key)
+		in.Inputs = append(in.Inputs, key)
 	}
 	switch {
 	case *runID != "":
-	case sf.event != "":
+	case cf.event != "":
 		// One run per event: a second start of the same event is refused
 		// (the reuse policy below), rather than sending twice.
-		*runID = fmt.Sprintf("%s-%s", *template, Slug(sf.event))
+		*runID = fmt.Sprintf("%s-%s", cf.template, Slug(cf.event))
 	default:
-		*runID = fmt.Sprintf("%s-%s", *template, time.Now().UTC().Format("20060102-150405"))
+		*runID = fmt.Sprintf("%s-%s", cf.template, time.Now().UTC().Format("20060102-150405"))
+	}
+	in.RunID, in.Campaign = *runID, *campaign
+	in.Defaults() // a template's approval applies here (workflows.RegenerateInput.Defaults)
+	if err := in.Validate(); err != nil {
+		return err
 	}
 	c, err := dial(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if spec.Approval.Required && !*approval {
-		// The template asks for a reviewer (holiday); --approval-deadline
-		// still overrides its deadline.
-		*approval = true
-		if *approvalDeadline == 0 {
-			*approvalDeadline = spec.Approval.Deadline
-		}
-	}
-	in := workflows.RegenerateInput{
-		RunID: *runID, Template: *template, Campaign: *campaign, Inputs: keys, Mapping: mappingText,
-		Shards: *shards, Seed: *seed, K: *k, HorizonDays: *horizon, Cutoff: cutoffTime,
-		Spec: spec, Catalog: catalog, Start: start, End: end, OptOut: optOutKeys,
-		Approval: workflows.ApprovalPolicy{Required: *approval, Deadline: *approvalDeadline},
-	}
-	in.Defaults()
-	if err := in.Validate(); err != nil {
-		return err
-	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: *runID, TaskQueue: cfg.TaskQueue,
 		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -184,42 +131,89 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// resolveInput returns the raw/ key of an input: an s3:// URL is used as
-// it is; a local file is uploaded under raw/<dataset>/<content hash>/, so a
-// changed file never overwrites an earlier input and an unchanged one is
-// not uploaded twice.
-func resolveInput(ctx context.Context, store *blob.S3, in, dataset string, stderr io.Writer) (string, error) {
-	if rest, ok := strings.CutPrefix(in, "s3://"); ok {
-		bucket, key, _ := strings.Cut(rest, "/")
-		if bucket != store.Bucket() {
-			return "", fmt.Errorf("input %s: bucket %q, but the configured bucket is %q", in, bucket, store.Bucket())
+// refResolver resolves file references against the bucket, connecting
+// to it on first use.
+type refResolver struct {
+	ctx     context.Context
+	cfg     *config.Config
+	dataset string
+	stderr  io.Writer
+	store   *blob.S3
+}
+
+func newRefResolver(ctx context.Context, cfg *config.Config, dataset string, stderr io.Writer) *refResolver {
+	return &refResolver{ctx: ctx, cfg: cfg, dataset: dataset, stderr: stderr}
+}
+
+func (r *refResolver) resolve(ref string, prefixOK bool) (string, error) {
+	if r.store == nil {
+		s, err := blob.NewS3(r.ctx, r.cfg.Blob())
+		if err != nil {
+			return "", err
+		}
+		r.store = s
+	}
+	return resolveRef(r.ctx, r.store, ref, r.dataset, prefixOK, r.stderr)
+}
+
+// resolveRef returns the bucket key of a file reference: s3://bucket/key
+// or a raw/ key is used as it is (an object must exist; a "/"-terminated
+// prefix, when prefixOK, is listed later, when a run starts); a local file
+// is uploaded under raw/<dataset>/<content hash>/, so a changed file never
+// overwrites an earlier one and an unchanged one is not uploaded twice.
+func resolveRef(ctx context.Context, store *blob.S3, ref, dataset string, prefixOK bool, stderr io.Writer) (string, error) {
+	if isBucketRef(ref) {
+		key := ref
+		if rest, ok := strings.CutPrefix(ref, "s3://"); ok {
+			bucket, k, _ := strings.Cut(rest, "/")
+			if bucket != store.Bucket() {
+				return "", fmt.Errorf("%s: bucket %q, but the configured bucket is %q", ref, bucket, store.Bucket())
+			}
+			key = k
+		}
+		if strings.HasSuffix(key, "/") {
+			if !prefixOK {
+				return "", fmt.Errorf("%s: want a file, not a prefix", ref)
+			}
+			return key, nil
 		}
 		ok, err := store.Exists(ctx, key)
 		if err != nil {
 			return "", err
 		}
 		if !ok {
-			return "", fmt.Errorf("input %s does not exist", in)
+			return "", fmt.Errorf("%s does not exist", ref)
 		}
 		return key, nil
 	}
-	f, err := os.Open(in)
+	return uploadFile(ctx, store, ref, layout.Raw(dataset, ""), stderr)
+}
+
+// resolveInput is resolveRef for a file: no prefix.
+func resolveInput(ctx context.Context, store *blob.S3, in, dataset string, stderr io.Writer) (string, error) {
+	return resolveRef(ctx, store, in, dataset, false, stderr)
+}
+
+// uploadFile uploads a local file under prefix/<content hash>/<name>
+// unless it is there already, and returns its key.
+func uploadFile(ctx context.Context, store *blob.S3, path, prefix string, stderr io.Writer) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("input: %w", err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("input %s: %w", in, err)
+		return "", fmt.Errorf("input %s: %w", path, err)
 	}
-	key := layout.Raw(dataset, hex.EncodeToString(h.Sum(nil))[:16]+"/"+filepath.Base(in))
+	key := strings.TrimSuffix(prefix, "/") + "/" + hex.EncodeToString(h.Sum(nil))[:16] + "/" + filepath.Base(path)
 	exists, err := store.Exists(ctx, key)
 	if err != nil {
 		return "", err
 	}
 	if !exists {
-		fmt.Fprintf(stderr, "uploading %s to %s\n", in, store.URL(key))
-		if err := store.PutFile(ctx, key, in); err != nil {
+		fmt.Fprintf(stderr, "uploading %s to %s\n", path, store.URL(key))
+		if err := store.PutFile(ctx, key, path); err != nil {
 			return "", err
 		}
 	}

@@ -10,18 +10,26 @@ import (
 	"strings"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/promoflow/promoflow/internal/config"
 	"github.com/promoflow/promoflow/workflows"
 )
 
-const scheduleUsage = `usage: starter schedule <create|list|describe|pause|resume|trigger|backfill|delete> [flags] [ID]
+const scheduleUsage = `usage: starter schedule <create|update|list|describe|pause|resume|trigger|backfill|delete> [flags] [ID]
 
   create --template weekly (--every 168h | --cron "0 3 * * MON") [--timezone Europe/Paris]
          [--input-prefix raw/shop/] [--id ID] [--evaluate=false]
+         [the campaign flags of run: --mapping FILE --opt-out KEYS --history KEYS --budget N
+          --control-share S --explore-share S --window-days N --require-approval
+          --approval-deadline D --templates-dir DIR --offers FILE --shards N --k N --seed N ...]
+  update ID [the flags of create]: the action is rebuilt from the flags given (flags not
+         given take their defaults, not the old values); the spec is replaced when --every
+         or --cron is given, else kept (--timezone alone changes its time zone)
   list
   describe ID
   pause ID [--note TEXT]
@@ -45,8 +53,8 @@ func scheduleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	note := ""
 	var bfStart, bfEnd string
 	switch sub {
-	case "create":
-		create = scheduleFlags(fs)
+	case "create", "update":
+		create = scheduleFlags(fs, sub == "update")
 	case "pause", "resume":
 		fs.StringVar(&note, "note", "", "why (shown in the UI)")
 	case "backfill":
@@ -71,8 +79,16 @@ func scheduleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if sub != "create" && sub != "list" && id == "" {
 		return fmt.Errorf("usage: starter schedule %s ID", sub)
 	}
+	var action *client.ScheduleWorkflowAction
 	if create != nil {
+		if sub == "update" {
+			*create.id = id
+		}
 		if err := create.check(); err != nil {
+			return err
+		}
+		var err error
+		if action, err = create.action(newRefResolver(ctx, cfg, create.campaign.dataset, stderr).resolve, cfg.TaskQueue); err != nil {
 			return err
 		}
 	}
@@ -94,7 +110,9 @@ func scheduleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	sc := c.ScheduleClient()
 	switch sub {
 	case "create":
-		return createSchedule(ctx, sc, cfg, create, stdout)
+		return createSchedule(ctx, sc, create, action, stdout)
+	case "update":
+		return updateSchedule(ctx, sc.GetHandle(ctx, id), create, action, stdout)
 	case "list":
 		return listSchedules(ctx, sc, stdout)
 	case "describe":
@@ -129,35 +147,38 @@ func scheduleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// scheduleSpec is what `schedule create` was asked for.
+// scheduleSpec is what `schedule create` or `update` was asked for: when
+// and how often, and the campaign of every run (campaignFlags, the flags
+// of `starter run`).
 type scheduleSpec struct {
-	id, template, cron, timezone, inputPrefix *string
-	every                                     *time.Duration
-	shards, k                                 *int
-	seed                                      *int64
-	evaluate                                  *bool
+	update                          bool
+	id, cron, timezone, inputPrefix *string
+	every                           *time.Duration
+	campaign                        campaignFlags
 }
 
-func scheduleFlags(fs *flag.FlagSet) *scheduleSpec {
-	return &scheduleSpec{
-		id:          fs.String("id", "", "schedule id (default the template)"),
-		template:    fs.String("template", "weekly", "campaign template"),
+func scheduleFlags(fs *flag.FlagSet, update bool) *scheduleSpec {
+	s := &scheduleSpec{
+		update:      update,
 		every:       fs.Duration("every", 0, "interval between runs, e.g. 168h"),
 		cron:        fs.String("cron", "", `cron expression, e.g. "0 3 * * MON"`),
 		timezone:    fs.String("timezone", "", "IANA time zone of the cron expression (default UTC)"),
 		inputPrefix: fs.String("input-prefix", "", "raw/ prefix whose newest drop each run reads (default raw/<template>/)"),
-		shards:      fs.Int("shards", 8, "user shards"),
-		k:           fs.Int("k", 6, "segments"),
-		seed:        fs.Int64("seed", 42, "run seed"),
-		evaluate:    fs.Bool("evaluate", true, "evaluate each campaign against its control group when its window ends"),
 	}
+	if update {
+		s.id = new(string) // the ID argument
+	} else {
+		s.id = fs.String("id", "", "schedule id (default the template)")
+	}
+	s.campaign.register(fs, true)
+	return s
 }
 
 func (s *scheduleSpec) check() error {
-	if _, _, err := workflows.LoadCampaign(*s.template); err != nil {
-		return fmt.Errorf("unknown template %q: %w", *s.template, err)
-	}
-	if (*s.every > 0) == (*s.cron != "") {
+	if *s.every > 0 && *s.cron != "" || !s.update && *s.every == 0 && *s.cron == "" {
+		if s.update {
+			return errors.New("want at most one of --every and --cron")
+		}
 		return errors.New("want exactly one of --every and --cron")
 	}
 	if *s.every < 0 || (*s.every > 0 && *s.every < time.Minute) {
@@ -169,10 +190,10 @@ func (s *scheduleSpec) check() error {
 		}
 	}
 	if *s.id == "" {
-		*s.id = *s.template
+		*s.id = s.campaign.template
 	}
 	if *s.inputPrefix == "" {
-		*s.inputPrefix = "raw/" + *s.template + "/"
+		*s.inputPrefix = "raw/" + s.campaign.template + "/"
 	}
 	if !strings.HasPrefix(*s.inputPrefix, "raw/") {
 		return fmt.Errorf("--input-prefix %q: want a raw/ prefix", *s.inputPrefix)
@@ -180,42 +201,82 @@ func (s *scheduleSpec) check() error {
 	return nil
 }
 
-// scheduleOptions is the schedule for s: a Regenerate with an empty run
-// id (the workflow derives the campaign from the scheduled time), reading
-// the newest drop under the input prefix; overlapping runs are skipped.
-func scheduleOptions(s *scheduleSpec, queue string) client.ScheduleOptions {
-	spec := client.ScheduleSpec{TimeZoneName: *s.timezone}
-	if *s.every > 0 {
+// spec is the schedule's spec; nil when an update gives none (the old
+// one is kept).
+func (s *scheduleSpec) spec() *client.ScheduleSpec {
+	spec := &client.ScheduleSpec{TimeZoneName: *s.timezone}
+	switch {
+	case *s.every > 0:
 		spec.Intervals = []client.ScheduleIntervalSpec{{Every: *s.every}}
-	} else {
+	case *s.cron != "":
 		spec.CronExpressions = []string{*s.cron}
+	default:
+		return nil
 	}
-	// The template and catalog are frozen into the schedule when it is
-	// created, so its runs are reproducible from their histories.
-	tmpl, cat, _ := workflows.LoadCampaign(*s.template) // checked by check
-	in := workflows.RegenerateInput{
-		Template: *s.template, InputPrefix: *s.inputPrefix, Shards: *s.shards, K: *s.k, Seed: *s.seed,
-		Evaluate: *s.evaluate, Spec: tmpl, Catalog: cat,
-	}
-	return client.ScheduleOptions{
-		ID: *s.id, Spec: spec, Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Action: &client.ScheduleWorkflowAction{
-			ID: *s.template, Workflow: workflows.Regenerate, Args: []any{in}, TaskQueue: queue,
-			TypedSearchAttributes: temporal.NewSearchAttributes(workflows.CampaignTemplateKey.ValueSet(*s.template)),
-		},
-	}
+	return spec
 }
 
-func createSchedule(ctx context.Context, sc client.ScheduleClient, cfg *config.Config, s *scheduleSpec, stdout io.Writer) error {
-	h, err := sc.Create(ctx, scheduleOptions(s, cfg.TaskQueue))
+// action is what each scheduled run starts: a Regenerate with the input
+// the campaign flags build (the template, catalog and mapping frozen into
+// the schedule, so its runs are reproducible from their histories), an
+// empty run id (the workflow derives the campaign from the scheduled
+// time), the newest drop under the input prefix, and opt-out and history
+// prefixes listed when the run starts.
+func (s *scheduleSpec) action(resolve resolver, queue string) (*client.ScheduleWorkflowAction, error) {
+	in, err := s.campaign.build(resolve)
+	if err != nil {
+		return nil, err
+	}
+	in.InputPrefix = *s.inputPrefix
+	in.Defaults() // the template's approval applies (workflows.RegenerateInput.Defaults)
+	check := in
+	check.RunID = "scheduled" // each run's: its workflow ID
+	if err := check.Validate(); err != nil {
+		return nil, err
+	}
+	return &client.ScheduleWorkflowAction{
+		ID: in.Template, Workflow: workflows.Regenerate, Args: []any{in}, TaskQueue: queue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.CampaignTemplateKey.ValueSet(in.Template)),
+	}, nil
+}
+
+// scheduleOptions is the schedule of s running action; overlapping runs
+// are skipped.
+func scheduleOptions(s *scheduleSpec, action *client.ScheduleWorkflowAction) client.ScheduleOptions {
+	return client.ScheduleOptions{ID: *s.id, Spec: *s.spec(), Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP, Action: action}
+}
+
+func createSchedule(ctx context.Context, sc client.ScheduleClient, s *scheduleSpec, action *client.ScheduleWorkflowAction, stdout io.Writer) error {
+	h, err := sc.Create(ctx, scheduleOptions(s, action))
 	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		fmt.Fprintf(stdout, "schedule %s already exists (unchanged):\n", *s.id)
+		fmt.Fprintf(stdout, "schedule %s already exists (unchanged; `starter schedule update %s ...` changes it):\n", *s.id, *s.id)
 		return describeSchedule(ctx, sc.GetHandle(ctx, *s.id), stdout)
 	}
 	if err != nil {
 		return fmt.Errorf("create schedule %s: %w", *s.id, err)
 	}
 	fmt.Fprintf(stdout, "schedule %s created:\n", h.GetID())
+	return describeSchedule(ctx, h, stdout)
+}
+
+// updateSchedule replaces the schedule's action by action and, when s
+// gives one, its spec (else --timezone alone changes the old spec's time
+// zone); state, policies and counts are kept.
+func updateSchedule(ctx context.Context, h client.ScheduleHandle, s *scheduleSpec, action *client.ScheduleWorkflowAction, stdout io.Writer) error {
+	err := h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(u client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+		sch := u.Description.Schedule
+		sch.Action = action
+		if spec := s.spec(); spec != nil {
+			sch.Spec = spec
+		} else if *s.timezone != "" && sch.Spec != nil {
+			sch.Spec.TimeZoneName = *s.timezone
+		}
+		return &client.ScheduleUpdate{Schedule: &sch}, nil
+	}})
+	if err != nil {
+		return fmt.Errorf("update schedule %s: %w", h.GetID(), err)
+	}
+	fmt.Fprintf(stdout, "schedule %s updated:\n", h.GetID())
 	return describeSchedule(ctx, h, stdout)
 }
 
@@ -234,6 +295,9 @@ func describeSchedule(ctx context.Context, h client.ScheduleHandle, stdout io.Wr
 	fmt.Fprintf(stdout, "  id:       %s\n  state:    %s\n  spec:     %s\n", h.GetID(), state, specString(d.Schedule.Spec))
 	if wa, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction); ok {
 		fmt.Fprintf(stdout, "  action:   %v id %s on queue %s\n", wa.Workflow, wa.ID, wa.TaskQueue)
+		if in, ok := actionInput(wa); ok {
+			fmt.Fprintf(stdout, "  campaign: %s\n", campaignLine(in))
+		}
 	}
 	if d.Schedule.Policy != nil {
 		fmt.Fprintf(stdout, "  overlap:  %s\n", strings.TrimPrefix(d.Schedule.Policy.Overlap.String(), "SCHEDULE_OVERLAP_POLICY_"))
@@ -251,6 +315,50 @@ func describeSchedule(ctx context.Context, h client.ScheduleHandle, stdout io.Wr
 		fmt.Fprintf(stdout, "  next:     %s  campaign %s\n", t.UTC().Format(time.RFC3339), workflows.CampaignID(actionTemplate(d.Schedule.Action), t))
 	}
 	return nil
+}
+
+// actionInput decodes the RegenerateInput of a described action; false
+// when it cannot (a payload codec the default converter does not know).
+func actionInput(wa *client.ScheduleWorkflowAction) (workflows.RegenerateInput, bool) {
+	var in workflows.RegenerateInput
+	if len(wa.Args) != 1 {
+		return in, false
+	}
+	p, ok := wa.Args[0].(*commonpb.Payload)
+	if !ok {
+		return in, false
+	}
+	return in, converter.GetDefaultDataConverter().FromPayload(p, &in) == nil
+}
+
+// campaignLine sums up what a scheduled run does.
+func campaignLine(in workflows.RegenerateInput) string {
+	parts := []string{"template " + in.Template, "inputs " + in.InputPrefix}
+	if in.Spec != nil {
+		parts = append(parts, fmt.Sprintf("budget %g", in.Spec.Budget), fmt.Sprintf("control %g", in.Spec.ControlShare),
+			fmt.Sprintf("explore %g", in.Spec.ExploreShare), fmt.Sprintf("window %dd", in.Spec.WindowDays))
+	}
+	if in.Mapping != "" {
+		parts = append(parts, "mapping")
+	}
+	if len(in.OptOut) > 0 {
+		parts = append(parts, "opt-out "+strings.Join(in.OptOut, ","))
+	}
+	if len(in.History) > 0 {
+		parts = append(parts, "history "+strings.Join(in.History, ","))
+	}
+	if in.Approval.Required {
+		a := "approval required"
+		if in.Approval.Deadline > 0 {
+			a += " within " + in.Approval.Deadline.String()
+		}
+		parts = append(parts, a)
+	}
+	parts = append(parts, fmt.Sprintf("shards %d k %d seed %d", in.Shards, in.K, in.Seed))
+	if in.Evaluate {
+		parts = append(parts, "evaluated")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // actionTemplate is the template a schedule's runs use: the workflow ID

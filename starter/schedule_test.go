@@ -34,6 +34,13 @@ func TestScheduleBadRequests(t *testing.T) {
 		{"bad timezone", []string{"schedule", "create", "--cron", "0 3 * * MON", "--timezone", "Mars/Olympus"}, "--timezone"},
 		{"bad prefix", []string{"schedule", "create", "--every", "168h", "--input-prefix", "runs/x/"}, "want a raw/ prefix"},
 		{"describe without id", []string{"schedule", "describe"}, "usage: starter schedule describe ID"},
+		{"bad budget", []string{"schedule", "create", "--every", "168h", "--budget", "5000abc"}, `"5000abc" is not a number`},
+		{"unknown template", []string{"schedule", "create", "--every", "168h", "--template", "easter"}, `unknown template "easter"`},
+		{"history without mapping", []string{"schedule", "create", "--every", "168h", "--history", "raw/h/"}, "--history needs a --mapping"},
+		{"update without id", []string{"schedule", "update", "--budget", "1"}, "usage: starter schedule update ID"},
+		{"update with every and cron", []string{"schedule", "update", "weekly", "--every", "1h", "--cron", "0 3 * * MON"}, "at most one of --every and --cron"},
+		{"outcomes without campaign", []string{"outcomes", "--input", "x.csv"}, "usage: starter outcomes --campaign C"},
+		{"outcomes of a missing file", []string{"outcomes", "--campaign", "c", "--input", "/nonexistent/x.csv"}, "no such file"},
 		{"bad backfill", []string{"schedule", "backfill", "weekly", "--start", "yesterday"}, "want --start and --end"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,8 +20,11 @@ const OutcomesReadySignal = "outcomes-ready"
 
 // OutcomesReady is the payload of OutcomesReadySignal.
 type OutcomesReady struct {
-	// Outcomes, when not empty, replace EvaluateInput.Outcomes.
+	// Outcomes, when not empty, replace EvaluateInput.Outcomes, and
+	// Mapping replaces EvaluateInput.Mapping (the files come with their
+	// mapping; empty: canonical event CSV).
 	Outcomes []string
+	Mapping  string
 }
 
 // Evaluation stages, for the progress query and the Stage search attribute.
@@ -45,8 +48,11 @@ type EvaluateInput struct {
 	// Outcomes are keys or prefixes ("/"-terminated) of canonical event
 	// CSV files; empty means EvaluationOutcomes(Campaign).
 	Outcomes []string
-	Catalog  []campaign.Offer
-	Margin   float64
+	// Mapping, when set, is the mapping YAML the outcome files are read
+	// through (its events sources), as a run reads its inputs.
+	Mapping string
+	Catalog []campaign.Offer
+	Margin  float64
 }
 
 // EvaluationOutcomes is where a campaign's outcome events are expected by
@@ -113,7 +119,7 @@ func Evaluate(ctx workflow.Context, in EvaluateInput) (activities.EvaluateCampai
 			c.Receive(ctx, &s)
 			signalled = true
 			if len(s.Outcomes) > 0 {
-				in.Outcomes = s.Outcomes
+				in.Outcomes, in.Mapping = s.Outcomes, s.Mapping
 			}
 			cancel()
 		})
@@ -132,7 +138,7 @@ func Evaluate(ctx workflow.Context, in EvaluateInput) (activities.EvaluateCampai
 	actx := withSummary(withActivityOptions(ctx), fmt.Sprintf("measure %s against control; update state of %q", in.Campaign, in.Template))
 	err := workflow.ExecuteActivity(actx, a.EvaluateCampaign, activities.EvaluateCampaignInput{
 		Campaign: in.Campaign, Template: in.Template, Start: in.Start, End: in.End,
-		Outcomes: in.Outcomes, Catalog: in.Catalog, Margin: in.Margin,
+		Outcomes: in.Outcomes, Mapping: in.Mapping, Catalog: in.Catalog, Margin: in.Margin,
 	}).Get(ctx, &out)
 	if err != nil {
 		return out, fmt.Errorf("evaluate %s: %w", in.Campaign, err)

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -62,8 +64,16 @@ type RegenerateInput struct {
 	// decision's time, a zero End Start + Spec.WindowDays.
 	Start, End time.Time
 	// OptOut are raw/... keys of opted-out user lists (one id per line,
-	// or a CSV whose first column is the id): never contacted.
-	OptOut   []string
+	// or a CSV whose first column is the id): never contacted. A key
+	// ending in "/" is a prefix: every object under it, listed when the run
+	// starts (activities.ResolveKeys), so a schedule's runs read the list as
+	// it is on the day.
+	OptOut []string
+	// History are raw/... keys of campaign history files, ingested with
+	// Inputs through Mapping (which must map them to the history table);
+	// a key ending in "/" is a prefix: every object under it, listed when
+	// the run starts. They are appended to Inputs, after them.
+	History  []string
 	Approval ApprovalPolicy // a reviewer's approve or reject update before publishing (approval.go)
 	// InputPrefix, when set, replaces Inputs by the newest data under it,
 	// resolved when the run starts (activities.ResolveInputs): how runs
@@ -119,6 +129,15 @@ func (in *RegenerateInput) Defaults() {
 	}
 	if in.Spec != nil && in.Template == "" {
 		in.Template = in.Spec.Name
+	}
+	if in.Spec != nil && in.Spec.Approval.Required && !in.Approval.Required {
+		// The template asks for a reviewer (holiday): every run of it
+		// waits, however it was started (CLI, schedule, another client);
+		// a deadline given with the run overrides the template's.
+		in.Approval.Required = true
+		if in.Approval.Deadline == 0 {
+			in.Approval.Deadline = in.Spec.Approval.Deadline
+		}
 	}
 }
 
@@ -267,6 +286,19 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 		}
 		r.sum.Inputs = r.in.Inputs
 	}
+	if len(in.History) > 0 {
+		hist, err := r.resolveKeys(ctx, in.History, "campaign history")
+		if err != nil {
+			return r.sum, fmt.Errorf("history: %w", err)
+		}
+		r.in.Inputs = append(slices.Clone(r.in.Inputs), hist...)
+		r.sum.Inputs = r.in.Inputs
+	}
+	optOut, err := r.resolveKeys(ctx, in.OptOut, "opt-out lists")
+	if err != nil {
+		return r.sum, fmt.Errorf("opt-out: %w", err)
+	}
+	r.in.OptOut = optOut
 	for _, st := range []struct {
 		name string
 		fn   func(workflow.Context) error
@@ -324,6 +356,19 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 		"state_version": r.stateVersion(), "plan": r.sum.Plan.CSV,
 	})
 	return r.sum, err
+}
+
+// resolveKeys returns keys with each "/"-terminated prefix replaced by the
+// objects under it, listed now by an activity (activities.ResolveKeys);
+// without prefixes, keys as they are and no activity.
+func (r *run) resolveKeys(ctx workflow.Context, keys []string, what string) ([]string, error) {
+	if !slices.ContainsFunc(keys, func(k string) bool { return strings.HasSuffix(k, "/") }) {
+		return keys, nil
+	}
+	var out []string
+	actx := withSummary(withActivityOptions(ctx), what+" under "+strings.Join(keys, ", "))
+	err := workflow.ExecuteActivity(actx, a.ResolveKeys, keys).Get(ctx, &out)
+	return out, err
 }
 
 // startEvaluation starts the campaign's evaluation as a child that the

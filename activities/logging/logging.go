@@ -48,6 +48,7 @@ var stages = map[string]string{
 	"PublishFeatures": StagePublish, "Publish": StagePublish, "WriteSummary": StagePublish, "RecordContacts": StagePublish, "WriteReport": StagePublish,
 	"UpliftPrepare": StageUplift, "UpliftFold": StageUplift, "UpliftEvaluate": StageUplift,
 	"ResolveInputs": StageIngest, "EvaluateCampaign": StageEvaluate, "SimulateWeek": StageSimulate,
+	"ResolveKeys": StageIngest, // opt-out and history prefixes, listed when a run starts
 }
 
 // StageOf returns the stage an activity type runs in; an activity that is
