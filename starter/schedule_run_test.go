@@ -54,7 +54,7 @@ sources:
       campaign_id: campaign_id
       arm: arm
       sent_at: sent_at
-      propensity: propensity
+      assignment_probability: propensity
       responded: number(responded) > 0
       revenue: revenue
 `
