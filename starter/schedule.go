@@ -228,6 +228,7 @@ func (s *scheduleSpec) action(resolve resolver, queue string) (*client.ScheduleW
 		return nil, err
 	}
 	in.InputPrefix = *s.inputPrefix
+	in.CampaignEvery = *s.every
 	in.Defaults() // the template's approval applies (workflows.RegenerateInput.Defaults)
 	check := in
 	check.RunID = "scheduled" // each run's: its workflow ID
@@ -312,7 +313,7 @@ func describeSchedule(ctx context.Context, h client.ScheduleHandle, stdout io.Wr
 		if i == 3 {
 			break
 		}
-		fmt.Fprintf(stdout, "  next:     %s  campaign %s\n", t.UTC().Format(time.RFC3339), workflows.CampaignID(actionTemplate(d.Schedule.Action), t))
+		fmt.Fprintf(stdout, "  next:     %s  campaign %s\n", t.UTC().Format(time.RFC3339), workflows.ScheduledCampaignID(actionTemplate(d.Schedule.Action), t, actionEvery(d.Schedule.Action)))
 	}
 	return nil
 }
@@ -359,6 +360,17 @@ func campaignLine(in workflows.RegenerateInput) string {
 		parts = append(parts, "evaluated")
 	}
 	return strings.Join(parts, ", ")
+}
+
+// actionEvery is the interval the schedule's action names its campaigns by
+// (RegenerateInput.CampaignEvery).
+func actionEvery(a client.ScheduleAction) time.Duration {
+	if wa, ok := a.(*client.ScheduleWorkflowAction); ok {
+		if in, ok := actionInput(wa); ok {
+			return in.CampaignEvery
+		}
+	}
+	return 0
 }
 
 // actionTemplate is the template a schedule's runs use: the workflow ID

@@ -28,36 +28,15 @@ import (
 )
 
 // shopMapping reads the test's shop export (semicolons, its own column
-// names, "2006-01-02 15:04:05" times) and the generated campaign history.
-const shopMapping = `dataset: shop
-sources:
-  - name: events
-    files: "shop-events*"
-    table: events
-    delimiter: ";"
-    columns:
-      user_id: {expr: customer, missing: reject}
-      ts: {expr: happened, layout: "2006-01-02 15:04:05"}
-      type: lower(kind)
-      item_id: {expr: sku, optional: true}
-      category: {expr: cat, optional: true}
-      text: {expr: title, optional: true}
-      quantity: {expr: qty, optional: true}
-      price: {expr: unit_price, optional: true}
-      order_id: {expr: order_no, optional: true}
-      channel: {expr: chan, optional: true}
-  - name: history
-    files: "history*"
-    table: history
-    columns:
-      user_id: user_id
-      campaign_id: campaign_id
-      arm: arm
-      sent_at: sent_at
-      assignment_probability: propensity
-      responded: number(responded) > 0
-      revenue: revenue
-`
+// names, "2006-01-02 15:04:05" times) and the generated campaign history:
+// deploy/datasets/shop.yaml.
+var shopMapping = func() string {
+	b, err := os.ReadFile("../deploy/datasets/shop.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // writeShopExport turns canonical gzip CSV events into the shop's layout.
 func writeShopExport(t *testing.T, from, to string) (users []string) {

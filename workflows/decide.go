@@ -235,8 +235,8 @@ func (r *run) decide(ctx workflow.Context) error {
 // policy value), rows weighted by their inverse assignment probability,
 // and the run's seed.
 func UpliftConfig(seed int64) uplift.Config {
-	return uplift.Config{Seed: seed, Weighting: uplift.WeightIPW, Trees: 50, Subsample: 0.5,
-		Learners: []string{uplift.XLearner, uplift.DRLearner, uplift.AvgLearner}}.WithDefaults()
+	return uplift.Config{Seed: seed, Weighting: uplift.WeightIPW, Folds: 3, Trees: 50, Subsample: 0.25,
+		Learners: []string{uplift.XLearner, uplift.DRLearner}}.WithDefaults()
 }
 
 // learnUplift reads the template's newest evaluated campaigns (and the

@@ -254,6 +254,19 @@ func TestCampaignID(t *testing.T) {
 			t.Errorf("CampaignID(%v) = %s, want %s", c.t, got, c.want)
 		}
 	}
+	// Schedules that run more often than weekly name campaigns by minute,
+	// so two runs of one week do not share a campaign.
+	at := time.Date(2026, 12, 3, 9, 15, 0, 0, time.UTC)
+	for _, c := range []struct {
+		every time.Duration
+		want  string
+	}{
+		{0, "weekly-2026-W49"}, {7 * 24 * time.Hour, "weekly-2026-W49"}, {2 * time.Minute, "weekly-20261203-0915"}, {24 * time.Hour, "weekly-20261203-0915"},
+	} {
+		if got := ScheduledCampaignID("weekly", at, c.every); got != c.want {
+			t.Errorf("ScheduledCampaignID(every %v) = %s, want %s", c.every, got, c.want)
+		}
+	}
 }
 
 // weekOf is the simulated week of a simulation's regeneration input (the

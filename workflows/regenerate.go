@@ -82,6 +82,11 @@ type RegenerateInput struct {
 	// Evaluate starts the campaign's evaluation, a child workflow that
 	// outlives this run and measures the campaign when its window ends.
 	Evaluate bool
+	// CampaignEvery is the interval of the schedule that starts the run
+	// (0 for cron schedules and manual runs): scheduled runs more often
+	// than weekly name their campaign by the scheduled minute, not the
+	// week (ScheduledCampaignID).
+	CampaignEvery time.Duration
 	// EvaluateOnSignal makes the evaluation wait for the outcomes-ready
 	// signal (`starter outcomes`) however long the window is: for shops
 	// that deliver outcomes explicitly, and for the simulator, whose
@@ -256,7 +261,7 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 			if t == "" {
 				t = DefaultTemplate
 			}
-			in.Campaign = CampaignID(t, ScheduledTime(ctx))
+			in.Campaign = ScheduledCampaignID(t, ScheduledTime(ctx), in.CampaignEvery)
 		}
 	}
 	in.Defaults()

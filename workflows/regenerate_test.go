@@ -147,6 +147,7 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			return h, nil
 		},
 		"DecidePrepare": activities.DecidePrepareOutput{},
+		"DecideHistory": activities.DecideHistoryOutput{Uplift: strategy.UpliftInfo{Reason: "no campaign history yet"}},
 		"DecideScore": func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
 			return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
 		},

@@ -21,6 +21,19 @@ func ScheduledTime(ctx workflow.Context) time.Time {
 	return workflow.Now(ctx).UTC()
 }
 
+// ScheduledCampaignID is the campaign of a scheduled run at t of a
+// schedule that runs every interval (0 for calendar or cron schedules):
+// the ISO week (CampaignID) for weekly or rarer runs, and the scheduled
+// minute (weekly-20261203-0915) for runs more often than weekly, whose
+// campaigns would otherwise share a week's name, its evaluation and its
+// history object.
+func ScheduledCampaignID(template string, t time.Time, every time.Duration) string {
+	if every > 0 && every < 7*24*time.Hour {
+		return template + "-" + t.UTC().Format("20060102-1504")
+	}
+	return CampaignID(template, t)
+}
+
 // CampaignID is the readable campaign ID of a template's run at t: the
 // template and t's ISO week, weekly-2026-W48.
 func CampaignID(template string, t time.Time) string {

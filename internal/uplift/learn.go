@@ -498,12 +498,16 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k i
 				if d.Fold[i] == k {
 					continue
 				}
+				// Propensities are clipped at MinPropensity, as in the
+				// weights: a few rows of P 0.002 (exploration) would
+				// otherwise make the pseudo-outcomes mostly their noise.
 				phi := mu[i][a] - mu[i][0]
+				p := max(d.P[i], cfg.MinPropensity)
 				switch d.A[i] {
 				case a:
-					phi += (d.Y[i] - mu[i][a]) / d.P[i]
+					phi += (d.Y[i] - mu[i][a]) / p
 				case 0:
-					phi -= (d.Y[i] - mu[i][0]) / d.P[i]
+					phi -= (d.Y[i] - mu[i][0]) / p
 				}
 				target[i] = phi
 				train = append(train, i)

@@ -78,7 +78,15 @@ func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &policy.Sample{A: d.A, Y: d.Y, P: d.P, Mu: mu}
+	// Propensities clipped at MinPropensity (as the learners' weights):
+	// the policy values of a confounded history would otherwise rest on a
+	// few exploration rows of probability 0.002, and the learner chosen by
+	// them would be the luckiest, not the best.
+	p := make([]float64, len(d.P))
+	for i, v := range d.P {
+		p[i] = max(v, cfg.MinPropensity)
+	}
+	s := &policy.Sample{A: d.A, Y: d.Y, P: p, Mu: mu}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -128,7 +136,7 @@ func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) 
 			score = append(score, tau[i][a-1])
 			treated = append(treated, arm == a)
 			y = append(y, d.Y[i])
-			w = append(w, 1/d.P[i])
+			w = append(w, 1/s.P[i])
 		}
 		r.Qini.Arms = append(r.Qini.Arms, ArmCurves{Arm: d.Arms[a], Curves: policy.Rank(score, treated, y, w)})
 	}
