@@ -117,7 +117,8 @@ func modelScore(md *Model, xs, truth [][]float64) (rmse, share float64) {
 // 50000,150000) with 40 features and 4 offers: Analyze with every learner
 // (5 folds), then Fit of the avg learner (which fits t, x and dr), under
 // the default Config and the fast settings of PROMOFLOW_STAGE_CONFIGS
-// (comma-separated: default, fast).
+// (comma-separated: default, fast, faster, t100s12), on the history of
+// seed PROMOFLOW_STAGE_SEED (default 1).
 //
 //	go test -run XXX -bench DecisionStage -benchtime 1x -v ./internal/uplift
 func BenchmarkDecisionStage(b *testing.B) {
@@ -136,19 +137,31 @@ func BenchmarkDecisionStage(b *testing.B) {
 		"default": {Seed: 1, Bootstrap: 100},
 		"fast":    {Seed: 1, Bootstrap: 100, Trees: 50, Subsample: 0.25},
 		"faster":  {Seed: 1, Bootstrap: 100, Trees: 30, Subsample: 0.2},
+		"t100s12": {Seed: 1, Bootstrap: 100, Trees: 100, Subsample: 0.125},
 	}
 	names := []string{"default", "fast", "faster"}
 	if s := os.Getenv("PROMOFLOW_STAGE_CONFIGS"); s != "" {
 		names = strings.Split(s, ",")
 	}
+	seed := uint64(1)
+	if s := os.Getenv("PROMOFLOW_STAGE_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seed = v
+	}
 	for range b.N {
 		for _, n := range sizes {
-			d, truth, fresh, freshTruth, err := wideHistory(n, 40, 4, 1)
+			d, truth, fresh, freshTruth, err := wideHistory(n, 40, 4, seed)
 			if err != nil {
 				b.Fatal(err)
 			}
 			for _, name := range names {
-				cfg := configs[name]
+				cfg, ok := configs[name]
+				if !ok {
+					b.Fatalf("no config %q", name)
+				}
 				start := time.Now()
 				res, err := Analyze(d, cfg)
 				if err != nil {
