@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,7 +118,8 @@ func modelScore(md *Model, xs, truth [][]float64) (rmse, share float64) {
 // 50000,150000) with 40 features and 4 offers: Analyze with every learner
 // (5 folds), then Fit of the avg learner (which fits t, x and dr), under
 // the default Config and the fast settings of PROMOFLOW_STAGE_CONFIGS
-// (comma-separated: default, fast).
+// (comma-separated: default, fast, faster, t100s12), on the history of
+// seed PROMOFLOW_STAGE_SEED (default 1).
 //
 //	go test -run XXX -bench DecisionStage -benchtime 1x -v ./internal/uplift
 func BenchmarkDecisionStage(b *testing.B) {
@@ -136,20 +138,32 @@ func BenchmarkDecisionStage(b *testing.B) {
 		"default": {Seed: 1, Bootstrap: 100},
 		"fast":    {Seed: 1, Bootstrap: 100, Trees: 50, Subsample: 0.25},
 		"faster":  {Seed: 1, Bootstrap: 100, Trees: 30, Subsample: 0.2},
+		"t100s12": {Seed: 1, Bootstrap: 100, Trees: 100, Subsample: 0.125},
 	}
 	names := []string{"default", "fast", "faster"}
 	if s := os.Getenv("PROMOFLOW_STAGE_CONFIGS"); s != "" {
 		names = strings.Split(s, ",")
 	}
+	seed := uint64(1)
+	if s := os.Getenv("PROMOFLOW_STAGE_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seed = v
+	}
 	for range b.N {
 		for _, n := range sizes {
-			d, truth, fresh, freshTruth, err := wideHistory(n, 40, 4, 1)
+			d, truth, fresh, freshTruth, err := wideHistory(n, 40, 4, seed)
 			if err != nil {
 				b.Fatal(err)
 			}
 			for _, name := range names {
-				cfg := configs[name]
-				start := time.Now()
+				cfg, ok := configs[name]
+				if !ok {
+					b.Fatalf("no config %q", name)
+				}
+				start, cpu0 := time.Now(), cpuTime()
 				res, err := Analyze(d, cfg)
 				if err != nil {
 					b.Fatal(err)
@@ -159,14 +173,24 @@ func BenchmarkDecisionStage(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				total := time.Since(start)
+				total, cpu := time.Since(start), cpuTime()-cpu0
 				oof := trueValue(policy.Assign(res.Tau[res.Report.Chosen], 0.3), truth) / trueValue(policy.Assign(truth, 0.3), truth)
 				rmse, share := modelScore(md, fresh, freshTruth)
-				b.Logf("%d rows, %s %+v: Analyze %.1fs, Fit avg %.1fs, total %.1fs; chosen %s (cv values %s), its out-of-fold policy at 30%% reaches %.3f of the oracle; fitted avg on new users: effect rmse %.4f, policy at 30%% %.3f of the oracle",
-					n, name, cfg, analyzed.Seconds(), (total - analyzed).Seconds(), total.Seconds(), res.Report.Chosen, cvValues(res.Report), oof, rmse, share)
+				b.Logf("%d rows, %s %+v: Analyze %.1fs, Fit avg %.1fs, total %.1fs (CPU %.1fs); chosen %s (cv values %s), its out-of-fold policy at 30%% reaches %.3f of the oracle; fitted avg on new users: effect rmse %.4f, policy at 30%% %.3f of the oracle",
+					n, name, cfg, analyzed.Seconds(), (total - analyzed).Seconds(), total.Seconds(), cpu.Seconds(), res.Report.Chosen, cvValues(res.Report), oof, rmse, share)
 			}
 		}
 	}
+}
+
+// cpuTime returns the CPU time the process has used: wall time on a
+// shared machine depends on the other load, CPU time much less.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func cvValues(r *Report) string {

@@ -18,7 +18,12 @@
 // Evaluate turns the out-of-fold predictions into the report: per-arm
 // effects, each learner's cross-validated policy value, the chosen
 // learner's Qini curves and its policy at budgets (package policy).
-// Analyze does it all in one process.
+// Analyze does it all in one process. Fit then fits the chosen learner on
+// every row into a Model that predicts new users.
+//
+// A history logged by a targeting decision (NewData, or Prepare with a
+// propensity column) is confounded; forests then weigh rows by inverse
+// propensity (Config.Weighting).
 package uplift
 
 import (

@@ -120,8 +120,8 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("uplift: weighting %q, want %q or %q", c.Weighting, WeightIPW, WeightNone)
 	}
-	if !(c.MinPropensity > 0 && c.MinPropensity <= 1) {
-		return fmt.Errorf("uplift: min propensity %v, want (0, 1]", c.MinPropensity)
+	if !(c.MinPropensity >= 0 && c.MinPropensity <= 1) {
+		return fmt.Errorf("uplift: min propensity %v, want (0, 1] or 0 for the default", c.MinPropensity)
 	}
 	if !(c.Subsample >= 0 && c.Subsample <= 1) {
 		return fmt.Errorf("uplift: subsample %v, want (0, 1] or 0 for 1", c.Subsample)
