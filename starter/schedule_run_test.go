@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,8 +202,9 @@ func TestScheduledRunEqualsManualRun(t *testing.T) {
 	rows, err := csv.NewReader(bytes.NewReader(scheduledPlan)).ReadAll()
 	must(t, err)
 	reasons := map[string]string{}
+	col := slices.Index(rows[0], "reasons")
 	for _, r := range rows[1:] {
-		reasons[r[0]] = r[8]
+		reasons[r[0]] = r[col]
 	}
 	for _, u := range append(append([]string(nil), firstOut...), secondOut...) {
 		if r, ok := reasons[u]; ok && !strings.Contains(r, "suppressed: opted_out") {
@@ -213,12 +215,12 @@ func TestScheduledRunEqualsManualRun(t *testing.T) {
 		t.Errorf("guards %+v: want %d opted out", sched.Strategy.Guards, len(firstOut)+len(secondOut))
 	}
 
-	// The manual run with the same flags and the scheduled campaign id
-	// (control group and exploration are salted with it) publishes the
-	// same bytes.
+	// The manual run with the same flags, the scheduled campaign id
+	// (control group and exploration are salted with it) and its window
+	// (the scheduled time) publishes the same bytes.
 	_, err = stack.S3Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(store.Bucket()), Key: aws.String(planKey)})
 	must(t, err)
-	out = cli(append([]string{"run", "--run-id", "manual-shop", "--campaign", sched.Campaign, "--wait", "--json",
+	out = cli(append([]string{"run", "--run-id", "manual-shop", "--campaign", sched.Campaign, "--start", sched.Strategy.Start.Format(time.RFC3339), "--wait", "--json",
 		"--input", store.URL("raw/shop/2026-11-23/shop-events.csv"),
 		"--opt-out", store.URL("raw/shop-optout/2026-11-20/optout.txt") + "," + store.URL("raw/shop-optout/2026-11-27/optout.txt"),
 		"--history", store.URL("raw/shop-history/2026-11/history.csv")}, campaignFlags...)...)

@@ -115,8 +115,8 @@ func (c *campaignFlags) register(fs *flag.FlagSet, schedule bool) {
 	}
 	fs.BoolVar(&c.evaluate, "evaluate", false, "evaluate the campaign against its control group when its window ends (a workflow <campaign>-evaluation)")
 	fs.StringVar(&c.event, "event", "", `holiday or event name, e.g. "Christmas 2011": the run's workflow ID becomes <template>-<event-slug>`)
-	fs.StringVar(&c.start, "start", "", "campaign start date (2006-01-02); default: when the decision runs")
-	fs.StringVar(&c.end, "end", "", "campaign end date (2006-01-02); default: start + the window")
+	fs.StringVar(&c.start, "start", "", "campaign start date (2006-01-02, or an RFC 3339 time); default: when the decision runs")
+	fs.StringVar(&c.end, "end", "", "campaign end date (2006-01-02, or an RFC 3339 time); default: start + the window")
 	fs.StringVar(&c.cutoff, "cutoff", "", "training cutoff date (2006-01-02); default horizon-days before the last event")
 }
 
@@ -177,9 +177,12 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 		}
 		t, err := time.Parse(time.DateOnly, d.v)
 		if err != nil {
-			return in, fmt.Errorf("%s %q: want a date like 2011-12-01", d.flag, d.v)
+			// A moment, to repeat a scheduled run's window exactly.
+			if t, err = time.Parse(time.RFC3339, d.v); err != nil {
+				return in, fmt.Errorf("%s %q: want a date like 2011-12-01 (or an RFC 3339 time)", d.flag, d.v)
+			}
 		}
-		*d.t = t
+		*d.t = t.UTC()
 	}
 	if !end.IsZero() && !end.After(start) {
 		return in, fmt.Errorf("--end %s is not after --start %s", c.end, c.start)

@@ -235,7 +235,7 @@ func (r *run) decide(ctx workflow.Context) error {
 // policy value), rows weighted by their inverse assignment probability,
 // and the run's seed.
 func UpliftConfig(seed int64) uplift.Config {
-	return uplift.Config{Seed: seed, Weighting: uplift.WeightIPW, Folds: 3, Trees: 50, Subsample: 0.25,
+	return uplift.Config{Seed: seed, Weighting: uplift.WeightIPW, Folds: 3, Trees: 100, Subsample: 0.25,
 		Learners: []string{uplift.XLearner, uplift.DRLearner}}.WithDefaults()
 }
 

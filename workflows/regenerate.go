@@ -263,6 +263,12 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 			}
 			in.Campaign = ScheduledCampaignID(t, ScheduledTime(ctx), in.CampaignEvery)
 		}
+		// The campaign starts at its scheduled time: a re-run of the
+		// scheduled campaign (or a manual run with --start at that time)
+		// gets the same window, hence the same plan.
+		if in.Start.IsZero() {
+			in.Start = ScheduledTime(ctx).Truncate(time.Second)
+		}
 	}
 	in.Defaults()
 	if err := in.Validate(); err != nil {
