@@ -67,6 +67,8 @@ func TestIntegrationRegenerate(t *testing.T) {
 		in := workflows.RegenerateInput{
 			RunID: id, Campaign: campaign, Template: "weekly", Inputs: []string{"raw/it/events.csv.gz", "raw/it/bad.csv"},
 			Shards: 4, Seed: 7, K: 5, Window: 3,
+			// The plan names its window: a re-run of the campaign repeats it.
+			Start: time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC),
 		}
 		wr, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.Regenerate, in)
 		if err != nil {
@@ -142,8 +144,8 @@ func TestIntegrationRegenerate(t *testing.T) {
 		t.Errorf("stored summary plan %+v, returned %+v", stored.Plan, sum.Plan)
 	}
 
-	// Same inputs and seed, the campaign run again (a campaign never
-	// suppresses its own contacts): identical plan bytes.
+	// Same inputs, window and seed, the campaign run again (a campaign
+	// never suppresses its own contacts): identical plan bytes.
 	first := map[string][]byte{}
 	for _, f := range []string{"plan.parquet", "plan.csv"} {
 		first[f], err = store.Get(ctx, "campaigns/it-1/"+f)
