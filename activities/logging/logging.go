@@ -47,7 +47,7 @@ var stages = map[string]string{
 	"DecideAssign":    StageDecide,
 	"PublishFeatures": StagePublish, "Publish": StagePublish, "WriteSummary": StagePublish, "RecordContacts": StagePublish, "WriteReport": StagePublish,
 	"UpliftPrepare": StageUplift, "UpliftFold": StageUplift, "UpliftEvaluate": StageUplift,
-	"ResolveInputs": StageIngest, "EvaluateCampaign": StageEvaluate, "SimulateWeek": StageSimulate,
+	"ResolveInputs": StageIngest, "EvaluateCampaign": StageEvaluate, "SimulateWeek": StageSimulate, "SimulateDrop": StageSimulate, "AwaitHistory": StageSimulate,
 	"ResolveKeys": StageIngest, // opt-out and history prefixes, listed when a run starts
 }
 
