@@ -274,20 +274,15 @@ func (a *Activities) DecideTrainUplift(ctx context.Context, in DecideTrainUplift
 	}
 	var mu [][]float64
 	if len(in.PredictionKeys) > 0 {
-		cfg := in.Config.WithDefaults()
-		folds := make([][][]float64, len(in.PredictionKeys))
-		for k, key := range in.PredictionKeys {
-			data, err := a.Store.Get(ctx, key)
-			if err != nil {
-				return DecideTrainUpliftOutput{}, err
-			}
-			r, err := uplift.DecodePredictions(data, len(in.Arms), cfg.Learners, a.mem())
-			if err != nil {
-				return DecideTrainUpliftOutput{}, &corruptError{key: key, err: err}
-			}
-			folds[k] = r.Mu
+		folds, err := a.upliftPredictions(ctx, in.PredictionKeys, len(in.Arms), in.Config.WithDefaults().Learners)
+		if err != nil {
+			return DecideTrainUpliftOutput{}, err
 		}
-		if mu, err = uplift.Gather(d, folds); err != nil {
+		perFold := make([][][]float64, len(folds))
+		for k, f := range folds {
+			perFold[k] = f.Mu
+		}
+		if mu, err = uplift.Gather(d, perFold); err != nil {
 			return DecideTrainUpliftOutput{}, err
 		}
 	}

@@ -127,6 +127,22 @@ func (a *Activities) upliftData(ctx context.Context, keys, arms, features []stri
 	return d, nil
 }
 
+// upliftPredictions reads the folds' out-of-fold predictions (UpliftFold),
+// fold 0 first.
+func (a *Activities) upliftPredictions(ctx context.Context, keys []string, arms int, learners []string) ([]*uplift.FoldResult, error) {
+	folds := make([]*uplift.FoldResult, len(keys))
+	for k, key := range keys {
+		data, err := a.Store.Get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if folds[k], err = uplift.DecodePredictions(data, arms, learners, a.mem()); err != nil {
+			return nil, &corruptError{key: key, err: err}
+		}
+	}
+	return folds, nil
+}
+
 // UpliftEvaluateInput evaluates the folds' predictions.
 type UpliftEvaluateInput struct {
 	RunID          string
@@ -155,15 +171,9 @@ func (a *Activities) UpliftEvaluate(ctx context.Context, in UpliftEvaluateInput)
 		return UpliftEvaluateOutput{}, err
 	}
 	cfg := in.Config.WithDefaults()
-	folds := make([]*uplift.FoldResult, len(in.PredictionKeys))
-	for k, key := range in.PredictionKeys {
-		data, err := a.Store.Get(ctx, key)
-		if err != nil {
-			return UpliftEvaluateOutput{}, err
-		}
-		if folds[k], err = uplift.DecodePredictions(data, len(in.Arms), cfg.Learners, a.mem()); err != nil {
-			return UpliftEvaluateOutput{}, &corruptError{key: key, err: err}
-		}
+	folds, err := a.upliftPredictions(ctx, in.PredictionKeys, len(in.Arms), cfg.Learners)
+	if err != nil {
+		return UpliftEvaluateOutput{}, err
 	}
 	res, err := uplift.Combine(d, folds, cfg)
 	if err != nil {

@@ -79,8 +79,10 @@ func (h *harness) run(id, campaign string, window int, during func(workflows.Pro
 	}
 	// Every run plans the same campaign: the control group and exploration
 	// are hashed by campaign, and a campaign never suppresses its own
-	// contacts, so an undisturbed and a disturbed run must agree byte for byte.
-	in := workflows.RegenerateInput{RunID: id, Campaign: campaign, Template: "weekly", Inputs: []string{"raw/chaos/events.csv.gz"}, Shards: shards, Seed: 3, Window: window}
+	// contacts, so an undisturbed and a disturbed run must agree byte for byte
+	// (the plan names the campaign's window: every run repeats it).
+	in := workflows.RegenerateInput{RunID: id, Campaign: campaign, Template: "weekly", Inputs: []string{"raw/chaos/events.csv.gz"}, Shards: shards, Seed: 3, Window: window,
+		Start: time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)}
 	wr, err := h.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.Regenerate, in)
 	if err != nil {
 		return workflows.Summary{}, err
