@@ -23,6 +23,9 @@ import (
 func (r *run) decide(ctx workflow.Context) error {
 	in, spec := r.in, r.in.Spec
 	actx := withActivityOptions(ctx)
+	// The stage runs from here (state, history, learners), its steps
+	// counted from the scoring on: two per shard.
+	r.track.begin(StageDecide, 2*in.Shards)
 	r.start = in.Start
 	if r.start.IsZero() {
 		r.start = workflow.Now(ctx).UTC().Truncate(time.Second)
@@ -62,7 +65,6 @@ func (r *run) decide(ctx workflow.Context) error {
 	}
 
 	// Score every shard.
-	r.track.begin(StageDecide, 2*in.Shards)
 	scored := make([]activities.DecideScoreOutput, in.Shards)
 	sensitive := ""
 	if fair != nil {
