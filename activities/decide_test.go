@@ -12,8 +12,8 @@ import (
 
 	"github.com/promoflow/promoflow/internal/adjust"
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/history"
 	"github.com/promoflow/promoflow/internal/shard"
-	"github.com/promoflow/promoflow/internal/strategy"
 	"github.com/promoflow/promoflow/internal/uplift"
 )
 
@@ -105,7 +105,7 @@ func TestUpliftModelsCache(t *testing.T) {
 			}
 			ids, xs, arms, ys, ps = append(ids, fmt.Sprint(i)), append(xs, x), append(arms, arm), append(ys, y), append(ps, 0.5)
 		}
-		d, err := uplift.NewData(ids, []string{strategy.ControlArm, "coupon5"}, []string{"x0", "x1"}, xs, arms, ys, ps, 2, int64(seed))
+		d, err := uplift.NewData(ids, []string{history.ControlArm, "coupon5"}, []string{"x0", "x1"}, xs, arms, ys, ps, 2, int64(seed))
 		must(t, err)
 		mx, err := uplift.Matrix(d)
 		must(t, err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -45,10 +44,6 @@ type DecideHistoryOutput struct {
 	Uplift strategy.UpliftInfo
 }
 
-// minArmRows is the fewest joined rows an arm (control included) needs to
-// be learnt from.
-const minArmRows = strategy.MinArmRows
-
 // DecideHistory reads the template's newest evaluated campaigns
 // (history/<template>/*.parquet, internal/history) and the run's own
 // history table, joins every row to the user's features as of the decision
@@ -67,11 +62,7 @@ func (a *Activities) DecideHistory(ctx context.Context, in DecideHistoryInput) (
 	if in.RunTable {
 		for i := range in.Shards {
 			err := a.eachTableRow(ctx, layout.TableDir(in.RunID, canon.HistoryName, i, in.Shards), canon.HistoryTable, func(v []canon.Value) {
-				r := history.Row{UserID: v[0].Str, Campaign: v[1].Str, Arm: v[2].Str, Probability: math.NaN(), RunID: v[12].Str}
-				if !v[4].Null {
-					r.Probability = v[4].Float
-				}
-				r.Responded = !v[5].Null && v[5].Bool
+				r := history.RowOf(v)
 				if r.RunID == "" {
 					r.RunID = in.RunID
 				}
@@ -100,7 +91,7 @@ func (a *Activities) DecideHistory(ctx context.Context, in DecideHistoryInput) (
 		for _, i := range byRun[run] {
 			want[rows[i].UserID] = append(want[rows[i].UserID], i)
 		}
-		keys, err := a.Store.List(ctx, layout.Run(run)+"features/")
+		keys, err := a.Store.List(ctx, layout.FeaturesDir(run))
 		if err != nil {
 			return out, err
 		}
@@ -131,7 +122,7 @@ func (a *Activities) DecideHistory(ctx context.Context, in DecideHistoryInput) (
 	}
 	arms := []string{history.ControlArm}
 	for _, o := range in.Offers {
-		if counts[o] >= minArmRows {
+		if counts[o] >= strategy.MinArmRows {
 			arms = append(arms, o)
 		}
 	}
@@ -139,11 +130,11 @@ func (a *Activities) DecideHistory(ctx context.Context, in DecideHistoryInput) (
 	case len(rows) == 0:
 		out.Uplift.Reason = "no campaign history yet"
 		return out, nil
-	case counts[history.ControlArm] < minArmRows || len(arms) < 2:
-		out.Uplift.Reason = fmt.Sprintf("too little history: %d control rows and no offer with %d joined rows", counts[history.ControlArm], minArmRows)
-		if counts[history.ControlArm] >= minArmRows {
-			out.Uplift.Reason = fmt.Sprintf("too little history: no offer with %d joined rows", minArmRows)
-		}
+	case counts[history.ControlArm] < strategy.MinArmRows:
+		out.Uplift.Reason = fmt.Sprintf("too little history: %d control rows, want %d", counts[history.ControlArm], strategy.MinArmRows)
+		return out, nil
+	case len(arms) < 2:
+		out.Uplift.Reason = fmt.Sprintf("too little history: no offer with %d joined rows", strategy.MinArmRows)
 		return out, nil
 	}
 	armOf := map[string]int{}
@@ -162,7 +153,11 @@ func (a *Activities) DecideHistory(ctx context.Context, in DecideHistoryInput) (
 		ids = append(ids, r.UserID+"/"+r.Campaign)
 		xs = append(xs, x[i])
 		as = append(as, k)
-		ys = append(ys, b2f(r.Responded))
+		y := 0.0
+		if r.Responded {
+			y = 1
+		}
+		ys = append(ys, y)
 		ps = append(ps, r.Probability)
 	}
 	d, err := uplift.NewData(ids, arms, features.Names, xs, as, ys, ps, in.Folds, in.Seed)
@@ -187,13 +182,6 @@ func (a *Activities) DecideHistory(ctx context.Context, in DecideHistoryInput) (
 	}
 	out.UpliftPrepareOutput = prep
 	return out, nil
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // templateHistory reads the newest n evaluated campaigns of template
@@ -294,6 +282,6 @@ func (a *Activities) DecideTrainUplift(ctx context.Context, in DecideTrainUplift
 	if err != nil {
 		return DecideTrainUpliftOutput{}, err
 	}
-	key := layout.Run(in.RunID) + "models/uplift/models.json"
+	key := layout.UpliftModel(in.RunID)
 	return DecideTrainUpliftOutput{Key: key}, a.Store.Put(ctx, key, data)
 }

@@ -63,6 +63,16 @@ func newestDrop(prefix string, keys []string) ([]string, error) {
 // not pass for an empty one.
 func (a *Activities) ResolveKeys(ctx context.Context, keys []string) (_ []string, err error) {
 	defer final(&err)
+	return a.expandKeys(ctx, keys, func(prefix string) error {
+		return &ingest.BadInputError{Source: prefix, Msg: "no objects under this prefix"}
+	})
+}
+
+// expandKeys replaces every prefix of keys (a key ending in "/") by the
+// objects under it, in name order, folder markers left out; other keys
+// stay as they are, in place. empty, when not nil, says what a prefix
+// with no objects is.
+func (a *Activities) expandKeys(ctx context.Context, keys []string, empty func(prefix string) error) ([]string, error) {
 	var out []string
 	for _, k := range keys {
 		if !strings.HasSuffix(k, "/") {
@@ -79,8 +89,8 @@ func (a *Activities) ResolveKeys(ctx context.Context, keys []string) (_ []string
 				out = append(out, u)
 			}
 		}
-		if len(out) == n {
-			return nil, &ingest.BadInputError{Source: k, Msg: "no objects under this prefix"}
+		if len(out) == n && empty != nil {
+			return nil, empty(k)
 		}
 		slices.Sort(out[n:])
 	}

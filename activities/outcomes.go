@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/promoflow/promoflow/internal/canon"
@@ -38,17 +37,9 @@ type OutcomeRows struct {
 // a run's inputs (CSV, JSON Lines, Parquet, gzip), and out.OutcomeRows
 // accounts for the records it rejects.
 func (a *Activities) readOutcomes(ctx context.Context, in EvaluateCampaignInput, outcomes map[string]*evaluate.Outcome, out *EvaluateCampaignOutput) ([]string, error) {
-	var keys []string
-	for _, k := range in.Outcomes {
-		if !strings.HasSuffix(k, "/") {
-			keys = append(keys, k)
-			continue
-		}
-		ks, err := a.Store.List(ctx, k)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, ks...)
+	keys, err := a.expandKeys(ctx, in.Outcomes, nil)
+	if err != nil {
+		return nil, err
 	}
 	if in.Mapping == "" {
 		for _, k := range keys {
@@ -71,9 +62,6 @@ func (a *Activities) readOutcomes(ctx context.Context, in EvaluateCampaignInput,
 	rows := &OutcomeRows{ByReason: map[string]int64{}}
 	seen := map[*mapping.Source]map[[16]byte]bool{}
 	for _, k := range keys {
-		if strings.HasSuffix(k, "/") {
-			continue // a folder marker
-		}
 		var sources []*mapping.Source
 		for _, s := range m.Match(k) {
 			if s.Table == canon.EventsTable {
@@ -173,12 +161,7 @@ func (a *Activities) readMappedOutcomes(ctx context.Context, key string, s *mapp
 					rows.NoUser++
 					continue
 				}
-				o := outcomes[r[user].Str]
-				if o == nil {
-					o = &evaluate.Outcome{}
-					outcomes[r[user].Str] = o
-				}
-				o.AddPurchase(r[order].Str, float64(r[qty].Int)*r[price].Float)
+				evaluate.AddPurchase(outcomes, r[user].Str, r[order].Str, float64(r[qty].Int)*r[price].Float)
 				purchases++
 			}
 		}

@@ -290,7 +290,6 @@ func (r *run) learnUplift(ctx workflow.Context, offers []campaign.Offer) (string
 	if err != nil {
 		return "", fmt.Errorf("fit %s-learner: %w", ev.Report.Chosen, err)
 	}
-	r.sum.Uplift = &info
 	return fit.Key, nil
 }
 

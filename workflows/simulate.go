@@ -11,6 +11,7 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/deploy"
+	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/sim"
 	"github.com/promoflow/promoflow/internal/synth"
 )
@@ -48,7 +49,7 @@ type SimulateInput struct {
 
 // SimulationPrefix is where a simulation's world delivers its weekly
 // drops: the input prefix of its runs.
-func SimulationPrefix(id string) string { return "raw/sim/" + id + "/" }
+func SimulationPrefix(id string) string { return layout.Raw("sim", id+"/") }
 
 // SimulateOutput is every simulated week.
 type SimulateOutput struct {

@@ -31,7 +31,7 @@ type Row struct {
 	// with the whole segment's control group.
 	Propensity float64
 	// AssignmentProbability is the plan's probability of what the user
-	// got (Offer, or no offer when Control or Offer is none).
+	// got (Offer, or no offer when Control or Offer is plan.None).
 	AssignmentProbability float64
 	Responded             bool    // bought in the campaign window
 	Conversions           int64   // orders in the campaign window
@@ -220,7 +220,7 @@ func Measure(rows []Row, catalog []campaign.Offer, margin float64) (*Result, err
 			sc.Add(r)
 			res.SegmentControl[r.Segment] = sc
 		}
-		if r.Offer == none || r.Offer == "" {
+		if r.Offer == plan.None || r.Offer == "" {
 			continue
 		}
 		o, ok := offers[r.Offer]
@@ -258,7 +258,7 @@ func Measure(rows []Row, catalog []campaign.Offer, margin float64) (*Result, err
 	var score, y []float64
 	var treated []bool
 	for _, r := range rows {
-		if r.Offer == none || r.Offer == "" {
+		if r.Offer == plan.None || r.Offer == "" {
 			continue
 		}
 		score = append(score, r.Predicted)
@@ -280,16 +280,13 @@ func Cost(o campaign.Offer, revenue float64) float64 {
 	return o.Fixed
 }
 
-// none is the plan's offer of users who get nothing.
-const none = plan.None
-
 // calibration bins users with an offer by quantiles of predicted
 // incremental revenue and compares the mean prediction with the realised
 // revenue lift (treated minus control of the same bin).
 func calibration(rows []Row, bins int) []CalibrationBin {
 	var idx []int
 	for i, r := range rows {
-		if r.Offer != none && r.Offer != "" {
+		if r.Offer != plan.None && r.Offer != "" {
 			idx = append(idx, i)
 		}
 	}

@@ -18,8 +18,14 @@ type Outcome struct {
 	orders      map[string]bool
 }
 
-// AddPurchase records one purchase line of order (may be "") worth revenue.
-func (o *Outcome) AddPurchase(order string, revenue float64) {
+// AddPurchase records in out one purchase line of user's order (may be
+// "") worth revenue.
+func AddPurchase(out map[string]*Outcome, user, order string, revenue float64) {
+	o := out[user]
+	if o == nil {
+		o = &Outcome{}
+		out[user] = o
+	}
 	o.Responded = true
 	o.Revenue += revenue
 	if order == "" {
@@ -175,16 +181,11 @@ func ReadOutcomes(r io.Reader, name string, start, end time.Time, out map[string
 		if u == "" {
 			return purchases, fmt.Errorf("%s:%d:%d: purchase without user_id", name, line, col["user_id"]+1)
 		}
-		o := out[u]
-		if o == nil {
-			o = &Outcome{}
-			out[u] = o
-		}
 		order := ""
 		if oc, ok := col["order_id"]; ok {
 			order = rec[oc]
 		}
-		o.AddPurchase(order, q*p)
+		AddPurchase(out, u, order, q*p)
 		purchases++
 	}
 }

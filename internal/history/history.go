@@ -85,6 +85,30 @@ func FromPlan(rows []evaluate.Row, campaign, runID string, start, end time.Time)
 // assignment_probability column.
 var ErrNoProbabilities = errors.New("history: the plan has no assignment probabilities (written before they were logged)")
 
+// RowOf is the row of canonical history values v (canon.HistoryTable's
+// columns, in order): nulls read as zero values, a null assignment
+// probability as NaN (unknown).
+func RowOf(v []canon.Value) Row {
+	r := Row{
+		UserID: v[0].Str, Campaign: v[1].Str, Arm: v[2].Str, Probability: math.NaN(),
+		Responded: v[5].Bool, Conversions: v[6].Int, Revenue: v[7].Float, Explore: v[8].Bool, Holdout: v[9].Bool,
+		RunID: v[12].Str,
+	}
+	if !v[3].Null {
+		r.SentAt = v[3].Time()
+	}
+	if !v[4].Null {
+		r.Probability = v[4].Float
+	}
+	if !v[10].Null {
+		r.WindowStart = v[10].Time()
+	}
+	if !v[11].Null {
+		r.WindowEnd = v[11].Time()
+	}
+	return r
+}
+
 // Write writes rows as Parquet with canon.HistoryTable's schema. The bytes
 // depend only on the rows.
 func Write(w io.Writer, rows []Row, mem memory.Allocator) error {
@@ -162,24 +186,7 @@ func Read(data []byte, mem memory.Allocator) ([]Row, error) {
 			for i, c := range t.Columns {
 				v[i] = canon.ValueAt(rec.Column(idx[i]), c.Kind, r)
 			}
-			row := Row{
-				UserID: v[0].Str, Campaign: v[1].Str, Arm: v[2].Str, Probability: math.NaN(),
-				Responded: v[5].Bool, Conversions: v[6].Int, Revenue: v[7].Float, Explore: v[8].Bool, Holdout: v[9].Bool,
-				RunID: v[12].Str,
-			}
-			if !v[3].Null {
-				row.SentAt = v[3].Time()
-			}
-			if !v[4].Null {
-				row.Probability = v[4].Float
-			}
-			if !v[10].Null {
-				row.WindowStart = v[10].Time()
-			}
-			if !v[11].Null {
-				row.WindowEnd = v[11].Time()
-			}
-			out = append(out, row)
+			out = append(out, RowOf(v))
 		}
 	}
 	return out, tr.Err()

@@ -30,10 +30,13 @@ func EventsPart(run string, i int, src string) string {
 // Rejects lists the rows of source src that were not accepted.
 func Rejects(run, src string) string { return Run(run) + "rejects/" + src + ".csv" }
 
+// FeaturesDir holds a run's per-shard feature tables (Features).
+func FeaturesDir(run string) string { return Run(run) + "features/" }
+
 // Features is shard i's feature table, one row per user, as of the end of
 // the history.
 func Features(run string, i int) string {
-	return fmt.Sprintf("%sfeatures/%s.arrow", Run(run), shard.Key(i))
+	return FeaturesDir(run) + shard.Key(i) + ".arrow"
 }
 
 // Train is shard i's labelled training table, as of the cutoff.

@@ -37,3 +37,7 @@ func UpliftReport(run string) string { return Uplift(run) + "report.json" }
 // UpliftPolicy lists, per user, the chosen learner's out-of-fold effect
 // estimates and the arm it would give (CSV).
 func UpliftPolicy(run string) string { return Uplift(run) + "policy.csv" }
+
+// UpliftModel is the uplift model a run's decision fitted on its
+// template's history (uplift.Model, JSON).
+func UpliftModel(run string) string { return Run(run) + "models/uplift/models.json" }

@@ -51,11 +51,6 @@ type Row struct {
 	WindowEnd             time.Time
 }
 
-// Columns are the plan's columns, in order; also the CSV header.
-var Columns = []string{"user_id", "segment", "offer", "channel", "expected_incremental_revenue", "expected_cost",
-	"control", "holdout_offer", "holdout_expected_incremental_revenue", "explore", "reasons", "source", "propensity", "assignment_probability",
-	"campaign_id", "window_start", "window_end"}
-
 // timestamp is the Arrow type of the window columns.
 var timestamp = &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
 
@@ -79,6 +74,16 @@ var Schema = arrow.NewSchema([]arrow.Field{
 	{Name: "window_start", Type: timestamp},
 	{Name: "window_end", Type: timestamp},
 }, nil)
+
+// Columns are the plan's columns, in order (Schema's names); also the CSV
+// header.
+var Columns = func() []string {
+	names := make([]string, len(Schema.Fields()))
+	for i, f := range Schema.Fields() {
+		names[i] = f.Name
+	}
+	return names
+}()
 
 // Record encodes rows; the caller must Release it.
 func Record(rows []Row, mem memory.Allocator) arrow.Record {

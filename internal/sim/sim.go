@@ -19,9 +19,6 @@ import (
 	"github.com/promoflow/promoflow/internal/synth"
 )
 
-// none is the plan's offer of users who get nothing.
-const none = plan.None
-
 // User is what the world knows of one user: the truth and the basket.
 type User struct {
 	ID     string
@@ -44,7 +41,7 @@ func Truth(cfg synth.Config, id string, basket float64) (User, error) {
 // times the incremental revenue, minus the cost of every redemption
 // (including those who would have bought anyway). Offer "none" is 0.
 func Profit(u User, o campaign.Offer, margin float64) float64 {
-	if o.ID == "" || o.ID == none {
+	if o.ID == "" || o.ID == plan.None {
 		return 0
 	}
 	l := u.Uplift[o.ID]
@@ -113,7 +110,7 @@ func (w *Week) Score(u User, planned string, catalog []campaign.Offer, baseline 
 			w.Treated++
 		}
 	}
-	if planned != none && planned != "" && !hasOffer(catalog, planned) {
+	if planned != plan.None && planned != "" && !hasOffer(catalog, planned) {
 		return fmt.Errorf("sim: user %s: planned offer %q not in the catalog", u.ID, planned)
 	}
 	w.OracleProfit += best
@@ -130,12 +127,12 @@ func hasOffer(catalog []campaign.Offer, id string) bool {
 	return false
 }
 
-// Respond draws whether u buys in the window given offer (none for control
+// Respond draws whether u buys in the window given offer (plan.None for control
 // or no offer): probability Base plus the offer's true effect, a hash of
 // (salt, user) as the coin, so a week's outcomes are reproducible.
 func Respond(u User, offer, salt string) bool {
 	p := u.Base
-	if offer != "" && offer != none {
+	if offer != "" && offer != plan.None {
 		p += u.Uplift[offer]
 	}
 	return shard.Unit(salt+"/respond", u.ID) < p

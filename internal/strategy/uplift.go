@@ -4,9 +4,6 @@ import (
 	"github.com/promoflow/promoflow/internal/campaign"
 )
 
-// ControlArm is the arm of users held out in campaign history.
-const ControlArm = "control"
-
 // MinArmRows is the fewest joined history rows an arm (and the control
 // group) needs before its offer gets an uplift model.
 const MinArmRows = 50

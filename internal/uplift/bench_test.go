@@ -76,14 +76,7 @@ func wideHistory(n, d, offers int, seed uint64) (*Data, [][]float64, [][]float64
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	at := make(map[string]int, n)
-	for i, id := range ids {
-		at[id] = i
-	}
-	sorted := make([][]float64, n)
-	for i, id := range data.IDs {
-		sorted[i] = truth[at[id]]
-	}
+	sorted := inDataOrder(data, ids, truth)
 	fresh := make([][]float64, 20000)
 	freshTruth := make([][]float64, len(fresh))
 	for i := range fresh {

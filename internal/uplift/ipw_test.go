@@ -67,15 +67,7 @@ func confounded(n int, seed uint64) (*Data, [][]float64, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	// NewData ordered rows by fold: reorder the truths with them.
-	at := make(map[string]int, n)
-	for i, id := range ids {
-		at[id] = i
-	}
-	sorted := make([][]float64, n)
-	for i, id := range data.IDs {
-		sorted[i] = truth[at[id]]
-	}
+	sorted := inDataOrder(data, ids, truth)
 	return data, sorted, nil
 }
 
@@ -153,4 +145,18 @@ func TestIPWRecoversPlantedEffect(t *testing.T) {
 			t.Errorf("%s: error of A's mean effect: ipw %.4f, want <= 0.012 and below none's %.4f", l, ateErr[ipw], ateErr[none])
 		}
 	}
+}
+
+// inDataOrder reorders per-row truths (in the order of ids) as NewData
+// ordered the rows (by fold).
+func inDataOrder(d *Data, ids []string, truth [][]float64) [][]float64 {
+	at := make(map[string]int, len(ids))
+	for i, id := range ids {
+		at[id] = i
+	}
+	out := make([][]float64, len(truth))
+	for i, id := range d.IDs {
+		out[i] = truth[at[id]]
+	}
+	return out
 }
