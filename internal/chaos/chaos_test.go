@@ -15,10 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/promoflow/promoflow/internal/blob"
@@ -112,6 +114,32 @@ func (h *harness) run(id, campaign string, window int, during func(workflows.Pro
 	}
 }
 
+// awaitScheduled follows workflow id's history, long-polling, until an
+// activity of type activity is scheduled, and reports whether one was.
+func (h *harness) awaitScheduled(id, activity string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for {
+		it := h.c.GetWorkflowHistory(ctx, id, "", true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				break // not started yet, or the server is busy: follow again
+			}
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == activity {
+				return true
+			}
+			if ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED || ev.GetEventType() == enums.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED {
+				return false
+			}
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (h *harness) plan(campaign string) []byte {
 	h.t.Helper()
 	b, err := h.store.Get(context.Background(), layout.Campaign(campaign)+"plan.parquet")
@@ -188,19 +216,33 @@ func TestChaos(t *testing.T) {
 
 	for i, stage := range workflows.Stages {
 		t.Run("kill worker during "+stage, func(t *testing.T) {
-			killed := false
+			var killed atomic.Bool // set by the history follower's goroutine for publish
 			id := "kill-" + stage
 			start := time.Now()
-			_, err := h.run(id, "chaos", 4, func(p workflows.Progress) {
-				if !killed && midStage(p, stage) {
+			kill := func(p workflows.Progress) {
+				if !killed.Load() && midStage(p, stage) {
 					h.killWorker(i % 2)
-					killed = true
+					killed.Store(true)
 				}
-			})
+			}
+			if stage == workflows.StagePublish {
+				// Publish's few activities can finish between two progress
+				// polls: kill both workers as its main activity is
+				// scheduled, seen in the history rather than polled.
+				kill = nil
+				go func() {
+					if h.awaitScheduled(id, "Publish") {
+						h.killWorker(0)
+						h.killWorker(1)
+						killed.Store(true)
+					}
+				}()
+			}
+			_, err := h.run(id, "chaos", 4, kill)
 			if err != nil {
 				t.Fatalf("run: %v", err)
 			}
-			if !killed {
+			if !killed.Load() {
 				t.Fatalf("stage %s passed before a worker could be killed", stage)
 			}
 			if !bytes.Equal(h.plan("chaos"), want) {
