@@ -111,14 +111,24 @@ func (a *Activities) DecideHistory(ctx context.Context, in DecideHistoryInput) (
 			}
 		}
 	}
-	// Arms: control first, then the template's offers with enough rows.
+	// Arms: control first, then the template's offers with enough rows;
+	// and what a first order is worth.
+	aov := indexOf(features.Names, "avg_order_value")
 	counts := map[string]int{}
+	var newRevenue float64
 	for i, r := range rows {
 		if x[i] != nil {
 			counts[r.Arm]++
 			out.Uplift.Arms[r.Arm]++
 			out.Uplift.Joined++
+			if x[i][aov] <= 0 && r.Conversions > 0 {
+				out.Uplift.NewBuyerOrders += r.Conversions
+				newRevenue += r.Revenue
+			}
 		}
+	}
+	if out.Uplift.NewBuyerOrders >= strategy.MinArmRows {
+		out.Uplift.NewBuyerBasket = newRevenue / float64(out.Uplift.NewBuyerOrders)
 	}
 	arms := []string{history.ControlArm}
 	for _, o := range in.Offers {

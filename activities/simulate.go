@@ -76,7 +76,7 @@ type SimulateWeekInput struct {
 	Baseline string    // offer id of the blanket baseline
 	Start    time.Time // the campaign window's start; purchases fall in the next day
 	// DefaultBasket is the order value of users without orders, as the
-	// synthetic campaign history uses (synth.WriteHistory: 40).
+	// synthetic campaign history uses (synth.FirstBasket).
 	DefaultBasket float64
 }
 

@@ -69,14 +69,16 @@ start() {
 	echo $! >"$RUN/$name.pid"
 }
 
-# wait_for NAME LOG PATTERN PROBE... : run PROBE until it succeeds, the process
+# wait_for NAME LOG PROBE... : run PROBE until it succeeds, the process
 # dies, or READY_TIMEOUT seconds pass.
 wait_for() {
-	local name=$1 log=$2 pattern=$3
-	shift 3
+	local name=$1 log=$2
+	shift 2
 	local deadline=$((SECONDS + READY_TIMEOUT))
 	until "$@" >/dev/null 2>&1; do
-		if ! running "$name" "$pattern"; then
+		# Only whether the pid lives: its command line may still be the
+		# forked shell's for a moment before exec (running would say no).
+		if ! kill -0 "$(<"$RUN/$name.pid")" 2>/dev/null; then
 			show_log "$log"
 			die "$name exited during start-up; see $log"
 		fi
@@ -117,7 +119,7 @@ start_temporal() {
 			--disable-config-file --disable-config-env
 		say "temporal: started (pid $(<"$RUN/temporal.pid"), log $log)"
 	fi
-	wait_for temporal "$log" "$BIN/temporal" temporal_ready
+	wait_for temporal "$log" temporal_ready
 	register_search_attributes
 	say "temporal: ready at $T_HP, namespace $PROMOFLOW_NAMESPACE"
 }
@@ -155,7 +157,7 @@ start_s3() {
 			posix "$STATE/s3"
 		say "versitygw: started (pid $(<"$RUN/versitygw.pid"), log $log)"
 	fi
-	wait_for versitygw "$log" "$BIN/versitygw" s3_ready
+	wait_for versitygw "$log" s3_ready
 	# The bucket is created through the S3 API (so versitygw records its
 	# owner/ACL), by a tiny helper that also waits for ListBuckets to work.
 	go build -o "$BIN/mkbucket" ./internal/testenv/cmd/mkbucket

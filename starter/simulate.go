@@ -34,7 +34,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	shards := fs.Int("shards", 4, "user shards")
 	k := fs.Int("k", 6, "segments")
 	id := fs.String("id", "", "simulation id, also its template (default sim-<users>-<seed>-<UTC time>)")
-	explore := fs.String("explore", "0.5,0.5,0.01,0.01,0.01,0.01", "exploration share of the first weeks, comma-separated (the template's 0.05 after them); at most 0.5")
+	explore := fs.String("explore", "0.5,0.5,0.01", "exploration share by week, comma-separated, the last one for the weeks after; at most 0.5")
 	asJSON := fs.Bool("json", false, "print {weeks: [{week, plan_profit, oracle_profit, baseline_profit}]} as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -63,6 +63,9 @@ func (r *run) decide(ctx workflow.Context) error {
 	if err != nil {
 		return fmt.Errorf("uplift: %w", err)
 	}
+	if u := r.sum.Uplift; u != nil && u.NewBuyerBasket > 0 {
+		p.DefaultBasket = u.NewBuyerBasket
+	}
 
 	// Score every shard.
 	scored := make([]activities.DecideScoreOutput, in.Shards)
@@ -235,10 +238,15 @@ func (r *run) decide(ctx workflow.Context) error {
 // the template's campaign history: the uplift analysis's defaults (five
 // folds; T-, X-, DR-learners and their average, chosen by cross-fitted
 // policy value), rows weighted by their inverse assignment probability,
-// and the run's seed.
+// and the run's seed. Every split considers every feature: the effects
+// of offers are weak next to the base rate, and a random third of the
+// features often misses the few that carry them (in the simulator's
+// weeks 7 and 8, all features raised the DR-learner's plans from 0.88-0.90
+// of the oracle to 0.92, the X-learner's from 0.82 to 0.92;
+// docs/ARCHITECTURE.md, "The closed loop").
 func UpliftConfig(seed int64) uplift.Config {
 	return uplift.Config{Seed: seed, Weighting: uplift.WeightIPW, Folds: 3, Trees: 100, Subsample: 0.25,
-		Learners: []string{uplift.XLearner, uplift.DRLearner}}.WithDefaults()
+		MaxFeatures: uplift.AllFeatures, Learners: []string{uplift.XLearner, uplift.DRLearner}}.WithDefaults()
 }
 
 // learnUplift reads the template's newest evaluated campaigns (and the

@@ -38,10 +38,11 @@ type SimulateInput struct {
 	// new, so the history stays short however many weeks; zero means 4.
 	WeeksPerRun int
 	// ExploreShares is the share of treatable users given a uniformly
-	// random offer, by week (the template's share beyond its length):
-	// large early shares give randomized history, so the per-user uplift
-	// models see every offer on every kind of user, not only where the
-	// decision already sends it; small later ones exploit what they learnt.
+	// random offer, by week (its last share for the weeks beyond it; the
+	// template's share when empty): large early shares give randomized
+	// history, so the per-user uplift models see every offer on every kind
+	// of user, not only where the decision already sends it; small later
+	// ones exploit what they learnt.
 	ExploreShares []float64
 	// Done are the weeks already simulated (carried over continue-as-new).
 	Done []sim.Week
@@ -127,9 +128,9 @@ func Simulate(ctx workflow.Context, in SimulateInput) (SimulateOutput, error) {
 		campaign := fmt.Sprintf("%s-w%02d", in.ID, week)
 		start := in.Start.Add(time.Duration(week-1) * 7 * 24 * time.Hour)
 		wspec := spec
-		if week <= len(in.ExploreShares) {
+		if n := len(in.ExploreShares); n > 0 {
 			c := *spec
-			c.ExploreShare = in.ExploreShares[week-1]
+			c.ExploreShare = in.ExploreShares[min(week, n)-1]
 			wspec = &c
 		}
 		world := in.World
@@ -155,7 +156,7 @@ func Simulate(ctx workflow.Context, in SimulateInput) (SimulateOutput, error) {
 		actx := withSummary(withActivityOptions(ctx), fmt.Sprintf("week %d: %d users answer plan %s", week, sum.Users, campaign))
 		err = workflow.ExecuteActivity(actx, a.SimulateWeek, activities.SimulateWeekInput{
 			RunID: campaign, Campaign: campaign, Shards: in.Shards, Week: week, World: world,
-			Catalog: catalog, Margin: margin, Baseline: in.Baseline, Start: start, DefaultBasket: 40,
+			Catalog: catalog, Margin: margin, Baseline: in.Baseline, Start: start, DefaultBasket: synth.FirstBasket,
 		}).Get(ctx, &wk)
 		if err != nil {
 			return SimulateOutput{}, fmt.Errorf("week %d: simulate: %w", week, err)

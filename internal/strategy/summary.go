@@ -187,6 +187,13 @@ type UpliftInfo struct {
 	CVPolicyValue float64            `json:"cv_policy_value"`
 	Learners      map[string]float64 `json:"learners,omitempty"`
 	Reason        string             `json:"reason,omitempty"` // why no model was trained, when none was
+	// NewBuyerOrders are the orders, in the joined history, of responders
+	// who had never ordered before their decision, and NewBuyerBasket
+	// their mean value: with at least MinArmRows orders it is the basket of
+	// users who never ordered (otherwise the buyers' mean order value,
+	// which overstates a first order).
+	NewBuyerOrders int64   `json:"new_buyer_orders"`
+	NewBuyerBasket float64 `json:"new_buyer_basket,omitempty"`
 }
 
 // StateRef names the adjustment state used.

@@ -46,12 +46,17 @@ var HistoryColumns = []string{
 // streamHistory is the per-user random stream of campaign histories.
 const streamHistory = 3
 
+// FirstBasket is the order value of a generated user's first order: the
+// basket of users without past orders, in the campaign history and in the
+// simulator's world.
+const FirstBasket = 40.0
+
 // WriteHistory writes a randomized campaign history as CSV with header
 // HistoryColumns, one row per user. A user given arm a responds (buys
 // within Window after End) with probability Persona.Base plus
 // Persona.Uplift[a] (plus nothing for control): the planted, known effects.
 // revenue is the value of that purchase: the user's average past order
-// value (40 without orders) times a lognormal factor of mean 1; zero
+// value (FirstBasket without orders) times a lognormal factor of mean 1; zero
 // without a response. Output is deterministic for a given config and
 // independent of how many users are generated; the event history of Write
 // is not affected.
@@ -96,7 +101,7 @@ func WriteHistory(w io.Writer, cfg HistoryConfig) error {
 		responded, revenue := 0, 0.0
 		if r.Float64() < p {
 			responded = 1
-			basket := 40.0
+			basket := FirstBasket
 			if cov.aov > 0 {
 				basket = cov.aov
 			}

@@ -42,17 +42,24 @@ const (
 // that effects are more accurate than with 0.01 (docs/EVALUATION.md).
 const DefaultMinPropensity = 0.03
 
+// AllFeatures as Config.MaxFeatures has every split consider every
+// feature.
+const AllFeatures = -1
+
 // Config controls fitting and evaluation. Zero fields take defaults.
 type Config struct {
-	Folds      int       // cross-fitting folds; 0 means 5
-	Seed       int64     // folds, forests and bootstrap derive from it
-	Trees      int       // trees per forest; 0 means 100
-	MaxDepth   int       // 0 means 10
-	MinLeaf    int       // outcome models' minimum leaf; 0 means max(25, rows/500)
-	EffectLeaf int       // effect models' (X, DR) minimum leaf; 0 means 4*MinLeaf
-	Learners   []string  // nil means Learners
-	Budgets    []float64 // fractions of users who may be treated; nil means 0.1, 0.2, 0.3, 0.5, 1
-	Bootstrap  int       // bootstrap resamples for intervals; 0 means 400
+	Folds    int   // cross-fitting folds; 0 means 5
+	Seed     int64 // folds, forests and bootstrap derive from it
+	Trees    int   // trees per forest; 0 means 100
+	MaxDepth int   // 0 means 10
+	// MaxFeatures is how many features each split considers: 0 means a
+	// third of them, AllFeatures (or more than there are) all of them.
+	MaxFeatures int
+	MinLeaf     int       // outcome models' minimum leaf; 0 means max(25, rows/500)
+	EffectLeaf  int       // effect models' (X, DR) minimum leaf; 0 means 4*MinLeaf
+	Learners    []string  // nil means Learners
+	Budgets     []float64 // fractions of users who may be treated; nil means 0.1, 0.2, 0.3, 0.5, 1
+	Bootstrap   int       // bootstrap resamples for intervals; 0 means 400
 	// Weighting is WeightIPW or WeightNone; empty means WeightIPW when the
 	// history's propensities were logged (Data.Logged), else WeightNone.
 	Weighting string
@@ -167,8 +174,19 @@ func (c Config) params(minLeaf, d int, stage string, arm, fold int) forest.Param
 	seed = seed*1_000_003 + uint64(arm)*1009 + uint64(fold)
 	return forest.Params{
 		Trees: c.Trees, Criterion: forest.Variance, MaxDepth: c.MaxDepth, MinLeaf: minLeaf,
-		MaxFeatures: max(1, int(math.Ceil(float64(d)/3))), Bootstrap: true, Subsample: c.Subsample, Seed: seed,
+		MaxFeatures: c.maxFeatures(d), Bootstrap: true, Subsample: c.Subsample, Seed: seed,
 	}
+}
+
+// maxFeatures is the features a split considers among d.
+func (c Config) maxFeatures(d int) int {
+	if c.MaxFeatures == AllFeatures || c.MaxFeatures > d {
+		return d
+	}
+	if c.MaxFeatures > 0 {
+		return c.MaxFeatures
+	}
+	return max(1, int(math.Ceil(float64(d)/3)))
 }
 
 // Matrix bins d's features once for every forest of an analysis: bins come
