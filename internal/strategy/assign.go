@@ -314,10 +314,7 @@ func (p *Params) assignmentProbability(u *Scored, c int, lambda float64, explore
 func (p *Params) exploreShareOf(u *Scored, c int) float64 {
 	total, w := 0.0, 0.0
 	for i, o := range u.Options {
-		x := 1.0
-		if v, ok := p.ExploreWeights[p.Offers[o.Offer].ID]; ok && v > 0 {
-			x = v
-		}
+		x := p.exploreWeight(o)
 		total += x
 		if i == c {
 			w = x

@@ -451,3 +451,29 @@ func TestAssignmentProbabilities(t *testing.T) {
 		})
 	}
 }
+
+// TestExploreShares: an option of negative estimated value is drawn with
+// UnprofitableExploreWeight of the weight of the others (times its
+// offer's exploration weight), and the draws follow the shares that the
+// plan logs as probabilities.
+func TestExploreShares(t *testing.T) {
+	p := params("profit")
+	p.Offers = testOffers[:3]
+	p.ExploreWeights = map[string]float64{p.Offers[2].ID: 2}
+	u := Scored{Options: []Option{{Offer: 0, Value: 1}, {Offer: 1, Value: -1}, {Offer: 2, Value: 3}}}
+	total := 1 + UnprofitableExploreWeight + 2
+	want := []float64{1 / total, UnprofitableExploreWeight / total, 2 / total}
+	const n = 200000
+	drawn := make([]float64, len(want))
+	for i := range n {
+		drawn[p.explorePick(fmt.Sprintf("u%d", i), u.Options)]++
+	}
+	for c, w := range want {
+		if got := p.exploreShareOf(&u, c); math.Abs(got-w) > 1e-12 {
+			t.Errorf("option %d: logged share %v, want %v", c, got, w)
+		}
+		if got := drawn[c] / n; math.Abs(got-w) > 0.005 {
+			t.Errorf("option %d: drawn %.4f of the time, want %.4f", c, got, w)
+		}
+	}
+}
