@@ -6,14 +6,15 @@
 # and prints each week's plan / oracle profit and the segment ceiling.
 # Needs the stack (make up). Usage:
 #   scripts/loop-oracle.sh [seeds...]        (default: 5 6 7)
-# Environment: WEEKS (8), USERS (20000), OUT (.promoflow/loop-oracle).
+# Environment: WEEKS (8), USERS (20000), OUT (.promoflow/loop-oracle),
+# EXPLORE ("default 0.05": the explorations to run, in order).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 weeks=${WEEKS:-8} users=${USERS:-20000} out=${OUT:-.promoflow/loop-oracle}
 seeds=("$@"); [[ ${#seeds[@]} -gt 0 ]] || seeds=(5 6 7)
 mkdir -p "$out"
 go build -o "$out/starter" ./starter
-for explore in default 0.05; do
+for explore in ${EXPLORE:-default 0.05}; do
 	for seed in "${seeds[@]}"; do
 		flags=(); [[ $explore == default ]] || flags=(--explore "$explore")
 		f="$out/seed$seed-explore-$explore.json"

@@ -263,46 +263,83 @@ func ipwWeights(d *Data, floor float64, groups ...[]int) []float64 {
 	return w
 }
 
-// outcomeModels fits, for every arm with want(a), an outcome forest on
-// that arm's rows in no fold of skip; other arms' entries are nil. An arm
-// without training rows predicts the mean outcome of all training rows.
-// With WeightIPW, rows weigh 1/P within their arm. stage and id seed the
+// outcomeModels fits, for every arm with want(a), an outcome model on
+// that arm's rows in no fold of skip; other arms' entries are nil. Control
+// (arm 0) is always fitted: a forest of the outcome. Every other arm's
+// model is a forest of its rows' residuals from control's predictions, the
+// arm's effect (outcome of arm a = control's + residual; see
+// outcomeOf). Where the log rarely gave an arm, a forest of its outcome
+// would borrow the outcome level of the users nearby who did get it (with
+// a logging policy that targets, users unlike these: a loyal user's base
+// rate is not a new one's), while effects vary less than levels from user
+// to user, so borrowing the effect is the smaller error. Control's
+// predictions for another arm's rows never saw them. An arm without
+// training rows predicts control's outcome (a residual of 0). With
+// WeightIPW, rows weigh 1/P within their arm. stage and id seed the
 // forests.
 func outcomeModels(d *Data, m *forest.Matrix, skip []int, want func(a int) bool, cfg Config, stage string, id int) ([]*part, error) {
 	weighting := cfg.weighting(d)
 	models := make([]*part, len(d.Arms))
+	byArm := make([][]int, len(d.Arms))
+	var all float64
+	var nAll int
+	for i := range d.A {
+		if slices.Contains(skip, d.Fold[i]) {
+			continue
+		}
+		all += d.Y[i]
+		nAll++
+		byArm[d.A[i]] = append(byArm[d.A[i]], i)
+	}
+	var residual []float64
 	for a := range d.Arms {
-		if !want(a) {
+		if a != 0 && !want(a) {
 			continue
 		}
-		var train []int
-		var all float64
-		var nAll int
-		for i := range d.A {
-			if slices.Contains(skip, d.Fold[i]) {
-				continue
-			}
-			all += d.Y[i]
-			nAll++
-			if d.A[i] == a {
-				train = append(train, i)
-			}
-		}
+		train := byArm[a]
 		if len(train) == 0 {
-			models[a] = &part{c: all / float64(max(nAll, 1))}
+			c := 0.0
+			if a == 0 {
+				c = all / float64(max(nAll, 1))
+			}
+			models[a] = &part{c: c}
 			continue
+		}
+		target := d.Y
+		if a != 0 {
+			if residual == nil {
+				residual = make([]float64, len(d.Y))
+			}
+			for j, v := range models[0].predict(d.rowsOf(train)) {
+				residual[train[j]] = d.Y[train[j]] - v
+			}
+			target = residual
 		}
 		p := cfg.params(cfg.MinLeaf, len(d.Features), stage, a, id)
 		if weighting == WeightIPW {
 			p.Weights = ipwWeights(d, cfg.MinPropensity, train)
 		}
-		f, err := forest.Fit(m, d.Y, train, p)
+		f, err := forest.Fit(m, target, train, p)
 		if err != nil {
 			return nil, fmt.Errorf("uplift: outcome model of arm %q: %w", d.Arms[a], err)
 		}
 		models[a] = &part{f: f}
 	}
 	return models, nil
+}
+
+// outcomeOf returns the outcome predictions of arm a for xs from models
+// as outcomeModels fits them: control's plus, beyond control, the arm's
+// residual model; mu0 is control's predictions for xs.
+func outcomeOf(models []*part, a int, mu0 []float64, xs [][]float64) []float64 {
+	if a == 0 {
+		return mu0
+	}
+	out := models[a].predict(xs)
+	for j := range out {
+		out[j] += mu0[j]
+	}
+	return out
 }
 
 // allArms wants every arm.
@@ -321,8 +358,9 @@ func outcomes(d *Data, m *forest.Matrix, skip []int, rows []int, cfg Config, sta
 		mu[j] = make([]float64, len(d.Arms))
 	}
 	xs := d.rowsOf(rows)
-	for a, p := range models {
-		for j, v := range p.predict(xs) {
+	mu0 := models[0].predict(xs)
+	for a := range models {
+		for j, v := range outcomeOf(models, a, mu0, xs) {
 			mu[j][a] = v
 		}
 	}

@@ -179,11 +179,9 @@ func (md *Model) effect(l string, a int, xs [][]float64) []float64 {
 	if l != TLearner {
 		return md.effects[a-1].predict(l, xs)
 	}
-	mu0, mua := md.mu[0].predict(xs), md.mu[a].predict(xs)
-	for j := range mua {
-		mua[j] -= mu0[j]
-	}
-	return mua
+	// Beyond control, an outcome model is the arm's residual from
+	// control's (outcomeModels): its effect.
+	return md.mu[a].predict(xs)
 }
 
 // modelVersion is the Model encoding MarshalJSON writes.
