@@ -184,8 +184,11 @@ func (md *Model) effect(l string, a int, xs [][]float64) []float64 {
 	return md.mu[a].predict(xs)
 }
 
-// modelVersion is the Model encoding MarshalJSON writes.
-const modelVersion = 1
+// modelVersion is the Model encoding MarshalJSON writes. Version 2: an
+// outcome model beyond control's is the arm's residual from control's
+// (outcomeModels); a version 1 model would be read wrongly, so it is
+// refused.
+const modelVersion = 2
 
 // modelJSON is the encoding of a Model.
 type modelJSON struct {
@@ -195,7 +198,8 @@ type modelJSON struct {
 	Arms      []string `json:"arms"`
 	Features  []string `json:"features"`
 	Weighting string   `json:"weighting"`
-	// Outcome holds per arm the outcome model, null where not fitted.
+	// Outcome holds per arm the outcome model, null where not fitted:
+	// control's outcome, and beyond control the arm's residual from it.
 	Outcome []*part `json:"outcome"`
 	// Effects holds per arm beyond control the X- and DR-learners' parts.
 	Effects []effectJSON `json:"effects"`

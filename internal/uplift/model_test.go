@@ -138,7 +138,7 @@ func TestModelDecodeErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, from, to, want string
 	}{
-		{"version", `"version":1`, `"version":9`, "version 9"},
+		{"version", `"version":2`, `"version":1`, "version 1, want 2"},
 		{"learner", `"learner":"x"`, `"learner":"s"`, `unknown learner "s"`},
 		{"as dr", `"learner":"x"`, `"learner":"dr"`, "lacks a model"},
 		{"arms", `"arms":["0","1","2"]`, `"arms":["0","1"]`, "for 2 arms"},
