@@ -267,6 +267,23 @@ func TestCampaignID(t *testing.T) {
 			t.Errorf("ScheduledCampaignID(every %v) = %s, want %s", c.every, got, c.want)
 		}
 	}
+	// A triggered run, within the minute of a scheduled one, is named to
+	// the second: two runs a few seconds apart shared a campaign, and the
+	// second overwrote the first's plan.
+	for _, c := range []struct {
+		at   time.Time
+		want string
+	}{
+		{at.Add(27 * time.Second), "weekly-20261203-091527"}, {at.Add(27 * time.Second).Add(2 * time.Minute), "weekly-20261203-091727"},
+		{at.Add(2 * time.Minute), "weekly-20261203-0917"},
+	} {
+		if got := ScheduledCampaignID("weekly", c.at, 2*time.Minute); got != c.want {
+			t.Errorf("ScheduledCampaignID(%v, every 2m) = %s, want %s", c.at, got, c.want)
+		}
+	}
+	if a, b := ScheduledCampaignID("weekly", at.Add(2*time.Second), time.Minute), ScheduledCampaignID("weekly", at.Add(27*time.Second), time.Minute); a == b {
+		t.Errorf("runs 25 s apart share campaign %s", a)
+	}
 }
 
 // weekOf is the simulated week of a simulation's regeneration input (the

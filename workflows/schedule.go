@@ -26,9 +26,15 @@ func ScheduledTime(ctx workflow.Context) time.Time {
 // the ISO week (CampaignID) for weekly or rarer runs, and the scheduled
 // minute (weekly-20261203-0915) for runs more often than weekly, whose
 // campaigns would otherwise share a week's name, its evaluation and its
-// history object.
+// history object. A run at a time with seconds (`schedule trigger`: the
+// schedule's own runs fall on whole minutes) is named to the second,
+// weekly-20261203-091527, so it does not take over the campaign of a
+// run in the same minute.
 func ScheduledCampaignID(template string, t time.Time, every time.Duration) string {
 	if every > 0 && every < 7*24*time.Hour {
+		if t.Second() != 0 {
+			return template + "-" + t.UTC().Format("20060102-150405")
+		}
 		return template + "-" + t.UTC().Format("20060102-1504")
 	}
 	return CampaignID(template, t)
