@@ -109,7 +109,7 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 		}
 	}
 	// The loop learns: the last two weeks above the first, and at least
-	// 80% of the oracle (measured 0.82 and 0.82 on this world, 8,000
+	// 85% of the oracle (measured 0.88 and 0.88 on this world, 8,000
 	// users; at 20,000 users and 8 weeks, scripts/loop-oracle.sh and
 	// docs/ARCHITECTURE.md, "The closed loop").
 	first := out.Weeks[0].PlanProfit
@@ -119,8 +119,8 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 		if wk.PlanProfit <= first {
 			t.Errorf("week %d: plan %.1f not above week 1's %.1f", wk.Week, wk.PlanProfit, first)
 		}
-		if wk.PlanProfit < 0.8*wk.OracleProfit {
-			t.Errorf("week %d: plan %.1f below 80%% of the oracle's %.1f", wk.Week, wk.PlanProfit, wk.OracleProfit)
+		if wk.PlanProfit < 0.85*wk.OracleProfit {
+			t.Errorf("week %d: plan %.1f below 85%% of the oracle's %.1f", wk.Week, wk.PlanProfit, wk.OracleProfit)
 		}
 	}
 	if os.Getenv(recordEnv) != "" {
