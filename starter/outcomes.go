@@ -26,8 +26,11 @@ type OutcomesOutput struct {
 	Campaign   string   `json:"campaign"`
 	Evaluation string   `json:"evaluation"` // the evaluation's workflow ID
 	Outcomes   []string `json:"outcomes"`   // bucket keys of the outcome files
-	Mapping    string   `json:"mapping,omitempty"`
-	Signalled  bool     `json:"signalled"`
+	// MappingFile is the --mapping file; Mapping, its text, travels in
+	// the signal and is not printed (a page of YAML in every answer).
+	MappingFile string `json:"mapping,omitempty"`
+	Mapping     string `json:"-"`
+	Signalled   bool   `json:"signalled"`
 	// Problem says why the evaluation was not signalled (the command
 	// then exits non-zero, the files uploaded).
 	Problem string `json:"problem,omitempty"`
@@ -66,7 +69,7 @@ func outcomesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if m, err = mapping.Parse(b); err != nil {
 			return fmt.Errorf("--mapping %s: %w", *mappingFile, err)
 		}
-		out.Mapping = string(b)
+		out.Mapping, out.MappingFile = string(b), *mappingFile
 	}
 	for _, f := range files {
 		if !isBucketRef(f) {

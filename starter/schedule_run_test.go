@@ -258,6 +258,11 @@ func TestScheduledRunEqualsManualRun(t *testing.T) {
 		!strings.HasSuffix(oo.Outcomes[0], "/shop-events-outcomes.csv") || oo.Evaluation != sched.Evaluation {
 		t.Errorf("outcomes: %+v", oo)
 	}
+	// The answer names the mapping file; its text goes in the signal only
+	// (the evaluation below reads through it: the bad time is rejected).
+	if oo.MappingFile != mappingPath || strings.Contains(out, "sources:") {
+		t.Errorf("outcomes --json: mapping %q, or the mapping's text printed:\n%s", oo.MappingFile, out)
+	}
 	if ok, err := store.Exists(ctx, oo.Outcomes[0]); err != nil || !ok {
 		t.Errorf("outcome file %s not in the bucket: %v", oo.Outcomes[0], err)
 	}
