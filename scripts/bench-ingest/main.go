@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +54,7 @@ func run() error {
 	chunkRows := flag.Int("chunk-rows", 1<<18, "records per staged chunk (the workflow's default)")
 	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "splits, then partitions, processed at once (as activities in a worker)")
 	gzipWhole := flag.Bool("gzip-whole", false, "read a gzip file as one split (the path of files below one split) instead of cutting it into chunks")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the ingest to this file (go tool pprof)")
 	flag.Parse()
 
 	if *gen {
@@ -68,6 +70,17 @@ func run() error {
 	}
 	if *in == "" || *dir == "" {
 		return fmt.Errorf("want -gen -out FILE, or -in FILE -dir DIR")
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := os.RemoveAll(*dir); err != nil {
 		return err
