@@ -194,6 +194,10 @@ type Option struct {
 	Cost    float64 `json:"c"`
 	Face    float64 `json:"d"`
 	Source  string  `json:"s"`
+	// Hopeful is set when the value is negative but positive at the upper
+	// end of the response effect's 95% interval (the adjustment state's
+	// segment x offer cell): exploration keeps its full weight.
+	Hopeful bool `json:"h,omitempty"`
 }
 
 // Score is the scoring pass for one user: audience, suppression, control,
@@ -227,7 +231,12 @@ func (p *Params) Score(u User, x []float64, est Estimator, state *adjust.State) 
 		if !ok {
 			e = Prior(o, u)
 		}
-		s.Options = append(s.Options, Option{Offer: i, Value: p.Value(e), Revenue: e.Revenue, Cost: e.Cost, Face: e.Face, Source: e.Source})
+		opt := Option{Offer: i, Value: p.Value(e), Revenue: e.Revenue, Cost: e.Cost, Face: e.Face, Source: e.Source}
+		if se, found := state.Estimate(u.Segment, o.ID); found && opt.Value < 0 && se.ResponseSD > 0 {
+			d := 1.96 * se.ResponseSD
+			opt.Hopeful = p.Value(Estimate{Revenue: e.Revenue + d*u.Basket, Cost: e.Cost + d*e.Face}) > 0
+		}
+		s.Options = append(s.Options, opt)
 	}
 	s.Status = Candidate
 	if !p.Stratify && shard.Unit(p.Salt+"/control", u.ID) < p.ControlShare {
@@ -239,10 +248,14 @@ func (p *Params) Score(u User, x []float64, est Estimator, state *adjust.State) 
 }
 
 // UnprofitableExploreWeight scales the exploration weight of options whose
-// estimated value is negative: they are still drawn (so their effects can
-// be learnt, with their probability logged) but less often, because a
-// uniformly random offer is expensive (at 5% exploration, about 0.05 of
-// the oracle's profit in the simulator).
+// estimated value is negative, unless Hopeful: they are still drawn (so
+// their effects can be learnt, with their probability logged) but less
+// often, because a uniformly random offer is expensive (at 5% exploration,
+// about 0.05 of the oracle's profit in the simulator). A hopeful option
+// (its segment cell's interval reaches a positive value) keeps its weight:
+// without that, an offer underestimated where no decision gave it is
+// explored least exactly where it is wrong (docs/ARCHITECTURE.md, "The
+// closed loop").
 const UnprofitableExploreWeight = 0.25
 
 // exploreWeight is option o's weight in exploration draws: its offer's
@@ -253,7 +266,7 @@ func (p *Params) exploreWeight(o Option) float64 {
 	if x, ok := p.ExploreWeights[p.Offers[o.Offer].ID]; ok && x > 0 {
 		w = x
 	}
-	if o.Value < 0 {
+	if o.Value < 0 && !o.Hopeful {
 		w *= UnprofitableExploreWeight
 	}
 	return w

@@ -477,3 +477,32 @@ func TestExploreShares(t *testing.T) {
 		}
 	}
 }
+
+// TestHopefulExploration: an offer of negative estimated value keeps its
+// full exploration weight while the upper end of its segment cell's 95%
+// interval would make it profitable, and drops to
+// UnprofitableExploreWeight once the cell is measured precisely.
+func TestHopefulExploration(t *testing.T) {
+	p := params("profit")
+	u := User{ID: "x", Segment: "loyal", Propensity: 0.3, Basket: 50, Orders: 3}
+	// Value 0.4*0.5 - (0.3+0.01)*5 = -1.35; the interval's upper end adds
+	// 1.96 sd (0.4*50 - 5) = 29.4 sd: positive for sd above 0.046.
+	for _, c := range []struct {
+		sd      float64
+		hopeful bool
+		weight  float64
+	}{
+		{0.1, true, 1}, {0.05, true, 1}, {0.04, false, UnprofitableExploreWeight}, {0.01, false, UnprofitableExploreWeight}, {0, false, UnprofitableExploreWeight},
+	} {
+		st := &adjust.State{Cells: map[string]map[string]adjust.Estimate{"loyal": {"coupon5": {Response: 0.01, Revenue: 0.5, ResponseSD: c.sd}}}}
+		s := p.Score(u, nil, nil, st)
+		i := slices.IndexFunc(s.Options, func(o Option) bool { return p.Offers[o.Offer].ID == "coupon5" })
+		if i < 0 {
+			t.Fatalf("sd %v: no coupon5 option in %+v", c.sd, s.Options)
+		}
+		o := s.Options[i]
+		if math.Abs(o.Value+1.35) > 1e-9 || o.Hopeful != c.hopeful || p.exploreWeight(o) != c.weight {
+			t.Errorf("sd %v: value %v hopeful %v weight %v, want -1.35, %v, %v", c.sd, o.Value, o.Hopeful, p.exploreWeight(o), c.hopeful, c.weight)
+		}
+	}
+}
