@@ -240,10 +240,12 @@ func (r *run) decide(ctx workflow.Context) error {
 // an offer explored at 1%, and the outcome models (uplift.Config) already
 // borrow an arm's effect, not its outcome level, where it was rarely
 // given, so weights beyond ten mostly add noise. In an offline replay of
-// the simulator's week 7 (seed 5 and 6 worlds, DR-learner), 0.1 gave
-// 0.954 and 0.928 of the oracle after randomized warm-up weeks and 0.849
-// after confounded ones, against 0.945, 0.916 and 0.841 with the
-// package's 0.03 (0.2 and 0.5: no better with warm-up, worse confounded).
+// the simulator's week 7 (seed 5 and 6 worlds, DR-learner; a scratch
+// tool, not in the tree: docs/ARCHITECTURE.md, "The closed loop"), 0.1
+// gave 0.954 and 0.928 of the oracle after randomized warm-up weeks and
+// 0.849 after confounded ones, against 0.945, 0.916 and 0.841 with the
+// package's 0.03 (0.2 and 0.5: no better with warm-up, worse
+// confounded). scripts/loop-oracle.sh measures the loop with it.
 const DecideMinPropensity = 0.1
 
 // UpliftConfig is how a decision cross-fits and fits its uplift learners on

@@ -196,7 +196,8 @@ type Option struct {
 	Source  string  `json:"s"`
 	// Hopeful is set when the value is negative but positive at the upper
 	// end of the response effect's 95% interval (the adjustment state's
-	// segment x offer cell): exploration keeps its full weight.
+	// segment x offer cell, or the offer's estimate without one):
+	// exploration keeps its full weight.
 	Hopeful bool `json:"h,omitempty"`
 }
 
@@ -223,16 +224,15 @@ func (p *Params) Score(u User, x []float64, est Estimator, state *adjust.State) 
 		if est != nil {
 			e, ok = est.Estimate(u, o, x)
 		}
-		if !ok {
-			if se, found := state.Estimate(u.Segment, o.ID); found {
-				e, ok = FromState(o, u, se), true
-			}
+		se, inState := state.Estimate(u.Segment, o.ID)
+		if !ok && inState {
+			e, ok = FromState(o, u, se), true
 		}
 		if !ok {
 			e = Prior(o, u)
 		}
 		opt := Option{Offer: i, Value: p.Value(e), Revenue: e.Revenue, Cost: e.Cost, Face: e.Face, Source: e.Source}
-		if se, found := state.Estimate(u.Segment, o.ID); found && opt.Value < 0 && se.ResponseSD > 0 {
+		if inState && opt.Value < 0 && se.ResponseSD > 0 {
 			d := 1.96 * se.ResponseSD
 			opt.Hopeful = p.Value(Estimate{Revenue: e.Revenue + d*u.Basket, Cost: e.Cost + d*e.Face}) > 0
 		}

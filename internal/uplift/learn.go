@@ -263,9 +263,9 @@ func ipwWeights(d *Data, floor float64, groups ...[]int) []float64 {
 	return w
 }
 
-// outcomeModels fits, for every arm with want(a), an outcome model on
-// that arm's rows in no fold of skip; other arms' entries are nil. Control
-// (arm 0) is always fitted: a forest of the outcome. Every other arm's
+// outcomeModels fits control (arm 0) and every other arm with want(a) an
+// outcome model on that arm's rows in no fold of skip; other arms'
+// entries are nil. Control's is a forest of the outcome. Every other arm's
 // model is a forest of its rows' residuals from control's predictions, the
 // arm's effect (outcome of arm a = control's + residual; see
 // outcomeOf). Where the log rarely gave an arm, a forest of its outcome

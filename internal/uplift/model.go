@@ -79,7 +79,7 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 	// The final models take seeds of a fold index no fold has.
 	final := d.Folds
 	var err error
-	md.mu, err = outcomeModels(d, m, nil, func(a int) bool { return a == 0 || slices.Contains(fits, TLearner) }, cfg, "mu", final)
+	md.mu, err = outcomeModels(d, m, nil, func(int) bool { return slices.Contains(fits, TLearner) }, cfg, "mu", final)
 	if err != nil {
 		return nil, fmt.Errorf("uplift: final fit: %w", err)
 	}
