@@ -120,6 +120,24 @@ clean: down ## stop the stack and delete .promoflow/ (keeps the tools in bin/)
 	rm -rf $(STATE)
 	rm -f $(BIN)/worker $(BIN)/mkbucket
 
+# --- promoflow against the pandas + scikit-learn baseline ------------------------
+# One script run on an idle machine (run nothing beside it: the baseline peaks
+# near 16 GiB at 1M users): generates `starter generate --users USERS --seed 7`
+# (cached), runs ../shared/bench/baseline_pipeline.py on it, then promoflow on
+# fresh servers with WORKERS worker processes (`starter run --wait`, upload
+# included), and prints both, the wall-time and peak-RSS ratios, and the
+# workers' CPU per stage. Needs python3-sklearn and python3-pandas.
+# SKIP_BASELINE=true runs promoflow only (no ratios), for profiling a change.
+USERS ?= 300000
+WORKERS ?= 1
+SHARDS ?= 0
+SKIP_BASELINE ?= false
+.PHONY: bench-compare
+bench-compare: tools ## baseline_pipeline.py vs promoflow on USERS users (300000), WORKERS workers (1): wall and memory ratios
+	$(GO) test -tags bench -count=1 -v -run Compare -timeout 3h ./internal/scalebench \
+		-users $(USERS) -workers $(WORKERS) -compare-shards $(SHARDS) -data $(STATE)/bench-compare \
+		-baseline $(ROOT)/../shared/bench/baseline_pipeline.py -skip-baseline=$(SKIP_BASELINE) | grep --line-buffered -v -e '^=== ' -e '^--- '
+
 # --- forest benchmark ----------------------------------------------------------
 # The same generated matrix, the same settings, both sides on 2 cores; prints
 # one JSON line each. Needs the Debian packages python3-sklearn.

@@ -1,0 +1,241 @@
+//go:build bench
+
+package scalebench
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/promoflow/promoflow/internal/testenv"
+	"github.com/promoflow/promoflow/workflows"
+)
+
+var (
+	baseline      = flag.String("baseline", "", "the pandas + scikit-learn pipeline (../shared/bench/baseline_pipeline.py); TestCompare runs it")
+	python        = flag.String("python", "/usr/bin/python3", "python with pandas and scikit-learn, for -baseline")
+	compareSeed   = flag.Int64("seed", 7, "generator seed of the compared file (starter generate --seed)")
+	compareShards = flag.Int("compare-shards", 0, "shards of promoflow's run in TestCompare; 0: the starter's default")
+	skipBaseline  = flag.Bool("skip-baseline", false, "TestCompare: run promoflow only (no ratio)")
+)
+
+// baselineResult is what baseline_pipeline.py prints on its last line,
+// plus the process's wall time and peak RSS.
+type baselineResult struct {
+	Rows    int64              `json:"rows"`
+	Users   int64              `json:"users"`
+	AUC     float64            `json:"auc"`
+	Seconds map[string]float64 `json:"seconds"`
+	Total   float64            `json:"total"`
+	wall    time.Duration
+	peakMiB float64
+}
+
+// TestCompare is `make bench-compare`: on the file `starter generate
+// --users N --seed 7` writes, the baseline pipeline and then promoflow, one
+// after the other, on an otherwise idle machine. promoflow runs on fresh
+// servers with the given number of worker processes; its wall time is the
+// starter's `run --wait` from start to end, upload included, and its
+// memory the workers' peak RSS (VmHWM). Prints both and the two ratios.
+func TestCompare(t *testing.T) {
+	if *baseline == "" && !*skipBaseline {
+		t.Fatal("-baseline PATH (../shared/bench/baseline_pipeline.py) or -skip-baseline")
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	starter := filepath.Join(dir, "starter")
+	worker := filepath.Join(dir, "worker")
+	for bin, pkg := range map[string]string{starter: "./starter", worker: "./worker"} {
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	input := filepath.Join(*dataDir, fmt.Sprintf("events-%d-seed%d.csv.gz", *users, *compareSeed))
+	if _, err := os.Stat(input); err != nil {
+		start := time.Now()
+		partial := input + ".partial"
+		out, err := exec.Command(starter, "generate", "--users", strconv.Itoa(*users), "--seed",
+			strconv.FormatInt(*compareSeed, 10), "--out", partial).CombinedOutput()
+		if err != nil {
+			t.Fatalf("generate: %v\n%s", err, out)
+		}
+		if err := os.Rename(partial, input); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("generated %s in %v: %s", input, time.Since(start).Round(time.Second), out)
+	}
+	info, err := os.Stat(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("\n== bench-compare: %d users, %s (%.0f MiB), %d CPUs, load before %s\n",
+		*users, filepath.Base(input), float64(info.Size())/(1<<20), runtime.NumCPU(), load())
+
+	var base baselineResult
+	if !*skipBaseline {
+		base = runBaseline(t, input, filepath.Join(dir, "baseline-plan.csv"))
+		fmt.Printf("baseline (pandas + scikit-learn): %.1f s wall, peak RSS %.0f MiB, %d rows, %d users, AUC %.4f; seconds %s; load after %s\n",
+			base.wall.Seconds(), base.peakMiB, base.Rows, base.Users, base.AUC, stageList(base.Seconds), load())
+	}
+
+	for _, n := range strings.Split(*workers, ",") {
+		count, err := strconv.Atoi(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := runPromoflow(t, starter, worker, input, count)
+		fmt.Printf("promoflow (%d worker process(es), %d shards): %.1f s wall (upload and start %.1f s), worker peak RSS %s MiB, worker CPU %.1f s, %d rows, %d users, AUC %.4f; load after %s\n",
+			count, r.sum.Shards, r.wall.Seconds(), r.upload.Seconds(), joinMiB(r.peakMiB), r.cpu.Seconds(), r.sum.InputRows, r.sum.Users, r.auc, load())
+		fmt.Printf("  stages (s): %s\n", stageList(r.sum.StageSeconds))
+		for _, s := range r.sum.Stages {
+			total, top := topFunctions(r.profiles, s.Name, 5)
+			fmt.Printf("  CPU %-8s %s: %s\n", s.Name, total, strings.Join(top, "; "))
+		}
+		if !*skipBaseline {
+			peak := 0.0
+			for _, p := range r.peakMiB {
+				peak = max(peak, p)
+			}
+			fmt.Printf("RATIOS (%d worker(s)): wall baseline/promoflow %.2f× (goal ≥ 5), peak RSS promoflow/baseline %.2f (goal ≤ 0.25), AUC %.4f vs %.4f\n",
+				count, base.wall.Seconds()/r.wall.Seconds(), peak/base.peakMiB, r.auc, base.AUC)
+		}
+	}
+}
+
+// runBaseline runs the baseline pipeline and reads its last line.
+func runBaseline(t *testing.T, input, plan string) baselineResult {
+	cmd := exec.Command(*python, *baseline, input, plan)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("baseline: %v\n%s", err, stderr.String())
+	}
+	var r baselineResult
+	r.wall = time.Since(start)
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatalf("baseline's last line %q: %v", lines[len(lines)-1], err)
+	}
+	// Maxrss is in KiB on Linux: the child's own peak.
+	r.peakMiB = float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	return r
+}
+
+type promoflowResult struct {
+	sum      workflows.Summary
+	auc      float64
+	wall     time.Duration
+	upload   time.Duration
+	cpu      time.Duration
+	peakMiB  []float64
+	profiles []string
+}
+
+// runPromoflow starts fresh servers and count workers, then times
+// `starter run --wait --json` on the input.
+func runPromoflow(t *testing.T, starter, worker, input string, count int) promoflowResult {
+	stack := testenv.Start(t)
+	env := append(os.Environ(), stack.Env()...)
+	env = append(env, "PROMOFLOW_TASK_QUEUE=bench-compare")
+	var procs []*exec.Cmd
+	var r promoflowResult
+	for i := 0; i < count; i++ {
+		cmd := exec.Command(worker)
+		prof := filepath.Join(*dataDir, fmt.Sprintf("compare-%d-%dw-%d.pprof", *users, count, i))
+		r.profiles = append(r.profiles, prof)
+		cmd.Env = append(env, "PROMOFLOW_CPU_PROFILE="+prof)
+		log, err := os.Create(filepath.Join(*dataDir, fmt.Sprintf("compare-worker-%d-%dw-%d.log", *users, count, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer log.Close()
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+	}
+	args := []string{"run", "--template", "weekly", "--input", input, "--seed", strconv.FormatInt(*compareSeed, 10), "--wait", "--json"}
+	if *compareShards > 0 {
+		args = append(args, "--shards", strconv.Itoa(*compareShards))
+	}
+	cmd := exec.Command(starter, args...)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("starter run: %v\n%s", err, stderr.String())
+	}
+	r.wall = time.Since(start)
+	for _, p := range procs {
+		r.peakMiB = append(r.peakMiB, float64(statusKB(p.Process.Pid, "VmHWM:"))/1024)
+	}
+	for _, p := range procs {
+		stopWorker(p)
+		if p.ProcessState != nil {
+			r.cpu += p.ProcessState.UserTime() + p.ProcessState.SystemTime()
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &r.sum); err != nil {
+		t.Fatalf("starter's summary: %v\n%s", err, stdout.String())
+	}
+	if m, ok := r.sum.Models["propensity"].(map[string]any); ok {
+		r.auc, _ = m["auc"].(float64)
+	}
+	staged := 0.0
+	for _, s := range r.sum.Stages {
+		staged += s.Seconds
+	}
+	r.upload = r.wall - time.Duration(staged*float64(time.Second))
+	return r
+}
+
+// stageList prints stage seconds in a fixed order, then the rest.
+func stageList(s map[string]float64) string {
+	order := []string{"ingest", "features", "kmeans", "segment", "forest", "train", "decide", "publish"}
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range order {
+		if v, ok := s[k]; ok {
+			out = append(out, fmt.Sprintf("%s %.1f", k, v))
+			seen[k] = true
+		}
+	}
+	var rest []string
+	for k := range s {
+		if !seen[k] {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		out = append(out, fmt.Sprintf("%s %.1f", k, s[k]))
+	}
+	return strings.Join(out, ", ")
+}
+
+func joinMiB(v []float64) string {
+	var out []string
+	for _, x := range v {
+		out = append(out, fmt.Sprintf("%.0f", x))
+	}
+	return strings.Join(out, "/")
+}
