@@ -4,6 +4,8 @@ package scalebench
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -102,6 +104,7 @@ func TestCompare(t *testing.T) {
 		fmt.Printf("promoflow (%d worker process(es), %d shards): %.1f s wall (upload and start %.1f s), worker peak RSS %s MiB, worker CPU %.1f s, %d rows, %d users, AUC %.4f; load after %s\n",
 			count, r.sum.Shards, r.wall.Seconds(), r.upload.Seconds(), joinMiB(r.peakMiB), r.cpu.Seconds(), r.sum.InputRows, r.sum.Users, r.auc, load())
 		fmt.Printf("  stages (s): %s\n", stageList(r.sum.StageSeconds))
+		fmt.Printf("  plan: %d rows, sha256 %s (%s)\n", r.sum.Plan.Rows, r.planHash, r.planPath)
 		for _, s := range r.sum.Stages {
 			total, top := topFunctions(r.profiles, s.Name, 5)
 			fmt.Printf("  CPU %-8s %s: %s\n", s.Name, total, strings.Join(top, "; "))
@@ -145,6 +148,8 @@ type promoflowResult struct {
 	cpu      time.Duration
 	peakMiB  []float64
 	profiles []string
+	planPath string
+	planHash string
 }
 
 // runPromoflow starts fresh servers and count workers, then times
@@ -200,6 +205,19 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	if m, ok := r.sum.Models["propensity"].(map[string]any); ok {
 		r.auc, _ = m["auc"].(float64)
 	}
+	// The plan, kept beside the input with its hash: a change that should
+	// not alter the decision must leave the hash as it was.
+	store := stack.Store(t)
+	key := strings.TrimPrefix(r.sum.Plan.CSV, "s3://"+stack.Bucket+"/")
+	plan, err := store.Get(context.Background(), key)
+	if err != nil {
+		t.Fatalf("plan %s: %v", key, err)
+	}
+	r.planPath = filepath.Join(*dataDir, fmt.Sprintf("compare-%d-%dw-plan.csv", *users, count))
+	if err := os.WriteFile(r.planPath, plan, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.planHash = fmt.Sprintf("%x", sha256.Sum256(plan))
 	staged := 0.0
 	for _, s := range r.sum.Stages {
 		staged += s.Seconds
