@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -43,7 +44,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	slots := fs.Int("activities", defSlots, "activities run at once by this worker; 0 means the SDK default (1,000) ($PROMOFLOW_WORKER_ACTIVITIES)")
+	if defSlots == 0 {
+		defSlots = defaultSlots()
+	}
+	slots := fs.Int("activities", defSlots, "activities run at once by this worker ($PROMOFLOW_WORKER_ACTIVITIES; default 2 per core)")
 	fs.Parse(os.Args[1:])
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if *cpuProfile != "" {
@@ -99,6 +103,13 @@ func run() error {
 		"task_queue", cfg.TaskQueue, "bucket", store.URL(""), "activities", *slots)
 	return w.Run(worker.InterruptCh())
 }
+
+// defaultSlots is how many activities a worker runs at once unless told:
+// two per core keeps every core busy while an activity waits on the
+// bucket, and bounds the worker's memory by a few shards' worth whatever
+// the number of shards (a shard activity's memory grows with its users;
+// docs/PERFORMANCE.md, "Sizing shards").
+func defaultSlots() int { return 2 * runtime.GOMAXPROCS(0) }
 
 // envInt reads an integer environment variable; unset is 0.
 func envInt(name string) (int, error) {
