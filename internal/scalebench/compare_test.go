@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
 )
@@ -104,6 +106,11 @@ func TestCompare(t *testing.T) {
 		fmt.Printf("promoflow (%d worker process(es), %d shards): %.1f s wall (upload and start %.1f s), worker peak RSS %s MiB, worker CPU %.1f s, %d rows, %d users, AUC %.4f; load after %s\n",
 			count, r.sum.Shards, r.wall.Seconds(), r.upload.Seconds(), joinMiB(r.peakMiB), r.cpu.Seconds(), r.sum.InputRows, r.sum.Users, r.auc, load())
 		fmt.Printf("  stages (s): %s\n", stageList(r.sum.StageSeconds))
+		var share []string
+		for _, s := range r.sum.Stages {
+			share = append(share, fmt.Sprintf("%s %.1f%%", s.Name, 100*r.temporal[s.Name]))
+		}
+		fmt.Printf("  Temporal's share of activity time (scheduled to started over scheduled to completed): %s\n", strings.Join(share, ", "))
 		fmt.Printf("  peak RSS per stage (MiB): %s\n", strings.Join(r.stageRSS, ", "))
 		fmt.Printf("  plan: %d rows, sha256 %s, %s (%s)\n", r.sum.Plan.Rows, r.planHash, r.planRef, r.planPath)
 		for _, s := range r.sum.Stages {
@@ -153,6 +160,7 @@ type promoflowResult struct {
 	planPath string
 	planHash string
 	planRef  string
+	temporal map[string]float64 // stage: Temporal's share of activity time
 }
 
 // runPromoflow starts fresh servers and count workers, then times
@@ -202,6 +210,12 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	r.wall = end.Sub(start)
 	for _, p := range procs {
 		r.peakMiB = append(r.peakMiB, float64(statusKB(p.Process.Pid, "VmHWM:"))/1024)
+	}
+	// Temporal's share of each stage's activity time, before the
+	// workers stop (the history is the server's; workers are not needed).
+	if c, err := client.Dial(client.Options{HostPort: stack.TemporalAddr}); err == nil {
+		r.temporal = overhead(t, c, fmt.Sprintf("compare-%d", *users))
+		c.Close()
 	}
 	for _, p := range procs {
 		stopWorker(p)
