@@ -401,7 +401,8 @@ func (p *Params) Kept(users []Scored, q Quotas) []bool {
 // multipliers. When q bounds offers or groups, each point is what Assign
 // at that multiplier spends after the quotas withhold (fairness says
 // whether group quotas apply), so the budget can be solved again once caps
-// or the fairness bound have withheld offers.
+// or the fairness bound have withheld offers. It only reads users (workers
+// share decoded shards between concurrent rounds).
 func (p *Params) Curve(users []Scored, grid []float64, q Quotas, fairness bool) (budget.Curve, float64) {
 	c := budget.NewCurve(grid)
 	kept := p.Kept(users, q)
