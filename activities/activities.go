@@ -39,6 +39,7 @@ type Activities struct {
 	ScoredCacheBytes int64
 
 	uplift modelCache  // the uplift models DecideScore decoded last
+	forest forestCache // the propensity forest DecideScore decoded last
 	scored scoredCache // decoded scored shards, by key and digest
 }
 

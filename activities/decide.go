@@ -22,6 +22,7 @@ import (
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/layout"
@@ -200,6 +201,38 @@ func (a *Activities) upliftModels(ctx context.Context, key string) (*uplift.Mode
 	return m, nil
 }
 
+// forestCache holds the propensity forest a worker decoded last and the
+// bytes it came from, like modelCache: every shard's DecideScore reads the
+// same forest. Prediction only reads a forest (its compact layout is built
+// once, atomically), so shards share it; CombineForest, which merges into
+// the forests it loads, does not use this.
+type forestCache struct {
+	mu     sync.Mutex // held while decoding, so shards starting together decode once
+	data   []byte
+	forest *forest.Forest
+}
+
+// propensityForest reads the forest at key, decoding it unless it is the
+// one decoded last (same bytes).
+func (a *Activities) propensityForest(ctx context.Context, key string) (*forest.Forest, error) {
+	data, err := a.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	c := &a.forest
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forest != nil && bytes.Equal(c.data, data) {
+		return c.forest, nil
+	}
+	f, err := decodeForest(key, data)
+	if err != nil {
+		return nil, err
+	}
+	c.data, c.forest = data, f
+	return f, nil
+}
+
 // DecideScore scores the shard's users: segment, propensity, audience and
 // offer eligibility, suppression, control (stratified by segment) and
 // exploration, and every eligible offer's expected incremental revenue and
@@ -207,7 +240,7 @@ func (a *Activities) upliftModels(ctx context.Context, key string) (*uplift.Mode
 // assignment passes.
 func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ DecideScoreOutput, err error) {
 	defer final(&err)
-	f, err := a.loadForest(ctx, in.ForestKey)
+	f, err := a.propensityForest(ctx, in.ForestKey)
 	if err != nil {
 		return DecideScoreOutput{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/strategy"
 )
 
@@ -149,5 +150,41 @@ func TestLoadScored(t *testing.T) {
 	must(t, store.Put(ctx, "runs/r/decide/scored/shard=0001.bin", data[:len(data)-1]))
 	if _, err := (&Activities{Store: store}).loadScored(ctx, "runs/r/decide/scored/shard=0001.bin", "x"); err == nil {
 		t.Error("a truncated shard decoded")
+	}
+}
+
+// TestPropensityForestCache: shards share the forest decoded once; other
+// bytes at the key are decoded anew.
+func TestPropensityForestCache(t *testing.T) {
+	ctx := context.Background()
+	store := blob.NewMem()
+	a := &Activities{Store: store}
+	encode := func(seed uint64) []byte {
+		var x [][]float64
+		var y []float64
+		for i := range 200 {
+			x = append(x, []float64{float64(i % 13), float64(i % 7)})
+			y = append(y, float64(i%3%2))
+		}
+		f, err := forest.Train(x, y, []string{"a", "b"}, forest.Params{Trees: 3, MaxDepth: 3, MinLeaf: 5, MaxFeatures: 2, Bootstrap: true, Seed: seed})
+		must(t, err)
+		var buf bytes.Buffer
+		must(t, f.Save(&buf))
+		return buf.Bytes()
+	}
+	key := "runs/r/models/propensity/forest.json"
+	must(t, store.Put(ctx, key, encode(1)))
+	first, err := a.propensityForest(ctx, key)
+	must(t, err)
+	again, err := a.propensityForest(ctx, key)
+	must(t, err)
+	if first != again {
+		t.Error("the same bytes were decoded twice")
+	}
+	must(t, store.Put(ctx, key, encode(2)))
+	other, err := a.propensityForest(ctx, key)
+	must(t, err)
+	if other == first {
+		t.Error("new bytes served from the old forest")
 	}
 }
