@@ -33,7 +33,22 @@ type Activities struct {
 	Mem     memory.Allocator // nil means the Go allocator
 	TempDir string           // local scratch space; empty means the OS default
 
-	uplift modelCache // the uplift models DecideScore decoded last
+	// ScoredCacheBytes bounds the decoded scored shards this worker keeps
+	// for the decide stage's rounds (scoredCache); 0 means
+	// DefaultScoredCacheBytes, negative keeps none.
+	ScoredCacheBytes int64
+
+	uplift modelCache  // the uplift models DecideScore decoded last
+	forest forestCache // the propensity forest DecideScore decoded last
+	scored scoredCache // decoded scored shards, by key and digest
+}
+
+// scoredLimit is the bound of the scored-shard cache.
+func (a *Activities) scoredLimit() int64 {
+	if a.ScoredCacheBytes == 0 {
+		return DefaultScoredCacheBytes
+	}
+	return a.ScoredCacheBytes
 }
 
 func (a *Activities) mem() memory.Allocator {

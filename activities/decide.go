@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/layout"
@@ -159,7 +162,8 @@ type DecideScoreInput struct {
 
 // DecideScoreOutput is the shard's scoring in aggregates.
 type DecideScoreOutput struct {
-	Key         string // the scored users (JSON, gzip)
+	Key         string // the scored users (strategy.EncodeScored)
+	Digest      string // SHA-256 of the object, hex: names this version in worker caches
 	Users       int64
 	ExploreCost float64
 	MaxRatio    float64 // largest value per unit of cost of any option
@@ -197,6 +201,38 @@ func (a *Activities) upliftModels(ctx context.Context, key string) (*uplift.Mode
 	return m, nil
 }
 
+// forestCache holds the propensity forest a worker decoded last and the
+// bytes it came from, like modelCache: every shard's DecideScore reads the
+// same forest. Prediction only reads a forest (its compact layout is built
+// once, atomically), so shards share it; CombineForest, which merges into
+// the forests it loads, does not use this.
+type forestCache struct {
+	mu     sync.Mutex // held while decoding, so shards starting together decode once
+	data   []byte
+	forest *forest.Forest
+}
+
+// propensityForest reads the forest at key, decoding it unless it is the
+// one decoded last (same bytes).
+func (a *Activities) propensityForest(ctx context.Context, key string) (*forest.Forest, error) {
+	data, err := a.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	c := &a.forest
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forest != nil && bytes.Equal(c.data, data) {
+		return c.forest, nil
+	}
+	f, err := decodeForest(key, data)
+	if err != nil {
+		return nil, err
+	}
+	c.data, c.forest = data, f
+	return f, nil
+}
+
 // DecideScore scores the shard's users: segment, propensity, audience and
 // offer eligibility, suppression, control (stratified by segment) and
 // exploration, and every eligible offer's expected incremental revenue and
@@ -204,7 +240,7 @@ func (a *Activities) upliftModels(ctx context.Context, key string) (*uplift.Mode
 // assignment passes.
 func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ DecideScoreOutput, err error) {
 	defer final(&err)
-	f, err := a.loadForest(ctx, in.ForestKey)
+	f, err := a.propensityForest(ctx, in.ForestKey)
 	if err != nil {
 		return DecideScoreOutput{}, err
 	}
@@ -260,7 +296,7 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 	}
 	aov, freq, rec := indexOf(features.Names, "avg_order_value"), indexOf(features.Names, "frequency"), indexOf(features.Names, "recency_days")
 	p := in.Params
-	out := DecideScoreOutput{Key: layout.Run(in.RunID) + "decide/scored/" + shard.Key(in.Shard) + ".json.gz", Users: int64(len(rows))}
+	out := DecideScoreOutput{Key: layout.Scored(in.RunID, in.Shard), Users: int64(len(rows))}
 	scored := make([]strategy.Scored, len(rows))
 	xs := make([][]float64, len(rows))
 	for i, r := range rows {
@@ -307,15 +343,21 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 			}
 		}
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(scored); err != nil {
+	data := strategy.EncodeScored(scored)
+	out.Digest = digest(data)
+	if err := a.Store.Put(ctx, out.Key, data); err != nil {
 		return DecideScoreOutput{}, err
 	}
-	if err := zw.Close(); err != nil {
-		return DecideScoreOutput{}, err
-	}
-	return out, a.Store.Put(ctx, out.Key, buf.Bytes())
+	// The rounds that follow find the users this worker just scored: they
+	// are what decoding the object gives (strategy.EncodeScored).
+	a.scored.put(scoredID{out.Key, out.Digest}, scored, a.scoredLimit())
+	return out, nil
+}
+
+// digest is the hex SHA-256 of data.
+func digest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // eachID calls fn with every user id of a list object (one id per line, or
@@ -353,11 +395,32 @@ func (a *Activities) eachID(ctx context.Context, key string, i, n int, fn func(s
 	return nil
 }
 
-func (a *Activities) loadScored(ctx context.Context, key string) ([]strategy.Scored, error) {
+// loadScored returns the scored users at key: from the worker's cache when
+// it holds the version named by digest, else read, decoded and cached
+// under the digest of what was read. Objects from runs before the binary
+// layout (".json.gz") are decoded as gzip JSON and not cached. An empty
+// digest (a workflow from before digests) always reads the object.
+func (a *Activities) loadScored(ctx context.Context, key, dig string) ([]strategy.Scored, error) {
+	if users, ok := a.scored.get(scoredID{key, dig}); ok && dig != "" {
+		return users, nil
+	}
 	data, err := a.Store.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
+	if strings.HasSuffix(key, ".json.gz") {
+		return loadScoredJSON(key, data)
+	}
+	users, err := strategy.DecodeScored(data)
+	if err != nil {
+		return nil, &corruptError{key: key, err: err}
+	}
+	a.scored.put(scoredID{key, digest(data)}, users, a.scoredLimit())
+	return users, nil
+}
+
+// loadScoredJSON decodes scored users in the gzip JSON of earlier runs.
+func loadScoredJSON(key string, data []byte) ([]strategy.Scored, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, &corruptError{key: key, err: err}
@@ -372,6 +435,7 @@ func (a *Activities) loadScored(ctx context.Context, key string) ([]strategy.Sco
 // DecideCurveInput asks for one shard's budget curve.
 type DecideCurveInput struct {
 	Key     string // the scored users
+	Digest  string // DecideScoreOutput.Digest
 	Params  strategy.Params
 	Lambdas []float64
 	// Quotas are the exploration allowance, and after caps or fairness
@@ -384,7 +448,7 @@ type DecideCurveInput struct {
 // every multiplier of the grid.
 func (a *Activities) DecideCurve(ctx context.Context, in DecideCurveInput) (_ budget.Curve, err error) {
 	defer final(&err)
-	users, err := a.loadScored(ctx, in.Key)
+	users, err := a.loadScored(ctx, in.Key, in.Digest)
 	if err != nil {
 		return budget.Curve{}, err
 	}
@@ -397,6 +461,7 @@ type DecideAssignInput struct {
 	RunID    string
 	Shard    int
 	Key      string // the scored users
+	Digest   string // DecideScoreOutput.Digest
 	Params   strategy.Params
 	Lambda   float64
 	Quotas   strategy.Quotas
@@ -414,7 +479,7 @@ type DecideAssignOutput struct {
 // quotas, and writes the shard's plan rows (overwriting an earlier pass).
 func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ DecideAssignOutput, err error) {
 	defer final(&err)
-	users, err := a.loadScored(ctx, in.Key)
+	users, err := a.loadScored(ctx, in.Key, in.Digest)
 	if err != nil {
 		return DecideAssignOutput{}, err
 	}

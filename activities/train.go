@@ -188,6 +188,11 @@ func (a *Activities) loadForest(ctx context.Context, key string) (*forest.Forest
 	if err != nil {
 		return nil, err
 	}
+	return decodeForest(key, data)
+}
+
+// decodeForest decodes the forest stored at key.
+func decodeForest(key string, data []byte) (*forest.Forest, error) {
 	if empty, ok := emptyForest(data); ok {
 		return empty, nil
 	}

@@ -48,6 +48,11 @@ func run() error {
 		defSlots = defaultSlots()
 	}
 	slots := fs.Int("activities", defSlots, "activities run at once by this worker ($PROMOFLOW_WORKER_ACTIVITIES; default 2 per core)")
+	defCache, err := envInt("PROMOFLOW_SCORED_CACHE_MIB")
+	if err != nil {
+		return err
+	}
+	scoredCache := fs.Int("scored-cache-mib", defCache, "MiB of decoded scored shards kept for the decide stage's rounds; 0 means 512 ($PROMOFLOW_SCORED_CACHE_MIB)")
 	fs.Parse(os.Args[1:])
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if *cpuProfile != "" {
@@ -98,7 +103,7 @@ func run() error {
 		return fmt.Errorf("temporal %s: %w", cfg.TemporalAddress, err)
 	}
 	defer c.Close()
-	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store}, worker.Options{MaxConcurrentActivityExecutionSize: *slots})
+	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store, ScoredCacheBytes: int64(*scoredCache) << 20}, worker.Options{MaxConcurrentActivityExecutionSize: *slots})
 	logger.Info("worker started", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
 		"task_queue", cfg.TaskQueue, "bucket", store.URL(""), "activities", *slots)
 	return w.Run(worker.InterruptCh())

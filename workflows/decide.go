@@ -106,7 +106,7 @@ func (r *run) decide(ctx workflow.Context) error {
 		err := fanOut(ctx, in.Shards, in.Window,
 			func(i int) workflow.Future {
 				return workflow.ExecuteActivity(actx, a.DecideCurve, activities.DecideCurveInput{
-					Key: scored[i].Key, Params: p, Lambdas: grid, Quotas: qs[i], Fairness: fair != nil,
+					Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambdas: grid, Quotas: qs[i], Fairness: fair != nil,
 				})
 			},
 			func(i int, f workflow.Future) error { return f.Get(ctx, &parts[i]) })
@@ -154,7 +154,7 @@ func (r *run) decide(ctx workflow.Context) error {
 			err := fanOut(ctx, in.Shards, in.Window,
 				func(i int) workflow.Future {
 					return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
-						RunID: in.RunID, Shard: i, Key: scored[i].Key, Params: p, Lambda: out.Lambda, Quotas: qs[i],
+						RunID: in.RunID, Shard: i, Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i],
 						Fairness: fair != nil,
 					})
 				},

@@ -54,15 +54,46 @@ func NewCurve(lambdas []float64) Curve {
 }
 
 // Add accounts one user's options at every λ of the grid.
+//
+// On an ascending grid from λ ≥ 0 and with no negative (or NaN) cost, a
+// user whom no option pays at one λ is given nothing at every larger λ,
+// so the rest of the grid is skipped: value − λ·cost cannot rise with λ,
+// rounded or not (the rounded product and difference are monotone too),
+// so the sums are exactly those of choosing at every point.
 func (c *Curve) Add(options []Option) {
-	for k, l := range c.Lambdas {
-		if j := Choose(options, l); j >= 0 {
-			c.Cost[k] += options[j].Cost
-			c.Value[k] += options[j].Value
-			c.Revenue[k] += options[j].Revenue
-			c.Chosen[k]++
+	stop := c.ascending()
+	for _, o := range options {
+		if !(o.Cost >= 0) {
+			stop = false
+			break
 		}
 	}
+	for k, l := range c.Lambdas {
+		j := Choose(options, l)
+		if j < 0 {
+			if stop {
+				return
+			}
+			continue
+		}
+		c.Cost[k] += options[j].Cost
+		c.Value[k] += options[j].Value
+		c.Revenue[k] += options[j].Revenue
+		c.Chosen[k]++
+	}
+}
+
+// ascending reports whether the grid starts at λ ≥ 0 and never falls (no
+// NaN).
+func (c *Curve) ascending() bool {
+	prev := 0.0
+	for _, l := range c.Lambdas {
+		if !(l >= prev) {
+			return false
+		}
+		prev = l
+	}
+	return true
 }
 
 // Merge adds o, a curve over the same grid, into c.

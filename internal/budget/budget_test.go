@@ -148,3 +148,64 @@ func TestChoose(t *testing.T) {
 		t.Error("tie not broken toward the lower index")
 	}
 }
+
+// TestAddSkipsExactly: Add's early stop gives bit for bit the sums of
+// choosing at every grid point, special values and odd grids included.
+func TestAddSkipsExactly(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	special := []float64{0, math.Copysign(0, -1), math.NaN(), math.Inf(1), math.Inf(-1), 1e-300, -1e-300, 5e-324, 1e300}
+	draw := func(neg bool) float64 {
+		switch r := rng.IntN(10); {
+		case r == 0:
+			return special[rng.IntN(len(special))]
+		case r == 1 && neg:
+			return -rng.Float64()
+		default:
+			return rng.ExpFloat64() * 10
+		}
+	}
+	var users [][]Option
+	for range 3000 {
+		opts := make([]Option, rng.IntN(5))
+		for i := range opts {
+			opts[i] = Option{Value: draw(true) - 5, Cost: draw(rng.IntN(20) == 0), Revenue: draw(true)}
+		}
+		users = append(users, opts)
+	}
+	for _, tc := range []struct {
+		name string
+		grid []float64
+	}{
+		{"full range", Grid(0, 50, 64)},
+		{"refined", Grid(0.731, 0.734, 64)},
+		{"descending", []float64{3, 2, 1, 0.5, 0}},
+		{"negative start", []float64{-1, 0, 1, 2}},
+		{"NaN", []float64{0, 1, math.NaN(), 2, 3}},
+		{"infinite end", []float64{0, 1, math.Inf(1)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, want := NewCurve(tc.grid), NewCurve(tc.grid)
+			for _, opts := range users {
+				got.Add(opts)
+				for k, l := range want.Lambdas {
+					if j := Choose(opts, l); j >= 0 {
+						want.Cost[k] += opts[j].Cost
+						want.Value[k] += opts[j].Value
+						want.Revenue[k] += opts[j].Revenue
+						want.Chosen[k]++
+					}
+				}
+			}
+			for k := range tc.grid {
+				for _, pair := range [][2]float64{{got.Cost[k], want.Cost[k]}, {got.Value[k], want.Value[k]}, {got.Revenue[k], want.Revenue[k]}} {
+					if math.Float64bits(pair[0]) != math.Float64bits(pair[1]) {
+						t.Fatalf("λ[%d]: %v, want %v", k, pair[0], pair[1])
+					}
+				}
+				if got.Chosen[k] != want.Chosen[k] {
+					t.Fatalf("λ[%d]: %d chosen, want %d", k, got.Chosen[k], want.Chosen[k])
+				}
+			}
+		})
+	}
+}

@@ -55,6 +55,14 @@ func Forest(run string) string { return Run(run) + "models/propensity/forest.jso
 // Centroids are the segment centroids with their scaler.
 func Centroids(run string) string { return Run(run) + "models/kmeans/centroids.json" }
 
+// Scored is shard i's scored users (every user with their options), which
+// the decide stage's budget and assignment passes read in every round:
+// strategy.EncodeScored's binary layout (docs/DATA.md). Runs before it
+// wrote decide/scored/shard=NNNN.json.gz (gzip JSON).
+func Scored(run string, i int) string {
+	return fmt.Sprintf("%sdecide/scored/%s.bin", Run(run), shard.Key(i))
+}
+
 // Scores is shard i's plan rows before publishing.
 func Scores(run string, i int) string {
 	return fmt.Sprintf("%sscores/%s.arrow", Run(run), shard.Key(i))

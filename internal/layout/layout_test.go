@@ -9,6 +9,7 @@ func TestKeys(t *testing.T) {
 		{Features("r", 3), "runs/r/features/shard=0003.arrow"},
 		{Train("r", 3), "runs/r/train/shard=0003.arrow"},
 		{Trees("r", 10), "runs/r/models/propensity/trees/shard=0010.json"},
+		{Scored("r", 5), "runs/r/decide/scored/shard=0005.bin"},
 		{Scores("r", 0), "runs/r/scores/shard=0000.arrow"},
 		{Campaign("weekly-2026-W48") + "plan.parquet", "campaigns/weekly-2026-W48/plan.parquet"},
 		{Raw("demo", "events.csv.gz"), "raw/demo/events.csv.gz"},

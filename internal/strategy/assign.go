@@ -155,7 +155,8 @@ func (t *Tally) group(g string) *GroupTally {
 // (those beyond the exploration allowance compete as candidates), control users
 // are recorded with the offer they would have got, and quotas withhold the
 // lowest-scoring chosen offers beyond a cap or fairness bound. fairness
-// says whether groups are audited.
+// says whether groups are audited. It only reads users (workers share
+// decoded shards between concurrent rounds).
 func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool) ([]plan.Row, Tally) {
 	t := NewTally(len(p.Offers))
 	kept := p.Kept(users, q)

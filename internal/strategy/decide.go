@@ -306,14 +306,33 @@ func (p *Params) StratifyControl(users []Scored) {
 		}
 	}
 	for _, idx := range bySeg {
-		slices.SortFunc(idx, func(a, b int) int {
-			ha, hb := shard.Unit(p.Salt+"/control", users[a].UserID), shard.Unit(p.Salt+"/control", users[b].UserID)
-			return cmp.Or(cmp.Compare(ha, hb), strings.Compare(users[a].UserID, users[b].UserID))
-		})
+		sortByHash(idx, users, p.Salt+"/control")
 		k := int(math.Floor(p.ControlShare*float64(len(idx)) + 0.5))
 		for _, i := range idx[:k] {
 			users[i].Status, users[i].Pick = Control, -1
 		}
+	}
+}
+
+// sortByHash orders idx (indices into users) by shard.Unit(salt, user id),
+// then user id. The hashes are computed once per user rather than in
+// every comparison (they were most of the sort's time), and the sort sees
+// the same comparisons in the same order as one comparing hashes on the
+// fly, so the order is the same.
+func sortByHash(idx []int, users []Scored, salt string) {
+	type keyed struct {
+		h float64
+		i int
+	}
+	ks := make([]keyed, len(idx))
+	for j, i := range idx {
+		ks[j] = keyed{shard.Unit(salt, users[i].UserID), i}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		return cmp.Or(cmp.Compare(a.h, b.h), strings.Compare(users[a.i].UserID, users[b.i].UserID))
+	})
+	for j, k := range ks {
+		idx[j] = k.i
 	}
 }
 
@@ -379,10 +398,7 @@ func (p *Params) Kept(users []Scored, q Quotas) []bool {
 	if !q.ExploreCapped {
 		return kept
 	}
-	h := func(i int) float64 { return shard.Unit(p.Salt+"/explore", users[i].UserID) }
-	slices.SortFunc(idx, func(a, b int) int {
-		return cmp.Or(cmp.Compare(h(a), h(b)), strings.Compare(users[a].UserID, users[b].UserID))
-	})
+	sortByHash(idx, users, p.Salt+"/explore")
 	spent := 0.0
 	for _, i := range idx {
 		c := users[i].Options[users[i].Pick].Cost
@@ -401,7 +417,8 @@ func (p *Params) Kept(users []Scored, q Quotas) []bool {
 // multipliers. When q bounds offers or groups, each point is what Assign
 // at that multiplier spends after the quotas withhold (fairness says
 // whether group quotas apply), so the budget can be solved again once caps
-// or the fairness bound have withheld offers.
+// or the fairness bound have withheld offers. It only reads users (workers
+// share decoded shards between concurrent rounds).
 func (p *Params) Curve(users []Scored, grid []float64, q Quotas, fairness bool) (budget.Curve, float64) {
 	c := budget.NewCurve(grid)
 	kept := p.Kept(users, q)
