@@ -367,7 +367,7 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 				}
 				if err := fin.Add(si, data); err != nil {
 					fin.Close()
-					return IngestFinalizeOutput{}, &corruptError{key: key, err: err}
+					return IngestFinalizeOutput{}, finalizeAddError(key, err)
 				}
 			}
 		}
@@ -390,6 +390,17 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 		}
 	}
 	return out, nil
+}
+
+// finalizeAddError classifies an error of adding the staged object at key:
+// only an object that cannot be decoded is bad input; an error writing
+// the partition's local files (a full disk) stays retryable.
+func finalizeAddError(key string, err error) error {
+	var staged *ingest.StagedError
+	if errors.As(err, &staged) {
+		return &corruptError{key: key, err: err}
+	}
+	return fmt.Errorf("finalize %s: %w", key, err)
 }
 
 // programs compiles the table's sources without a file (the finalizer

@@ -104,9 +104,30 @@ func NewFinalizer(t *canon.Table, progs []*mapping.Program, dir string, mem memo
 	return f, nil
 }
 
+// StagedError is a staged object that cannot be decoded (corrupt, or of
+// another schema): retrying cannot help. Add returns other errors, such as
+// a full local disk while writing the partition's rows, unwrapped, since a
+// retry elsewhere may succeed.
+type StagedError struct{ Err error }
+
+func (e *StagedError) Error() string { return "staged rows: " + e.Err.Error() }
+func (e *StagedError) Unwrap() error { return e.Err }
+
 // Add reads one staged object of source src; objects must come in input
-// order.
+// order. An object that cannot be decoded is a *StagedError.
 func (f *Finalizer) Add(src int, staged []byte) error {
+	var werr error // from writing, not decoding
+	err := f.each(src, staged, &werr)
+	switch {
+	case werr != nil:
+		return werr
+	case err != nil:
+		return &StagedError{Err: err}
+	}
+	return nil
+}
+
+func (f *Finalizer) each(src int, staged []byte, werr *error) error {
 	n := len(f.kinds)
 	return arrowio.Each(staged, StagingSchema(f.table), f.mem, func(rec arrow.Record) error {
 		cols := rec.Columns()
@@ -120,6 +141,7 @@ func (f *Finalizer) Add(src int, staged []byte) error {
 			var fp [16]byte
 			copy(fp[:], fps.Value(i))
 			if err := f.add(src, lines.Value(i), fp, carry.Value(i)); err != nil {
+				*werr = err
 				return err
 			}
 		}
