@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -104,7 +105,8 @@ func TestCompare(t *testing.T) {
 		fmt.Printf("promoflow (%d worker process(es), %d shards): %.1f s wall (upload and start %.1f s), worker peak RSS %s MiB, worker CPU %.1f s, %d rows, %d users, AUC %.4f; load after %s\n",
 			count, r.sum.Shards, r.wall.Seconds(), r.upload.Seconds(), joinMiB(r.peakMiB), r.cpu.Seconds(), r.sum.InputRows, r.sum.Users, r.auc, load())
 		fmt.Printf("  stages (s): %s\n", stageList(r.sum.StageSeconds))
-		fmt.Printf("  plan: %d rows, sha256 %s (%s)\n", r.sum.Plan.Rows, r.planHash, r.planPath)
+		fmt.Printf("  peak RSS per stage (MiB): %s\n", strings.Join(r.stageRSS, ", "))
+		fmt.Printf("  plan: %d rows, sha256 without its time columns %s (%s)\n", r.sum.Plan.Rows, r.planHash, r.planPath)
 		for _, s := range r.sum.Stages {
 			total, top := topFunctions(r.profiles, s.Name, 5)
 			fmt.Printf("  CPU %-8s %s: %s\n", s.Name, total, strings.Join(top, "; "))
@@ -148,6 +150,7 @@ type promoflowResult struct {
 	cpu      time.Duration
 	peakMiB  []float64
 	profiles []string
+	stageRSS []string // "stage MiB" per stage, workers separated by "/"
 	planPath string
 	planHash string
 }
@@ -186,10 +189,13 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
+	samples, stopRSS := sampleRSS(procs)
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("starter run: %v\n%s", err, stderr.String())
 	}
-	r.wall = time.Since(start)
+	end := time.Now()
+	stopRSS()
+	r.wall = end.Sub(start)
 	for _, p := range procs {
 		r.peakMiB = append(r.peakMiB, float64(statusKB(p.Process.Pid, "VmHWM:"))/1024)
 	}
@@ -217,13 +223,53 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	if err := os.WriteFile(r.planPath, plan, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.planHash = fmt.Sprintf("%x", sha256.Sum256(plan))
+	r.planHash, err = decisionHash(plan)
+	if err != nil {
+		t.Fatalf("plan %s: %v", key, err)
+	}
 	staged := 0.0
 	for _, s := range r.sum.Stages {
 		staged += s.Seconds
 	}
 	r.upload = r.wall - time.Duration(staged*float64(time.Second))
+	// Stages run one after the other and end with the run: each stage's
+	// RSS samples are those of its span, counted back from the end.
+	from := end.Add(-time.Duration(staged * float64(time.Second)))
+	for _, s := range r.sum.Stages {
+		to := from.Add(time.Duration(s.Seconds * float64(time.Second)))
+		r.stageRSS = append(r.stageRSS, s.Name+" "+samples.peak(from, to))
+		from = to
+	}
 	return r
+}
+
+// decisionHash is the sha256 of the plan without the columns that name
+// the run's time (campaign_id, window_start, window_end): equal hashes,
+// equal decisions.
+func decisionHash(plan []byte) (string, error) {
+	rows, err := csv.NewReader(bytes.NewReader(plan)).ReadAll()
+	if err != nil {
+		return "", err
+	}
+	if len(rows) == 0 {
+		return "", fmt.Errorf("empty plan")
+	}
+	timed := map[string]bool{"campaign_id": true, "window_start": true, "window_end": true}
+	h := sha256.New()
+	w := csv.NewWriter(h)
+	for _, row := range rows {
+		var keep []string
+		for i, v := range row {
+			if !timed[rows[0][i]] {
+				keep = append(keep, v)
+			}
+		}
+		if err := w.Write(keep); err != nil {
+			return "", err
+		}
+	}
+	w.Flush()
+	return fmt.Sprintf("%x", h.Sum(nil)), w.Error()
 }
 
 // stageList prints stage seconds in a fixed order, then the rest.
