@@ -2,13 +2,13 @@ package ingest
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/promoflow/promoflow/internal/mapping"
 )
