@@ -126,7 +126,7 @@ type IngestPlanOutput struct {
 // fails here, non-retryably, before anything fans out) and cuts the file
 // into splits. A compressed CSV or JSON Lines file larger than one split
 // is read once and its text copied, split by split, to
-// runs/<run>/ingest/<src>/split=NNNN/text.<format> (see ingest.File.Chunk),
+// runs/<run>/ingest/<src>/split=NNNN/text.<format>.s2 (see ingest.File.Chunk),
 // heartbeating after each split; a retry skips the splits a heartbeat
 // says are stored (their keys and bytes are the same).
 func (a *Activities) IngestPlan(ctx context.Context, in IngestPlanInput) (_ IngestPlanOutput, err error) {
