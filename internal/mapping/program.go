@@ -29,6 +29,7 @@ type Program struct {
 	Columns []string // the file's columns, by index (for JSON Lines: the columns the mapping reads)
 	user    int      // table column of user_id
 	needed  map[int]bool
+	checked []bool // by table column: Table.Check can reject its values
 }
 
 // Needed reports whether column i of Columns is read by a column that is
@@ -42,6 +43,9 @@ func (p *Program) Needed(i int) bool { return p.needed[i] }
 // first use; Columns lists them.
 func Compile(s *Source, columns []string) (*Program, error) {
 	p := &Program{Source: s, Table: s.Table, user: s.Table.Index("user_id"), needed: map[int]bool{}}
+	for i := range s.Table.Columns {
+		p.checked = append(p.checked, s.Table.Checked(i))
+	}
 	open := columns == nil
 	cols := append([]string(nil), columns...)
 	resolve := func(c *colNode, optional bool) (err error) {
@@ -263,9 +267,11 @@ func (p *Program) column(e *env, i int, row []canon.Value, out *Row) bool {
 	if v.Null && c.Missing == CarryForward {
 		out.Carry |= 1 << uint(i)
 	}
-	if r := p.Table.Check(i, v); r != "" {
-		out.Fail = Failure{Column: p.colName(-1, c.cols, c.Target), Reason: r, Value: p.shown(v, c.Kind)}
-		return false
+	if p.checked[i] {
+		if r := p.Table.Check(i, v); r != "" {
+			out.Fail = Failure{Column: p.colName(-1, c.cols, c.Target), Reason: r, Value: p.shown(v, c.Kind)}
+			return false
+		}
 	}
 	row[i] = v
 	return true
