@@ -31,7 +31,7 @@ type PutChunk func(ctx context.Context, sp Split, path string) (string, error)
 // and handed to put, and the split records the key put returns, so that
 // the splits are read in parallel while their records keep the original
 // file's offsets and lines. The text is S2-compressed (Split.ChunkS2):
-// cheap to compress and inflate, it stores about a third of the bytes. A
+// cheap to compress and inflate, it stores about a fifth of the bytes. A
 // file of one split is not copied: Chunk then
 // returns Whole(). Corrupt compressed data is a *BadInputError naming the
 // file. The same file and splitBytes give the same splits and bytes.
