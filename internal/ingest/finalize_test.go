@@ -21,6 +21,7 @@ func stagedEvents(t *testing.T, n int) []byte {
 	b := array.NewRecordBuilder(mem, schema)
 	defer b.Release()
 	kinds := canon.EventsTable.Kinds()
+	sb := newStagedBuilders(b, kinds)
 	row := make([]canon.Value, len(kinds))
 	for i := 0; i < n; i++ {
 		row[0] = canon.Value{Str: "u1"}
@@ -31,7 +32,7 @@ func stagedEvents(t *testing.T, n int) []byte {
 		}
 		var fp [16]byte
 		fp[0], fp[1], fp[2] = byte(i), byte(i>>8), byte(i>>16)
-		appendStaged(b, kinds, row, int64(i+2), fp, 0)
+		sb.append(row, int64(i+2), &fp, 0)
 	}
 	rec := b.NewRecord()
 	defer rec.Release()
