@@ -27,8 +27,8 @@ func TestConvertDirect(t *testing.T) {
 		{Target: "x", Kind: canon.Bool},
 	} {
 		for _, s := range texts {
-			got, ok := c.convertDirect(s)
-			if !ok {
+			var got canon.Value
+			if !c.convertDirect(s, &got) {
 				continue
 			}
 			v := val{k: vStr, s: s, col: 0}

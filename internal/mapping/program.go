@@ -260,6 +260,18 @@ func (p *Program) column(e *env, i int, row []canon.Value, out *Row) bool {
 		row[i] = canon.Value{Null: true}
 		return true
 	}
+	if c.direct != nil && p.directValue(e, c, &row[i]) {
+		// Present (so nothing to carry) and converted in place: values
+		// are 48 bytes, and copying them through value cost more than
+		// converting them.
+		if p.checked[i] {
+			if r := p.Table.Check(i, row[i]); r != "" {
+				out.Fail = Failure{Column: p.colName(-1, c.cols, c.Target), Reason: r, Value: p.shown(row[i], c.Kind)}
+				return false
+			}
+		}
+		return true
+	}
 	v, ok := p.value(e, c, out)
 	if !ok {
 		return false
@@ -285,17 +297,8 @@ func (p *Program) value(e *env, c *Column, out *Row) (canon.Value, bool) {
 	}
 	var v val
 	if c.direct != nil {
-		v = e.column(c.direct.idx)
-		if !v.isNull() {
-			if cv, ok := c.convertDirect(v.s); ok {
-				if c.Target == "type" && p.Table == canon.EventsTable {
-					cv.Str = strings.ToLower(cv.Str)
-				}
-				return cv, true
-			}
-			if c.lower {
-				v = strVal(strings.ToLower(v.s))
-			}
+		if v = e.column(c.direct.idx); !v.isNull() && c.lower {
+			v = strVal(strings.ToLower(v.s))
 		}
 	} else {
 		var err *evalError
@@ -385,37 +388,60 @@ func (c *Column) convert(v val) (canon.Value, string) {
 	return canon.Value{}, c.bad()
 }
 
+// directValue sets *dst to the value of direct column c when its field
+// is present and converts the common way, as value would; false leaves
+// the field to value (nulls, missing-value policies, other forms and
+// their failure reasons).
+func (p *Program) directValue(e *env, c *Column, dst *canon.Value) bool {
+	i := c.direct.idx
+	if i < 0 || i >= len(e.fields) || (e.null != nil && e.null[i]) {
+		return false
+	}
+	s := strings.TrimSpace(e.fields[i])
+	if s == "" || !c.convertDirect(s, dst) {
+		return false
+	}
+	if c.Target == "type" && p.Table == canon.EventsTable {
+		dst.Str = strings.ToLower(dst.Str)
+	}
+	return true
+}
+
 // convertDirect converts the text of a direct column (trimmed, not
-// empty) the common ways, to what convert gives; false leaves the value
-// to convert (and its reasons).
-func (c *Column) convertDirect(s string) (canon.Value, bool) {
+// empty) into *dst the common ways, to what convert gives; false leaves
+// the value to convert (and its reasons).
+func (c *Column) convertDirect(s string, dst *canon.Value) bool {
 	switch c.Kind {
 	case canon.String:
 		if c.lower {
 			s = strings.ToLower(s)
 		}
-		return canon.Value{Str: s}, true
+		*dst = canon.Value{Str: s}
+		return true
 	case canon.Int:
 		// Integers within ±2^53 are exact as floats, as convert reads them.
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n > 1<<53 || n < -(1<<53) {
-			return canon.Value{}, false
+			return false
 		}
-		return canon.Value{Int: n}, true
+		*dst = canon.Value{Int: n}
+		return true
 	case canon.Float:
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return canon.Value{}, false
+			return false
 		}
-		return canon.Value{Float: f}, true
+		*dst = canon.Value{Float: f}
+		return true
 	case canon.Timestamp:
 		if len(c.Layouts) > 0 && c.Layouts[0] == "rfc3339" {
 			if ms, ok := parseUTCSeconds(s); ok {
-				return canon.Value{Int: ms}, true
+				*dst = canon.Value{Int: ms}
+				return true
 			}
 		}
 	}
-	return canon.Value{}, false
+	return false
 }
 
 // parseUTCSeconds reads the commonest RFC 3339 form,
