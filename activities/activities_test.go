@@ -3,7 +3,10 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
 )
 
@@ -72,6 +76,7 @@ func TestBadInputIsNotRetryable(t *testing.T) {
 	ctx := context.Background()
 	store.Put(ctx, "raw/t/wrong.csv", []byte("customer,when\nc1,2026-01-01\n"))
 	store.Put(ctx, layout.Features("r", 0), []byte("this is not arrow"))
+	store.Put(ctx, layout.Staged("r", "000", 0, 0, 0, 2), []byte("this is not arrow either"))
 	env, acts := newEnv(store)
 	for _, tc := range []struct {
 		name string
@@ -86,6 +91,11 @@ func TestBadInputIsNotRetryable(t *testing.T) {
 			_, err := env.ExecuteActivity(acts.KMeansStep, KMeansStepInput{RunID: "r", Shard: 0})
 			return err
 		}, layout.Features("r", 0)},
+		{"corrupt staged rows", func() error {
+			_, err := env.ExecuteActivity(acts.IngestFinalize, IngestFinalizeInput{RunID: "r", Table: "events", Partition: 0, Shards: 2,
+				Sources: []StagedSource{{Name: "000", Chunks: []int{1}}}})
+			return err
+		}, layout.Staged("r", "000", 0, 0, 0, 2)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.run()
@@ -95,6 +105,35 @@ func TestBadInputIsNotRetryable(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to name %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestFinalizeLocalErrorIsRetryable: a full local disk while finalizing is
+// no fault of the input (it once failed a run as bad input); only staged
+// rows that cannot be decoded are.
+func TestFinalizeLocalErrorIsRetryable(t *testing.T) {
+	key := layout.Staged("r", "000", 0, 0, 0, 2)
+	for _, tc := range []struct {
+		name string
+		err  error
+		bad  bool
+	}{
+		{"no space", &fs.PathError{Op: "write", Path: "/tmp/ingest-final-1/out-0000.arrow", Err: syscall.ENOSPC}, false},
+		{"wrapped no space", fmt.Errorf("out-0000.arrow: %w", syscall.ENOSPC), false},
+		{"corrupt", &ingest.StagedError{Err: errors.New("arrow ipc reader: bad magic")}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := finalizeAddError(key, tc.err)
+			final(&err)
+			var app *temporal.ApplicationError
+			bad := errors.As(err, &app) && app.NonRetryable()
+			if bad != tc.bad {
+				t.Errorf("err = %v: non-retryable %v, want %v", err, bad, tc.bad)
+			}
+			if !strings.Contains(err.Error(), key) {
+				t.Errorf("err = %v, want it to name %s", err, key)
 			}
 		})
 	}

@@ -126,7 +126,7 @@ type IngestPlanOutput struct {
 // fails here, non-retryably, before anything fans out) and cuts the file
 // into splits. A compressed CSV or JSON Lines file larger than one split
 // is read once and its text copied, split by split, to
-// runs/<run>/ingest/<src>/split=NNNN/text.<format> (see ingest.File.Chunk),
+// runs/<run>/ingest/<src>/split=NNNN/text.<format>.s2 (see ingest.File.Chunk),
 // heartbeating after each split; a retry skips the splits a heartbeat
 // says are stored (their keys and bytes are the same).
 func (a *Activities) IngestPlan(ctx context.Context, in IngestPlanInput) (_ IngestPlanOutput, err error) {
@@ -367,7 +367,7 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 				}
 				if err := fin.Add(si, data); err != nil {
 					fin.Close()
-					return IngestFinalizeOutput{}, &corruptError{key: key, err: err}
+					return IngestFinalizeOutput{}, finalizeAddError(key, err)
 				}
 			}
 		}
@@ -390,6 +390,17 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 		}
 	}
 	return out, nil
+}
+
+// finalizeAddError classifies an error of adding the staged object at key:
+// only an object that cannot be decoded is bad input; an error writing
+// the partition's local files (a full disk) stays retryable.
+func finalizeAddError(key string, err error) error {
+	var staged *ingest.StagedError
+	if errors.As(err, &staged) {
+		return &corruptError{key: key, err: err}
+	}
+	return fmt.Errorf("finalize %s: %w", key, err)
 }
 
 // programs compiles the table's sources without a file (the finalizer

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/s2"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/promoflow/promoflow/internal/blob"
@@ -64,6 +66,10 @@ func TestIngestGzipChunked(t *testing.T) {
 		b, ok := texts[layout.SplitText("chunked", "000-dup", sp, "csv")]
 		if !ok {
 			t.Fatalf("no text of split %d", sp)
+		}
+		b, err := io.ReadAll(s2.NewReader(bytes.NewReader(b)))
+		if err != nil {
+			t.Fatalf("split %d: %v", sp, err)
 		}
 		joined = append(joined, b...)
 	}

@@ -1,6 +1,7 @@
 package canon
 
 import (
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -110,4 +111,23 @@ func docKind(c Column) string {
 		return "float64"
 	}
 	return c.Kind.String()
+}
+
+// TestChecked: Check never rejects a value of a column that Checked says
+// has no rules.
+func TestChecked(t *testing.T) {
+	values := []Value{{Str: "bogus"}, {Str: "view"}, {Int: -1}, {Int: 1}, {Float: math.NaN()}, {Float: math.Inf(1)},
+		{Float: -1}, {Float: 0}, {Float: 0.5}, {Float: 2}, {Bool: true}}
+	for name, tab := range Tables {
+		for i, c := range tab.Columns {
+			if tab.Checked(i) {
+				continue
+			}
+			for _, v := range values {
+				if r := tab.Check(i, v); r != "" {
+					t.Errorf("%s.%s: Checked is false, but Check(%+v) = %q", name, c.Name, v, r)
+				}
+			}
+		}
+	}
 }

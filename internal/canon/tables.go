@@ -181,6 +181,21 @@ func (t *Table) Check(i int, v Value) string {
 	return ""
 }
 
+// Checked reports whether Check can reject a value of column i, so that
+// mapping a column without rules skips it.
+func (t *Table) Checked(i int) bool {
+	c := t.Columns[i]
+	switch {
+	case c.Kind == Float:
+		return true
+	case t == EventsTable:
+		return c.Name == "type" || c.Name == "price" || c.Name == "quantity"
+	case t == HistoryTable:
+		return c.Name == "assignment_probability"
+	}
+	return false
+}
+
 // RowBuilder accumulates rows of any canonical (or extended) schema.
 type RowBuilder struct {
 	b     *array.RecordBuilder

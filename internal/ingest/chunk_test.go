@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/promoflow/promoflow/internal/mapping"
 )
@@ -190,8 +193,15 @@ func TestChunkBoundaries(t *testing.T) {
 			if want := 1 + int64(bytes.Count(data[:sp.Start], []byte{'\n'})); sp.Line != want {
 				t.Fatalf("chunk %d: line %d, want %d", i, sp.Line, want)
 			}
-			if !bytes.Equal(got[sp.Chunk], data[sp.Start:sp.End]) {
-				t.Fatalf("chunk %d (%s): %d bytes, not the text's [%d, %d)", i, sp.Chunk, len(got[sp.Chunk]), sp.Start, sp.End)
+			if !sp.ChunkS2 {
+				t.Fatalf("chunk %d: not marked S2", i)
+			}
+			text, err := io.ReadAll(s2.NewReader(bytes.NewReader(got[sp.Chunk])))
+			if err != nil {
+				t.Fatalf("chunk %d (%s): %v", i, sp.Chunk, err)
+			}
+			if !bytes.Equal(text, data[sp.Start:sp.End]) {
+				t.Fatalf("chunk %d (%s): %d bytes, not the text's [%d, %d)", i, sp.Chunk, len(text), sp.Start, sp.End)
 			}
 			if n := bytes.Count(data[header:sp.Start], []byte{'"'}); n%2 != 0 {
 				t.Fatalf("chunk %d starts inside quotes", i)
@@ -281,5 +291,66 @@ func TestChunkParquet(t *testing.T) {
 	f := &File{Name: "x.parquet", Format: mapping.Parquet}
 	if _, err := f.Chunk(context.Background(), 1, t.TempDir(), nil); err == nil {
 		t.Fatal("chunked a Parquet file")
+	}
+}
+
+// TestChunkResume: a split of a chunk (an S2 stream) opened at a position
+// inside it reads the same records from there as reading it through.
+func TestChunkResume(t *testing.T) {
+	path := writeGzip(t, t.TempDir(), "events-crossing.csv.gz", crossing(300))
+	src := goldenMapping(t).Match(path)[0]
+	f, err := NewFile(path, 0, src, localOpener(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := f.Compile(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f.OpenChunk = localChunks
+	splits, err := f.Chunk(context.Background(), 2000, dir, func(_ context.Context, sp Split, p string) (string, error) {
+		key := filepath.Join(dir, fmt.Sprintf("split-%d", sp.Index))
+		return key, os.Rename(p, key)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(splits) < 3 {
+		t.Fatalf("%d splits", len(splits))
+	}
+	type rec struct {
+		line   int64
+		fields string
+	}
+	read := func(sp Split, pos Position) (recs []rec, mid Position) {
+		rd, done, err := f.Reader(context.Background(), sp, pos, prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer done()
+		for {
+			r, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				return recs, mid
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, rec{r.Line, strings.Join(r.Fields, "|")})
+			if len(recs) == 5 {
+				mid, _ = rd.Pos()
+			}
+		}
+	}
+	for _, sp := range splits[1:] {
+		all, mid := read(sp, Position{})
+		if len(all) < 6 {
+			t.Fatalf("split %d: %d records", sp.Index, len(all))
+		}
+		rest, _ := read(sp, mid)
+		if fmt.Sprint(rest) != fmt.Sprint(all[5:]) {
+			t.Errorf("split %d from %+v:\n%v\nwant\n%v", sp.Index, mid, rest, all[5:])
+		}
 	}
 }

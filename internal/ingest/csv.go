@@ -126,9 +126,11 @@ func (c *CSVReader) Next() (*Record, error) {
 		return r, nil
 	case len(c.fields) != len(c.header):
 		r.Err, r.ErrValue = "field count", fmt.Sprintf("%d fields, header has %d", len(c.fields), len(c.header))
-	default:
+	case !utf8.Valid(body):
 		// Text columns become Arrow strings, which must be UTF-8: a field
-		// that is not is rejected, never silently repaired.
+		// that is not is rejected, never silently repaired. (Delimiters and
+		// quotes are ASCII, so the fields are valid when the record is:
+		// one check of the record in the common case.)
 		for i, f := range c.fields {
 			if !utf8.ValidString(f) {
 				r.Err, r.ErrColumn, r.ErrValue = InvalidUTF8, c.header[i], escaped(f)

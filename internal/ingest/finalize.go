@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 
@@ -43,7 +44,8 @@ type Finalizer struct {
 	rejects []*pieceWriter
 	dir     string
 	counts  []FinalCounts
-	seen    map[[16]byte]struct{}
+	seen    fpSet
+	kept    []int                    // rows of a batch that copyKept keeps
 	carried map[string][]canon.Value // user -> last values of carry-forward columns
 	carryOn uint32                   // columns any source carries forward
 	tsCol   int
@@ -68,8 +70,8 @@ func NewFinalizer(t *canon.Table, progs []*mapping.Program, dir string, mem memo
 		mem = memory.DefaultAllocator
 	}
 	f := &Finalizer{table: t, kinds: t.Kinds(), progs: progs, mem: mem, dir: dir,
-		counts: make([]FinalCounts, len(progs)), seen: map[[16]byte]struct{}{},
-		tsCol: -1, typeCol: -1, user: t.Index("user_id"), row: make([]canon.Value, len(t.Columns))}
+		counts: make([]FinalCounts, len(progs)),
+		tsCol:  -1, typeCol: -1, user: t.Index("user_id"), row: make([]canon.Value, len(t.Columns))}
 	if t == canon.EventsTable {
 		f.typeCol = t.Index("type")
 	}
@@ -104,15 +106,46 @@ func NewFinalizer(t *canon.Table, progs []*mapping.Program, dir string, mem memo
 	return f, nil
 }
 
+// StagedError is a staged object that cannot be decoded (corrupt, or of
+// another schema): retrying cannot help. Add returns other errors, such as
+// a full local disk while writing the partition's rows, unwrapped, since a
+// retry elsewhere may succeed.
+type StagedError struct{ Err error }
+
+func (e *StagedError) Error() string { return "staged rows: " + e.Err.Error() }
+func (e *StagedError) Unwrap() error { return e.Err }
+
 // Add reads one staged object of source src; objects must come in input
-// order.
+// order. An object that cannot be decoded is a *StagedError.
 func (f *Finalizer) Add(src int, staged []byte) error {
+	var werr error // from writing, not decoding
+	err := f.each(src, staged, &werr)
+	switch {
+	case werr != nil:
+		return werr
+	case err != nil:
+		return &StagedError{Err: err}
+	}
+	return nil
+}
+
+func (f *Finalizer) each(src int, staged []byte, werr *error) error {
 	n := len(f.kinds)
 	return arrowio.Each(staged, StagingSchema(f.table), f.mem, func(rec arrow.Record) error {
 		cols := rec.Columns()
 		lines := cols[n].(*array.Int64)
 		fps := cols[n+1].(*array.FixedSizeBinary)
 		carry := cols[n+2].(*array.Uint32)
+		if f.carryOn == 0 {
+			// Nothing is carried forward: only the type and time columns
+			// are read row by row, and the kept rows are copied column by
+			// column, never through canon.Value.
+			if err := f.copyKept(src, cols, lines, fps); err != nil {
+				*werr = err
+				return err
+			}
+			return nil
+		}
 		for i := 0; i < int(rec.NumRows()); i++ {
 			for j, k := range f.kinds {
 				f.row[j] = canon.ValueAt(cols[j], k, i)
@@ -120,6 +153,7 @@ func (f *Finalizer) Add(src int, staged []byte) error {
 			var fp [16]byte
 			copy(fp[:], fps.Value(i))
 			if err := f.add(src, lines.Value(i), fp, carry.Value(i)); err != nil {
+				*werr = err
 				return err
 			}
 		}
@@ -127,36 +161,125 @@ func (f *Finalizer) Add(src int, staged []byte) error {
 	})
 }
 
-func (f *Finalizer) add(src int, line int64, fp [16]byte, carry uint32) error {
+// copyKept is add for a batch without carry forward.
+func (f *Finalizer) copyKept(src int, cols []arrow.Array, lines *array.Int64, fps *array.FixedSizeBinary) error {
+	f.kept = f.kept[:0]
+	for i := 0; i < lines.Len(); i++ {
+		if f.typeCol >= 0 {
+			f.row[f.typeCol] = canon.ValueAt(cols[f.typeCol], canon.String, i)
+		}
+		if f.tsCol >= 0 {
+			f.row[f.tsCol] = canon.ValueAt(cols[f.tsCol], canon.Timestamp, i)
+		}
+		var fp [16]byte
+		copy(fp[:], fps.Value(i))
+		if f.keep(src, lines.Value(i), fp) {
+			f.kept = append(f.kept, i)
+		}
+	}
+	w := f.outs[src]
+	for kept := f.kept; len(kept) > 0; {
+		m := min(len(kept), batchRows-w.n)
+		for j := range f.kinds {
+			appendRows(w.b.Field(j), cols[j], kept[:m], f.table.Columns[j].Nullable)
+		}
+		kept = kept[m:]
+		w.n += m - 1
+		w.rows += int64(m - 1)
+		if err := w.done(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendRows appends rows of a (of b's type) to b; with nullable false,
+// nulls become zero values, as in add.
+func appendRows(b array.Builder, a arrow.Array, rows []int, nullable bool) {
+	b.Reserve(len(rows))
+	null := func(b array.Builder) {
+		if nullable {
+			b.AppendNull()
+		} else {
+			b.AppendEmptyValue()
+		}
+	}
+	switch b := b.(type) {
+	case *array.StringBuilder:
+		a := a.(*array.String)
+		for _, i := range rows {
+			if a.IsNull(i) {
+				null(b)
+			} else {
+				b.Append(a.Value(i))
+			}
+		}
+	case *array.TimestampBuilder:
+		a := a.(*array.Timestamp)
+		for _, i := range rows {
+			if a.IsNull(i) {
+				null(b)
+			} else {
+				b.UnsafeAppend(a.Value(i))
+			}
+		}
+	case *array.Int64Builder:
+		a := a.(*array.Int64)
+		for _, i := range rows {
+			if a.IsNull(i) {
+				null(b)
+			} else {
+				b.UnsafeAppend(a.Value(i))
+			}
+		}
+	case *array.Float64Builder:
+		a := a.(*array.Float64)
+		for _, i := range rows {
+			if a.IsNull(i) {
+				null(b)
+			} else {
+				b.UnsafeAppend(a.Value(i))
+			}
+		}
+	case *array.BooleanBuilder:
+		a := a.(*array.Boolean)
+		for _, i := range rows {
+			if a.IsNull(i) {
+				null(b)
+			} else {
+				b.UnsafeAppend(a.Value(i))
+			}
+		}
+	default:
+		panic(fmt.Sprintf("finalize: no copy for %T", b))
+	}
+}
+
+// keep decides whether the row of a record at line of source src is
+// kept, counting it: not when the record is a duplicate of an earlier
+// one. f.row must hold the type and time columns.
+func (f *Finalizer) keep(src int, line int64, fp [16]byte) bool {
 	c := &f.counts[src]
 	l := &f.last
 	same := l.ok && l.src == src && l.line == line // another attribute row of the same record
 	if !same {
 		l.src, l.line, l.ok, l.dup, l.rej = src, line, true, false, false
 		if p := f.progs[src]; p == nil || p.Source.Dedupe {
-			if _, ok := f.seen[fp]; ok {
-				l.dup = true
-			} else {
-				f.seen[fp] = struct{}{}
-			}
+			l.dup = !f.seen.add(fp)
 		}
 		if l.dup {
 			c.Duplicates++
-			return nil
+			return false
 		}
 	} else if l.dup || l.rej {
-		return nil
+		return false
 	}
-	if carry != 0 {
-		if col, ok := f.carryForward(src, carry); !ok {
-			l.rej = true
-			c.Rejected++
-			return f.reject(src, line, fp, col, "missing "+f.table.Columns[col].Name)
-		}
-	}
-	if f.carried != nil && f.user >= 0 && !f.row[f.user].Null {
-		f.remember()
-	}
+	f.count(c, same)
+	return true
+}
+
+// count counts a kept row (and its record, unless same).
+func (f *Finalizer) count(c *FinalCounts, same bool) {
 	if !same {
 		c.Accepted++
 		if f.typeCol >= 0 {
@@ -176,6 +299,35 @@ func (f *Finalizer) add(src int, line int64, fp [16]byte, carry uint32) error {
 		}
 	}
 	c.Rows++
+}
+
+func (f *Finalizer) add(src int, line int64, fp [16]byte, carry uint32) error {
+	c := &f.counts[src]
+	l := &f.last
+	same := l.ok && l.src == src && l.line == line // another attribute row of the same record
+	if !same {
+		l.src, l.line, l.ok, l.dup, l.rej = src, line, true, false, false
+		if p := f.progs[src]; p == nil || p.Source.Dedupe {
+			l.dup = !f.seen.add(fp)
+		}
+		if l.dup {
+			c.Duplicates++
+			return nil
+		}
+	} else if l.dup || l.rej {
+		return nil
+	}
+	if carry != 0 {
+		if col, ok := f.carryForward(src, carry); !ok {
+			l.rej = true
+			c.Rejected++
+			return f.reject(src, line, fp, col, "missing "+f.table.Columns[col].Name)
+		}
+	}
+	if f.carried != nil && f.user >= 0 && !f.row[f.user].Null {
+		f.remember()
+	}
+	f.count(c, same)
 	w := f.outs[src]
 	for j, k := range f.kinds {
 		v := f.row[j]
@@ -276,5 +428,53 @@ func (f *Finalizer) abort() {
 		if w != nil {
 			w.abort()
 		}
+	}
+}
+
+// fpSet is a set of fingerprints: open addressing with linear probing,
+// indexed by the fingerprint's own bits (it is a hash already), about 3×
+// faster than a map and 16 bytes a slot.
+type fpSet struct {
+	slots   [][16]byte
+	n       int
+	hasZero bool // the zero fingerprint, which marks an empty slot
+}
+
+// add inserts fp and reports whether it was new.
+func (s *fpSet) add(fp [16]byte) bool {
+	if fp == ([16]byte{}) {
+		had := s.hasZero
+		s.hasZero = true
+		return !had
+	}
+	if 4*(s.n+1) > 3*len(s.slots) {
+		s.grow()
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := binary.LittleEndian.Uint64(fp[:8]) & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case fp:
+			return false
+		case [16]byte{}:
+			s.slots[i] = fp
+			s.n++
+			return true
+		}
+	}
+}
+
+func (s *fpSet) grow() {
+	old := s.slots
+	s.slots = make([][16]byte, max(1<<16, 2*len(old)))
+	mask := uint64(len(s.slots) - 1)
+	for _, fp := range old {
+		if fp == ([16]byte{}) {
+			continue
+		}
+		i := binary.LittleEndian.Uint64(fp[:8]) & mask
+		for s.slots[i] != ([16]byte{}) {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = fp
 	}
 }

@@ -24,6 +24,10 @@ type Split struct {
 	// (File.Chunk writes it). Start, End and Line stay those of the
 	// original file, so records and rejects keep their true lines.
 	Chunk string `json:"chunk,omitempty"`
+	// ChunkS2 says the chunk holds that text as an S2 stream
+	// (klauspost/compress/s2), as File.Chunk writes it: a fifth of the
+	// bytes to store and fetch again (generated events), cheaply.
+	ChunkS2 bool `json:"chunk_s2,omitempty"`
 }
 
 // Whole is the one split of a file that cannot be split (compressed).

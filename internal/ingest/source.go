@@ -2,13 +2,14 @@ package ingest
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/promoflow/promoflow/internal/mapping"
 )
@@ -180,7 +181,11 @@ func (f *File) Reader(ctx context.Context, sp Split, pos Position, prog *mapping
 		}
 		// The chunk holds [sp.Start, sp.End) of the text; positions stay
 		// the file's.
-		rc, err = f.OpenChunk(ctx, sp.Chunk, start-sp.Start, sp.End-start)
+		if sp.ChunkS2 {
+			rc, err = f.openS2Chunk(ctx, sp, start)
+		} else {
+			rc, err = f.OpenChunk(ctx, sp.Chunk, start-sp.Start, sp.End-start)
+		}
 	} else {
 		rc, err = f.stream(ctx, start, sp.End)
 	}
@@ -307,4 +312,38 @@ func (r *rangeReader) Seek(offset int64, whence int) (int64, error) {
 		return 0, fmt.Errorf("seek before the start")
 	}
 	return r.off, nil
+}
+
+// openS2Chunk reads split sp's S2-compressed chunk from the text offset
+// start: a compressed stream is entered at its beginning and the bytes
+// before start are inflated and skipped (a resumed split only).
+func (f *File) openS2Chunk(ctx context.Context, sp Split, start int64) (io.ReadCloser, error) {
+	rc, err := f.OpenChunk(ctx, sp.Chunk, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	z := s2.NewReader(bufio.NewReaderSize(rc, 1<<16))
+	if _, err := io.CopyN(io.Discard, z, start-sp.Start); err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("%s: split %d: %s: %w", f.Name, sp.Index, sp.Chunk, err)
+	}
+	var r io.Reader = z
+	if sp.End >= 0 {
+		r = io.LimitReader(z, sp.End-start)
+	}
+	return readCloser{Reader: s2Errs{r, sp.Chunk}, close: rc.Close}, nil
+}
+
+// s2Errs names the chunk in errors of a corrupt stream.
+type s2Errs struct {
+	r   io.Reader
+	key string
+}
+
+func (z s2Errs) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = fmt.Errorf("%s: %w", z.key, err)
+	}
+	return n, err
 }

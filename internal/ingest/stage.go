@@ -66,6 +66,7 @@ type pieceWriter struct {
 	bw   *bufio.Writer
 	w    *arrowio.Writer
 	b    *array.RecordBuilder
+	sb   *stagedBuilders // staged rows only
 	n    int
 	rows int64
 }
@@ -126,15 +127,46 @@ func (p *pieceWriter) abort() {
 	}
 }
 
-// appendStaged appends one staged row.
-func appendStaged(b *array.RecordBuilder, kinds []canon.Kind, row []canon.Value, line int64, fp [16]byte, carry uint32) {
-	for i, k := range kinds {
-		canon.AppendValue(b.Field(i), k, row[i])
-	}
+// stagedBuilders are a staging piece's builders by type, resolved once:
+// appending a row then costs no interface conversion per value, for the
+// millions of rows of a split.
+type stagedBuilders struct {
+	kinds []canon.Kind
+	cols  []array.Builder
+	str   []*array.StringBuilder // nil where the column is not text
+	line  *array.Int64Builder
+	fp    *array.FixedSizeBinaryBuilder
+	carry *array.Uint32Builder
+}
+
+func newStagedBuilders(b *array.RecordBuilder, kinds []canon.Kind) *stagedBuilders {
 	n := len(kinds)
-	b.Field(n).(*array.Int64Builder).Append(line)
-	b.Field(n + 1).(*array.FixedSizeBinaryBuilder).Append(fp[:])
-	b.Field(n + 2).(*array.Uint32Builder).Append(carry)
+	sb := &stagedBuilders{kinds: kinds, cols: b.Fields()[:n], str: make([]*array.StringBuilder, n),
+		line: b.Field(n).(*array.Int64Builder), fp: b.Field(n + 1).(*array.FixedSizeBinaryBuilder),
+		carry: b.Field(n + 2).(*array.Uint32Builder)}
+	for i, k := range kinds {
+		if k == canon.String {
+			sb.str[i] = b.Field(i).(*array.StringBuilder)
+		}
+	}
+	return sb
+}
+
+// append appends one staged row.
+func (sb *stagedBuilders) append(row []canon.Value, line int64, fp *[16]byte, carry uint32) {
+	for i, k := range sb.kinds {
+		switch v := &row[i]; {
+		case v.Null:
+			sb.cols[i].AppendNull()
+		case sb.str[i] != nil:
+			sb.str[i].Append(v.Str)
+		default:
+			canon.AppendValue(sb.cols[i], k, *v)
+		}
+	}
+	sb.line.Append(line)
+	sb.fp.Append(fp[:])
+	sb.carry.Append(carry)
 }
 
 func appendReject(b *array.RecordBuilder, line int64, fp [16]byte, column, reason, value string) {
@@ -307,8 +339,11 @@ func Stage(ctx context.Context, rd Reader, cfg StageConfig, st StageState, done 
 			}
 			st.Counts.Staged++
 			pw := cw.parts[part]
+			if pw.sb == nil {
+				pw.sb = newStagedBuilders(pw.b, kinds)
+			}
 			for _, r := range row.Rows {
-				appendStaged(pw.b, kinds, r, rec.Line, rec.FP, row.Carry)
+				pw.sb.append(r, rec.Line, &rec.FP, row.Carry)
 				if err = pw.done(); err != nil {
 					break
 				}

@@ -46,8 +46,8 @@ func LateRejects(run, table string, i, n int, src string) string {
 }
 
 // SplitText is split sp of source src when the source is a compressed
-// file cut into chunks: the split's uncompressed text, ext naming its
+// file cut into chunks: the split's text as an S2 stream, ext naming its
 // format ("csv", "jsonl").
 func SplitText(run, src string, sp int, ext string) string {
-	return fmt.Sprintf("%singest/%s/split=%04d/text.%s", Run(run), src, sp, ext)
+	return fmt.Sprintf("%singest/%s/split=%04d/text.%s.s2", Run(run), src, sp, ext)
 }

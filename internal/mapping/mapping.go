@@ -80,6 +80,11 @@ type Column struct {
 
 	expr node
 	cols []*colNode
+	// direct is set when expr is a bare source column (or, for a text
+	// target, lower(column)): value then converts the field itself,
+	// without the interpreter, to the same result.
+	direct *colNode
+	lower  bool
 }
 
 // DefaultLayouts are tried, in order, for timestamps whose column gives no

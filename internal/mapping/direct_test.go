@@ -1,0 +1,49 @@
+package mapping
+
+import (
+	"testing"
+
+	"github.com/promoflow/promoflow/internal/canon"
+)
+
+// TestConvertDirect: the fast conversion of direct columns gives what the
+// interpreter's convert gives, or leaves the value to it.
+func TestConvertDirect(t *testing.T) {
+	texts := []string{
+		"0", "-0", "1", "+7", "007", "1.5", "-2.25", "1e3", "0x10", "0x1p-2", "9007199254740992", "9007199254740993",
+		"-9007199254740993", "99999999999999999999", "NaN", "Inf", "1_000", "abc", "Abc", "VIEW", "true",
+		"2026-06-05T21:18:04Z", "2026-06-05T21:18:04.5Z", "2026-06-05T21:18:04+02:00", "2026-02-29T00:00:00Z",
+		"2028-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-12-31T23:59:60Z", "2026-12-31T24:00:00Z",
+		"1899-12-31T23:59:59Z", "1900-01-01T00:00:00Z", "2199-12-31T23:59:59Z", "2200-01-01T00:00:00Z",
+		"0000-01-01T00:00:00Z", "2026-06-05 21:18:04", "2026-06-05", "2026-06-0xT21:18:04Z", "2026-06-05t21:18:04Z",
+	}
+	for _, c := range []*Column{
+		{Target: "x", Kind: canon.String},
+		{Target: "x", Kind: canon.String, lower: true},
+		{Target: "x", Kind: canon.Int},
+		{Target: "x", Kind: canon.Float},
+		{Target: "x", Kind: canon.Timestamp, Layouts: DefaultLayouts},
+		{Target: "x", Kind: canon.Timestamp, Layouts: []string{"2006-01-02", "rfc3339"}},
+		{Target: "x", Kind: canon.Bool},
+	} {
+		for _, s := range texts {
+			var got canon.Value
+			if !c.convertDirect(s, &got) {
+				continue
+			}
+			v := val{k: vStr, s: s, col: 0}
+			if c.lower {
+				v = strVal(lowerText(s))
+			}
+			want, reason := c.convert(v)
+			if reason != "" || got != want {
+				t.Errorf("%v %q: direct %+v, convert %+v %q", c.Kind, s, got, want, reason)
+			}
+		}
+	}
+}
+
+func lowerText(s string) string {
+	v, _ := funcs["lower"].call([]val{strVal(s)})
+	return v.s
+}
