@@ -106,6 +106,7 @@ func TestCompare(t *testing.T) {
 		fmt.Printf("promoflow (%d worker process(es), %d shards): %.1f s wall (upload and start %.1f s), worker peak RSS %s MiB, worker CPU %.1f s, %d rows, %d users, AUC %.4f; load after %s\n",
 			count, r.sum.Shards, r.wall.Seconds(), r.upload.Seconds(), joinMiB(r.peakMiB), r.cpu.Seconds(), r.sum.InputRows, r.sum.Users, r.auc, load())
 		fmt.Printf("  stages (s): %s\n", stageList(r.sum.StageSeconds))
+		fmt.Printf("  servers' CPU during the run: temporal %.1f s, versitygw %.1f s\n", r.servers["temporal"].Seconds(), r.servers["versitygw"].Seconds())
 		var share []string
 		for _, s := range r.sum.Stages {
 			share = append(share, fmt.Sprintf("%s %.1f%%", s.Name, 100*r.temporal[s.Name]))
@@ -160,7 +161,8 @@ type promoflowResult struct {
 	planPath string
 	planHash string
 	planRef  string
-	temporal map[string]float64 // stage: Temporal's share of activity time
+	temporal map[string]float64       // stage: Temporal's share of activity time
+	servers  map[string]time.Duration // CPU of the Temporal server and the gateway during the run
 }
 
 // runPromoflow starts fresh servers and count workers, then times
@@ -200,6 +202,10 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	serversBefore := map[string]time.Duration{}
+	for name, pid := range stack.PIDs {
+		serversBefore[name] = procCPU(pid)
+	}
 	start := time.Now()
 	samples, stopRSS := sampleRSS(procs)
 	if err := cmd.Run(); err != nil {
@@ -207,6 +213,10 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	}
 	end := time.Now()
 	stopRSS()
+	r.servers = map[string]time.Duration{}
+	for name, pid := range stack.PIDs {
+		r.servers[name] = procCPU(pid) - serversBefore[name]
+	}
 	r.wall = end.Sub(start)
 	for _, p := range procs {
 		r.peakMiB = append(r.peakMiB, float64(statusKB(p.Process.Pid, "VmHWM:"))/1024)
@@ -278,6 +288,23 @@ func compareReference(plan []byte) string {
 		}
 	}
 	return fmt.Sprintf("DIFFERS from the reference plan in %d of %d lines", diff, len(a))
+}
+
+// procCPU is a process's user and system CPU time so far (from
+// /proc/<pid>/stat, in clock ticks of 1/100 s); 0 if it cannot be read.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // stageList prints stage seconds in a fixed order, then the rest.

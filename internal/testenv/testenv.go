@@ -62,6 +62,9 @@ type Stack struct {
 	Region     string // "us-east-1"
 	AccessKey  string
 	SecretKey  string
+	// PIDs are the server processes' ids by name ("temporal",
+	// "versitygw"), for benchmarks that account for their CPU.
+	PIDs map[string]int
 }
 
 // Start starts a Temporal dev server and an S3 gateway (with the bucket
@@ -69,8 +72,9 @@ type Stack struct {
 func Start(t testing.TB) *Stack {
 	t.Helper()
 	begin := time.Now()
-	addr, ui := startTemporal(t)
-	endpoint := StartS3(t)
+	addr, ui, tsrv := startTemporal(t)
+	s3 := StartS3Server(t)
+	endpoint := s3.Endpoint
 	t.Logf("testenv: stack ready in %v (temporal %s, s3 %s)", time.Since(begin).Round(time.Millisecond), addr, endpoint)
 	return &Stack{
 		TemporalAddr: addr,
@@ -81,6 +85,7 @@ func Start(t testing.TB) *Stack {
 		Region:       DefaultRegion,
 		AccessKey:    DefaultAccessKey,
 		SecretKey:    DefaultSecretKey,
+		PIDs:         map[string]int{"temporal": tsrv.cmd.Process.Pid, "versitygw": s3.srv.cmd.Process.Pid},
 	}
 }
 
@@ -111,7 +116,7 @@ func (s *Stack) Env() []string {
 // host:port once the namespace answers. t.Cleanup stops it.
 func StartTemporal(t testing.TB) (addr string) {
 	t.Helper()
-	addr, _ = startTemporal(t)
+	addr, _, _ = startTemporal(t)
 	return addr
 }
 
@@ -120,7 +125,7 @@ func StartTemporal(t testing.TB) (addr string) {
 // a test there checks that they agree).
 var SearchAttributes = []string{"CampaignTemplate=Keyword", "CampaignId=Keyword", "Stage=Keyword", "BudgetUsed=Double"}
 
-func startTemporal(t testing.TB) (addr, uiURL string) {
+func startTemporal(t testing.TB) (addr, uiURL string, srv *server) {
 	t.Helper()
 	bin := mustBinary(t, temporalBin)
 	dir := t.TempDir()
@@ -145,10 +150,10 @@ func startTemporal(t testing.TB) (addr, uiURL string) {
 		} else {
 			args = append(args, "--headless")
 		}
-		srv := startServer(t, "temporal", bin, args, filepath.Join(dir, fmt.Sprintf("temporal-%d.log", attempt)))
+		srv = startServer(t, "temporal", bin, args, filepath.Join(dir, fmt.Sprintf("temporal-%d.log", attempt)))
 		err := srv.waitReady(func(ctx context.Context) error { return temporalReady(ctx, addr) })
 		if err == nil {
-			return addr, uiURL
+			return addr, uiURL, srv
 		}
 		lastErr = err
 		srv.stop()
@@ -157,7 +162,7 @@ func startTemporal(t testing.TB) (addr, uiURL string) {
 		}
 	}
 	t.Fatalf("testenv: %v", lastErr)
-	return "", ""
+	return "", "", nil
 }
 
 // temporalReady succeeds once the frontend answers health checks and the
