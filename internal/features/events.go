@@ -98,13 +98,22 @@ func typeOf(s string) (uint8, bool) {
 type dict struct {
 	ids   map[string]int32
 	names []string
+	// The last string looked up and its id: events come in runs of the same
+	// user (and often item, category or order), and comparing with the last
+	// string is much cheaper than hashing it.
+	last   string
+	lastID int32
 }
 
 func (d *dict) id(s string) int32 {
 	if s == "" {
 		return -1
 	}
+	if len(d.names) > 0 && s == d.last {
+		return d.lastID
+	}
 	if i, ok := d.ids[s]; ok {
+		d.last, d.lastID = d.names[i], i
 		return i
 	}
 	if d.ids == nil {
@@ -114,6 +123,7 @@ func (d *dict) id(s string) int32 {
 	i := int32(len(d.names))
 	d.ids[s] = i
 	d.names = append(d.names, s)
+	d.last, d.lastID = s, i
 	return i
 }
 
@@ -217,6 +227,7 @@ func (e *Events) AddRecord(rec arrow.Record) error {
 		return a.Value(i)
 	}
 	user, typ := strs["user_id"], strs["type"]
+	item, cat, text, order := strs["item_id"], strs["category"], strs["text"], strs["order_id"]
 	for i := 0; i < int(rec.NumRows()); i++ {
 		t, ok := typeOf(str(typ, i))
 		u := str(user, i)
@@ -237,7 +248,7 @@ func (e *Events) AddRecord(rec arrow.Record) error {
 		if channel != nil {
 			ch = channelOf(str(channel, i))
 		}
-		e.add(u, ms, t, str(strs["item_id"], i), str(strs["category"], i), str(strs["text"], i), str(strs["order_id"], i), q, p, ch)
+		e.add(u, ms, t, str(item, i), str(cat, i), str(text, i), str(order, i), q, p, ch)
 	}
 	return nil
 }

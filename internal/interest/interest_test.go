@@ -3,6 +3,7 @@ package interest
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
@@ -335,5 +336,51 @@ func BenchmarkVectorProject(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		s := v.Vector(ds[i%len(ds)])
 		p.Apply(s, dst)
+	}
+}
+
+// TestTopMatchesDistinct checks Top's sort by index on a sorted vocabulary
+// against the general path (TopTerms by term, then Distinct) on vectors
+// with many tied weights, unigrams and bigrams, for several n; and a
+// vocabulary whose terms are not sorted, which takes the general path.
+func TestTopMatchesDistinct(t *testing.T) {
+	words := []string{"bag", "jumbo", "red", "retro", "spot", "tea", "set", "mug", "lunch", "box"}
+	df := Counts{}
+	for _, a := range words {
+		df[a] = 5
+		for _, b := range words {
+			if a != b {
+				df[a+" "+b] = 5
+			}
+		}
+	}
+	v := FromCounts(df, 100)
+	unsorted := FromTerms(slices.Clone(v.Terms), slices.Clone(v.DF), 100)
+	slices.Reverse(unsorted.Terms)
+	unsorted = FromTerms(unsorted.Terms, unsorted.DF, 100)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 300 {
+		var s Sparse
+		for i := range int32(v.Len()) {
+			if rng.IntN(4) == 0 {
+				s.Index = append(s.Index, i)
+				s.Weight = append(s.Weight, float64(rng.IntN(5))/4) // many ties
+			}
+		}
+		for _, n := range []int{0, 1, 3, 10, 40, 1000} {
+			for _, voc := range []*Vocabulary{v, unsorted} {
+				want := make([]Term, len(s.Index))
+				for k, i := range s.Index {
+					want[k] = Term{voc.Terms[i], s.Weight[k]}
+				}
+				want = Distinct(TopTerms(want, len(want)), n)
+				if got := voc.Top(s, n); !slices.Equal(got, want) {
+					t.Fatalf("trial %d, n %d, sorted %v: Top %v, want %v", trial, n, voc.sorted, got, want)
+				}
+			}
+		}
+	}
+	if unsorted.sorted || !v.sorted {
+		t.Fatalf("sorted flags: %v, %v", v.sorted, unsorted.sorted)
 	}
 }
