@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -106,7 +105,7 @@ func TestCompare(t *testing.T) {
 			count, r.sum.Shards, r.wall.Seconds(), r.upload.Seconds(), joinMiB(r.peakMiB), r.cpu.Seconds(), r.sum.InputRows, r.sum.Users, r.auc, load())
 		fmt.Printf("  stages (s): %s\n", stageList(r.sum.StageSeconds))
 		fmt.Printf("  peak RSS per stage (MiB): %s\n", strings.Join(r.stageRSS, ", "))
-		fmt.Printf("  plan: %d rows, sha256 without its time columns %s (%s)\n", r.sum.Plan.Rows, r.planHash, r.planPath)
+		fmt.Printf("  plan: %d rows, sha256 %s, %s (%s)\n", r.sum.Plan.Rows, r.planHash, r.planRef, r.planPath)
 		for _, s := range r.sum.Stages {
 			total, top := topFunctions(r.profiles, s.Name, 5)
 			fmt.Printf("  CPU %-8s %s: %s\n", s.Name, total, strings.Join(top, "; "))
@@ -153,6 +152,7 @@ type promoflowResult struct {
 	stageRSS []string // "stage MiB" per stage, workers separated by "/"
 	planPath string
 	planHash string
+	planRef  string
 }
 
 // runPromoflow starts fresh servers and count workers, then times
@@ -180,7 +180,11 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 		}
 		procs = append(procs, cmd)
 	}
-	args := []string{"run", "--template", "weekly", "--input", input, "--seed", strconv.FormatInt(*compareSeed, 10), "--wait", "--json"}
+	// A fixed campaign and start: the control group and exploration draws
+	// are seeded by the campaign, so the plan is comparable across runs.
+	args := []string{"run", "--template", "weekly", "--input", input, "--seed", strconv.FormatInt(*compareSeed, 10),
+		"--run-id", fmt.Sprintf("compare-%d", *users), "--campaign", fmt.Sprintf("compare-%d", *users), "--start", "2026-12-07",
+		"--wait", "--json"}
 	if *compareShards > 0 {
 		args = append(args, "--shards", strconv.Itoa(*compareShards))
 	}
@@ -223,10 +227,8 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	if err := os.WriteFile(r.planPath, plan, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.planHash, err = decisionHash(plan)
-	if err != nil {
-		t.Fatalf("plan %s: %v", key, err)
-	}
+	r.planHash = fmt.Sprintf("%x", sha256.Sum256(plan))
+	r.planRef = compareReference(plan)
 	staged := 0.0
 	for _, s := range r.sum.Stages {
 		staged += s.Seconds
@@ -243,33 +245,25 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	return r
 }
 
-// decisionHash is the sha256 of the plan without the columns that name
-// the run's time (campaign_id, window_start, window_end): equal hashes,
-// equal decisions.
-func decisionHash(plan []byte) (string, error) {
-	rows, err := csv.NewReader(bytes.NewReader(plan)).ReadAll()
+// compareReference says whether plan equals the reference plan kept in
+// the data folder (reference-<users>-plan.csv, a copy of an earlier run's
+// plan), and if not, how many rows differ.
+func compareReference(plan []byte) string {
+	ref, err := os.ReadFile(filepath.Join(*dataDir, fmt.Sprintf("reference-%d-plan.csv", *users)))
 	if err != nil {
-		return "", err
+		return "no reference plan"
 	}
-	if len(rows) == 0 {
-		return "", fmt.Errorf("empty plan")
+	if bytes.Equal(ref, plan) {
+		return "IDENTICAL to the reference plan"
 	}
-	timed := map[string]bool{"campaign_id": true, "window_start": true, "window_end": true}
-	h := sha256.New()
-	w := csv.NewWriter(h)
-	for _, row := range rows {
-		var keep []string
-		for i, v := range row {
-			if !timed[rows[0][i]] {
-				keep = append(keep, v)
-			}
-		}
-		if err := w.Write(keep); err != nil {
-			return "", err
+	a, b := bytes.Split(ref, []byte("\n")), bytes.Split(plan, []byte("\n"))
+	diff := 0
+	for i := 0; i < max(len(a), len(b)); i++ {
+		if i >= len(a) || i >= len(b) || !bytes.Equal(a[i], b[i]) {
+			diff++
 		}
 	}
-	w.Flush()
-	return fmt.Sprintf("%x", h.Sum(nil)), w.Error()
+	return fmt.Sprintf("DIFFERS from the reference plan in %d of %d lines", diff, len(a))
 }
 
 // stageList prints stage seconds in a fixed order, then the rest.
