@@ -33,7 +33,8 @@ type Activities struct {
 	Mem     memory.Allocator // nil means the Go allocator
 	TempDir string           // local scratch space; empty means the OS default
 
-	uplift modelCache // the uplift models DecideScore decoded last
+	uplift    modelCache  // the uplift models DecideScore decoded last
+	scaledPts scaledCache // the segment stage's standardized points
 }
 
 func (a *Activities) mem() memory.Allocator {
