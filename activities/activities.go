@@ -35,6 +35,7 @@ type Activities struct {
 
 	uplift    modelCache  // the uplift models DecideScore decoded last
 	scaledPts scaledCache // the segment stage's standardized points
+	events    eventsCache // shards' events from Profile to Features
 }
 
 func (a *Activities) mem() memory.Allocator {
