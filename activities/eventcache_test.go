@@ -20,7 +20,8 @@ import (
 	"github.com/promoflow/promoflow/internal/shard"
 )
 
-// openCounter counts the opens of event pieces.
+// openCounter counts the reads of event pieces (an open, or the size a
+// read by ranges starts with).
 type openCounter struct {
 	*blob.Mem
 	opens atomic.Int64
@@ -31,6 +32,13 @@ func (s *openCounter) Open(ctx context.Context, key string) (io.ReadCloser, erro
 		s.opens.Add(1)
 	}
 	return s.Mem.Open(ctx, key)
+}
+
+func (s *openCounter) Size(ctx context.Context, key string) (int64, error) {
+	if strings.Contains(key, "/events/") {
+		s.opens.Add(1)
+	}
+	return s.Mem.Size(ctx, key)
 }
 
 // TestEventsCacheSameFeatures runs Profile, Vocabulary and Features on the

@@ -28,7 +28,7 @@ func (a *Activities) loadEvents(ctx context.Context, run string, i int) (*featur
 	}
 	evs := &features.Events{}
 	for _, key := range keys {
-		if err := a.readArrowFile(ctx, key, canon.EventSchema, evs.AddRecord); err != nil {
+		if err := a.readArrowStream(ctx, key, canon.EventSchema, evs.AddRecord); err != nil {
 			return nil, fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
