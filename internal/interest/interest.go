@@ -318,17 +318,30 @@ func (v *Vocabulary) Top(s Sparse, n int) []Term {
 	for k, i := range s.Index {
 		order[k] = wi{s.Weight[k], i}
 	}
-	slices.SortFunc(order, func(a, b wi) int {
+	byWeight := func(a, b wi) int {
 		if c := cmp.Compare(b.w, a.w); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.i, b.i)
-	})
+	}
+	// Usually the first few terms in order give the n distinct ones: only
+	// the heaviest 4n are sorted first, the rest when they are needed.
+	// The order is total (indices differ), so this is the full sort's order.
+	sorted := len(order)
+	if m := 4 * n; m < len(order) {
+		selectFirst(order, m, byWeight)
+		sorted = m
+	}
+	slices.SortFunc(order[:sorted], byWeight)
 	var out []Term
 	var seen words
-	for _, o := range order {
+	for k, o := range order {
 		if len(out) == n {
 			break
+		}
+		if k == sorted {
+			slices.SortFunc(order[k:], byWeight)
+			sorted = len(order)
 		}
 		t := v.Terms[o.i]
 		if len(out) > 0 && seen.covers(t) {
@@ -338,6 +351,43 @@ func (v *Vocabulary) Top(s Sparse, n int) []Term {
 		out = append(out, Term{t, o.w})
 	}
 	return out
+}
+
+// selectFirst reorders a so that a[:m] holds its first m elements under
+// cmp (a total order), in no particular order (quickselect, median-of-three
+// pivots).
+func selectFirst[T any](a []T, m int, cmp func(a, b T) int) {
+	lo, hi := 0, len(a)
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		// Median of three to a[hi-1], the pivot.
+		if cmp(a[mid], a[lo]) < 0 {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if cmp(a[hi-1], a[lo]) < 0 {
+			a[hi-1], a[lo] = a[lo], a[hi-1]
+		}
+		if cmp(a[mid], a[hi-1]) < 0 {
+			a[mid], a[hi-1] = a[hi-1], a[mid]
+		}
+		p := a[hi-1]
+		i := lo
+		for j := lo; j < hi-1; j++ {
+			if cmp(a[j], p) < 0 {
+				a[i], a[j] = a[j], a[i]
+				i++
+			}
+		}
+		a[i], a[hi-1] = a[hi-1], a[i] // the pivot at its place i
+		switch {
+		case m <= i:
+			hi = i
+		case m == i+1:
+			return
+		default:
+			lo = i + 1
+		}
+	}
 }
 
 // words is the set of words of the terms Top kept so far: a short list,

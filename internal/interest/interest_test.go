@@ -362,7 +362,7 @@ func TestTopMatchesDistinct(t *testing.T) {
 	for trial := range 300 {
 		var s Sparse
 		for i := range int32(v.Len()) {
-			if rng.IntN(4) == 0 {
+			if rng.IntN(2+trial%3) == 0 {
 				s.Index = append(s.Index, i)
 				s.Weight = append(s.Weight, float64(rng.IntN(5))/4) // many ties
 			}
@@ -382,5 +382,32 @@ func TestTopMatchesDistinct(t *testing.T) {
 	}
 	if unsorted.sorted || !v.sorted {
 		t.Fatalf("sorted flags: %v, %v", v.sorted, unsorted.sorted)
+	}
+}
+
+// TestSelectFirst checks that selectFirst leaves the m smallest first, for
+// every m, on shuffled and already ordered inputs.
+func TestSelectFirst(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 2, 3, 10, 57} {
+		for _, shuffle := range []bool{false, true} {
+			for m := 0; m <= n; m++ {
+				a := make([]int, n)
+				for i := range a {
+					a[i] = i
+				}
+				if shuffle {
+					rng.Shuffle(n, func(i, j int) { a[i], a[j] = a[j], a[i] })
+				}
+				selectFirst(a, m, func(x, y int) int { return x - y })
+				first := slices.Clone(a[:m])
+				slices.Sort(first)
+				for i, x := range first {
+					if x != i {
+						t.Fatalf("n %d, m %d, shuffled %v: first %v", n, m, shuffle, a[:m])
+					}
+				}
+			}
+		}
 	}
 }
