@@ -21,10 +21,15 @@ const scaledCacheBytes = 256 << 20
 // segment stage reads again and again: every k-means|| round, the weighing
 // and every Lloyd iteration read each shard's features and scaled every row
 // anew, which was most of the stage's CPU (docs/PERFORMANCE.md). An entry
-// is keyed by the workflow execution, the object and the scaler, so a table
-// rewritten by another execution (a run ID reused) or scaled differently is
-// never served from an older entry; within one execution a feature table is
-// written once (a retried Features writes the same rows). The points are
+// is keyed by the object and the scaler (the k-means child workflow
+// continues as new between Lloyd iterations, and the assignment runs in
+// its parent, so no workflow identity fits all readers). Round 0 of
+// k-means||, the first read of every run of the stage, always reads the
+// table and replaces the entry, so a table rewritten since (a run ID
+// reused) is not served from an older entry; a worker that did not run
+// round 0 of a shard could only hold an older table scaled by the very
+// same scaler bits, which the global moments of different features do not
+// give (and the same features give the same points). The points are
 // read-only once cached, so concurrent activities share them. Entries go
 // in insertion order when the bytes would exceed the bound, and when the
 // shard's SegmentAssign, its last reader, has read it.
@@ -49,8 +54,6 @@ func scaledKey(ctx context.Context, key string, s features.Scaler) string {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString(activity.GetInfo(ctx).WorkflowExecution.RunID)
-	b.WriteByte(0)
 	b.WriteString(key)
 	for k, name := range s.Names {
 		b.WriteByte(0)
@@ -76,6 +79,7 @@ func (c *scaledCache) get(key string) *scaledPoints {
 }
 
 func (c *scaledCache) put(key string, p *scaledPoints) {
+	c.remove(key)
 	if key == "" || p.size > scaledCacheBytes {
 		return
 	}
@@ -83,9 +87,6 @@ func (c *scaledCache) put(key string, p *scaledPoints) {
 	defer c.mu.Unlock()
 	if c.entries == nil {
 		c.entries = map[string]*scaledPoints{}
-	}
-	if _, ok := c.entries[key]; ok {
-		return
 	}
 	for c.bytes+p.size > scaledCacheBytes && len(c.order) > 0 {
 		c.removeLocked(c.order[0])
@@ -120,11 +121,11 @@ func (c *scaledCache) removeLocked(key string) {
 }
 
 // scaled returns the user ids and standardized points of the feature
-// table at key, from the worker's cache when it holds them. The caller
-// must not modify them.
-func (a *Activities) scaled(ctx context.Context, key string, s features.Scaler) ([]string, [][]float64, error) {
+// table at key, from the worker's cache when it holds them and not reload.
+// The caller must not modify them.
+func (a *Activities) scaled(ctx context.Context, key string, s features.Scaler, reload bool) ([]string, [][]float64, error) {
 	ck := scaledKey(ctx, key, s)
-	if p := a.scaledPts.get(ck); p != nil {
+	if p := a.scaledPts.get(ck); p != nil && !reload {
 		return p.ids, p.pts, nil
 	}
 	ids, pts, err := a.loadScaled(ctx, key, s)

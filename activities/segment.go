@@ -89,7 +89,8 @@ type KMeansSampleOutput struct {
 // return.
 func (a *Activities) KMeansSample(ctx context.Context, in KMeansSampleInput) (_ KMeansSampleOutput, err error) {
 	defer final(&err)
-	ids, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler)
+	// Round 0 starts the stage: it reads the table anew (see scaledCache).
+	ids, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler, in.Round == 0)
 	if err != nil {
 		return KMeansSampleOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
@@ -201,7 +202,7 @@ func (a *Activities) KMeansWeigh(ctx context.Context, in KMeansWeighInput) (_ KM
 	}
 	centers := coords(cands)
 	out := KMeansWeighOutput{Counts: make([]int64, len(cands))}
-	_, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler)
+	_, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler, false)
 	if err != nil {
 		return KMeansWeighOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
@@ -305,7 +306,7 @@ type KMeansStepInput struct {
 func (a *Activities) KMeansStep(ctx context.Context, in KMeansStepInput) (_ kmeans.Partial, err error) {
 	defer final(&err)
 	p := kmeans.NewPartial(len(in.Centroids), in.Scaler.Dim())
-	_, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler)
+	_, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler, false)
 	if err != nil {
 		return kmeans.Partial{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
