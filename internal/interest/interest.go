@@ -27,9 +27,12 @@ package interest
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/promoflow/promoflow/internal/canon"
 )
@@ -222,7 +225,7 @@ func (v *Vocabulary) Index(term string) int32 {
 // are summed in the order they were added, as a map's would be.
 type Doc struct {
 	tf      []float64 // by vocabulary index; grows to the largest index added
-	in      []bool    // whether the index is in touched
+	in      []uint64  // bit set of the indices in touched
 	touched []int32   // indices added since Reset, in first-added order
 }
 
@@ -233,11 +236,12 @@ func (d *Doc) Add(i int32, w float64) {
 	}
 	if int(i) >= len(d.tf) {
 		n := max(int(i)+1, 2*len(d.tf), 64)
+		n = (n + 63) &^ 63
 		d.tf = append(d.tf, make([]float64, n-len(d.tf))...)
-		d.in = append(d.in, make([]bool, n-len(d.in))...)
+		d.in = append(d.in, make([]uint64, n/64-len(d.in))...)
 	}
-	if !d.in[i] {
-		d.in[i] = true
+	if m := uint64(1) << (i & 63); d.in[i>>6]&m == 0 {
+		d.in[i>>6] |= m
 		d.touched = append(d.touched, i)
 	}
 	d.tf[i] += w
@@ -249,7 +253,7 @@ func (d *Doc) Len() int { return len(d.touched) }
 // Reset empties d, keeping its storage.
 func (d *Doc) Reset() {
 	for _, i := range d.touched {
-		d.tf[i], d.in[i] = 0, false
+		d.tf[i], d.in[i>>6] = 0, 0
 	}
 	d.touched = d.touched[:0]
 }
@@ -274,8 +278,21 @@ func (v *Vocabulary) Vector(d *Doc) Sparse {
 // VectorTo is Vector into s, reusing its storage: s is valid until the
 // next call with it.
 func (v *Vocabulary) VectorTo(d *Doc, s *Sparse) {
-	s.Index = append(s.Index[:0], d.touched...)
-	slices.Sort(s.Index)
+	// The indices in ascending order: from the bit set when the document
+	// is large for it (a scan of its words is cheaper than a sort), else
+	// sorted.
+	if len(d.in) < 16*len(d.touched) {
+		s.Index = s.Index[:0]
+		for k, word := range d.in {
+			for word != 0 {
+				s.Index = append(s.Index, int32(k<<6+bits.TrailingZeros64(word)))
+				word &= word - 1
+			}
+		}
+	} else {
+		s.Index = append(s.Index[:0], d.touched...)
+		slices.Sort(s.Index)
+	}
 	s.Weight = slices.Grow(s.Weight[:0], len(s.Index))[:len(s.Index)]
 	var norm float64
 	for k, i := range s.Index {
@@ -408,7 +425,7 @@ func (w *words) has(word string) bool {
 // covers reports whether every word of term is in w (true for a term
 // without words, as in Distinct).
 func (w *words) covers(term string) bool {
-	for f := range strings.FieldsSeq(term) {
+	for f := range fields(term) {
 		if !w.has(f) {
 			return false
 		}
@@ -416,8 +433,40 @@ func (w *words) covers(term string) bool {
 	return true
 }
 
+// fields is strings.FieldsSeq, with a fast path for ASCII terms (all
+// terms Tokenize makes from ASCII text): ASCII space characters are the
+// only ones below 0x80 that unicode.IsSpace reports.
+func fields(s string) iter.Seq[string] {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.FieldsSeq(s)
+		}
+	}
+	return func(yield func(string) bool) {
+		start := -1
+		for i := 0; i <= len(s); i++ {
+			space := i == len(s)
+			if !space {
+				switch s[i] {
+				case ' ', '\t', '\n', '\v', '\f', '\r':
+					space = true
+				}
+			}
+			switch {
+			case space && start >= 0:
+				if !yield(s[start:i]) {
+					return
+				}
+				start = -1
+			case !space && start < 0:
+				start = i
+			}
+		}
+	}
+}
+
 func (w *words) add(term string) {
-	for f := range strings.FieldsSeq(term) {
+	for f := range fields(term) {
 		if w.has(f) {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
@@ -407,6 +408,55 @@ func TestSelectFirst(t *testing.T) {
 						t.Fatalf("n %d, m %d, shuffled %v: first %v", n, m, shuffle, a[:m])
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestFields checks fields against strings.Fields, ASCII and not.
+func TestFields(t *testing.T) {
+	for _, s := range []string{"", " ", "a", "jumbo bag", "  a  b\tc\nd\v\fe\r ", "t-light holder", "café crème", "a\u00a0b c", "\u0085x y"} {
+		got := slices.Collect(fields(s))
+		if want := strings.Fields(s); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Errorf("fields(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// TestDocIndicesAscending checks that Vector lists a document's terms in
+// ascending order with the weights summed per term, for documents small
+// (sorted) and large (read from the bit set) against the vocabulary, and
+// after Reset.
+func TestDocIndicesAscending(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n = 5000
+	df := make([]int64, n)
+	terms := make([]string, n)
+	for i := range terms {
+		terms[i], df[i] = fmt.Sprintf("t%05d", i), 1+int64(i%7)
+	}
+	v := FromTerms(terms, df, 100)
+	var d Doc
+	for _, k := range []int{1, 5, 30, 400, 3000, 10} {
+		d.Reset()
+		tf := map[int32]float64{}
+		for range k {
+			i, w := int32(rng.IntN(n)), float64(1+rng.IntN(3))
+			d.Add(i, w)
+			tf[i] += w
+		}
+		s := v.Vector(&d)
+		want := make([]int32, 0, len(tf))
+		for i := range tf {
+			want = append(want, i)
+		}
+		slices.Sort(want)
+		if !slices.Equal(s.Index, want) || d.Len() != len(want) {
+			t.Fatalf("%d adds: indices %v, want %v", k, s.Index, want)
+		}
+		for j, i := range s.Index {
+			if s.Weight[j] <= 0 || math.IsNaN(s.Weight[j]) || d.tf[i] != tf[i] {
+				t.Fatalf("%d adds: term %d weight %v, tf %v want %v", k, i, s.Weight[j], d.tf[i], tf[i])
 			}
 		}
 	}
