@@ -41,6 +41,9 @@ type Activities struct {
 	uplift modelCache  // the uplift models DecideScore decoded last
 	forest forestCache // the propensity forest DecideScore decoded last
 	scored scoredCache // decoded scored shards, by key and digest
+
+	scaledPts scaledCache // the segment stage's standardized points
+	events    eventsCache // shards' events from Profile to Features
 }
 
 // scoredLimit is the bound of the scored-shard cache.

@@ -28,11 +28,29 @@ func (a *Activities) loadEvents(ctx context.Context, run string, i int) (*featur
 	}
 	evs := &features.Events{}
 	for _, key := range keys {
-		if err := a.readArrowFile(ctx, key, canon.EventSchema, evs.AddRecord); err != nil {
+		if err := a.readArrowStream(ctx, key, canon.EventSchema, evs.AddRecord); err != nil {
 			return nil, fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
 	return evs, nil
+}
+
+// shardEvents returns shard i's events, from the worker's cache when the
+// Profile activity left them there, and a function the activity calls when
+// done: with the events to keep them for the next pass (nil: not kept).
+func (a *Activities) shardEvents(ctx context.Context, run string, i, window int) (*features.Events, func(keep *features.Events), error) {
+	key := eventsKey(ctx, run, i)
+	done := func(keep *features.Events) { a.events.release(key, i, window, keep) }
+	if evs := a.events.take(key); evs != nil {
+		return evs, done, nil
+	}
+	a.events.reserve(window)
+	evs, err := a.loadEvents(ctx, run, i)
+	if err != nil {
+		done(nil)
+		return nil, nil, err
+	}
+	return evs, done, nil
 }
 
 // ProfileInput asks for one shard's share of the global statistics.
@@ -41,6 +59,9 @@ type ProfileInput struct {
 	Shard    int
 	End      time.Time // events after it are not counted
 	Interest interest.Config
+	// Window is the number of shards in flight: a worker keeps up to that
+	// many shards' events from Profile to Features (0: none).
+	Window int
 }
 
 // ProfileOutput counts the shard and says where its document frequencies
@@ -59,10 +80,12 @@ type ProfileOutput struct {
 // every price, and stores both. Only counts return to the workflow.
 func (a *Activities) Profile(ctx context.Context, in ProfileInput) (_ ProfileOutput, err error) {
 	defer final(&err)
-	evs, err := a.loadEvents(ctx, in.RunID, in.Shard)
+	evs, done, err := a.shardEvents(ctx, in.RunID, in.Shard, in.Window)
 	if err != nil {
 		return ProfileOutput{}, err
 	}
+	var keep *features.Events
+	defer func() { done(keep) }()
 	p := evs.Profile(in.Interest, in.End)
 	out := ProfileOutput{
 		Users: p.Users, Events: p.Events, Skipped: evs.Skipped, Terms: len(p.DF),
@@ -80,6 +103,7 @@ func (a *Activities) Profile(ctx context.Context, in ProfileInput) (_ ProfileOut
 	if err != nil {
 		return ProfileOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
+	keep = evs
 	return out, nil
 }
 
@@ -196,6 +220,7 @@ type FeaturesInput struct {
 	Interest      interest.Config // zero means interest.DefaultConfig()
 	Seed          int64           // seeds the interest projection and the sample
 	SampleRate    float64         // share of users written to the sample
+	Window        int             // shards in flight (see ProfileInput.Window)
 }
 
 // FeaturesOutput are the shard's counts and the aggregates the workflow
@@ -216,10 +241,11 @@ type FeaturesOutput struct {
 // sample of its scoring rows.
 func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ FeaturesOutput, err error) {
 	defer final(&err)
-	evs, err := a.loadEvents(ctx, in.RunID, in.Shard)
+	evs, done, err := a.shardEvents(ctx, in.RunID, in.Shard, in.Window)
 	if err != nil {
 		return FeaturesOutput{}, err
 	}
+	defer done(nil)
 	cfg := in.Interest
 	if cfg == (interest.Config{}) {
 		cfg = interest.DefaultConfig()

@@ -89,7 +89,8 @@ type KMeansSampleOutput struct {
 // return.
 func (a *Activities) KMeansSample(ctx context.Context, in KMeansSampleInput) (_ KMeansSampleOutput, err error) {
 	defer final(&err)
-	ids, pts, err := a.loadScaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler)
+	// Round 0 starts the stage: it reads the table anew (see scaledCache).
+	ids, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler, in.Round == 0)
 	if err != nil {
 		return KMeansSampleOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
@@ -201,16 +202,14 @@ func (a *Activities) KMeansWeigh(ctx context.Context, in KMeansWeighInput) (_ KM
 	}
 	centers := coords(cands)
 	out := KMeansWeighOutput{Counts: make([]int64, len(cands))}
-	x := make([]float64, in.Scaler.Dim())
-	err = a.readArrow(ctx, layout.Features(in.RunID, in.Shard), features.Schema, func(rec arrow.Record) error {
-		return features.EachValues(rec, func(_ string, v []float64) {
-			j, d := kmeans.Nearest(in.Scaler.ApplyTo(v, x), centers)
-			out.Counts[j]++
-			out.Cost += d
-		})
-	})
+	_, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler, false)
 	if err != nil {
 		return KMeansWeighOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	for _, x := range pts {
+		j, d := kmeans.Nearest(x, centers)
+		out.Counts[j]++
+		out.Cost += d
 	}
 	return out, nil
 }
@@ -307,12 +306,12 @@ type KMeansStepInput struct {
 func (a *Activities) KMeansStep(ctx context.Context, in KMeansStepInput) (_ kmeans.Partial, err error) {
 	defer final(&err)
 	p := kmeans.NewPartial(len(in.Centroids), in.Scaler.Dim())
-	x := make([]float64, in.Scaler.Dim())
-	err = a.readArrow(ctx, layout.Features(in.RunID, in.Shard), features.Schema, func(rec arrow.Record) error {
-		return features.EachValues(rec, func(_ string, v []float64) { p.Add(in.Scaler.ApplyTo(v, x), in.Centroids) })
-	})
+	_, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler, false)
 	if err != nil {
 		return kmeans.Partial{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	for _, x := range pts {
+		p.Add(x, in.Centroids)
 	}
 	if math.IsNaN(p.Cost) || math.IsInf(p.Cost, 0) {
 		return kmeans.Partial{}, fmt.Errorf("shard %d: k-means cost %v: non-finite features", in.Shard, p.Cost)
@@ -342,10 +341,13 @@ type SegmentAssignOutput struct {
 // (stored: too many terms for a payload).
 func (a *Activities) SegmentAssign(ctx context.Context, in SegmentAssignInput) (_ SegmentAssignOutput, err error) {
 	defer final(&err)
-	rows, err := a.readFeatures(ctx, layout.Features(in.RunID, in.Shard), features.Schema)
+	key := layout.Features(in.RunID, in.Shard)
+	rows, err := a.readFeatures(ctx, key, features.Schema)
 	if err != nil {
 		return SegmentAssignOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
+	// The last reader of the shard's points: the cache need not keep them.
+	a.scaledPts.remove(scaledKey(ctx, key, in.Scaler))
 	k := len(in.Centroids)
 	out := SegmentAssignOutput{
 		Key: layout.Segments(in.RunID, in.Shard), TermsKey: layout.SegmentTerms(in.RunID, in.Shard),

@@ -53,7 +53,7 @@ func (r *run) features(ctx workflow.Context) error {
 	profiles := make([]activities.ProfileOutput, in.Shards)
 	err := fanOut(ctx, in.Shards, in.Window,
 		func(i int) workflow.Future {
-			return workflow.ExecuteActivity(actx, a.Profile, activities.ProfileInput{RunID: in.RunID, Shard: i, End: r.end, Interest: cfg})
+			return workflow.ExecuteActivity(actx, a.Profile, activities.ProfileInput{RunID: in.RunID, Shard: i, End: r.end, Interest: cfg, Window: in.Window})
 		},
 		func(i int, f workflow.Future) error {
 			r.track.step(StageFeatures)
@@ -88,7 +88,7 @@ func (r *run) features(ctx workflow.Context) error {
 			return workflow.ExecuteActivity(actx, a.Features, activities.FeaturesInput{
 				RunID: in.RunID, Shard: i, Cutoff: r.cutoff, LabelEnd: r.labelEnd(), End: r.end,
 				VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg,
-				Seed: in.Seed, SampleRate: rate,
+				Seed: in.Seed, SampleRate: rate, Window: in.Window,
 			})
 		},
 		func(i int, f workflow.Future) error {

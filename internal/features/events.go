@@ -22,6 +22,7 @@ import (
 type Events struct {
 	users, items, cats, texts, orders dict
 	chunks                            [][]event
+	hints                             []itemHint // by item id
 	n                                 int
 	// After grouping: the events' positions by user (in user id order),
 	// then time, then arrival; byUser[starts[r]:starts[r+1]] are the
@@ -98,13 +99,22 @@ func typeOf(s string) (uint8, bool) {
 type dict struct {
 	ids   map[string]int32
 	names []string
+	// The last string looked up and its id: events come in runs of the same
+	// user (and often item, category or order), and comparing with the last
+	// string is much cheaper than hashing it.
+	last   string
+	lastID int32
 }
 
 func (d *dict) id(s string) int32 {
 	if s == "" {
 		return -1
 	}
+	if len(d.names) > 0 && s == d.last {
+		return d.lastID
+	}
 	if i, ok := d.ids[s]; ok {
+		d.last, d.lastID = d.names[i], i
 		return i
 	}
 	if d.ids == nil {
@@ -114,7 +124,21 @@ func (d *dict) id(s string) int32 {
 	i := int32(len(d.names))
 	d.ids[s] = i
 	d.names = append(d.names, s)
+	d.last, d.lastID = s, i
 	return i
+}
+
+// itemHint is an item's last category and text ids (-2: none yet).
+type itemHint struct{ cat, text int32 }
+
+// hinted returns the id of s in d, through *hint: the id s had last time
+// in the same place.
+func hinted(d *dict, hint *int32, s string) int32 {
+	if *hint >= -1 && d.name(*hint) == s {
+		return *hint
+	}
+	*hint = d.id(s)
+	return *hint
 }
 
 func (d *dict) name(i int32) string {
@@ -151,10 +175,22 @@ func (e *Events) add(user string, ts int64, typ uint8, item, cat, text, order st
 		e.chunks = append(e.chunks, make([]event, 0, 1<<chunkBits))
 	}
 	c := &e.chunks[len(e.chunks)-1]
+	it := e.items.id(item)
+	var ct, tx int32
+	if it >= 0 {
+		// An item nearly always comes with the same category and title:
+		// comparing with the item's last ones spares hashing them.
+		for int(it) >= len(e.hints) {
+			e.hints = append(e.hints, itemHint{-2, -2})
+		}
+		h := &e.hints[it]
+		ct, tx = hinted(&e.cats, &h.cat, cat), hinted(&e.texts, &h.text, text)
+	} else {
+		ct, tx = e.cats.id(cat), e.texts.id(text)
+	}
 	*c = append(*c, event{
 		ts: ts, price: price, typ: typ, ch: ch, qty: int32(min(qty, math.MaxInt32)),
-		user: e.users.id(user), item: e.items.id(item), cat: e.cats.id(cat),
-		text: e.texts.id(text), order: e.orders.id(order),
+		user: e.users.id(user), item: it, cat: ct, text: tx, order: e.orders.id(order),
 	})
 	e.n++
 	e.grouped = false
@@ -217,6 +253,7 @@ func (e *Events) AddRecord(rec arrow.Record) error {
 		return a.Value(i)
 	}
 	user, typ := strs["user_id"], strs["type"]
+	item, cat, text, order := strs["item_id"], strs["category"], strs["text"], strs["order_id"]
 	for i := 0; i < int(rec.NumRows()); i++ {
 		t, ok := typeOf(str(typ, i))
 		u := str(user, i)
@@ -237,7 +274,7 @@ func (e *Events) AddRecord(rec arrow.Record) error {
 		if channel != nil {
 			ch = channelOf(str(channel, i))
 		}
-		e.add(u, ms, t, str(strs["item_id"], i), str(strs["category"], i), str(strs["text"], i), str(strs["order_id"], i), q, p, ch)
+		e.add(u, ms, t, str(item, i), str(cat, i), str(text, i), str(order, i), q, p, ch)
 	}
 	return nil
 }

@@ -195,20 +195,28 @@ type calc struct {
 	catTerm  [][]int32
 	itemRef  []float64 // reference price by item id; 0 unknown
 	doc      interest.Doc
-	orders   map[int64]int
+	vec      interest.Sparse
+	orders   map[int64]int // orders by key, beyond the last one
 	ord      []order
-	cats     map[int32]float64
-	tokens   []string
+	// Weighted events by category id, and the categories touched in
+	// first-seen order: a slice indexed by id, not a map, for every user.
+	cats    []float64
+	catSeen []bool
+	catList []int32
+	tokens  []string
 }
 
 type order struct {
+	key        int64
 	ts         int64
 	value      float64
 	discounted bool
 }
 
 func newCalc(e *Events, p Params) *calc {
-	c := &calc{e: e, p: p, orders: map[int64]int{}, cats: map[int32]float64{}}
+	c := &calc{e: e, p: p, orders: map[int64]int{}}
+	c.cats = make([]float64, len(e.cats.names))
+	c.catSeen = make([]bool, len(e.cats.names))
 	for t := range nTypes {
 		c.weights[t] = p.Interest.Weight(typeNames[t])
 	}
@@ -262,7 +270,10 @@ func (c *calc) deal(id int32) bool {
 // row computes one user's row from evs (in time order) as of asOf (ms).
 func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
 	clear(c.orders)
-	clear(c.cats)
+	for _, id := range c.catList {
+		c.cats[id], c.catSeen[id] = 0, false
+	}
+	c.catList = c.catList[:0]
 	c.ord = c.ord[:0]
 	c.doc.Reset()
 	var (
@@ -302,6 +313,10 @@ func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
 		}
 		w := c.weights[ev.typ]
 		if ev.cat >= 0 {
+			if !c.catSeen[ev.cat] {
+				c.catSeen[ev.cat] = true
+				c.catList = append(c.catList, ev.cat)
+			}
 			c.cats[ev.cat] += w
 		}
 		if w > 0 {
@@ -332,11 +347,18 @@ func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
 			if ev.order < 0 { // no order id: the lines of one moment are one order
 				key = -1 - ev.ts
 			}
-			j, ok := c.orders[key]
-			if !ok {
-				j = len(c.ord)
-				c.orders[key] = j
-				c.ord = append(c.ord, order{ts: ev.ts})
+			// An order's lines are usually adjacent: the last order is
+			// checked before the map, which holds the earlier ones.
+			j := len(c.ord) - 1
+			if j < 0 || c.ord[j].key != key {
+				if len(c.ord) > 0 {
+					c.orders[c.ord[j].key] = j
+				}
+				var ok bool
+				if j, ok = c.orders[key]; !ok {
+					j = len(c.ord)
+					c.ord = append(c.ord, order{key: key, ts: ev.ts})
+				}
 			}
 			o := &c.ord[j]
 			o.value += value
@@ -402,7 +424,7 @@ func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
 	if n > 0 {
 		v[8] = float64(discounted) / float64(n)
 	}
-	v[9] = float64(len(c.cats))
+	v[9] = float64(len(c.catList))
 	weeks := math.Max(1, tenure/7)
 	v[10] = float64(sessions) / weeks
 	v[11] = float64(views) / weeks
@@ -420,12 +442,12 @@ func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
 
 	r := Row{UserID: user, Values: v}
 	if c.p.Vocab != nil && c.doc.Len() > 0 {
-		s := c.p.Vocab.Vector(&c.doc)
+		c.p.Vocab.VectorTo(&c.doc, &c.vec)
 		if c.p.Proj != nil {
-			c.p.Proj.Apply(s, v[len(Behaviour):len(Behaviour)+c.p.Proj.Dim()])
+			c.p.Proj.Apply(c.vec, v[len(Behaviour):len(Behaviour)+c.p.Proj.Dim()])
 		}
 		if scoring {
-			r.Terms = c.p.Vocab.Top(s, c.p.Interest.Top)
+			r.Terms = c.p.Vocab.Top(c.vec, c.p.Interest.Top)
 		}
 	}
 	if scoring {
@@ -437,15 +459,15 @@ func (c *calc) row(user string, evs []event, asOf int64, scoring bool) Row {
 // affinities returns the user's top categories by share of weighted events.
 func (c *calc) affinities() []interest.Term {
 	var total float64
-	for _, w := range c.cats {
-		total += w
+	for _, id := range c.catList {
+		total += c.cats[id]
 	}
 	if total <= 0 {
 		return nil
 	}
-	out := make([]interest.Term, 0, len(c.cats))
-	for id, w := range c.cats {
-		if w > 0 {
+	out := make([]interest.Term, 0, len(c.catList))
+	for _, id := range c.catList {
+		if w := c.cats[id]; w > 0 {
 			out = append(out, interest.Term{Term: c.e.cats.name(id), Weight: w / total})
 		}
 	}

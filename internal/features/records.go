@@ -56,7 +56,9 @@ func Record(rows []Row, withLabel bool, mem memory.Allocator) arrow.Record {
 	cols := make([]*array.Float64Builder, len(Names))
 	for j := range Names {
 		cols[j] = b.Field(1 + j).(*array.Float64Builder)
+		cols[j].Reserve(len(rows))
 	}
+	ids.Reserve(len(rows))
 	for _, r := range rows {
 		ids.Append(r.UserID)
 		for j, v := range r.Values {

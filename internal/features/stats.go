@@ -27,17 +27,23 @@ func Logged(name string) bool { return logged[name] }
 func Transform(v []float64) []float64 {
 	out := make([]float64, len(v))
 	for i, x := range v {
-		out[i] = transform(Names[i], x)
+		if loggedCols[i] {
+			x = math.Log1p(math.Max(0, x))
+		}
+		out[i] = x
 	}
 	return out
 }
 
-func transform(name string, x float64) float64 {
-	if logged[name] {
-		return math.Log1p(math.Max(0, x))
+// loggedCols is Logged by column of Names: Transform runs for every row,
+// and a map lookup per value was most of its cost.
+var loggedCols = func() []bool {
+	out := make([]bool, len(Names))
+	for i, n := range Names {
+		out[i] = logged[n]
 	}
-	return x
-}
+	return out
+}()
 
 // Moments are the count, sums and sums of squares of transformed features
 // over some users: mergeable across shards.

@@ -43,6 +43,13 @@ var TableSchema = func() *arrow.Schema {
 	return arrow.NewSchema(fields, nil)
 }()
 
+// dictionaryColumns are the Parquet columns (dotted paths) of TableSchema
+// written with dictionary encoding: their values repeat.
+var dictionaryColumns = []string{
+	"segment", "segment_name",
+	"top_terms.list.element.term", "top_categories.list.element.term",
+}
+
 // TableWriter writes the published table as Parquet, one row group per
 // Write. The bytes depend only on the rows.
 type TableWriter struct {
@@ -52,11 +59,21 @@ type TableWriter struct {
 
 // NewTableWriter starts a Parquet file of TableSchema on w.
 func NewTableWriter(w io.Writer, mem memory.Allocator) (*TableWriter, error) {
-	props := parquet.NewWriterProperties(
+	// Dictionary encoding only where values repeat: segments and terms.
+	// The features are mostly distinct floats and user ids are unique, so
+	// hashing every value into a dictionary (that Parquet then abandons
+	// once it grows too big) was most of the encoding's CPU and saved no
+	// bytes.
+	opts := []parquet.WriterProperty{
 		parquet.WithAllocator(mem),
 		parquet.WithCompression(compress.Codecs.Snappy),
 		parquet.WithCreatedBy("promoflow"),
-	)
+		parquet.WithDictionaryDefault(false),
+	}
+	for _, path := range dictionaryColumns {
+		opts = append(opts, parquet.WithDictionaryFor(path, true))
+	}
+	props := parquet.NewWriterProperties(opts...)
 	fw, err := pqarrow.NewFileWriter(TableSchema, w, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
 	if err != nil {
 		return nil, fmt.Errorf("features parquet: %w", err)

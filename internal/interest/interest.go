@@ -27,9 +27,12 @@ package interest
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/promoflow/promoflow/internal/canon"
 )
@@ -141,6 +144,9 @@ type Vocabulary struct {
 	DF    []int64   // document frequency of Terms[i]
 	IDF   []float64 // inverse document frequency of Terms[i]
 	index map[string]int32
+	// sorted: Terms are strictly increasing, as NewVocabulary and
+	// FromCounts make them, so that term order is index order.
+	sorted bool
 }
 
 // NewVocabulary prunes df (counted over docs documents) by cfg.MinDF,
@@ -182,8 +188,11 @@ func FromTerms(terms []string, df []int64, docs int64) *Vocabulary {
 	if len(terms) != len(df) {
 		panic(fmt.Sprintf("interest.FromTerms: %d terms, %d frequencies", len(terms), len(df)))
 	}
-	v := &Vocabulary{Docs: docs, Terms: terms, DF: df, IDF: make([]float64, len(terms)), index: make(map[string]int32, len(terms))}
+	v := &Vocabulary{Docs: docs, Terms: terms, DF: df, IDF: make([]float64, len(terms)), index: make(map[string]int32, len(terms)), sorted: true}
 	for i, t := range terms {
+		if i > 0 && terms[i-1] >= t {
+			v.sorted = false
+		}
 		v.IDF[i] = IDF(df[i], docs)
 		v.index[t] = int32(i)
 	}
@@ -209,8 +218,15 @@ func (v *Vocabulary) Index(term string) int32 {
 
 // Doc accumulates one user's weighted term counts by vocabulary index.
 // The zero Doc is ready to use; Reset reuses it for the next user.
+//
+// Counts are held densely by index, with the list of indices touched: a
+// user's document is rebuilt for every user of a shard, and a slice
+// indexed by term is several times cheaper than a map. Each term's weights
+// are summed in the order they were added, as a map's would be.
 type Doc struct {
-	tf map[int32]float64
+	tf      []float64 // by vocabulary index; grows to the largest index added
+	in      []uint64  // bit set of the indices in touched
+	touched []int32   // indices added since Reset, in first-added order
 }
 
 // Add adds weight w to term i (a vocabulary index; negative is ignored).
@@ -218,17 +234,29 @@ func (d *Doc) Add(i int32, w float64) {
 	if i < 0 || w == 0 {
 		return
 	}
-	if d.tf == nil {
-		d.tf = map[int32]float64{}
+	if int(i) >= len(d.tf) {
+		n := max(int(i)+1, 2*len(d.tf), 64)
+		n = (n + 63) &^ 63
+		d.tf = append(d.tf, make([]float64, n-len(d.tf))...)
+		d.in = append(d.in, make([]uint64, n/64-len(d.in))...)
+	}
+	if m := uint64(1) << (i & 63); d.in[i>>6]&m == 0 {
+		d.in[i>>6] |= m
+		d.touched = append(d.touched, i)
 	}
 	d.tf[i] += w
 }
 
 // Len is the number of distinct terms added.
-func (d *Doc) Len() int { return len(d.tf) }
+func (d *Doc) Len() int { return len(d.touched) }
 
 // Reset empties d, keeping its storage.
-func (d *Doc) Reset() { clear(d.tf) }
+func (d *Doc) Reset() {
+	for _, i := range d.touched {
+		d.tf[i], d.in[i>>6] = 0, 0
+	}
+	d.touched = d.touched[:0]
+}
 
 // Sparse is a sparse vector over a vocabulary: ascending indices and their
 // weights.
@@ -242,12 +270,30 @@ type Sparse struct {
 // Sums run in index order, so the result does not depend on the order in
 // which terms were added, up to the floating-point sums inside tf.
 func (v *Vocabulary) Vector(d *Doc) Sparse {
-	s := Sparse{Index: make([]int32, 0, len(d.tf))}
-	for i := range d.tf {
-		s.Index = append(s.Index, i)
+	var s Sparse
+	v.VectorTo(d, &s)
+	return s
+}
+
+// VectorTo is Vector into s, reusing its storage: s is valid until the
+// next call with it.
+func (v *Vocabulary) VectorTo(d *Doc, s *Sparse) {
+	// The indices in ascending order: from the bit set when the document
+	// is large for it (a scan of its words is cheaper than a sort), else
+	// sorted.
+	if len(d.in) < 16*len(d.touched) {
+		s.Index = s.Index[:0]
+		for k, word := range d.in {
+			for word != 0 {
+				s.Index = append(s.Index, int32(k<<6+bits.TrailingZeros64(word)))
+				word &= word - 1
+			}
+		}
+	} else {
+		s.Index = append(s.Index[:0], d.touched...)
+		slices.Sort(s.Index)
 	}
-	slices.Sort(s.Index)
-	s.Weight = make([]float64, len(s.Index))
+	s.Weight = slices.Grow(s.Weight[:0], len(s.Index))[:len(s.Index)]
 	var norm float64
 	for k, i := range s.Index {
 		w := math.Log1p(d.tf[i]) * v.IDF[i]
@@ -260,7 +306,6 @@ func (v *Vocabulary) Vector(d *Doc) Sparse {
 			s.Weight[k] /= norm
 		}
 	}
-	return s
 }
 
 // Term is a term with a weight: a user's or a segment's interest.
@@ -272,11 +317,171 @@ type Term struct {
 // Top returns the n heaviest terms of s, heaviest first (ties by term),
 // skipping terms whose words all appear in heavier terms (see Distinct).
 func (v *Vocabulary) Top(s Sparse, n int) []Term {
-	out := make([]Term, len(s.Index))
-	for k, i := range s.Index {
-		out[k] = Term{v.Terms[i], s.Weight[k]}
+	if !v.sorted {
+		out := make([]Term, len(s.Index))
+		for k, i := range s.Index {
+			out[k] = Term{v.Terms[i], s.Weight[k]}
+		}
+		return Distinct(TopTerms(out, len(out)), n)
 	}
-	return Distinct(TopTerms(out, len(out)), n)
+	// The terms are sorted and distinct, so ties by term are ties by index:
+	// the sort compares numbers, not strings. The result is that of the
+	// general path above, TopTerms then Distinct.
+	type wi struct {
+		w float64
+		i int32
+	}
+	order := make([]wi, len(s.Index))
+	for k, i := range s.Index {
+		order[k] = wi{s.Weight[k], i}
+	}
+	byWeight := func(a, b wi) int {
+		if c := cmp.Compare(b.w, a.w); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	}
+	// Usually the first few terms in order give the n distinct ones: only
+	// the heaviest 4n are sorted first, the rest when they are needed.
+	// The order is total (indices differ), so this is the full sort's order.
+	sorted := len(order)
+	if m := 4 * n; m < len(order) {
+		selectFirst(order, m, byWeight)
+		sorted = m
+	}
+	slices.SortFunc(order[:sorted], byWeight)
+	var out []Term
+	var seen words
+	for k, o := range order {
+		if len(out) == n {
+			break
+		}
+		if k == sorted {
+			slices.SortFunc(order[k:], byWeight)
+			sorted = len(order)
+		}
+		t := v.Terms[o.i]
+		if len(out) > 0 && seen.covers(t) {
+			continue
+		}
+		seen.add(t)
+		out = append(out, Term{t, o.w})
+	}
+	return out
+}
+
+// selectFirst reorders a so that a[:m] holds its first m elements under
+// cmp (a total order), in no particular order (quickselect, median-of-three
+// pivots).
+func selectFirst[T any](a []T, m int, cmp func(a, b T) int) {
+	lo, hi := 0, len(a)
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		// Median of three to a[hi-1], the pivot.
+		if cmp(a[mid], a[lo]) < 0 {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if cmp(a[hi-1], a[lo]) < 0 {
+			a[hi-1], a[lo] = a[lo], a[hi-1]
+		}
+		if cmp(a[mid], a[hi-1]) < 0 {
+			a[mid], a[hi-1] = a[hi-1], a[mid]
+		}
+		p := a[hi-1]
+		i := lo
+		for j := lo; j < hi-1; j++ {
+			if cmp(a[j], p) < 0 {
+				a[i], a[j] = a[j], a[i]
+				i++
+			}
+		}
+		a[i], a[hi-1] = a[hi-1], a[i] // the pivot at its place i
+		switch {
+		case m <= i:
+			hi = i
+		case m == i+1:
+			return
+		default:
+			lo = i + 1
+		}
+	}
+}
+
+// words is the set of words of the terms Top kept so far: a short list,
+// searched linearly (a user's top terms have a few dozen words at most),
+// and a map beyond that.
+type words struct {
+	list []string
+	set  map[string]bool
+}
+
+func (w *words) has(word string) bool {
+	if w.set != nil {
+		return w.set[word]
+	}
+	return slices.Contains(w.list, word)
+}
+
+// covers reports whether every word of term is in w (true for a term
+// without words, as in Distinct).
+func (w *words) covers(term string) bool {
+	for f := range fields(term) {
+		if !w.has(f) {
+			return false
+		}
+	}
+	return true
+}
+
+// fields is strings.FieldsSeq, with a fast path for ASCII terms (all
+// terms Tokenize makes from ASCII text): ASCII space characters are the
+// only ones below 0x80 that unicode.IsSpace reports.
+func fields(s string) iter.Seq[string] {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.FieldsSeq(s)
+		}
+	}
+	return func(yield func(string) bool) {
+		start := -1
+		for i := 0; i <= len(s); i++ {
+			space := i == len(s)
+			if !space {
+				switch s[i] {
+				case ' ', '\t', '\n', '\v', '\f', '\r':
+					space = true
+				}
+			}
+			switch {
+			case space && start >= 0:
+				if !yield(s[start:i]) {
+					return
+				}
+				start = -1
+			case !space && start < 0:
+				start = i
+			}
+		}
+	}
+}
+
+func (w *words) add(term string) {
+	for f := range fields(term) {
+		if w.has(f) {
+			continue
+		}
+		if w.set == nil && len(w.list) == 32 {
+			w.set = make(map[string]bool, 64)
+			for _, x := range w.list {
+				w.set[x] = true
+			}
+		}
+		if w.set != nil {
+			w.set[f] = true
+		} else {
+			w.list = append(w.list, f)
+		}
+	}
 }
 
 // Distinct returns the first n of terms (in their order) that add a word:

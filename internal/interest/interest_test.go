@@ -3,8 +3,10 @@ package interest
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
@@ -335,5 +337,127 @@ func BenchmarkVectorProject(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		s := v.Vector(ds[i%len(ds)])
 		p.Apply(s, dst)
+	}
+}
+
+// TestTopMatchesDistinct checks Top's sort by index on a sorted vocabulary
+// against the general path (TopTerms by term, then Distinct) on vectors
+// with many tied weights, unigrams and bigrams, for several n; and a
+// vocabulary whose terms are not sorted, which takes the general path.
+func TestTopMatchesDistinct(t *testing.T) {
+	words := []string{"bag", "jumbo", "red", "retro", "spot", "tea", "set", "mug", "lunch", "box"}
+	df := Counts{}
+	for _, a := range words {
+		df[a] = 5
+		for _, b := range words {
+			if a != b {
+				df[a+" "+b] = 5
+			}
+		}
+	}
+	v := FromCounts(df, 100)
+	unsorted := FromTerms(slices.Clone(v.Terms), slices.Clone(v.DF), 100)
+	slices.Reverse(unsorted.Terms)
+	unsorted = FromTerms(unsorted.Terms, unsorted.DF, 100)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 300 {
+		var s Sparse
+		for i := range int32(v.Len()) {
+			if rng.IntN(2+trial%3) == 0 {
+				s.Index = append(s.Index, i)
+				s.Weight = append(s.Weight, float64(rng.IntN(5))/4) // many ties
+			}
+		}
+		for _, n := range []int{0, 1, 3, 10, 40, 1000} {
+			for _, voc := range []*Vocabulary{v, unsorted} {
+				want := make([]Term, len(s.Index))
+				for k, i := range s.Index {
+					want[k] = Term{voc.Terms[i], s.Weight[k]}
+				}
+				want = Distinct(TopTerms(want, len(want)), n)
+				if got := voc.Top(s, n); !slices.Equal(got, want) {
+					t.Fatalf("trial %d, n %d, sorted %v: Top %v, want %v", trial, n, voc.sorted, got, want)
+				}
+			}
+		}
+	}
+	if unsorted.sorted || !v.sorted {
+		t.Fatalf("sorted flags: %v, %v", v.sorted, unsorted.sorted)
+	}
+}
+
+// TestSelectFirst checks that selectFirst leaves the m smallest first, for
+// every m, on shuffled and already ordered inputs.
+func TestSelectFirst(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 2, 3, 10, 57} {
+		for _, shuffle := range []bool{false, true} {
+			for m := 0; m <= n; m++ {
+				a := make([]int, n)
+				for i := range a {
+					a[i] = i
+				}
+				if shuffle {
+					rng.Shuffle(n, func(i, j int) { a[i], a[j] = a[j], a[i] })
+				}
+				selectFirst(a, m, func(x, y int) int { return x - y })
+				first := slices.Clone(a[:m])
+				slices.Sort(first)
+				for i, x := range first {
+					if x != i {
+						t.Fatalf("n %d, m %d, shuffled %v: first %v", n, m, shuffle, a[:m])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestFields checks fields against strings.Fields, ASCII and not.
+func TestFields(t *testing.T) {
+	for _, s := range []string{"", " ", "a", "jumbo bag", "  a  b\tc\nd\v\fe\r ", "t-light holder", "café crème", "a\u00a0b c", "\u0085x y"} {
+		got := slices.Collect(fields(s))
+		if want := strings.Fields(s); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Errorf("fields(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// TestDocIndicesAscending checks that Vector lists a document's terms in
+// ascending order with the weights summed per term, for documents small
+// (sorted) and large (read from the bit set) against the vocabulary, and
+// after Reset.
+func TestDocIndicesAscending(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n = 5000
+	df := make([]int64, n)
+	terms := make([]string, n)
+	for i := range terms {
+		terms[i], df[i] = fmt.Sprintf("t%05d", i), 1+int64(i%7)
+	}
+	v := FromTerms(terms, df, 100)
+	var d Doc
+	for _, k := range []int{1, 5, 30, 400, 3000, 10} {
+		d.Reset()
+		tf := map[int32]float64{}
+		for range k {
+			i, w := int32(rng.IntN(n)), float64(1+rng.IntN(3))
+			d.Add(i, w)
+			tf[i] += w
+		}
+		s := v.Vector(&d)
+		want := make([]int32, 0, len(tf))
+		for i := range tf {
+			want = append(want, i)
+		}
+		slices.Sort(want)
+		if !slices.Equal(s.Index, want) || d.Len() != len(want) {
+			t.Fatalf("%d adds: indices %v, want %v", k, s.Index, want)
+		}
+		for j, i := range s.Index {
+			if s.Weight[j] <= 0 || math.IsNaN(s.Weight[j]) || d.tf[i] != tf[i] {
+				t.Fatalf("%d adds: term %d weight %v, tf %v want %v", k, i, s.Weight[j], d.tf[i], tf[i])
+			}
+		}
 	}
 }

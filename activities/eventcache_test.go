@@ -1,0 +1,187 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/promoflow/promoflow/internal/arrowio"
+	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/interest"
+	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/shard"
+)
+
+// openCounter counts the reads of event pieces (an open, or the size a
+// read by ranges starts with).
+type openCounter struct {
+	*blob.Mem
+	opens atomic.Int64
+}
+
+func (s *openCounter) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	if strings.Contains(key, "/events/") {
+		s.opens.Add(1)
+	}
+	return s.Mem.Open(ctx, key)
+}
+
+func (s *openCounter) Size(ctx context.Context, key string) (int64, error) {
+	if strings.Contains(key, "/events/") {
+		s.opens.Add(1)
+	}
+	return s.Mem.Size(ctx, key)
+}
+
+// TestEventsCacheSameFeatures runs Profile, Vocabulary and Features on the
+// same events without a window (every pass reads the events) and with one
+// (Features takes the events Profile kept): the stored feature tables are
+// the same bytes, and with the window the events are read once per shard.
+func TestEventsCacheSameFeatures(t *testing.T) {
+	ctx := context.Background()
+	end := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	const shards = 3
+	mem := memory.NewGoAllocator()
+	var pieces [shards][]byte
+	var builders [shards]*canon.EventBuilder
+	for i := range builders {
+		builders[i] = canon.NewEventBuilder(mem)
+	}
+	words := []string{"red heart lantern", "jumbo bag red", "heart t-light holder", "lunch bag", "sale lantern"}
+	for u := range 60 {
+		id := "u" + string(rune('a'+u%26)) + string(rune('a'+u/26))
+		for j := range 1 + u%4 {
+			w := words[(u+j)%len(words)]
+			typ := []string{canon.View, canon.Search, canon.Cart, canon.Purchase}[(u+j)%4]
+			builders[shard.Of(id, shards)].Append(canon.Event{
+				UserID: id, TS: end.Add(-time.Duration(5*u+j) * 24 * time.Hour), Type: typ,
+				ItemID: w, Category: "home", Text: w, Quantity: 1, Price: 2 + float64(j), OrderID: id + "-" + w,
+			})
+		}
+	}
+	for i, b := range builders {
+		rec := b.NewRecord()
+		data, err := arrowio.Encode(canon.EventSchema, mem, rec)
+		rec.Release()
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pieces[i] = data
+	}
+	cfg := interest.DefaultConfig()
+	cfg.MinDF = 2
+	run := func(window int) ([][]byte, int64) {
+		store := &openCounter{Mem: blob.NewMem()}
+		for i, data := range pieces {
+			if err := store.Put(ctx, layout.EventsPart("r", i, "000-x"), data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		env, acts := newEnv(store)
+		exec := func(fn, in, out any) {
+			t.Helper()
+			v, err := env.ExecuteActivity(fn, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Get(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		vin := VocabularyInput{RunID: "r", Interest: cfg, Top: 3}
+		for i := range shards {
+			var p ProfileOutput
+			exec(acts.Profile, ProfileInput{RunID: "r", Shard: i, End: end, Interest: cfg, Window: window}, &p)
+			vin.Docs += p.Users
+			vin.TermsKeys, vin.PricesKeys = append(vin.TermsKeys, p.TermsKey), append(vin.PricesKeys, p.PricesKey)
+		}
+		var vocab VocabularyOutput
+		exec(acts.Vocabulary, vin, &vocab)
+		var tables [][]byte
+		for i := range shards {
+			var f FeaturesOutput
+			exec(acts.Features, FeaturesInput{RunID: "r", Shard: i, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
+				VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg, Seed: 1, SampleRate: 0.5, Window: window}, &f)
+			for _, key := range []string{layout.Features("r", i), layout.Train("r", i), f.SampleKey} {
+				data, err := store.Get(ctx, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tables = append(tables, data)
+			}
+		}
+		if n := len(acts.events.entries) + acts.events.held; n != 0 {
+			t.Errorf("window %d: %d events still cached or held after the stage", window, n)
+		}
+		return tables, store.opens.Load()
+	}
+	want, opens := run(0)
+	if opens != 2*shards {
+		t.Errorf("without a window: %d event reads, want %d", opens, 2*shards)
+	}
+	for _, window := range []int{1, shards} {
+		got, opens := run(window)
+		// A window of all shards keeps them all; a window of one keeps the
+		// last profiled shard, which the load of shard 0 evicts.
+		wantOpens := int64(shards)
+		if window == 1 {
+			wantOpens = 2 * shards
+		}
+		if opens != wantOpens {
+			t.Errorf("window %d: %d event reads, want %d", window, opens, wantOpens)
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("window %d: table %d differs from the one without a window", window, i)
+			}
+		}
+	}
+}
+
+// TestEventsCacheBound checks that cached and held events never exceed the
+// window, that loads evict the highest shard first, and that take hands an
+// entry out once.
+func TestEventsCacheBound(t *testing.T) {
+	var c eventsCache
+	check := func(window int) {
+		t.Helper()
+		if n := len(c.entries) + c.held; n > window {
+			t.Fatalf("%d cached and held, window %d", n, window)
+		}
+	}
+	const window = 3
+	for range window {
+		c.reserve(window)
+		check(window)
+	}
+	for i := range window {
+		c.release(string(rune('0'+i)), i, window, &features.Events{})
+		check(window)
+	}
+	if len(c.entries) != window {
+		t.Fatalf("%d cached, want %d", len(c.entries), window)
+	}
+	c.reserve(window) // a load for a shard not cached: evicts shard 2
+	check(window)
+	if _, ok := c.entries["2"]; ok || len(c.entries) != 2 {
+		t.Fatalf("after a load: entries %v, want shards 0 and 1", c.entries)
+	}
+	if c.take("0") == nil || c.take("0") != nil {
+		t.Fatal("take: want the entry once")
+	}
+	check(window)
+	c.release("0", 0, window, nil)
+	c.release("x", 9, window, nil)
+	if c.held != 0 || len(c.entries) != 1 {
+		t.Fatalf("held %d, entries %d: want 0 and 1", c.held, len(c.entries))
+	}
+}
