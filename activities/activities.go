@@ -38,6 +38,11 @@ type Activities struct {
 	// DefaultScoredCacheBytes, negative keeps none.
 	ScoredCacheBytes int64
 
+	// EventsCacheBytes bounds the events this worker keeps from a shard's
+	// Profile to its Features activity (eventsCache); 0 means
+	// DefaultEventsCacheBytes, negative keeps none.
+	EventsCacheBytes int64
+
 	uplift modelCache  // the uplift models DecideScore decoded last
 	forest forestCache // the propensity forest DecideScore decoded last
 	scored scoredCache // decoded scored shards, by key and digest
@@ -52,6 +57,14 @@ func (a *Activities) scoredLimit() int64 {
 		return DefaultScoredCacheBytes
 	}
 	return a.ScoredCacheBytes
+}
+
+// eventsLimit is the bound of the events cache.
+func (a *Activities) eventsLimit() int64 {
+	if a.EventsCacheBytes == 0 {
+		return DefaultEventsCacheBytes
+	}
+	return a.EventsCacheBytes
 }
 
 func (a *Activities) mem() memory.Allocator {

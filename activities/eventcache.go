@@ -26,14 +26,31 @@ const eventsTTL = 5 * time.Minute
 // execution, run and shard: within an execution a shard's event pieces do
 // not change. Features takes its entry out, so an Events is only ever used
 // by one activity at a time.
+//
+// The window alone would let a worker keep every shard's events between
+// the two passes (all shards are in flight when there are fewer than the
+// window), which makes its memory grow with the users; so the cached
+// events are also bounded in bytes (limit; Activities.EventsCacheBytes).
 type eventsCache struct {
 	mu      sync.Mutex
 	entries map[string]*cachedEvents
-	held    int // events loaded by running activities
+	held    int   // events loaded by running activities
+	bytes   int64 // estimated size of the cached events
 }
+
+// eventBytes is the estimated memory of one loaded event: the 48-byte
+// record and its share of the interned strings and the grouping index
+// (about 70 bytes live per event in BenchmarkFeaturesShard).
+const eventBytes = 70
+
+// DefaultEventsCacheBytes bounds the events a worker keeps between the
+// Profile and Features passes unless Activities.EventsCacheBytes says
+// otherwise: about 5 million events, three shards of 62,500 users.
+const DefaultEventsCacheBytes = 384 << 20
 
 type cachedEvents struct {
 	evs   *features.Events
+	bytes int64
 	shard int
 	timer *time.Timer // drops the entry after eventsTTL
 }
@@ -60,7 +77,7 @@ func (c *eventsCache) take(key string) *features.Events {
 		return nil
 	}
 	e.timer.Stop()
-	delete(c.entries, key)
+	c.drop(key)
 	c.held++
 	return e.evs
 }
@@ -79,18 +96,30 @@ func (c *eventsCache) reserve(window int) {
 			}
 		}
 		c.entries[victim].timer.Stop()
-		delete(c.entries, victim)
+		c.drop(victim)
 	}
 	c.held++
 }
 
+// drop removes a cached entry; the caller holds mu and has stopped its
+// timer.
+func (c *eventsCache) drop(key string) {
+	c.bytes -= c.entries[key].bytes
+	delete(c.entries, key)
+}
+
 // release ends an activity's hold on its events and, when evs is not nil
-// and the window has room, keeps them at key for the next pass.
-func (c *eventsCache) release(key string, shard, window int, evs *features.Events) {
+// and both the window and the byte limit have room, keeps them at key for
+// the next pass.
+func (c *eventsCache) release(key string, shard, window int, limit int64, evs *features.Events) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.held--
 	if key == "" || evs == nil || len(c.entries)+c.held+1 > window {
+		return
+	}
+	size := int64(evs.Len()) * eventBytes
+	if c.bytes+size > limit {
 		return
 	}
 	if c.entries == nil {
@@ -98,13 +127,15 @@ func (c *eventsCache) release(key string, shard, window int, evs *features.Event
 	}
 	if old, ok := c.entries[key]; ok {
 		old.timer.Stop()
+		c.drop(key)
 	}
-	e := &cachedEvents{evs: evs, shard: shard}
+	e := &cachedEvents{evs: evs, bytes: size, shard: shard}
+	c.bytes += size
 	e.timer = time.AfterFunc(eventsTTL, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.entries[key] == e {
-			delete(c.entries, key)
+			c.drop(key)
 		}
 	})
 	c.entries[key] = e

@@ -3,6 +3,7 @@ package activities
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -164,7 +165,7 @@ func TestEventsCacheBound(t *testing.T) {
 		check(window)
 	}
 	for i := range window {
-		c.release(string(rune('0'+i)), i, window, &features.Events{})
+		c.release(string(rune('0'+i)), i, window, 1<<40, &features.Events{})
 		check(window)
 	}
 	if len(c.entries) != window {
@@ -179,9 +180,42 @@ func TestEventsCacheBound(t *testing.T) {
 		t.Fatal("take: want the entry once")
 	}
 	check(window)
-	c.release("0", 0, window, nil)
-	c.release("x", 9, window, nil)
+	c.release("0", 0, window, 1<<40, nil)
+	c.release("x", 9, window, 1<<40, nil)
 	if c.held != 0 || len(c.entries) != 1 {
 		t.Fatalf("held %d, entries %d: want 0 and 1", c.held, len(c.entries))
+	}
+}
+
+// TestEventsCacheBytes checks that the cached events never exceed the byte
+// limit, whatever the window, and that a taken entry frees its bytes.
+func TestEventsCacheBytes(t *testing.T) {
+	shardEvents := func(n int) *features.Events {
+		var e features.Events
+		for i := range n {
+			e.Add(canon.Event{UserID: fmt.Sprintf("u%d", i%7), TS: time.Unix(int64(i), 0), Type: "view", ItemID: "i1"})
+		}
+		return &e
+	}
+	const window, limit = 100, 25 * eventBytes // room for two shards of 10 events, not three
+	var c eventsCache
+	for i := range 3 {
+		c.reserve(window)
+		c.release(fmt.Sprint(i), i, window, limit, shardEvents(10))
+	}
+	if len(c.entries) != 2 || c.bytes != 20*eventBytes {
+		t.Fatalf("cached %d shards, %d bytes: want 2 shards, %d bytes", len(c.entries), c.bytes, 20*eventBytes)
+	}
+	if _, ok := c.entries["2"]; ok {
+		t.Fatal("the third shard was kept beyond the limit")
+	}
+	if c.take("0") == nil || c.bytes != 10*eventBytes {
+		t.Fatalf("after take: %d bytes, want %d", c.bytes, 10*eventBytes)
+	}
+	c.release("0", 0, window, limit, nil)
+	c.reserve(window)
+	c.release("3", 3, window, limit, shardEvents(10))
+	if len(c.entries) != 2 || c.bytes != 20*eventBytes || c.held != 0 {
+		t.Fatalf("cached %d shards, %d bytes, %d held: want 2, %d, 0", len(c.entries), c.bytes, c.held, 20*eventBytes)
 	}
 }

@@ -40,7 +40,7 @@ func (a *Activities) loadEvents(ctx context.Context, run string, i int) (*featur
 // done: with the events to keep them for the next pass (nil: not kept).
 func (a *Activities) shardEvents(ctx context.Context, run string, i, window int) (*features.Events, func(keep *features.Events), error) {
 	key := eventsKey(ctx, run, i)
-	done := func(keep *features.Events) { a.events.release(key, i, window, keep) }
+	done := func(keep *features.Events) { a.events.release(key, i, window, a.eventsLimit(), keep) }
 	if evs := a.events.take(key); evs != nil {
 		return evs, done, nil
 	}

@@ -53,6 +53,11 @@ func run() error {
 		return err
 	}
 	scoredCache := fs.Int("scored-cache-mib", defCache, "MiB of decoded scored shards kept for the decide stage's rounds; 0 means 512 ($PROMOFLOW_SCORED_CACHE_MIB)")
+	defEvents, err := envInt("PROMOFLOW_EVENTS_CACHE_MIB")
+	if err != nil {
+		return err
+	}
+	eventsCache := fs.Int("events-cache-mib", defEvents, "MiB of shards' events kept from the features stage's Profile to its Features pass; 0 means 384 ($PROMOFLOW_EVENTS_CACHE_MIB)")
 	fs.Parse(os.Args[1:])
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if *cpuProfile != "" {
@@ -103,7 +108,8 @@ func run() error {
 		return fmt.Errorf("temporal %s: %w", cfg.TemporalAddress, err)
 	}
 	defer c.Close()
-	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store, ScoredCacheBytes: int64(*scoredCache) << 20}, worker.Options{MaxConcurrentActivityExecutionSize: *slots})
+	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store,
+		ScoredCacheBytes: int64(*scoredCache) << 20, EventsCacheBytes: int64(*eventsCache) << 20}, worker.Options{MaxConcurrentActivityExecutionSize: *slots})
 	logger.Info("worker started", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
 		"task_queue", cfg.TaskQueue, "bucket", store.URL(""), "activities", *slots)
 	return w.Run(worker.InterruptCh())
