@@ -72,7 +72,8 @@ func TestCompare(t *testing.T) {
 	input := filepath.Join(*dataDir, fmt.Sprintf("events-%d-seed%d.csv.gz", *users, *compareSeed))
 	if _, err := os.Stat(input); err != nil {
 		start := time.Now()
-		partial := input + ".partial"
+		// The generator compresses by the name's extension: keep .csv.gz last.
+		partial := strings.TrimSuffix(input, ".csv.gz") + ".partial.csv.gz"
 		out, err := exec.Command(starter, "generate", "--users", strconv.Itoa(*users), "--seed",
 			strconv.FormatInt(*compareSeed, 10), "--out", partial).CombinedOutput()
 		if err != nil {
