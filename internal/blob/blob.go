@@ -39,7 +39,19 @@ type Config struct {
 type S3 struct {
 	client *s3.Client
 	bucket string
+	// Files larger than multipartAbove are uploaded in parts of partSize:
+	// one PUT is limited to 5 GiB.
+	multipartAbove, partSize int64
 }
+
+// Multipart thresholds: S3 takes at most 5 GiB in one PUT and parts of at
+// least 5 MiB (but the last), at most 10,000 of them.
+const (
+	defaultMultipartAbove = 1 << 30
+	defaultPartSize       = 128 << 20
+	minPartSize           = 5 << 20
+	maxParts              = 10000
+)
 
 // NewS3 returns a store for cfg.Bucket.
 func NewS3(ctx context.Context, cfg Config) (*S3, error) {
@@ -64,7 +76,7 @@ func NewS3(ctx context.Context, cfg Config) (*S3, error) {
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	return &S3{client: client, bucket: cfg.Bucket}, nil
+	return &S3{client: client, bucket: cfg.Bucket, multipartAbove: defaultMultipartAbove, partSize: defaultPartSize}, nil
 }
 
 // Bucket is the bucket's name.
@@ -103,7 +115,53 @@ func (s *S3) PutFile(ctx context.Context, key, path string) error {
 	if err != nil {
 		return fmt.Errorf("blob: %w", err)
 	}
+	if st.Size() > s.multipartAbove {
+		return s.putParts(ctx, key, f, st.Size())
+	}
 	return s.put(ctx, key, f, st.Size())
+}
+
+// SetMultipart changes the size above which files are uploaded in parts,
+// and the part size (at least 5 MiB), so tests can reach the multipart
+// path with small files.
+func (s *S3) SetMultipart(above, partSize int64) {
+	s.multipartAbove, s.partSize = above, max(partSize, minPartSize)
+}
+
+// putParts uploads the size bytes of f as a multipart upload, one part
+// after the other; a failed upload is aborted so no parts are left behind.
+func (s *S3) putParts(ctx context.Context, key string, f io.ReaderAt, size int64) (err error) {
+	part := max(s.partSize, (size+maxParts-1)/maxParts)
+	up, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return fmt.Errorf("blob: put %s: start multipart upload: %w", key, err)
+	}
+	defer func() {
+		if err != nil {
+			s.client.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{
+				Bucket: &s.bucket, Key: &key, UploadId: up.UploadId})
+		}
+	}()
+	var done []types.CompletedPart
+	for off, n := int64(0), int32(1); off < size; off, n = off+part, n+1 {
+		length := min(part, size-off)
+		out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: &s.bucket, Key: &key, UploadId: up.UploadId, PartNumber: aws.Int32(n),
+			Body: io.NewSectionReader(f, off, length), ContentLength: aws.Int64(length),
+		}, unsignedPayload)
+		if err != nil {
+			return fmt.Errorf("blob: put %s: part %d: %w", key, n, err)
+		}
+		done = append(done, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(n)})
+	}
+	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &s.bucket, Key: &key, UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
+	})
+	if err != nil {
+		return fmt.Errorf("blob: put %s: complete multipart upload: %w", key, err)
+	}
+	return nil
 }
 
 func (s *S3) put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {

@@ -1,9 +1,11 @@
 package blob_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,6 +23,37 @@ type store interface {
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	Exists(ctx context.Context, key string) (bool, error)
 	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// TestMultipartUpload uploads a file above the multipart threshold to the
+// real gateway and reads back the same bytes.
+func TestMultipartUpload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an S3 gateway")
+	}
+	ctx := context.Background()
+	s, err := blob.NewS3(ctx, blob.Config{Endpoint: testenv.StartS3(t), Region: testenv.DefaultRegion, Bucket: testenv.DefaultBucket,
+		AccessKey: testenv.DefaultAccessKey, SecretKey: testenv.DefaultSecretKey, PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetMultipart(6<<20, 5<<20)
+	data := make([]byte, 13<<20+12345) // three parts: 5, 5 and the rest
+	rand.NewChaCha8([32]byte{1}).Read(data)
+	path := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutFile(ctx, "raw/big.bin", path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "raw/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes, not the %d uploaded", len(got), len(data))
+	}
 }
 
 func TestStores(t *testing.T) {
