@@ -1,10 +1,13 @@
 package activities
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -31,12 +34,26 @@ type PublishOutput struct {
 // the rows, so the same run publishes the same files.
 func (a *Activities) Publish(ctx context.Context, in PublishInput) (_ PublishOutput, err error) {
 	defer final(&err)
-	var pq, csvBuf bytes.Buffer
-	pw, err := plan.NewParquetWriter(&pq, a.mem())
+	// The plan grows with the users (about 230 bytes a user as CSV): it is
+	// written to scratch files, not held in memory, and uploaded from them.
+	pqFile, err := os.CreateTemp(a.TempDir, "plan-*.parquet")
 	if err != nil {
 		return PublishOutput{}, err
 	}
-	cw := plan.NewCSVWriter(&csvBuf)
+	defer os.Remove(pqFile.Name())
+	defer pqFile.Close()
+	csvFile, err := os.CreateTemp(a.TempDir, "plan-*.csv")
+	if err != nil {
+		return PublishOutput{}, err
+	}
+	defer os.Remove(csvFile.Name())
+	defer csvFile.Close()
+	pqBuf, csvBuf := bufio.NewWriterSize(pqFile, 1<<20), bufio.NewWriterSize(csvFile, 1<<20)
+	pw, err := plan.NewParquetWriter(pqBuf, a.mem())
+	if err != nil {
+		return PublishOutput{}, err
+	}
+	cw := plan.NewCSVWriter(csvBuf)
 	var n int64
 	for i, key := range in.ScoreKeys {
 		err := a.readArrow(ctx, key, plan.Schema, func(rec arrow.Record) error {
@@ -60,11 +77,14 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (_ PublishOut
 	if err := cw.Close(); err != nil {
 		return PublishOutput{}, err
 	}
-	prefix := layout.Campaign(in.Campaign)
-	if err := a.Store.Put(ctx, prefix+"plan.parquet", pq.Bytes()); err != nil {
+	if err := errors.Join(pqBuf.Flush(), csvBuf.Flush()); err != nil {
 		return PublishOutput{}, err
 	}
-	if err := a.Store.Put(ctx, prefix+"plan.csv", csvBuf.Bytes()); err != nil {
+	prefix := layout.Campaign(in.Campaign)
+	if err := a.Store.PutFile(ctx, prefix+"plan.parquet", pqFile.Name()); err != nil {
+		return PublishOutput{}, err
+	}
+	if err := a.Store.PutFile(ctx, prefix+"plan.csv", csvFile.Name()); err != nil {
 		return PublishOutput{}, err
 	}
 	return PublishOutput{

@@ -7,9 +7,10 @@ import (
 )
 
 // DefaultScoredCacheBytes bounds a worker's cache of decoded scored shards
-// when Activities.ScoredCacheBytes is 0: about 360 bytes a user, so every
-// shard of a 1,000,000-user run fits in one worker.
-const DefaultScoredCacheBytes = 512 << 20
+// when Activities.ScoredCacheBytes is 0: about 360 bytes a user by
+// ScoredSize's estimate, so every shard of a 700,000-user run fits in one
+// worker. (At 512 MiB a 3,000,000-user run peaked at 2.5 GB in decide.)
+const DefaultScoredCacheBytes = 256 << 20
 
 // scoredID names one version of a scored shard: its key and the SHA-256 of
 // its bytes (DecideScoreOutput.Digest), so an entry can never stand for

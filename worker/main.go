@@ -52,7 +52,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	scoredCache := fs.Int("scored-cache-mib", defCache, "MiB of decoded scored shards kept for the decide stage's rounds; 0 means 512 ($PROMOFLOW_SCORED_CACHE_MIB)")
+	scoredCache := fs.Int("scored-cache-mib", defCache, "MiB of decoded scored shards kept for the decide stage's rounds; 0 means 256 ($PROMOFLOW_SCORED_CACHE_MIB)")
 	defEvents, err := envInt("PROMOFLOW_EVENTS_CACHE_MIB")
 	if err != nil {
 		return err
