@@ -225,6 +225,18 @@ func TestChaos(t *testing.T) {
 					killed.Store(true)
 				}
 			}
+			if stage == workflows.StageTrain {
+				// Train's activities on this small input can finish between
+				// two progress polls too: kill a worker as the trees are
+				// scheduled, seen in the Train child's history.
+				kill = nil
+				go func() {
+					if h.awaitScheduled(id+"-train", "TrainTrees") {
+						h.killWorker(i % 2)
+						killed.Store(true)
+					}
+				}()
+			}
 			if stage == workflows.StagePublish {
 				// Publish's few activities can finish between two progress
 				// polls: kill both workers as its main activity is
