@@ -57,7 +57,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	eventsCache := fs.Int("events-cache-mib", defEvents, "MiB of shards' events kept from the features stage's Profile to its Features pass; 0 means 384 ($PROMOFLOW_EVENTS_CACHE_MIB)")
+	eventsCache := fs.Int("events-cache-mib", defEvents, "MiB of shards' events kept from the features stage's Profile to its Features pass; 0 means 256 ($PROMOFLOW_EVENTS_CACHE_MIB)")
 	fs.Parse(os.Args[1:])
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if *cpuProfile != "" {
