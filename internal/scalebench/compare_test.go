@@ -172,25 +172,9 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	stack := testenv.Start(t)
 	env := append(os.Environ(), stack.Env()...)
 	env = append(env, "PROMOFLOW_TASK_QUEUE=bench-compare")
-	var procs []*exec.Cmd
 	var r promoflowResult
-	for i := 0; i < count; i++ {
-		cmd := exec.Command(worker)
-		prof := filepath.Join(*dataDir, fmt.Sprintf("compare-%d-%dw-%d.pprof", *users, count, i))
-		r.profiles = append(r.profiles, prof)
-		cmd.Env = append(env, "PROMOFLOW_CPU_PROFILE="+prof)
-		log, err := os.Create(filepath.Join(*dataDir, fmt.Sprintf("compare-worker-%d-%dw-%d.log", *users, count, i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer log.Close()
-		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, cmd)
-	}
+	procs, profiles := startWorkers(t, worker, env, count, fmt.Sprintf("compare-%d-%dw", *users, count))
+	r.profiles = profiles
 	// A fixed campaign and start: the control group and exploration draws
 	// are seeded by the campaign, so the plan is comparable across runs.
 	args := []string{"run", "--template", "weekly", "--input", input, "--seed", strconv.FormatInt(*compareSeed, 10),

@@ -79,21 +79,7 @@ func TestScale(t *testing.T) {
 		}
 		env := append(os.Environ(), "PROMOFLOW_TEMPORAL_ADDRESS="+addr, "PROMOFLOW_TASK_QUEUE=bench",
 			"PROMOFLOW_S3_ENDPOINT="+s3, "AWS_ACCESS_KEY_ID="+testenv.DefaultAccessKey, "AWS_SECRET_ACCESS_KEY="+testenv.DefaultSecretKey)
-		var procs []*exec.Cmd
-		var profiles []string
-		for i := 0; i < count; i++ {
-			cmd := exec.Command(bin)
-			prof := filepath.Join(*dataDir, fmt.Sprintf("promoflow-bench-%d-%dw-%d.pprof", *users, count, i))
-			profiles = append(profiles, prof)
-			cmd.Env = append(env, "PROMOFLOW_CPU_PROFILE="+prof)
-			log, _ := os.Create(filepath.Join(dir, fmt.Sprintf("worker-%d-%d.log", count, i)))
-			cmd.Stdout, cmd.Stderr = log, log
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			procs = append(procs, cmd)
-		}
+		procs, profiles := startWorkers(t, bin, env, count, fmt.Sprintf("promoflow-bench-%d-%dw", *users, count))
 		c, err := client.Dial(client.Options{HostPort: addr})
 		if err != nil {
 			t.Fatal(err)
@@ -150,6 +136,32 @@ func TestScale(t *testing.T) {
 			fmt.Printf("CPU %-9s %s: %s\n", s.Name, total, strings.Join(top, "; "))
 		}
 	}
+}
+
+// startWorkers starts count worker processes with env, each writing a CPU
+// profile <name>-<i>.pprof and its log <name>-<i>.log into the data
+// folder, and returns them with the profiles' paths.
+func startWorkers(t *testing.T, bin string, env []string, count int, name string) ([]*exec.Cmd, []string) {
+	var procs []*exec.Cmd
+	var profiles []string
+	for i := 0; i < count; i++ {
+		cmd := exec.Command(bin)
+		prof := filepath.Join(*dataDir, fmt.Sprintf("%s-%d.pprof", name, i))
+		profiles = append(profiles, prof)
+		cmd.Env = append(env, "PROMOFLOW_CPU_PROFILE="+prof)
+		log, err := os.Create(filepath.Join(*dataDir, fmt.Sprintf("%s-%d.log", name, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { log.Close() })
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+	}
+	return procs, profiles
 }
 
 // rssSeries are samples of the workers' resident memory over time.
