@@ -214,43 +214,39 @@ func TestChaos(t *testing.T) {
 	want := h.plan("chaos")
 	t.Logf("undisturbed run: %v, plan %d bytes", time.Since(start).Round(time.Millisecond), len(want))
 
+	// Each stage's fan-out on this small input can finish between two
+	// progress polls (decide did, in CI), so the kill follows the history
+	// instead: a worker dies as the stage's main activity is scheduled, in
+	// the workflow that schedules it.
+	killAt := map[string]struct{ suffix, activity string }{
+		workflows.StageIngest:   {"", "IngestSplit"},
+		workflows.StageFeatures: {"", "Features"},
+		workflows.StageSegment:  {"-segment", "KMeansStep"},
+		workflows.StageTrain:    {"-train", "TrainTrees"},
+		workflows.StageDecide:   {"", "DecideScore"},
+		workflows.StagePublish:  {"", "Publish"},
+	}
 	for i, stage := range workflows.Stages {
 		t.Run("kill worker during "+stage, func(t *testing.T) {
-			var killed atomic.Bool // set by the history follower's goroutine for publish
+			at, ok := killAt[stage]
+			if !ok {
+				t.Fatalf("no activity to kill a worker at in stage %s", stage)
+			}
+			var killed atomic.Bool
 			id := "kill-" + stage
 			start := time.Now()
-			kill := func(p workflows.Progress) {
-				if !killed.Load() && midStage(p, stage) {
+			go func() {
+				if h.awaitScheduled(id+at.suffix, at.activity) {
 					h.killWorker(i % 2)
+					if stage == workflows.StagePublish {
+						// Publish's few activities may all sit on one
+						// worker: kill both.
+						h.killWorker((i + 1) % 2)
+					}
 					killed.Store(true)
 				}
-			}
-			if stage == workflows.StageTrain {
-				// Train's activities on this small input can finish between
-				// two progress polls too: kill a worker as the trees are
-				// scheduled, seen in the Train child's history.
-				kill = nil
-				go func() {
-					if h.awaitScheduled(id+"-train", "TrainTrees") {
-						h.killWorker(i % 2)
-						killed.Store(true)
-					}
-				}()
-			}
-			if stage == workflows.StagePublish {
-				// Publish's few activities can finish between two progress
-				// polls: kill both workers as its main activity is
-				// scheduled, seen in the history rather than polled.
-				kill = nil
-				go func() {
-					if h.awaitScheduled(id, "Publish") {
-						h.killWorker(0)
-						h.killWorker(1)
-						killed.Store(true)
-					}
-				}()
-			}
-			_, err := h.run(id, "chaos", 4, kill)
+			}()
+			_, err := h.run(id, "chaos", 4, nil)
 			if err != nil {
 				t.Fatalf("run: %v", err)
 			}
