@@ -138,6 +138,14 @@ bench-compare: tools ## baseline_pipeline.py vs promoflow on USERS users (300000
 		-users $(USERS) -workers $(WORKERS) -compare-shards $(SHARDS) -data $(STATE)/bench-compare \
 		-baseline $(ROOT)/../shared/bench/baseline_pipeline.py -skip-baseline=$(SKIP_BASELINE) | grep --line-buffered -v -e '^=== ' -e '^--- '
 
+# --- orchestration latency -----------------------------------------------------
+# Milliseconds per round of a fan-out of no-op activities on one worker with
+# 4 slots, on a dev server with testenv.DynamicConfig and with Temporal's
+# defaults: the floor of every stage whose activities take milliseconds.
+.PHONY: bench-roundtrip
+bench-roundtrip: tools ## orchestration latency: ms per fan-out round, promoflow's dev server config vs Temporal's defaults
+	$(GO) test -tags bench -count=1 -v -run RoundTrip ./internal/scalebench | grep --line-buffered -v -e '^=== ' -e '^--- '
+
 # --- forest benchmark ----------------------------------------------------------
 # The same generated matrix, the same settings, both sides on 2 cores; prints
 # one JSON line each. Needs the Debian packages python3-sklearn.

@@ -5,6 +5,8 @@ package deploy_test
 import (
 	"context"
 	"flag"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,8 +14,10 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/promoflow/promoflow/internal/config"
+	"github.com/promoflow/promoflow/internal/testenv"
 )
 
 func loadCompose(t *testing.T) *types.Project {
@@ -119,4 +123,49 @@ func itoa(n uint32) string {
 		n /= 10
 	}
 	return string(b)
+}
+
+// TestTemporalDynamicConfig keeps the compose server's dynamic
+// configuration (deploy/temporal/dynamicconfig.yaml, mounted and named by
+// DYNAMIC_CONFIG_FILE_PATH) the same as the dev server's.
+func TestTemporalDynamicConfig(t *testing.T) {
+	s := loadCompose(t).Services["temporal"]
+	path := s.Environment["DYNAMIC_CONFIG_FILE_PATH"]
+	if path == nil {
+		t.Fatal("temporal: no DYNAMIC_CONFIG_FILE_PATH")
+	}
+	mounted := false
+	for _, v := range s.Volumes {
+		if v.Target == "/etc/temporal/"+*path && strings.HasSuffix(v.Source, filepath.Join("deploy", "temporal", "dynamicconfig.yaml")) {
+			mounted = true
+		}
+	}
+	if !mounted {
+		t.Errorf("temporal: deploy/temporal/dynamicconfig.yaml is not mounted at /etc/temporal/%s (volumes %v)", *path, s.Volumes)
+	}
+	b, err := os.ReadFile(filepath.Join("temporal", "dynamicconfig.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dc map[string][]struct {
+		Value       any            `yaml:"value"`
+		Constraints map[string]any `yaml:"constraints"`
+	}
+	if err := yaml.Unmarshal(b, &dc); err != nil {
+		t.Fatalf("dynamicconfig.yaml: %v", err)
+	}
+	var got []string
+	for key, vs := range dc {
+		if len(vs) != 1 || len(vs[0].Constraints) != 0 {
+			t.Errorf("%s: want one value without constraints, got %v", key, vs)
+			continue
+		}
+		got = append(got, fmt.Sprintf("%s=%v", key, vs[0].Value))
+	}
+	want := slices.Clone(testenv.DynamicConfig)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("dynamicconfig.yaml sets %v, the dev server %v", got, want)
+	}
 }

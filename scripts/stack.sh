@@ -103,8 +103,13 @@ need_tools() {
 	[[ -x $BIN/temporal && -x $BIN/versitygw ]] || die "bin/temporal or bin/versitygw missing: run 'make tools'"
 }
 
+# The dev server's dynamic configuration (internal/testenv.DynamicConfig has
+# the same list, and says why): one task queue partition, eager activities.
+DYNAMIC_CONFIG=(matching.numTaskqueueReadPartitions=1 matching.numTaskqueueWritePartitions=1 system.enableActivityEagerExecution=true)
+
 start_temporal() {
-	local log=$LOGS/temporal.log
+	local log=$LOGS/temporal.log kv dc=()
+	for kv in "${DYNAMIC_CONFIG[@]}"; do dc+=(--dynamic-config-value "$kv"); done
 	if running temporal "$BIN/temporal"; then
 		say "temporal: already running (pid $(<"$RUN/temporal.pid"))"
 	else
@@ -116,6 +121,7 @@ start_temporal() {
 			--db-filename "$STATE/temporal/temporal.db" \
 			--namespace "$PROMOFLOW_NAMESPACE" \
 			--log-level warn \
+			"${dc[@]}" \
 			--disable-config-file --disable-config-env
 		say "temporal: started (pid $(<"$RUN/temporal.pid"), log $log)"
 	fi

@@ -212,6 +212,18 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 		r.temporal = overhead(t, c, fmt.Sprintf("compare-%d", *users))
 		c.Close()
 	}
+	// The histories, for reading the orchestration's gaps afterwards
+	// (`temporal workflow show --output json`).
+	for _, suffix := range []string{"", "-segment", "-train"} {
+		id := fmt.Sprintf("compare-%d%s", *users, suffix)
+		out, err := testenv.TemporalCLI(t, stack.TemporalAddr, "workflow", "show", "--workflow-id", id, "--output", "json")
+		if err == nil {
+			err = os.WriteFile(filepath.Join(*dataDir, fmt.Sprintf("compare-%d-%dw-history%s.json", *users, count, suffix)), []byte(out), 0o644)
+		}
+		if err != nil {
+			t.Logf("history of %s: %v", id, err)
+		}
+	}
 	for _, p := range procs {
 		stopWorker(p)
 		if p.ProcessState != nil {

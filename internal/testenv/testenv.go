@@ -72,7 +72,7 @@ type Stack struct {
 func Start(t testing.TB) *Stack {
 	t.Helper()
 	begin := time.Now()
-	addr, ui, tsrv := startTemporal(t)
+	addr, ui, tsrv := startTemporal(t, DynamicConfig)
 	s3 := StartS3Server(t)
 	endpoint := s3.Endpoint
 	t.Logf("testenv: stack ready in %v (temporal %s, s3 %s)", time.Since(begin).Round(time.Millisecond), addr, endpoint)
@@ -116,7 +116,16 @@ func (s *Stack) Env() []string {
 // host:port once the namespace answers. t.Cleanup stops it.
 func StartTemporal(t testing.TB) (addr string) {
 	t.Helper()
-	addr, _, _ = startTemporal(t)
+	addr, _, _ = startTemporal(t, DynamicConfig)
+	return addr
+}
+
+// StartTemporalWith is StartTemporal with the dynamic configuration
+// values dc (KEY=VALUE) in place of DynamicConfig: nil runs Temporal's
+// defaults.
+func StartTemporalWith(t testing.TB, dc []string) (addr string) {
+	t.Helper()
+	addr, _, _ = startTemporal(t, dc)
 	return addr
 }
 
@@ -125,7 +134,21 @@ func StartTemporal(t testing.TB) (addr string) {
 // a test there checks that they agree).
 var SearchAttributes = []string{"CampaignTemplate=Keyword", "CampaignId=Keyword", "Stage=Keyword", "BudgetUsed=Double"}
 
-func startTemporal(t testing.TB) (addr, uiURL string, srv *server) {
+// DynamicConfig are the dev server's dynamic configuration values, as
+// start-dev's KEY=VALUE (scripts/stack.sh passes the same; a test checks that
+// they agree). One task queue partition: with the default four, a fan-out
+// wider than the worker's free slots waits on tasks forwarded between
+// partitions, about 100 ms per task beyond the slots (docs/PERFORMANCE.md,
+// "Orchestration latency"). Eager activities: the server hands activity
+// tasks back in the workflow task's reply when the worker has free slots,
+// saving the matching round trip.
+var DynamicConfig = []string{
+	"matching.numTaskqueueReadPartitions=1",
+	"matching.numTaskqueueWritePartitions=1",
+	"system.enableActivityEagerExecution=true",
+}
+
+func startTemporal(t testing.TB, dc []string) (addr, uiURL string, srv *server) {
 	t.Helper()
 	bin := mustBinary(t, temporalBin)
 	dir := t.TempDir()
@@ -144,6 +167,9 @@ func startTemporal(t testing.TB) (addr, uiURL string, srv *server) {
 		}
 		for _, sa := range SearchAttributes {
 			args = append(args, "--search-attribute", sa)
+		}
+		for _, kv := range dc {
+			args = append(args, "--dynamic-config-value", kv)
 		}
 		if os.Getenv("PROMOFLOW_TEST_UI") != "" {
 			args = append(args, "--ui-ip", "127.0.0.1", "--ui-port", strconv.Itoa(uiPort))

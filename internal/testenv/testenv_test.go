@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -296,5 +297,22 @@ func TestServerExitShowsLogTail(t *testing.T) {
 		if !strings.Contains(rec.msg, want) {
 			t.Errorf("failure message lacks %q:\n%s", want, rec.msg)
 		}
+	}
+}
+
+// TestStackScriptDynamicConfig keeps make up's dev server (scripts/stack.sh
+// DYNAMIC_CONFIG=(...)) configured as the tests' is.
+func TestStackScriptDynamicConfig(t *testing.T) {
+	script, err := os.ReadFile("../../scripts/stack.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^DYNAMIC_CONFIG=\(([^)]*)\)`).FindSubmatch(script)
+	if m == nil {
+		t.Fatal("scripts/stack.sh: no DYNAMIC_CONFIG=(...) line")
+	}
+	got, want := strings.Fields(string(m[1])), DynamicConfig
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("scripts/stack.sh passes %v, testenv %v", got, want)
 	}
 }
