@@ -225,10 +225,13 @@ func (a *Activities) chunk(ctx context.Context, f *ingest.File, in IngestPlanInp
 
 // IngestSplitInput asks for one split of a source.
 type IngestSplitInput struct {
-	RunID     string
-	Mapping   string
-	Source    IngestSource
-	Split     int // index into Source.Splits
+	RunID   string
+	Mapping string
+	Source  IngestSource
+	Split   int // the split's index (Source.Splits[Split] when Range is nil)
+	// Range is the split; nil means Source.Splits[Split] (workflows
+	// before 2026-12-04 sent every split's list, quadratic in splits).
+	Range     *ingest.Split
 	Shards    int
 	ChunkRows int
 }
@@ -255,10 +258,15 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 	if err != nil {
 		return IngestSplitOutput{}, err
 	}
-	if in.Split < 0 || in.Split >= len(in.Source.Splits) {
+	var sp ingest.Split
+	switch {
+	case in.Range != nil:
+		sp = *in.Range
+	case in.Split >= 0 && in.Split < len(in.Source.Splits):
+		sp = in.Source.Splits[in.Split]
+	default:
 		return IngestSplitOutput{}, fmt.Errorf("%s: no split %d", in.Source.Key, in.Split)
 	}
-	sp := in.Source.Splits[in.Split]
 	var st ingest.StageState
 	if activity.HasHeartbeatDetails(ctx) {
 		if err := activity.GetHeartbeatDetails(ctx, &st); err != nil {

@@ -153,8 +153,12 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 	err = fanOut(ctx, len(jobs), in.Window,
 		func(i int) workflow.Future {
 			j := jobs[i]
+			// The split itself, not its source's list of splits: the
+			// inputs would grow with the square of the splits.
+			src, sp := sources[j.src], sources[j.src].Splits[j.split]
+			src.Splits = nil
 			return workflow.ExecuteActivity(hctx, a.IngestSplit, activities.IngestSplitInput{
-				RunID: in.RunID, Mapping: in.Mapping, Source: sources[j.src], Split: j.split,
+				RunID: in.RunID, Mapping: in.Mapping, Source: src, Split: j.split, Range: &sp,
 				Shards: in.Shards, ChunkRows: in.ChunkRows,
 			})
 		},

@@ -413,3 +413,44 @@ func TestReplayRecordedHistories(t *testing.T) {
 		})
 	}
 }
+
+// TestIngestSplitInputsCarryTheirSplit: each split's activity input holds
+// its own split, not its source's list of every split (which made the
+// inputs grow with the square of the splits).
+func TestIngestSplitInputsCarryTheirSplit(t *testing.T) {
+	splits := []ingest.Split{{Index: 0, Start: 10, End: 100, Line: 2}, {Index: 1, Start: 100, End: 200, Line: 9}, {Index: 2, Start: 200, End: -1, Line: 17}}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){
+		"IngestPlan": func(c *testsuite.MockCallWrapper) {
+			c.Return(func(_ context.Context, in activities.IngestPlanInput) (activities.IngestPlanOutput, error) {
+				return activities.IngestPlanOutput{Sources: []activities.IngestSource{{Name: fmt.Sprint(in.Index), Key: in.Key, Table: "events", Splits: splits}}}, nil
+			})
+		},
+		"IngestSplit": func(c *testsuite.MockCallWrapper) {
+			c.Return(func(_ context.Context, in activities.IngestSplitInput) (activities.IngestSplitOutput, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				seen[fmt.Sprint(in.Source.Name, "/", in.Split)]++
+				if len(in.Source.Splits) != 0 || in.Range == nil || *in.Range != splits[in.Split] {
+					t.Errorf("split %s/%d: %d splits listed, range %v, want none listed and %v", in.Source.Name, in.Split, len(in.Source.Splits), in.Range, splits[in.Split])
+				}
+				rows := int64(333) // the mocked finalize accounts for 1,000 rows per input
+				if in.Split == 0 {
+					rows++
+				}
+				return activities.IngestSplitOutput{Counts: ingest.SplitCounts{RowsRead: rows}, Chunks: 1}, nil
+			})
+		},
+	})
+	in := testInput()
+	env.ExecuteWorkflow(Regenerate, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != len(in.Inputs)*len(splits) {
+		t.Errorf("staged %v, want each of %d splits of %d inputs once", seen, len(splits), len(in.Inputs))
+	}
+}
