@@ -146,6 +146,16 @@ bench-compare: tools ## baseline_pipeline.py vs promoflow on USERS users (300000
 bench-roundtrip: tools ## orchestration latency: ms per fan-out round, promoflow's dev server config vs Temporal's defaults
 	$(GO) test -tags bench -count=1 -v -run RoundTrip ./internal/scalebench | grep --line-buffered -v -e '^=== ' -e '^--- '
 
+# --- orchestration at many shards ------------------------------------------------
+# 5,000 generated users at each of ORCH_SHARDS shard counts (so that only the
+# orchestration grows), one worker: per workflow the runs and the largest
+# run's history events and MB, against Temporal's thresholds; wall per shard.
+ORCH_SHARDS ?= 8,64,256
+.PHONY: bench-orchestration
+bench-orchestration: tools ## history events and MB per workflow and wall per shard at ORCH_SHARDS shards (5,000 users)
+	$(GO) test -tags bench -count=1 -v -run Orchestration -timeout 3h ./internal/scalebench \
+		-orch-shards $(ORCH_SHARDS) -data $(STATE)/bench-orchestration | grep --line-buffered -v -e '^=== ' -e '^--- '
+
 # --- forest benchmark ----------------------------------------------------------
 # The same generated matrix, the same settings, both sides on 2 cores; prints
 # one JSON line each. Needs the Debian packages python3-sklearn.

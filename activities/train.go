@@ -39,6 +39,10 @@ type SketchInput struct {
 // global bins every shard's trees split on.
 func (a *Activities) SketchTrain(ctx context.Context, in SketchInput) (_ []*forest.Sketch, err error) {
 	defer final(&err)
+	return a.sketch(ctx, in)
+}
+
+func (a *Activities) sketch(ctx context.Context, in SketchInput) ([]*forest.Sketch, error) {
 	rows, err := a.readFeatures(ctx, layout.Train(in.RunID, in.Shard), features.TrainSchema)
 	if err != nil {
 		return nil, fmt.Errorf("shard %d: %w", in.Shard, err)
@@ -58,13 +62,74 @@ func (a *Activities) SketchTrain(ctx context.Context, in SketchInput) (_ []*fore
 	return sk, nil
 }
 
+// SketchShard is SketchTrain writing the sketches to the bucket
+// (layout.TrainSketch) instead of returning them, which MergeBins reads:
+// the workflow's history carries keys, not about 264 KB per shard.
+func (a *Activities) SketchShard(ctx context.Context, in SketchInput) (err error) {
+	defer final(&err)
+	sk, err := a.sketch(ctx, in)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := jsonEncode(&buf, sk); err != nil {
+		return err
+	}
+	return a.Store.Put(ctx, layout.TrainSketch(in.RunID, in.Shard), buf.Bytes())
+}
+
+// MergeBinsInput names the shards whose sketches make the bins.
+type MergeBinsInput struct {
+	RunID   string
+	Shards  int
+	MaxBins int // forest.Params.MaxBins
+}
+
+// MergeBinsOutput is where the bins are and the most bins of any feature.
+type MergeBinsOutput struct {
+	Key  string
+	Bins int
+}
+
+// MergeBins reads every shard's sketches (SketchShard), merges them in
+// shard order into the global bins (forest.MergeSketches) and stores them
+// at layout.TrainBins.
+func (a *Activities) MergeBins(ctx context.Context, in MergeBinsInput) (_ MergeBinsOutput, err error) {
+	defer final(&err)
+	sketches := make([][]*forest.Sketch, in.Shards)
+	for i := range sketches {
+		data, err := a.Store.Get(ctx, layout.TrainSketch(in.RunID, i))
+		if err != nil {
+			return MergeBinsOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		if err := json.Unmarshal(data, &sketches[i]); err != nil {
+			return MergeBinsOutput{}, &corruptError{key: layout.TrainSketch(in.RunID, i), err: err}
+		}
+	}
+	bins, err := forest.MergeSketches(sketches, in.MaxBins)
+	if err != nil {
+		return MergeBinsOutput{}, err
+	}
+	out := MergeBinsOutput{Key: layout.TrainBins(in.RunID)}
+	for _, c := range bins.Cuts {
+		out.Bins = max(out.Bins, len(c)+1)
+	}
+	var buf bytes.Buffer
+	if err := jsonEncode(&buf, bins); err != nil {
+		return MergeBinsOutput{}, err
+	}
+	return out, a.Store.Put(ctx, out.Key, buf.Bytes())
+}
+
 // TrainTreesInput grows one shard's trees.
 type TrainTreesInput struct {
 	RunID  string
 	Shard  int
 	Seed   int64
 	Params forest.Params // Seed is derived from the run seed and the shard
-	Bins   *forest.Bins  // global bins; nil means the shard's own
+	Bins   *forest.Bins  // global bins; nil means BinsKey's, or the shard's own
+	// BinsKey is where MergeBins stored the global bins.
+	BinsKey string
 }
 
 // TrainTreesOutput counts what the trees were grown on.
@@ -83,6 +148,16 @@ func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (_ Trai
 	rows, err := a.readFeatures(ctx, layout.Train(in.RunID, in.Shard), features.TrainSchema)
 	if err != nil {
 		return TrainTreesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	}
+	bins := in.Bins
+	if bins == nil && in.BinsKey != "" {
+		data, err := a.Store.Get(ctx, in.BinsKey)
+		if err != nil {
+			return TrainTreesOutput{}, err
+		}
+		if err := json.Unmarshal(data, &bins); err != nil {
+			return TrainTreesOutput{}, &corruptError{key: in.BinsKey, err: err}
+		}
 	}
 	var x [][]float64
 	var y []float64
@@ -105,7 +180,7 @@ func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (_ Trai
 	if len(y) == 0 {
 		// An empty shard grows no trees; the forest is the other shards'.
 		f = &forest.Forest{Version: forest.Version, Task: forest.Classification, Features: features.Names}
-	} else if f, err = a.fitShard(x, y, in.Bins, p); err != nil {
+	} else if f, err = a.fitShard(x, y, bins, p); err != nil {
 		return TrainTreesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
 	out.Trees = len(f.Trees)

@@ -23,7 +23,6 @@ import (
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/features"
-	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/metrics"
@@ -126,15 +125,9 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			t[0] = []segment.Term{{Term: "boot", Weight: 0.5, Lift: 2}}
 			return activities.SegmentTermsOutput{Terms: t, Categories: make([][]segment.Term, in.K)}, nil
 		},
-		"PublishFeatures": activities.PublishFeaturesOutput{Key: "runs/t-1/features.parquet", URL: "s3://b/runs/t-1/features.parquet", Rows: 400},
-		"SketchTrain": func(_ context.Context, in activities.SketchInput) ([]*forest.Sketch, error) {
-			sk := make([]*forest.Sketch, d)
-			for f := range sk {
-				sk[f] = forest.NewSketch(0)
-				sk[f].Add(float64(in.Shard))
-			}
-			return sk, nil
-		},
+		"PublishFeatures":    activities.PublishFeaturesOutput{Key: "runs/t-1/features.parquet", URL: "s3://b/runs/t-1/features.parquet", Rows: 400},
+		"SketchShard":        func(context.Context, activities.SketchInput) error { return nil },
+		"MergeBins":          activities.MergeBinsOutput{Key: "runs/t-1/models/propensity/bins.json", Bins: 4},
 		"WriteHoldoutScores": "runs/t-1/models/propensity/holdout_scores.csv",
 		"TrainTrees": func(_ context.Context, in activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
 			return activities.TrainTreesOutput{Key: "trees", Trees: 5, Rows: 64, Positives: 16}, nil

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 	"testing"
@@ -10,34 +11,51 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/forest"
+	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/metrics"
 )
 
 // TestTrainMergesSketches checks that Train merges every shard's sketches
-// into one set of bins and grows every shard's trees on those same bins,
-// reduces the shards' counts and histograms, and joins the held-out scores.
+// (through the bucket, with the real MergeBins) into one set of bins and
+// grows every shard's trees on those same bins, reduces the shards' counts
+// and histograms, and joins the held-out scores.
 func TestTrainMergesSketches(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.RegisterActivity(&activities.Activities{})
+	store := blob.NewMem()
+	env.RegisterActivity(&activities.Activities{Store: store})
 	const shards = 3
 	// Shard i holds the values i*10 .. i*10+9 of one feature; two features.
-	env.OnActivity("SketchTrain", mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SketchInput) ([]*forest.Sketch, error) {
+	env.OnActivity("SketchShard", mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SketchInput) error {
 			sk := []*forest.Sketch{forest.NewSketch(0), forest.NewSketch(0)}
 			for v := range 10 {
 				sk[0].Add(float64(in.Shard*10 + v))
 				sk[1].Add(1)
 			}
-			return sk, nil
+			data, err := json.Marshal(sk)
+			if err != nil {
+				return err
+			}
+			return store.Put(ctx, layout.TrainSketch(in.RunID, in.Shard), data)
 		})
 	var mu sync.Mutex
 	var seen []*forest.Bins
 	env.OnActivity("TrainTrees", mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
+		func(ctx context.Context, in activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
+			if in.Bins != nil || in.BinsKey != layout.TrainBins(in.RunID) {
+				t.Errorf("shard %d: bins %v in the input, key %q: want only the key %q", in.Shard, in.Bins, in.BinsKey, layout.TrainBins(in.RunID))
+			}
+			var bins *forest.Bins
+			if data, err := store.Get(ctx, in.BinsKey); err != nil {
+				t.Error(err)
+			} else if err := json.Unmarshal(data, &bins); err != nil {
+				t.Error(err)
+			}
 			mu.Lock()
-			seen = append(seen, in.Bins)
+			seen = append(seen, bins)
 			mu.Unlock()
 			return activities.TrainTreesOutput{Key: "trees", Trees: 2, Rows: 10, Positives: 3,
 				OOB: forest.OOB{N: 10, AUC: 0.6 + 0.1*float64(in.Shard)}}, nil

@@ -40,7 +40,7 @@ var stages = map[string]string{
 	"Profile": StageFeatures, "Vocabulary": StageFeatures, "Features": StageFeatures, "Quantiles": StageFeatures,
 	"KMeansChooseK": StageSegment, "KMeansSample": StageSegment, "KMeansGather": StageSegment, "KMeansWeigh": StageSegment,
 	"KMeansReduce": StageSegment, "KMeansStep": StageSegment, "SegmentAssign": StageSegment, "SegmentTerms": StageSegment,
-	"SketchTrain": StageTrain, "TrainTrees": StageTrain, "CombineForest": StageTrain, "EvaluateForest": StageTrain,
+	"SketchTrain": StageTrain, "SketchShard": StageTrain, "MergeBins": StageTrain, "TrainTrees": StageTrain, "CombineForest": StageTrain, "EvaluateForest": StageTrain,
 	"WriteHoldoutScores": StageTrain,
 	"Decide":             StageDecide,
 	"DecidePrepare":      StageDecide, "DecideHistory": StageDecide, "DecideTrainUplift": StageDecide, "DecideScore": StageDecide, "DecideCurve": StageDecide,

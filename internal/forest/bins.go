@@ -336,3 +336,25 @@ func ExactBins(x [][]float64, d, maxBins int) (*Bins, error) {
 	}
 	return NewBins(sk, maxBins)
 }
+
+// MergeSketches merges shards' sketches (one per feature each), feature by
+// feature in shard order, and chooses the bins from the merged sketches:
+// the same sketches in the same order give the same bins.
+func MergeSketches(shards [][]*Sketch, maxBins int) (*Bins, error) {
+	var merged []*Sketch
+	for i, sk := range shards {
+		if merged == nil {
+			merged = make([]*Sketch, len(sk))
+			for f := range merged {
+				merged[f] = NewSketch(0)
+			}
+		}
+		if len(sk) != len(merged) {
+			return nil, fmt.Errorf("shard %d: %d sketches, want %d", i, len(sk), len(merged))
+		}
+		for f, s := range sk {
+			merged[f].Merge(s)
+		}
+	}
+	return NewBins(merged, maxBins)
+}

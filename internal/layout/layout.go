@@ -44,6 +44,16 @@ func Train(run string, i int) string {
 	return fmt.Sprintf("%strain/%s.arrow", Run(run), shard.Key(i))
 }
 
+// TrainSketch is shard i's quantile sketches of the training features
+// (JSON), which the train stage merges into TrainBins.
+func TrainSketch(run string, i int) string {
+	return fmt.Sprintf("%strain/sketch/%s.json", Run(run), shard.Key(i))
+}
+
+// TrainBins are the global feature bins every shard's trees split on
+// (JSON forest.Bins).
+func TrainBins(run string) string { return Run(run) + "models/propensity/bins.json" }
+
 // Trees are the propensity trees grown on shard i.
 func Trees(run string, i int) string {
 	return fmt.Sprintf("%smodels/propensity/trees/%s.json", Run(run), shard.Key(i))
