@@ -103,7 +103,7 @@ func (c *campaignFlags) register(fs *flag.FlagSet, schedule bool) {
 	fs.Var(&c.windowDays, "window-days", "campaign length in days, overriding the template's window_days")
 	fs.StringVar(&c.optOut, "opt-out", "", "opted-out users, comma-separated: local files (uploaded to raw/<dataset>/), s3://bucket/key or raw/... keys, or \"/\"-terminated prefixes whose files are listed when each run starts (one user id per line, or a CSV whose first column is the id)")
 	fs.StringVar(&c.history, "history", "", "campaign history, comma-separated: local files, s3:// or raw/... keys, or \"/\"-terminated prefixes listed when each run starts; ingested with the inputs: the --mapping must map them to the history table")
-	fs.IntVar(&c.shards, "shards", 8, "user shards")
+	fs.IntVar(&c.shards, "shards", workflows.DefaultShards, "user shards (about one per 35,000 users)")
 	fs.IntVar(&c.k, "k", 6, "segments")
 	fs.Int64Var(&c.seed, "seed", 42, "run seed: same inputs and seed, same plan")
 	fs.IntVar(&c.horizon, "horizon-days", 28, "propensity label window after the cutoff, in days")

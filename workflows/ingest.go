@@ -14,6 +14,9 @@ import (
 
 // Ingest defaults.
 const (
+	// DefaultShards is the number of user shards of a run that does not
+	// say (docs/PERFORMANCE.md, "Sizing shards": about one per 35,000 users).
+	DefaultShards = 8
 	// DefaultSplitBytes is the size of a byte-range split of an
 	// uncompressed input (and the target size of a group of Parquet row
 	// groups): the unit of parallelism of ingest.
@@ -38,7 +41,7 @@ type IngestInput struct {
 
 func (in *IngestInput) defaults() {
 	if in.Shards == 0 {
-		in.Shards = 8
+		in.Shards = DefaultShards
 	}
 	if in.Window == 0 {
 		in.Window = 16

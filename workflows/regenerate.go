@@ -109,7 +109,7 @@ func (in *RegenerateInput) Defaults() {
 		in.Campaign = in.RunID
 	}
 	if in.Shards == 0 {
-		in.Shards = 8
+		in.Shards = DefaultShards
 	}
 	if in.K == 0 && in.KMax == 0 {
 		in.K = 6

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/promoflow/promoflow/internal/testenv"
 )
@@ -83,7 +85,7 @@ func TestOrchestration(t *testing.T) {
 	if out, err := exec.Command(starter, "generate", "--users", "5000", "--seed", "7", "--out", input).CombinedOutput(); err != nil {
 		t.Fatalf("generate: %v\n%s", err, out)
 	}
-	fmt.Println("shards  wall     per shard  workflow    runs  largest run: events  MB      (warn 10,240 / 10 MB; limit 51,200 / 50 MB)")
+	fmt.Println("shards  wall     per shard  workflow    runs  largest run: events  MB      (warn 10,240 / 10 MB; limit 51,200 / 50 MB)   heaviest payloads")
 	var firstWall time.Duration
 	firstShards := 0
 	for _, s := range strings.Split(*orchShards, ",") {
@@ -126,7 +128,8 @@ func TestOrchestration(t *testing.T) {
 				}
 			}
 			name := "run" + suffix
-			fmt.Printf("%6d  %6.1f s  %-9s  %-10s  %4d  %19d  %6.2f\n", shards, wall.Seconds(), perShard, name, len(runs), largest.events, float64(largest.bytes)/(1<<20))
+			fmt.Printf("%6d  %6.1f s  %-9s  %-10s  %4d  %19d  %6.2f   %s\n", shards, wall.Seconds(), perShard, name, len(runs), largest.events, float64(largest.bytes)/(1<<20),
+				payloadShares(context.Background(), c, id+suffix, largest.runID, 4))
 		}
 		c.Close()
 		for _, p := range procs {
@@ -141,4 +144,35 @@ func TestOrchestration(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// payloadShares returns the n activity types whose inputs and results
+// weigh most in one run's history, with their KB.
+func payloadShares(ctx context.Context, c client.Client, id, runID string, n int) string {
+	size := map[string]int{}
+	typ := map[int64]string{}
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return err.Error()
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			typ[ev.GetEventId()] = a.GetActivityType().GetName()
+			size[a.GetActivityType().GetName()] += proto.Size(a.GetInput())
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil {
+			size[typ[a.GetScheduledEventId()]] += proto.Size(a.GetResult())
+		}
+	}
+	names := make([]string, 0, len(size))
+	for k := range size {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool { return size[names[i]] > size[names[j]] })
+	var out []string
+	for _, k := range names[:min(n, len(names))] {
+		out = append(out, fmt.Sprintf("%s %d KB", k, size[k]>>10))
+	}
+	return strings.Join(out, ", ")
 }
