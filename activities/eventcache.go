@@ -66,6 +66,13 @@ func eventsKey(ctx context.Context, run string, i int) string {
 	return fmt.Sprintf("%s\x00%s\x00%d", activity.GetInfo(ctx).WorkflowExecution.RunID, run, i)
 }
 
+// cachedBytes is the estimated size of the cached events.
+func (c *eventsCache) cachedBytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}
+
 // take removes and returns the events cached at key, counting them as
 // held; nil when there are none.
 func (c *eventsCache) take(key string) *features.Events {

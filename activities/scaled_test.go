@@ -98,19 +98,45 @@ func TestScaledCacheSameResults(t *testing.T) {
 // TestScaledCacheBound checks the byte bound: the oldest entries go first.
 func TestScaledCacheBound(t *testing.T) {
 	var c scaledCache
-	third := int64(scaledCacheBytes / 3)
+	const limit = 3 << 20
+	third := int64(limit / 3)
 	for _, k := range []string{"a", "b", "c", "d"} {
-		c.put(k, &scaledPoints{size: third})
+		c.put(k, &scaledPoints{size: third}, limit)
 	}
 	if c.get("a") != nil || c.get("b") == nil || c.get("d") == nil || c.bytes != 3*third {
 		t.Errorf("entries %v, %d bytes: want b, c, d", c.order, c.bytes)
 	}
-	c.put("big", &scaledPoints{size: scaledCacheBytes + 1})
+	c.put("big", &scaledPoints{size: limit + 1}, limit)
 	if c.get("big") != nil || len(c.order) != 3 {
 		t.Errorf("an entry over the bound was cached: %v", c.order)
 	}
-	c.put("c", &scaledPoints{size: 1}) // replaces
+	c.put("c", &scaledPoints{size: 1}, limit) // replaces
 	if c.bytes != 2*third+1 {
 		t.Errorf("after replacing: %d bytes, want %d", c.bytes, 2*third+1)
+	}
+}
+
+// TestScaledLimitShared: the points may use the shared bound less what the
+// events and scored caches hold, never less than their own floor.
+func TestScaledLimitShared(t *testing.T) {
+	tests := []struct {
+		name           string
+		events, scored int64
+		want           int64
+	}{
+		{"others empty", 0, 0, scaledCacheShared},
+		{"events cached", 100 << 20, 0, scaledCacheShared - 100<<20},
+		{"both cached", 100 << 20, 100 << 20, scaledCacheShared - 200<<20},
+		{"others full", DefaultEventsCacheBytes, DefaultScoredCacheBytes, scaledCacheMin},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a Activities
+			a.events.bytes = tt.events
+			a.scored.size = tt.scored
+			if got := a.scaledLimit(); got != tt.want {
+				t.Errorf("limit %d MiB, want %d", got>>20, tt.want>>20)
+			}
+		})
 	}
 }

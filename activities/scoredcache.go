@@ -38,6 +38,13 @@ type scoredCache struct {
 	clock uint64
 }
 
+// cachedBytes is the total size of the cached shards.
+func (c *scoredCache) cachedBytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.size
+}
+
 // get returns the users of id if they are cached.
 func (c *scoredCache) get(id scoredID) ([]strategy.Scored, bool) {
 	c.mu.Lock()
