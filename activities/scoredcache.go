@@ -2,6 +2,7 @@ package activities
 
 import (
 	"sync"
+	"time"
 
 	"github.com/promoflow/promoflow/internal/strategy"
 )
@@ -20,8 +21,15 @@ type scoredID struct{ key, digest string }
 type scoredEntry struct {
 	users []strategy.Scored
 	size  int64
-	used  uint64 // the cache's clock at the last use
+	used  uint64    // the cache's clock at the last use
+	at    time.Time // the time of the last use
 }
+
+// scoredTTL is how long an entry no round has used stays: a run's decide
+// stage reads its shards every few seconds, and a worker should not hold
+// last week's run for a week (nor take the room the segment stage's
+// points may use, scaledLimit).
+const scoredTTL = 10 * time.Minute
 
 // scoredCache keeps decoded shards of scored users, so the budget rounds
 // (DecideCurve) and quota rounds (DecideAssign) of a shard that this worker
@@ -36,12 +44,31 @@ type scoredCache struct {
 	items map[scoredID]*scoredEntry
 	size  int64
 	clock uint64
+	now   func() time.Time // nil: time.Now
+}
+
+func (c *scoredCache) time() time.Time {
+	if c.now == nil {
+		return time.Now()
+	}
+	return c.now()
+}
+
+// expire drops the entries unused for scoredTTL; the caller holds mu.
+func (c *scoredCache) expire(now time.Time) {
+	for k, e := range c.items {
+		if now.Sub(e.at) > scoredTTL {
+			c.size -= e.size
+			delete(c.items, k)
+		}
+	}
 }
 
 // cachedBytes is the total size of the cached shards.
 func (c *scoredCache) cachedBytes() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.expire(c.time())
 	return c.size
 }
 
@@ -49,12 +76,14 @@ func (c *scoredCache) cachedBytes() int64 {
 func (c *scoredCache) get(id scoredID) ([]strategy.Scored, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.time()
+	c.expire(now)
 	e, ok := c.items[id]
 	if !ok {
 		return nil, false
 	}
 	c.clock++
-	e.used = c.clock
+	e.used, e.at = c.clock, now
 	return e.users, true
 }
 
@@ -70,6 +99,8 @@ func (c *scoredCache) put(id scoredID, users []strategy.Scored, limit int64) {
 	if c.items == nil {
 		c.items = map[scoredID]*scoredEntry{}
 	}
+	now := c.time()
+	c.expire(now)
 	if old, ok := c.items[id]; ok {
 		c.size -= old.size
 		delete(c.items, id)
@@ -86,6 +117,6 @@ func (c *scoredCache) put(id scoredID, users []strategy.Scored, limit int64) {
 		delete(c.items, oldest)
 	}
 	c.clock++
-	c.items[id] = &scoredEntry{users: users, size: size, used: c.clock}
+	c.items[id] = &scoredEntry{users: users, size: size, used: c.clock, at: now}
 	c.size += size
 }

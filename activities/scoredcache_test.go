@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/budget"
@@ -32,6 +33,30 @@ func testScored(n int, v float64) []strategy.Scored {
 		}
 	}
 	return users
+}
+
+// TestScoredCacheExpires: an entry unused for scoredTTL goes; a use keeps
+// it.
+func TestScoredCacheExpires(t *testing.T) {
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	c := scoredCache{now: func() time.Time { return now }}
+	shard := testScored(10, 0)
+	c.put(scoredID{"a", "d"}, shard, 1<<30)
+	c.put(scoredID{"b", "d"}, shard, 1<<30)
+	now = now.Add(scoredTTL / 2)
+	if _, ok := c.get(scoredID{"a", "d"}); !ok {
+		t.Fatal("a expired before its time")
+	}
+	now = now.Add(scoredTTL/2 + time.Second)
+	if _, ok := c.get(scoredID{"b", "d"}); ok {
+		t.Error("b, unused for longer than the TTL, is still cached")
+	}
+	if _, ok := c.get(scoredID{"a", "d"}); !ok {
+		t.Error("a, used half a TTL ago, expired")
+	}
+	if got, want := c.cachedBytes(), strategy.ScoredSize(shard); got != want {
+		t.Errorf("%d bytes cached, want one shard's %d", got, want)
+	}
 }
 
 // TestScoredCacheBound: the cache keeps its total within the bound,
