@@ -34,7 +34,7 @@ func stagedEvents(t *testing.T, n int) []byte {
 		fp[0], fp[1], fp[2] = byte(i), byte(i>>8), byte(i>>16)
 		sb.append(row, int64(i+2), &fp, 0)
 	}
-	rec := b.NewRecord()
+	rec := sb.record(b, n)
 	defer rec.Release()
 	data, err := arrowio.Encode(schema, mem, rec)
 	if err != nil {
