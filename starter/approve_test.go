@@ -114,6 +114,11 @@ func TestIntegrationApproval(t *testing.T) {
 	if code := dispatch(ctx, []string{"status", runID}, &st, &st); code != 0 || !strings.Contains(st.String(), "run "+runID+": "+workflows.AwaitingApproval) {
 		t.Errorf("status: exit %d:\n%s", code, st.String())
 	}
+	st.Reset()
+	var p workflows.Progress // a flag after the run ID
+	if code := dispatch(ctx, []string{"status", runID, "--json"}, &st, &st); code != 0 || json.Unmarshal(st.Bytes(), &p) != nil || p.RunID != runID || p.Stage != workflows.AwaitingApproval {
+		t.Errorf("status RUN --json: exit %d, progress %+v:\n%s", code, p, st.String())
+	}
 	// The validator refuses a review without a reviewer; nothing is recorded.
 	if _, err := sendReview(ctx, c, runID, workflows.ApproveUpdate, workflows.ApprovalInput{By: ""}); err == nil || !strings.Contains(err.Error(), "reviewer name (by) is required") {
 		t.Errorf("nameless approve: %v", err)

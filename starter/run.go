@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,8 +31,7 @@ type RunOutput struct {
 }
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("run")
 	cfg := config.FromEnv(fs)
 	input := fs.String("input", "", "events: a local file (uploaded to raw/<dataset>/), s3://bucket/key or a raw/ key; comma-separated for several")
 	runID := fs.String("run-id", "", "run id (default <template>-<UTC time>)")
@@ -42,11 +40,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
 	var cf campaignFlags
 	cf.register(fs, false)
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	in, err := cf.prepare()
 	if err != nil {

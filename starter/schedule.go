@@ -46,8 +46,12 @@ func scheduleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errors.New("missing subcommand")
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("schedule "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	switch sub {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, scheduleUsage)
+		return nil
+	}
+	fs := newFlagSet("schedule " + sub)
 	cfg := config.FromEnv(fs)
 	var create *scheduleSpec
 	note := ""
@@ -65,16 +69,9 @@ func scheduleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprint(stderr, scheduleUsage)
 		return fmt.Errorf("unknown subcommand %q", sub)
 	}
-	// Flags may follow the ID: parse, take the ID, parse the rest.
-	if err := fs.Parse(args); err != nil {
+	id, err := parseWithID(fs, args) // flags may follow the ID
+	if err != nil {
 		return err
-	}
-	id := ""
-	if fs.NArg() > 0 {
-		id = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
-		}
 	}
 	if sub != "create" && sub != "list" && id == "" {
 		return fmt.Errorf("usage: starter schedule %s ID", sub)

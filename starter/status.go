@@ -7,7 +7,6 @@ import (
 
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"go.temporal.io/sdk/client"
 	"io"
@@ -17,16 +16,16 @@ import (
 )
 
 func status(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("status")
 	cfg := config.FromEnv(fs)
 	asJSON := fs.Bool("json", false, "print the progress as JSON")
 	watch := fs.Bool("watch", false, "redraw a progress bar every --every until the run is done")
 	every := fs.Duration("every", time.Second, "refresh interval of --watch")
-	if err := fs.Parse(args); err != nil {
+	id, err := parseWithID(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if id == "" {
 		return errors.New("usage: starter status RUN_ID")
 	}
 	c, err := dial(ctx, cfg)
@@ -35,11 +34,11 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer c.Close()
 	if *watch {
-		return watchProgress(ctx, c, fs.Arg(0), *every, stdout)
+		return watchProgress(ctx, c, id, *every, stdout)
 	}
-	p, err := queryProgress(ctx, c, fs.Arg(0))
+	p, err := queryProgress(ctx, c, id)
 	if err != nil {
-		return fmt.Errorf("run %s: %w", fs.Arg(0), err)
+		return fmt.Errorf("run %s: %w", id, err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,8 +31,7 @@ type UpliftCLIOutput struct {
 }
 
 func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("uplift", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("uplift")
 	cfg := config.FromEnv(fs)
 	history := fs.String("history", "", "campaign history CSV: a local file (uploaded to raw/) or s3://bucket/key")
 	armCol := fs.String("arm-col", "", "column with the arm (offer) each user received")
@@ -53,7 +51,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	runID := fs.String("run-id", "", "run id (default uplift-<UTC time>)")
 	wait := fs.Bool("wait", false, "wait for the analysis and print its report")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if *history == "" || *armCol == "" || *outcomeCol == "" {
@@ -158,13 +156,12 @@ func splitList(s string) []string {
 
 // historyCmd writes a synthetic campaign history with planted effects.
 func historyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("history")
 	users := fs.Int("users", 20000, "users (the same users as `generate` with the same seed)")
 	seed := fs.Int64("seed", 42, "random seed")
 	targeted := fs.Bool("targeted", false, "non-uniform assignment with logged propensities")
 	out := fs.String("out", "", "output CSV file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if *out == "" || *users < 1 {
