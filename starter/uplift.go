@@ -154,6 +154,15 @@ func splitList(s string) []string {
 	return out
 }
 
+// HistoryOutput is what `starter history --json` prints.
+type HistoryOutput struct {
+	Out      string   `json:"out"`
+	Users    int      `json:"users"` // one row each
+	Seed     int64    `json:"seed"`
+	Targeted bool     `json:"targeted"`
+	Arms     []string `json:"arms"` // values of the arm column, control first
+}
+
 // historyCmd writes a synthetic campaign history with planted effects.
 func historyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("history")
@@ -161,6 +170,7 @@ func historyCmd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	seed := fs.Int64("seed", 42, "random seed")
 	targeted := fs.Bool("targeted", false, "non-uniform assignment with logged propensities")
 	out := fs.String("out", "", "output CSV file")
+	asJSON := fs.Bool("json", false, "print what was written as JSON on stdout")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -182,6 +192,9 @@ func historyCmd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote the campaign history of %d users to %s (arms: %s)\n", *users, *out, strings.Join(synth.HistoryArms, ", "))
+	if *asJSON {
+		return printJSON(stdout, HistoryOutput{Out: *out, Users: *users, Seed: *seed, Targeted: *targeted, Arms: synth.HistoryArms})
+	}
 	return nil
 }
 
