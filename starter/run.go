@@ -38,6 +38,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	campaign := fs.String("campaign", "", "campaign id (default the run id)")
 	wait := fs.Bool("wait", false, "wait for the run to finish and print its summary")
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
+	jsonOut := fs.String("json-out", "", "with --wait: write the whole summary as JSON to this file, and print the short one (as without --json)")
 	var cf campaignFlags
 	cf.register(fs, false)
 	if err := parseNoArgs(fs, args); err != nil {
@@ -50,6 +51,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	inputs := splitList(*input)
 	if len(inputs) == 0 {
 		return errors.New("--input is required")
+	}
+	if *jsonOut != "" && !*wait {
+		return errors.New("--json-out needs --wait (the summary exists when the run is done)")
 	}
 	for _, f := range inputs {
 		if !isBucketRef(f) {
@@ -109,21 +113,45 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("run %s failed: %w\n  ui: %s", run.GetID(), err, ui)
 	}
 	out := RunOutput{Summary: sum, UIURL: ui}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	if sum.Approval != nil {
-		fmt.Fprintln(stdout, approvalLine(*sum.Approval))
-		if sum.Approval.Status != workflows.ApprovalApproved {
-			fmt.Fprintf(stdout, "review: %s\nui: %s\n", sum.Approval.Review, ui)
-			return nil
+	if *jsonOut != "" {
+		if err := writeJSONFile(*jsonOut, out); err != nil {
+			return err
 		}
 	}
-	fmt.Fprintf(stdout, "run %s: %d input rows, %d users, %d plan rows (%d control)\nplan: %s\nui: %s\n",
-		sum.RunID, sum.InputRows, sum.Users, sum.Plan.Rows, sum.Plan.ControlRows, sum.Plan.CSV, ui)
+	if *asJSON {
+		return printJSON(stdout, out)
+	}
+	if sum.Approval != nil && sum.Approval.Status != workflows.ApprovalApproved {
+		fmt.Fprintln(stdout, approvalLine(*sum.Approval))
+		fmt.Fprintf(stdout, "review: %s\nui: %s\n", sum.Approval.Review, ui)
+	} else {
+		printRunSummary(stdout, out)
+	}
+	if *jsonOut != "" {
+		fmt.Fprintf(stdout, "json:    %s (the whole summary)\n", *jsonOut)
+	}
 	return nil
+}
+
+// writeJSONFile writes v as indented JSON to path, through a temporary
+// file renamed into place: path is whole or absent.
+func writeJSONFile(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".partial"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := printJSON(f, v); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // refResolver resolves file references against the bucket, connecting
@@ -257,9 +285,11 @@ func uiURL(cfg *config.Config, workflowID, runID string) string {
 	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(cfg.UI, "/"), cfg.Namespace, workflowID, runID)
 }
 
-// reportProgress prints the running stage to stderr whenever it changes.
+// reportProgress shows the run's stages on stderr whenever they change:
+// one line redrawn in place on a terminal, a line per change elsewhere.
 func reportProgress(ctx context.Context, c client.Client, workflowID string, stderr io.Writer, done <-chan struct{}) {
-	last, hinted := "", false
+	w := &watcher{w: stderr, tty: isTerminal(stderr), render: func(p workflows.Progress) string { return progressLine(p) + "\n" }}
+	hinted := false
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -274,13 +304,10 @@ func reportProgress(ctx context.Context, c client.Client, workflowID string, std
 		if err != nil {
 			continue
 		}
-		line := progressLine(p)
-		if line != last {
-			fmt.Fprintln(stderr, line)
-			last = line
-		}
+		w.show(p)
 		if hint := approvalHint(p, workflowID); hint != "" && !hinted {
 			fmt.Fprintln(stderr, hint)
+			w.keep() // the hint stays on screen
 			hinted = true
 		}
 	}

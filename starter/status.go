@@ -38,7 +38,7 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer c.Close()
 	if *watch {
-		return watchProgress(ctx, c, id, *every, &watcher{w: stdout, tty: isTerminal(stdout), asJSON: *asJSON})
+		return watchProgress(ctx, c, id, *every, statusWatcher(stdout, isTerminal(stdout), *asJSON))
 	}
 	p, err := queryProgress(ctx, c, id)
 	if err != nil {
@@ -96,39 +96,46 @@ func watchProgress(ctx context.Context, c client.Client, id string, every time.D
 	}
 }
 
-// watcher shows a run's progress each time it changes. On a terminal (tty)
-// the block of the status and a progress bar is redrawn in place: the
-// cursor goes back up over the previous block, which is cleared (ANSI
-// CSI n A, CSI J). Otherwise (a pipe or a file) each change is one plain
-// line, the progress bar, or with asJSON one JSON object.
+// watcher shows a run's progress each time it changes, as the block of
+// text that render makes of it (ending in a newline). On a terminal (tty)
+// the block is redrawn in place: the cursor goes back up over the previous
+// block, which is cleared (ANSI CSI n A, CSI J). Elsewhere (a pipe or a
+// file) each change is appended.
 type watcher struct {
 	w      io.Writer
 	tty    bool
-	asJSON bool
-	last   string // the last output, not repeated
+	render func(workflows.Progress) string
+	last   string // the last block, not repeated
 	drawn  int    // lines of the block on the terminal
+}
+
+// statusWatcher is the watcher of `status --watch`: on a terminal the
+// status and a progress bar; elsewhere a progress bar line per change; a
+// JSON line per change with asJSON.
+func statusWatcher(w io.Writer, tty, asJSON bool) *watcher {
+	switch {
+	case asJSON:
+		return &watcher{w: w, render: func(p workflows.Progress) string {
+			b, err := json.Marshal(p)
+			if err != nil {
+				return fmt.Sprintf("{\"error\":%q}\n", err.Error())
+			}
+			return string(b) + "\n"
+		}}
+	case tty:
+		return &watcher{w: w, tty: true, render: func(p workflows.Progress) string { return statusText(p) + progressBar(p, 30) + "\n" }}
+	}
+	return &watcher{w: w, render: func(p workflows.Progress) string { return progressBar(p, 30) + "\n" }}
 }
 
 // show writes p if it differs from what was shown last.
 func (w *watcher) show(p workflows.Progress) error {
-	var out string
-	switch {
-	case w.asJSON:
-		b, err := json.Marshal(p)
-		if err != nil {
-			return err
-		}
-		out = string(b) + "\n"
-	case w.tty:
-		out = statusText(p) + progressBar(p, 30) + "\n"
-	default:
-		out = progressBar(p, 30) + "\n"
-	}
+	out := w.render(p)
 	if out == w.last {
 		return nil
 	}
 	w.last = out
-	if w.tty && !w.asJSON {
+	if w.tty {
 		if w.drawn > 0 {
 			out = fmt.Sprintf("\x1b[%dA\x1b[J", w.drawn) + out
 		}
@@ -137,6 +144,10 @@ func (w *watcher) show(p workflows.Progress) error {
 	_, err := io.WriteString(w.w, out)
 	return err
 }
+
+// keep leaves the block drawn last on the terminal: the next one is drawn
+// below it (after other lines were written under it).
+func (w *watcher) keep() { w.drawn = 0 }
 
 // isTerminal reports whether w is a character device such as a terminal
 // (and TERM does not say it cannot move the cursor).

@@ -28,7 +28,7 @@ func TestWatcher(t *testing.T) {
 
 	t.Run("terminal", func(t *testing.T) {
 		var b bytes.Buffer
-		w := &watcher{w: &b, tty: true}
+		w := statusWatcher(&b, true, false)
 		for _, p := range seq {
 			if err := w.show(p); err != nil {
 				t.Fatal(err)
@@ -50,7 +50,7 @@ func TestWatcher(t *testing.T) {
 	})
 	t.Run("pipe", func(t *testing.T) {
 		var b bytes.Buffer
-		w := &watcher{w: &b}
+		w := statusWatcher(&b, false, false)
 		for _, p := range seq {
 			w.show(p)
 		}
@@ -61,7 +61,7 @@ func TestWatcher(t *testing.T) {
 	})
 	t.Run("json", func(t *testing.T) {
 		var b bytes.Buffer
-		w := &watcher{w: &b, tty: true, asJSON: true}
+		w := statusWatcher(&b, true, true)
 		for _, p := range seq {
 			w.show(p)
 		}
