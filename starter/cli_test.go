@@ -151,3 +151,18 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestTemporalEnvironment: the starter connects where the Temporal tools'
+// TEMPORAL_ADDRESS points unless PROMOFLOW_TEMPORAL_ADDRESS says otherwise
+// (internal/config has the whole order).
+func TestTemporalEnvironment(t *testing.T) {
+	t.Setenv("TEMPORAL_CONFIG_FILE", t.TempDir()+"/none.toml")
+	t.Setenv("TEMPORAL_ADDRESS", "127.0.0.1:2")
+	for _, tc := range []struct{ promoflow, want string }{{"", "temporal 127.0.0.1:2:"}, {"127.0.0.1:1", "temporal 127.0.0.1:1:"}} {
+		t.Setenv("PROMOFLOW_TEMPORAL_ADDRESS", tc.promoflow)
+		var stdout, stderr bytes.Buffer
+		if code := dispatch(context.Background(), []string{"status", "RUN"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("PROMOFLOW_TEMPORAL_ADDRESS=%q: exit %d, stderr %q; want %q", tc.promoflow, code, stderr.String(), tc.want)
+		}
+	}
+}
