@@ -84,8 +84,7 @@ demo: up ## up, generate 20k users (once), run the weekly template, print a shor
 		echo "using existing $(DEMO)/events.csv.gz"; \
 	fi
 	@$(GO) run ./starter run --template weekly --input $(DEMO)/events.csv.gz --seed 42 --wait --json-out $(DEMO)/summary.json
-	@echo "files:   $(STATE)/s3/$(PROMOFLOW_BUCKET)/campaigns/ (the bucket on disk)"
-	@echo "The stack stays up; 'make down' stops it."
+	@echo "The stack stays up ('make down' stops it); the bucket is on disk in $(STATE)/s3/$(PROMOFLOW_BUCKET)/"
 
 # --- checks ------------------------------------------------------------------
 test: tools ## go test ./... (tests start their own servers from bin/)

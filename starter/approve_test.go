@@ -153,7 +153,7 @@ func TestIntegrationApproval(t *testing.T) {
 	if n := strings.Count(short, "\n"); n >= 60 || !strings.Contains(short, "run "+runID+": template weekly") ||
 		!strings.Contains(short, "\nsegments (3):\n") || !strings.Contains(short, "run "+runID+": approved by ana") ||
 		!strings.Contains(short, "report:  "+sum.Plan.Report+"\n") || !strings.Contains(short, "ui:      "+sum.UIURL+"\n") ||
-		!strings.HasSuffix(short, "json:    "+summaryFile+" (the whole summary)\n") {
+		!strings.Contains(short, "summary: "+summaryFile+" (the whole summary, JSON; also s3://") {
 		t.Errorf("run --wait --json-out printed %d lines:\n%s", n, short)
 	}
 	a := sum.Approval

@@ -124,11 +124,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if sum.Approval != nil && sum.Approval.Status != workflows.ApprovalApproved {
 		fmt.Fprintln(stdout, approvalLine(*sum.Approval))
 		fmt.Fprintf(stdout, "review: %s\nui: %s\n", sum.Approval.Review, ui)
+		if *jsonOut != "" {
+			fmt.Fprintf(stdout, "summary: %s (the whole summary, JSON)\n", *jsonOut)
+		}
 	} else {
-		printRunSummary(stdout, out)
-	}
-	if *jsonOut != "" {
-		fmt.Fprintf(stdout, "json:    %s (the whole summary)\n", *jsonOut)
+		printRunSummary(stdout, out, *jsonOut)
 	}
 	return nil
 }
@@ -273,28 +273,38 @@ func printStarted(stdout io.Writer, asJSON bool, runID string, run client.Workfl
 }
 
 // follow waits for run to end, reporting its progress on stderr, and
-// decodes its result into out.
+// decodes its result into out. The reporter has stopped (and erased its
+// line from a terminal) when follow returns, so nothing it writes comes
+// after what the caller prints.
 func follow(ctx context.Context, c client.Client, run client.WorkflowRun, stderr io.Writer, out any) error {
-	done := make(chan struct{})
-	defer close(done)
-	go reportProgress(ctx, c, run.GetID(), stderr, done)
-	return run.Get(ctx, out)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		reportProgress(ctx, c, run.GetID(), stderr, done)
+	}()
+	err := run.Get(ctx, out)
+	close(done)
+	<-stopped
+	return err
 }
 
 func uiURL(cfg *config.Config, workflowID, runID string) string {
 	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(cfg.UI, "/"), cfg.Namespace, workflowID, runID)
 }
 
-// reportProgress shows the run's stages on stderr whenever they change:
-// one line redrawn in place on a terminal, a line per change elsewhere.
+// reportProgress shows the run's stages on stderr: on a terminal one line
+// redrawn in place whenever it changes, units of the running stage
+// included; elsewhere (a log) a line each time a stage starts.
 func reportProgress(ctx context.Context, c client.Client, workflowID string, stderr io.Writer, done <-chan struct{}) {
-	w := &watcher{w: stderr, tty: isTerminal(stderr), render: func(p workflows.Progress) string { return progressLine(p) + "\n" }}
+	tty := isTerminal(stderr)
+	w := &watcher{w: stderr, tty: tty, render: func(p workflows.Progress) string { return progressLine(p, tty) + "\n" }}
 	hinted := false
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-done:
+			w.clear() // the run's summary follows
 			return
 		case <-ctx.Done():
 			return
@@ -322,12 +332,14 @@ func queryProgress(ctx context.Context, c client.Client, workflowID string) (wor
 	return p, v.Get(&p)
 }
 
-func progressLine(p workflows.Progress) string {
+// progressLine marks each stage done [x], running [>] or pending [ ], with
+// the running stage's units when units is set.
+func progressLine(p workflows.Progress, units bool) string {
 	var parts []string
 	for _, s := range p.Stages {
 		mark := map[string]string{workflows.Pending: " ", workflows.Running: ">", workflows.Done: "x"}[s.State]
 		part := fmt.Sprintf("[%s] %s", mark, s.Name)
-		if s.State == workflows.Running && s.Total > 0 {
+		if units && s.State == workflows.Running && s.Total > 0 {
 			part += fmt.Sprintf(" %d/%d", s.Done, s.Total)
 		}
 		parts = append(parts, part)

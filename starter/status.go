@@ -145,6 +145,15 @@ func (w *watcher) show(p workflows.Progress) error {
 	return err
 }
 
+// clear erases the block drawn last from the terminal; elsewhere it does
+// nothing.
+func (w *watcher) clear() {
+	if w.tty && w.drawn > 0 {
+		fmt.Fprintf(w.w, "\x1b[%dA\x1b[J", w.drawn)
+	}
+	w.drawn, w.last = 0, ""
+}
+
 // keep leaves the block drawn last on the terminal: the next one is drawn
 // below it (after other lines were written under it).
 func (w *watcher) keep() { w.drawn = 0 }

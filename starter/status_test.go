@@ -47,6 +47,15 @@ func TestWatcher(t *testing.T) {
 		if last := blocks[len(blocks)-1]; !strings.HasPrefix(last, "run r1: done\n") || !strings.HasSuffix(last, "100% done\n") {
 			t.Errorf("last block %q", last)
 		}
+		b.Reset()
+		w.clear()
+		if b.String() != "\x1b[4A\x1b[J" {
+			t.Errorf("clear wrote %q, want the 4-line block erased", b.String())
+		}
+		w.show(seq[0])
+		if strings.Contains(b.String(), "\x1b[4A\x1b[J\x1b[") {
+			t.Errorf("after clear, the next block is drawn over nothing: %q", b.String())
+		}
 	})
 	t.Run("pipe", func(t *testing.T) {
 		var b bytes.Buffer
@@ -54,6 +63,7 @@ func TestWatcher(t *testing.T) {
 		for _, p := range seq {
 			w.show(p)
 		}
+		w.clear() // nothing to erase in a log
 		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 		if strings.Contains(b.String(), "\x1b") || len(lines) != 3 || !strings.HasSuffix(lines[1], "88% segment 3/4") || !strings.HasSuffix(lines[2], "100% done") {
 			t.Errorf("plain output:\n%s", b.String())
@@ -84,5 +94,20 @@ func TestIsTerminal(t *testing.T) {
 	defer f.Close()
 	if isTerminal(f) || isTerminal(&bytes.Buffer{}) {
 		t.Error("a file or a buffer taken for a terminal")
+	}
+}
+
+// TestProgressLine: run --wait's progress line on stderr shows the
+// running stage's units only on a terminal, where it is redrawn in place;
+// in a log it changes (and so is printed) only when a stage starts.
+func TestProgressLine(t *testing.T) {
+	p := workflows.Progress{RunID: "r", Stage: "features", Stages: []workflows.StageProgress{
+		{Name: "ingest", State: workflows.Done}, {Name: "features", State: workflows.Running, Done: 3, Total: 8}, {Name: "segment", State: workflows.Pending},
+	}}
+	if got, want := progressLine(p, true), "[x] ingest  [>] features 3/8  [ ] segment"; got != want {
+		t.Errorf("terminal line %q, want %q", got, want)
+	}
+	if got, want := progressLine(p, false), "[x] ingest  [>] features  [ ] segment"; got != want {
+		t.Errorf("log line %q, want %q", got, want)
 	}
 }

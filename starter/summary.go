@@ -14,8 +14,8 @@ import (
 // control group and links, in under 60 lines for any template (a line per
 // stage, segment and offer; segments and offers are capped at
 // summaryListMax each). The whole summary is the JSON of --json or
-// --json-out.
-func printRunSummary(w io.Writer, out RunOutput) {
+// --json-out, which writes it to jsonFile ("" when none).
+func printRunSummary(w io.Writer, out RunOutput, jsonFile string) {
 	s := out.Summary
 	total := 0.0
 	for _, st := range s.Stages {
@@ -25,7 +25,7 @@ func printRunSummary(w io.Writer, out RunOutput) {
 	fmt.Fprintf(w, "input: %d file(s), %d rows read, %d accepted, %d duplicates, %d rejected\n",
 		len(s.Inputs), s.Ingest.RowsRead, s.Ingest.Accepted, s.Ingest.Duplicates, s.Ingest.Rejected)
 
-	fmt.Fprintf(w, "\nstages (%.1fs in all):\n", total)
+	fmt.Fprintf(w, "stages (%.1fs in all):\n", total)
 	for _, st := range s.Stages {
 		line := fmt.Sprintf("  %-9s %6.1fs", st.Name, st.Seconds)
 		if st.Detail != "" {
@@ -34,7 +34,7 @@ func printRunSummary(w io.Writer, out RunOutput) {
 		fmt.Fprintln(w, line)
 	}
 
-	fmt.Fprintf(w, "\nusers: %d", s.Users)
+	fmt.Fprintf(w, "users: %d", s.Users)
 	if st := s.Strategy; st != nil {
 		a := st.Audience
 		fmt.Fprintf(w, ": %d eligible, %d treated (%d exploring), %d no offer, %d control", a.Eligible, a.Treated, a.Explore, a.NoOffer, a.Control)
@@ -44,7 +44,7 @@ func printRunSummary(w io.Writer, out RunOutput) {
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintf(w, "\nsegments (%d):\n", len(s.Segments))
+	fmt.Fprintf(w, "segments (%d):\n", len(s.Segments))
 	for i, seg := range s.Segments {
 		if i == summaryListMax {
 			fmt.Fprintf(w, "  ... %d more in the JSON summary\n", len(s.Segments)-i)
@@ -62,19 +62,19 @@ func printRunSummary(w io.Writer, out RunOutput) {
 	if st := s.Strategy; st != nil {
 		b := st.Budget
 		if b.Total > 0 {
-			fmt.Fprintf(w, "\nbudget: %.2f of %.2f expected to be spent (%.0f%%)", b.Used, b.Total, 100*b.Share)
+			fmt.Fprintf(w, "budget: %.2f of %.2f expected to be spent (%.0f%%)", b.Used, b.Total, 100*b.Share)
 			if b.Lambda > 0 {
 				fmt.Fprintf(w, "; it binds (every offer worth its cost would cost %.2f)", b.Unconstrained)
 			}
 			fmt.Fprintln(w)
 		} else {
-			fmt.Fprintf(w, "\nbudget: none; expected cost %.2f\n", b.Used)
+			fmt.Fprintf(w, "budget: none; expected cost %.2f\n", b.Used)
 		}
 		fmt.Fprintf(w, "expected: incremental revenue %.2f, cost %.2f, incremental profit %.2f (ROI %.2f)\n",
 			st.ExpectedIncrementalRevenue, st.ExpectedCost, st.ExpectedIncrementalProfit, st.ROI)
 		fmt.Fprintf(w, "control: %d users held out (%.1f%% of the eligible), never contacted\n", st.Audience.Control, 100*st.Audience.ControlShare)
 	} else {
-		fmt.Fprintf(w, "\nexpected: incremental revenue %.2f, cost %.2f\ncontrol: %d users held out\n",
+		fmt.Fprintf(w, "expected: incremental revenue %.2f, cost %.2f\ncontrol: %d users held out\n",
 			s.Plan.ExpectedIncrementalRevenue, s.Plan.ExpectedCost, s.Plan.ControlRows)
 	}
 	if s.Approval != nil {
@@ -84,7 +84,13 @@ func printRunSummary(w io.Writer, out RunOutput) {
 		fmt.Fprintf(w, "evaluation: %s (measures the campaign against its control group when its window ends)\n", s.Evaluation)
 	}
 
-	fmt.Fprintf(w, "\nplan:    %s (%d rows)\nreport:  %s\nsummary: %s\nui:      %s\n", s.Plan.CSV, s.Plan.Rows, s.Plan.Report, s.Plan.Summary, out.UIURL)
+	fmt.Fprintf(w, "plan:    %s (%d rows)\nreport:  %s\n", s.Plan.CSV, s.Plan.Rows, s.Plan.Report)
+	if jsonFile != "" {
+		fmt.Fprintf(w, "summary: %s (the whole summary, JSON; also %s)\n", jsonFile, s.Plan.Summary)
+	} else {
+		fmt.Fprintf(w, "summary: %s\n", s.Plan.Summary)
+	}
+	fmt.Fprintf(w, "ui:      %s\n", out.UIURL)
 }
 
 // summaryListMax is how many segments, and how many offers, the run
@@ -95,7 +101,7 @@ const summaryListMax = 12
 // revenue per offer from the strategy, else the plan's counts.
 func printOffers(w io.Writer, s workflows.Summary) {
 	if s.Strategy != nil {
-		fmt.Fprintf(w, "\noffers (%d):\n", len(s.Strategy.Offers))
+		fmt.Fprintf(w, "offers (%d):\n", len(s.Strategy.Offers))
 		for i, o := range s.Strategy.Offers {
 			if i == summaryListMax {
 				fmt.Fprintf(w, "  ... %d more in the JSON summary\n", len(s.Strategy.Offers)-i)
@@ -110,7 +116,7 @@ func printOffers(w io.Writer, s workflows.Summary) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(w, "\noffers (%d):\n", len(names))
+	fmt.Fprintf(w, "offers (%d):\n", len(names))
 	for i, name := range names {
 		if i == summaryListMax {
 			fmt.Fprintf(w, "  ... %d more in the JSON summary\n", len(names)-i)

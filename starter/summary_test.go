@@ -45,7 +45,7 @@ func recordedSummary(t *testing.T) workflows.Summary {
 func TestRunSummary(t *testing.T) {
 	sum := recordedSummary(t)
 	var b bytes.Buffer
-	printRunSummary(&b, RunOutput{Summary: sum, UIURL: "http://127.0.0.1:8233/namespaces/default/workflows/it-1/x/history"})
+	printRunSummary(&b, RunOutput{Summary: sum, UIURL: "http://127.0.0.1:8233/namespaces/default/workflows/it-1/x/history"}, "")
 	out := b.String()
 	t.Logf("summary:\n%s", out)
 	if n := strings.Count(out, "\n"); n >= 60 {
@@ -84,9 +84,10 @@ func TestRunSummaryBounded(t *testing.T) {
 	sum.Approval = &workflows.ApprovalRecord{RunID: "it-1", Status: workflows.ApprovalApproved, By: "ana"}
 	sum.Evaluation = "it-1-evaluation"
 	var b bytes.Buffer
-	printRunSummary(&b, RunOutput{Summary: sum})
+	printRunSummary(&b, RunOutput{Summary: sum}, ".promoflow/demo/summary.json")
 	out := b.String()
-	if n := strings.Count(out, "\n"); n >= 60 || !strings.Contains(out, "  ... 28 more in the JSON summary\n") {
+	if n := strings.Count(out, "\n"); n >= 60 || !strings.Contains(out, "  ... 28 more in the JSON summary\n") ||
+		!strings.Contains(out, "\nsummary: .promoflow/demo/summary.json (the whole summary, JSON; also s3://promoflow/campaigns/it-1/summary.json)\n") {
 		t.Errorf("%d lines:\n%s", n, out)
 	}
 }
