@@ -324,9 +324,11 @@ type NextRun struct {
 // ScheduleCampaign is what every run of a schedule does: the parts of its
 // workflows.RegenerateInput an operator checks.
 type ScheduleCampaign struct {
-	Template     string   `json:"template"`
-	InputPrefix  string   `json:"input_prefix"`
-	Budget       *float64 `json:"budget,omitempty"` // the frozen template's; nil without one
+	Template    string `json:"template"`
+	InputPrefix string `json:"input_prefix"`
+	// Budget, ControlShare, ExploreShare and WindowDays are the frozen
+	// template's; Budget is nil without one (then the others are 0).
+	Budget       *float64 `json:"budget,omitempty"`
 	ControlShare float64  `json:"control_share"`
 	ExploreShare float64  `json:"explore_share"`
 	WindowDays   int      `json:"window_days"`
@@ -339,7 +341,6 @@ type ScheduleCampaign struct {
 	K            int      `json:"k"`
 	Seed         int64    `json:"seed"`
 	Evaluate     bool     `json:"evaluate"`
-	hasSpec      bool
 }
 
 func newScheduleCampaign(in workflows.RegenerateInput) *ScheduleCampaign {
@@ -353,7 +354,7 @@ func newScheduleCampaign(in workflows.RegenerateInput) *ScheduleCampaign {
 	}
 	if in.Spec != nil {
 		b := in.Spec.Budget
-		c.Budget, c.ControlShare, c.ExploreShare, c.WindowDays, c.hasSpec = &b, in.Spec.ControlShare, in.Spec.ExploreShare, in.Spec.WindowDays, true
+		c.Budget, c.ControlShare, c.ExploreShare, c.WindowDays = &b, in.Spec.ControlShare, in.Spec.ExploreShare, in.Spec.WindowDays
 	}
 	return c
 }
@@ -444,7 +445,7 @@ func actionInput(wa *client.ScheduleWorkflowAction) (workflows.RegenerateInput, 
 // line sums up what a scheduled run does.
 func (c *ScheduleCampaign) line() string {
 	parts := []string{"template " + c.Template, "inputs " + c.InputPrefix}
-	if c.hasSpec {
+	if c.Budget != nil { // a frozen template
 		parts = append(parts, fmt.Sprintf("budget %g", *c.Budget), fmt.Sprintf("control %g", c.ControlShare),
 			fmt.Sprintf("explore %g", c.ExploreShare), fmt.Sprintf("window %dd", c.WindowDays))
 	}
