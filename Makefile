@@ -74,7 +74,7 @@ status: ## show which parts of the stack are running
 logs: ## follow the stack's logs
 	@tail -n 20 -F $(STATE)/logs/*.log
 
-demo: up ## up, generate 20k users (once), run the weekly template and print the summary
+demo: up ## up, generate 20k users (once), run the weekly template, print a short summary (the whole one: .promoflow/demo/summary.json)
 	@mkdir -p $(DEMO)
 	@if [[ ! -s $(DEMO)/events.csv.gz ]]; then \
 		echo "generating $(DEMO)/events.csv.gz"; \
@@ -83,16 +83,8 @@ demo: up ## up, generate 20k users (once), run the weekly template and print the
 	else \
 		echo "using existing $(DEMO)/events.csv.gz"; \
 	fi
-	$(GO) run ./starter run --template weekly --input $(DEMO)/events.csv.gz --seed 42 --wait --json \
-		| tee $(DEMO)/summary.json.partial
-	@mv $(DEMO)/summary.json.partial $(DEMO)/summary.json
-	@echo
-	@echo "Summary: $(DEMO)/summary.json"
-	@plan=$$(grep -o '"csv": *"s3://[^"]*"' $(DEMO)/summary.json | head -n 1 | sed 's|.*"s3://\([^"]*\)"|\1|'); \
-	if [[ -n $$plan ]]; then echo "Plan:    s3://$$plan (on disk: $(STATE)/s3/$$plan)"; fi
-	@ui=$$(grep -o '"ui_url": *"[^"]*"' $(DEMO)/summary.json | head -n 1 | sed 's|.*: *"\([^"]*\)"|\1|'); \
-	echo "Run:     $${ui:-$(PROMOFLOW_UI)}"
-	@echo "The stack stays up; 'make down' stops it."
+	@$(GO) run ./starter run --template weekly --input $(DEMO)/events.csv.gz --seed 42 --wait --json-out $(DEMO)/summary.json
+	@echo "The stack stays up ('make down' stops it); the bucket is on disk in $(STATE)/s3/$(PROMOFLOW_BUCKET)/"
 
 # --- checks ------------------------------------------------------------------
 test: tools ## go test ./... (tests start their own servers from bin/)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -30,8 +29,7 @@ func rejectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // outcome. The workflow's validator refuses a missing reviewer or reason,
 // a run that is not waiting, or one already decided; its reason is printed.
 func reviewCmd(ctx context.Context, kind string, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(kind, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet(kind)
 	cfg := config.FromEnv(fs)
 	by := fs.String("by", "", "reviewer name (required)")
 	comment := fs.String("comment", "", "comment recorded with the decision")
@@ -93,25 +91,6 @@ func sendReview(ctx context.Context, c client.Client, runID, kind string, in wor
 		return rec, fmt.Errorf("%s %s: %w", kind, runID, err)
 	}
 	return rec, nil
-}
-
-// parseWithID parses flags that may come before or after one positional
-// RUN_ID (flag stops at the first non-flag argument).
-func parseWithID(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
-		return "", err
-	}
-	if fs.NArg() == 0 {
-		return "", nil
-	}
-	id := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return "", err
-	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	return id, nil
 }
 
 func nonEmpty(ss ...string) []string {

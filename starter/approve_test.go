@@ -90,9 +90,10 @@ func TestIntegrationApproval(t *testing.T) {
 	const runID = "approval-it-1"
 	var stdout, stderr syncBuffer
 	done := make(chan int)
-	go func() {
+	summaryFile := filepath.Join(t.TempDir(), "demo", "summary.json")
+	go func() { // as make demo runs it: the short summary printed, the whole one in a file
 		done <- dispatch(ctx, []string{"run", "--input", events, "--run-id", runID, "--shards", "2", "--k", "3",
-			"--require-approval", "--approval-deadline", "1h", "--wait", "--json"}, &stdout, &stderr)
+			"--require-approval", "--approval-deadline", "1h", "--wait", "--json-out", summaryFile}, &stdout, &stderr)
 	}()
 	hint := "awaiting approval: starter approve " + runID + " --by NAME"
 	deadline := time.Now().Add(3 * time.Minute)
@@ -113,6 +114,11 @@ func TestIntegrationApproval(t *testing.T) {
 	var st bytes.Buffer
 	if code := dispatch(ctx, []string{"status", runID}, &st, &st); code != 0 || !strings.Contains(st.String(), "run "+runID+": "+workflows.AwaitingApproval) {
 		t.Errorf("status: exit %d:\n%s", code, st.String())
+	}
+	st.Reset()
+	var p workflows.Progress // a flag after the run ID
+	if code := dispatch(ctx, []string{"status", runID, "--json"}, &st, &st); code != 0 || json.Unmarshal(st.Bytes(), &p) != nil || p.RunID != runID || p.Stage != workflows.AwaitingApproval {
+		t.Errorf("status RUN --json: exit %d, progress %+v:\n%s", code, p, st.String())
 	}
 	// The validator refuses a review without a reviewer; nothing is recorded.
 	if _, err := sendReview(ctx, c, runID, workflows.ApproveUpdate, workflows.ApprovalInput{By: ""}); err == nil || !strings.Contains(err.Error(), "reviewer name (by) is required") {
@@ -140,8 +146,15 @@ func TestIntegrationApproval(t *testing.T) {
 		t.Fatal("run did not finish after approval")
 	}
 	var sum RunOutput
-	if err := json.Unmarshal([]byte(stdout.String()), &sum); err != nil {
-		t.Fatalf("run --json: %v\n%s", err, stdout.String())
+	if b, err := os.ReadFile(summaryFile); err != nil || json.Unmarshal(b, &sum) != nil {
+		t.Fatalf("run --json-out: %v\n%.300s", err, b)
+	}
+	short := stdout.String()
+	if n := strings.Count(short, "\n"); n >= 60 || !strings.Contains(short, "run "+runID+": template weekly") ||
+		!strings.Contains(short, "\nsegments (3):\n") || !strings.Contains(short, "run "+runID+": approved by ana") ||
+		!strings.Contains(short, "report:  "+sum.Plan.Report+"\n") || !strings.Contains(short, "ui:      "+sum.UIURL+"\n") ||
+		!strings.Contains(short, "summary: "+summaryFile+" (the whole summary, JSON; also s3://") {
+		t.Errorf("run --wait --json-out printed %d lines:\n%s", n, short)
 	}
 	a := sum.Approval
 	if a == nil || a.Status != workflows.ApprovalApproved || a.By != "ana" || a.Comment != "ship it" || a.At.IsZero() || a.Deadline.Sub(a.At) > time.Hour {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,12 +16,11 @@ import (
 // codecServer serves the payload codec over HTTP so the Temporal UI (its
 // "codec server" setting) can show operators decrypted payloads.
 func codecServer(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("codec-server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("codec-server")
 	cfg := config.FromEnv(fs)
 	listen := fs.String("listen", "127.0.0.1:8081", "address to serve on")
 	origin := fs.String("cors-origin", "http://127.0.0.1:8233", "Temporal UI origin allowed to call the server")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	c, err := cfg.Codec()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -13,13 +12,12 @@ import (
 )
 
 func generate(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("generate")
 	users := fs.Int("users", 20000, "users to generate")
 	seed := fs.Int64("seed", 42, "random seed; the same seed writes the same bytes")
 	out := fs.String("out", "", "output file (.csv.gz for gzip)")
 	asJSON := fs.Bool("json", false, "print the statistics as JSON on stdout")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {

@@ -1,47 +1,60 @@
 // Command starter is promoflow's command line: it generates demo data,
-// starts regenerations and reports their progress.
-//
-//	starter generate --users N --seed S --out PATH
-//	starter run --template weekly --input PATH_OR_S3_URL [--wait] [--json]
-//	starter status RUN_ID
-//	starter approve RUN_ID --by NAME [--comment TEXT]
-//	starter reject RUN_ID --by NAME --reason TEXT
-//	starter uplift --history FILE --arm-col COL --control VALUE --outcome-col COL [--wait] [--json]
-//	starter history --users N --seed S --out PATH
-//	starter schedule create --template weekly --every 168h | --cron "..." [--timezone TZ] [run's campaign flags]
-//	starter schedule update ID [the flags of create]
-//	starter schedule list | describe ID | pause ID | resume ID | trigger ID | backfill ID | delete ID
-//	starter outcomes --campaign C --input FILE[,FILE] [--mapping M] [--json]
-//	starter simulate --weeks N --users N --seed S [--json]
+// starts regenerations and schedules, and reports their progress. The
+// commands and their synopses are listed by `starter -h` (the commands
+// table below); `starter <command> -h` lists a command's flags, which may
+// come before or after its positional arguments.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/promoflow/promoflow/internal/buildinfo"
 )
 
-const usage = `usage: starter <command> [flags]
+// command is one of the starter's commands.
+type command struct {
+	name     string
+	synopsis string // the usage line after "starter "
+	about    string // one line: what it does
+	run      func(context.Context, []string, io.Writer, io.Writer) error
+}
 
-commands:
-  generate   write a synthetic canonical events file (gzip CSV)
-  run        start a campaign regeneration (uploads a local input first)
-  status     print the stage progress of a run
-  approve    approve a run's plan waiting for review: approve RUN_ID --by NAME [--comment TEXT]
-  reject     reject a run's plan waiting for review: reject RUN_ID --by NAME --reason TEXT
-  setup      create the bucket and register search attributes (idempotent)
-  uplift     analyse a campaign history: per-offer effects, learners, policy at budgets
-  history    write a synthetic campaign history with planted offer effects (CSV)
-  schedule   create, update, list, describe, pause, resume, trigger, backfill, delete schedules
-  outcomes   upload a campaign's outcome events and tell its evaluation they are in
-  simulate   run the closed loop for N simulated weeks and print plan, oracle and baseline profit
-  codec-server  decode encrypted payloads for the Temporal UI
+// commands lists the starter's commands in the order usage shows them.
+func commands() []command {
+	return []command{
+		{"generate", "generate --users N --seed S --out PATH [--json]", "write a synthetic canonical events file (gzip CSV)", generate},
+		{"run", "run --template weekly --input PATH_OR_S3_URL [--wait] [--json]", "start a campaign regeneration (uploads a local input first)", runCmd},
+		{"status", "status RUN_ID [--json] [--watch [--every 1s]]", "print the stage progress of a run", status},
+		{"approve", "approve RUN_ID --by NAME [--comment TEXT] [--json]", "approve a run's plan waiting for review", approveCmd},
+		{"reject", "reject RUN_ID --by NAME --reason TEXT [--json]", "reject a run's plan waiting for review", rejectCmd},
+		{"setup", "setup", "create the bucket and register search attributes (idempotent)", setup},
+		{"uplift", "uplift --history FILE --arm-col COL --control VALUE --outcome-col COL [--wait] [--json]", "analyse a campaign history: per-offer effects, learners, policy at budgets", upliftCmd},
+		{"history", "history --users N --seed S --out PATH [--json]", "write a synthetic campaign history with planted offer effects (CSV)", historyCmd},
+		{"schedule", "schedule <create|update|list|describe|pause|resume|trigger|backfill|delete> [flags] [ID]", "create, update, list, describe, pause, resume, trigger, backfill, delete schedules", scheduleCmd},
+		{"outcomes", "outcomes --campaign C --input FILE[,FILE] [--mapping M] [--json]", "upload a campaign's outcome events and tell its evaluation they are in", outcomesCmd},
+		{"simulate", "simulate --weeks N --users N --seed S [--json]", "run the closed loop for N simulated weeks and print plan, oracle and baseline profit", simulateCmd},
+		{"codec-server", "codec-server [--listen ADDR] [--cors-origin URL]", "decode encrypted payloads for the Temporal UI", codecServer},
+		{"version", "version", "print the starter's version and commit (also --version)", nil},
+	}
+}
 
-"starter <command> -h" lists a command's flags.
-`
+// usage is the starter's usage: its commands and what each does.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: starter <command> [flags]\n\ncommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-13s %s\n", c.name, c.about)
+	}
+	b.WriteString("\n\"starter <command> -h\" (or \"starter help <command>\") shows a command's usage and flags.\n")
+	return b.String()
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -49,38 +62,52 @@ func main() {
 	os.Exit(dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// dispatch runs the command in args and returns the exit code.
+// dispatch runs the command in args and returns the exit code: 0 on
+// success or when help was asked for, 1 when the command failed, 2 when
+// there is no such command.
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
-	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"generate":     generate,
-		"run":          runCmd,
-		"status":       status,
-		"approve":      approveCmd,
-		"reject":       rejectCmd,
-		"codec-server": codecServer,
-		"setup":        setup,
-		"uplift":       upliftCmd,
-		"history":      historyCmd,
-		"schedule":     scheduleCmd,
-		"outcomes":     outcomesCmd,
-		"simulate":     simulateCmd,
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 && args[0] == "help" {
+			return dispatch(ctx, []string{args[1], "-h"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage())
+		return 0
+	case "-version", "--version", "version":
+		fmt.Fprintln(stdout, "starter", buildinfo.String())
+		return 0
 	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-			fmt.Fprint(stdout, usage)
+	var cmd *command
+	for _, c := range commands() {
+		if c.name == args[0] && c.run != nil {
+			cmd = &c
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage())
+		return 2
+	}
+	err := cmd.run(ctx, args[1:], stdout, stderr)
+	var help *helpRequest
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &help):
+		if cmd.name == "schedule" {
+			fmt.Fprint(stdout, scheduleUsage)
+			printFlags(stdout, help.fs)
 			return 0
 		}
-		fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage)
-		return 2
+		printHelp(stdout, cmd.synopsis, cmd.about, help.fs)
+		return 0
 	}
-	if err := cmd(ctx, args[1:], stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "starter %s: %v\n", args[0], err)
-		return 1
+	fmt.Fprintf(stderr, "starter %s: %v\n", args[0], err)
+	if hint := flagHint(err); hint != "" {
+		fmt.Fprintln(stderr, hint)
 	}
-	return 0
+	return 1
 }

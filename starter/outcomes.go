@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -39,18 +38,14 @@ type OutcomesOutput struct {
 // outcomesCmd uploads a campaign's outcome event files under
 // raw/outcomes/<campaign>/ and signals its evaluation that they are in.
 func outcomesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("outcomes", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("outcomes")
 	cfg := config.FromEnv(fs)
 	camp := fs.String("campaign", "", "campaign id (its evaluation is <campaign>-evaluation)")
 	input := fs.String("input", "", "outcome event files, comma-separated: local files (uploaded to raw/outcomes/<campaign>/<content hash>/), or s3:// or raw/ keys")
 	mappingFile := fs.String("mapping", "", "mapping YAML whose events sources read the files (docs/DATA.md); default: canonical event CSV")
 	asJSON := fs.Bool("json", false, "print what was uploaded and signalled as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	files := splitList(*input)
 	if *camp == "" || len(files) == 0 {

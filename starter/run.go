@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,21 +31,18 @@ type RunOutput struct {
 }
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("run")
 	cfg := config.FromEnv(fs)
 	input := fs.String("input", "", "events: a local file (uploaded to raw/<dataset>/), s3://bucket/key or a raw/ key; comma-separated for several")
 	runID := fs.String("run-id", "", "run id (default <template>-<UTC time>)")
 	campaign := fs.String("campaign", "", "campaign id (default the run id)")
 	wait := fs.Bool("wait", false, "wait for the run to finish and print its summary")
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
+	jsonOut := fs.String("json-out", "", "with --wait: write the whole summary as JSON to this file, and print the short one (as without --json)")
 	var cf campaignFlags
 	cf.register(fs, false)
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	in, err := cf.prepare()
 	if err != nil {
@@ -55,6 +51,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	inputs := splitList(*input)
 	if len(inputs) == 0 {
 		return errors.New("--input is required")
+	}
+	if *jsonOut != "" && !*wait {
+		return errors.New("--json-out needs --wait (the summary exists when the run is done)")
 	}
 	for _, f := range inputs {
 		if !isBucketRef(f) {
@@ -114,21 +113,45 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("run %s failed: %w\n  ui: %s", run.GetID(), err, ui)
 	}
 	out := RunOutput{Summary: sum, UIURL: ui}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	if sum.Approval != nil {
-		fmt.Fprintln(stdout, approvalLine(*sum.Approval))
-		if sum.Approval.Status != workflows.ApprovalApproved {
-			fmt.Fprintf(stdout, "review: %s\nui: %s\n", sum.Approval.Review, ui)
-			return nil
+	if *jsonOut != "" {
+		if err := writeJSONFile(*jsonOut, out); err != nil {
+			return err
 		}
 	}
-	fmt.Fprintf(stdout, "run %s: %d input rows, %d users, %d plan rows (%d control)\nplan: %s\nui: %s\n",
-		sum.RunID, sum.InputRows, sum.Users, sum.Plan.Rows, sum.Plan.ControlRows, sum.Plan.CSV, ui)
+	if *asJSON {
+		return printJSON(stdout, out)
+	}
+	if sum.Approval != nil && sum.Approval.Status != workflows.ApprovalApproved {
+		fmt.Fprintln(stdout, approvalLine(*sum.Approval))
+		fmt.Fprintf(stdout, "review: %s\nui: %s\n", sum.Approval.Review, ui)
+		if *jsonOut != "" {
+			fmt.Fprintf(stdout, "summary: %s (the whole summary, JSON)\n", *jsonOut)
+		}
+	} else {
+		printRunSummary(stdout, out, *jsonOut)
+	}
 	return nil
+}
+
+// writeJSONFile writes v as indented JSON to path, through a temporary
+// file renamed into place: path is whole or absent.
+func writeJSONFile(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".partial"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := printJSON(f, v); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // refResolver resolves file references against the bucket, connecting
@@ -250,26 +273,38 @@ func printStarted(stdout io.Writer, asJSON bool, runID string, run client.Workfl
 }
 
 // follow waits for run to end, reporting its progress on stderr, and
-// decodes its result into out.
+// decodes its result into out. The reporter has stopped (and erased its
+// line from a terminal) when follow returns, so nothing it writes comes
+// after what the caller prints.
 func follow(ctx context.Context, c client.Client, run client.WorkflowRun, stderr io.Writer, out any) error {
-	done := make(chan struct{})
-	defer close(done)
-	go reportProgress(ctx, c, run.GetID(), stderr, done)
-	return run.Get(ctx, out)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		reportProgress(ctx, c, run.GetID(), stderr, done)
+	}()
+	err := run.Get(ctx, out)
+	close(done)
+	<-stopped
+	return err
 }
 
 func uiURL(cfg *config.Config, workflowID, runID string) string {
 	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(cfg.UI, "/"), cfg.Namespace, workflowID, runID)
 }
 
-// reportProgress prints the running stage to stderr whenever it changes.
+// reportProgress shows the run's stages on stderr: on a terminal one line
+// redrawn in place whenever it changes, units of the running stage
+// included; elsewhere (a log) a line each time a stage starts.
 func reportProgress(ctx context.Context, c client.Client, workflowID string, stderr io.Writer, done <-chan struct{}) {
-	last, hinted := "", false
+	tty := isTerminal(stderr)
+	w := &watcher{w: stderr, tty: tty, render: func(p workflows.Progress) string { return progressLine(p, tty) + "\n" }}
+	hinted := false
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-done:
+			w.clear() // the run's summary follows
 			return
 		case <-ctx.Done():
 			return
@@ -279,13 +314,10 @@ func reportProgress(ctx context.Context, c client.Client, workflowID string, std
 		if err != nil {
 			continue
 		}
-		line := progressLine(p)
-		if line != last {
-			fmt.Fprintln(stderr, line)
-			last = line
-		}
+		w.show(p)
 		if hint := approvalHint(p, workflowID); hint != "" && !hinted {
 			fmt.Fprintln(stderr, hint)
+			w.keep() // the hint stays on screen
 			hinted = true
 		}
 	}
@@ -300,12 +332,14 @@ func queryProgress(ctx context.Context, c client.Client, workflowID string) (wor
 	return p, v.Get(&p)
 }
 
-func progressLine(p workflows.Progress) string {
+// progressLine marks each stage done [x], running [>] or pending [ ], with
+// the running stage's units when units is set.
+func progressLine(p workflows.Progress, units bool) string {
 	var parts []string
 	for _, s := range p.Stages {
 		mark := map[string]string{workflows.Pending: " ", workflows.Running: ">", workflows.Done: "x"}[s.State]
 		part := fmt.Sprintf("[%s] %s", mark, s.Name)
-		if s.State == workflows.Running && s.Total > 0 {
+		if units && s.State == workflows.Running && s.Total > 0 {
 			part += fmt.Sprintf(" %d/%d", s.Done, s.Total)
 		}
 		parts = append(parts, part)

@@ -30,8 +30,8 @@ const scheduleUsage = `usage: starter schedule <create|update|list|describe|paus
   update ID [the flags of create]: the action is rebuilt from the flags given (flags not
          given take their defaults, not the old values); the spec is replaced when --every
          or --cron is given, else kept (--timezone alone changes its time zone)
-  list
-  describe ID
+  list [--json]
+  describe ID [--json]
   pause ID [--note TEXT]
   resume ID [--note TEXT]
   trigger ID
@@ -46,12 +46,17 @@ func scheduleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errors.New("missing subcommand")
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("schedule "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	switch sub {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, scheduleUsage)
+		return nil
+	}
+	fs := newFlagSet("schedule " + sub)
 	cfg := config.FromEnv(fs)
 	var create *scheduleSpec
 	note := ""
 	var bfStart, bfEnd string
+	asJSON := false
 	switch sub {
 	case "create", "update":
 		create = scheduleFlags(fs, sub == "update")
@@ -60,21 +65,18 @@ func scheduleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "backfill":
 		fs.StringVar(&bfStart, "start", "", "first scheduled time to run (RFC 3339)")
 		fs.StringVar(&bfEnd, "end", "", "last scheduled time to run (RFC 3339)")
-	case "list", "describe", "trigger", "delete":
+	case "list":
+		fs.BoolVar(&asJSON, "json", false, "print the schedules as a JSON array (ScheduleInfo)")
+	case "describe":
+		fs.BoolVar(&asJSON, "json", false, "print the schedule as JSON (ScheduleInfo)")
+	case "trigger", "delete":
 	default:
 		fmt.Fprint(stderr, scheduleUsage)
 		return fmt.Errorf("unknown subcommand %q", sub)
 	}
-	// Flags may follow the ID: parse, take the ID, parse the rest.
-	if err := fs.Parse(args); err != nil {
+	id, err := parseWithID(fs, args) // flags may follow the ID
+	if err != nil {
 		return err
-	}
-	id := ""
-	if fs.NArg() > 0 {
-		id = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
-		}
 	}
 	if sub != "create" && sub != "list" && id == "" {
 		return fmt.Errorf("usage: starter schedule %s ID", sub)
@@ -114,9 +116,9 @@ func scheduleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	case "update":
 		return updateSchedule(ctx, sc.GetHandle(ctx, id), create, action, stdout)
 	case "list":
-		return listSchedules(ctx, sc, stdout)
+		return listSchedules(ctx, sc, stdout, asJSON)
 	case "describe":
-		return describeSchedule(ctx, sc.GetHandle(ctx, id), stdout)
+		return describeSchedule(ctx, sc.GetHandle(ctx, id), stdout, asJSON)
 	case "pause":
 		if err := sc.GetHandle(ctx, id).Pause(ctx, client.SchedulePauseOptions{Note: note}); err != nil {
 			return fmt.Errorf("pause %s: %w", id, err)
@@ -251,13 +253,13 @@ func createSchedule(ctx context.Context, sc client.ScheduleClient, s *scheduleSp
 	h, err := sc.Create(ctx, scheduleOptions(s, action))
 	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
 		fmt.Fprintf(stdout, "schedule %s already exists (unchanged; `starter schedule update %s ...` changes it):\n", *s.id, *s.id)
-		return describeSchedule(ctx, sc.GetHandle(ctx, *s.id), stdout)
+		return describeSchedule(ctx, sc.GetHandle(ctx, *s.id), stdout, false)
 	}
 	if err != nil {
 		return fmt.Errorf("create schedule %s: %w", *s.id, err)
 	}
 	fmt.Fprintf(stdout, "schedule %s created:\n", h.GetID())
-	return describeSchedule(ctx, h, stdout)
+	return describeSchedule(ctx, h, stdout, false)
 }
 
 // updateSchedule replaces the schedule's action by action and, when s
@@ -278,44 +280,152 @@ func updateSchedule(ctx context.Context, h client.ScheduleHandle, s *scheduleSpe
 		return fmt.Errorf("update schedule %s: %w", h.GetID(), err)
 	}
 	fmt.Fprintf(stdout, "schedule %s updated:\n", h.GetID())
-	return describeSchedule(ctx, h, stdout)
+	return describeSchedule(ctx, h, stdout, false)
 }
 
-func describeSchedule(ctx context.Context, h client.ScheduleHandle, stdout io.Writer) error {
+// ScheduleInfo is a schedule as `schedule list` and `schedule describe`
+// (and create and update) show it; --json prints it as it is. A listed
+// schedule has no action details, policy nor counts: describe has them.
+type ScheduleInfo struct {
+	ID    string `json:"id"`
+	State string `json:"state"` // "active" or "paused"
+	Note  string `json:"note,omitempty"`
+	Spec  string `json:"spec"` // when it runs, as specString shows it
+	// Workflow, WorkflowID (the prefix of each run's ID) and TaskQueue are
+	// what each run starts.
+	Workflow   string            `json:"workflow,omitempty"`
+	WorkflowID string            `json:"workflow_id,omitempty"`
+	TaskQueue  string            `json:"task_queue,omitempty"`
+	Campaign   *ScheduleCampaign `json:"campaign,omitempty"`
+	Overlap    string            `json:"overlap,omitempty"` // the overlap policy, e.g. "Skip"
+	// Taken and Skipped count the actions taken and skipped for overlap
+	// (describe only).
+	Taken   int `json:"actions_taken"`
+	Skipped int `json:"actions_skipped_overlap"`
+	// Recent are the latest runs started, oldest first; Next, the next
+	// scheduled times (at most 3 in describe, 1 in list).
+	Recent []ScheduledRun `json:"recent"`
+	Next   []NextRun      `json:"next"`
+}
+
+// ScheduledRun is a run a schedule started.
+type ScheduledRun struct {
+	ScheduledAt time.Time `json:"scheduled_at"`
+	WorkflowID  string    `json:"workflow_id"`
+}
+
+// NextRun is a time a schedule will start a run, and the campaign that run
+// will be (known from a description, not from a list).
+type NextRun struct {
+	At       time.Time `json:"at"`
+	Campaign string    `json:"campaign,omitempty"`
+}
+
+// ScheduleCampaign is what every run of a schedule does: the parts of its
+// workflows.RegenerateInput an operator checks.
+type ScheduleCampaign struct {
+	Template    string `json:"template"`
+	InputPrefix string `json:"input_prefix"`
+	// Budget, ControlShare, ExploreShare and WindowDays are the frozen
+	// template's; Budget is nil without one (then the others are 0).
+	Budget       *float64 `json:"budget,omitempty"`
+	ControlShare float64  `json:"control_share"`
+	ExploreShare float64  `json:"explore_share"`
+	WindowDays   int      `json:"window_days"`
+	Mapping      bool     `json:"mapping"` // a mapping is frozen in
+	OptOut       []string `json:"opt_out,omitempty"`
+	History      []string `json:"history,omitempty"`
+	Approval     bool     `json:"approval_required"`
+	Deadline     string   `json:"approval_deadline,omitempty"`
+	Shards       int      `json:"shards"`
+	K            int      `json:"k"`
+	Seed         int64    `json:"seed"`
+	Evaluate     bool     `json:"evaluate"`
+}
+
+func newScheduleCampaign(in workflows.RegenerateInput) *ScheduleCampaign {
+	c := &ScheduleCampaign{
+		Template: in.Template, InputPrefix: in.InputPrefix, Mapping: in.Mapping != "",
+		OptOut: in.OptOut, History: in.History, Approval: in.Approval.Required,
+		Shards: in.Shards, K: in.K, Seed: in.Seed, Evaluate: in.Evaluate,
+	}
+	if in.Approval.Deadline > 0 {
+		c.Deadline = in.Approval.Deadline.String()
+	}
+	if in.Spec != nil {
+		b := in.Spec.Budget
+		c.Budget, c.ControlShare, c.ExploreShare, c.WindowDays = &b, in.Spec.ControlShare, in.Spec.ExploreShare, in.Spec.WindowDays
+	}
+	return c
+}
+
+// describeSchedule prints the schedule behind h, as text or JSON.
+func describeSchedule(ctx context.Context, h client.ScheduleHandle, stdout io.Writer, asJSON bool) error {
 	d, err := h.Describe(ctx)
 	if err != nil {
 		return fmt.Errorf("describe %s: %w", h.GetID(), err)
 	}
-	state := "active"
-	if d.Schedule.State != nil && d.Schedule.State.Paused {
-		state = "paused"
-		if d.Schedule.State.Note != "" {
-			state += " (" + d.Schedule.State.Note + ")"
-		}
+	info := scheduleInfo(h.GetID(), d)
+	if asJSON {
+		return printJSON(stdout, info)
 	}
-	fmt.Fprintf(stdout, "  id:       %s\n  state:    %s\n  spec:     %s\n", h.GetID(), state, specString(d.Schedule.Spec))
+	printScheduleInfo(stdout, info)
+	return nil
+}
+
+// scheduleInfo is the ScheduleInfo of a description.
+func scheduleInfo(id string, d *client.ScheduleDescription) ScheduleInfo {
+	info := ScheduleInfo{ID: id, State: "active", Spec: specString(d.Schedule.Spec),
+		Taken: d.Info.NumActions, Skipped: d.Info.NumActionsSkippedOverlap, Recent: []ScheduledRun{}, Next: []NextRun{}}
+	if st := d.Schedule.State; st != nil && st.Paused {
+		info.State, info.Note = "paused", st.Note
+	}
 	if wa, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction); ok {
-		fmt.Fprintf(stdout, "  action:   %v id %s on queue %s\n", wa.Workflow, wa.ID, wa.TaskQueue)
+		info.Workflow, info.WorkflowID, info.TaskQueue = fmt.Sprint(wa.Workflow), wa.ID, wa.TaskQueue
 		if in, ok := actionInput(wa); ok {
-			fmt.Fprintf(stdout, "  campaign: %s\n", campaignLine(in))
+			info.Campaign = newScheduleCampaign(in)
 		}
 	}
 	if d.Schedule.Policy != nil {
-		fmt.Fprintf(stdout, "  overlap:  %s\n", strings.TrimPrefix(d.Schedule.Policy.Overlap.String(), "SCHEDULE_OVERLAP_POLICY_"))
+		info.Overlap = strings.TrimPrefix(d.Schedule.Policy.Overlap.String(), "SCHEDULE_OVERLAP_POLICY_")
 	}
-	fmt.Fprintf(stdout, "  actions:  %d taken, %d skipped (overlap)\n", d.Info.NumActions, d.Info.NumActionsSkippedOverlap)
 	for _, a := range d.Info.RecentActions {
 		if a.StartWorkflowResult != nil {
-			fmt.Fprintf(stdout, "  ran:      %s  %s\n", a.ScheduleTime.UTC().Format(time.RFC3339), a.StartWorkflowResult.WorkflowID)
+			info.Recent = append(info.Recent, ScheduledRun{ScheduledAt: a.ScheduleTime.UTC(), WorkflowID: a.StartWorkflowResult.WorkflowID})
 		}
 	}
 	for i, t := range d.Info.NextActionTimes {
 		if i == 3 {
 			break
 		}
-		fmt.Fprintf(stdout, "  next:     %s  campaign %s\n", t.UTC().Format(time.RFC3339), workflows.ScheduledCampaignID(actionTemplate(d.Schedule.Action), t, actionEvery(d.Schedule.Action)))
+		info.Next = append(info.Next, NextRun{At: t.UTC(), Campaign: workflows.ScheduledCampaignID(actionTemplate(d.Schedule.Action), t, actionEvery(d.Schedule.Action))})
 	}
-	return nil
+	return info
+}
+
+// printScheduleInfo prints a described schedule, a field a line.
+func printScheduleInfo(w io.Writer, info ScheduleInfo) {
+	state := info.State
+	if info.Note != "" {
+		state += " (" + info.Note + ")"
+	}
+	fmt.Fprintf(w, "  id:       %s\n  state:    %s\n  spec:     %s\n", info.ID, state, info.Spec)
+	if info.Workflow != "" {
+		fmt.Fprintf(w, "  action:   %s id %s on queue %s\n", info.Workflow, info.WorkflowID, info.TaskQueue)
+	}
+	if info.Campaign != nil {
+		fmt.Fprintf(w, "  campaign: %s\n", info.Campaign.line())
+	}
+	if info.Overlap != "" {
+		fmt.Fprintf(w, "  overlap:  %s\n", info.Overlap)
+	}
+	fmt.Fprintf(w, "  actions:  %d taken, %d skipped (overlap)\n", info.Taken, info.Skipped)
+	for _, r := range info.Recent {
+		fmt.Fprintf(w, "  ran:      %s  %s\n", r.ScheduledAt.Format(time.RFC3339), r.WorkflowID)
+	}
+	for _, n := range info.Next {
+		fmt.Fprintf(w, "  next:     %s  campaign %s\n", n.At.Format(time.RFC3339), n.Campaign)
+	}
 }
 
 // actionInput decodes the RegenerateInput of a described action; false
@@ -332,31 +442,31 @@ func actionInput(wa *client.ScheduleWorkflowAction) (workflows.RegenerateInput, 
 	return in, converter.GetDefaultDataConverter().FromPayload(p, &in) == nil
 }
 
-// campaignLine sums up what a scheduled run does.
-func campaignLine(in workflows.RegenerateInput) string {
-	parts := []string{"template " + in.Template, "inputs " + in.InputPrefix}
-	if in.Spec != nil {
-		parts = append(parts, fmt.Sprintf("budget %g", in.Spec.Budget), fmt.Sprintf("control %g", in.Spec.ControlShare),
-			fmt.Sprintf("explore %g", in.Spec.ExploreShare), fmt.Sprintf("window %dd", in.Spec.WindowDays))
+// line sums up what a scheduled run does.
+func (c *ScheduleCampaign) line() string {
+	parts := []string{"template " + c.Template, "inputs " + c.InputPrefix}
+	if c.Budget != nil { // a frozen template
+		parts = append(parts, fmt.Sprintf("budget %g", *c.Budget), fmt.Sprintf("control %g", c.ControlShare),
+			fmt.Sprintf("explore %g", c.ExploreShare), fmt.Sprintf("window %dd", c.WindowDays))
 	}
-	if in.Mapping != "" {
+	if c.Mapping {
 		parts = append(parts, "mapping")
 	}
-	if len(in.OptOut) > 0 {
-		parts = append(parts, "opt-out "+strings.Join(in.OptOut, ","))
+	if len(c.OptOut) > 0 {
+		parts = append(parts, "opt-out "+strings.Join(c.OptOut, ","))
 	}
-	if len(in.History) > 0 {
-		parts = append(parts, "history "+strings.Join(in.History, ","))
+	if len(c.History) > 0 {
+		parts = append(parts, "history "+strings.Join(c.History, ","))
 	}
-	if in.Approval.Required {
+	if c.Approval {
 		a := "approval required"
-		if in.Approval.Deadline > 0 {
-			a += " within " + in.Approval.Deadline.String()
+		if c.Deadline != "" {
+			a += " within " + c.Deadline
 		}
 		parts = append(parts, a)
 	}
-	parts = append(parts, fmt.Sprintf("shards %d k %d seed %d", in.Shards, in.K, in.Seed))
-	if in.Evaluate {
+	parts = append(parts, fmt.Sprintf("shards %d k %d seed %d", c.Shards, c.K, c.Seed))
+	if c.Evaluate {
 		parts = append(parts, "evaluated")
 	}
 	return strings.Join(parts, ", ")
@@ -434,33 +544,51 @@ func calendarString(c client.ScheduleCalendarSpec) string {
 	return strings.Join(parts, " ")
 }
 
-func listSchedules(ctx context.Context, sc client.ScheduleClient, stdout io.Writer) error {
+// listSchedules prints every schedule, a line each (or a JSON array).
+func listSchedules(ctx context.Context, sc client.ScheduleClient, stdout io.Writer, asJSON bool) error {
 	it, err := sc.List(ctx, client.ScheduleListOptions{})
 	if err != nil {
 		return fmt.Errorf("list schedules: %w", err)
 	}
-	var entries []*client.ScheduleListEntry
+	infos := []ScheduleInfo{}
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
 			return fmt.Errorf("list schedules: %w", err)
 		}
-		entries = append(entries, e)
+		infos = append(infos, listedSchedule(e))
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].ID < entries[j].ID })
-	if len(entries) == 0 {
+	sort.Slice(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
+	if asJSON {
+		return printJSON(stdout, infos)
+	}
+	if len(infos) == 0 {
 		fmt.Fprintln(stdout, "no schedules")
 	}
-	for _, e := range entries {
-		state := "active"
-		if e.Paused {
-			state = "paused"
-		}
+	for _, info := range infos {
 		next := "-"
-		if len(e.NextActionTimes) > 0 {
-			next = e.NextActionTimes[0].UTC().Format(time.RFC3339)
+		if len(info.Next) > 0 {
+			next = info.Next[0].At.Format(time.RFC3339)
 		}
-		fmt.Fprintf(stdout, "%-20s %-7s %-30s next %s  runs %d\n", e.ID, state, specString(e.Spec), next, len(e.RecentActions))
+		fmt.Fprintf(stdout, "%-20s %-7s %-30s next %s  runs %d\n", info.ID, info.State, info.Spec, next, len(info.Recent))
 	}
 	return nil
+}
+
+// listedSchedule is the ScheduleInfo of a list entry.
+func listedSchedule(e *client.ScheduleListEntry) ScheduleInfo {
+	info := ScheduleInfo{ID: e.ID, State: "active", Spec: specString(e.Spec), Workflow: e.WorkflowType.Name,
+		Recent: []ScheduledRun{}, Next: []NextRun{}}
+	if e.Paused {
+		info.State, info.Note = "paused", e.Note
+	}
+	for _, a := range e.RecentActions {
+		if a.StartWorkflowResult != nil {
+			info.Recent = append(info.Recent, ScheduledRun{ScheduledAt: a.ScheduleTime.UTC(), WorkflowID: a.StartWorkflowResult.WorkflowID})
+		}
+	}
+	if len(e.NextActionTimes) > 0 {
+		info.Next = append(info.Next, NextRun{At: e.NextActionTimes[0].UTC()})
+	}
+	return info
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
@@ -152,6 +155,16 @@ func TestScheduleLifecycle(t *testing.T) {
 	if out := cli("schedule", "describe", "weekly"); !strings.Contains(out, "ran:") || !strings.Contains(out, "next:") {
 		t.Errorf("describe after trigger:\n%s", out)
 	}
+	var described ScheduleInfo
+	if out := cli("schedule", "describe", "weekly", "--json"); json.Unmarshal([]byte(out), &described) != nil || described.ID != "weekly" ||
+		described.Campaign == nil || described.Campaign.Template != "weekly" || described.Campaign.Shards != 2 || len(described.Recent) != 1 || len(described.Next) != 3 {
+		t.Errorf("describe --json:\n%s", out)
+	}
+	var listed []ScheduleInfo
+	if out := cli("schedule", "list", "--json"); json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 || listed[0].ID != "weekly" ||
+		listed[0].Spec != "at dow 1 hour 3 minute 0, in Europe/Paris" || listed[0].State != "active" {
+		t.Errorf("list --json:\n%s", out)
+	}
 	if out := cli("schedule", "pause", "weekly", "--note", "inventory count"); !strings.Contains(out, "paused") {
 		t.Error(out)
 	}
@@ -163,6 +176,9 @@ func TestScheduleLifecycle(t *testing.T) {
 	cli("schedule", "delete", "weekly")
 	if out := cli("schedule", "list"); strings.Contains(out, "weekly ") {
 		t.Errorf("list after delete:\n%s", out)
+	}
+	if out := cli("schedule", "list", "--json"); out != "[]\n" {
+		t.Errorf("list --json after delete: %q", out)
 	}
 }
 
@@ -177,5 +193,64 @@ func TestProgressBar(t *testing.T) {
 	p.Stage = workflows.Done
 	if got := progressBar(p, 4); got != "r [####] 100% done" {
 		t.Errorf("done bar %q", got)
+	}
+}
+
+// TestScheduleInfo: a description becomes one ScheduleInfo, printed as
+// text by describe and as it is by --json.
+func TestScheduleInfo(t *testing.T) {
+	in := workflows.RegenerateInput{Template: "weekly", InputPrefix: "raw/shop/", Shards: 2, K: 3, Seed: 7, Evaluate: true,
+		CampaignEvery: 7 * 24 * time.Hour, Approval: workflows.ApprovalPolicy{Required: true, Deadline: 48 * time.Hour}}
+	arg, err := converter.GetDefaultDataConverter().ToPayload(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC)
+	d := &client.ScheduleDescription{
+		Schedule: client.Schedule{
+			Action: &client.ScheduleWorkflowAction{ID: "weekly", Workflow: "Regenerate", TaskQueue: "promoflow", Args: []any{arg}},
+			Spec:   &client.ScheduleSpec{CronExpressions: []string{"0 3 * * MON"}, TimeZoneName: "Europe/Paris"},
+			Policy: &client.SchedulePolicies{Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP},
+			State:  &client.ScheduleState{Paused: true, Note: "inventory count"},
+		},
+		Info: client.ScheduleInfo{NumActions: 4, NumActionsSkippedOverlap: 1,
+			RecentActions: []client.ScheduleActionResult{
+				{ScheduleTime: next.Add(-7 * 24 * time.Hour), StartWorkflowResult: &client.ScheduleWorkflowExecution{WorkflowID: "weekly-2026-11-30T02:00:00Z"}},
+				{ScheduleTime: next}, // no workflow: not listed
+			},
+			NextActionTimes: []time.Time{next, next.Add(168 * time.Hour), next.Add(336 * time.Hour), next.Add(504 * time.Hour)},
+		},
+	}
+	info := scheduleInfo("weekly", d)
+	if info.State != "paused" || info.Note != "inventory count" || info.Overlap != "Skip" || info.Taken != 4 || info.Skipped != 1 ||
+		len(info.Recent) != 1 || len(info.Next) != 3 || info.Campaign == nil || info.Campaign.Shards != 2 || info.Campaign.Deadline != "48h0m0s" {
+		t.Fatalf("info %+v", info)
+	}
+	var text bytes.Buffer
+	printScheduleInfo(&text, info)
+	for _, want := range []string{
+		"  state:    paused (inventory count)\n",
+		"  action:   Regenerate id weekly on queue promoflow\n",
+		"  campaign: template weekly, inputs raw/shop/, approval required within 48h0m0s, shards 2 k 3 seed 7, evaluated\n",
+		"  actions:  4 taken, 1 skipped (overlap)\n",
+		"  ran:      2026-11-30T02:00:00Z  weekly-2026-11-30T02:00:00Z\n",
+		"  next:     2026-12-07T02:00:00Z  campaign " + workflows.ScheduledCampaignID("weekly", next, in.CampaignEvery) + "\n",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("describe text lacks %q:\n%s", want, text.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := printJSON(&js, info); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	camp, _ := back["campaign"].(map[string]any)
+	if back["state"] != "paused" || back["actions_taken"] != 4.0 || camp["template"] != "weekly" || camp["approval_required"] != true ||
+		len(back["next"].([]any)) != 3 || back["spec"] != "cron 0 3 * * MON, in Europe/Paris" {
+		t.Errorf("describe --json:\n%s", js.String())
 	}
 }

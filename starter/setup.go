@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -18,10 +17,9 @@ import (
 // setup prepares a cluster for promoflow, idempotently: the bucket exists
 // and the search attributes are registered in the namespace.
 func setup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("setup")
 	cfg := config.FromEnv(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	store, err := blob.NewS3(ctx, cfg.Blob())

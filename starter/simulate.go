@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -24,8 +23,7 @@ import (
 // profit of the plan, the oracle, the blanket baseline and the best
 // one-offer-per-segment policy (the ceiling of the adjustment state alone).
 func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("simulate")
 	cfg := config.FromEnv(fs)
 	weeks := fs.Int("weeks", 6, "simulated weeks")
 	users := fs.Int("users", 8000, "generated users")
@@ -36,7 +34,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	id := fs.String("id", "", "simulation id, also its template (default sim-<users>-<seed>-<UTC time>)")
 	explore := fs.String("explore", "0.5,0.5,0.01", "exploration share by week, comma-separated, the last one for the weeks after; at most 0.5")
 	asJSON := fs.Bool("json", false, "print {weeks: [{week, plan_profit, oracle_profit, baseline_profit}]} as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if *weeks < 1 || *users < 1 {

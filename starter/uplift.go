@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -32,8 +31,7 @@ type UpliftCLIOutput struct {
 }
 
 func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("uplift", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("uplift")
 	cfg := config.FromEnv(fs)
 	history := fs.String("history", "", "campaign history CSV: a local file (uploaded to raw/) or s3://bucket/key")
 	armCol := fs.String("arm-col", "", "column with the arm (offer) each user received")
@@ -53,7 +51,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	runID := fs.String("run-id", "", "run id (default uplift-<UTC time>)")
 	wait := fs.Bool("wait", false, "wait for the analysis and print its report")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if *history == "" || *armCol == "" || *outcomeCol == "" {
@@ -156,15 +154,24 @@ func splitList(s string) []string {
 	return out
 }
 
+// HistoryOutput is what `starter history --json` prints.
+type HistoryOutput struct {
+	Out      string   `json:"out"`
+	Users    int      `json:"users"` // one row each
+	Seed     int64    `json:"seed"`
+	Targeted bool     `json:"targeted"`
+	Arms     []string `json:"arms"` // values of the arm column, control first
+}
+
 // historyCmd writes a synthetic campaign history with planted effects.
 func historyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("history")
 	users := fs.Int("users", 20000, "users (the same users as `generate` with the same seed)")
 	seed := fs.Int64("seed", 42, "random seed")
 	targeted := fs.Bool("targeted", false, "non-uniform assignment with logged propensities")
 	out := fs.String("out", "", "output CSV file")
-	if err := fs.Parse(args); err != nil {
+	asJSON := fs.Bool("json", false, "print what was written as JSON on stdout")
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if *out == "" || *users < 1 {
@@ -185,6 +192,9 @@ func historyCmd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote the campaign history of %d users to %s (arms: %s)\n", *users, *out, strings.Join(synth.HistoryArms, ", "))
+	if *asJSON {
+		return printJSON(stdout, HistoryOutput{Out: *out, Users: *users, Seed: *seed, Targeted: *targeted, Arms: synth.HistoryArms})
+	}
 	return nil
 }
 

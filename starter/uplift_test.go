@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,6 +53,20 @@ func TestHistoryCommand(t *testing.T) {
 	rows, err := csv.NewReader(f).ReadAll()
 	if err != nil || len(rows) != 21 || rows[0][2] != "arm" {
 		t.Errorf("%d rows, header %q, err %v", len(rows), rows[0], err)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout without --json: %q", stdout.String())
+	}
+	stdout.Reset()
+	if code := dispatch(context.Background(), []string{"history", "--users", "20", "--seed", "3", "--out", out, "--targeted", "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("--json: exit %d: %s", code, stderr.String())
+	}
+	var got HistoryOutput
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("--json printed %q: %v", stdout.String(), err)
+	}
+	if got.Out != out || got.Users != 20 || got.Seed != 3 || !got.Targeted || len(got.Arms) < 2 || got.Arms[0] != "control" {
+		t.Errorf("--json: %+v", got)
 	}
 }
 

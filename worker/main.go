@@ -23,6 +23,7 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/buildinfo"
 	"github.com/promoflow/promoflow/internal/config"
 	"github.com/promoflow/promoflow/internal/telemetry"
 	"github.com/promoflow/promoflow/workflows"
@@ -58,7 +59,12 @@ func run() error {
 		return err
 	}
 	eventsCache := fs.Int("events-cache-mib", defEvents, "MiB of shards' events kept from the features stage's Profile to its Features pass; 0 means 256 ($PROMOFLOW_EVENTS_CACHE_MIB)")
+	version := fs.Bool("version", false, "print the worker's version and commit and exit")
 	fs.Parse(os.Args[1:])
+	if *version {
+		fmt.Println("worker", buildinfo.String())
+		return nil
+	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -110,7 +116,7 @@ func run() error {
 	defer c.Close()
 	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store,
 		ScoredCacheBytes: int64(*scoredCache) << 20, EventsCacheBytes: int64(*eventsCache) << 20}, worker.Options{MaxConcurrentActivityExecutionSize: *slots})
-	logger.Info("worker started", "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
+	logger.Info("worker started", "version", buildinfo.String(), "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
 		"task_queue", cfg.TaskQueue, "bucket", store.URL(""), "activities", *slots)
 	return w.Run(worker.InterruptCh())
 }

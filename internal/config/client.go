@@ -20,6 +20,9 @@ import (
 // converter that encrypts every payload.
 func (cfg *Config) ClientOptions(logger log.Logger) (client.Options, error) {
 	opts := client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.Namespace, Logger: logger}
+	if err := cfg.sec().profileErr; err != nil {
+		return opts, err
+	}
 	tlsCfg, err := cfg.tls()
 	if err != nil {
 		return opts, err
@@ -54,29 +57,52 @@ func (cfg *Config) Codec() (*codec.Codec, error) {
 	return codec.New(keys), nil
 }
 
+// tls is the TLS configuration to Temporal, nil for plain gRPC. Files
+// (flags, PROMOFLOW_TLS_* or the Temporal profile's paths) come before
+// the PEM contents of the Temporal profile (TEMPORAL_TLS_*_DATA).
 func (cfg *Config) tls() (*tls.Config, error) {
-	if !cfg.TLS && cfg.TLSCA == "" && cfg.TLSCert == "" && cfg.TLSKey == "" {
+	sec := cfg.sec()
+	certPEM, keyPEM, caPEM := sec.tlsCert, sec.tlsKey, sec.tlsCA
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		certPEM, keyPEM = nil, nil
+	}
+	if cfg.TLSCA != "" {
+		caPEM = nil
+	}
+	if !cfg.TLS && cfg.TLSCA == "" && cfg.TLSCert == "" && cfg.TLSKey == "" && certPEM == nil && keyPEM == nil && caPEM == nil {
 		return nil, nil
 	}
 	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLSServerName}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") || (certPEM == nil) != (keyPEM == nil) {
 		return nil, errors.New("tls: client certificate and key must be given together")
 	}
-	if cfg.TLSCert != "" {
+	switch {
+	case cfg.TLSCert != "":
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("tls client certificate: %w", err)
 		}
 		t.Certificates = []tls.Certificate{cert}
-	}
-	if cfg.TLSCA != "" {
-		pem, err := os.ReadFile(cfg.TLSCA)
+	case certPEM != nil:
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
+			return nil, fmt.Errorf("tls client certificate (TEMPORAL_TLS_CLIENT_CERT_DATA): %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	name := cfg.TLSCA
+	if name != "" {
+		var err error
+		if caPEM, err = os.ReadFile(cfg.TLSCA); err != nil {
 			return nil, fmt.Errorf("tls ca: %w", err)
 		}
+	} else {
+		name = "TEMPORAL_TLS_SERVER_CA_CERT_DATA"
+	}
+	if caPEM != nil {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls ca %s: no PEM certificates", cfg.TLSCA)
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, fmt.Errorf("tls ca %s: no PEM certificates", name)
 		}
 		t.RootCAs = pool
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 
+	"go.temporal.io/sdk/contrib/envconfig"
+
 	"github.com/promoflow/promoflow/internal/blob"
 )
 
@@ -33,15 +35,37 @@ type Config struct {
 }
 
 type secrets struct {
-	apiKey         string // PROMOFLOW_TEMPORAL_API_KEY: Temporal Cloud API key
+	apiKey         string // PROMOFLOW_TEMPORAL_API_KEY (else TEMPORAL_API_KEY or the profile's): Temporal Cloud API key
 	encryptionKeys string // PROMOFLOW_ENCRYPTION_KEYS: id:base64,... AES-256 payload keys, first is current
+	// PEM contents from the Temporal profile (TEMPORAL_TLS_*_DATA or the
+	// TOML file's *_data), used when no file is named.
+	tlsCA, tlsCert, tlsKey []byte
+	// profileErr is why the Temporal profile could not be read;
+	// ClientOptions returns it.
+	profileErr error
 }
 
 // Register defines cfg's flags on fs, with defaults taken from the
-// environment (getenv, normally os.Getenv) or the embedded stack.
+// environment (getenv, normally os.Getenv) or the embedded stack. A
+// Temporal setting comes from, first to last: its flag; its PROMOFLOW_*
+// variable; the Temporal tools' own settings (TEMPORAL_ADDRESS,
+// TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, over the profile
+// TEMPORAL_PROFILE of the file TEMPORAL_CONFIG_FILE: temporalProfile);
+// the embedded stack's default.
 func (cfg *Config) Register(fs *flag.FlagSet, getenv func(string) string) {
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	prof, profErr := temporalProfile(getenv)
+	tlsProf := prof.TLS
+	if tlsProf == nil {
+		tlsProf = &envconfig.ClientConfigTLS{Disabled: true}
+	}
+	orDefault := func(v, def string) string {
+		if v != "" {
 			return v
 		}
 		return def
@@ -50,25 +74,29 @@ func (cfg *Config) Register(fs *flag.FlagSet, getenv func(string) string) {
 	if err != nil {
 		pathStyle = true
 	}
-	fs.StringVar(&cfg.TemporalAddress, "temporal-address", env("PROMOFLOW_TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port ($PROMOFLOW_TEMPORAL_ADDRESS)")
-	fs.StringVar(&cfg.Namespace, "namespace", env("PROMOFLOW_NAMESPACE", "default"), "Temporal namespace ($PROMOFLOW_NAMESPACE)")
+	fs.StringVar(&cfg.TemporalAddress, "temporal-address", env("PROMOFLOW_TEMPORAL_ADDRESS", orDefault(prof.Address, "127.0.0.1:7233")), "Temporal frontend host:port ($PROMOFLOW_TEMPORAL_ADDRESS, else $TEMPORAL_ADDRESS or the Temporal profile's)")
+	fs.StringVar(&cfg.Namespace, "namespace", env("PROMOFLOW_NAMESPACE", orDefault(prof.Namespace, "default")), "Temporal namespace ($PROMOFLOW_NAMESPACE, else $TEMPORAL_NAMESPACE or the Temporal profile's)")
 	fs.StringVar(&cfg.TaskQueue, "task-queue", env("PROMOFLOW_TASK_QUEUE", "promoflow"), "Temporal task queue ($PROMOFLOW_TASK_QUEUE)")
 	fs.StringVar(&cfg.UI, "ui", env("PROMOFLOW_UI", "http://127.0.0.1:8233"), "Temporal UI base URL for links ($PROMOFLOW_UI)")
 	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", env("PROMOFLOW_S3_ENDPOINT", "http://127.0.0.1:7070"), "S3 endpoint URL; empty for AWS ($PROMOFLOW_S3_ENDPOINT)")
 	fs.StringVar(&cfg.S3.Region, "s3-region", env("PROMOFLOW_S3_REGION", env("AWS_REGION", "us-east-1")), "S3 region ($PROMOFLOW_S3_REGION)")
 	fs.StringVar(&cfg.S3.Bucket, "bucket", env("PROMOFLOW_BUCKET", "promoflow"), "bucket ($PROMOFLOW_BUCKET)")
 	fs.BoolVar(&cfg.S3.PathStyle, "s3-path-style", pathStyle, "path-style S3 addressing ($PROMOFLOW_S3_PATH_STYLE)")
-	tlsOn, _ := strconv.ParseBool(env("PROMOFLOW_TLS", "false"))
-	fs.BoolVar(&cfg.TLS, "tls", tlsOn, "connect to Temporal over TLS ($PROMOFLOW_TLS)")
-	fs.StringVar(&cfg.TLSCA, "tls-ca", env("PROMOFLOW_TLS_CA", ""), "CA certificate file for Temporal ($PROMOFLOW_TLS_CA)")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", env("PROMOFLOW_TLS_CERT", ""), "client certificate file, mTLS ($PROMOFLOW_TLS_CERT)")
-	fs.StringVar(&cfg.TLSKey, "tls-key", env("PROMOFLOW_TLS_KEY", ""), "client key file, mTLS ($PROMOFLOW_TLS_KEY)")
-	fs.StringVar(&cfg.TLSServerName, "tls-server-name", env("PROMOFLOW_TLS_SERVER_NAME", ""), "server name to verify ($PROMOFLOW_TLS_SERVER_NAME)")
+	tlsOn, _ := strconv.ParseBool(env("PROMOFLOW_TLS", strconv.FormatBool(!tlsProf.Disabled)))
+	fs.BoolVar(&cfg.TLS, "tls", tlsOn, "connect to Temporal over TLS ($PROMOFLOW_TLS, else $TEMPORAL_TLS or the Temporal profile's)")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", env("PROMOFLOW_TLS_CA", tlsProf.ServerCACertPath), "CA certificate file for Temporal ($PROMOFLOW_TLS_CA, else $TEMPORAL_TLS_SERVER_CA_CERT_PATH or the profile's)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", env("PROMOFLOW_TLS_CERT", tlsProf.ClientCertPath), "client certificate file, mTLS ($PROMOFLOW_TLS_CERT, else $TEMPORAL_TLS_CLIENT_CERT_PATH or the profile's)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", env("PROMOFLOW_TLS_KEY", tlsProf.ClientKeyPath), "client key file, mTLS ($PROMOFLOW_TLS_KEY, else $TEMPORAL_TLS_CLIENT_KEY_PATH or the profile's)")
+	fs.StringVar(&cfg.TLSServerName, "tls-server-name", env("PROMOFLOW_TLS_SERVER_NAME", tlsProf.ServerName), "server name to verify ($PROMOFLOW_TLS_SERVER_NAME, else $TEMPORAL_TLS_SERVER_NAME or the profile's)")
 	// Credentials come only from the environment, never from flags, so they
 	// do not show in process listings. Empty means the AWS default chain.
 	cfg.S3.AccessKey = getenv("AWS_ACCESS_KEY_ID")
 	cfg.S3.SecretKey = getenv("AWS_SECRET_ACCESS_KEY")
-	cfg.secrets = &secrets{apiKey: getenv("PROMOFLOW_TEMPORAL_API_KEY"), encryptionKeys: getenv("PROMOFLOW_ENCRYPTION_KEYS")}
+	cfg.secrets = &secrets{
+		apiKey: env("PROMOFLOW_TEMPORAL_API_KEY", prof.APIKey), encryptionKeys: getenv("PROMOFLOW_ENCRYPTION_KEYS"),
+		tlsCA: tlsProf.ServerCACertData, tlsCert: tlsProf.ClientCertData, tlsKey: tlsProf.ClientKeyData,
+		profileErr: profErr,
+	}
 }
 
 // Blob returns the bucket settings. Without credentials in the environment,
