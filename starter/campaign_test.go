@@ -105,6 +105,16 @@ func TestCampaignFlagsBuild(t *testing.T) {
 				t.Errorf("approval %+v", in.Approval)
 			}
 		}},
+		{"future tolerance", true, []string{"--future-tolerance", "6h"}, func(t *testing.T, in workflows.RegenerateInput, _ []string) {
+			if in.FutureTolerance != 6*time.Hour {
+				t.Errorf("future tolerance %v, want 6h", in.FutureTolerance)
+			}
+		}},
+		{"future tolerance default", false, nil, func(t *testing.T, in workflows.RegenerateInput, _ []string) {
+			if in.FutureTolerance != workflows.DefaultFutureTolerance {
+				t.Errorf("future tolerance %v, want %v", in.FutureTolerance, workflows.DefaultFutureTolerance)
+			}
+		}},
 		{"run window and cutoff", false, []string{"--start", "2026-12-01", "--end", "2026-12-24", "--cutoff", "2026-11-01", "--event", "Christmas 2026"},
 			func(t *testing.T, in workflows.RegenerateInput, _ []string) {
 				if in.Start != time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) || in.End != time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC) ||

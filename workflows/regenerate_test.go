@@ -454,3 +454,28 @@ func TestIngestSplitInputsCarryTheirSplit(t *testing.T) {
 		t.Errorf("staged %v, want each of %d splits of %d inputs once", seen, len(splits), len(in.Inputs))
 	}
 }
+
+// TestNotAfter: the latest event a run accepts is its start (else the
+// time it began) plus the tolerance; a negative tolerance has no limit.
+func TestNotAfter(t *testing.T) {
+	start := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		start     time.Time
+		tolerance time.Duration
+		want      time.Time
+	}{
+		{"start plus the default", start, 0, start.Add(24 * time.Hour)},
+		{"no start: now", time.Time{}, 0, now.Add(24 * time.Hour)},
+		{"own tolerance", start, time.Hour, start.Add(time.Hour)},
+		{"no limit", start, -1, time.Time{}},
+	} {
+		in := testInput()
+		in.Start, in.FutureTolerance = tc.start, tc.tolerance
+		in.Defaults()
+		if got := in.notAfter(now); !got.Equal(tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promoflow/promoflow/internal/canon"
 )
@@ -204,6 +205,50 @@ func TestOnlineRetailRows(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("%v = %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
+// TestNotAfter: with a limit, an event later than it is rejected, blamed
+// on the file's column, with its time; at the limit, or without one, it is
+// a row.
+func TestNotAfter(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/datasets/online-retail.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(m.Sources[0], []string{"InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := func(ts string) []string {
+		return []string{"536365", "85123A", "WHITE HANGING HEART", "6", ts, "2.55", "17850.0", "United Kingdom"}
+	}
+	limit := time.Date(2011, 12, 10, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		limit time.Time
+		ts    string
+		want  Failure
+	}{
+		{"2099", limit, "2099-12-01 08:26:00", Failure{Column: "InvoiceDate", Reason: ReasonAfterStart, Value: "2099-12-01T08:26:00Z"}},
+		{"a minute after", limit, "2011-12-10 00:01:00", Failure{Column: "InvoiceDate", Reason: ReasonAfterStart, Value: "2011-12-10T00:01:00Z"}},
+		{"at the limit", limit, "2011-12-10 00:00:00", Failure{}},
+		{"before", limit, "2011-12-09 12:00:00", Failure{}},
+		{"no limit", time.Time{}, "2099-12-01 08:26:00", Failure{}},
+	} {
+		p.SetNotAfter(tc.limit)
+		var row Row
+		p.Eval(line(tc.ts), nil, &row)
+		if row.Fail != tc.want {
+			t.Errorf("%s: failure %+v, want %+v", tc.name, row.Fail, tc.want)
+		}
+		if accepted := tc.want.Reason == ""; accepted != (len(row.Rows) == 1) {
+			t.Errorf("%s: %d rows", tc.name, len(row.Rows))
 		}
 	}
 }
