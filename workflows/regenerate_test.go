@@ -263,7 +263,7 @@ func TestRegenerateRetriesFailedShard(t *testing.T) {
 			}
 			m := features.NewMoments(d)
 			m.Add(onesVec(d))
-			return activities.FeaturesOutput{Users: 100, Moments: m}, nil
+			return activities.FeaturesOutput{Users: 100, TrainRows: 80, Positives: 20, Moments: m}, nil
 		})
 	}})
 	env.ExecuteWorkflow(Regenerate, testInput())
@@ -478,4 +478,44 @@ func TestNotAfter(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// TestRegenerateTooLittleData: features short of users, labelled rows and
+// buyers stop the run before segments and training, with a non-retryable
+// error that names what fell short and what is needed.
+func TestRegenerateTooLittleData(t *testing.T) {
+	d := len(features.Names)
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"Features": func(c *testsuite.MockCallWrapper) {
+		c.Return(func(_ context.Context, in activities.FeaturesInput) (activities.FeaturesOutput, error) {
+			m := features.NewMoments(d)
+			m.Add(onesVec(d))
+			// 4 shards: 8 users, 4 labelled, 1 buyer.
+			return activities.FeaturesOutput{Users: 2, TrainRows: 1, Positives: int64(in.Shard % 4 / 3), Moments: m}, nil
+		})
+	}})
+	env.ExecuteWorkflow(Regenerate, testInput())
+	err := env.GetWorkflowError()
+	var app *temporal.ApplicationError
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if a, ok := e.(*temporal.ApplicationError); ok && a.Type() == InsufficientDataType {
+			app = a
+		}
+	}
+	if app == nil || !app.NonRetryable() {
+		t.Fatalf("error %v, want a non-retryable %s", err, InsufficientDataType)
+	}
+	for _, want := range []string{
+		"8 users (need 50)",
+		"4 labelled users, with events before the cutoff 2026-10-26 (need 50)",
+		"1 buyers in the label window 2026-10-26 .. 2026-11-23 (need 5)",
+		"3 labelled users who did not buy in the label window (need 5)",
+		"1980 accepted events from 2026-11-22 to 2026-11-23",
+		"--horizon-days (now 28)",
+	} {
+		if !strings.Contains(app.Message(), want) {
+			t.Errorf("error %q lacks %q", app.Message(), want)
+		}
+	}
+	env.AssertNotCalled(t, "KMeansSample", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "TrainTrees", mock.Anything, mock.Anything)
 }
