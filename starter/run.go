@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -36,7 +37,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	cfg := config.FromEnv(fs)
 	input := fs.String("input", "", "events: a local file (uploaded to raw/<dataset>/), s3://bucket/key or a raw/ key; comma-separated for several")
-	runID := fs.String("run-id", "", "run id (default <template>-<UTC time>)")
+	runID := fs.String("run-id", "", "run id; a second start with the same id is refused (default <template>-<UTC time>-<random>)")
 	campaign := fs.String("campaign", "", "campaign id (default the run id)")
 	wait := fs.Bool("wait", false, "wait for the run to finish and print its summary")
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
@@ -81,7 +82,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// (the reuse policy below), rather than sending twice.
 		*runID = fmt.Sprintf("%s-%s", cf.template, Slug(cf.event))
 	default:
-		*runID = fmt.Sprintf("%s-%s", cf.template, time.Now().UTC().Format("20060102-150405"))
+		*runID = newRunID(cf.template, time.Now())
 	}
 	in.RunID, in.Campaign = *runID, *campaign
 	in.Defaults() // a template's approval applies here (workflows.RegenerateInput.Defaults)
@@ -129,6 +130,16 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "run %s: %d input rows, %d users, %d plan rows (%d control)\nplan: %s\nui: %s\n",
 		sum.RunID, sum.InputRows, sum.Users, sum.Plan.Rows, sum.Plan.ControlRows, sum.Plan.CSV, ui)
 	return nil
+}
+
+// newRunID returns a generated run id, prefix-<UTC time to the
+// second>-<6 random hex digits>: ordered by time, and unique even for runs
+// started in the same second (a repeated id is refused as already
+// started). A chosen --run-id is for starts that must happen once.
+func newRunID(prefix string, now time.Time) string {
+	var b [3]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return fmt.Sprintf("%s-%s-%s", prefix, now.UTC().Format("20060102-150405"), hex.EncodeToString(b[:]))
 }
 
 // refResolver resolves file references against the bucket, connecting
