@@ -137,6 +137,8 @@ func TestCampaignFlagsRejected(t *testing.T) {
 	dir := t.TempDir()
 	badMapping := filepath.Join(dir, "bad.yaml")
 	must(t, os.WriteFile(badMapping, []byte("sources:\n  - table: nope\n"), 0o644))
+	misspelt := filepath.Join(dir, "misspelt.yaml")
+	must(t, os.WriteFile(misspelt, []byte("sources:\n  - files: ['*.csv']\n    tabel: events\n"), 0o644))
 	for _, tc := range []struct {
 		name     string
 		schedule bool
@@ -157,6 +159,8 @@ func TestCampaignFlagsRejected(t *testing.T) {
 		{"negative deadline", true, []string{"--approval-deadline", "-1h"}, "--approval-deadline"},
 		{"history without mapping", true, []string{"--history", "raw/history/"}, "--history needs a --mapping"},
 		{"bad mapping", true, []string{"--mapping", badMapping}, "--mapping " + badMapping},
+		{"misspelt mapping key", false, []string{"--mapping", misspelt}, "--mapping " + misspelt + `: mapping line 3, column 5: unknown key "tabel" in source 1 (did you mean "table"?)`},
+		{"bad tolerance", false, []string{"--future-tolerance", "1d"}, "invalid value"},
 		{"missing mapping", false, []string{"--mapping", filepath.Join(dir, "none.yaml")}, "--mapping"},
 		{"missing opt-out file", true, []string{"--opt-out", filepath.Join(dir, "none.txt")}, "not a local file, an s3:// URL or a raw/ key"},
 		{"unknown template", true, []string{"--template", "easter"}, `unknown template "easter"`},

@@ -30,6 +30,7 @@ func TestBadRequests(t *testing.T) {
 		{"no command", nil, 2, "usage"},
 		{"unknown command", []string{"launch"}, 2, `unknown command "launch"`},
 		{"unknown template", []string{"run", "--template", "easter", "--input", "x.csv"}, 1, `unknown template "easter" (known: holiday, launch, member, weekly, winback)`},
+		{"budget with letters", []string{"run", "--budget", "5000abc", "--input", "x.csv"}, 1, `invalid value "5000abc" for flag -budget: "5000abc" is not a number`},
 		{"negative budget", []string{"run", "--template", "holiday", "--budget", "-5", "--input", "x.csv"}, 1, "--budget -5 is below zero"},
 		{"bad control share", []string{"run", "--control-share", "0.7", "--input", "x.csv"}, 1, "control_share 0.7"},
 		{"bad start", []string{"run", "--input", "x.csv", "--start", "Dec 1"}, 1, "--start"},

@@ -112,7 +112,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	var sum workflows.Summary
 	if err := follow(ctx, c, run, stderr, &sum); err != nil {
-		return fmt.Errorf("run %s failed: %w\n  ui: %s", run.GetID(), err, ui)
+		return fmt.Errorf("run %s failed: %s\n  ui: %s", run.GetID(), describe(err), ui)
 	}
 	out := RunOutput{Summary: sum, UIURL: ui}
 	if *asJSON {

@@ -73,7 +73,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	start := time.Now()
 	var out workflows.SimulateOutput
 	if err := run.Get(ctx, &out); err != nil {
-		return fmt.Errorf("simulation %s failed: %w", *id, err)
+		return fmt.Errorf("simulation %s failed: %s", *id, describe(err))
 	}
 	fmt.Fprintf(stderr, "done in %v\n", time.Since(start).Round(time.Second))
 	if *asJSON {

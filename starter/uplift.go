@@ -119,7 +119,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var out workflows.UpliftOutput
 	if err := follow(ctx, c, run, stderr, &out); err != nil {
-		return fmt.Errorf("uplift %s failed: %w\n  ui: %s", run.GetID(), err, ui)
+		return fmt.Errorf("uplift %s failed: %s\n  ui: %s", run.GetID(), describe(err), ui)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -112,7 +112,15 @@ func TestParseErrors(t *testing.T) {
 		{"skip without reason", "sources:\n  - table: events\n    skip: [{when: a}]\n    columns: {user_id: a, ts: b, type: c}\n", "has no reason"},
 		{"sensitive not an attribute", "sources:\n  - table: profiles\n    columns: {user_id: id}\n    attributes: [age]\n    sensitive: [race]\n", `sensitive "race" is not an attribute`},
 		{"carry user forward", "sources:\n  - table: events\n    columns:\n      user_id: {expr: a, missing: carry_forward}\n      ts: b\n      type: c\n", "cannot be carried forward"},
-		{"unknown key", "sources:\n  - table: events\n    colums: {user_id: a}\n", "colums"},
+		{"unknown key", "sources:\n  - table: events\n    colums: {user_id: a}\n", `mapping line 3, column 5: unknown key "colums" in source 1 (did you mean "columns"?); known keys: attributes, columns, dedupe,`},
+		{"misspelt table key", "sources:\n  - files: ['*.csv']\n    tabel: events\n", `mapping line 3, column 5: unknown key "tabel" in source 1 (did you mean "table"?)`},
+		{"unknown top key", "source:\n  - table: events\n", `mapping line 1, column 1: unknown key "source" at the top of the file (did you mean "sources"?); known keys: dataset, description, sources`},
+		{"unknown column key", "sources:\n  - table: events\n    columns:\n      user_id: a\n      ts: {expr: b, missng: keep}\n      type: c\n", `mapping line 5, column 21: unknown key "missng" in source 1, column "ts" (did you mean "missing"?)`},
+		{"unknown skip key", "sources:\n  - table: events\n    skip: [{when: a, reson: x}]\n    columns: {user_id: a, ts: b, type: c}\n", `unknown key "reson" in source 1, skip rule (did you mean "reason"?)`},
+		{"list for text", "sources:\n  - table: events\n    delimiter: [1]\n    columns: {user_id: a, ts: b, type: c}\n", "mapping line 3, column 16: delimiter: want text, not a list"},
+		{"text for a bool", "sources:\n  - table: events\n    dedupe: maybe\n    columns: {user_id: a, ts: b, type: c}\n", "mapping line 3, column 13: dedupe: want true or false, not text (maybe)"},
+		{"column value type", "sources:\n  - table: events\n    columns:\n      user_id: a\n      ts: {expr: b, optional: often}\n      type: c\n", `column "ts": optional: want true or false, not text (often)`},
+		{"yaml syntax", "sources:\n  - table: events\n    columns: {user_id: a, ts: b, type: c\n", "mapping line 2: not valid YAML: did not find expected ',' or '}'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))
