@@ -90,7 +90,9 @@ func (e *corruptError) Unwrap() error { return e.err }
 
 // final marks bad input (a wrong file or mapping, a corrupt object) anywhere
 // in err's chain as a non-retryable BadInput error at the top, where Temporal
-// looks; other errors stay retryable. Every activity defers it.
+// looks; other errors stay retryable. Every activity defers it. The
+// message is the whole error's text, so it carries no cause: the cause
+// would print the same text again, marked retryable.
 func final(err *error) {
 	if *err == nil {
 		return
@@ -98,7 +100,7 @@ func final(err *error) {
 	var bad *ingest.BadInputError
 	var corrupt *corruptError
 	if errors.As(*err, &bad) || errors.As(*err, &corrupt) {
-		*err = temporal.NewNonRetryableApplicationError((*err).Error(), BadInputType, *err)
+		*err = temporal.NewNonRetryableApplicationError((*err).Error(), BadInputType, nil)
 	}
 }
 

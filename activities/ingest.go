@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -234,6 +235,10 @@ type IngestSplitInput struct {
 	Range     *ingest.Split
 	Shards    int
 	ChunkRows int
+	// NotAfter is the latest event time accepted: the run's start plus
+	// its tolerance (workflows.RegenerateInput.FutureTolerance); later
+	// events are rejected (mapping.ReasonAfterStart). Zero means no limit.
+	NotAfter time.Time
 }
 
 // IngestSplitOutput counts the split's records before duplicates are
@@ -288,6 +293,7 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 	if err != nil {
 		return IngestSplitOutput{}, err
 	}
+	prog.SetNotAfter(in.NotAfter)
 	rd, closeFn, err := f.Reader(ctx, sp, st.Pos, prog)
 	if err != nil {
 		return IngestSplitOutput{}, err

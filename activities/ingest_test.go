@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
@@ -20,12 +21,14 @@ import (
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/mapping"
 )
 
 // ingestOpts tune runIngest.
 type ingestOpts struct {
 	splitBytes int64
 	chunkRows  int
+	notAfter   time.Time
 }
 
 // runIngest runs the four ingest activities over keys one after another,
@@ -59,7 +62,7 @@ func runIngestWith(t *testing.T, env *testsuite.TestActivityEnvironment, acts *A
 		res[si] = ingest.Result{Source: s.Key, Name: s.Name, Table: s.Table, Splits: len(s.Splits)}
 		for sp := range s.Splits {
 			var out IngestSplitOutput
-			v, err := env.ExecuteActivity(acts.IngestSplit, IngestSplitInput{RunID: run, Mapping: mapping, Source: s, Split: sp, Shards: shards, ChunkRows: o.chunkRows})
+			v, err := env.ExecuteActivity(acts.IngestSplit, IngestSplitInput{RunID: run, Mapping: mapping, Source: s, Split: sp, Shards: shards, ChunkRows: o.chunkRows, NotAfter: o.notAfter})
 			get(v, err, &out)
 			chunks[si] = append(chunks[si], out.Chunks)
 			res[si].RowsRead += out.Counts.RowsRead
@@ -85,13 +88,7 @@ func runIngestWith(t *testing.T, env *testsuite.TestActivityEnvironment, acts *A
 			v, err := env.ExecuteActivity(acts.IngestFinalize, IngestFinalizeInput{RunID: run, Mapping: mapping, Table: tb, Partition: p, Shards: shards, Sources: staged})
 			get(v, err, &out)
 			for k, si := range members[tb] {
-				c := out.Counts[k]
-				res[si].Accepted += c.Accepted
-				res[si].Duplicates += c.Duplicates
-				res[si].Rows += c.Rows
-				if p == shards {
-					res[si].AcceptedNoUser += c.Accepted
-				}
+				res[si].AddCounts(out.Counts[k], p == shards)
 				if out.LateRejects[k] != "" {
 					late[si] = append(late[si], out.LateRejects[k])
 				}
@@ -190,6 +187,44 @@ func TestIngestDuplicatesAcrossSplits(t *testing.T) {
 		if e.Text != "red\nshoe" {
 			t.Fatalf("event %+v: embedded newline lost", e)
 		}
+	}
+}
+
+// TestIngestRejectsEventsAfterStart: an event dated 2099 is rejected with
+// its line and reason instead of becoming the run's end.
+func TestIngestRejectsEventsAfterStart(t *testing.T) {
+	store := blob.NewMem()
+	ctx := context.Background()
+	data := "user_id,ts,type,item_id,category,text,quantity,price,order_id,channel\n" +
+		"u1,2026-11-20T10:00:00Z,purchase,i1,shoes,red shoe,1,10,o1,web\n" +
+		"u2,2099-11-21T10:00:00Z,purchase,i2,shoes,red shoe,1,10,o2,web\n" +
+		"u3,2026-11-30T10:00:00Z,view,i3,shoes,red shoe,1,10,,web\n" + // within the tolerance
+		"u4,2026-12-01T03:00:01Z,view,i4,shoes,red shoe,1,10,,web\n" // a second past it
+	must(t, store.Put(ctx, "raw/t/future.csv", []byte(data)))
+	env, acts := newEnv(store)
+	start := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	res := runIngestWith(t, env, acts, "r", "", 2, ingestOpts{splitBytes: 1 << 20, chunkRows: 1000, notAfter: start.Add(24 * time.Hour)}, "raw/t/future.csv")[0]
+	if res.Accepted != 2 || res.Rejected != 2 || res.ByReason[mapping.ReasonAfterStart] != 2 {
+		t.Errorf("accepted %d, rejected %d by reason %v; want 2, 2 %q", res.Accepted, res.Rejected, res.ByReason, mapping.ReasonAfterStart)
+	}
+	if want := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC); !res.MaxTS.Equal(want) {
+		t.Errorf("last event %v, want %v", res.MaxTS, want)
+	}
+	rej, err := store.Get(ctx, res.Rejects)
+	must(t, err)
+	for _, want := range []string{
+		`raw/t/future.csv,3,ts,ts after the run's start,2099-11-21T10:00:00Z`,
+		`raw/t/future.csv,5,ts,ts after the run's start,2026-12-01T03:00:01Z`,
+	} {
+		if !strings.Contains(string(rej), want) {
+			t.Errorf("rejects lack %q:\n%s", want, rej)
+		}
+	}
+
+	// Without a limit, the 2099 event is the last.
+	res = runIngest(t, env, acts, "r2", "", 2, "raw/t/future.csv")[0]
+	if res.Accepted != 4 || res.MaxTS.Year() != 2099 {
+		t.Errorf("no limit: accepted %d, last event %v", res.Accepted, res.MaxTS)
 	}
 }
 

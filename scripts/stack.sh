@@ -41,14 +41,24 @@ TCLI_FLAGS=(--address "$T_HP" --disable-config-file --disable-config-env)
 say() { printf '%s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# running NAME -> true if .promoflow/run/NAME.pid names a live process whose
-# command line still mentions the binary we started (guards against pid reuse).
+# running NAME PATTERN -> true if .promoflow/run/NAME.pid names a live process
+# whose command line mentions PATTERN, the binary we started (guards against a
+# stale pid file whose pid was reused). Not for a process just started: until
+# it execs, its command line is this shell's (alive is the check then).
 running() {
 	local f=$RUN/$1.pid pid
 	[[ -s $f ]] || return 1
 	pid=$(<"$f")
 	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
+}
+
+# alive NAME -> true while the process this script started as NAME lives.
+alive() {
+	local f=$RUN/$1.pid pid
+	[[ -s $f ]] || return 1
+	pid=$(<"$f")
+	[[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
 }
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
@@ -59,6 +69,10 @@ show_log() {
 	say "---- (full log: $1) ----" >&2
 }
 
+# STARTED lists what this invocation started, in order: a failed start stops
+# them (stop_started), so no half-started stack is left behind.
+STARTED=()
+
 # start NAME LOG CMD... : start CMD detached (own session, no stdin) and
 # record its pid.
 start() {
@@ -67,6 +81,24 @@ start() {
 	printf '\n=== %s: %s\n' "$(date -Is)" "$*" >>"$log"
 	setsid "$@" </dev/null >>"$log" 2>&1 &
 	echo $! >"$RUN/$name.pid"
+	STARTED+=("$name")
+}
+
+# stop_started: on a failed start, stop what this invocation started, newest
+# first, by the pids it recorded (the processes are ours: no command-line check,
+# which could miss one that had not yet exec'd).
+stop_started() {
+	local i name
+	for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+		name=${STARTED[i]}
+		if alive "$name"; then
+			say "$name: stopping it, the start failed" >&2
+			kill_pid "$name" "$(<"$RUN/$name.pid")" >&2
+		else
+			rm -f "$RUN/$name.pid"
+		fi
+	done
+	STARTED=()
 }
 
 # wait_for NAME LOG PROBE... : run PROBE until it succeeds, the process
@@ -78,7 +110,7 @@ wait_for() {
 	until "$@" >/dev/null 2>&1; do
 		# Only whether the pid lives: its command line may still be the
 		# forked shell's for a moment before exec (running would say no).
-		if ! kill -0 "$(<"$RUN/$name.pid")" 2>/dev/null; then
+		if ! alive "$name"; then
 			show_log "$log"
 			die "$name exited during start-up; see $log"
 		fi
@@ -193,18 +225,23 @@ start_worker() {
 	local i
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		sleep 0.3
-		running worker "$BIN/worker" || { show_log "$log"; die "worker exited during start-up; see $log"; }
+		alive worker || { show_log "$log"; die "worker exited during start-up; see $log"; }
 	done
 }
 
 stop() {
-	local name=$1 pattern=$2 pid i
+	local name=$1 pattern=$2
 	if ! running "$name" "$pattern"; then
 		rm -f "$RUN/$name.pid"
 		say "$name: not running"
 		return
 	fi
-	pid=$(<"$RUN/$name.pid")
+	kill_pid "$name" "$(<"$RUN/$name.pid")"
+}
+
+# kill_pid NAME PID: TERM, then KILL after STOP_TIMEOUT seconds.
+kill_pid() {
+	local name=$1 pid=$2 i
 	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -241,6 +278,9 @@ summary() {
 mkdir -p "$RUN" "$LOGS"
 case ${1:-} in
 up | servers)
+	# Whatever stops a start (die, a failed command under set -e) stops
+	# what it had started.
+	trap 'rc=$?; ((rc == 0)) || stop_started; exit $rc' EXIT
 	need_tools
 	start_temporal
 	start_s3

@@ -105,6 +105,16 @@ func TestCampaignFlagsBuild(t *testing.T) {
 				t.Errorf("approval %+v", in.Approval)
 			}
 		}},
+		{"future tolerance", true, []string{"--future-tolerance", "6h"}, func(t *testing.T, in workflows.RegenerateInput, _ []string) {
+			if in.FutureTolerance != 6*time.Hour {
+				t.Errorf("future tolerance %v, want 6h", in.FutureTolerance)
+			}
+		}},
+		{"future tolerance default", false, nil, func(t *testing.T, in workflows.RegenerateInput, _ []string) {
+			if in.FutureTolerance != workflows.DefaultFutureTolerance {
+				t.Errorf("future tolerance %v, want %v", in.FutureTolerance, workflows.DefaultFutureTolerance)
+			}
+		}},
 		{"run window and cutoff", false, []string{"--start", "2026-12-01", "--end", "2026-12-24", "--cutoff", "2026-11-01", "--event", "Christmas 2026"},
 			func(t *testing.T, in workflows.RegenerateInput, _ []string) {
 				if in.Start != time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) || in.End != time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC) ||
@@ -127,6 +137,8 @@ func TestCampaignFlagsRejected(t *testing.T) {
 	dir := t.TempDir()
 	badMapping := filepath.Join(dir, "bad.yaml")
 	must(t, os.WriteFile(badMapping, []byte("sources:\n  - table: nope\n"), 0o644))
+	misspelt := filepath.Join(dir, "misspelt.yaml")
+	must(t, os.WriteFile(misspelt, []byte("sources:\n  - files: ['*.csv']\n    tabel: events\n"), 0o644))
 	for _, tc := range []struct {
 		name     string
 		schedule bool
@@ -147,6 +159,8 @@ func TestCampaignFlagsRejected(t *testing.T) {
 		{"negative deadline", true, []string{"--approval-deadline", "-1h"}, "--approval-deadline"},
 		{"history without mapping", true, []string{"--history", "raw/history/"}, "--history needs a --mapping"},
 		{"bad mapping", true, []string{"--mapping", badMapping}, "--mapping " + badMapping},
+		{"misspelt mapping key", false, []string{"--mapping", misspelt}, "--mapping " + misspelt + `: mapping line 3, column 5: unknown key "tabel" in source 1 (did you mean "table"?)`},
+		{"bad tolerance", false, []string{"--future-tolerance", "1d"}, "invalid value"},
 		{"missing mapping", false, []string{"--mapping", filepath.Join(dir, "none.yaml")}, "--mapping"},
 		{"missing opt-out file", true, []string{"--opt-out", filepath.Join(dir, "none.txt")}, "not a local file, an s3:// URL or a raw/ key"},
 		{"unknown template", true, []string{"--template", "easter"}, `unknown template "easter"`},

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.temporal.io/api/operatorservice/v1"
@@ -27,6 +30,7 @@ func TestBadRequests(t *testing.T) {
 		{"no command", nil, 2, "usage"},
 		{"unknown command", []string{"launch"}, 2, `unknown command "launch"`},
 		{"unknown template", []string{"run", "--template", "easter", "--input", "x.csv"}, 1, `unknown template "easter" (known: holiday, launch, member, weekly, winback)`},
+		{"budget with letters", []string{"run", "--budget", "5000abc", "--input", "x.csv"}, 1, `invalid value "5000abc" for flag -budget: "5000abc" is not a number`},
 		{"negative budget", []string{"run", "--template", "holiday", "--budget", "-5", "--input", "x.csv"}, 1, "--budget -5 is below zero"},
 		{"bad control share", []string{"run", "--control-share", "0.7", "--input", "x.csv"}, 1, "control_share 0.7"},
 		{"bad start", []string{"run", "--input", "x.csv", "--start", "Dec 1"}, 1, "--start"},
@@ -130,5 +134,42 @@ func TestEventRunOnce(t *testing.T) {
 	}
 	if got := Slug("  Black Friday / Cyber Monday 2026! "); got != "black-friday-cyber-monday-2026" {
 		t.Errorf("Slug = %q", got)
+	}
+
+	// Two runs without --run-id started at once both start, under
+	// different generated ids.
+	ids := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		stdout.Reset()
+		stderr.Reset()
+		if code := dispatch(context.Background(), []string{"run", "--input", events, "--json"}, &stdout, &stderr); code != 0 {
+			t.Fatalf("run %d: exit %d, stderr %q", i+1, code, stderr.String())
+		}
+		var out map[string]string
+		if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+			t.Fatal(err)
+		}
+		ids[out["workflow_id"]] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("two runs started at once got ids %v, want two", ids)
+	}
+}
+
+// TestNewRunID: generated ids carry the time to the second and a random
+// part, so starts within one second get different ids.
+func TestNewRunID(t *testing.T) {
+	now := time.Date(2026, 12, 4, 8, 39, 44, 0, time.UTC)
+	re := regexp.MustCompile(`^weekly-20261204-083944-[0-9a-f]{6}$`)
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := newRunID("weekly", now)
+		if !re.MatchString(id) {
+			t.Fatalf("id %q does not match %s", id, re)
+		}
+		if seen[id] {
+			t.Fatalf("id %q generated twice in 1,000", id)
+		}
+		seen[id] = true
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -34,7 +35,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("run")
 	cfg := config.FromEnv(fs)
 	input := fs.String("input", "", "events: a local file (uploaded to raw/<dataset>/), s3://bucket/key or a raw/ key; comma-separated for several")
-	runID := fs.String("run-id", "", "run id (default <template>-<UTC time>)")
+	runID := fs.String("run-id", "", "run id; a second start with the same id is refused (default <template>-<UTC time>-<random>)")
 	campaign := fs.String("campaign", "", "campaign id (default the run id)")
 	wait := fs.Bool("wait", false, "wait for the run to finish and print its summary")
 	asJSON := fs.Bool("json", false, "print the summary as JSON on stdout")
@@ -80,7 +81,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// (the reuse policy below), rather than sending twice.
 		*runID = fmt.Sprintf("%s-%s", cf.template, Slug(cf.event))
 	default:
-		*runID = fmt.Sprintf("%s-%s", cf.template, time.Now().UTC().Format("20060102-150405"))
+		*runID = newRunID(cf.template, time.Now())
 	}
 	in.RunID, in.Campaign = *runID, *campaign
 	in.Defaults() // a template's approval applies here (workflows.RegenerateInput.Defaults)
@@ -110,7 +111,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	var sum workflows.Summary
 	if err := follow(ctx, c, run, stderr, &sum); err != nil {
-		return fmt.Errorf("run %s failed: %w\n  ui: %s", run.GetID(), err, ui)
+		return fmt.Errorf("run %s failed: %s\n  ui: %s", run.GetID(), describe(err), ui)
 	}
 	out := RunOutput{Summary: sum, UIURL: ui}
 	if *jsonOut != "" {
@@ -152,6 +153,16 @@ func writeJSONFile(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// newRunID returns a generated run id, prefix-<UTC time to the
+// second>-<6 random hex digits>: ordered by time, and unique even for runs
+// started in the same second (a repeated id is refused as already
+// started). A chosen --run-id is for starts that must happen once.
+func newRunID(prefix string, now time.Time) string {
+	var b [3]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return fmt.Sprintf("%s-%s-%s", prefix, now.UTC().Format("20060102-150405"), hex.EncodeToString(b[:]))
 }
 
 // refResolver resolves file references against the bucket, connecting

@@ -31,7 +31,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	runSeed := fs.Int64("run-seed", 3, "regeneration seed")
 	shards := fs.Int("shards", 4, "user shards")
 	k := fs.Int("k", 6, "segments")
-	id := fs.String("id", "", "simulation id, also its template (default sim-<users>-<seed>-<UTC time>)")
+	id := fs.String("id", "", "simulation id, also its template (default sim-<users>-<seed>-<UTC time>-<random>)")
 	explore := fs.String("explore", "0.5,0.5,0.01", "exploration share by week, comma-separated, the last one for the weeks after; at most 0.5")
 	asJSON := fs.Bool("json", false, "print {weeks: [{week, plan_profit, oracle_profit, baseline_profit}]} as JSON")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -52,7 +52,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		shares = append(shares, v)
 	}
 	if *id == "" {
-		*id = fmt.Sprintf("sim-%d-%d-%s", *users, *seed, time.Now().UTC().Format("20060102-150405"))
+		*id = newRunID(fmt.Sprintf("sim-%d-%d", *users, *seed), time.Now())
 	}
 	world := synth.Config{Users: *users, Seed: *seed}
 	c, err := dial(ctx, cfg)
@@ -71,7 +71,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	start := time.Now()
 	var out workflows.SimulateOutput
 	if err := run.Get(ctx, &out); err != nil {
-		return fmt.Errorf("simulation %s failed: %w", *id, err)
+		return fmt.Errorf("simulation %s failed: %s", *id, describe(err))
 	}
 	fmt.Fprintf(stderr, "done in %v\n", time.Since(start).Round(time.Second))
 	if *asJSON {

@@ -40,6 +40,7 @@ type campaignFlags struct {
 	seed                           int64
 	approval                       bool
 	approvalDeadline               time.Duration
+	futureTolerance                time.Duration
 	evaluate                       bool
 }
 
@@ -109,6 +110,7 @@ func (c *campaignFlags) register(fs *flag.FlagSet, schedule bool) {
 	fs.IntVar(&c.horizon, "horizon-days", 28, "propensity label window after the cutoff, in days")
 	fs.BoolVar(&c.approval, "require-approval", false, "wait for `starter approve` (or reject) before publishing (a template with approval.required always does)")
 	fs.DurationVar(&c.approvalDeadline, "approval-deadline", 0, "with approval: give up (status expired, nothing published) after this long; 0: the template's deadline, else wait forever")
+	fs.DurationVar(&c.futureTolerance, "future-tolerance", workflows.DefaultFutureTolerance, "events later than the run's start plus this are rejected (\"ts after the run's start\"), not taken as the run's end; negative: no limit")
 	if schedule {
 		fs.BoolVar(&c.evaluate, "evaluate", true, "evaluate each campaign against its control group when its window ends")
 		return
@@ -204,8 +206,9 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 		Template: c.template, Mapping: mappingText,
 		Shards: c.shards, Seed: c.seed, K: c.k, HorizonDays: c.horizon, Cutoff: cutoff,
 		Spec: spec, Catalog: catalog, Start: start, End: end,
-		Approval: workflows.ApprovalPolicy{Required: c.approval, Deadline: c.approvalDeadline},
-		Evaluate: c.evaluate,
+		Approval:        workflows.ApprovalPolicy{Required: c.approval, Deadline: c.approvalDeadline},
+		FutureTolerance: c.futureTolerance,
+		Evaluate:        c.evaluate,
 	}, nil
 }
 

@@ -48,7 +48,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	trees := fs.Int("trees", 100, "trees per forest")
 	bootstrap := fs.Int("bootstrap", 400, "bootstrap resamples for intervals")
 	seed := fs.Int64("seed", 42, "seed of folds, forests and bootstrap")
-	runID := fs.String("run-id", "", "run id (default uplift-<UTC time>)")
+	runID := fs.String("run-id", "", "run id (default uplift-<UTC time>-<random>)")
 	wait := fs.Bool("wait", false, "wait for the analysis and print its report")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -96,7 +96,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *runID == "" {
-		*runID = "uplift-" + time.Now().UTC().Format("20060102-150405")
+		*runID = newRunID("uplift", time.Now())
 	}
 	in.RunID = *runID
 	c, err := dial(ctx, cfg)
@@ -117,7 +117,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var out workflows.UpliftOutput
 	if err := follow(ctx, c, run, stderr, &out); err != nil {
-		return fmt.Errorf("uplift %s failed: %w\n  ui: %s", run.GetID(), err, ui)
+		return fmt.Errorf("uplift %s failed: %s\n  ui: %s", run.GetID(), describe(err), ui)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

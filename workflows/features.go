@@ -2,10 +2,14 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/interest"
 )
@@ -22,6 +26,7 @@ type FeaturesSummary struct {
 	Events       int64           `json:"events"`
 	Skipped      int64           `json:"skipped_events"` // no user id or unknown type
 	TrainRows    int64           `json:"train_rows"`
+	Positives    int64           `json:"positives"` // training users who bought in the label window
 	Names        []string        `json:"names"`
 	TermsCounted int             `json:"terms_counted"` // distinct terms before pruning
 	Vocabulary   int             `json:"vocabulary"`
@@ -104,6 +109,7 @@ func (r *run) features(ctx workflow.Context) error {
 	for i, f := range feats {
 		r.sum.Users += f.Users
 		fs.TrainRows += f.TrainRows
+		fs.Positives += f.Positives
 		fs.Sample += int(f.SampleRows)
 		buyers += f.Buyers
 		basketSum += f.BasketSum
@@ -113,6 +119,10 @@ func (r *run) features(ctx workflow.Context) error {
 		}
 	}
 	fs.Users = r.sum.Users
+	r.sum.Features = fs
+	if err := r.enoughData(fs); err != nil {
+		return err
+	}
 	if buyers > 0 {
 		r.defaultBasket = basketSum / float64(buyers)
 	}
@@ -138,4 +148,57 @@ func (r *run) features(ctx workflow.Context) error {
 	}
 	r.sum.Features = fs
 	return nil
+}
+
+// The least data a regeneration learns from: fewer users cannot be
+// segmented and scored meaningfully; fewer labelled rows (users with events
+// before the cutoff), or fewer buyers or non-buyers among them in the label
+// window, cannot train the propensity forest (whose leaves hold at least
+// 20 rows).
+const (
+	MinUsers     = 50
+	MinTrainRows = 50
+	MinPositives = 5 // and as many non-buyers
+)
+
+// InsufficientDataType is the error type of a run whose input is too
+// small or too short for its label window: not retryable.
+const InsufficientDataType = "InsufficientData"
+
+// enoughData fails the run, not retryably, when the features fall short of
+// MinUsers, MinTrainRows or MinPositives, with the numbers found and
+// needed, before segments and the forest fail on them.
+func (r *run) enoughData(fs *FeaturesSummary) error {
+	var short []string
+	if fs.Users < MinUsers {
+		short = append(short, fmt.Sprintf("%d users (need %d)", fs.Users, MinUsers))
+	}
+	if fs.TrainRows < MinTrainRows {
+		short = append(short, fmt.Sprintf("%d labelled users, with events before the cutoff %s (need %d)",
+			fs.TrainRows, r.cutoff.Format(time.DateOnly), MinTrainRows))
+	}
+	if fs.Positives < MinPositives {
+		short = append(short, fmt.Sprintf("%d buyers in the label window %s .. %s (need %d)",
+			fs.Positives, r.cutoff.Format(time.DateOnly), r.labelEnd().Format(time.DateOnly), MinPositives))
+	}
+	if neg := fs.TrainRows - fs.Positives; neg < MinPositives {
+		short = append(short, fmt.Sprintf("%d labelled users who did not buy in the label window (need %d)", neg, MinPositives))
+	}
+	if len(short) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("too little data to learn from: %s; the input has %d accepted events from %s to %s: give more users or a longer history, or a shorter --horizon-days (now %d) or another --cutoff",
+		strings.Join(short, ", "), r.sum.Ingest.Accepted, r.firstEvent().Format(time.DateOnly), r.end.Format(time.DateOnly), r.in.HorizonDays)
+	return temporal.NewNonRetryableApplicationError(msg, InsufficientDataType, nil)
+}
+
+// firstEvent is the earliest accepted event of the run's events sources.
+func (r *run) firstEvent() time.Time {
+	var first time.Time
+	for _, s := range r.sum.Ingest.Sources {
+		if s.Table == canon.EventsName && s.Accepted > 0 && (first.IsZero() || s.MinTS.Before(first)) {
+			first = s.MinTS
+		}
+	}
+	return first
 }

@@ -63,6 +63,11 @@ type RegenerateInput struct {
 	// Start and End are the campaign window; a zero Start is the
 	// decision's time, a zero End Start + Spec.WindowDays.
 	Start, End time.Time
+	// FutureTolerance is how far past the run's start (Start, else when
+	// the run began) an event may be: later events are rejected with
+	// mapping.ReasonAfterStart instead of becoming the run's end. Zero
+	// means DefaultFutureTolerance; negative, no limit.
+	FutureTolerance time.Duration
 	// OptOut are raw/... keys of opted-out user lists (one id per line,
 	// or a CSV whose first column is the id): never contacted. A key
 	// ending in "/" is a prefix: every object under it, listed when the run
@@ -94,6 +99,10 @@ type RegenerateInput struct {
 	EvaluateOnSignal bool
 }
 
+// DefaultFutureTolerance is RegenerateInput.FutureTolerance when zero: a
+// day, for clocks and time zones a little ahead of the run's.
+const DefaultFutureTolerance = 24 * time.Hour
+
 // DefaultTemplate is the template of runs that name none.
 const DefaultTemplate = "weekly"
 
@@ -122,6 +131,9 @@ func (in *RegenerateInput) Defaults() {
 	}
 	if in.Window == 0 {
 		in.Window = 16
+	}
+	if in.FutureTolerance == 0 {
+		in.FutureTolerance = DefaultFutureTolerance
 	}
 	if in.Spec == nil || in.Catalog == nil {
 		name := in.Template
@@ -276,6 +288,7 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 	}
 	info := workflow.GetInfo(ctx)
 	r := &run{in: in, track: newTracker(ctx, in.RunID, Stages...)}
+	r.notAfter = in.notAfter(workflow.Now(ctx))
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return r.track.p, nil }); err != nil {
 		return Summary{}, err
 	}
@@ -431,6 +444,7 @@ type run struct {
 	track *tracker
 	sum   Summary
 
+	notAfter      time.Time       // latest event time accepted (RegenerateInput.notAfter); zero: no limit
 	cutoff, end   time.Time       // from ingest
 	scaler        features.Scaler // from features
 	feat          featureStats    // from features
@@ -441,6 +455,20 @@ type run struct {
 	approval      *ApprovalRecord // from awaitApproval; nil when not (yet) asked
 	approvalAsked time.Time
 	start         time.Time // campaign start, from decide
+}
+
+// notAfter is the latest event time the run accepts: its start (Start,
+// else now, when the run begins) plus FutureTolerance; zero (no limit)
+// when the tolerance is negative.
+func (in *RegenerateInput) notAfter(now time.Time) time.Time {
+	if in.FutureTolerance < 0 {
+		return time.Time{}
+	}
+	start := in.Start
+	if start.IsZero() {
+		start = now.UTC()
+	}
+	return start.Add(in.FutureTolerance)
 }
 
 // labelEnd is the end of the propensity label window: HorizonDays after the

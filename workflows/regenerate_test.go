@@ -256,7 +256,7 @@ func TestRegenerateRetriesFailedShard(t *testing.T) {
 			}
 			m := features.NewMoments(d)
 			m.Add(onesVec(d))
-			return activities.FeaturesOutput{Users: 100, Moments: m}, nil
+			return activities.FeaturesOutput{Users: 100, TrainRows: 80, Positives: 20, Moments: m}, nil
 		})
 	}})
 	env.ExecuteWorkflow(Regenerate, testInput())
@@ -446,4 +446,69 @@ func TestIngestSplitInputsCarryTheirSplit(t *testing.T) {
 	if len(seen) != len(in.Inputs)*len(splits) {
 		t.Errorf("staged %v, want each of %d splits of %d inputs once", seen, len(splits), len(in.Inputs))
 	}
+}
+
+// TestNotAfter: the latest event a run accepts is its start (else the
+// time it began) plus the tolerance; a negative tolerance has no limit.
+func TestNotAfter(t *testing.T) {
+	start := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		start     time.Time
+		tolerance time.Duration
+		want      time.Time
+	}{
+		{"start plus the default", start, 0, start.Add(24 * time.Hour)},
+		{"no start: now", time.Time{}, 0, now.Add(24 * time.Hour)},
+		{"own tolerance", start, time.Hour, start.Add(time.Hour)},
+		{"no limit", start, -1, time.Time{}},
+	} {
+		in := testInput()
+		in.Start, in.FutureTolerance = tc.start, tc.tolerance
+		in.Defaults()
+		if got := in.notAfter(now); !got.Equal(tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestRegenerateTooLittleData: features short of users, labelled rows and
+// buyers stop the run before segments and training, with a non-retryable
+// error that names what fell short and what is needed.
+func TestRegenerateTooLittleData(t *testing.T) {
+	d := len(features.Names)
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"Features": func(c *testsuite.MockCallWrapper) {
+		c.Return(func(_ context.Context, in activities.FeaturesInput) (activities.FeaturesOutput, error) {
+			m := features.NewMoments(d)
+			m.Add(onesVec(d))
+			// 4 shards: 8 users, 4 labelled, 1 buyer.
+			return activities.FeaturesOutput{Users: 2, TrainRows: 1, Positives: int64(in.Shard % 4 / 3), Moments: m}, nil
+		})
+	}})
+	env.ExecuteWorkflow(Regenerate, testInput())
+	err := env.GetWorkflowError()
+	var app *temporal.ApplicationError
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if a, ok := e.(*temporal.ApplicationError); ok && a.Type() == InsufficientDataType {
+			app = a
+		}
+	}
+	if app == nil || !app.NonRetryable() {
+		t.Fatalf("error %v, want a non-retryable %s", err, InsufficientDataType)
+	}
+	for _, want := range []string{
+		"8 users (need 50)",
+		"4 labelled users, with events before the cutoff 2026-10-26 (need 50)",
+		"1 buyers in the label window 2026-10-26 .. 2026-11-23 (need 5)",
+		"3 labelled users who did not buy in the label window (need 5)",
+		"1980 accepted events from 2026-11-22 to 2026-11-23",
+		"--horizon-days (now 28)",
+	} {
+		if !strings.Contains(app.Message(), want) {
+			t.Errorf("error %q lacks %q", app.Message(), want)
+		}
+	}
+	env.AssertNotCalled(t, "KMeansSample", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "TrainTrees", mock.Anything, mock.Anything)
 }

@@ -91,14 +91,19 @@ type Column struct {
 // layout.
 var DefaultLayouts = []string{"rfc3339", "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02"}
 
-// Error is a mistake in a mapping file, with its line.
+// Error is a mistake in a mapping file, with its line (and column, when
+// one key or value is to blame).
 type Error struct {
-	Line int
-	Msg  string
+	Line   int
+	Column int
+	Msg    string
 }
 
 func (e *Error) Error() string {
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0 && e.Column > 0:
+		return fmt.Sprintf("mapping line %d, column %d: %s", e.Line, e.Column, e.Msg)
+	case e.Line > 0:
 		return fmt.Sprintf("mapping line %d: %s", e.Line, e.Msg)
 	}
 	return "mapping: " + e.Msg
@@ -152,16 +157,19 @@ type columnYAML struct {
 func Parse(data []byte) (*Mapping, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &Error{Msg: err.Error()}
+		return nil, yamlError(err, nil)
 	}
 	if len(root.Content) == 0 {
 		return nil, &Error{Msg: "empty file"}
+	}
+	if err := checkKeys(root.Content[0]); err != nil {
+		return nil, err
 	}
 	var f fileYAML
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return nil, &Error{Msg: err.Error()}
+		return nil, yamlError(err, root.Content[0])
 	}
 	// Lines of the sources, for messages.
 	if doc := root.Content[0]; doc.Kind == yaml.MappingNode {
@@ -364,7 +372,9 @@ func parseColumn(target string, v *yaml.Node, tc canon.Column, loc *time.Locatio
 		y.Expr = v.Value
 	case yaml.MappingNode:
 		if err := v.Decode(&y); err != nil {
-			return nil, errAt(v, "column %q: %v", target, err)
+			e := yamlError(err, v).(*Error)
+			e.Msg = fmt.Sprintf("column %q: %s", target, e.Msg)
+			return nil, e
 		}
 	default:
 		return nil, errAt(v, "column %q: want an expression or a map with expr, const, layout, timezone, missing, fill", target)

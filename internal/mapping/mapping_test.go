@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promoflow/promoflow/internal/canon"
 )
@@ -111,7 +112,15 @@ func TestParseErrors(t *testing.T) {
 		{"skip without reason", "sources:\n  - table: events\n    skip: [{when: a}]\n    columns: {user_id: a, ts: b, type: c}\n", "has no reason"},
 		{"sensitive not an attribute", "sources:\n  - table: profiles\n    columns: {user_id: id}\n    attributes: [age]\n    sensitive: [race]\n", `sensitive "race" is not an attribute`},
 		{"carry user forward", "sources:\n  - table: events\n    columns:\n      user_id: {expr: a, missing: carry_forward}\n      ts: b\n      type: c\n", "cannot be carried forward"},
-		{"unknown key", "sources:\n  - table: events\n    colums: {user_id: a}\n", "colums"},
+		{"unknown key", "sources:\n  - table: events\n    colums: {user_id: a}\n", `mapping line 3, column 5: unknown key "colums" in source 1 (did you mean "columns"?); known keys: attributes, columns, dedupe,`},
+		{"misspelt table key", "sources:\n  - files: ['*.csv']\n    tabel: events\n", `mapping line 3, column 5: unknown key "tabel" in source 1 (did you mean "table"?)`},
+		{"unknown top key", "source:\n  - table: events\n", `mapping line 1, column 1: unknown key "source" at the top of the file (did you mean "sources"?); known keys: dataset, description, sources`},
+		{"unknown column key", "sources:\n  - table: events\n    columns:\n      user_id: a\n      ts: {expr: b, missng: keep}\n      type: c\n", `mapping line 5, column 21: unknown key "missng" in source 1, column "ts" (did you mean "missing"?)`},
+		{"unknown skip key", "sources:\n  - table: events\n    skip: [{when: a, reson: x}]\n    columns: {user_id: a, ts: b, type: c}\n", `unknown key "reson" in source 1, skip rule (did you mean "reason"?)`},
+		{"list for text", "sources:\n  - table: events\n    delimiter: [1]\n    columns: {user_id: a, ts: b, type: c}\n", "mapping line 3, column 16: delimiter: want text, not a list"},
+		{"text for a bool", "sources:\n  - table: events\n    dedupe: maybe\n    columns: {user_id: a, ts: b, type: c}\n", "mapping line 3, column 13: dedupe: want true or false, not text (maybe)"},
+		{"column value type", "sources:\n  - table: events\n    columns:\n      user_id: a\n      ts: {expr: b, optional: often}\n      type: c\n", `column "ts": optional: want true or false, not text (often)`},
+		{"yaml syntax", "sources:\n  - table: events\n    columns: {user_id: a, ts: b, type: c\n", "mapping line 2: not valid YAML: did not find expected ',' or '}'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))
@@ -204,6 +213,50 @@ func TestOnlineRetailRows(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("%v = %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
+// TestNotAfter: with a limit, an event later than it is rejected, blamed
+// on the file's column, with its time; at the limit, or without one, it is
+// a row.
+func TestNotAfter(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/datasets/online-retail.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(m.Sources[0], []string{"InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := func(ts string) []string {
+		return []string{"536365", "85123A", "WHITE HANGING HEART", "6", ts, "2.55", "17850.0", "United Kingdom"}
+	}
+	limit := time.Date(2011, 12, 10, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		limit time.Time
+		ts    string
+		want  Failure
+	}{
+		{"2099", limit, "2099-12-01 08:26:00", Failure{Column: "InvoiceDate", Reason: ReasonAfterStart, Value: "2099-12-01T08:26:00Z"}},
+		{"a minute after", limit, "2011-12-10 00:01:00", Failure{Column: "InvoiceDate", Reason: ReasonAfterStart, Value: "2011-12-10T00:01:00Z"}},
+		{"at the limit", limit, "2011-12-10 00:00:00", Failure{}},
+		{"before", limit, "2011-12-09 12:00:00", Failure{}},
+		{"no limit", time.Time{}, "2099-12-01 08:26:00", Failure{}},
+	} {
+		p.SetNotAfter(tc.limit)
+		var row Row
+		p.Eval(line(tc.ts), nil, &row)
+		if row.Fail != tc.want {
+			t.Errorf("%s: failure %+v, want %+v", tc.name, row.Fail, tc.want)
+		}
+		if accepted := tc.want.Reason == ""; accepted != (len(row.Rows) == 1) {
+			t.Errorf("%s: %d rows", tc.name, len(row.Rows))
 		}
 	}
 }

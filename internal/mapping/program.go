@@ -30,6 +30,25 @@ type Program struct {
 	user    int      // table column of user_id
 	needed  map[int]bool
 	checked []bool // by table column: Table.Check can reject its values
+	ts      int    // table column of an event's ts; -1 for other tables
+	// notAfter is the latest event time accepted, Unix milliseconds; 0
+	// means no limit (SetNotAfter).
+	notAfter int64
+}
+
+// ReasonAfterStart is the reject reason of an event later than the run's
+// start (plus its tolerance): SetNotAfter.
+const ReasonAfterStart = "ts after the run's start"
+
+// SetNotAfter makes the program reject events whose ts is later than t,
+// with ReasonAfterStart: a run reads no events from its future, so a
+// mistyped date (2099) cannot become the run's end and move every recency.
+// The zero time removes the limit. Only the events table has the limit.
+func (p *Program) SetNotAfter(t time.Time) {
+	p.notAfter = 0
+	if !t.IsZero() && p.ts >= 0 {
+		p.notAfter = t.UnixMilli()
+	}
 }
 
 // Needed reports whether column i of Columns is read by a column that is
@@ -42,7 +61,10 @@ func (p *Program) Needed(i int) bool { return p.needed[i] }
 // advance) every column the mapping reads becomes a column, in order of
 // first use; Columns lists them.
 func Compile(s *Source, columns []string) (*Program, error) {
-	p := &Program{Source: s, Table: s.Table, user: s.Table.Index("user_id"), needed: map[int]bool{}}
+	p := &Program{Source: s, Table: s.Table, user: s.Table.Index("user_id"), needed: map[int]bool{}, ts: -1}
+	if s.Table == canon.EventsTable {
+		p.ts = s.Table.Index("ts")
+	}
 	for i := range s.Table.Columns {
 		p.checked = append(p.checked, s.Table.Checked(i))
 	}
@@ -224,6 +246,14 @@ func (p *Program) Eval(fields []string, null []bool, out *Row) {
 		if !p.column(&e, i, row, out) {
 			return
 		}
+	}
+	if p.notAfter != 0 && !row[p.ts].Null && row[p.ts].Int > p.notAfter {
+		var refs []*colNode
+		if c := p.Source.Columns[p.ts]; c != nil {
+			refs = c.cols
+		}
+		out.Fail = Failure{Column: p.colName(-1, refs, "ts"), Reason: ReasonAfterStart, Value: p.shown(row[p.ts], canon.Timestamp)}
+		return
 	}
 	if t != canon.ProfilesTable {
 		out.Rows = append(out.Rows, row)
