@@ -37,6 +37,9 @@ type IngestInput struct {
 	Window     int   // activities in flight
 	SplitBytes int64 // DefaultSplitBytes when zero
 	ChunkRows  int   // DefaultChunkRows when zero
+	// NotAfter is the latest event time accepted (activities.IngestSplitInput.NotAfter);
+	// zero means no limit.
+	NotAfter time.Time
 }
 
 func (in *IngestInput) defaults() {
@@ -75,7 +78,7 @@ func (r *run) ingest(ctx workflow.Context) error {
 	st := r.track.stage(StageIngest)
 	tot, err := ingestAll(ctx, IngestInput{
 		RunID: in.RunID, Inputs: in.Inputs, Mapping: in.Mapping, Shards: in.Shards, Window: in.Window,
-		SplitBytes: in.SplitBytes,
+		SplitBytes: in.SplitBytes, NotAfter: r.notAfter,
 	}, func(phase string, done, total int) {
 		st.Detail, st.Done, st.Total = phase, done, total
 	})
@@ -162,7 +165,7 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 			src.Splits = nil
 			return workflow.ExecuteActivity(hctx, a.IngestSplit, activities.IngestSplitInput{
 				RunID: in.RunID, Mapping: in.Mapping, Source: src, Split: j.split, Range: &sp,
-				Shards: in.Shards, ChunkRows: in.ChunkRows,
+				Shards: in.Shards, ChunkRows: in.ChunkRows, NotAfter: in.NotAfter,
 			})
 		},
 		func(i int, f workflow.Future) error {
