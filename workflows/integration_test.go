@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -162,9 +163,18 @@ func TestIntegrationRegenerate(t *testing.T) {
 
 	if os.Getenv(recordEnv) != "" {
 		for id, name := range map[string]string{"it-1": "regenerate", "it-1-segment": "segment", "it-1-train": "train"} {
-			recordHistory(t, c, id, filepath.Join("testdata", name+".history.json"))
+			recordHistory(t, c, id, recordedPath(name))
 		}
 	}
+}
+
+// recordedPath is where a history of workflow name recorded today goes:
+// testdata/<name>.<date>.history.json, beside the earlier recordings, which
+// stay: TestReplayRecordedHistories replays them all, so every change to a
+// workflow is checked against the histories of running workflows of every
+// earlier version.
+func recordedPath(name string) string {
+	return filepath.Join("testdata", fmt.Sprintf("%s.%s.history.json", name, time.Now().UTC().Format(time.DateOnly)))
 }
 
 // recordHistory writes a workflow's history as JSON, the format the

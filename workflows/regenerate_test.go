@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -392,16 +393,26 @@ func TestSegmentContinuesAsNew(t *testing.T) {
 }
 
 func TestReplayRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.history.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first recordings, kept (later ones add a date to the name).
 	for _, name := range []string{"regenerate", "segment", "train", "simulate", "evaluate"} {
-		t.Run(name, func(t *testing.T) {
+		if !slices.Contains(files, "testdata/"+name+".history.json") {
+			t.Errorf("testdata/%s.history.json is missing", name)
+		}
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".history.json"), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(Regenerate)
 			r.RegisterWorkflow(Segment)
 			r.RegisterWorkflow(Train)
 			r.RegisterWorkflow(Simulate)
 			r.RegisterWorkflow(Evaluate)
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/"+name+".history.json"); err != nil {
-				t.Fatalf("replay %s: %v", name, err)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
+				t.Fatalf("replay %s: %v", file, err)
 			}
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -125,7 +124,7 @@ func TestIntegrationSimulateClosedLoop(t *testing.T) {
 	}
 	if os.Getenv(recordEnv) != "" {
 		for id, name := range map[string]string{"simtest": "simulate", "simtest-w01-evaluation": "evaluate"} {
-			recordHistory(t, c, id, filepath.Join("testdata", name+".history.json"))
+			recordHistory(t, c, id, recordedPath(name))
 		}
 	}
 	// The loop left its traces: the last evaluation and the state it wrote.
