@@ -38,6 +38,7 @@ type Config struct {
 type secrets struct {
 	apiKey         string // PROMOFLOW_TEMPORAL_API_KEY (else TEMPORAL_API_KEY or the profile's): Temporal Cloud API key
 	encryptionKeys string // PROMOFLOW_ENCRYPTION_KEYS: id:base64,... AES-256 payload keys, first is current
+	codecToken     string // PROMOFLOW_CODEC_TOKEN: bearer token the codec server requires
 	// PEM contents from the Temporal profile (TEMPORAL_TLS_*_DATA or the
 	// TOML file's *_data), used when no file is named.
 	tlsCA, tlsCert, tlsKey []byte
@@ -95,7 +96,8 @@ func (cfg *Config) Register(fs *flag.FlagSet, getenv func(string) string) {
 	cfg.S3.SecretKey = getenv("AWS_SECRET_ACCESS_KEY")
 	cfg.secrets = &secrets{
 		apiKey: env("PROMOFLOW_TEMPORAL_API_KEY", prof.APIKey), encryptionKeys: getenv("PROMOFLOW_ENCRYPTION_KEYS"),
-		tlsCA: tlsProf.ServerCACertData, tlsCert: tlsProf.ClientCertData, tlsKey: tlsProf.ClientKeyData,
+		codecToken: getenv("PROMOFLOW_CODEC_TOKEN"),
+		tlsCA:      tlsProf.ServerCACertData, tlsCert: tlsProf.ClientCertData, tlsKey: tlsProf.ClientKeyData,
 		profileErr: profErr,
 	}
 }
