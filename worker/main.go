@@ -140,6 +140,7 @@ func run() error {
 	logger.Info("worker started", "version", buildinfo.String(), "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
 		"task_queue", cfg.TaskQueue, "bucket", store.URL(""), "activities", *slots, "stop_timeout", stopTimeout.String())
 	<-ctx.Done()
+	stop() // a second SIGINT or SIGTERM ends the process at once
 	// Not ready from here on; Stop waits up to the stop timeout for the
 	// running activities, then cancels them (Temporal retries them
 	// elsewhere) and returns.

@@ -99,6 +99,7 @@ func TestIntegrationRegenerate(t *testing.T) {
 		t.Errorf("rejects file:\n%s", rejects)
 	}
 	// The ingest staging is gone once ingest is done; the tables stay.
+	t.Logf("ingest staging: %d objects deleted", ing.StagedDeleted)
 	if staged, err := store.List(ctx, layout.IngestDir("it-1")); err != nil || len(staged) > 0 || ing.StagedDeleted == 0 {
 		t.Errorf("after the run, %d staged objects left (%v), %d deleted: want none left, some deleted", len(staged), err, ing.StagedDeleted)
 	}
