@@ -23,6 +23,9 @@ type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	List(ctx context.Context, prefix string) ([]string, error)
+	// DeletePrefix deletes the objects under a non-empty prefix and
+	// returns how many.
+	DeletePrefix(ctx context.Context, prefix string) (int, error)
 	URL(key string) string
 }
 

@@ -6,11 +6,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -167,5 +169,50 @@ func TestTemporalDynamicConfig(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("dynamicconfig.yaml sets %v, the dev server %v", got, want)
+	}
+}
+
+// TestComposeWorkerOperations checks that the compose worker serves
+// metrics and probes and stops gracefully: its stop timeout inside the
+// stop grace period (docker's default, 10 s, would cut activities short).
+func TestComposeWorkerOperations(t *testing.T) {
+	w := loadCompose(t).Services["worker"]
+	args := map[string]string{}
+	for _, a := range w.Command {
+		k, v, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		args[k] = v
+	}
+	if _, port, err := net.SplitHostPort(args["metrics-listen"]); err != nil || !slices.Contains(w.Expose, port) {
+		t.Errorf("worker command %q: want --metrics-listen=:PORT with PORT exposed (%v)", w.Command, w.Expose)
+	}
+	stop, err := time.ParseDuration(args["stop-timeout"])
+	if err != nil || w.StopGracePeriod == nil || stop <= 0 || time.Duration(*w.StopGracePeriod) <= stop {
+		t.Errorf("worker --stop-timeout %q, stop_grace_period %v: want a stop timeout under the grace period", args["stop-timeout"], w.StopGracePeriod)
+	}
+}
+
+// TestDockerignore checks the image build context: the embedded stack's
+// data and the tools stay out, .git stays in (go build stamps the commit
+// from it).
+func TestDockerignore(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignored := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			ignored[strings.Trim(line, "/")] = true
+		}
+	}
+	for _, dir := range []string{".promoflow", "bin"} {
+		if !ignored[dir] {
+			t.Errorf(".dockerignore does not exclude %s/", dir)
+		}
+	}
+	for _, keep := range []string{".git", "go.mod", "go.sum", "*", "**"} {
+		if ignored[keep] {
+			t.Errorf(".dockerignore excludes %s, which the build needs", keep)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -39,7 +40,12 @@ func main() {
 func run() error {
 	fs := flag.NewFlagSet("worker", flag.ExitOnError)
 	cfg := config.FromEnv(fs)
-	metricsAddr := fs.String("metrics-listen", os.Getenv("PROMOFLOW_METRICS_LISTEN"), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 ($PROMOFLOW_METRICS_LISTEN)")
+	metricsAddr := fs.String("metrics-listen", os.Getenv("PROMOFLOW_METRICS_LISTEN"), "serve Prometheus metrics (/metrics) and the liveness and readiness probes (/healthz, /readyz) on this address, e.g. :9464 ($PROMOFLOW_METRICS_LISTEN)")
+	defStop, err := envDuration("PROMOFLOW_WORKER_STOP_TIMEOUT", defaultStopTimeout)
+	if err != nil {
+		return err
+	}
+	stopTimeout := fs.Duration("stop-timeout", defStop, "on SIGTERM or SIGINT, how long running activities may go on before they are cancelled; keep it under the orchestrator's grace period ($PROMOFLOW_WORKER_STOP_TIMEOUT)")
 	cpuProfile := fs.String("cpu-profile", os.Getenv("PROMOFLOW_CPU_PROFILE"), "write a CPU profile of the worker's life to this file, samples labelled by stage ($PROMOFLOW_CPU_PROFILE)")
 	defSlots, err := envInt("PROMOFLOW_WORKER_ACTIVITIES")
 	if err != nil {
@@ -92,6 +98,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	var c client.Client
+	probes := &health{timeout: 3 * time.Second, check: func(ctx context.Context) error {
+		_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}}
 	if *metricsAddr != "" {
 		m, err := telemetry.NewMetrics()
 		if err != nil {
@@ -100,25 +111,65 @@ func run() error {
 		opts.MetricsHandler = m.Handler
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", m.HTTP)
-		srv := &http.Server{Addr: *metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		probes.register(mux)
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
-			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				logger.Error("metrics server", "err", err)
 			}
 		}()
 		defer srv.Close()
-		logger.Info("metrics", "url", "http://"+*metricsAddr+"/metrics")
+		logger.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
-	c, err := client.DialContext(ctx, opts)
+	c, err = client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("temporal %s: %w", cfg.TemporalAddress, err)
 	}
 	defer c.Close()
 	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store,
-		ScoredCacheBytes: int64(*scoredCache) << 20, EventsCacheBytes: int64(*eventsCache) << 20}, worker.Options{MaxConcurrentActivityExecutionSize: *slots})
+		ScoredCacheBytes: int64(*scoredCache) << 20, EventsCacheBytes: int64(*eventsCache) << 20},
+		worker.Options{MaxConcurrentActivityExecutionSize: *slots, WorkerStopTimeout: *stopTimeout})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	probes.polling.Store(true)
 	logger.Info("worker started", "version", buildinfo.String(), "temporal", cfg.TemporalAddress, "namespace", cfg.Namespace,
-		"task_queue", cfg.TaskQueue, "bucket", store.URL(""), "activities", *slots)
-	return w.Run(worker.InterruptCh())
+		"task_queue", cfg.TaskQueue, "bucket", store.URL(""), "activities", *slots, "stop_timeout", stopTimeout.String())
+	<-ctx.Done()
+	stop() // a second SIGINT or SIGTERM ends the process at once
+	// Not ready from here on; Stop waits up to the stop timeout for the
+	// running activities, then cancels them (Temporal retries them
+	// elsewhere) and returns.
+	probes.polling.Store(false)
+	logger.Info("worker stopping", "stop_timeout", stopTimeout.String())
+	began := time.Now()
+	w.Stop()
+	logger.Info("worker stopped", "seconds", time.Since(began).Seconds())
+	return nil
+}
+
+// defaultStopTimeout is how long a stopping worker lets its running
+// activities go on: a shard activity takes seconds to a minute or so, and
+// Kubernetes' default grace period is 30 s (deploy/k8s/worker.yaml gives
+// 60 s and sets 45 s).
+const defaultStopTimeout = 25 * time.Second
+
+// envDuration reads a duration environment variable (time.ParseDuration);
+// unset is def.
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s=%q: want a non-negative duration such as 45s", name, v)
+	}
+	return d, nil
 }
 
 // defaultSlots is how many activities a worker runs at once unless told:

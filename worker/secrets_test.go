@@ -38,10 +38,7 @@ func TestSecretsStayOut(t *testing.T) {
 	ctx := context.Background()
 	stack := testenv.Start(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "worker")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build worker: %v\n%s", err, out)
-	}
+	bin := buildWorker(t, dir)
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	key := base64.StdEncoding.EncodeToString(raw)

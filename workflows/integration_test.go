@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
@@ -97,6 +98,11 @@ func TestIntegrationRegenerate(t *testing.T) {
 	must(t, err)
 	if n := strings.Count(string(rejects), "\n"); n != 4 || !strings.Contains(string(rejects), "raw/it/bad.csv,3,ts,bad ts,not a time") {
 		t.Errorf("rejects file:\n%s", rejects)
+	}
+	// The ingest staging is gone once ingest is done; the tables stay.
+	t.Logf("ingest staging: %d objects deleted", ing.StagedDeleted)
+	if staged, err := store.List(ctx, layout.IngestDir("it-1")); err != nil || len(staged) > 0 || ing.StagedDeleted == 0 {
+		t.Errorf("after the run, %d staged objects left (%v), %d deleted: want none left, some deleted", len(staged), err, ing.StagedDeleted)
 	}
 
 	// Users in the plan equal users in the input.

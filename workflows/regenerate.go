@@ -208,6 +208,9 @@ type IngestTotals struct {
 	AcceptedNoUser int64           `json:"accepted_no_user"`
 	Sources        []ingest.Result `json:"sources"`
 	Rejects        []string        `json:"rejects"`
+	// StagedDeleted counts the objects of the ingest staging
+	// (runs/<run>/ingest/) deleted once ingest was done.
+	StagedDeleted int `json:"staged_deleted,omitempty"`
 }
 
 // PlanSummary says where the plan is and what is in it.
@@ -351,6 +354,10 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 		}
 		if err := st.fn(ctx); err != nil {
 			return r.sum, fmt.Errorf("%s: %w", st.name, err)
+		}
+		if st.name == StageIngest {
+			// Nothing reads ingest's staging after the stage.
+			r.sum.Ingest.StagedDeleted = deleteStaged(ctx, r.in.RunID)
 		}
 		r.track.end(st.name)
 	}

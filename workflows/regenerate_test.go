@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -159,6 +160,7 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			t.Offers[i].Users, t.Offers[i].Cost = 30, 10
 			return activities.DecideAssignOutput{Key: fmt.Sprint("plan", in.Shard), Rows: 100, Tally: t}, nil
 		},
+		"DeleteStaged":   activities.DeleteStagedOutput{Objects: 7},
 		"RecordContacts": "state/contacts/2026-11-27_t-1.txt",
 		"Publish":        activities.PublishOutput{Parquet: "s3://b/p.parquet", CSV: "s3://b/p.csv", Summary: "s3://b/s.json", Rows: 400},
 		"WriteSummary":   "s3://b/s.json",
@@ -242,6 +244,65 @@ func TestRegenerateReducesShards(t *testing.T) {
 	env.AssertNumberOfCalls(t, "DecideAssign", testShards)
 	if st := sum.Strategy; st == nil || st.Budget.Total != 10000 || st.Budget.Used != 40 || st.Audience.Control != 40 || st.Budget.Lambda != 0 {
 		t.Errorf("strategy summary %+v", st)
+	}
+}
+
+// TestRegenerateDeletesStaging checks that the run deletes its ingest
+// staging once, after the rejects are written and before the features
+// stage (its first activity, Profile), and counts it in the summary; and that a deletion failing
+// through its retries leaves the run to go on.
+func TestRegenerateDeletesStaging(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fail    bool
+		calls   int
+		deleted int
+	}{
+		{"deleted", false, 1, 7},
+		{"deletion fails", true, 5, 0}, // retry.MaximumAttempts
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var override map[string]func(*testsuite.MockCallWrapper)
+			if tc.fail {
+				override = map[string]func(*testsuite.MockCallWrapper){"DeleteStaged": func(c *testsuite.MockCallWrapper) {
+					c.Return(activities.DeleteStagedOutput{}, errors.New("service unavailable"))
+				}}
+			}
+			env := newEnv(t, override)
+			var order []string
+			var runIDs []string
+			env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+				if n := info.ActivityType.Name; len(order) == 0 || order[len(order)-1] != n {
+					order = append(order, n)
+				}
+				if info.ActivityType.Name == "DeleteStaged" {
+					var in activities.DeleteStagedInput
+					if err := args.Get(&in); err != nil {
+						t.Error(err)
+					}
+					runIDs = append(runIDs, in.RunID)
+				}
+			})
+			env.ExecuteWorkflow(Regenerate, testInput())
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatalf("workflow failed: %v", err)
+			}
+			env.AssertNumberOfCalls(t, "DeleteStaged", tc.calls)
+			var sum Summary
+			if err := env.GetWorkflowResult(&sum); err != nil {
+				t.Fatal(err)
+			}
+			if sum.Ingest.StagedDeleted != tc.deleted {
+				t.Errorf("staged deleted = %d, want %d", sum.Ingest.StagedDeleted, tc.deleted)
+			}
+			if runIDs[0] != testInput().RunID {
+				t.Errorf("DeleteStaged of run %q, want %q", runIDs[0], testInput().RunID)
+			}
+			i := slices.Index(order, "DeleteStaged")
+			if i < 1 || order[i-1] != "IngestRejects" || i+1 >= len(order) || order[i+1] != "Profile" {
+				t.Errorf("activity order %v: want DeleteStaged between IngestRejects and the features stage's Profile", order)
+			}
+		})
 	}
 }
 

@@ -36,7 +36,7 @@ const (
 
 // stages maps activity types to the stage of the regeneration they run in.
 var stages = map[string]string{
-	"IngestPlan": StageIngest, "IngestSplit": StageIngest, "IngestFinalize": StageIngest, "IngestRejects": StageIngest,
+	"IngestPlan": StageIngest, "IngestSplit": StageIngest, "IngestFinalize": StageIngest, "IngestRejects": StageIngest, "DeleteStaged": StageIngest,
 	"Profile": StageFeatures, "Vocabulary": StageFeatures, "Features": StageFeatures, "Quantiles": StageFeatures,
 	"KMeansChooseK": StageSegment, "KMeansSample": StageSegment, "KMeansGather": StageSegment, "KMeansWeigh": StageSegment,
 	"KMeansReduce": StageSegment, "KMeansStep": StageSegment, "SegmentAssign": StageSegment, "SegmentTerms": StageSegment,

@@ -269,6 +269,44 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, nil
 }
 
+// deleteBatch is the most keys one DeleteObjects request takes.
+const deleteBatch = 1000
+
+// DeletePrefix deletes every object under prefix and returns how many it
+// deleted; none is not an error. prefix must not be empty: this is not a
+// way to empty the bucket.
+func (s *S3) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, errors.New("blob: delete: empty prefix")
+	}
+	keys, err := s.List(ctx, prefix)
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for len(keys) > 0 {
+		batch := keys[:min(deleteBatch, len(keys))]
+		keys = keys[len(batch):]
+		ids := make([]types.ObjectIdentifier, len(batch))
+		for i, k := range batch {
+			ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
+		}
+		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: &s.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return deleted, fmt.Errorf("blob: delete under %s: %w", prefix, err)
+		}
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			return deleted, fmt.Errorf("blob: delete under %s: %d of %d keys failed, first %s: %s %s",
+				prefix, len(out.Errors), len(batch), aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+		}
+		deleted += len(batch)
+	}
+	return deleted, nil
+}
+
 func isNotFound(err error) bool {
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
@@ -334,6 +372,24 @@ func (m *Mem) Exists(_ context.Context, key string) (bool, error) {
 	defer m.mu.Unlock()
 	_, ok := m.objects[key]
 	return ok, nil
+}
+
+// DeletePrefix deletes every object under prefix and returns how many it
+// deleted; prefix must not be empty.
+func (m *Mem) DeletePrefix(_ context.Context, prefix string) (int, error) {
+	if prefix == "" {
+		return 0, errors.New("blob: delete: empty prefix")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k := range m.objects {
+		if strings.HasPrefix(k, prefix) {
+			delete(m.objects, k)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // List returns the keys under prefix, sorted.

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/promoflow/promoflow/internal/blob"
@@ -23,6 +25,7 @@ type store interface {
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	Exists(ctx context.Context, key string) (bool, error)
 	List(ctx context.Context, prefix string) ([]string, error)
+	DeletePrefix(ctx context.Context, prefix string) (int, error)
 }
 
 // TestMultipartUpload uploads a file above the multipart threshold to the
@@ -110,6 +113,32 @@ func TestStores(t *testing.T) {
 			}
 			if _, err := s.Get(ctx, "nope"); !errors.Is(err, blob.ErrNotFound) {
 				t.Errorf("Get(missing) err = %v, want ErrNotFound", err)
+			}
+
+			// DeletePrefix: more keys than one DeleteObjects request takes,
+			// and a neighbour that shares the prefix's text but not its
+			// directory.
+			const staged = 1003
+			for i := range staged {
+				if err := s.Put(ctx, fmt.Sprintf("runs/r/ingest/k%04d", i), []byte{byte(i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Put(ctx, "runs/r/ingest-not/x", nil); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.DeletePrefix(ctx, "runs/r/ingest/"); n != staged || err != nil {
+				t.Errorf("DeletePrefix = %d, %v; want %d", n, err, staged)
+			}
+			keys, err = s.List(ctx, "runs/r/")
+			if want := []string{"runs/r/a.txt", "runs/r/b.txt", "runs/r/ingest-not/x"}; err != nil || !reflect.DeepEqual(keys, want) {
+				t.Errorf("after DeletePrefix, List = %q, %v; want %q", keys, err, want)
+			}
+			if n, err := s.DeletePrefix(ctx, "runs/r/ingest/"); n != 0 || err != nil {
+				t.Errorf("DeletePrefix again = %d, %v; want 0, nil", n, err)
+			}
+			if _, err := s.DeletePrefix(ctx, ""); err == nil || !strings.Contains(err.Error(), "empty prefix") {
+				t.Errorf("DeletePrefix(\"\") err = %v, want empty prefix", err)
 			}
 		})
 	}

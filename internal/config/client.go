@@ -57,6 +57,10 @@ func (cfg *Config) Codec() (*codec.Codec, error) {
 	return codec.New(keys), nil
 }
 
+// CodecToken is the bearer token the codec server requires of its callers
+// (PROMOFLOW_CODEC_TOKEN); empty means none.
+func (cfg *Config) CodecToken() string { return cfg.sec().codecToken }
+
 // tls is the TLS configuration to Temporal, nil for plain gRPC. Files
 // (flags, PROMOFLOW_TLS_* or the Temporal profile's paths) come before
 // the PEM contents of the Temporal profile (TEMPORAL_TLS_*_DATA).

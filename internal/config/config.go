@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 
 	"go.temporal.io/sdk/contrib/envconfig"
 
@@ -37,6 +38,7 @@ type Config struct {
 type secrets struct {
 	apiKey         string // PROMOFLOW_TEMPORAL_API_KEY (else TEMPORAL_API_KEY or the profile's): Temporal Cloud API key
 	encryptionKeys string // PROMOFLOW_ENCRYPTION_KEYS: id:base64,... AES-256 payload keys, first is current
+	codecToken     string // PROMOFLOW_CODEC_TOKEN: bearer token the codec server requires
 	// PEM contents from the Temporal profile (TEMPORAL_TLS_*_DATA or the
 	// TOML file's *_data), used when no file is named.
 	tlsCA, tlsCert, tlsKey []byte
@@ -78,7 +80,7 @@ func (cfg *Config) Register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&cfg.Namespace, "namespace", env("PROMOFLOW_NAMESPACE", orDefault(prof.Namespace, "default")), "Temporal namespace ($PROMOFLOW_NAMESPACE, else $TEMPORAL_NAMESPACE or the Temporal profile's)")
 	fs.StringVar(&cfg.TaskQueue, "task-queue", env("PROMOFLOW_TASK_QUEUE", "promoflow"), "Temporal task queue ($PROMOFLOW_TASK_QUEUE)")
 	fs.StringVar(&cfg.UI, "ui", env("PROMOFLOW_UI", "http://127.0.0.1:8233"), "Temporal UI base URL for links ($PROMOFLOW_UI)")
-	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", env("PROMOFLOW_S3_ENDPOINT", "http://127.0.0.1:7070"), "S3 endpoint URL; empty for AWS ($PROMOFLOW_S3_ENDPOINT)")
+	fs.StringVar(&cfg.S3.Endpoint, "s3-endpoint", env("PROMOFLOW_S3_ENDPOINT", "http://127.0.0.1:7070"), "S3 endpoint URL, or \""+AWSEndpoint+"\" for AWS S3's own endpoints ($PROMOFLOW_S3_ENDPOINT; an empty variable counts as unset)")
 	fs.StringVar(&cfg.S3.Region, "s3-region", env("PROMOFLOW_S3_REGION", env("AWS_REGION", "us-east-1")), "S3 region ($PROMOFLOW_S3_REGION)")
 	fs.StringVar(&cfg.S3.Bucket, "bucket", env("PROMOFLOW_BUCKET", "promoflow"), "bucket ($PROMOFLOW_BUCKET)")
 	fs.BoolVar(&cfg.S3.PathStyle, "s3-path-style", pathStyle, "path-style S3 addressing ($PROMOFLOW_S3_PATH_STYLE)")
@@ -94,15 +96,28 @@ func (cfg *Config) Register(fs *flag.FlagSet, getenv func(string) string) {
 	cfg.S3.SecretKey = getenv("AWS_SECRET_ACCESS_KEY")
 	cfg.secrets = &secrets{
 		apiKey: env("PROMOFLOW_TEMPORAL_API_KEY", prof.APIKey), encryptionKeys: getenv("PROMOFLOW_ENCRYPTION_KEYS"),
-		tlsCA: tlsProf.ServerCACertData, tlsCert: tlsProf.ClientCertData, tlsKey: tlsProf.ClientKeyData,
+		codecToken: getenv("PROMOFLOW_CODEC_TOKEN"),
+		tlsCA:      tlsProf.ServerCACertData, tlsCert: tlsProf.ClientCertData, tlsKey: tlsProf.ClientKeyData,
 		profileErr: profErr,
 	}
 }
 
-// Blob returns the bucket settings. Without credentials in the environment,
-// a loopback endpoint gets the embedded stack's development credentials.
+// AWSEndpoint is the S3 endpoint setting that means AWS S3's own regional
+// endpoints. An empty PROMOFLOW_S3_ENDPOINT cannot say so: like every
+// promoflow variable, empty counts as unset and the embedded stack's
+// endpoint applies (a Kubernetes ConfigMap or a compose file cannot tell
+// an empty value from a missing one either).
+const AWSEndpoint = "aws"
+
+// Blob returns the bucket settings. The endpoint AWSEndpoint (any case) or
+// an empty flag becomes blob's empty endpoint, AWS's own. Without
+// credentials in the environment, a loopback endpoint gets the embedded
+// stack's development credentials.
 func (cfg *Config) Blob() blob.Config {
 	c := cfg.S3
+	if strings.EqualFold(strings.TrimSpace(c.Endpoint), AWSEndpoint) {
+		c.Endpoint = ""
+	}
 	if c.AccessKey == "" && isLoopback(c.Endpoint) {
 		c.AccessKey, c.SecretKey = EmbeddedAccessKey, EmbeddedSecretKey
 	}

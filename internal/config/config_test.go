@@ -61,3 +61,41 @@ func TestEmbeddedCredentialsOnlyOnLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestAWSEndpoint checks the endpoint settings that mean AWS S3 (the word
+// AWSEndpoint from the environment or a flag, an empty flag) and that an
+// empty variable counts as unset, leaving the embedded stack's endpoint.
+func TestAWSEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   string
+		args  []string
+		want  string
+		wantK string // access key: the embedded one only on loopback
+	}{
+		{"env aws", "aws", nil, "", ""},
+		{"env AWS, spaces", " AWS ", nil, "", ""},
+		{"flag aws", "", []string{"-s3-endpoint", "aws"}, "", ""},
+		{"empty flag", "http://127.0.0.1:7070", []string{"-s3-endpoint", ""}, "", ""},
+		{"empty env is unset", "", nil, "http://127.0.0.1:7070", EmbeddedAccessKey},
+		{"env URL", "https://s3.example:9000", nil, "https://s3.example:9000", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			var cfg Config
+			cfg.Register(fs, func(k string) string {
+				if k == "PROMOFLOW_S3_ENDPOINT" {
+					return tc.env
+				}
+				return ""
+			})
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			b := cfg.Blob()
+			if b.Endpoint != tc.want || b.AccessKey != tc.wantK {
+				t.Errorf("endpoint %q, access key %q; want %q, %q", b.Endpoint, b.AccessKey, tc.want, tc.wantK)
+			}
+		})
+	}
+}

@@ -28,26 +28,32 @@ func TablePart(run, table string, i, n int, src string) string {
 	return TableDir(run, table, i, n) + "part-" + src + ".arrow"
 }
 
+// IngestDir holds everything the ingest stage stages for itself: split
+// texts, staged rows and rejects, late rejects. Nothing outside ingest
+// reads it; the run deletes it once the stage has finalized its tables
+// and written the rejects (activities.DeleteStaged).
+func IngestDir(run string) string { return Run(run) + "ingest/" }
+
 // Staged is split sp, chunk c of source src: its staged rows of partition
 // i, before duplicates are removed.
 func Staged(run, src string, sp, c, i, n int) string {
-	return fmt.Sprintf("%singest/%s/split=%04d/chunk=%05d/%s.arrow", Run(run), src, sp, c, partKey(i, n))
+	return fmt.Sprintf("%s%s/split=%04d/chunk=%05d/%s.arrow", IngestDir(run), src, sp, c, partKey(i, n))
 }
 
 // StagedRejects is split sp, chunk c of source src: its rejected records.
 func StagedRejects(run, src string, sp, c int) string {
-	return fmt.Sprintf("%singest/%s/split=%04d/chunk=%05d/rejects.arrow", Run(run), src, sp, c)
+	return fmt.Sprintf("%s%s/split=%04d/chunk=%05d/rejects.arrow", IngestDir(run), src, sp, c)
 }
 
 // LateRejects are the records of source src that partition i of table
 // rejected after staging (a value that could not be carried forward).
 func LateRejects(run, table string, i, n int, src string) string {
-	return fmt.Sprintf("%singest/late-rejects/%s/%s/%s.arrow", Run(run), table, partKey(i, n), src)
+	return fmt.Sprintf("%slate-rejects/%s/%s/%s.arrow", IngestDir(run), table, partKey(i, n), src)
 }
 
 // SplitText is split sp of source src when the source is a compressed
 // file cut into chunks: the split's text as an S2 stream, ext naming its
 // format ("csv", "jsonl").
 func SplitText(run, src string, sp int, ext string) string {
-	return fmt.Sprintf("%singest/%s/split=%04d/text.%s.s2", Run(run), src, sp, ext)
+	return fmt.Sprintf("%s%s/split=%04d/text.%s.s2", IngestDir(run), src, sp, ext)
 }

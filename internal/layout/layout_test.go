@@ -13,6 +13,12 @@ func TestKeys(t *testing.T) {
 		{Scores("r", 0), "runs/r/scores/shard=0000.arrow"},
 		{Campaign("weekly-2026-W48") + "plan.parquet", "campaigns/weekly-2026-W48/plan.parquet"},
 		{Raw("demo", "events.csv.gz"), "raw/demo/events.csv.gz"},
+		{IngestDir("r"), "runs/r/ingest/"},
+		{Staged("r", "000-e", 2, 3, 1, 4), "runs/r/ingest/000-e/split=0002/chunk=00003/shard=0001.arrow"},
+		{Staged("r", "000-e", 2, 3, 4, 4), "runs/r/ingest/000-e/split=0002/chunk=00003/anonymous.arrow"},
+		{StagedRejects("r", "000-e", 2, 3), "runs/r/ingest/000-e/split=0002/chunk=00003/rejects.arrow"},
+		{LateRejects("r", "events", 0, 4, "000-e"), "runs/r/ingest/late-rejects/events/shard=0000/000-e.arrow"},
+		{SplitText("r", "000-e", 1, "csv"), "runs/r/ingest/000-e/split=0001/text.csv.s2"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
