@@ -66,7 +66,12 @@ func Ingest(ctx workflow.Context, in IngestInput) (IngestTotals, error) {
 	if in.RunID == "" || len(in.Inputs) == 0 {
 		return IngestTotals{}, errors.New("ingest: run id and inputs are required")
 	}
-	return ingestAll(ctx, in, func(string, int, int) {})
+	tot, err := ingestAll(ctx, in, func(string, int, int) {})
+	if err != nil {
+		return tot, err
+	}
+	tot.StagedDeleted = deleteStaged(ctx, in.RunID)
+	return tot, nil
 }
 
 // ingest is Regenerate's first stage: it ingests the inputs and sets the

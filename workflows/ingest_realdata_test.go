@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
 )
@@ -58,6 +59,9 @@ func TestIngestOnlineRetail(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("ingest took %v: %+v", time.Since(start).Round(time.Millisecond), tot)
+	if staged, err := store.List(ctx, layout.IngestDir("retail-ingest")); err != nil || len(staged) > 0 || tot.StagedDeleted == 0 {
+		t.Errorf("after the ingest, %d staged objects left (%v), %d deleted: want none left, some deleted", len(staged), err, tot.StagedDeleted)
+	}
 
 	// The dataset README's numbers; the rest from an independent recount
 	// of the file (internal/ingest TestLocalOnlineRetail).
