@@ -326,6 +326,7 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 		return r.sum, fmt.Errorf("opt-out: %w", err)
 	}
 	r.in.OptOut = optOut
+	var waitDeleted func() int // the ingest staging's deletion, running beside the later stages
 	for _, st := range []struct {
 		name string
 		fn   func(workflow.Context) error
@@ -357,9 +358,12 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 		}
 		if st.name == StageIngest {
 			// Nothing reads ingest's staging after the stage.
-			r.sum.Ingest.StagedDeleted = deleteStaged(ctx, r.in.RunID)
+			waitDeleted = startDeleteStaged(ctx, r.in.RunID)
 		}
 		r.track.end(st.name)
+	}
+	if waitDeleted != nil {
+		r.sum.Ingest.StagedDeleted = waitDeleted()
 	}
 	r.track.finish()
 	r.sum.StageSeconds = r.track.seconds()
