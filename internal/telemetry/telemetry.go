@@ -35,3 +35,22 @@ func NewMetrics() (*Metrics, error) {
 	handler := opentelemetry.NewMetricsHandler(opentelemetry.MetricsHandlerOptions{Meter: provider.Meter("promoflow")})
 	return &Metrics{Handler: handler, HTTP: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}, nil
 }
+
+// Dashboard are the metrics, as Prometheus names them, that the Grafana
+// dashboard (deploy/grafana/promoflow.json) and the alerts read: what the
+// Temporal SDK records for every activity and workflow, labelled with
+// activity_type or workflow_type and task_queue. Failure counters appear
+// once something has failed. A test runs a worker on a dev server and
+// checks that each is exported; another that the dashboard reads no other.
+var Dashboard = []string{
+	"temporal_activity_execution_latency_seconds_bucket", // time per activity type: where a stage's time goes
+	"temporal_activity_execution_latency_seconds_sum",
+	"temporal_activity_execution_failed",                         // failed attempts per activity type
+	"temporal_activity_schedule_to_start_latency_seconds_bucket", // waiting for a free worker slot: too few workers
+	"temporal_workflow_endtoend_latency_seconds_bucket",          // run durations per workflow type
+	"temporal_workflow_completed",
+	"temporal_workflow_failed",
+	"temporal_workflow_task_schedule_to_start_latency_seconds_bucket", // workflow task backlog
+	"temporal_worker_task_slots_used",
+	"temporal_worker_task_slots_available",
+}
