@@ -33,6 +33,21 @@ func newEnv(store Store) (*testsuite.TestActivityEnvironment, *Activities) {
 	return env, acts
 }
 
+// activityRunner runs activities in env, failing the test on an error,
+// and decodes each result into out.
+func activityRunner(t *testing.T, env *testsuite.TestActivityEnvironment) func(fn, in, out any) {
+	return func(fn, in, out any) {
+		t.Helper()
+		v, err := env.ExecuteActivity(fn, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Get(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestIngestThenFeatures(t *testing.T) {
 	store := blob.NewMem()
 	ctx := context.Background()

@@ -88,16 +88,7 @@ func TestEventsCacheSameFeatures(t *testing.T) {
 			}
 		}
 		env, acts := newEnv(store)
-		exec := func(fn, in, out any) {
-			t.Helper()
-			v, err := env.ExecuteActivity(fn, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := v.Get(out); err != nil {
-				t.Fatal(err)
-			}
-		}
+		exec := activityRunner(t, env)
 		vin := VocabularyInput{RunID: "r", Interest: cfg, Top: 3}
 		for i := range shards {
 			var p ProfileOutput

@@ -49,16 +49,7 @@ func TestScaledCacheSameResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, acts := newEnv(store)
-	exec := func(fn, in, out any) {
-		t.Helper()
-		v, err := env.ExecuteActivity(fn, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := v.Get(out); err != nil {
-			t.Fatal(err)
-		}
-	}
+	exec := activityRunner(t, env)
 	var s0 KMeansSampleOutput
 	exec(acts.KMeansSample, KMeansSampleInput{RunID: "r", Shard: 0, Round: 0, Seed: 1, Scaler: scaler, L: 4}, &s0)
 	if len(acts.scaledPts.entries) != 1 {

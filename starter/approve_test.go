@@ -13,12 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/worker"
-
-	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/browser"
 	"github.com/promoflow/promoflow/internal/synth"
-	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
 )
 
@@ -68,20 +64,9 @@ func TestIntegrationApproval(t *testing.T) {
 		t.Skip("starts servers")
 	}
 	ctx := context.Background()
-	stack := testenv.Start(t)
-	for _, kv := range stack.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	const queue = "promoflow-approval"
-	t.Setenv("PROMOFLOW_TASK_QUEUE", queue)
+	t.Setenv("PROMOFLOW_TASK_QUEUE", "promoflow-approval")
+	stack, c := startStack(t, true)
 	store := stack.Store(t)
-	c := stack.TemporalClient(t)
-	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
 
 	events := filepath.Join(t.TempDir(), "events.csv.gz")
 	if _, err := synth.WriteFile(events, synth.Config{Users: 1500, Seed: 5}); err != nil {

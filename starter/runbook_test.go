@@ -8,9 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"go.temporal.io/sdk/worker"
-
-	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
@@ -26,20 +23,9 @@ func TestRunbookRetryFailedRun(t *testing.T) {
 		t.Skip("starts servers")
 	}
 	ctx := context.Background()
-	stack := testenv.Start(t)
-	for _, kv := range stack.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	const queue = "promoflow-runbook"
-	t.Setenv("PROMOFLOW_TASK_QUEUE", queue)
+	t.Setenv("PROMOFLOW_TASK_QUEUE", "promoflow-runbook")
+	stack, c := startStack(t, true)
 	store := stack.Store(t)
-	c := stack.TemporalClient(t)
-	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
 
 	const key, runID = "raw/runbook/2026-11-30/events.csv.gz", "runbook-1"
 	var broken bytes.Buffer

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,11 +14,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/worker"
 
-	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/synth"
-	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
 )
 
@@ -65,11 +61,7 @@ func TestScheduleLifecycle(t *testing.T) {
 		t.Skip("starts servers")
 	}
 	ctx := context.Background()
-	stack := testenv.Start(t)
-	for _, kv := range stack.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
+	stack, c := startStack(t, true)
 	store := stack.Store(t)
 	// Two drops: the older one is garbage, so reading it would fail the run.
 	path := filepath.Join(t.TempDir(), "events.csv.gz")
@@ -82,26 +74,7 @@ func TestScheduleLifecycle(t *testing.T) {
 	if err := store.PutFile(ctx, "raw/weekly/2026-11-23/events.csv.gz", path); err != nil {
 		t.Fatal(err)
 	}
-	c := stack.TemporalClient(t)
-	queue := os.Getenv("PROMOFLOW_TASK_QUEUE")
-	if queue == "" {
-		queue = "promoflow"
-	}
-	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-
-	cli := func(args ...string) string {
-		t.Helper()
-		var stdout, stderr bytes.Buffer
-		if code := dispatch(ctx, args, &stdout, &stderr); code != 0 {
-			t.Fatalf("starter %s: exit %d: %s", strings.Join(args, " "), code, stderr.String())
-		}
-		t.Logf("$ starter %s\n%s", strings.Join(args, " "), stdout.String())
-		return stdout.String()
-	}
+	cli := cliRunner(t, ctx)
 	create := []string{"schedule", "create", "--template", "weekly", "--cron", "0 3 * * MON", "--timezone", "Europe/Paris", "--shards", "2", "--k", "3"}
 	if out := cli(create...); !strings.Contains(out, "schedule weekly created") || !strings.Contains(out, "overlap:  Skip") {
 		t.Errorf("first create:\n%s", out)

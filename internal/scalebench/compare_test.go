@@ -60,15 +60,7 @@ func TestCompare(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	starter := filepath.Join(dir, "starter")
-	worker := filepath.Join(dir, "worker")
-	for bin, pkg := range map[string]string{starter: "./starter", worker: "./worker"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	starter, worker := buildBinaries(t, dir)
 	input := filepath.Join(*dataDir, fmt.Sprintf("events-%d-seed%d.csv.gz", *users, *compareSeed))
 	if _, err := os.Stat(input); err != nil {
 		start := time.Now()

@@ -72,15 +72,7 @@ func TestOrchestration(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	starter := filepath.Join(dir, "starter")
-	worker := filepath.Join(dir, "worker")
-	for bin, pkg := range map[string]string{starter: "./starter", worker: "./worker"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Dir = "../.."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
-		}
-	}
+	starter, worker := buildBinaries(t, dir)
 	input := filepath.Join(dir, "events.csv.gz")
 	if out, err := exec.Command(starter, "generate", "--users", "5000", "--seed", "7", "--out", input).CombinedOutput(); err != nil {
 		t.Fatalf("generate: %v\n%s", err, out)

@@ -138,6 +138,19 @@ func TestScale(t *testing.T) {
 	}
 }
 
+// buildBinaries builds the starter and the worker into dir.
+func buildBinaries(t *testing.T, dir string) (starter, worker string) {
+	starter, worker = filepath.Join(dir, "starter"), filepath.Join(dir, "worker")
+	for bin, pkg := range map[string]string{starter: "./starter", worker: "./worker"} {
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return starter, worker
+}
+
 // startWorkers starts count worker processes with env, each writing a CPU
 // profile <name>-<i>.pprof and its log <name>-<i>.log into the data
 // folder, and returns them with the profiles' paths.
