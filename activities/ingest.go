@@ -125,8 +125,9 @@ type IngestPlanOutput struct {
 // IngestPlan matches an input file with the mapping's sources, checks
 // each mapping on the file's header and first records (a wrong mapping
 // fails here, non-retryably, before anything fans out) and cuts the file
-// into splits. A compressed CSV or JSON Lines file larger than one split
-// is read once and its text copied, split by split, to
+// into splits. A block gzip file (package blockgz) splits by its members'
+// index without being inflated; any other compressed CSV or JSON Lines
+// file larger than one split is read once and its text copied, split by split, to
 // runs/<run>/ingest/<src>/split=NNNN/text.<format>.s2 (see ingest.File.Chunk),
 // heartbeating after each split; a retry skips the splits a heartbeat
 // says are stored (their keys and bytes are the same).
@@ -165,8 +166,16 @@ func (a *Activities) IngestPlan(ctx context.Context, in IngestPlanInput) (_ Inge
 			if _, err := f.Check(ctx, prog, ingest.Whole()[0]); err != nil {
 				return IngestPlanOutput{}, err
 			}
-			if splits, err = a.chunk(ctx, f, in, name); err != nil {
+			// A block gzip file splits by its members' index; any other is
+			// read once and its text copied out split by split.
+			var blocked bool
+			if splits, blocked, err = f.PlanBlocks(ctx, in.SplitBytes); err != nil {
 				return IngestPlanOutput{}, err
+			}
+			if !blocked {
+				if splits, err = a.chunk(ctx, f, in, name); err != nil {
+					return IngestPlanOutput{}, err
+				}
 			}
 		} else {
 			if splits, err = f.Plan(ctx, in.SplitBytes); err != nil {

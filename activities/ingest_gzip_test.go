@@ -10,10 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/s2"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/blockgz"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
 )
@@ -96,6 +98,53 @@ func TestIngestGzipChunked(t *testing.T) {
 	// lines each and a duplicate of two.
 	if line := fmt.Sprintf("raw/t/dup.csv.gz,%d,", 2*3000+4); !bytes.Equal(rw, rc) || !bytes.Contains(rc, []byte(line)) {
 		t.Errorf("rejects differ or lack %q:\nwhole\n%s\nchunked\n%s", line, rw, rc)
+	}
+}
+
+// TestIngestBlockGzip: a block gzip CSV (what `starter generate` writes)
+// is split by its members' index: no text is copied out, every split
+// reads only its members, and the events, rejects (lines included) and
+// accounting equal those of the same text as plain gzip, byte for byte.
+func TestIngestBlockGzip(t *testing.T) {
+	store := blob.NewMem()
+	ctx := context.Background()
+	text := dupEvents(3000)
+	var b bytes.Buffer
+	w, err := blockgz.NewWriter(&b, flate.BestSpeed, 4<<10, true)
+	must(t, err)
+	_, err = w.Write([]byte(text))
+	must(t, err)
+	must(t, w.Close())
+	must(t, store.Put(ctx, "raw/p/dup.csv.gz", gzipped(t, text)))
+	must(t, store.Put(ctx, "raw/b/dup.csv.gz", b.Bytes()))
+	env, acts := newEnv(store)
+	opts := ingestOpts{splitBytes: 16 << 10, chunkRows: 500}
+	plain := runIngestWith(t, env, acts, "plain", "", 3, opts, "raw/p/dup.csv.gz")[0]
+	blocked := runIngestWith(t, env, acts, "blocked", "", 3, opts, "raw/b/dup.csv.gz")[0]
+	if blocked.Splits < 8 || blocked.Splits != plain.Splits {
+		t.Fatalf("block gzip %d splits, plain %d", blocked.Splits, plain.Splits)
+	}
+	for k := range snapshot(t, store, "runs/blocked/ingest/") {
+		if strings.Contains(k, "/text.") {
+			t.Fatalf("a block gzip file's text was copied out: %s", k)
+		}
+	}
+	if plain.RowsRead != 3004 || blocked.RowsRead != plain.RowsRead || blocked.Accepted != plain.Accepted ||
+		blocked.Duplicates != plain.Duplicates || blocked.Rejected != plain.Rejected || blocked.NoUser != plain.NoUser {
+		t.Errorf("accounting: block gzip %+v, plain %+v", blocked, plain)
+	}
+	for i := 0; i < 3; i++ {
+		a, _ := store.Get(ctx, layout.EventsPart("plain", i, plain.Name))
+		c, _ := store.Get(ctx, layout.EventsPart("blocked", i, blocked.Name))
+		if len(a) == 0 || !bytes.Equal(a, c) {
+			t.Errorf("shard %d: events differ (%d and %d bytes)", i, len(a), len(c))
+		}
+	}
+	rp, _ := store.Get(ctx, plain.Rejects)
+	rb, _ := store.Get(ctx, blocked.Rejects)
+	rp = bytes.ReplaceAll(rp, []byte("raw/p/"), []byte("raw/b/"))
+	if line := fmt.Sprintf("raw/b/dup.csv.gz,%d,", 2*3000+4); !bytes.Equal(rp, rb) || !bytes.Contains(rb, []byte(line)) {
+		t.Errorf("rejects differ or lack %q:\nplain\n%s\nblock gzip\n%s", line, rp, rb)
 	}
 }
 

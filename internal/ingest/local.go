@@ -80,6 +80,14 @@ func Local(ctx context.Context, paths []string, opt LocalOptions) ([]Result, err
 				if _, err := f.Check(ctx, prog, Whole()[0]); err != nil {
 					return nil, err
 				}
+				var blocked bool
+				if splits, blocked, err = f.PlanBlocks(ctx, opt.SplitBytes); err != nil {
+					return nil, err
+				}
+				if blocked {
+					sources = append(sources, &source{file: f, prog: prog, name: name, splits: splits})
+					continue
+				}
 				dir := filepath.Join(opt.Dir, "chunks", name)
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					return nil, err

@@ -10,8 +10,8 @@ import (
 // Split is a part of a source file that one activity ingests: a byte range
 // of an uncompressed CSV or JSON Lines file that starts and ends on record
 // boundaries, a range of Parquet row groups, a byte range of a compressed
-// file's text copied out into a chunk object (Chunk), or a whole
-// compressed file.
+// file's text copied out into a chunk object (Chunk), a run of members
+// of a block gzip file (PlanBlocks), or a whole compressed file.
 type Split struct {
 	Index int   `json:"index"`
 	Start int64 `json:"start"` // first byte (text) of the split's first record
@@ -28,6 +28,13 @@ type Split struct {
 	// (klauspost/compress/s2), as File.Chunk writes it: a fifth of the
 	// bytes to store and fetch again (generated events), cheaply.
 	ChunkS2 bool `json:"chunk_s2,omitempty"`
+	// ZStart and ZEnd, for a split of a block gzip file (package blockgz),
+	// are the compressed bytes of the members that hold its text, and
+	// ZText the text offset where the member at ZStart begins: the split
+	// reads and inflates only those bytes.
+	ZStart int64 `json:"z_start,omitempty"`
+	ZEnd   int64 `json:"z_end,omitempty"`
+	ZText  int64 `json:"z_text,omitempty"`
 }
 
 // Whole is the one split of a file that cannot be split (compressed).

@@ -8,9 +8,11 @@ import (
 	"io"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
 
+	"github.com/promoflow/promoflow/internal/blockgz"
 	"github.com/promoflow/promoflow/internal/mapping"
 )
 
@@ -94,7 +96,8 @@ func (g gzipErrs) Read(p []byte) (int, error) {
 }
 
 func (f *File) gzipErr(err error) error {
-	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
+	var corrupt flate.CorruptInputError
+	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &corrupt) {
 		return &BadInputError{Source: f.Name, Msg: "corrupt gzip: " + err.Error()}
 	}
 	return err
@@ -175,7 +178,9 @@ func (f *File) Reader(ctx context.Context, sp Split, pos Position, prog *mapping
 	}
 	var rc io.ReadCloser
 	var err error
-	if sp.Chunk != "" {
+	if sp.ZEnd > 0 {
+		rc, err = f.openBlocks(ctx, sp, start)
+	} else if sp.Chunk != "" {
 		if f.OpenChunk == nil {
 			return nil, nil, fmt.Errorf("%s: split %d is in %s, and the file has no chunk opener", f.Name, sp.Index, sp.Chunk)
 		}
@@ -346,4 +351,137 @@ func (z s2Errs) Read(p []byte) (int, error) {
 		err = fmt.Errorf("%s: %w", z.key, err)
 	}
 	return n, err
+}
+
+// PlanBlocks cuts a block gzip file (package blockgz) into splits of
+// about splitBytes of text at member boundaries, reading only the
+// members' headers and, for CSV, the header record. ok is false for a
+// compressed file that is not block gzip, which Chunk then reads whole;
+// a file of one split is Whole(). A file whose index breaks off or
+// does not fit is bad input naming the file.
+func (f *File) PlanBlocks(ctx context.Context, splitBytes int64) (_ []Split, ok bool, _ error) {
+	if !f.Gzip || f.Format == mapping.Parquet {
+		return nil, false, nil
+	}
+	if splitBytes <= 0 {
+		return nil, false, fmt.Errorf("plan: split size %d", splitBytes)
+	}
+	blocks, err := blockgz.Blocks(f.readerAt(ctx), f.Size)
+	if errors.Is(err, blockgz.ErrNotBlocked) {
+		return nil, false, nil
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		return nil, false, &BadInputError{Source: f.Name, Msg: "block gzip: " + err.Error()}
+	}
+	first := Position{Line: 1}
+	if f.Format == mapping.CSV {
+		// The first split starts after the header, where the reader of
+		// the whole file stands once it has read it.
+		rc, err := f.stream(ctx, 0, -1)
+		if err != nil {
+			return nil, false, err
+		}
+		c, err := NewCSVReader(rc, CSVOptions{Delimiter: f.Delimiter, Source: f.Name})
+		rc.Close()
+		if err != nil {
+			return nil, false, err
+		}
+		first, _ = c.Pos()
+	}
+	var splits []Split
+	for i := 0; i < len(blocks); {
+		b := blocks[i]
+		if b.Text+b.Bytes <= first.Offset && i < len(blocks)-1 {
+			i++ // the header's member (or members), when they hold nothing else
+			continue
+		}
+		sp := Split{Index: len(splits), Start: b.Text, Line: b.Line, ZStart: b.Offset, ZText: b.Text}
+		if len(splits) == 0 {
+			sp.Start, sp.Line = first.Offset, first.Line
+		}
+		for ; i < len(blocks); i++ {
+			b = blocks[i]
+			sp.End, sp.ZEnd = b.Text+b.Bytes, b.Offset+b.Size
+			if sp.End-sp.Start >= splitBytes {
+				i++
+				break
+			}
+		}
+		splits = append(splits, sp)
+	}
+	if len(splits) == 1 {
+		return Whole(), true, nil
+	}
+	return splits, true, nil
+}
+
+// openBlocks reads split sp of a block gzip file from the text offset
+// start: its members' compressed bytes, inflated, the text before start
+// skipped. The members' text must end exactly at sp.End, as their index
+// said.
+func (f *File) openBlocks(ctx context.Context, sp Split, start int64) (io.ReadCloser, error) {
+	rc, err := f.Open(ctx, sp.ZStart, sp.ZEnd-sp.ZStart)
+	if err != nil {
+		return nil, err
+	}
+	gz, err := gzip.NewReader(bufio.NewReaderSize(rc, 1<<20))
+	if err != nil {
+		rc.Close()
+		return nil, &BadInputError{Source: f.Name, Msg: fmt.Sprintf("split %d: block at byte %d: not gzip: %v", sp.Index, sp.ZStart, err)}
+	}
+	r := readCloser{Reader: gzipErrs{gz, f}, close: func() error { gz.Close(); return rc.Close() }}
+	if _, err := io.CopyN(io.Discard, r.Reader, start-sp.ZText); err != nil {
+		r.Close()
+		return nil, f.blockErr(sp, err)
+	}
+	r.Reader = &blockText{r: r.Reader, left: sp.End - start, f: f, sp: sp}
+	return r, nil
+}
+
+// blockText reads a split's text from its members and checks that they
+// hold exactly what their index said.
+type blockText struct {
+	r    io.Reader
+	left int64
+	f    *File
+	sp   Split
+}
+
+func (b *blockText) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		if n, err := io.ReadFull(b.r, one[:]); n > 0 || !errors.Is(err, io.EOF) {
+			if err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
+				err = errors.New("more text than the block index says")
+			}
+			return 0, b.f.blockErr(b.sp, err)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if errors.Is(err, io.EOF) && b.left > 0 {
+		return n, b.f.blockErr(b.sp, errors.New("less text than the block index says"))
+	}
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return n, err
+}
+
+func (f *File) blockErr(sp Split, err error) error {
+	var bad *BadInputError
+	if errors.As(err, &bad) {
+		return err
+	}
+	if errors.Is(err, io.EOF) {
+		err = errors.New("less text than the block index says")
+	}
+	return &BadInputError{Source: f.Name, Msg: fmt.Sprintf("block gzip, split %d (bytes %d-%d): %v", sp.Index, sp.ZStart, sp.ZEnd, err)}
 }

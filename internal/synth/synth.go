@@ -33,7 +33,6 @@ package synth
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -48,6 +47,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/flate"
+
+	"github.com/promoflow/promoflow/internal/blockgz"
 	"github.com/promoflow/promoflow/internal/canon"
 )
 
@@ -299,10 +301,14 @@ func WriteFile(path string, cfg Config) (st Stats, err error) {
 		}
 	}()
 	var w io.Writer = f
-	var zw *gzip.Writer
+	var zw *blockgz.Writer
 	if strings.HasSuffix(path, ".gz") {
-		// Generation is fast; default compression would triple the time.
-		zw, _ = gzip.NewWriterLevel(f, gzip.BestSpeed)
+		// Block gzip, which any gzip reader reads and ingest splits
+		// without inflating. Generation is fast; default compression
+		// would triple the time.
+		if zw, err = blockgz.NewWriter(f, flate.BestSpeed, blockgz.DefaultBlockBytes, true); err != nil {
+			return st, err
+		}
 		w = zw
 	}
 	if st, err = Write(w, cfg); err != nil {
