@@ -216,3 +216,16 @@ func TestDockerignore(t *testing.T) {
 		}
 	}
 }
+
+// TestS3PosixFlags: the compose S3 service runs versitygw's posix backend
+// with the flags the tests' and make up's gateways use.
+func TestS3PosixFlags(t *testing.T) {
+	cmd := []string(loadCompose(t).Services["s3"].Command)
+	i := slices.Index(cmd, "posix")
+	if i < 0 || len(cmd) < i+2+len(testenv.S3PosixFlags) {
+		t.Fatalf("s3 command %q: no posix backend with a folder", cmd)
+	}
+	if got := cmd[i+1 : len(cmd)-1]; !slices.Equal(got, testenv.S3PosixFlags) {
+		t.Errorf("s3 posix flags %q, testenv.S3PosixFlags %q", got, testenv.S3PosixFlags)
+	}
+}

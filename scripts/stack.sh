@@ -139,6 +139,10 @@ need_tools() {
 # the same list, and says why): one task queue partition, eager activities.
 DYNAMIC_CONFIG=(matching.numTaskqueueReadPartitions=1 matching.numTaskqueueWritePartitions=1 system.enableActivityEagerExecution=true)
 
+# versitygw's posix backend flags (internal/testenv.S3PosixFlags has the
+# same list, and says why): checksum-derived ETags instead of an MD5 of every upload.
+S3_POSIX_FLAGS=(--data-integrity-etag)
+
 start_temporal() {
 	local log=$LOGS/temporal.log kv dc=()
 	for kv in "${DYNAMIC_CONFIG[@]}"; do dc+=(--dynamic-config-value "$kv"); done
@@ -192,7 +196,7 @@ start_s3() {
 			--access "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" \
 			--region "$PROMOFLOW_S3_REGION" \
 			--health /health \
-			posix "$STATE/s3"
+			posix "${S3_POSIX_FLAGS[@]}" "$STATE/s3"
 		say "versitygw: started (pid $(<"$RUN/versitygw.pid"), log $log)"
 	fi
 	wait_for versitygw "$log" s3_ready

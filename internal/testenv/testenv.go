@@ -148,6 +148,14 @@ var DynamicConfig = []string{
 	"system.enableActivityEagerExecution=true",
 }
 
+// S3PosixFlags are versitygw's posix backend flags (scripts/stack.sh and
+// docker-compose.yml pass the same; tests check that they agree).
+// Checksum-derived ETags: versitygw otherwise computes an MD5 of every
+// uploaded byte for the ETag besides the CRC-64 it computes anyway, and
+// the MD5 was half of its CPU in a run (docs/PERFORMANCE.md); promoflow
+// never reads an ETag as an MD5.
+var S3PosixFlags = []string{"--data-integrity-etag"}
+
 func startTemporal(t testing.TB, dc []string) (addr, uiURL string, srv *server) {
 	t.Helper()
 	bin := mustBinary(t, temporalBin)
@@ -299,14 +307,10 @@ func StartS3Server(t testing.TB) *S3Server {
 		}
 		port := FreePort(t)
 		hostport := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s := &S3Server{Endpoint: "http://" + hostport, t: t, bin: bin, logDir: dir, args: []string{
-			"--port", hostport,
-			"--access", DefaultAccessKey,
-			"--secret", DefaultSecretKey,
-			"--region", DefaultRegion,
-			"--health", "/health",
-			"posix", root,
-		}}
+		args := []string{"--port", hostport, "--access", DefaultAccessKey, "--secret", DefaultSecretKey,
+			"--region", DefaultRegion, "--health", "/health", "posix"}
+		args = append(append(args, S3PosixFlags...), root)
+		s := &S3Server{Endpoint: "http://" + hostport, t: t, bin: bin, logDir: dir, args: args}
 		err := s.start()
 		if err == nil {
 			return s

@@ -316,3 +316,22 @@ func TestStackScriptDynamicConfig(t *testing.T) {
 		t.Errorf("scripts/stack.sh passes %v, testenv %v", got, want)
 	}
 }
+
+// TestStackScriptS3Flags: scripts/stack.sh starts versitygw's posix
+// backend with testenv's flags.
+func TestStackScriptS3Flags(t *testing.T) {
+	script, err := os.ReadFile("../../scripts/stack.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^S3_POSIX_FLAGS=\(([^)]*)\)`).FindSubmatch(script)
+	if m == nil {
+		t.Fatal("scripts/stack.sh: no S3_POSIX_FLAGS=(...) line")
+	}
+	if got, want := strings.Fields(string(m[1])), S3PosixFlags; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("scripts/stack.sh passes %v, testenv %v", got, want)
+	}
+	if !strings.Contains(string(script), `posix "${S3_POSIX_FLAGS[@]}"`) {
+		t.Error("scripts/stack.sh does not pass S3_POSIX_FLAGS to versitygw posix")
+	}
+}
