@@ -30,6 +30,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"generate", "generate --users N --seed S --out PATH [--json]", "write a synthetic canonical events file (gzip CSV)", generate},
+		{"compress", "compress --in PATH --out PATH.gz [--jsonl]", "rewrite a CSV or JSON Lines file (plain or gzip) as block gzip, which ingest splits without inflating it first", compressCmd},
 		{"run", "run --template weekly --input PATH_OR_S3_URL [--wait] [--json]", "start a campaign regeneration (uploads a local input first)", runCmd},
 		{"status", "status RUN_ID [--json] [--watch [--every 1s]]", "print the stage progress of a run", status},
 		{"approve", "approve RUN_ID --by NAME [--comment TEXT] [--json]", "approve a run's plan waiting for review", approveCmd},
