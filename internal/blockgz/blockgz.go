@@ -53,6 +53,7 @@ type Writer struct {
 	// the quote parity there.
 	scanned int
 	odd     bool
+	members int // written
 	zbuf    bytes.Buffer
 	fw      *flate.Writer
 	err     error
@@ -124,15 +125,17 @@ func (bw *Writer) scan() int {
 	}
 }
 
-// Close writes the last members (text without a final line feed
+// Close writes the last member (text without a final line feed
 // included) and does not close the underlying writer. An empty file is
 // one empty member, which gzip readers accept.
 func (bw *Writer) Close() error {
 	if bw.err != nil {
 		return bw.err
 	}
-	if bw.err = bw.member(bw.buf); bw.err != nil {
-		return bw.err
+	if len(bw.buf) > 0 || bw.members == 0 {
+		if bw.err = bw.member(bw.buf); bw.err != nil {
+			return bw.err
+		}
 	}
 	bw.buf, bw.err = nil, errClosed
 	return nil
@@ -167,6 +170,7 @@ func (bw *Writer) member(text []byte) error {
 			return err
 		}
 	}
+	bw.members++
 	return nil
 }
 

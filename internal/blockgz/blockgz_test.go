@@ -57,6 +57,7 @@ func TestRoundTrip(t *testing.T) {
 		{"csv no final line feed", records(300) + "u-last,end", 700, 1, true, 7},
 		{"lines", strings.Repeat("{\"a\":1}\n", 5000), 4096, 999, false, 9},
 		{"empty", "", 100, 1, true, 1},
+		{"ends on a block boundary", strings.Repeat("abcdefghi\n", 10), 10, 10, true, 10},
 		{"record longer than a block", "h\n" + strings.Repeat("x", 5000) + "\nshort\n", 100, 64, true, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,6 +109,11 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if len(blocks) < tc.blocks {
 				t.Fatalf("%d blocks for %d bytes of %d, want at least %d", len(blocks), len(tc.text), tc.block, tc.blocks)
+			}
+			for i, b := range blocks {
+				if b.Bytes == 0 && len(tc.text) > 0 {
+					t.Fatalf("block %d of no text", i)
+				}
 			}
 			for i, b := range blocks[:len(blocks)-1] {
 				if b.Bytes < int64(tc.block) {

@@ -412,6 +412,12 @@ func (f *File) PlanBlocks(ctx context.Context, splitBytes int64) (_ []Split, ok 
 		}
 		splits = append(splits, sp)
 	}
+	// A last split of no text (an empty last member) folds into the one
+	// before.
+	if k := len(splits); k > 1 && splits[k-1].Start == splits[k-1].End {
+		splits[k-2].End, splits[k-2].ZEnd = splits[k-1].End, splits[k-1].ZEnd
+		splits = splits[:k-1]
+	}
 	if len(splits) == 1 {
 		return Whole(), true, nil
 	}
