@@ -27,10 +27,11 @@ const onlineRetail = "../../shared/data/online-retail/online_retail.csv.gz"
 // and seed is another instance: two weeklies (2011-12-10 and 2011-12-20,
 // too far apart to suppress each other) with N holidays each (seeds 42,
 // 43, ...; N is PROMOFLOW_HOLIDAY_CASE, at least 3), rejected at approval
-// so that they record no contacts. It prints each holiday decision's budget (the
+// so that they record no contacts; and on the first instance, budgets of
+// 3,000, 4,000, 6,000 and 8,000 too. It prints each holiday decision's budget (the
 // multiplier, what it spent, what the budget repair added) and checks that
 // the budget binds, is never exceeded and is used to at least 99.5%. It
-// reads the shared data set and runs 2 + 2N regenerations (about three
+// reads the shared data set and runs 6 + 2N regenerations (about four
 // minutes for N = 3 here), so it runs only when asked:
 //
 //	PROMOFLOW_HOLIDAY_CASE=1 go test ./starter -run TestHolidayBudgetOnlineRetail -v -timeout 30m
@@ -68,13 +69,26 @@ func TestHolidayBudgetOnlineRetail(t *testing.T) {
 		cli(append([]string{"run", "--template", "weekly", "--run-id", weeklyID, "--wait", "--json-out", weeklyOut}, common...)...)
 		ws := read(weeklyOut).Strategy
 		fmt.Printf("%s, start %s: %d users, %d treated, %.2f of %.0f used\n", weeklyID, start, ws.Audience.Users, ws.Audience.Treated, ws.Budget.Used, ws.Budget.Total)
+		type holiday struct {
+			seed   int
+			budget float64
+		}
+		var runs []holiday
 		for h := range n {
+			runs = append(runs, holiday{42 + h, 5000})
+		}
+		if w == 0 { // other budgets on the first instance
+			for _, b := range []float64{3000, 4000, 6000, 8000} {
+				runs = append(runs, holiday{42, b})
+			}
+		}
+		for h, hr := range runs {
 			id := fmt.Sprintf("or-holiday-%d-%d", w+1, h+1)
 			out := filepath.Join(dir, id+".json")
 			done := make(chan string, 1)
 			go func() {
 				var stdout, stderr syncBuffer
-				code := dispatch(ctx, append([]string{"run", "--template", "holiday", "--budget", "5000", "--run-id", id, "--seed", fmt.Sprint(42 + h),
+				code := dispatch(ctx, append([]string{"run", "--template", "holiday", "--budget", fmt.Sprint(hr.budget), "--run-id", id, "--seed", fmt.Sprint(hr.seed),
 					"--wait", "--json-out", out},
 					common...), &stdout, &stderr)
 				done <- fmt.Sprintf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
@@ -98,22 +112,24 @@ func TestHolidayBudgetOnlineRetail(t *testing.T) {
 			}
 			s := read(out).Strategy
 			b := s.Budget
-			fmt.Printf("  %s (seed %d): %d eligible (%d contacted recently), %d control, %d treated (%d explore); worthwhile offers %.2f; λ %.4f\n",
-				id, 42+h, s.Audience.Eligible, s.Audience.Suppressed["recently_contacted"], s.Audience.Control, s.Audience.Treated, s.Audience.Explore,
+			fmt.Printf("  %s (seed %d, budget %.0f): %d eligible (%d contacted recently), %d control, %d treated (%d explore); worthwhile offers %.2f; λ %.4f\n",
+				id, hr.seed, hr.budget, s.Audience.Eligible, s.Audience.Suppressed["recently_contacted"], s.Audience.Control, s.Audience.Treated, s.Audience.Explore,
 				b.Unconstrained+b.Explore, b.Lambda)
 			if b.Lambda <= 0 || b.Repair == nil {
 				t.Fatalf("%s: budget %+v: the budget should bind", id, b)
 			}
 			r := b.Repair
-			fmt.Printf("    multiplier %.2f (%.2f%%) -> repair %d rounds, %d users (%d added), +%.2f -> %.2f (%.2f%%)\n",
-				r.Before, 100*r.Before/b.Total, r.Rounds, r.Users, r.Added, r.Cost, b.Used, 100*b.Share)
-			before, after = append(before, r.Before/b.Total), append(after, b.Share)
+			fmt.Printf("    multiplier %.2f (%.2f%%) -> repair %d rounds, %d users (%d added), +%.2f cost, +%.2f %s -> %.2f (%.2f%%); expected incremental revenue %.2f\n",
+				r.Before, 100*r.Before/b.Total, r.Rounds, r.Users, r.Added, r.Cost, r.Gain, s.Objective, b.Used, 100*b.Share, s.ExpectedIncrementalRevenue)
+			if hr.budget == 5000 {
+				before, after = append(before, r.Before/b.Total), append(after, b.Share)
+			}
 			if b.Used > b.Total || b.Used < 0.995*b.Total {
 				t.Errorf("%s: used %.2f of %.2f, want at least 99.5%% and never more", id, b.Used, b.Total)
 			}
 		}
 	}
-	fmt.Printf("share of the budget used over %d holiday runs: multiplier alone min %.4f mean %.4f; with the repair min %.4f mean %.4f\n",
+	fmt.Printf("share of the 5,000 budget used over %d holiday runs: multiplier alone min %.4f mean %.4f; with the repair min %.4f mean %.4f\n",
 		len(before), slices.Min(before), mean(before), slices.Min(after), mean(after))
 }
 

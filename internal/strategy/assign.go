@@ -71,10 +71,12 @@ type Tally struct {
 	Value      float64          `json:"value"`
 	Sources    map[string]int64 `json:"sources"`
 	// Repaired counts the users the budget repair upgraded or added
-	// (Added of them had no offer), RepairCost the extra cost.
+	// (Added of them had no offer), RepairCost the extra cost and
+	// RepairGain the value (the objective) it added.
 	Repaired   int64                    `json:"repaired,omitempty"`
 	Added      int64                    `json:"added,omitempty"`
 	RepairCost float64                  `json:"repair_cost,omitempty"`
+	RepairGain float64                  `json:"repair_gain,omitempty"`
 	Offers     []OfferTally             `json:"offers"` // by Params.Offers index
 	Segments   map[string]*SegmentTally `json:"segments"`
 	Groups     map[string]*GroupTally   `json:"groups"`
@@ -100,6 +102,7 @@ func (t *Tally) Merge(o Tally) {
 	t.Repaired += o.Repaired
 	t.Added += o.Added
 	t.RepairCost += o.RepairCost
+	t.RepairGain += o.RepairGain
 	for k, v := range o.Suppressed {
 		t.Suppressed[k] += v
 	}
@@ -281,15 +284,17 @@ func (p *Params) AssignRepaired(users []Scored, lambda float64, q Quotas, fairne
 				ot.Money += o.Cost
 				if b, ok := before[i]; ok {
 					t.Repaired++
-					extra := o.Cost
+					extra, gain := o.Cost, o.Value
 					if b < 0 {
 						t.Added++
 						movedWhy = "budget left at the cut-off: added, "
 					} else {
 						extra -= u.Options[b].Cost
+						gain -= u.Options[b].Value
 						movedWhy = "budget left at the cut-off: upgraded from " + p.Offers[u.Options[b].Offer].ID + ", "
 					}
 					t.RepairCost += extra
+					t.RepairGain += gain
 				}
 				facts = append(facts, fmt.Sprintf("%s%s estimate: +%.2f revenue for %.2f cost", movedWhy, o.Source, o.Revenue, o.Cost))
 			}

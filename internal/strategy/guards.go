@@ -157,7 +157,7 @@ func (p *Params) Summarize(t *campaign.Template, total Tally, out Outcome) Summa
 			Explore: out.ExploreCost, Resolves: out.Resolves},
 	}
 	if r := out.Repair; r != nil {
-		s.Budget.Repair = &BudgetRepair{Rounds: r.Rounds, Before: r.Before, Users: total.Repaired, Added: total.Added, Cost: total.RepairCost}
+		s.Budget.Repair = &BudgetRepair{Rounds: r.Rounds, Before: r.Before, Users: total.Repaired, Added: total.Added, Cost: total.RepairCost, Gain: total.RepairGain}
 	}
 	var supp int64
 	for _, n := range total.Suppressed {

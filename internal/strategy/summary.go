@@ -138,6 +138,7 @@ type BudgetRepair struct {
 	Users  int64   `json:"users"`  // users upgraded or added
 	Added  int64   `json:"added"`  // of Users, those who had no offer
 	Cost   float64 `json:"cost"`   // the extra cost
+	Gain   float64 `json:"gain"`   // the value it added (the objective: profit or revenue)
 }
 
 // Guard is one constraint or audit and its outcome.
