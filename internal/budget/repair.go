@@ -114,19 +114,24 @@ func (r *Repair) Next(props [][]Increment, ok func(s, i int) bool) (picks [][]in
 	return picks, done
 }
 
-// BestIncrement is the best increment (by Compare) of a user whose choice
-// is cur (an index into options, or -1 for none): to another option with a
-// larger value at an extra cost of at most limit. It returns the option's
-// index, or -1 when none gains.
-func BestIncrement(options []Option, cur int, limit float64) (int, Increment) {
-	var base Option
+// BestIncrement is the best increment (by Compare) of a user with n
+// options (option(j) gives option j's value and cost) whose choice is cur
+// (an option, or -1 for none): to another option with a larger value at an
+// extra cost of at most limit. It returns the option, or -1 when none
+// gains.
+func BestIncrement(n int, option func(j int) (value, cost float64), cur int, limit float64) (int, Increment) {
+	var baseValue, baseCost float64
 	if cur >= 0 {
-		base = options[cur]
+		baseValue, baseCost = option(cur)
 	}
 	best, bestInc := -1, Increment{}
-	for j, o := range options {
-		inc := Increment{Gain: o.Value - base.Value, Extra: o.Cost - base.Cost}
-		if j == cur || !(inc.Gain > 0) || !(inc.Extra >= 0) || inc.Extra > limit {
+	for j := range n {
+		if j == cur {
+			continue
+		}
+		v, c := option(j)
+		inc := Increment{Gain: v - baseValue, Extra: c - baseCost}
+		if !(inc.Gain > 0) || !(inc.Extra >= 0) || inc.Extra > limit {
 			continue
 		}
 		if best < 0 || Compare(inc, bestInc) < 0 {

@@ -57,7 +57,7 @@ func repairShards(users [][]Option, choice []int, shards int, budget float64) in
 			}
 			var ps []prop
 			for i := s; i < len(users); i += shards {
-				if j, inc := BestIncrement(users[i], choice[i], r.Limit()); j >= 0 {
+				if j, inc := BestIncrement(len(users[i]), func(j int) (float64, float64) { return users[i][j].Value, users[i][j].Cost }, choice[i], r.Limit()); j >= 0 {
 					ps = append(ps, prop{i, j, inc})
 				}
 			}

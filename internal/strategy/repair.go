@@ -60,7 +60,7 @@ func (p *Params) proposals(users []Scored, choice []int, kept []bool, withheld m
 			continue
 		}
 		u := &users[i]
-		j, inc := budget.BestIncrement(u.BudgetOptions(), choice[i], limit)
+		j, inc := budget.BestIncrement(len(u.Options), func(j int) (float64, float64) { return u.Options[j].Value, u.Options[j].Cost }, choice[i], limit)
 		if j < 0 {
 			continue
 		}

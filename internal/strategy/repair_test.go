@@ -233,3 +233,23 @@ func TestRepairKeepsRules(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkUpgrades is one shard's part of a repair round at the
+// workflow's shard size (37,500 users): the choices at λ, two earlier
+// rounds replayed, and the proposals.
+func BenchmarkUpgrades(b *testing.B) {
+	users := randomUsers(rand.New(rand.NewPCG(8, 8)), 37500)
+	p := params("profit")
+	p.Offers = nil
+	for _, o := range testOffers {
+		o.Caps = campaign.Caps{}
+		p.Offers = append(p.Offers, o)
+	}
+	shards := scoreShards(&p, users, 1, false)
+	_, _, out := p.Decide(shards, 20000, nil)
+	rounds := []RepairRound{{Limit: 50, K: 128, Picks: []int{0, 3, 5}}, {Limit: 30, K: 128, Picks: []int{1}}}
+	b.ResetTimer()
+	for range b.N {
+		p.Upgrades(shards[0], out.Lambda, Quotas{}, false, rounds, 20, 128)
+	}
+}
