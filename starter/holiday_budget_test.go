@@ -32,12 +32,12 @@ const onlineRetail = "../../shared/data/online-retail/online_retail.csv.gz"
 // multiplier, what it spent, what the budget repair added) and checks that
 // the budget binds, is never exceeded and is used to at least 99.5%. It
 // reads the shared data set and runs 6 + 2N regenerations (about four
-// minutes for N = 3 here), so it runs only when asked:
+// minutes for N = 3 here, eight for N = 6), so it runs only when asked:
 //
 //	PROMOFLOW_HOLIDAY_CASE=1 go test ./starter -run TestHolidayBudgetOnlineRetail -v -timeout 30m
 func TestHolidayBudgetOnlineRetail(t *testing.T) {
 	if testing.Short() || os.Getenv("PROMOFLOW_HOLIDAY_CASE") == "" {
-		t.Skip("set PROMOFLOW_HOLIDAY_CASE=1: reads the Online Retail file and runs eight regenerations")
+		t.Skip("set PROMOFLOW_HOLIDAY_CASE=1: reads the Online Retail file and runs 6 + 2N regenerations (N holidays per weekly, at least 3)")
 	}
 	n, _ := strconv.Atoi(os.Getenv("PROMOFLOW_HOLIDAY_CASE"))
 	n = max(3, n)
