@@ -456,6 +456,32 @@ func (a *Activities) DecideCurve(ctx context.Context, in DecideCurveInput) (_ bu
 	return c, nil
 }
 
+// DecideUpgradesInput asks one shard for its proposals in a round of the
+// budget repair.
+type DecideUpgradesInput struct {
+	Key      string // the scored users
+	Digest   string // DecideScoreOutput.Digest
+	Params   strategy.Params
+	Lambda   float64
+	Quotas   strategy.Quotas
+	Fairness bool
+	Repair   []strategy.RepairRound // the shard's earlier rounds
+	Limit    float64                // largest extra cost worth proposing
+	K        int                    // at most this many proposals
+}
+
+// DecideUpgrades returns the shard's best increments from its choices (at
+// the multiplier, under the quotas, after its earlier repair rounds), best
+// first: gains and costs only, no user ids (strategy.Params.Upgrades).
+func (a *Activities) DecideUpgrades(ctx context.Context, in DecideUpgradesInput) (_ []strategy.Upgrade, err error) {
+	defer final(&err)
+	users, err := a.loadScored(ctx, in.Key, in.Digest)
+	if err != nil {
+		return nil, err
+	}
+	return in.Params.Upgrades(users, in.Lambda, in.Quotas, in.Fairness, in.Repair, in.Limit, in.K), nil
+}
+
 // DecideAssignInput applies the solved multiplier and quotas to a shard.
 type DecideAssignInput struct {
 	RunID    string
@@ -466,6 +492,9 @@ type DecideAssignInput struct {
 	Lambda   float64
 	Quotas   strategy.Quotas
 	Fairness bool
+	// Repair is the shard's rounds of the budget repair (none before it,
+	// or when it picked nothing here).
+	Repair []strategy.RepairRound `json:",omitempty"`
 }
 
 // DecideAssignOutput is the shard's plan in aggregates.
@@ -483,7 +512,7 @@ func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ 
 	if err != nil {
 		return DecideAssignOutput{}, err
 	}
-	rows, tally := in.Params.Assign(users, in.Lambda, in.Quotas, in.Fairness)
+	rows, tally := in.Params.AssignRepaired(users, in.Lambda, in.Quotas, in.Fairness, in.Repair)
 	rec := plan.Record(rows, a.mem())
 	defer rec.Release()
 	out := DecideAssignOutput{Key: layout.Scores(in.RunID, in.Shard), Rows: int64(len(rows)), Tally: tally}

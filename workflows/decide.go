@@ -207,6 +207,14 @@ func (r *run) decide(ctx workflow.Context) error {
 		}
 	}
 
+	// The budget repair spends what the multiplier left (runs from before
+	// it record no marker and skip it).
+	if workflow.GetVersion(ctx, budgetRepairVersion, workflow.DefaultVersion, 1) == 1 && out.RepairDue() {
+		if err := r.repairBudget(ctx, p, scored, qs, fair != nil, &out, assigned); err != nil {
+			return fmt.Errorf("budget repair: %w", err)
+		}
+	}
+
 	total := strategy.NewTally(len(offers))
 	ps := PlanSummary{Offers: map[string]int64{}}
 	r.scoreKeys = make([]string, in.Shards)
@@ -232,6 +240,75 @@ func (r *run) decide(ctx workflow.Context) error {
 	r.sum.Plan = ps
 	r.sum.Strategy = &sum
 	return nil
+}
+
+// budgetRepairVersion marks decisions that repair the budget after the
+// multiplier (workflow.GetVersion).
+const budgetRepairVersion = "decide-budget-repair"
+
+// repairBudget runs the budget repair (budget.Repair) over the shards:
+// each round every shard proposes its best increments (DecideUpgrades:
+// gains and costs, no user ids), the workflow picks in shard order those
+// that fit the budget and the offers' caps, and the shards' picked ranks
+// are kept as their repair rounds; then every shard with picks is
+// assigned again with its rounds (DecideAssign), replacing its entry of
+// assigned. out.Repair says what it did.
+func (r *run) repairBudget(ctx workflow.Context, p strategy.Params, scored []activities.DecideScoreOutput, qs []strategy.Quotas,
+	fairness bool, out *strategy.Outcome, assigned []activities.DecideAssignOutput) error {
+	in := r.in
+	actx := withActivityOptions(ctx)
+	sum := strategy.NewTally(len(p.Offers))
+	for _, s := range assigned {
+		sum.Merge(s.Tally)
+	}
+	rep := budget.NewRepair(out.Budget, sum.Cost)
+	fits := p.RepairCaps(sum)
+	out.Repair = &strategy.RepairOutcome{Before: sum.Cost}
+	rounds := make([][]strategy.RepairRound, in.Shards)
+	for {
+		limit, k := rep.Limit(), rep.PerShard(in.Shards)
+		ups := make([][]strategy.Upgrade, in.Shards)
+		err := fanOut(ctx, in.Shards, in.Window,
+			func(i int) workflow.Future {
+				return workflow.ExecuteActivity(actx, a.DecideUpgrades, activities.DecideUpgradesInput{
+					Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i], Fairness: fairness,
+					Repair: rounds[i], Limit: limit, K: k,
+				})
+			},
+			func(i int, f workflow.Future) error { return f.Get(ctx, &ups[i]) })
+		if err != nil {
+			return err
+		}
+		incs := make([][]budget.Increment, in.Shards)
+		for i := range ups {
+			incs[i] = strategy.Increments(ups[i])
+		}
+		picks, done := rep.Next(incs, func(s, j int) bool { return fits(ups[s][j]) })
+		out.Repair.Rounds++
+		for i, pk := range picks {
+			if len(pk) > 0 {
+				rounds[i] = append(rounds[i], strategy.RepairRound{Limit: limit, K: k, Picks: pk})
+			}
+		}
+		if done {
+			break
+		}
+	}
+	var changed []int
+	for i := range rounds {
+		if len(rounds[i]) > 0 {
+			changed = append(changed, i)
+		}
+	}
+	return fanOut(ctx, len(changed), in.Window,
+		func(j int) workflow.Future {
+			i := changed[j]
+			return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
+				RunID: in.RunID, Shard: i, Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i],
+				Fairness: fairness, Repair: rounds[i],
+			})
+		},
+		func(j int, f workflow.Future) error { return f.Get(ctx, &assigned[changed[j]]) })
 }
 
 // DecideMinPropensity floors the logged assignment probabilities in the

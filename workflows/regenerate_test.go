@@ -160,6 +160,7 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			t.Offers[i].Users, t.Offers[i].Cost = 30, 10
 			return activities.DecideAssignOutput{Key: fmt.Sprint("plan", in.Shard), Rows: 100, Tally: t}, nil
 		},
+		"DecideUpgrades": func(context.Context, activities.DecideUpgradesInput) ([]strategy.Upgrade, error) { return nil, nil },
 		"DeleteStaged":   activities.DeleteStagedOutput{Objects: 7},
 		"RecordContacts": "state/contacts/2026-11-27_t-1.txt",
 		"Publish":        activities.PublishOutput{Parquet: "s3://b/p.parquet", CSV: "s3://b/p.csv", Summary: "s3://b/s.json", Rows: 400},

@@ -59,17 +59,24 @@ type SegmentTally struct {
 
 // Tally is a shard's plan in aggregates; tallies add up across shards.
 type Tally struct {
-	Users      int64                    `json:"users"`
-	Ineligible int64                    `json:"ineligible"`
-	Suppressed map[string]int64         `json:"suppressed"`
-	Control    int64                    `json:"control"`
-	Treated    int64                    `json:"treated"`
-	Explore    int64                    `json:"explore"`
-	NoOffer    int64                    `json:"no_offer"`
-	Cost       float64                  `json:"cost"`
-	Revenue    float64                  `json:"revenue"`
-	Value      float64                  `json:"value"`
-	Sources    map[string]int64         `json:"sources"`
+	Users      int64            `json:"users"`
+	Ineligible int64            `json:"ineligible"`
+	Suppressed map[string]int64 `json:"suppressed"`
+	Control    int64            `json:"control"`
+	Treated    int64            `json:"treated"`
+	Explore    int64            `json:"explore"`
+	NoOffer    int64            `json:"no_offer"`
+	Cost       float64          `json:"cost"`
+	Revenue    float64          `json:"revenue"`
+	Value      float64          `json:"value"`
+	Sources    map[string]int64 `json:"sources"`
+	// Repaired counts the users the budget repair upgraded or added
+	// (Added of them had no offer), RepairCost the extra cost and
+	// RepairGain the value (the objective) it added.
+	Repaired   int64                    `json:"repaired,omitempty"`
+	Added      int64                    `json:"added,omitempty"`
+	RepairCost float64                  `json:"repair_cost,omitempty"`
+	RepairGain float64                  `json:"repair_gain,omitempty"`
 	Offers     []OfferTally             `json:"offers"` // by Params.Offers index
 	Segments   map[string]*SegmentTally `json:"segments"`
 	Groups     map[string]*GroupTally   `json:"groups"`
@@ -92,6 +99,10 @@ func (t *Tally) Merge(o Tally) {
 	t.Cost += o.Cost
 	t.Revenue += o.Revenue
 	t.Value += o.Value
+	t.Repaired += o.Repaired
+	t.Added += o.Added
+	t.RepairCost += o.RepairCost
+	t.RepairGain += o.RepairGain
 	for k, v := range o.Suppressed {
 		t.Suppressed[k] += v
 	}
@@ -158,10 +169,18 @@ func (t *Tally) group(g string) *GroupTally {
 // says whether groups are audited. It only reads users (workers share
 // decoded shards between concurrent rounds).
 func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool) ([]plan.Row, Tally) {
+	return p.AssignRepaired(users, lambda, q, fairness, nil)
+}
+
+// AssignRepaired is Assign followed by the shard's rounds of the budget
+// repair (RepairRound): the upgrades and additions the workflow picked
+// replace the users' choices, with the reason in the plan row.
+func (p *Params) AssignRepaired(users []Scored, lambda float64, q Quotas, fairness bool, rounds []RepairRound) ([]plan.Row, Tally) {
 	t := NewTally(len(p.Offers))
 	kept := p.Kept(users, q)
 	rows := make([]plan.Row, len(users))
 	choice, withheld := p.choose(users, lambda, q, kept, fairness)
+	before := p.repair(users, choice, kept, withheld, fairness, rounds)
 	for i, w := range withheld {
 		if w.group {
 			t.group(users[i].Group).Withheld++
@@ -263,6 +282,20 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool)
 			} else {
 				ot.Chosen++
 				ot.Money += o.Cost
+				if b, ok := before[i]; ok {
+					t.Repaired++
+					extra, gain := o.Cost, o.Value
+					if b < 0 {
+						t.Added++
+						movedWhy = "budget left at the cut-off: added, "
+					} else {
+						extra -= u.Options[b].Cost
+						gain -= u.Options[b].Value
+						movedWhy = "budget left at the cut-off: upgraded from " + p.Offers[u.Options[b].Offer].ID + ", "
+					}
+					t.RepairCost += extra
+					t.RepairGain += gain
+				}
 				facts = append(facts, fmt.Sprintf("%s%s estimate: +%.2f revenue for %.2f cost", movedWhy, o.Source, o.Revenue, o.Cost))
 			}
 		}

@@ -119,6 +119,9 @@ type Outcome struct {
 	Fairness      *campaign.Fairness
 	Quotas        bool // caps or fairness quotas were applied
 	Resolves      int  // times the multiplier was solved again under the quotas
+	// Repair is what the budget repair did after the multiplier (nil: it
+	// did not run).
+	Repair *RepairOutcome
 }
 
 // MaxResolves bounds how often the multiplier is solved again under
@@ -152,6 +155,9 @@ func (p *Params) Summarize(t *campaign.Template, total Tally, out Outcome) Summa
 		Sources:                   total.Sources,
 		Budget: Budget{Total: out.Budget, Used: total.Cost, Lambda: out.Lambda, Unconstrained: out.Unconstrained,
 			Explore: out.ExploreCost, Resolves: out.Resolves},
+	}
+	if r := out.Repair; r != nil {
+		s.Budget.Repair = &BudgetRepair{Rounds: r.Rounds, Before: r.Before, Users: total.Repaired, Added: total.Added, Cost: total.RepairCost, Gain: total.RepairGain}
 	}
 	var supp int64
 	for _, n := range total.Suppressed {
@@ -258,8 +264,12 @@ func (p *Params) Summarize(t *campaign.Template, total Tally, out Outcome) Summa
 }
 
 func resolvedNote(out Outcome) string {
+	note := ""
 	if out.Resolves > 0 {
-		return fmt.Sprintf("; solved again %d× after caps or fairness withheld offers", out.Resolves)
+		note = fmt.Sprintf("; solved again %d× after caps or fairness withheld offers", out.Resolves)
 	}
-	return ""
+	if r := out.Repair; r != nil && out.Budget > 0 {
+		note += fmt.Sprintf("; the multiplier spent %.2f (%.1f%%), the repair the rest", r.Before, 100*r.Before/out.Budget)
+	}
+	return note
 }

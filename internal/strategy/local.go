@@ -14,7 +14,8 @@ const MaxQuotaRounds = 3
 // first, the multiplier solved from merged shard curves, then assignment
 // passes that add cap and fairness quotas until they hold, and, when the
 // quotas left budget unspent, the multiplier solved again under them and
-// the assignment passes repeated. Tests and
+// the assignment passes repeated; and when the budget binds, the budget
+// repair spends what the multiplier left (RepairDue). Tests and
 // simulations use it; the workflow repeats its steps.
 func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairness) ([][]plan.Row, []Tally, Outcome) {
 	out := Outcome{Budget: total, Fairness: fair}
@@ -87,6 +88,39 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 		out.Resolves++
 		solve()
 		assign()
+	}
+	// The budget repair: shards propose, the merge picks, shards apply.
+	if out.RepairDue() {
+		sum := NewTally(len(p.Offers))
+		for _, t := range tallies {
+			sum.Merge(t)
+		}
+		rounds := make([][]RepairRound, len(shards))
+		r := budget.NewRepair(total, sum.Cost)
+		fits := p.RepairCaps(sum)
+		out.Repair = &RepairOutcome{Before: sum.Cost}
+		for {
+			limit, k := r.Limit(), r.PerShard(len(shards))
+			ups := make([][]Upgrade, len(shards))
+			incs := make([][]budget.Increment, len(shards))
+			for i, u := range shards {
+				ups[i] = p.Upgrades(u, out.Lambda, qs[i], fair != nil, rounds[i], limit, k)
+				incs[i] = Increments(ups[i])
+			}
+			picks, done := r.Next(incs, func(s, j int) bool { return fits(ups[s][j]) })
+			out.Repair.Rounds++
+			for i, pk := range picks {
+				if len(pk) > 0 {
+					rounds[i] = append(rounds[i], RepairRound{Limit: limit, K: k, Picks: pk})
+				}
+			}
+			if done {
+				break
+			}
+		}
+		for i, u := range shards {
+			rows[i], tallies[i] = p.AssignRepaired(u, out.Lambda, qs[i], fair != nil, rounds[i])
+		}
 	}
 	return rows, tallies, out
 }

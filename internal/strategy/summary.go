@@ -123,6 +123,22 @@ type Budget struct {
 	// Resolves counts the times the multiplier was solved again under the
 	// quotas of caps or the fairness bound (Outcome.NeedsResolve).
 	Resolves int `json:"resolves,omitempty"`
+	// Repair is what the budget repair did after the multiplier, when the
+	// budget bound.
+	Repair *BudgetRepair `json:"repair,omitempty"`
+}
+
+// BudgetRepair is the budget repair's share of the plan: after the
+// multiplier's choices, the upgrades to costlier offers and the additions
+// of users who had none, picked by value gained per extra cost while they
+// fit the budget and the offers' caps.
+type BudgetRepair struct {
+	Rounds int     `json:"rounds"`
+	Before float64 `json:"before"` // the plan's cost before the repair: what the multiplier spent
+	Users  int64   `json:"users"`  // users upgraded or added
+	Added  int64   `json:"added"`  // of Users, those who had no offer
+	Cost   float64 `json:"cost"`   // the extra cost
+	Gain   float64 `json:"gain"`   // the value it added (the objective: profit or revenue)
 }
 
 // Guard is one constraint or audit and its outcome.
