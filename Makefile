@@ -171,13 +171,15 @@ bench-segments: tools ## features and k-means stages at BENCH_USERS users: s/sta
 
 # --- ingest benchmark ------------------------------------------------------------
 # Generates about 1 and 5 million synthetic events (CSV and the same rows as
-# gzip CSV, once), then ingests each in a fresh process with 8 shards through
-# internal/ingest.Local (the activities' plan, stage, finalize and rejects
-# steps, splits and partitions 2 at a time as a worker runs activities) with
-# the workflow's split and chunk sizes, and prints a JSON line each: rows/s,
-# CPU use and peak RSS (VmHWM). Each gzip file is ingested twice: read as one
-# split (-gzip-whole, the path before gzip files were cut into chunks) and
-# cut into chunks of text that are staged in parallel. Staging memory is
+# block gzip CSV as the generator writes it, and as plain gzip -1, once), then
+# ingests each in a fresh process with 8 shards through internal/ingest.Local
+# (the activities' plan, stage, finalize and rejects steps, splits and
+# partitions 2 at a time as a worker runs activities) with the workflow's split
+# and chunk sizes, and prints a JSON line each: rows/s, CPU use and peak RSS
+# (VmHWM). The gzip rows are ingested three ways: read as one split
+# (-gzip-whole, the path before gzip files were cut into chunks), plain gzip
+# cut into chunks of text by one serial pass, and block gzip split by its
+# members' index. Staging memory is
 # bounded by the split and batch sizes; the deduplicating finalize step adds a
 # 16-byte fingerprint (plus map overhead) per record of one shard. 5M events
 # (134,400 users, about 36 events each; 4.85M). Per-reader Go benchmarks:
@@ -185,7 +187,7 @@ bench-segments: tools ## features and k-means stages at BENCH_USERS users: s/sta
 BENCH_INGEST_USERS ?= 134400
 BENCH_INGEST_DIR := $(STATE)/bench-ingest
 .PHONY: bench-ingest
-bench-ingest: ## ingest ~1M and ~5M generated events, CSV and gzip (whole and chunked): rows/s, CPU use and peak memory
+bench-ingest: ## ingest ~1M and ~5M generated events, CSV, gzip (whole, chunked) and block gzip: rows/s, CPU use and peak memory
 	@mkdir -p $(BENCH_INGEST_DIR)
 	$(GO) build -o $(BENCH_INGEST_DIR)/bench-ingest ./scripts/bench-ingest
 	@small=$$(( $(BENCH_INGEST_USERS) / 5 )); \
@@ -193,11 +195,13 @@ bench-ingest: ## ingest ~1M and ~5M generated events, CSV and gzip (whole and ch
 		f=$(BENCH_INGEST_DIR)/events-$$u.csv; \
 		[[ -s $$f ]] || $(BENCH_INGEST_DIR)/bench-ingest -gen -users $$u -out $$f; \
 		[[ -s $$f.gz ]] || $(BENCH_INGEST_DIR)/bench-ingest -gen -users $$u -out $$f.gz; \
+		[[ -s $${f%.csv}-plain.csv.gz ]] || gzip -1 -c $$f > $${f%.csv}-plain.csv.gz; \
 	done; \
 	for u in $$small $(BENCH_INGEST_USERS); do \
 		f=$(BENCH_INGEST_DIR)/events-$$u.csv; \
 		$(BENCH_INGEST_DIR)/bench-ingest -in $$f -dir $(BENCH_INGEST_DIR)/out -shards 8; \
 		$(BENCH_INGEST_DIR)/bench-ingest -in $$f.gz -dir $(BENCH_INGEST_DIR)/out -shards 8 -gzip-whole; \
+		$(BENCH_INGEST_DIR)/bench-ingest -in $${f%.csv}-plain.csv.gz -dir $(BENCH_INGEST_DIR)/out -shards 8; \
 		$(BENCH_INGEST_DIR)/bench-ingest -in $$f.gz -dir $(BENCH_INGEST_DIR)/out -shards 8; \
 	done
 	@rm -rf $(BENCH_INGEST_DIR)/out
