@@ -21,13 +21,14 @@ var funcs = template.FuncMap{
 		}
 		return Fixed(v, 2)
 	},
-	"pp":    PP,
-	"ci":    func(iv evaluate.Interval) string { return CI(iv, PP) },
-	"cim":   func(iv evaluate.Interval) string { return CI(iv, Money) },
-	"cis":   func(iv evaluate.Interval) string { return CIShort(iv, PP) },
-	"cism":  func(iv evaluate.Interval) string { return CIShort(iv, Money) },
-	"gt":    func(a, b float64) bool { return a > b },
-	"float": func(n int64) float64 { return float64(n) },
+	"pp":     PP,
+	"points": Points,
+	"ci":     func(iv evaluate.Interval) string { return CI(iv, PP) },
+	"cim":    func(iv evaluate.Interval) string { return CI(iv, Money) },
+	"cis":    func(iv evaluate.Interval) string { return CIShort(iv, PP) },
+	"cism":   func(iv evaluate.Interval) string { return CIShort(iv, Money) },
+	"gt":     func(a, b float64) bool { return a > b },
+	"float":  func(n int64) float64 { return float64(n) },
 }
 
 func execute(t *template.Template, data any) (template.HTML, error) {
@@ -139,7 +140,17 @@ var fairnessTmpl = parse("fairness", `<p>Sensitive attribute <b>{{.Attribute}}</
 `)
 
 var approvalTmpl = parse("approval", `<p>Status: <b class="{{if eq .Status "approved"}}ok{{else}}bad{{end}}">{{.Status}}</b>{{with .By}} by {{.}}{{end}}{{if not .At.IsZero}} at {{.At.UTC.Format "2006-01-02 15:04 UTC"}}{{end}}.</p>
+{{with .Reason}}<p>Asked because: {{.}}.</p>{{end}}
 {{with .Comment}}<blockquote>{{.}}</blockquote>{{end}}
+`)
+
+var measurabilityTmpl = parse("measurability", `{{if .Measurable}}<p class="ok">Measurable.</p>{{else}}<p class="bad">Not measurable{{if eq .Action "approve"}}: the template waits for a reviewer's approval before publishing{{else}}: the template publishes anyway{{end}}.</p>{{end}}
+<p>{{.Detail}}.</p>
+<div class="scroll"><table>
+<thead><tr><th></th><th class="num">users</th><th class="num">expected response rate</th></tr></thead>
+<tbody><tr><td>control (held out from an offer; {{int .HeldOut}} held out in all)</td><td class="num">{{int .Control}}</td><td class="num">{{pct .ControlRate}}</td></tr>
+<tr><td>treated</td><td class="num">{{int .Treated}}</td><td class="num">{{pct .TreatedRate}}</td></tr></tbody></table></div>
+<p class="tags">Minimum detectable lift: {{with .MDL}}<b>{{points .}}</b>{{else}}none (a group is empty){{end}}, the smallest difference in response rate between treated and control users that a two-sided test at the 5% level finds 80% of the time, from the groups' sizes and expected response rates (the treated users' propensities, and those plus their expected lift; docs/EVALUATION.md). Expected lift {{pp .ExpectedLift}}.{{if .MinControl}} The template keeps at least {{.MinControl}} control users{{if .ToppedUp}}; the control share alone held fewer, so users were added at random to reach it{{end}}.{{end}}</p>
 `)
 
 var evalSummaryTmpl = parse("eval-summary", `<p>Against the control group, the offers brought <b>{{money .Revenue.Value}}</b> of incremental revenue ({{cim .Revenue}}): {{.RevenueVerdict}}.

@@ -59,20 +59,26 @@ type SegmentTally struct {
 
 // Tally is a shard's plan in aggregates; tallies add up across shards.
 type Tally struct {
-	Users      int64                    `json:"users"`
-	Ineligible int64                    `json:"ineligible"`
-	Suppressed map[string]int64         `json:"suppressed"`
-	Control    int64                    `json:"control"`
-	Treated    int64                    `json:"treated"`
-	Explore    int64                    `json:"explore"`
-	NoOffer    int64                    `json:"no_offer"`
-	Cost       float64                  `json:"cost"`
-	Revenue    float64                  `json:"revenue"`
-	Value      float64                  `json:"value"`
-	Sources    map[string]int64         `json:"sources"`
-	Offers     []OfferTally             `json:"offers"` // by Params.Offers index
-	Segments   map[string]*SegmentTally `json:"segments"`
-	Groups     map[string]*GroupTally   `json:"groups"`
+	Users      int64            `json:"users"`
+	Ineligible int64            `json:"ineligible"`
+	Suppressed map[string]int64 `json:"suppressed"`
+	Control    int64            `json:"control"`
+	Treated    int64            `json:"treated"`
+	Explore    int64            `json:"explore"`
+	NoOffer    int64            `json:"no_offer"`
+	Cost       float64          `json:"cost"`
+	Revenue    float64          `json:"revenue"`
+	Value      float64          `json:"value"`
+	// ControlProp and TreatedProp sum the control and treated users'
+	// propensities, and TreatedLift the treated users' expected response
+	// lift: the expected response rates of the two groups (Measurability).
+	ControlProp float64                  `json:"control_prop,omitempty"`
+	TreatedProp float64                  `json:"treated_prop,omitempty"`
+	TreatedLift float64                  `json:"treated_lift,omitempty"`
+	Sources     map[string]int64         `json:"sources"`
+	Offers      []OfferTally             `json:"offers"` // by Params.Offers index
+	Segments    map[string]*SegmentTally `json:"segments"`
+	Groups      map[string]*GroupTally   `json:"groups"`
 }
 
 // NewTally returns an empty tally for n offers.
@@ -92,6 +98,8 @@ func (t *Tally) Merge(o Tally) {
 	t.Cost += o.Cost
 	t.Revenue += o.Revenue
 	t.Value += o.Value
+	t.TreatedProp += o.TreatedProp
+	t.TreatedLift += o.TreatedLift
 	for k, v := range o.Suppressed {
 		t.Suppressed[k] += v
 	}
@@ -243,6 +251,10 @@ func (p *Params) Assign(users []Scored, lambda float64, q Quotas, fairness bool)
 			t.Cost += o.Cost
 			t.Revenue += o.Revenue
 			t.Value += o.Value
+			t.TreatedProp += u.Prop
+			if u.Basket > 0 {
+				t.TreatedLift += o.Revenue / u.Basket
+			}
 			seg.Treated++
 			seg.Offers[r.Offer]++
 			seg.Cost += o.Cost
@@ -289,7 +301,7 @@ func (p *Params) assignmentProbability(u *Scored, c int, lambda float64, explore
 	if len(u.Options) == 0 {
 		return 1
 	}
-	ctl, exp := p.ControlShare, p.ExploreShare
+	ctl, exp := max(p.ControlShare, p.ControlBelow), p.ExploreShare
 	greedy := c // the decision's own choice, without the draws
 	if explore || u.Status == Explore {
 		greedy = u.Best(lambda)

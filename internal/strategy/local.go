@@ -1,6 +1,8 @@
 package strategy
 
 import (
+	"slices"
+
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/plan"
@@ -20,8 +22,17 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 	out := Outcome{Budget: total, Fairness: fair}
 	qs := make([]Quotas, len(shards))
 	costs := make([]float64, len(shards))
-	for i, u := range shards {
+	for _, u := range shards {
 		p.StratifyControl(u)
+	}
+	shards = slices.Clone(shards)
+	if c := p.ControlFloor(shards); c > 0 {
+		p.ControlBelow = c
+		for i := range shards {
+			shards[i] = p.TopUpControl(shards[i])
+		}
+	}
+	for i, u := range shards {
 		costs[i] = ExploreCost(u)
 		out.ExploreCost += costs[i]
 	}
@@ -89,6 +100,33 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 		assign()
 	}
 	return rows, tallies, out
+}
+
+// ControlFloor is the ControlBelow the shards need for the template's
+// minimum control group, as the workflow finds it from the shards'
+// histograms: 0 when there is no minimum, when the share's control group
+// already holds it, or when the audience is too small to hold it.
+func (p *Params) ControlFloor(shards [][]Scored) float64 {
+	if p.MinControl <= 0 {
+		return 0
+	}
+	hist := make([]int64, ControlBins)
+	var control int64
+	for _, u := range shards {
+		for b, n := range p.ControlHist(u) {
+			hist[b] += n
+		}
+		for i := range u {
+			if u[i].Status == Control {
+				control++
+			}
+		}
+	}
+	if control >= int64(p.MinControl) {
+		return 0
+	}
+	t, _ := ControlThreshold(hist, p.MinControl)
+	return t
 }
 
 // CapExploration limits exploration's spending to ExploreBudgetFactor x
