@@ -52,9 +52,9 @@ func publishCampaign(t *testing.T, acts *Activities, tmpl, id string, start time
 		"run_id": id, "campaign": id, "template": tmpl,
 		"strategy": strategy.Summary{
 			Template: tmpl, Start: start, End: start.AddDate(0, 0, 7),
-			Audience:      strategy.Audience{Treated: int64(treated), Control: int64(control), Explore: int64(treated / 10)},
-			Budget:        strategy.Budget{Total: 500, Used: 420},
-			Measurability: &strategy.Measurability{MDL: &mdl, Measurable: true, Control: int64(control), Treated: int64(treated)},
+			Audience:                   strategy.Audience{Treated: int64(treated), Control: int64(control), Explore: int64(treated / 10)},
+			Budget:                     strategy.Budget{Total: 500, Used: 420},
+			Measurability:              &strategy.Measurability{MDL: &mdl, Measurable: true, Control: int64(control), Treated: int64(treated)},
 			ExpectedIncrementalRevenue: 900,
 		},
 	}
