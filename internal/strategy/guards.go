@@ -160,10 +160,10 @@ func (p *Params) measurability(t *campaign.Template, total Tally) Measurability 
 	switch {
 	case total.Treated == 0:
 		m.Measurable, m.Detail = true, "no user is treated: nothing to measure"
-	case m.Control == 0:
-		m.Detail = fmt.Sprintf("not measurable: no control user would have got an offer (%d held out), so the campaign cannot be evaluated", total.Control)
 	case total.Control < int64(p.MinControl):
 		m.Detail = fmt.Sprintf("not measurable: the audience is too small to hold the template's minimum of %d control users and treat as many (%d held out)", p.MinControl, total.Control)
+	case m.Control == 0:
+		m.Detail = fmt.Sprintf("not measurable: no control user would have got an offer (%d held out), so the campaign cannot be evaluated", total.Control)
 	case *m.MDL >= 1-m.ControlRate:
 		m.Detail = fmt.Sprintf("not measurable: %d control users cannot tell even the largest possible lift from none", m.Control)
 	default:
