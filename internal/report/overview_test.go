@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +120,23 @@ func TestOverviewInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	browser.CheckPage(t, servePage(t, page.Bytes()), "svg.chart", 6, 0.03)
+}
+
+// OverviewFileEnv names an overview page on disk (for example one copied
+// from a simulation's bucket) that TestOverviewFileInBrowser checks like
+// the sample: every chart drawn on a desktop and a phone, no sideways
+// scroll, a clean console. With $PROMOFLOW_SCREENSHOT_DIR the screenshots
+// are kept. Skipped without it.
+const OverviewFileEnv = "PROMOFLOW_OVERVIEW_FILE"
+
+func TestOverviewFileInBrowser(t *testing.T) {
+	path := os.Getenv(OverviewFileEnv)
+	if path == "" {
+		t.Skip("$" + OverviewFileEnv + " names no page")
+	}
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser.CheckPage(t, servePage(t, page), "svg.chart", strings.Count(string(page), `<svg class="chart"`), 0.03)
 }
