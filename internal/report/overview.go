@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -201,23 +202,7 @@ func (o Overview) money(evaluated []OverviewCampaign) (template.HTML, error) {
 	if len(evaluated) == 0 {
 		return `<p class="empty">Nothing measured yet.</p>`, nil
 	}
-	n := len(evaluated)
-	x := make([]float64, n)
-	rev, cost, budget := make([]float64, n), make([]float64, n), make([]float64, n)
-	hasBudget := false
-	for i, c := range evaluated {
-		x[i] = float64(i + 1)
-		rev[i], cost[i], budget[i] = c.IncrementalRevenue.Value, c.Cost, c.Budget
-		hasBudget = hasBudget || c.Budget > 0
-	}
-	series := []Series{
-		{Name: "incremental revenue (measured)", X: x, Y: rev, Points: n == 1},
-		{Name: "cost (redeemed)", X: x, Y: cost, Points: n == 1},
-	}
-	if hasBudget {
-		series = append(series, Series{Name: "budget", X: x, Y: budget, Dash: true, Points: n == 1})
-	}
-	chart, err := LineChart("Incremental revenue, cost and budget", "campaign (window order)", "amount", series)
+	chart, err := moneyChart(evaluated)
 	if err != nil {
 		return "", err
 	}
@@ -225,6 +210,82 @@ func (o Overview) money(evaluated []OverviewCampaign) (template.HTML, error) {
 		Chart     template.HTML
 		Campaigns []OverviewCampaign
 	}{chart, evaluated})
+}
+
+// moneyChart draws, per evaluated campaign in window order, the measured
+// incremental revenue with its 95% interval, the realised cost and the
+// budget (dashed), from zero, with room above the lines for the legend.
+func moneyChart(evaluated []OverviewCampaign) (template.HTML, error) {
+	const title = "Incremental revenue, cost and budget"
+	p := newPlot(title, "campaign (window order)", "amount")
+	n := len(evaluated)
+	x, rev, lo, hi := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	var revXY, costXY, budgetXY plotter.XYs
+	ticks := make([]plot.Tick, n)
+	for i, c := range evaluated {
+		x[i] = float64(i + 1)
+		ticks[i] = plot.Tick{Value: x[i], Label: weekLabel(i)}
+		iv := c.IncrementalRevenue
+		rev[i], lo[i], hi[i] = iv.Value, math.NaN(), math.NaN()
+		if iv.Defined {
+			lo[i], hi[i] = iv.Lo, iv.Hi
+		}
+		if isFinite(iv.Value) {
+			revXY = append(revXY, plotter.XY{X: x[i], Y: iv.Value})
+		}
+		if isFinite(c.Cost) {
+			costXY = append(costXY, plotter.XY{X: x[i], Y: c.Cost})
+		}
+		if c.Budget > 0 {
+			budgetXY = append(budgetXY, plotter.XY{X: x[i], Y: c.Budget})
+		}
+	}
+	for i, l := range []struct {
+		name string
+		xys  plotter.XYs
+		dash bool
+	}{{"incremental revenue (measured, 95% CI)", revXY, false}, {"cost (redeemed)", costXY, false}, {"budget", budgetXY, true}} {
+		if len(l.xys) == 0 {
+			continue
+		}
+		line, pts, err := plotter.NewLinePoints(l.xys)
+		if err != nil {
+			return "", fmt.Errorf("chart %q: %w", title, err)
+		}
+		line.Color, line.Width = Palette[i], vg.Points(2)
+		pts.Color, pts.Radius, pts.Shape = Palette[i], vg.Points(3), draw.CircleGlyph{}
+		if l.dash {
+			line.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
+		}
+		p.Add(line, pts)
+		p.Legend.Add(l.name, line, pts)
+	}
+	eb, err := errorBars(x, rev, lo, hi)
+	if err != nil {
+		return "", fmt.Errorf("chart %q: %w", title, err)
+	}
+	if eb != nil {
+		eb.LineStyle.Color = Palette[0]
+		eb.LineStyle.Width = vg.Points(1)
+		eb.CapWidth = vg.Points(5)
+		p.Add(eb)
+	}
+	if len(revXY)+len(costXY)+len(budgetXY) == 0 {
+		return "", fmt.Errorf("chart %q: no finite points", title)
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Min, p.X.Max = 0.5, float64(n)+0.5
+	p.Y.Min = math.Min(p.Y.Min, 0)
+	p.Y.Max = legendRoom(p.Y.Min, p.Y.Max, 3)
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), -vg.Points(4)
+	return SVG(p, title, ChartWidth, ChartHeight)
+}
+
+// legendRoom raises an axis maximum so that a legend of n lines at the
+// top of the chart sits above the data.
+func legendRoom(lo, hi float64, n int) float64 {
+	return hi + (hi-lo)*0.09*float64(n)
 }
 
 func (o Overview) weeks() (template.HTML, error) {
@@ -354,6 +415,7 @@ func EffectChart(title string, segments []EffectSeries) (template.HTML, error) {
 	p.Add(zero)
 	p.X.Min, p.X.Max = x0-0.5, x1+0.5
 	p.Y.Min, p.Y.Max = math.Min(p.Y.Min, 0), math.Max(p.Y.Max, 0)
+	p.Y.Max = legendRoom(p.Y.Min, p.Y.Max, len(segments))
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), -vg.Points(4)
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
