@@ -243,10 +243,8 @@ func (r *run) decide(ctx workflow.Context) error {
 }
 
 // controlFloor is the strategy.Params.ControlBelow that tops the control
-// group up to minControl users, from the shards' control counts and
-// control-hash histograms: 0 when there is no minimum, when the share's
-// control group holds it, or when the audience cannot hold it and treat as
-// many users (the campaign is then not measurable: Measurability).
+// group up to minControl users (strategy.ControlFloor), from the shards'
+// control counts and control-hash histograms.
 func controlFloor(scored []activities.DecideScoreOutput, minControl int) float64 {
 	if minControl <= 0 {
 		return 0
@@ -259,11 +257,7 @@ func controlFloor(scored []activities.DecideScoreOutput, minControl int) float64
 			hist[b] += n
 		}
 	}
-	if control >= int64(minControl) {
-		return 0
-	}
-	t, _ := strategy.ControlThreshold(hist, minControl)
-	return t
+	return strategy.ControlFloor(hist, control, minControl)
 }
 
 // DecideMinPropensity floors the logged assignment probabilities in the

@@ -363,6 +363,20 @@ func ControlThreshold(hist []int64, minControl int) (float64, bool) {
 	return 0, false
 }
 
+// ControlFloor is the ControlBelow that tops the control group up to
+// minControl users, from the eligible users' control-hash histogram
+// (ControlHist, added up over the shards) and the control users the share
+// held out: 0 when there is no minimum, when the share's group holds it,
+// or when the audience cannot hold it and treat as many users (the
+// campaign is then not measurable: Measurability).
+func ControlFloor(hist []int64, control int64, minControl int) float64 {
+	if minControl <= 0 || control >= int64(minControl) {
+		return 0
+	}
+	t, _ := ControlThreshold(hist, minControl)
+	return t
+}
+
 // TopUpControl returns users with every candidate and explorer whose
 // control hash is below p.ControlBelow held out as well. users is not
 // modified (workers share decoded shards): with a threshold the result is

@@ -26,7 +26,7 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 		p.StratifyControl(u)
 	}
 	shards = slices.Clone(shards)
-	if c := p.ControlFloor(shards); c > 0 {
+	if c := p.controlFloor(shards); c > 0 {
 		p.ControlBelow = c
 		for i := range shards {
 			shards[i] = p.TopUpControl(shards[i])
@@ -102,11 +102,10 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 	return rows, tallies, out
 }
 
-// ControlFloor is the ControlBelow the shards need for the template's
-// minimum control group, as the workflow finds it from the shards'
-// histograms: 0 when there is no minimum, when the share's control group
-// already holds it, or when the audience is too small to hold it.
-func (p *Params) ControlFloor(shards [][]Scored) float64 {
+// controlFloor is the ControlBelow the shards need for the template's
+// minimum control group, found as the workflow finds it (ControlFloor of
+// the shards' histograms and control users).
+func (p *Params) controlFloor(shards [][]Scored) float64 {
 	if p.MinControl <= 0 {
 		return 0
 	}
@@ -122,11 +121,7 @@ func (p *Params) ControlFloor(shards [][]Scored) float64 {
 			}
 		}
 	}
-	if control >= int64(p.MinControl) {
-		return 0
-	}
-	t, _ := ControlThreshold(hist, p.MinControl)
-	return t
+	return ControlFloor(hist, control, p.MinControl)
 }
 
 // CapExploration limits exploration's spending to ExploreBudgetFactor x

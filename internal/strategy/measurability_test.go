@@ -104,3 +104,24 @@ func TestControlThreshold(t *testing.T) {
 		}
 	}
 }
+
+func TestControlFloor(t *testing.T) {
+	hist := make([]int64, ControlBins)
+	for b := 0; b < ControlBins; b += 10 {
+		hist[b] = 1 // 100 eligible users
+	}
+	for _, tc := range []struct {
+		control int64
+		min     int
+		want    float64
+	}{
+		{3, 20, 0.191}, // the share held out 3: top up to 20
+		{20, 20, 0},    // the share holds the minimum
+		{3, 0, 0},      // no minimum
+		{3, 60, 0},     // more than half the users: cannot hold it
+	} {
+		if got := ControlFloor(hist, tc.control, tc.min); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("ControlFloor(control %d, min %d) = %v, want %v", tc.control, tc.min, got, tc.want)
+		}
+	}
+}
