@@ -49,8 +49,13 @@ func templateOf(summary []byte) string {
 // under layout.TemplateCampaigns or with a history object under
 // layout.HistoryDir, its decision's summary and its evaluation's, and the
 // template's adjustment state versions. It returns the page's address.
-// now is the time the page says it was written.
-func (a *Activities) WriteOverview(ctx context.Context, template string, now time.Time) (string, error) {
+// now is the time the page says it was written. It is not an activity:
+// EvaluateCampaign and WriteSummary call it, and so does `starter report`.
+func WriteOverview(ctx context.Context, store Store, template string, now time.Time) (string, error) {
+	return (&Activities{Store: store}).writeOverview(ctx, template, now)
+}
+
+func (a *Activities) writeOverview(ctx context.Context, template string, now time.Time) (string, error) {
 	o, err := a.overview(ctx, template)
 	if err != nil {
 		return "", fmt.Errorf("overview of %s: %w", template, err)
@@ -72,7 +77,7 @@ func (a *Activities) WriteOverview(ctx context.Context, template string, now tim
 // the page is a view of what the evaluation and the plan already stored,
 // and the next refresh (or starter report) writes it again.
 func (a *Activities) refreshOverview(ctx context.Context, template string) string {
-	url, err := a.WriteOverview(ctx, template, time.Now().UTC())
+	url, err := a.writeOverview(ctx, template, time.Now().UTC())
 	if err != nil {
 		if activity.IsActivity(ctx) {
 			activity.GetLogger(ctx).Warn("template overview not written", "template", template, "error", err)

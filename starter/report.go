@@ -43,8 +43,7 @@ func reportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	acts := &activities.Activities{Store: store}
-	url, err := acts.WriteOverview(ctx, *tmpl, time.Now().UTC())
+	url, err := activities.WriteOverview(ctx, store, *tmpl, time.Now().UTC())
 	if err != nil {
 		return err
 	}
