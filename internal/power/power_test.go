@@ -67,6 +67,7 @@ func TestMDLPower(t *testing.T) {
 		}
 	}
 	got := float64(rejected) / trials
+	t.Logf("lift %.4f (the MDL at its own treated rate): rejected in %.3f of %d trials", lift, got, trials)
 	if got < 0.76 || got > 0.84 {
 		t.Errorf("power at the MDL (lift %.4f) = %.3f, want about 0.80", lift, got)
 	}
