@@ -167,6 +167,12 @@ type DecideScoreOutput struct {
 	Users       int64
 	ExploreCost float64
 	MaxRatio    float64 // largest value per unit of cost of any option
+	// Control counts the shard's control users, and ControlHist (only when
+	// Params.MinControl is set) its eligible users by control hash
+	// (strategy.Params.ControlHist): the workflow tops the control group
+	// up to the template's minimum from them.
+	Control     int64   `json:",omitempty"`
+	ControlHist []int64 `json:",omitempty"`
 }
 
 // modelCache holds the uplift models a worker decoded last and the bytes
@@ -334,6 +340,14 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 	}
 	p.StratifyControl(scored)
 	out.ExploreCost = strategy.ExploreCost(scored)
+	for i := range scored {
+		if scored[i].Status == strategy.Control {
+			out.Control++
+		}
+	}
+	if p.MinControl > 0 {
+		out.ControlHist = p.ControlHist(scored)
+	}
 	// Explorers may compete as candidates (beyond the exploration
 	// allowance), so their options count toward the bound too.
 	for i := range scored {
@@ -452,7 +466,7 @@ func (a *Activities) DecideCurve(ctx context.Context, in DecideCurveInput) (_ bu
 	if err != nil {
 		return budget.Curve{}, err
 	}
-	c, _ := in.Params.Curve(users, in.Lambdas, in.Quotas, in.Fairness)
+	c, _ := in.Params.Curve(in.Params.TopUpControl(users), in.Lambdas, in.Quotas, in.Fairness)
 	return c, nil
 }
 
@@ -479,7 +493,8 @@ func (a *Activities) DecideUpgrades(ctx context.Context, in DecideUpgradesInput)
 	if err != nil {
 		return nil, err
 	}
-	return in.Params.Upgrades(users, in.Lambda, in.Quotas, in.Fairness, in.Repair, in.Limit, in.K), nil
+	// The users as DecideAssign sees them: the control group topped up.
+	return in.Params.Upgrades(in.Params.TopUpControl(users), in.Lambda, in.Quotas, in.Fairness, in.Repair, in.Limit, in.K), nil
 }
 
 // DecideAssignInput applies the solved multiplier and quotas to a shard.
@@ -512,7 +527,7 @@ func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ 
 	if err != nil {
 		return DecideAssignOutput{}, err
 	}
-	rows, tally := in.Params.AssignRepaired(users, in.Lambda, in.Quotas, in.Fairness, in.Repair)
+	rows, tally := in.Params.AssignRepaired(in.Params.TopUpControl(users), in.Lambda, in.Quotas, in.Fairness, in.Repair)
 	rec := plan.Record(rows, a.mem())
 	defer rec.Release()
 	out := DecideAssignOutput{Key: layout.Scores(in.RunID, in.Shard), Rows: int64(len(rows)), Tally: tally}

@@ -83,6 +83,11 @@ type EvaluateCampaignOutput struct {
 	HistoryRows    int    `json:"history_rows"`
 	HistorySkipped int    `json:"history_skipped"`
 
+	// Overview is the template's overview page, refreshed by the
+	// evaluation (layout.TemplateOverview); empty without a template or
+	// when writing it failed (logged: the evaluation itself stands).
+	Overview string `json:"overview,omitempty"`
+
 	// OutcomeRows, when the outcomes were read through a mapping, accounts
 	// for their records: read, accepted, rejected by reason (outcomes.go).
 	OutcomeRows *OutcomeRows `json:"outcome_rows,omitempty"`
@@ -187,5 +192,8 @@ func (a *Activities) EvaluateCampaign(ctx context.Context, in EvaluateCampaignIn
 	out.Users, out.Treated, out.Control = res.Users, res.Treated, res.Control
 	out.ResponseLift = res.Overall.ResponseLift.Value
 	out.IncrementalProfit, out.Cost, out.ROI, out.Qini = res.Overall.IncrementalProfit, res.Overall.Cost, res.Overall.ROI, res.Qini
+	if in.Template != "" {
+		out.Overview = a.refreshOverview(ctx, in.Template)
+	}
 	return out, nil
 }

@@ -108,6 +108,17 @@ func (a *Activities) WriteSummary(ctx context.Context, in WriteSummaryInput) (_ 
 		return "", fmt.Errorf("summary: %w", err)
 	}
 	indented.WriteByte('\n')
-	key := layout.Campaign(in.Campaign) + "summary.json"
-	return a.Store.URL(key), a.Store.Put(ctx, key, indented.Bytes())
+	key := layout.CampaignSummary(in.Campaign)
+	if err := a.Store.Put(ctx, key, indented.Bytes()); err != nil {
+		return "", err
+	}
+	if t := templateOf(in.Summary); t != "" {
+		// The template's overview lists the campaign from now on, live
+		// until its evaluation.
+		if err := a.Store.Put(ctx, layout.TemplateCampaign(t, in.Campaign), nil); err != nil {
+			return "", err
+		}
+		a.refreshOverview(ctx, t)
+	}
+	return a.Store.URL(key), nil
 }

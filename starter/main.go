@@ -40,6 +40,7 @@ func commands() []command {
 		{"history", "history --users N --seed S --out PATH [--json]", "write a synthetic campaign history with planted offer effects (CSV)", historyCmd},
 		{"schedule", "schedule <create|update|list|describe|pause|resume|trigger|backfill|delete> [flags] [ID]", "create, update, list, describe, pause, resume, trigger, backfill, delete schedules", scheduleCmd},
 		{"outcomes", "outcomes --campaign C --input FILE[,FILE] [--mapping M] [--json]", "upload a campaign's outcome events and tell its evaluation they are in", outcomesCmd},
+		{"report", "report --template T [--json]", "write a template's overview page (reports/<template>/index.html) and print its path", reportCmd},
 		{"simulate", "simulate --weeks N --users N --seed S [--json]", "run the closed loop for N simulated weeks and print plan, oracle and baseline profit", simulateCmd},
 		{"codec-server", "codec-server [--listen ADDR] [--cors-origin URL]", "decode encrypted payloads for the Temporal UI and CLI", codecServer},
 		{"version", "version", "print the starter's version and commit (also --version)", nil},

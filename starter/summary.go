@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/promoflow/promoflow/internal/strategy"
 	"github.com/promoflow/promoflow/workflows"
 )
 
@@ -73,6 +74,9 @@ func printRunSummary(w io.Writer, out RunOutput, jsonFile string) {
 		fmt.Fprintf(w, "expected: incremental revenue %.2f, cost %.2f, incremental profit %.2f (ROI %.2f)\n",
 			st.ExpectedIncrementalRevenue, st.ExpectedCost, st.ExpectedIncrementalProfit, st.ROI)
 		fmt.Fprintf(w, "control: %d users held out (%.1f%% of the eligible), never contacted\n", st.Audience.Control, 100*st.Audience.ControlShare)
+		if m := st.Measurability; m != nil {
+			fmt.Fprintln(w, measurabilityLine(*m))
+		}
 	} else {
 		fmt.Fprintf(w, "expected: incremental revenue %.2f, cost %.2f\ncontrol: %d users held out\n",
 			s.Plan.ExpectedIncrementalRevenue, s.Plan.ExpectedCost, s.Plan.ControlRows)
@@ -91,6 +95,15 @@ func printRunSummary(w io.Writer, out RunOutput, jsonFile string) {
 		fmt.Fprintf(w, "summary: %s\n", s.Plan.Summary)
 	}
 	fmt.Fprintf(w, "ui:      %s\n", out.UIURL)
+}
+
+// measurabilityLine says what the campaign's control group can measure:
+// its minimum detectable lift, or plainly that it is not measurable.
+func measurabilityLine(m strategy.Measurability) string {
+	if !m.Measurable {
+		return "NOT MEASURABLE (" + m.Action + "): " + m.Detail
+	}
+	return "measurable: " + m.Detail
 }
 
 // summaryListMax is how many segments, and how many offers, the run

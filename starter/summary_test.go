@@ -91,3 +91,26 @@ func TestRunSummaryBounded(t *testing.T) {
 		t.Errorf("%d lines:\n%s", n, out)
 	}
 }
+
+// TestRunSummaryMeasurability: the summary says the minimum detectable
+// lift of a measurable campaign, and plainly that one is not measurable.
+func TestRunSummaryMeasurability(t *testing.T) {
+	mdl := 0.354
+	for _, tc := range []struct {
+		m    strategy.Measurability
+		want string
+	}{
+		{strategy.Measurability{Measurable: true, MDL: &mdl, Detail: "20 control users (of 20 held out) can detect a response lift of 35.4 pp or more"},
+			"\nmeasurable: 20 control users (of 20 held out) can detect a response lift of 35.4 pp or more\n"},
+		{strategy.Measurability{Action: "approve", Detail: "not measurable: the audience is too small"},
+			"\nNOT MEASURABLE (approve): not measurable: the audience is too small\n"},
+	} {
+		sum := recordedSummary(t)
+		sum.Strategy.Measurability = &tc.m
+		var b bytes.Buffer
+		printRunSummary(&b, RunOutput{Summary: sum}, "")
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("summary lacks %q:\n%s", tc.want, b.String())
+		}
+	}
+}

@@ -55,6 +55,9 @@ type ApprovalRecord struct {
 	RunID    string    `json:"run_id,omitempty"`         // the run decided on
 	Campaign string    `json:"campaign,omitempty"`       // where an approved plan is published
 	Waited   float64   `json:"waited_seconds,omitempty"` // from asking to deciding
+	// Reason, when set, is why the reviewer is asked beyond the template's
+	// approval: the campaign is not measurable (strategy.Measurability).
+	Reason string `json:"reason,omitempty"`
 }
 
 // validateApproval checks an update before it is accepted into history: a reviewer
@@ -118,6 +121,9 @@ func (r *run) awaitApproval(ctx workflow.Context) (publish bool, err error) {
 	}
 	r.approvalAsked = workflow.Now(ctx)
 	r.approval = &ApprovalRecord{Status: ApprovalPending, RunID: r.in.RunID, Campaign: r.in.Campaign}
+	if s := r.sum.Strategy; s != nil && s.Measurability != nil && !s.Measurability.Measurable {
+		r.approval.Reason = s.Measurability.Detail
+	}
 	if d := r.in.Approval.Deadline; d > 0 {
 		r.approval.Deadline = r.approvalAsked.Add(d)
 	}

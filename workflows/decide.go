@@ -49,7 +49,7 @@ func (r *run) decide(ctx workflow.Context) error {
 	}
 	p := strategy.Params{
 		Template: spec.Name, Objective: spec.Objective, Margin: spec.Margin, Offers: offers, Audience: spec.Audience,
-		ControlShare: spec.ControlShare, Stratify: spec.Stratify, ExploreShare: spec.ExploreShare,
+		ControlShare: spec.ControlShare, Stratify: spec.Stratify, ExploreShare: spec.ExploreShare, MinControl: spec.MinControl,
 		ExploreWeights: prep.Explore, Salt: in.Campaign, DefaultBasket: r.defaultBasket,
 		Campaign: in.Campaign, Start: r.start, End: end,
 	}
@@ -89,6 +89,7 @@ func (r *run) decide(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
+	p.ControlBelow = controlFloor(scored, spec.MinControl)
 	out := strategy.Outcome{Budget: spec.Budget, Fairness: fair}
 	qs := make([]strategy.Quotas, in.Shards)
 	costs := make([]float64, in.Shards)
@@ -230,6 +231,13 @@ func (r *run) decide(ctx workflow.Context) error {
 	}
 	sum.Start, sum.End = r.start, end
 	sum.State = prep.State
+	if m := sum.Measurability; m != nil && !m.Measurable && m.Action == campaign.UnmeasurableApprove && !r.in.Approval.Required {
+		// Not measurable, and the template would rather wait for a
+		// reviewer than publish a campaign nobody can evaluate.
+		if workflow.GetVersion(ctx, "unmeasurable-approval", workflow.DefaultVersion, 1) == 1 {
+			r.in.Approval = ApprovalPolicy{Required: true, Deadline: spec.Approval.Deadline}
+		}
+	}
 	ps.ControlRows, ps.TreatedRows = total.Control, total.Treated
 	for _, o := range sum.Offers {
 		if o.Users > 0 {
@@ -309,6 +317,24 @@ func (r *run) repairBudget(ctx workflow.Context, p strategy.Params, scored []act
 			})
 		},
 		func(j int, f workflow.Future) error { return f.Get(ctx, &assigned[changed[j]]) })
+}
+
+// controlFloor is the strategy.Params.ControlBelow that tops the control
+// group up to minControl users (strategy.ControlFloor), from the shards'
+// control counts and control-hash histograms.
+func controlFloor(scored []activities.DecideScoreOutput, minControl int) float64 {
+	if minControl <= 0 {
+		return 0
+	}
+	var control int64
+	hist := make([]int64, strategy.ControlBins)
+	for _, s := range scored {
+		control += s.Control
+		for b, n := range s.ControlHist {
+			hist[b] += n
+		}
+	}
+	return strategy.ControlFloor(hist, control, minControl)
 }
 
 // DecideMinPropensity floors the logged assignment probabilities in the

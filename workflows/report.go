@@ -34,7 +34,7 @@ func (r *run) reportData(ctx workflow.Context) report.Data {
 	}
 	d.AddStrategy(s.Strategy)
 	if a := s.Approval; a != nil {
-		d.Approval = &report.Approval{Status: a.Status, By: a.By, Comment: a.Comment, At: a.At}
+		d.Approval = &report.Approval{Status: a.Status, By: a.By, Comment: a.Comment, At: a.At, Reason: a.Reason}
 	}
 	return d
 }

@@ -134,6 +134,29 @@ type Template struct {
 	// campaigns each decision learns from (history/<template>/); 0 means
 	// DefaultHistoryCampaigns.
 	HistoryCampaigns int `yaml:"history_campaigns" json:"history_campaigns,omitempty"`
+	// MinControl is the fewest users the control group keeps, whatever
+	// control_share rounds to (0: no minimum): a campaign without a
+	// control group cannot be evaluated. When the audience is too small to
+	// hold MinControl users and treat as many, the campaign is not
+	// measurable and Unmeasurable says what happens.
+	MinControl int `yaml:"min_control" json:"min_control,omitempty"`
+	// Unmeasurable is what a campaign that cannot keep MinControl control
+	// users does: UnmeasurablePublish (the default) or UnmeasurableApprove.
+	Unmeasurable string `yaml:"unmeasurable" json:"unmeasurable,omitempty"`
+}
+
+// What a campaign too small to measure does (Template.Unmeasurable).
+const (
+	UnmeasurablePublish = "publish" // publish anyway; the summary and report say it is not measurable
+	UnmeasurableApprove = "approve" // wait for a reviewer's approval before publishing
+)
+
+// UnmeasurableAction is t.Unmeasurable, UnmeasurablePublish when unset.
+func (t *Template) UnmeasurableAction() string {
+	if t.Unmeasurable == "" {
+		return UnmeasurablePublish
+	}
+	return t.Unmeasurable
 }
 
 // DefaultHistoryCampaigns is the number of past campaigns a decision learns
@@ -241,6 +264,12 @@ func (t *Template) Validate(cat *Catalog) error {
 	}
 	if t.HistoryCampaigns < 0 {
 		errs = append(errs, fmt.Errorf("history_campaigns %d below zero", t.HistoryCampaigns))
+	}
+	if t.MinControl < 0 {
+		errs = append(errs, fmt.Errorf("min_control %d below zero", t.MinControl))
+	}
+	if t.Unmeasurable != "" && t.Unmeasurable != UnmeasurablePublish && t.Unmeasurable != UnmeasurableApprove {
+		errs = append(errs, fmt.Errorf("unmeasurable %q, want %s or %s", t.Unmeasurable, UnmeasurablePublish, UnmeasurableApprove))
 	}
 	if t.MaxPerUser < 0 || t.MaxPerUser > 1 {
 		errs = append(errs, fmt.Errorf("max_per_user %d: a plan gives each user at most one offer, want 0 or 1", t.MaxPerUser))

@@ -45,6 +45,8 @@ func TestBadFiles(t *testing.T) {
 		{"negative budget", "name: x\nobjective: profit\nmargin: 0.4\nbudget: -5\noffers: [c5]\n", "budget -5 below zero"},
 		{"bad objective", "name: x\nobjective: clicks\nmargin: 0.4\noffers: [c5]\n", `objective "clicks"`},
 		{"control too big", "name: x\nobjective: profit\nmargin: 0.4\ncontrol_share: 0.7\noffers: [c5]\n", "control_share 0.7"},
+		{"negative min_control", "name: x\nobjective: profit\nmargin: 0.4\nmin_control: -1\noffers: [c5]\n", "min_control -1 below zero"},
+		{"unknown unmeasurable", "name: x\nobjective: profit\nmargin: 0.4\nunmeasurable: wait\noffers: [c5]\n", `unmeasurable "wait", want publish or approve`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "t.yaml")

@@ -19,6 +19,12 @@ func TestKeys(t *testing.T) {
 		{StagedRejects("r", "000-e", 2, 3), "runs/r/ingest/000-e/split=0002/chunk=00003/rejects.arrow"},
 		{LateRejects("r", "events", 0, 4, "000-e"), "runs/r/ingest/late-rejects/events/shard=0000/000-e.arrow"},
 		{SplitText("r", "000-e", 1, "csv"), "runs/r/ingest/000-e/split=0001/text.csv.s2"},
+		{CampaignSummary("c1"), "campaigns/c1/summary.json"},
+		{EvaluationSummary("c1"), "campaigns/c1/evaluation/summary.json"},
+		{EvaluationReport("c1"), "campaigns/c1/evaluation/report.html"},
+		{StateDir("weekly"), "state/weekly/"},
+		{TemplateOverview("weekly"), "reports/weekly/index.html"},
+		{TemplateCampaign("weekly", "weekly-2026-W48"), "reports/weekly/campaigns/weekly-2026-W48"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/promoflow/promoflow/internal/segment"
+	"github.com/promoflow/promoflow/internal/strategy"
 )
 
 // Data is what a campaign report shows: aggregates only, no user's row.
@@ -48,6 +49,9 @@ type Data struct {
 	Fairness *Fairness   // nil when no sensitive attribute is mapped
 	Approval *Approval   // nil when the template needs none
 	Notes    []string    // guard results, shown under the budget
+	// Measurability is what the control group can measure (the minimum
+	// detectable lift); nil for plans decided before it was stated.
+	Measurability *strategy.Measurability
 }
 
 // Budget is the campaign's money limit and its use.
@@ -90,6 +94,7 @@ type Approval struct {
 	By      string
 	Comment string
 	At      time.Time
+	Reason  string // why approval was asked beyond the template's rule, if it was
 }
 
 // Section is one titled part of a page.
@@ -148,6 +153,9 @@ func (d Data) page() (Page, error) {
 		{"Expected cost", Money(d.ExpectedCost), roiNote(d.ROI)},
 		{"Budget used", budgetValue(d.Budget), budgetNote(d.Budget)},
 	}
+	if m := d.Measurability; m != nil {
+		p.KPIs = append(p.KPIs, mdlKPI(m))
+	}
 	if d.Approval != nil {
 		p.KPIs = append(p.KPIs, KPI{"Approval", d.Approval.Status, d.Approval.By})
 	}
@@ -159,6 +167,7 @@ func (d Data) page() (Page, error) {
 		{"offers", "Offer mix", d.offers},
 		{"budget", "Budget", d.budget},
 		{"lift", "Expected lift curve", d.lift},
+		{"measurability", "Measurability", d.measurability},
 		{"fairness", "Fairness", d.fairness},
 		{"approval", "Approval", d.approval},
 	} {
@@ -169,6 +178,37 @@ func (d Data) page() (Page, error) {
 		p.Sections = append(p.Sections, Section{ID: s.id, Title: s.title, Body: body})
 	}
 	return p, nil
+}
+
+// Points formats a share as unsigned percentage points: 0.0123 → "1.2 pp"
+// (a size, such as a minimum detectable lift, not a difference).
+func Points(v float64) string {
+	if !isFinite(v) {
+		return NA
+	}
+	return Fixed(100*v, 1) + " pp"
+}
+
+// mdlKPI is the key figure of the minimum detectable lift.
+func mdlKPI(m *strategy.Measurability) KPI {
+	k := KPI{Label: "Minimum detectable lift", Value: NA}
+	if m.MDL != nil {
+		k.Value = Points(*m.MDL)
+	}
+	switch {
+	case !m.Measurable:
+		k.Note = "not measurable"
+	default:
+		k.Note = "expected " + PP(m.ExpectedLift) + "; " + Int(m.Control) + " control users"
+	}
+	return k
+}
+
+func (d Data) measurability() (template.HTML, error) {
+	if d.Measurability == nil {
+		return `<p class="empty">This plan was decided before measurability was stated.</p>`, nil
+	}
+	return execute(measurabilityTmpl, d.Measurability)
 }
 
 func roiNote(roi float64) string {

@@ -43,6 +43,7 @@ func (d *Data) AddStrategy(s *strategy.Summary) {
 			d.Fairness.Groups = append(d.Fairness.Groups, Group{Name: name, Users: g.Eligible, Offered: g.Offered, AvgDiscount: g.AvgDiscount})
 		}
 	}
+	d.Measurability = s.Measurability
 	d.Notes = d.Notes[:0]
 	for _, g := range s.Guards {
 		d.Notes = append(d.Notes, fmt.Sprintf("%s: %s (%s)", g.Name, g.Status, g.Detail))

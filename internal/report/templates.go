@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"html/template"
+	"strings"
 
 	"github.com/promoflow/promoflow/internal/evaluate"
 )
@@ -21,13 +22,16 @@ var funcs = template.FuncMap{
 		}
 		return Fixed(v, 2)
 	},
-	"pp":    PP,
-	"ci":    func(iv evaluate.Interval) string { return CI(iv, PP) },
-	"cim":   func(iv evaluate.Interval) string { return CI(iv, Money) },
-	"cis":   func(iv evaluate.Interval) string { return CIShort(iv, PP) },
-	"cism":  func(iv evaluate.Interval) string { return CIShort(iv, Money) },
-	"gt":    func(a, b float64) bool { return a > b },
-	"float": func(n int64) float64 { return float64(n) },
+	"pp":     PP,
+	"points": Points,
+	"inc":    func(i int) int { return i + 1 },
+	"join":   func(s []string) string { return strings.Join(s, ", ") },
+	"ci":     func(iv evaluate.Interval) string { return CI(iv, PP) },
+	"cim":    func(iv evaluate.Interval) string { return CI(iv, Money) },
+	"cis":    func(iv evaluate.Interval) string { return CIShort(iv, PP) },
+	"cism":   func(iv evaluate.Interval) string { return CIShort(iv, Money) },
+	"gt":     func(a, b float64) bool { return a > b },
+	"float":  func(n int64) float64 { return float64(n) },
 }
 
 func execute(t *template.Template, data any) (template.HTML, error) {
@@ -139,7 +143,17 @@ var fairnessTmpl = parse("fairness", `<p>Sensitive attribute <b>{{.Attribute}}</
 `)
 
 var approvalTmpl = parse("approval", `<p>Status: <b class="{{if eq .Status "approved"}}ok{{else}}bad{{end}}">{{.Status}}</b>{{with .By}} by {{.}}{{end}}{{if not .At.IsZero}} at {{.At.UTC.Format "2006-01-02 15:04 UTC"}}{{end}}.</p>
+{{with .Reason}}<p>Asked because: {{.}}.</p>{{end}}
 {{with .Comment}}<blockquote>{{.}}</blockquote>{{end}}
+`)
+
+var measurabilityTmpl = parse("measurability", `{{if .Measurable}}<p class="ok">Measurable.</p>{{else}}<p class="bad">Not measurable{{if eq .Action "approve"}}: the template waits for a reviewer's approval before publishing{{else}}: the template publishes anyway{{end}}.</p>{{end}}
+<p>{{.Detail}}.</p>
+<div class="scroll"><table>
+<thead><tr><th></th><th class="num">users</th><th class="num">expected response rate</th></tr></thead>
+<tbody><tr><td>control (held out from an offer; {{int .HeldOut}} held out in all)</td><td class="num">{{int .Control}}</td><td class="num">{{pct .ControlRate}}</td></tr>
+<tr><td>treated</td><td class="num">{{int .Treated}}</td><td class="num">{{pct .TreatedRate}}</td></tr></tbody></table></div>
+<p class="tags">Minimum detectable lift: {{with .MDL}}<b>{{points .}}</b>{{else}}none (a group is empty){{end}}, the smallest difference in response rate between treated and control users that a two-sided test at the 5% level finds 80% of the time, from the groups' sizes and expected response rates (the treated users' propensities, and those plus their expected lift; docs/EVALUATION.md). Expected lift {{pp .ExpectedLift}}.{{if .MinControl}} The template keeps at least {{.MinControl}} control users{{if .ToppedUp}}; the control share alone held fewer, so users were added at random to reach it{{end}}.{{end}}</p>
 `)
 
 var evalSummaryTmpl = parse("eval-summary", `<p>Against the control group, the offers brought <b>{{money .Revenue.Value}}</b> of incremental revenue ({{cim .Revenue}}): {{.RevenueVerdict}}.
@@ -177,4 +191,48 @@ var evalCalibrationTmpl = parse("eval-calibration", `{{with .Chart}}<figure>{{.}
 <thead><tr><th class="num">predicted<br>range</th><th class="num">predicted<br>per user</th><th class="num">realised per user<br>(95% CI)</th><th class="num">treated</th><th class="num">control</th></tr></thead>
 <tbody>{{range .Bins}}<tr><td class="num">{{money .PredictedLo}} to {{money .PredictedHi}}</td><td class="num">{{money .Predicted}}</td><td class="num">{{money .Realised.Value}}<div class="tags">{{cism .Realised}}</div></td><td class="num">{{int .Treated}}</td><td class="num">{{int .Control}}</td></tr>
 {{end}}</tbody></table></div>
+`)
+
+var overviewLiftTmpl = parse("overview-lift", `<figure>{{.}}</figure>
+<p class="tags">One bar per evaluated campaign, numbered in window order (the table below names them): the response rate of treated users minus that of their control group, with its 95% interval. A loop that learns moves the bars up and keeps the intervals clear of zero.</p>
+`)
+
+var overviewMoneyTmpl = parse("overview-money", `<figure>{{.Chart}}</figure>
+<div class="scroll"><table>
+<thead><tr><th>#</th><th>campaign</th><th class="num">incremental revenue<br>(95% CI)</th><th class="num">cost /<br>planned / budget</th><th class="num">profit</th><th class="num">ROI</th></tr></thead>
+<tbody>{{range $i, $c := .Campaigns}}<tr><td>{{inc $i}}</td><td>{{.Campaign}}</td><td class="num">{{money .IncrementalRevenue.Value}}<div class="tags">{{cism .IncrementalRevenue}}</div></td><td class="num">{{money .Cost}} / {{money .PlannedCost}} / {{if gt .Budget 0}}{{money .Budget}}{{else}}none{{end}}</td><td class="num">{{money .IncrementalProfit}}</td><td class="num">{{fixed .ROI 2}}</td></tr>
+{{end}}</tbody></table></div>
+<p class="tags">Cost is what responders redeemed; planned is the plan's expected cost, which the budget bounds.</p>
+`)
+
+var overviewWeeksTmpl = parse("overview-weeks", `<div class="scroll"><table>
+<thead><tr><th>#</th><th>campaign</th><th class="num">window</th><th class="num">treated /<br>control</th><th class="num">response lift<br>(95% CI)</th><th class="num">incremental revenue<br>(95% CI)</th><th class="num">spend /<br>budget</th><th class="num">ROI</th><th class="num">exploration<br>share</th><th>learner<br>(CV policy value)</th><th class="num">min. detectable<br>lift</th></tr></thead>
+<tbody>{{range .}}{{$r := .}}<tr id="week-{{.Campaign}}"><td>{{if .Evaluated}}{{.N}}{{else}}live{{end}}</td><td>{{.Campaign}}</td><td class="num">{{if not .Start.IsZero}}{{.Start.UTC.Format "2006-01-02"}}<div class="tags">to {{.End.UTC.Format "2006-01-02"}}</div>{{end}}</td>
+{{if .Evaluated}}<td class="num" data-k="groups">{{int .Treated}} / {{int .Control}}</td><td class="num" data-k="lift">{{pp .ResponseLift.Value}}<div class="tags">{{cis .ResponseLift}}</div></td><td class="num" data-k="revenue">{{money .IncrementalRevenue.Value}}<div class="tags">{{cism .IncrementalRevenue}}</div></td><td class="num" data-k="spend">{{money .Cost}} / {{if gt .Budget 0}}{{money .Budget}}{{else}}none{{end}}</td><td class="num" data-k="roi">{{fixed .ROI 2}}</td>
+{{else}}<td class="num" data-k="groups">{{int .PlanTreated}} / {{int .PlanControl}}</td><td class="num" colspan="2">not evaluated yet; expected revenue {{money .ExpectedRevenue}}</td><td class="num" data-k="spend">{{money .PlannedCost}} planned / {{if gt .Budget 0}}{{money .Budget}}{{else}}none{{end}}</td><td class="num">-</td>
+{{end}}<td class="num" data-k="explore">{{pct .ExploreShare}}</td><td data-k="learner">{{with .Learner}}{{.}} ({{fixed $r.CVPolicyValue 4}}){{else}}none{{end}}</td><td class="num" data-k="mdl">{{if .HasMDL}}{{with .MDL}}{{points .}}{{else}}none{{end}}{{if not .Measurable}} <span class="bad">not measurable</span>{{end}}{{else}}-{{end}}</td></tr>
+{{end}}</tbody></table></div>
+<p class="tags">Spend is what responders redeemed (planned cost for live campaigns). Exploration share: treated users given a random offer. The learner is the uplift model the decision used, chosen by cross-validated policy value (incremental response per user); none when there was too little history. The minimum detectable lift was stated before publishing (80% power, 5% level).</p>
+`)
+
+var overviewEffectsTmpl = parse("overview-effects", `<p class="tags">What the adjustment state learned after each evaluation: each offer's response effect per segment (incremental purchase probability per treated user, shrunk toward the offer's global effect), with its 95% interval. Intervals that narrow over the versions are the loop learning.</p>
+{{range .Offers}}<figure>{{.Chart}}</figure>
+<div class="scroll"><table>
+<thead><tr><th>{{.Offer}}: segment</th><th class="num">latest effect</th><th class="num">95% interval</th><th class="num">treated users</th><th class="num">version</th></tr></thead>
+<tbody>{{range .Rows}}<tr><td>{{.Segment}}</td><td class="num">{{pp .Latest.Response}}</td><td class="num">{{cis .Interval}}</td><td class="num">{{int .Latest.N}}</td><td class="num">{{.Latest.Version}}</td></tr>
+{{end}}</tbody></table></div>
+{{end}}`)
+
+var overviewChangesTmpl = parse("overview-changes", `<div class="scroll"><table>
+<thead><tr><th class="num">version</th><th>evaluation of</th><th>retired</th><th>restored</th><th>promoted</th></tr></thead>
+<tbody>{{range .}}<tr><td class="num">{{.Version}}</td><td>{{.Campaign}}</td><td>{{join .Retired}}</td><td>{{join .Restored}}</td><td>{{join .Promoted}}</td></tr>
+{{end}}</tbody></table></div>
+<p class="tags">Retired: the offer's global response lift has its 95% interval below zero; the decision stops offering it. Promoted: its interval moved above zero, a measured gain. Restored: a retired offer whose interval no longer lies below zero.</p>
+`)
+
+var overviewLiveTmpl = parse("overview-live", `<div class="scroll"><table>
+<thead><tr><th>campaign</th><th>window</th><th class="num">treated /<br>control</th><th class="num">expected incr.<br>revenue</th><th class="num">expected cost /<br>budget</th><th class="num">min. detectable<br>lift</th></tr></thead>
+<tbody>{{range .}}<tr><td>{{.Campaign}}</td><td>{{if not .Start.IsZero}}{{.Start.UTC.Format "2006-01-02"}} to {{.End.UTC.Format "2006-01-02"}}{{end}}</td><td class="num">{{int .PlanTreated}} / {{int .PlanControl}}</td><td class="num">{{money .ExpectedRevenue}}</td><td class="num">{{money .PlannedCost}} / {{if gt .Budget 0}}{{money .Budget}}{{else}}none{{end}}</td><td class="num">{{if .HasMDL}}{{with .MDL}}{{points .}}{{else}}none{{end}}{{if not .Measurable}} <span class="bad">not measurable</span>{{end}}{{else}}-{{end}}</td></tr>
+{{end}}</tbody></table></div>
+<p class="tags">Published campaigns whose evaluation has not arrived: their plan's figures. They join the charts above once evaluated.</p>
 `)

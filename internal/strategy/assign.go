@@ -80,6 +80,11 @@ type Tally struct {
 	Offers     []OfferTally             `json:"offers"` // by Params.Offers index
 	Segments   map[string]*SegmentTally `json:"segments"`
 	Groups     map[string]*GroupTally   `json:"groups"`
+	// TreatedProp sums the treated users' propensities, and TreatedLift
+	// their expected response lift: the expected response rates of the
+	// two groups (Measurability).
+	TreatedProp float64 `json:"treated_prop,omitempty"`
+	TreatedLift float64 `json:"treated_lift,omitempty"`
 }
 
 // NewTally returns an empty tally for n offers.
@@ -103,6 +108,8 @@ func (t *Tally) Merge(o Tally) {
 	t.Added += o.Added
 	t.RepairCost += o.RepairCost
 	t.RepairGain += o.RepairGain
+	t.TreatedProp += o.TreatedProp
+	t.TreatedLift += o.TreatedLift
 	for k, v := range o.Suppressed {
 		t.Suppressed[k] += v
 	}
@@ -262,6 +269,10 @@ func (p *Params) AssignRepaired(users []Scored, lambda float64, q Quotas, fairne
 			t.Cost += o.Cost
 			t.Revenue += o.Revenue
 			t.Value += o.Value
+			t.TreatedProp += u.Prop
+			if u.Basket > 0 {
+				t.TreatedLift += o.Revenue / u.Basket
+			}
 			seg.Treated++
 			seg.Offers[r.Offer]++
 			seg.Cost += o.Cost
@@ -322,7 +333,7 @@ func (p *Params) assignmentProbability(u *Scored, c int, lambda float64, explore
 	if len(u.Options) == 0 {
 		return 1
 	}
-	ctl, exp := p.ControlShare, p.ExploreShare
+	ctl, exp := max(p.ControlShare, p.ControlBelow), p.ExploreShare
 	greedy := c // the decision's own choice, without the draws
 	if explore || u.Status == Explore {
 		greedy = u.Best(lambda)

@@ -39,8 +39,15 @@ type Params struct {
 	// ExploreWeights weigh offers in exploration draws (the adjustment
 	// state's exploration shares); missing offers weigh 1.
 	ExploreWeights map[string]float64
-	Salt           string  // seeds control and exploration; the campaign id
-	DefaultBasket  float64 // expected order value of users who never ordered
+	// MinControl is the template's minimum control group (0: none). When
+	// the share's control group falls short, the workflow sets
+	// ControlBelow: every eligible user whose control hash is below it is
+	// held out too (TopUpControl), so the group keeps at least MinControl
+	// users (ControlThreshold).
+	MinControl    int
+	ControlBelow  float64
+	Salt          string  // seeds control and exploration; the campaign id
+	DefaultBasket float64 // expected order value of users who never ordered
 	// Campaign and the window [Start, End) are written on every plan row.
 	Campaign   string
 	Start, End time.Time
@@ -312,6 +319,81 @@ func (p *Params) StratifyControl(users []Scored) {
 			users[i].Status, users[i].Pick = Control, -1
 		}
 	}
+}
+
+// ControlBins is the resolution of the control hashes' histogram
+// (ControlHist) from which the workflow finds ControlBelow.
+const ControlBins = 1000
+
+// ControlHist counts one shard's eligible users (candidates, explorers and
+// control users) by their control hash in ControlBins equal bins of
+// [0, 1): counts only, so the workflow can find the hash below which
+// MinControl users fall without seeing any user.
+func (p *Params) ControlHist(users []Scored) []int64 {
+	h := make([]int64, ControlBins)
+	for i := range users {
+		switch users[i].Status {
+		case Candidate, Explore, Control:
+			b := int(shard.Unit(p.Salt+"/control", users[i].UserID) * ControlBins)
+			h[min(max(b, 0), ControlBins-1)]++
+		}
+	}
+	return h
+}
+
+// ControlThreshold is the ControlBelow that holds out at least minControl
+// of the eligible users counted by hist (the shards' ControlHist added up),
+// and whether it exists: the control group may take at most half of the
+// eligible users, so that as many are treated. Users below the threshold
+// number at least minControl and at most minControl plus one bin's users.
+func ControlThreshold(hist []int64, minControl int) (float64, bool) {
+	var total int64
+	for _, n := range hist {
+		total += n
+	}
+	if minControl <= 0 || 2*int64(minControl) > total {
+		return 0, false
+	}
+	var cum int64
+	for b, n := range hist {
+		if cum += n; cum >= int64(minControl) {
+			return float64(b+1) / float64(len(hist)), true
+		}
+	}
+	return 0, false
+}
+
+// ControlFloor is the ControlBelow that tops the control group up to
+// minControl users, from the eligible users' control-hash histogram
+// (ControlHist, added up over the shards) and the control users the share
+// held out: 0 when there is no minimum, when the share's group holds it,
+// or when the audience cannot hold it and treat as many users (the
+// campaign is then not measurable: Measurability).
+func ControlFloor(hist []int64, control int64, minControl int) float64 {
+	if minControl <= 0 || control >= int64(minControl) {
+		return 0
+	}
+	t, _ := ControlThreshold(hist, minControl)
+	return t
+}
+
+// TopUpControl returns users with every candidate and explorer whose
+// control hash is below p.ControlBelow held out as well. users is not
+// modified (workers share decoded shards): with a threshold the result is
+// a copy. Without one it is users itself.
+func (p *Params) TopUpControl(users []Scored) []Scored {
+	if p.ControlBelow <= 0 {
+		return users
+	}
+	out := make([]Scored, len(users))
+	copy(out, users)
+	for i := range out {
+		u := &out[i]
+		if (u.Status == Candidate || u.Status == Explore) && shard.Unit(p.Salt+"/control", u.UserID) < p.ControlBelow {
+			u.Status, u.Pick = Control, -1
+		}
+	}
+	return out
 }
 
 // sortByHash orders idx (indices into users) by shard.Unit(salt, user id),

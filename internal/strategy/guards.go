@@ -7,6 +7,7 @@ import (
 
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/power"
 )
 
 // AddCapQuotas tightens qs (one per shard) so that every offer cap holds in
@@ -142,6 +143,48 @@ func (out Outcome) NeedsResolve(spent float64) bool {
 	return out.Budget > 0 && out.Lambda > 0 && out.Quotas && out.Resolves < MaxResolves && spent < (1-ResolveSlack)*out.Budget
 }
 
+// measurability states what the plan's control group can measure
+// (Measurability) under template t.
+func (p *Params) measurability(t *campaign.Template, total Tally) Measurability {
+	m := Measurability{HeldOut: total.Control, Treated: total.Treated, MinControl: p.MinControl,
+		ToppedUp: p.ControlBelow > 0, ControlBelow: p.ControlBelow}
+	for _, o := range total.Offers {
+		m.Control += o.Control
+	}
+	if total.Treated > 0 {
+		m.ControlRate = min(total.TreatedProp/float64(total.Treated), 1)
+		m.TreatedRate = min(max((total.TreatedProp+total.TreatedLift)/float64(total.Treated), 0), 1)
+	}
+	m.ExpectedLift = m.TreatedRate - m.ControlRate
+	if mdl, ok := power.Detectable(m.ControlRate, m.TreatedRate, m.Control, m.Treated); ok {
+		m.MDL = &mdl
+	}
+	pp := func(v float64) string { return fmt.Sprintf("%.1f pp", 100*v) }
+	switch {
+	case total.Treated == 0:
+		m.Measurable, m.Detail = true, "no user is treated: nothing to measure"
+	case total.Control < int64(p.MinControl):
+		m.Detail = fmt.Sprintf("not measurable: the audience is too small to hold the template's minimum of %d control users and treat as many (%d held out)", p.MinControl, total.Control)
+	case m.Control == 0:
+		m.Detail = fmt.Sprintf("not measurable: no control user would have got an offer (%d held out), so the campaign cannot be evaluated", total.Control)
+	case *m.MDL >= 1-m.ControlRate:
+		m.Detail = fmt.Sprintf("not measurable: %d control users cannot tell even the largest possible lift from none", m.Control)
+	default:
+		m.Measurable = true
+		m.Detail = fmt.Sprintf("%d control users (of %d held out) can detect a response lift of %s or more (80%% power, 5%% level); expected %s", m.Control, total.Control, pp(*m.MDL), pp(m.ExpectedLift))
+	}
+	if !m.Measurable {
+		if m.MDL != nil {
+			m.Detail += fmt.Sprintf("; the smallest detectable lift is %s", pp(*m.MDL))
+		}
+		m.Action = campaign.UnmeasurablePublish
+		if t != nil {
+			m.Action = t.UnmeasurableAction()
+		}
+	}
+	return m
+}
+
 // Summarize builds the decision's summary from the shards' tallies.
 func (p *Params) Summarize(t *campaign.Template, total Tally, out Outcome) Summary {
 	s := Summary{
@@ -215,7 +258,18 @@ func (p *Params) Summarize(t *campaign.Template, total Tally, out Outcome) Summa
 	s.Guards = append(s.Guards, Guard{Name: "max_per_user", Status: GuardPass, Detail: "one plan row, at most one offer, per user"})
 	s.Guards = append(s.Guards, Guard{Name: "suppression", Status: GuardReport, Detail: fmt.Sprintf("%d opted out, %d contacted recently", total.Suppressed[OptedOut], total.Suppressed[RecentlyContacted])})
 	s.Guards = append(s.Guards, Guard{Name: "exploration", Status: GuardReport, Detail: fmt.Sprintf("%d users given a random eligible offer (target share %.2f%%); %.2f of the budget reserved for them", total.Explore, 100*p.ExploreShare, out.ExploreCost)})
-	s.Guards = append(s.Guards, Guard{Name: "control", Status: GuardPass, Detail: fmt.Sprintf("%d of %d eligible users held out (%.2f%%, target %.2f%%)", total.Control, s.Audience.Eligible, 100*s.Audience.ControlShare, 100*p.ControlShare)})
+	m := p.measurability(t, total)
+	s.Measurability = &m
+	g := Guard{Name: "control", Status: GuardPass, Detail: fmt.Sprintf("%d of %d eligible users held out (%.2f%%, target %.2f%%)", total.Control, s.Audience.Eligible, 100*s.Audience.ControlShare, 100*p.ControlShare)}
+	switch {
+	case !m.Measurable:
+		g.Status = GuardFail
+		g.Detail += "; " + m.Detail
+	case m.ToppedUp:
+		g.Status = GuardConstrained
+		g.Detail += fmt.Sprintf("; raised to the template's minimum of %d", m.MinControl)
+	}
+	s.Guards = append(s.Guards, g)
 	if out.Fairness != nil {
 		f := &Fairness{Attribute: out.Fairness.Attribute, MaxGap: out.Fairness.MaxGap}
 		lo, hi := math.Inf(1), math.Inf(-1)

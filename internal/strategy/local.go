@@ -1,6 +1,8 @@
 package strategy
 
 import (
+	"slices"
+
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/plan"
@@ -21,8 +23,17 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 	out := Outcome{Budget: total, Fairness: fair}
 	qs := make([]Quotas, len(shards))
 	costs := make([]float64, len(shards))
-	for i, u := range shards {
+	for _, u := range shards {
 		p.StratifyControl(u)
+	}
+	shards = slices.Clone(shards)
+	if c := p.controlFloor(shards); c > 0 {
+		p.ControlBelow = c
+		for i := range shards {
+			shards[i] = p.TopUpControl(shards[i])
+		}
+	}
+	for i, u := range shards {
 		costs[i] = ExploreCost(u)
 		out.ExploreCost += costs[i]
 	}
@@ -123,6 +134,28 @@ func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairnes
 		}
 	}
 	return rows, tallies, out
+}
+
+// controlFloor is the ControlBelow the shards need for the template's
+// minimum control group, found as the workflow finds it (ControlFloor of
+// the shards' histograms and control users).
+func (p *Params) controlFloor(shards [][]Scored) float64 {
+	if p.MinControl <= 0 {
+		return 0
+	}
+	hist := make([]int64, ControlBins)
+	var control int64
+	for _, u := range shards {
+		for b, n := range p.ControlHist(u) {
+			hist[b] += n
+		}
+		for i := range u {
+			if u[i].Status == Control {
+				control++
+			}
+		}
+	}
+	return ControlFloor(hist, control, p.MinControl)
 }
 
 // CapExploration limits exploration's spending to ExploreBudgetFactor x

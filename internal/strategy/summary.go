@@ -54,6 +54,11 @@ type Summary struct {
 	// State is the adjustment state the estimates came from, when any.
 	State *StateRef `json:"state,omitempty"`
 
+	// Measurability says whether the control group can measure the
+	// campaign: its size, the expected response rates and the minimum
+	// detectable lift.
+	Measurability *Measurability `json:"measurability,omitempty"`
+
 	Guards   []Guard   `json:"guards"`
 	Caps     []Cap     `json:"caps,omitempty"`
 	Fairness *Fairness `json:"fairness,omitempty"`
@@ -63,6 +68,45 @@ type Summary struct {
 	// valuable choices (a downsampled curve over budget multipliers), ending
 	// at "everything worth doing".
 	LiftCurve []CurvePoint `json:"lift_curve"`
+}
+
+// Measurability is what the campaign's control group can measure, stated
+// before publishing. The evaluation compares treated users with the
+// control users who would have got an offer (their plan row names it), so
+// those are the control group that counts here. MDL is the smallest
+// overall response lift (treated response rate minus control's) that a
+// two-sided test at the 5% level detects with 80% power (internal/power),
+// from the two groups' sizes and expected response rates: control's is the
+// treated users' mean propensity (the control group is drawn at random
+// from the same users), treated's that plus their mean expected response
+// lift.
+type Measurability struct {
+	// Control is the control users who would have got an offer, out of
+	// HeldOut control users in all; Treated the users given an offer.
+	Control int64 `json:"control"`
+	HeldOut int64 `json:"held_out"`
+	Treated int64 `json:"treated"`
+	// ControlRate and TreatedRate are the expected response rates, and
+	// ExpectedLift their difference.
+	ControlRate  float64 `json:"expected_control_rate"`
+	TreatedRate  float64 `json:"expected_treated_rate"`
+	ExpectedLift float64 `json:"expected_lift"`
+	// MDL is the minimum detectable lift, in response-rate units (0.05 is
+	// five percentage points); absent when a group is empty.
+	MDL *float64 `json:"mdl,omitempty"`
+	// MinControl is the template's minimum control group (held out users);
+	// ToppedUp says the share's group fell short and users were added to
+	// reach it (those whose control hash is below ControlBelow).
+	MinControl   int     `json:"min_control"`
+	ToppedUp     bool    `json:"topped_up,omitempty"`
+	ControlBelow float64 `json:"control_below,omitempty"`
+	// Measurable is false when the control group is empty, below
+	// MinControl (the audience could not hold it), or so small that no
+	// lift could be told from none; Action is then what the template
+	// chose: publish anyway, or wait for approval.
+	Measurable bool   `json:"measurable"`
+	Action     string `json:"action,omitempty"`
+	Detail     string `json:"detail"`
 }
 
 // Audience accounts for every user of the run.
