@@ -174,13 +174,14 @@ func TestIntegrationRegenerate(t *testing.T) {
 	}
 }
 
-// recordedPath is where a history of workflow name recorded today goes:
-// testdata/<name>.<date>.history.json, beside the earlier recordings, which
+// recordedPath is where a history of workflow name recorded now goes:
+// testdata/<name>.<date>T<hhmm>.history.json (several versions can land in
+// a day), beside the earlier recordings, which
 // stay: TestReplayRecordedHistories replays them all, so every change to a
 // workflow is checked against the histories of running workflows of every
 // earlier version.
 func recordedPath(name string) string {
-	return filepath.Join("testdata", fmt.Sprintf("%s.%s.history.json", name, time.Now().UTC().Format(time.DateOnly)))
+	return filepath.Join("testdata", fmt.Sprintf("%s.%s.history.json", name, time.Now().UTC().Format("2006-01-02T1504")))
 }
 
 // recordHistory writes a workflow's history as JSON, the format the
