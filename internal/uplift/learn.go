@@ -10,9 +10,20 @@ import (
 
 // Learner names.
 const (
-	TLearner  = "t"  // per-arm outcome forests; effect = difference of predictions
+	TLearner = "t" // per-arm outcome forests; effect = difference of predictions
+	// SLearner fits one outcome forest on the features and the arm (one
+	// indicator column per offer); effect = its prediction with the offer
+	// minus without.
+	SLearner  = "s"
 	XLearner  = "x"  // effects imputed from the other group's outcome model, regressed, blended
 	DRLearner = "dr" // doubly robust pseudo-outcomes regressed on the features
+	// RLearner is Robinson's residual-on-residual learner, per offer on the
+	// rows of the offer and control: (y - m(x)) / (t - e(x)) regressed
+	// with weights (t - e(x))^2, where m is the cross-fitted outcome
+	// without regard to the arm and e the probability of the offer against
+	// control (known in a randomized history, a cross-fitted forest when
+	// propensities were logged).
+	RLearner = "r"
 	// AvgLearner averages the effects of the other learners requested: their
 	// errors are partly independent, so the mean ranks users better than
 	// each (on generated data it beat every single learner).
@@ -21,7 +32,7 @@ const (
 
 // Learners lists the learners Analyze compares by default, in order of
 // preference on ties.
-var Learners = []string{TLearner, XLearner, DRLearner, AvgLearner}
+var Learners = []string{TLearner, SLearner, XLearner, RLearner, DRLearner, AvgLearner}
 
 // Weighting schemes (Config.Weighting).
 const (
@@ -391,24 +402,41 @@ func Fold(d *Data, m *forest.Matrix, k int, cfg Config) (*FoldResult, error) {
 	}
 	res := &FoldResult{Mu: mu, Tau: map[string][][]float64{}}
 	arms := len(d.Arms)
-	var inner [][]float64 // per row, inner out-of-fold outcome predictions; nil in fold k
-	for _, l := range cfg.Learners {
-		if l != TLearner && inner == nil {
-			inner = make([][]float64, d.Rows())
-			for j := range d.Folds {
-				if j == k {
-					continue
-				}
-				jr := d.FoldRows(j)
-				pred, err := outcomes(d, m, []int{k, j}, jr, cfg, "mu-inner", k*d.Folds+j)
+	// Inner out-of-fold outcome predictions (and, for the R-learner on a
+	// logged history, propensities) per training row; nil in fold k.
+	var inner, innerE [][]float64
+	needInner := slices.ContainsFunc(cfg.Learners, func(l string) bool { return l == XLearner || l == DRLearner || l == RLearner })
+	needE := slices.Contains(cfg.Learners, RLearner) && d.Logged
+	if needInner {
+		inner = make([][]float64, d.Rows())
+		if needE {
+			innerE = make([][]float64, d.Rows())
+		}
+		for j := range d.Folds {
+			if j == k {
+				continue
+			}
+			jr := d.FoldRows(j)
+			pred, err := outcomes(d, m, []int{k, j}, jr, cfg, "mu-inner", k*d.Folds+j)
+			if err != nil {
+				return nil, fmt.Errorf("fold %d, inner fold %d: %w", k, j, err)
+			}
+			for t, i := range jr {
+				inner[i] = pred[t]
+			}
+			if needE {
+				e, err := propensities(d, m, []int{k, j}, jr, cfg, "e-inner", k*d.Folds+j)
 				if err != nil {
 					return nil, fmt.Errorf("fold %d, inner fold %d: %w", k, j, err)
 				}
 				for t, i := range jr {
-					inner[i] = pred[t]
+					innerE[i] = e[t]
 				}
 			}
 		}
+	}
+	xs := d.rowsOf(rows)
+	for _, l := range cfg.Learners {
 		tau := make([][]float64, len(rows))
 		for j := range tau {
 			tau[j] = make([]float64, arms-1)
@@ -420,12 +448,17 @@ func Fold(d *Data, m *forest.Matrix, k int, cfg Config) (*FoldResult, error) {
 					tau[j][a-1] = mu[j][a] - mu[j][0]
 				}
 			}
-		case XLearner, DRLearner:
-			models, err := effectModels(l, d, m, inner, k, cfg)
+		case SLearner:
+			sm, err := sModel(d, k, cfg)
 			if err != nil {
 				return nil, fmt.Errorf("fold %d: %w", k, err)
 			}
-			xs := d.rowsOf(rows)
+			tau = sEffects(sm, xs, arms)
+		case XLearner, DRLearner, RLearner:
+			models, err := effectModels(l, d, m, inner, innerE, k, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("fold %d: %w", k, err)
+			}
 			for a := 1; a < arms; a++ {
 				for j, v := range models[a-1].predict(l, xs) {
 					tau[j][a-1] = v
@@ -468,12 +501,16 @@ type effectModel struct {
 	// rows (x0), blended as g*x0 + (1-g)*x1.
 	x1, x0, g *part
 	dr        *part // DR-learner: the pseudo-outcomes' regression
+	r         *part // R-learner: the weighted regression of residual ratios
 }
 
 // predict returns the learner's effects for xs.
 func (e *effectModel) predict(learner string, xs [][]float64) []float64 {
-	if learner == DRLearner {
+	switch learner {
+	case DRLearner:
 		return e.dr.predict(xs)
+	case RLearner:
+		return e.r.predict(xs)
 	}
 	p0, p1, g := e.x0.predict(xs), e.x1.predict(xs), e.g.predict(xs)
 	out := make([]float64, len(xs))
@@ -496,8 +533,14 @@ func (e *effectModel) predict(learner string, xs [][]float64) []float64 {
 // weight on x1. (The log holds only the received arm's propensity, so g
 // cannot be read from it, and new users have none.) WeightNone keeps g
 // at the arms' shares in the history.
-func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k int, cfg Config) ([]effectModel, error) {
+//
+// The R-learner's e(x), the probability of arm a among the rows of arm a
+// and control, is e[i][a-1] (cross-fitted, from propensities) or, with e
+// nil, the arms' shares in the history (pairShares); it is clipped to
+// [MinPropensity, 1-MinPropensity].
+func effectModels(learner string, d *Data, m *forest.Matrix, mu, e [][]float64, k int, cfg Config) ([]effectModel, error) {
 	arms := len(d.Arms)
+	pair := pairShares(d)
 	ipw := cfg.weighting(d) == WeightIPW
 	share := make([]float64, arms)
 	for _, a := range d.A {
@@ -505,7 +548,7 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k i
 	}
 	models := make([]effectModel, arms-1)
 	for a := 1; a < arms; a++ {
-		e := &models[a-1]
+		em := &models[a-1]
 		switch learner {
 		case XLearner:
 			// x1 from the arm's rows: y - mu0; x0 from control rows:
@@ -527,7 +570,7 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k i
 			}
 			p1 := cfg.params(cfg.EffectLeaf, len(d.Features), "x1", a, k)
 			p0 := cfg.params(cfg.EffectLeaf, len(d.Features), "x0", a, k)
-			e.g = &part{c: share[a] / (share[a] + share[0])}
+			em.g = &part{c: share[a] / (share[a] + share[0])}
 			if ipw {
 				w := ipwWeights(d, cfg.MinPropensity, treated, control)
 				p1.Weights, p0.Weights = w, w
@@ -536,15 +579,15 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k i
 					label[i] = 1
 				}
 				var err error
-				if e.g, err = fitPart(m, label, slices.Concat(treated, control), cfg.params(cfg.EffectLeaf, len(d.Features), "xg", a, k)); err != nil {
+				if em.g, err = fitPart(m, label, slices.Concat(treated, control), cfg.params(cfg.EffectLeaf, len(d.Features), "xg", a, k)); err != nil {
 					return nil, fmt.Errorf("uplift: x-learner arm %q blend: %w", d.Arms[a], err)
 				}
 			}
 			var err error
-			if e.x1, err = fitPart(m, target, treated, p1); err != nil {
+			if em.x1, err = fitPart(m, target, treated, p1); err != nil {
 				return nil, fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
 			}
-			if e.x0, err = fitPart(m, target, control, p0); err != nil {
+			if em.x0, err = fitPart(m, target, control, p0); err != nil {
 				return nil, fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
 			}
 		case DRLearner:
@@ -569,14 +612,173 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k i
 				train = append(train, i)
 			}
 			var err error
-			if e.dr, err = fitPart(m, target, train, cfg.params(cfg.EffectLeaf, len(d.Features), "dr", a, k)); err != nil {
+			if em.dr, err = fitPart(m, target, train, cfg.params(cfg.EffectLeaf, len(d.Features), "dr", a, k)); err != nil {
 				return nil, fmt.Errorf("uplift: dr-learner arm %q: %w", d.Arms[a], err)
+			}
+		case RLearner:
+			target := make([]float64, len(d.Y))
+			w := make([]float64, len(d.Y))
+			var train []int
+			for i := range d.A {
+				if d.Fold[i] == k || (d.A[i] != a && d.A[i] != 0) {
+					continue
+				}
+				ei := pair[a]
+				if e != nil {
+					ei = e[i][a-1]
+				}
+				ei = min(max(ei, cfg.MinPropensity), 1-cfg.MinPropensity)
+				t := -ei
+				if d.A[i] == a {
+					t = 1 - ei
+				}
+				target[i] = (d.Y[i] - ei*mu[i][a] - (1-ei)*mu[i][0]) / t
+				w[i] = t * t
+				train = append(train, i)
+			}
+			p := cfg.params(cfg.EffectLeaf, len(d.Features), "r", a, k)
+			p.Weights = w
+			var err error
+			if em.r, err = fitPart(m, target, train, p); err != nil {
+				return nil, fmt.Errorf("uplift: r-learner arm %q: %w", d.Arms[a], err)
 			}
 		default:
 			return nil, fmt.Errorf("uplift: learner %q has no effect model", learner)
 		}
 	}
 	return models, nil
+}
+
+// pairShares returns, per arm a beyond control (index a; 0 unused), the
+// share of arm a among the rows of arm a and control: the R-learner's
+// propensity where the history was randomized.
+func pairShares(d *Data) []float64 {
+	n := make([]float64, len(d.Arms))
+	for _, a := range d.A {
+		n[a]++
+	}
+	out := make([]float64, len(d.Arms))
+	for a := 1; a < len(d.Arms); a++ {
+		if n[a]+n[0] > 0 {
+			out[a] = n[a] / (n[a] + n[0])
+		}
+	}
+	return out
+}
+
+// propensities fits, for every arm a beyond control, a forest of the
+// indicator of arm a on the rows of arm a and control in no fold of skip,
+// and returns its predictions for rows: e[j][a-1], the probability that
+// rows[j] got arm a rather than control. stage and id seed the forests.
+func propensities(d *Data, m *forest.Matrix, skip []int, rows []int, cfg Config, stage string, id int) ([][]float64, error) {
+	arms := len(d.Arms)
+	out := make([][]float64, len(rows))
+	for j := range out {
+		out[j] = make([]float64, arms-1)
+	}
+	xs := d.rowsOf(rows)
+	label := make([]float64, len(d.A))
+	pair := pairShares(d)
+	for a := 1; a < arms; a++ {
+		var train []int
+		for i, arm := range d.A {
+			if (arm == a || arm == 0) && !slices.Contains(skip, d.Fold[i]) {
+				train = append(train, i)
+				label[i] = 0
+				if arm == a {
+					label[i] = 1
+				}
+			}
+		}
+		p, err := fitPart(m, label, train, cfg.params(cfg.EffectLeaf, len(d.Features), stage, a, id))
+		if err != nil {
+			return nil, fmt.Errorf("uplift: propensity of arm %q: %w", d.Arms[a], err)
+		}
+		if p.f == nil {
+			p.c = pair[a]
+		}
+		for j, v := range p.predict(xs) {
+			out[j][a-1] = v
+		}
+	}
+	return out, nil
+}
+
+// sFeatures returns the S-learner's features: d's, then one indicator
+// column per arm beyond control.
+func sFeatures(features, arms []string) []string {
+	out := slices.Clone(features)
+	for _, a := range arms[1:] {
+		out = append(out, "arm="+a)
+	}
+	return out
+}
+
+// sRows returns xs with the S-learner's arm columns set for arm a.
+func sRows(xs [][]float64, arms, a int) [][]float64 {
+	out := make([][]float64, len(xs))
+	for j, x := range xs {
+		r := make([]float64, len(x)+arms-1)
+		copy(r, x)
+		if a > 0 {
+			r[len(x)+a-1] = 1
+		}
+		out[j] = r
+	}
+	return out
+}
+
+// sModel fits the S-learner's outcome forest on the rows outside fold k
+// (all rows when k is no fold), each row with its own arm's columns; with
+// WeightIPW rows weigh 1/P within their arm, as in the outcome forests.
+func sModel(d *Data, k int, cfg Config) (*part, error) {
+	arms := len(d.Arms)
+	x := make([][]float64, d.Rows())
+	for i, row := range d.X {
+		x[i] = sRows([][]float64{row}, arms, d.A[i])[0]
+	}
+	features := sFeatures(d.Features, d.Arms)
+	bins, err := forest.ExactBins(x, len(features), 0)
+	if err != nil {
+		return nil, err
+	}
+	m, err := forest.NewMatrix(x, features, bins)
+	if err != nil {
+		return nil, err
+	}
+	byArm := make([][]int, arms)
+	var train []int
+	for i, a := range d.A {
+		if d.Fold[i] != k {
+			train = append(train, i)
+			byArm[a] = append(byArm[a], i)
+		}
+	}
+	p := cfg.params(cfg.MinLeaf, len(features), "s", 0, k)
+	if cfg.weighting(d) == WeightIPW {
+		p.Weights = ipwWeights(d, cfg.MinPropensity, byArm...)
+	}
+	out, err := fitPart(m, d.Y, train, p)
+	if err != nil {
+		return nil, fmt.Errorf("uplift: s-learner: %w", err)
+	}
+	return out, nil
+}
+
+// sEffects returns the S-learner's effects for xs: per row, per arm
+// beyond control, the prediction with the arm minus without.
+func sEffects(p *part, xs [][]float64, arms int) [][]float64 {
+	base := p.predict(sRows(xs, arms, 0))
+	out := make([][]float64, len(xs))
+	for j := range out {
+		out[j] = make([]float64, arms-1)
+	}
+	for a := 1; a < arms; a++ {
+		for j, v := range p.predict(sRows(xs, arms, a)) {
+			out[j][a-1] = v - base[j]
+		}
+	}
+	return out
 }
 
 // rowsOf returns the feature rows of rows.

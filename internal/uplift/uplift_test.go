@@ -383,38 +383,49 @@ func (o *oracleRun) at(b float64) (oracle, persona, learned, random float64) {
 	return oracle, persona, learned, b * bestArm
 }
 
-// TestPolicyVsOracle learns a policy from a generated history (50,000
-// users, whose offer effects are a function of their behaviour plus a
-// small hidden term: synth.WriteHistory) and measures its true incremental
-// value against the oracle that knows every user's true effect
-// (synth.Truth), at a 30% budget. docs/EVALUATION.md has the numbers.
+// TestPolicyVsOracle learns a policy from generated histories (50,000
+// users each, seeds 7, 8 and 9, whose offer effects are a function of
+// their behaviour plus a small hidden term: synth.WriteHistory) and
+// measures its true incremental value against the oracle that knows every
+// user's true effect (synth.Truth), at a 30% budget: on average over the
+// seeds at least 0.95 of the oracle's. docs/EVALUATION.md has the numbers.
 func TestPolicyVsOracle(t *testing.T) {
 	if testing.Short() {
-		t.Skip("50,000 users")
+		t.Skip("3 x 50,000 users")
 	}
 	budgets := []float64{0.1, 0.3, 0.5}
-	o := learnGenerated(t, 50000, 7, budgets)
-	r := o.res.Report
-	for k, b := range budgets {
-		oracle, persona, learned, random := o.at(b)
-		t.Logf("%.0f%% budget, true incremental per user: oracle %.4f, persona oracle %.4f (%.3f), learned %s %.4f (%.3f of oracle), random best arm %.4f; DR estimate %.4f %.4f",
-			100*b, oracle, persona, persona/oracle, r.Chosen, learned, learned/oracle, random, r.Budgets[k].Incremental, r.Budgets[k].IncrementalCI95)
+	seeds := []int64{7, 8, 9}
+	var sum float64
+	for _, seed := range seeds {
+		o := learnGenerated(t, 50000, seed, budgets)
+		r := o.res.Report
+		for k, b := range budgets {
+			oracle, persona, learned, random := o.at(b)
+			t.Logf("seed %d, %.0f%% budget, true incremental per user: oracle %.4f, persona oracle %.4f (%.3f), learned %s %.4f (%.3f of oracle), random best arm %.4f; DR estimate %.4f %.4f",
+				seed, 100*b, oracle, persona, persona/oracle, r.Chosen, learned, learned/oracle, random, r.Budgets[k].Incremental, r.Budgets[k].IncrementalCI95)
+		}
+		oracle, persona, learned, random := o.at(0.3)
+		for _, l := range r.Learners {
+			v := trueValue(policy.Assign(o.res.Tau[l.Name], 0.3), o.truth)
+			t.Logf("seed %d, learner %s: cv policy value %.4f, true value at 30%% %.4f (%.3f of oracle)", seed, l.Name, l.CVPolicyValue, v, v/oracle)
+		}
+		sum += learned / oracle
+		if learned < 0.90*oracle {
+			t.Errorf("seed %d: learned policy reaches %.3f of the oracle at 30%%, want >= 0.90", seed, learned/oracle)
+		}
+		// Effects vary within personas with behaviour: a policy that knows
+		// only the persona falls short, and the learned policy does better.
+		if learned < persona {
+			t.Errorf("seed %d: learned %.4f below the persona oracle's %.4f", seed, learned, persona)
+		}
+		if learned < 2*random {
+			t.Errorf("seed %d: learned %.4f is not twice random targeting's %.4f", seed, learned, random)
+		}
 	}
-	for _, l := range r.Learners {
-		v := trueValue(policy.Assign(o.res.Tau[l.Name], 0.3), o.truth)
-		t.Logf("learner %s: cv policy value %.4f, true value at 30%% %.4f", l.Name, l.CVPolicyValue, v)
-	}
-	oracle, persona, learned, random := o.at(0.3)
-	if learned < 0.90*oracle {
-		t.Errorf("learned policy reaches %.3f of the oracle at 30%%, want >= 0.90", learned/oracle)
-	}
-	// Effects vary within personas with behaviour: a policy that knows
-	// only the persona falls short, and the learned policy does better.
-	if learned < persona {
-		t.Errorf("learned %.4f below the persona oracle's %.4f", learned, persona)
-	}
-	if learned < 2*random {
-		t.Errorf("learned %.4f is not twice random targeting's %.4f", learned, random)
+	mean := sum / float64(len(seeds))
+	t.Logf("mean share of the oracle at 30%% over seeds %v: %.3f", seeds, mean)
+	if mean < 0.95 {
+		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.95", mean)
 	}
 }
 
