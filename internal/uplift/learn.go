@@ -82,6 +82,19 @@ type Config struct {
 	// replacement); 0 means 1. Training time falls in proportion;
 	// docs/EVALUATION.md has what it costs in accuracy.
 	Subsample float64
+	// Value is what one unit of the outcome is worth, in the unit of
+	// Costs (an order's margin for a 0/1 purchase outcome, 1 for an
+	// outcome in money); 0 means 1. It matters only with Costs.
+	Value float64
+	// Costs is, by arm name beyond control, what giving the arm to one
+	// user costs, in the unit of Value; arms not named cost nothing. With
+	// costs a user's score for an arm is its value net of cost, effect x
+	// Value - cost: policies rank users and pick arms by it and treat only
+	// where it is positive, and policy values are net of cost (Net).
+	Costs map[string]float64
+	// Base is the base learner of every model; nil means Forests. It is
+	// not encoded: a workflow's activities use the default.
+	Base BaseLearner `json:"-"`
 }
 
 // WithDefaults returns c with zero fields filled in.
@@ -106,6 +119,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MinPropensity == 0 {
 		c.MinPropensity = DefaultMinPropensity
+	}
+	if c.Value == 0 {
+		c.Value = 1
 	}
 	return c
 }
@@ -144,10 +160,39 @@ func (c Config) Validate() error {
 	if !(c.Subsample >= 0 && c.Subsample <= 1) {
 		return fmt.Errorf("uplift: subsample %v, want (0, 1] or 0 for 1", c.Subsample)
 	}
+	if !(c.Value > 0) || math.IsInf(c.Value, 0) {
+		return fmt.Errorf("uplift: value %v, want > 0", c.Value)
+	}
+	for arm, v := range c.Costs {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("uplift: cost %v of arm %q, want >= 0", v, arm)
+		}
+	}
 	if c.Folds < 2 || c.Trees < 1 || c.Bootstrap < 10 {
 		return fmt.Errorf("uplift: folds %d, trees %d, bootstrap %d: want at least 2, 1, 10", c.Folds, c.Trees, c.Bootstrap)
 	}
 	return nil
+}
+
+// Net returns the scores policies rank by: per row, per arm beyond
+// control, effect x Value - the arm's cost (Config.Costs); without costs,
+// tau itself. arms are d's arm names, control first.
+func (c Config) Net(arms []string, tau [][]float64) [][]float64 {
+	if len(c.Costs) == 0 {
+		return tau
+	}
+	value := c.Value
+	if value == 0 {
+		value = 1
+	}
+	out := make([][]float64, len(tau))
+	for i, t := range tau {
+		out[i] = make([]float64, len(t))
+		for a, v := range t {
+			out[i][a] = v*value - c.Costs[arms[a+1]]
+		}
+	}
+	return out
 }
 
 // forRows fills in the leaf sizes for a history of n rows: larger
@@ -221,37 +266,74 @@ func (d *Data) FoldRows(k int) []int {
 	return out
 }
 
-// part is one fitted function of the features: a forest, or a constant
-// where there were no rows to fit one.
+// Regressor is a fitted regression of a target on the features: what a
+// BaseLearner makes. PredictBatch writes the predictions for xs (rows of
+// Data.X's columns) into out.
+type Regressor interface {
+	PredictBatch(xs [][]float64, out []float64)
+}
+
+// BaseLearner fits the regressions every learner is made of (outcome,
+// effect and propensity models) on rows of a binned Matrix: target[i] for
+// each i in rows, weighted by p.Weights when set. p carries the
+// analysis's settings (trees, depth, leaf size, features per split, seed)
+// in forest terms; another learner maps them to its own (a leaf size, a
+// seed). Forests is the default; a gradient-boosted learner on the same
+// bins plugs in through Config.Base. Models that Fit returns must be
+// *forest.Forest to be encoded (Model.MarshalJSON).
+type BaseLearner interface {
+	Fit(m *forest.Matrix, target []float64, rows []int, p forest.Params) (Regressor, error)
+}
+
+// Forests is the BaseLearner of random regression forests (forest.Fit).
+type Forests struct{}
+
+// Fit implements BaseLearner.
+func (Forests) Fit(m *forest.Matrix, target []float64, rows []int, p forest.Params) (Regressor, error) {
+	return forest.Fit(m, target, rows, p)
+}
+
+// part is one fitted function of the features: a base learner's model,
+// or a constant where there were no rows to fit one.
 type part struct {
-	f *forest.Forest
+	r Regressor
 	c float64
+}
+
+// forest returns the part's model if it is a forest, else nil.
+func (p *part) forest() *forest.Forest {
+	f, _ := p.r.(*forest.Forest)
+	return f
 }
 
 // predict returns the part's predictions for xs.
 func (p *part) predict(xs [][]float64) []float64 {
 	out := make([]float64, len(xs))
-	if p.f == nil {
+	if p.r == nil {
 		for j := range out {
 			out[j] = p.c
 		}
 		return out
 	}
-	p.f.PredictBatch(xs, out)
+	p.r.PredictBatch(xs, out)
 	return out
 }
 
-// fitPart fits a regression forest of target on rows, or, without rows,
+// fitPart fits cfg's base learner of target on rows, or, without rows,
 // returns the constant 0.
-func fitPart(m *forest.Matrix, target []float64, rows []int, p forest.Params) (*part, error) {
+func fitPart(cfg Config, m *forest.Matrix, target []float64, rows []int, p forest.Params) (*part, error) {
 	if len(rows) == 0 {
 		return &part{}, nil
 	}
-	f, err := forest.Fit(m, target, rows, p)
+	base := cfg.Base
+	if base == nil {
+		base = Forests{}
+	}
+	r, err := base.Fit(m, target, rows, p)
 	if err != nil {
 		return nil, err
 	}
-	return &part{f: f}, nil
+	return &part{r: r}, nil
 }
 
 // ipwWeights returns row weights for forests fit on the given groups of
@@ -330,11 +412,11 @@ func outcomeModels(d *Data, m *forest.Matrix, skip []int, want func(a int) bool,
 		if weighting == WeightIPW {
 			p.Weights = ipwWeights(d, cfg.MinPropensity, train)
 		}
-		f, err := forest.Fit(m, target, train, p)
+		f, err := fitPart(cfg, m, target, train, p)
 		if err != nil {
 			return nil, fmt.Errorf("uplift: outcome model of arm %q: %w", d.Arms[a], err)
 		}
-		models[a] = &part{f: f}
+		models[a] = f
 	}
 	return models, nil
 }
@@ -579,15 +661,15 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu, e [][]float64, 
 					label[i] = 1
 				}
 				var err error
-				if em.g, err = fitPart(m, label, slices.Concat(treated, control), cfg.params(cfg.EffectLeaf, len(d.Features), "xg", a, k)); err != nil {
+				if em.g, err = fitPart(cfg, m, label, slices.Concat(treated, control), cfg.params(cfg.EffectLeaf, len(d.Features), "xg", a, k)); err != nil {
 					return nil, fmt.Errorf("uplift: x-learner arm %q blend: %w", d.Arms[a], err)
 				}
 			}
 			var err error
-			if em.x1, err = fitPart(m, target, treated, p1); err != nil {
+			if em.x1, err = fitPart(cfg, m, target, treated, p1); err != nil {
 				return nil, fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
 			}
-			if em.x0, err = fitPart(m, target, control, p0); err != nil {
+			if em.x0, err = fitPart(cfg, m, target, control, p0); err != nil {
 				return nil, fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
 			}
 		case DRLearner:
@@ -612,7 +694,7 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu, e [][]float64, 
 				train = append(train, i)
 			}
 			var err error
-			if em.dr, err = fitPart(m, target, train, cfg.params(cfg.EffectLeaf, len(d.Features), "dr", a, k)); err != nil {
+			if em.dr, err = fitPart(cfg, m, target, train, cfg.params(cfg.EffectLeaf, len(d.Features), "dr", a, k)); err != nil {
 				return nil, fmt.Errorf("uplift: dr-learner arm %q: %w", d.Arms[a], err)
 			}
 		case RLearner:
@@ -639,7 +721,7 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu, e [][]float64, 
 			p := cfg.params(cfg.EffectLeaf, len(d.Features), "r", a, k)
 			p.Weights = w
 			var err error
-			if em.r, err = fitPart(m, target, train, p); err != nil {
+			if em.r, err = fitPart(cfg, m, target, train, p); err != nil {
 				return nil, fmt.Errorf("uplift: r-learner arm %q: %w", d.Arms[a], err)
 			}
 		default:
@@ -690,11 +772,11 @@ func propensities(d *Data, m *forest.Matrix, skip []int, rows []int, cfg Config,
 				}
 			}
 		}
-		p, err := fitPart(m, label, train, cfg.params(cfg.EffectLeaf, len(d.Features), stage, a, id))
+		p, err := fitPart(cfg, m, label, train, cfg.params(cfg.EffectLeaf, len(d.Features), stage, a, id))
 		if err != nil {
 			return nil, fmt.Errorf("uplift: propensity of arm %q: %w", d.Arms[a], err)
 		}
-		if p.f == nil {
+		if p.r == nil {
 			p.c = pair[a]
 		}
 		for j, v := range p.predict(xs) {
@@ -758,7 +840,7 @@ func sModel(d *Data, k int, cfg Config) (*part, error) {
 	if cfg.weighting(d) == WeightIPW {
 		p.Weights = ipwWeights(d, cfg.MinPropensity, byArm...)
 	}
-	out, err := fitPart(m, d.Y, train, p)
+	out, err := fitPart(cfg, m, d.Y, train, p)
 	if err != nil {
 		return nil, fmt.Errorf("uplift: s-learner: %w", err)
 	}

@@ -269,11 +269,15 @@ type partJSON struct {
 
 // MarshalJSON encodes a part.
 func (p *part) MarshalJSON() ([]byte, error) {
-	if p.f == nil {
+	if p.r == nil {
 		return json.Marshal(partJSON{Const: &p.c})
 	}
+	f := p.forest()
+	if f == nil {
+		return nil, fmt.Errorf("uplift: a %T model cannot be encoded", p.r)
+	}
 	var buf bytes.Buffer
-	if err := p.f.Save(&buf); err != nil {
+	if err := f.Save(&buf); err != nil {
 		return nil, err
 	}
 	return json.Marshal(partJSON{Forest: bytes.TrimSpace(buf.Bytes())})
@@ -291,7 +295,7 @@ func (p *part) UnmarshalJSON(data []byte) error {
 		if err != nil {
 			return err
 		}
-		*p = part{f: f}
+		*p = part{r: f}
 	case pj.Forest == nil && pj.Const != nil:
 		*p = part{c: *pj.Const}
 	default:
@@ -360,8 +364,8 @@ func (md *Model) validate() error {
 		if md.s == nil {
 			return fmt.Errorf("learner %s lacks a model", md.learner)
 		}
-		if md.s.f != nil && !slices.Equal(md.s.f.Features, sFeatures(md.features, md.arms)) {
-			return fmt.Errorf("the s-learner's forest has features %q, want %q", md.s.f.Features, sFeatures(md.features, md.arms))
+		if f := md.s.forest(); f != nil && !slices.Equal(f.Features, sFeatures(md.features, md.arms)) {
+			return fmt.Errorf("the s-learner's forest has features %q, want %q", f.Features, sFeatures(md.features, md.arms))
 		}
 	}
 	for _, l := range fits {
@@ -390,8 +394,8 @@ func (md *Model) validate() error {
 		if p == nil {
 			return fmt.Errorf("learner %s lacks a model", md.learner)
 		}
-		if p.f != nil && !slices.Equal(p.f.Features, md.features) {
-			return fmt.Errorf("a forest has features %q, want %q", p.f.Features, md.features)
+		if f := p.forest(); f != nil && !slices.Equal(f.Features, md.features) {
+			return fmt.Errorf("a forest has features %q, want %q", f.Features, md.features)
 		}
 	}
 	return nil

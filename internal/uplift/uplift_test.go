@@ -253,7 +253,7 @@ func TestAnalyzeDeterministic(t *testing.T) {
 		t.Error("another seed gives the same report")
 	}
 	var buf bytes.Buffer
-	if err := WritePolicy(&buf, d, a.Tau[a.Report.Chosen], 0.3); err != nil {
+	if err := WritePolicy(&buf, d, a.Tau[a.Report.Chosen], 0.3, Config{}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -286,9 +286,79 @@ func TestAvgLearner(t *testing.T) {
 	}
 }
 
+// TestNetOfCost: on simple's history (arm 1 adds 0.3 where x0 > 0.5, arm
+// 2 adds 0.2 elsewhere), a cost on arm 1 moves the policy to arm 2, whose
+// value net of cost is higher, and a cost above arm 1's effect keeps arm 1
+// out of the policy; the report's net value is the incremental value
+// times Value minus the costs of the arms given.
+func TestNetOfCost(t *testing.T) {
+	d, _ := simple(6000, 2, false)
+	for _, tc := range []struct {
+		costs    map[string]float64
+		value    float64
+		budget   float64
+		arm1Max  float64 // largest share of users arm 1 may get
+		arm2Min  float64 // smallest share of users arm 2 must get
+		wantsNet bool
+	}{
+		{nil, 0, 0.4, 0.45, 0, false},                           // without costs arm 1 (0.3) ranks first
+		{map[string]float64{"1": 0.25}, 1, 0.4, 0.1, 0.3, true}, // net 0.05 against arm 2's 0.2
+		{map[string]float64{"1": 0.4}, 2, 0.4, 0.1, 0.3, true},  // 0.3 x 2 - 0.4 = 0.2 against 0.2 x 2 = 0.4
+		{map[string]float64{"1": 0.5}, 1, 1, 0.01, 0.4, true},   // arm 1 never pays
+	} {
+		cfg := Config{Seed: 3, Trees: 20, Bootstrap: 50, Learners: []string{TLearner}, Budgets: []float64{tc.budget}, Costs: tc.costs, Value: tc.value}
+		res, err := Analyze(d, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := res.Report.Budgets[0]
+		t.Logf("costs %v value %v: arm mix %v, net %v", tc.costs, tc.value, line.ArmMix, line.Net)
+		if line.ArmMix["1"] > tc.arm1Max || line.ArmMix["2"] < tc.arm2Min {
+			t.Errorf("costs %v value %v: arm mix %v, want arm 1 <= %v and arm 2 >= %v", tc.costs, tc.value, line.ArmMix, tc.arm1Max, tc.arm2Min)
+		}
+		if (line.Net != nil) != tc.wantsNet {
+			t.Fatalf("costs %v: net %v", tc.costs, line.Net)
+		}
+		if line.Net != nil {
+			value := cfg.WithDefaults().Value
+			want := line.Incremental*value - line.ArmMix["1"]*tc.costs["1"]
+			if math.Abs(*line.Net-want) > 1e-9 || math.Abs(res.Report.Learners[0].CVPolicyValue-want) > 1e-9 {
+				t.Errorf("costs %v: net %v, cv value %v, want %v", tc.costs, *line.Net, res.Report.Learners[0].CVPolicyValue, want)
+			}
+		}
+	}
+}
+
+// TestNet checks Config.Net's arithmetic.
+func TestNet(t *testing.T) {
+	arms := []string{"control", "a", "b"}
+	tau := [][]float64{{0.1, 0.2}, {-0.1, 0.05}}
+	for _, tc := range []struct {
+		cfg  Config
+		want [][]float64
+	}{
+		{Config{}, tau},
+		{Config{Costs: map[string]float64{"b": 1}, Value: 10}, [][]float64{{1, 1}, {-1, -0.5}}},
+		{Config{Costs: map[string]float64{"a": 0.05}}, [][]float64{{0.05, 0.2}, {-0.15, 0.05}}},
+	} {
+		got := tc.cfg.Net(arms, tau)
+		for i := range got {
+			for a := range got[i] {
+				if math.Abs(got[i][a]-tc.want[i][a]) > 1e-12 {
+					t.Errorf("%+v: net %v, want %v", tc.cfg, got, tc.want)
+				}
+			}
+		}
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	for _, c := range []Config{
-		{Learners: []string{"s"}},
+		{Learners: []string{"q"}},
+		{Value: -1},
+		{Value: math.Inf(1)},
+		{Costs: map[string]float64{"a": -1}},
+		{Costs: map[string]float64{"a": math.NaN()}},
 		{Learners: []string{}},
 		{Learners: []string{AvgLearner}},
 		{Learners: []string{TLearner, XLearner, TLearner}},
@@ -349,7 +419,8 @@ type oracleRun struct {
 func learnGenerated(t testing.TB, users int, seed int64, budgets []float64) *oracleRun {
 	gen := synth.Config{Users: users, Seed: seed}
 	d, truth := synthHistory(t, synth.HistoryConfig{Config: gen}, Spec{})
-	res, err := Analyze(d, Config{Seed: 1, Trees: 50, Bootstrap: 100, Budgets: budgets})
+	cfg := Config{Seed: 1, Trees: 50, Bootstrap: 100, Budgets: budgets}
+	res, err := Analyze(d, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
