@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/promoflow/promoflow/internal/policy"
@@ -83,6 +84,11 @@ func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	for arm := range cfg.Costs {
+		if !slices.Contains(d.Arms[1:], arm) {
+			return nil, fmt.Errorf("uplift: cost of arm %q, which is no offer of the history (%q)", arm, d.Arms[1:])
+		}
+	}
 	// Propensities clipped at MinPropensity (as the learners' weights):
 	// the policy values of a confounded history would otherwise rest on a
 	// few exploration rows of probability 0.002, and the learner chosen by
@@ -111,16 +117,27 @@ func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) 
 	r.ValueNone /= float64(d.Rows())
 
 	bestScore := math.Inf(-1)
+	perRow := map[string][]float64{} // per learner, each row's share of its CV policy value
 	for _, name := range cfg.Learners {
 		tau, ok := taus[name]
 		if !ok || len(tau) != d.Rows() {
 			return nil, fmt.Errorf("uplift: no out-of-fold effects for learner %q", name)
 		}
 		cv := LearnerCV{Name: name}
+		rows := make([]float64, d.Rows())
 		score := cfg.Net(d.Arms, tau)
 		for _, b := range cfg.Budgets {
 			pi := policy.Assign(score, b)
 			dr, _ := policy.Incremental(s, pi)
+			for i, v := range dr {
+				if len(cfg.Costs) > 0 {
+					v *= cfg.Value
+					if pi[i] != 0 {
+						v -= cfg.Costs[d.Arms[pi[i]]]
+					}
+				}
+				rows[i] += v / float64(len(cfg.Budgets))
+			}
 			v := policy.Mean(dr)
 			if len(cfg.Costs) > 0 {
 				v = v*cfg.Value - meanCost(d, pi, cfg)
@@ -128,10 +145,24 @@ func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) 
 			cv.ByBudget = append(cv.ByBudget, v)
 			cv.CVPolicyValue += v / float64(len(cfg.Budgets))
 		}
+		perRow[name] = rows
 		if cv.CVPolicyValue > bestScore {
 			bestScore, r.Chosen = cv.CVPolicyValue, name
 		}
 		r.Learners = append(r.Learners, cv)
+	}
+	// One standard error rule: the ensemble is kept unless the best
+	// learner beats it by more than the standard error of their paired
+	// difference. The ensemble's errors are smaller and its estimate is
+	// not the maximum of several noisy ones (docs/EVALUATION.md).
+	if avg, ok := perRow[AvgLearner]; ok && r.Chosen != AvgLearner {
+		diff := make([]float64, len(avg))
+		for i, v := range perRow[r.Chosen] {
+			diff[i] = v - avg[i]
+		}
+		if policy.Mean(diff) <= stdErr(diff) {
+			r.Chosen = AvgLearner
+		}
 	}
 	tau := taus[r.Chosen]
 
@@ -189,6 +220,19 @@ func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) 
 		r.Budgets = append(r.Budgets, line)
 	}
 	return r, nil
+}
+
+// stdErr is the standard error of the mean of v.
+func stdErr(v []float64) float64 {
+	if len(v) < 2 {
+		return 0
+	}
+	m := policy.Mean(v)
+	var ss float64
+	for _, x := range v {
+		ss += (x - m) * (x - m)
+	}
+	return math.Sqrt(ss / float64(len(v)-1) / float64(len(v)))
 }
 
 // meanCost is the cost per user of policy pi (Config.Costs).

@@ -329,6 +329,15 @@ func TestNetOfCost(t *testing.T) {
 	}
 }
 
+// TestNetUnknownArm: costs must name offers of the history.
+func TestNetUnknownArm(t *testing.T) {
+	d, _ := simple(300, 2, false)
+	_, err := Analyze(d, Config{Trees: 2, Bootstrap: 10, Learners: []string{TLearner}, Costs: map[string]float64{"0": 1}})
+	if err == nil || !strings.Contains(err.Error(), `cost of arm "0"`) {
+		t.Errorf("a cost for control: %v", err)
+	}
+}
+
 // TestNet checks Config.Net's arithmetic.
 func TestNet(t *testing.T) {
 	arms := []string{"control", "a", "b"}
@@ -533,7 +542,9 @@ const artea = "../../../shared/data/artea/artea-a_b-experiment.csv"
 
 // TestArtea analyses the Artea coupon experiment: 5,000 customers, half
 // given a coupon at random. The README reports mean transactions of 0.126
-// without and 0.152 with the coupon.
+// without and 0.152 with the coupon. The configuration is starter
+// uplift's defaults (5 folds, 100 trees, 400 bootstrap resamples, seed 42,
+// every learner): its log is docs/EVALUATION.md's Artea figures.
 func TestArtea(t *testing.T) {
 	f, err := os.Open(artea)
 	if err != nil {
@@ -553,7 +564,7 @@ func TestArtea(t *testing.T) {
 	if info.Rows != 5000 || info.IDCol != "id" || !slices.Equal(d.Arms, []string{"0", "1"}) {
 		t.Fatalf("info %+v arms %q", info, d.Arms)
 	}
-	res, err := Analyze(d, Config{Seed: 42, Trees: 30, Bootstrap: 200})
+	res, err := Analyze(d, Config{Seed: 42, Trees: 100, Bootstrap: 400})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -576,7 +587,18 @@ func TestArtea(t *testing.T) {
 			t.Errorf("report JSON lacks %s", field)
 		}
 	}
-	t.Logf("coupon ATE %.4f %v; chosen %s; 30%% budget: %+v", coupon.ATE, coupon.ATECI95, r.Chosen, r.Budgets[2])
+	t.Logf("coupon ATE %.4f %v; chosen %s", coupon.ATE, coupon.ATECI95, r.Chosen)
+	for _, l := range r.Learners {
+		t.Logf("learner %s: cv policy value %.4f %.4f", l.Name, l.CVPolicyValue, l.ByBudget)
+	}
+	t.Logf("qini %.3f auuc %.4f (random %.4f)", r.Qini.Arms[0].Qini, r.Qini.Arms[0].AUUC, r.Qini.Arms[0].AUUCRandom)
+	for _, b := range r.Budgets {
+		ratio := math.NaN()
+		if b.Ratio != nil {
+			ratio = *b.Ratio
+		}
+		t.Logf("budget %.0f%%: incremental %+.4f [%+.4f, %+.4f], random %.4f, ratio %.2f, treated %.3f", 100*b.Fraction, b.Incremental, b.IncrementalCI95[0], b.IncrementalCI95[1], b.RandomIncremental, ratio, b.Treated)
+	}
 }
 
 // BenchmarkPolicyVsOracle measures, on a generated history of
