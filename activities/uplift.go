@@ -181,7 +181,7 @@ func (a *Activities) UpliftEvaluate(ctx context.Context, in UpliftEvaluateInput)
 	}
 	out := UpliftEvaluateOutput{Report: *res.Report, ReportKey: layout.UpliftReport(in.RunID), PolicyKey: layout.UpliftPolicy(in.RunID)}
 	var buf bytes.Buffer
-	if err := uplift.WritePolicy(&buf, d, res.Tau[res.Report.Chosen], in.PolicyBudget); err != nil {
+	if err := uplift.WritePolicy(&buf, d, res.Tau[res.Report.Chosen], in.PolicyBudget, cfg); err != nil {
 		return UpliftEvaluateOutput{}, err
 	}
 	if err := a.Store.Put(ctx, out.PolicyKey, buf.Bytes()); err != nil {

@@ -43,7 +43,9 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	propCol := fs.String("propensity-col", "", "logged probability of the arm received (default: randomized, arm shares)")
 	mappingFile := fs.String("mapping", "", "mapping YAML (deploy/datasets/*.yaml): without --features, the features are the non-sensitive attributes of its profiles sources that read the history file")
 	budgets := fs.String("budgets", "0.1,0.2,0.3,0.5,1", "comma-separated shares of users who may receive an offer")
-	learners := fs.String("learners", strings.Join(uplift.Learners, ","), "learners to compare: t, x, dr, avg (the mean of the others' effects)")
+	learners := fs.String("learners", strings.Join(uplift.Learners, ","), "learners to compare: t, s, x, r, dr, avg (the mean of the others' effects)")
+	value := fs.Float64("value", 1, "what one unit of the outcome is worth, in the unit of --costs (only with --costs)")
+	costs := fs.String("costs", "", "comma-separated arm=cost, the cost of giving the arm to one user: policies then rank by effect x value - cost")
 	folds := fs.Int("folds", 5, "cross-fitting folds")
 	trees := fs.Int("trees", 100, "trees per forest")
 	bootstrap := fs.Int("bootstrap", 400, "bootstrap resamples for intervals")
@@ -77,6 +79,18 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			PropensityCol: *propCol, Features: splitList(*featureList), Exclude: splitList(*exclude),
 		},
 		Config: uplift.Config{Folds: *folds, Seed: *seed, Trees: *trees, Bootstrap: *bootstrap, Learners: splitList(*learners)},
+	}
+	if *costs != "" {
+		in.Config.Value = *value
+		in.Config.Costs = map[string]float64{}
+		for _, kv := range splitList(*costs) {
+			arm, c, ok := strings.Cut(kv, "=")
+			v, err := strconv.ParseFloat(c, 64)
+			if !ok || err != nil {
+				return fmt.Errorf("--costs: %q is not arm=cost", kv)
+			}
+			in.Config.Costs[arm] = v
+		}
 	}
 	for _, b := range splitList(*budgets) {
 		v, err := strconv.ParseFloat(b, 64)
@@ -140,7 +154,11 @@ func printUplift(w io.Writer, out *workflows.UpliftOutput) {
 	}
 	fmt.Fprintf(w, "chosen learner: %s\n", out.Chosen)
 	for _, b := range out.Budgets {
-		fmt.Fprintf(w, "  budget %.2f: incremental %.5f [%.5f, %.5f], random %.5f\n", b.Fraction, b.Incremental, b.IncrementalCI95[0], b.IncrementalCI95[1], b.RandomIncremental)
+		fmt.Fprintf(w, "  budget %.2f: incremental %.5f [%.5f, %.5f], random %.5f", b.Fraction, b.Incremental, b.IncrementalCI95[0], b.IncrementalCI95[1], b.RandomIncremental)
+		if b.Net != nil {
+			fmt.Fprintf(w, ", net of cost %.5f", *b.Net)
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -26,7 +26,10 @@ func TestUpliftBadRequests(t *testing.T) {
 		{"mapping without profiles", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--mapping", "../deploy/datasets/artea.yaml"}, "no profiles source with attributes reads h.csv"},
 		{"bad budget", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--budgets", "0.1,x"}, `--budgets: "x"`},
 		{"budget above 1", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--budgets", "1.5"}, "budget 1.5"},
-		{"unknown learner", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--learners", "t,s"}, `unknown learner "s"`},
+		{"unknown learner", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--learners", "t,q"}, `unknown learner "q"`},
+		{"bad costs", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--costs", "a=x"}, `--costs: "a=x" is not arm=cost`},
+		{"negative cost", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--costs", "a=-1"}, `cost -1 of arm "a"`},
+		{"bad value", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--costs", "a=1", "--value", "-2"}, "value -2"},
 		{"history without out", []string{"history"}, "--out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,9 +10,20 @@ import (
 
 // Learner names.
 const (
-	TLearner  = "t"  // per-arm outcome forests; effect = difference of predictions
+	TLearner = "t" // per-arm outcome forests; effect = difference of predictions
+	// SLearner fits one outcome forest on the features and the arm (one
+	// indicator column per offer); effect = its prediction with the offer
+	// minus without.
+	SLearner  = "s"
 	XLearner  = "x"  // effects imputed from the other group's outcome model, regressed, blended
 	DRLearner = "dr" // doubly robust pseudo-outcomes regressed on the features
+	// RLearner is Robinson's residual-on-residual learner, per offer on the
+	// rows of the offer and control: (y - m(x)) / (t - e(x)) regressed
+	// with weights (t - e(x))^2, where m is the cross-fitted outcome
+	// without regard to the arm and e the probability of the offer against
+	// control (known in a randomized history, a cross-fitted forest when
+	// propensities were logged).
+	RLearner = "r"
 	// AvgLearner averages the effects of the other learners requested: their
 	// errors are partly independent, so the mean ranks users better than
 	// each (on generated data it beat every single learner).
@@ -21,7 +32,7 @@ const (
 
 // Learners lists the learners Analyze compares by default, in order of
 // preference on ties.
-var Learners = []string{TLearner, XLearner, DRLearner, AvgLearner}
+var Learners = []string{TLearner, SLearner, XLearner, RLearner, DRLearner, AvgLearner}
 
 // Weighting schemes (Config.Weighting).
 const (
@@ -71,6 +82,19 @@ type Config struct {
 	// replacement); 0 means 1. Training time falls in proportion;
 	// docs/EVALUATION.md has what it costs in accuracy.
 	Subsample float64
+	// Value is what one unit of the outcome is worth, in the unit of
+	// Costs (an order's margin for a 0/1 purchase outcome, 1 for an
+	// outcome in money); 0 means 1. It matters only with Costs.
+	Value float64
+	// Costs is, by arm name beyond control, what giving the arm to one
+	// user costs, in the unit of Value; arms not named cost nothing. With
+	// costs a user's score for an arm is its value net of cost, effect x
+	// Value - cost: policies rank users and pick arms by it and treat only
+	// where it is positive, and policy values are net of cost (Net).
+	Costs map[string]float64
+	// Base is the base learner of every model; nil means Forests. It is
+	// not encoded: a workflow's activities use the default.
+	Base BaseLearner `json:"-"`
 }
 
 // WithDefaults returns c with zero fields filled in.
@@ -95,6 +119,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MinPropensity == 0 {
 		c.MinPropensity = DefaultMinPropensity
+	}
+	if c.Value == 0 {
+		c.Value = 1
 	}
 	return c
 }
@@ -133,10 +160,39 @@ func (c Config) Validate() error {
 	if !(c.Subsample >= 0 && c.Subsample <= 1) {
 		return fmt.Errorf("uplift: subsample %v, want (0, 1] or 0 for 1", c.Subsample)
 	}
+	if !(c.Value > 0) || math.IsInf(c.Value, 0) {
+		return fmt.Errorf("uplift: value %v, want > 0", c.Value)
+	}
+	for arm, v := range c.Costs {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("uplift: cost %v of arm %q, want >= 0", v, arm)
+		}
+	}
 	if c.Folds < 2 || c.Trees < 1 || c.Bootstrap < 10 {
 		return fmt.Errorf("uplift: folds %d, trees %d, bootstrap %d: want at least 2, 1, 10", c.Folds, c.Trees, c.Bootstrap)
 	}
 	return nil
+}
+
+// Net returns the scores policies rank by: per row, per arm beyond
+// control, effect x Value - the arm's cost (Config.Costs); without costs,
+// tau itself. arms are d's arm names, control first.
+func (c Config) Net(arms []string, tau [][]float64) [][]float64 {
+	if len(c.Costs) == 0 {
+		return tau
+	}
+	value := c.Value
+	if value == 0 {
+		value = 1
+	}
+	out := make([][]float64, len(tau))
+	for i, t := range tau {
+		out[i] = make([]float64, len(t))
+		for a, v := range t {
+			out[i][a] = v*value - c.Costs[arms[a+1]]
+		}
+	}
+	return out
 }
 
 // forRows fills in the leaf sizes for a history of n rows: larger
@@ -210,37 +266,74 @@ func (d *Data) FoldRows(k int) []int {
 	return out
 }
 
-// part is one fitted function of the features: a forest, or a constant
-// where there were no rows to fit one.
+// Regressor is a fitted regression of a target on the features: what a
+// BaseLearner makes. PredictBatch writes the predictions for xs (rows of
+// Data.X's columns) into out.
+type Regressor interface {
+	PredictBatch(xs [][]float64, out []float64)
+}
+
+// BaseLearner fits the regressions every learner is made of (outcome,
+// effect and propensity models) on rows of a binned Matrix: target[i] for
+// each i in rows, weighted by p.Weights when set. p carries the
+// analysis's settings (trees, depth, leaf size, features per split, seed)
+// in forest terms; another learner maps them to its own (a leaf size, a
+// seed). Forests is the default; a gradient-boosted learner on the same
+// bins plugs in through Config.Base. Models that Fit returns must be
+// *forest.Forest to be encoded (Model.MarshalJSON).
+type BaseLearner interface {
+	Fit(m *forest.Matrix, target []float64, rows []int, p forest.Params) (Regressor, error)
+}
+
+// Forests is the BaseLearner of random regression forests (forest.Fit).
+type Forests struct{}
+
+// Fit implements BaseLearner.
+func (Forests) Fit(m *forest.Matrix, target []float64, rows []int, p forest.Params) (Regressor, error) {
+	return forest.Fit(m, target, rows, p)
+}
+
+// part is one fitted function of the features: a base learner's model,
+// or a constant where there were no rows to fit one.
 type part struct {
-	f *forest.Forest
+	r Regressor
 	c float64
+}
+
+// forest returns the part's model if it is a forest, else nil.
+func (p *part) forest() *forest.Forest {
+	f, _ := p.r.(*forest.Forest)
+	return f
 }
 
 // predict returns the part's predictions for xs.
 func (p *part) predict(xs [][]float64) []float64 {
 	out := make([]float64, len(xs))
-	if p.f == nil {
+	if p.r == nil {
 		for j := range out {
 			out[j] = p.c
 		}
 		return out
 	}
-	p.f.PredictBatch(xs, out)
+	p.r.PredictBatch(xs, out)
 	return out
 }
 
-// fitPart fits a regression forest of target on rows, or, without rows,
+// fitPart fits cfg's base learner of target on rows, or, without rows,
 // returns the constant 0.
-func fitPart(m *forest.Matrix, target []float64, rows []int, p forest.Params) (*part, error) {
+func fitPart(cfg Config, m *forest.Matrix, target []float64, rows []int, p forest.Params) (*part, error) {
 	if len(rows) == 0 {
 		return &part{}, nil
 	}
-	f, err := forest.Fit(m, target, rows, p)
+	base := cfg.Base
+	if base == nil {
+		base = Forests{}
+	}
+	r, err := base.Fit(m, target, rows, p)
 	if err != nil {
 		return nil, err
 	}
-	return &part{f: f}, nil
+	return &part{r: r}, nil
 }
 
 // ipwWeights returns row weights for forests fit on the given groups of
@@ -319,11 +412,11 @@ func outcomeModels(d *Data, m *forest.Matrix, skip []int, want func(a int) bool,
 		if weighting == WeightIPW {
 			p.Weights = ipwWeights(d, cfg.MinPropensity, train)
 		}
-		f, err := forest.Fit(m, target, train, p)
+		f, err := fitPart(cfg, m, target, train, p)
 		if err != nil {
 			return nil, fmt.Errorf("uplift: outcome model of arm %q: %w", d.Arms[a], err)
 		}
-		models[a] = &part{f: f}
+		models[a] = f
 	}
 	return models, nil
 }
@@ -391,24 +484,41 @@ func Fold(d *Data, m *forest.Matrix, k int, cfg Config) (*FoldResult, error) {
 	}
 	res := &FoldResult{Mu: mu, Tau: map[string][][]float64{}}
 	arms := len(d.Arms)
-	var inner [][]float64 // per row, inner out-of-fold outcome predictions; nil in fold k
-	for _, l := range cfg.Learners {
-		if l != TLearner && inner == nil {
-			inner = make([][]float64, d.Rows())
-			for j := range d.Folds {
-				if j == k {
-					continue
-				}
-				jr := d.FoldRows(j)
-				pred, err := outcomes(d, m, []int{k, j}, jr, cfg, "mu-inner", k*d.Folds+j)
+	// Inner out-of-fold outcome predictions (and, for the R-learner on a
+	// logged history, propensities) per training row; nil in fold k.
+	var inner, innerE [][]float64
+	needInner := slices.ContainsFunc(cfg.Learners, func(l string) bool { return l == XLearner || l == DRLearner || l == RLearner })
+	needE := slices.Contains(cfg.Learners, RLearner) && d.Logged
+	if needInner {
+		inner = make([][]float64, d.Rows())
+		if needE {
+			innerE = make([][]float64, d.Rows())
+		}
+		for j := range d.Folds {
+			if j == k {
+				continue
+			}
+			jr := d.FoldRows(j)
+			pred, err := outcomes(d, m, []int{k, j}, jr, cfg, "mu-inner", k*d.Folds+j)
+			if err != nil {
+				return nil, fmt.Errorf("fold %d, inner fold %d: %w", k, j, err)
+			}
+			for t, i := range jr {
+				inner[i] = pred[t]
+			}
+			if needE {
+				e, err := propensities(d, m, []int{k, j}, jr, cfg, "e-inner", k*d.Folds+j)
 				if err != nil {
 					return nil, fmt.Errorf("fold %d, inner fold %d: %w", k, j, err)
 				}
 				for t, i := range jr {
-					inner[i] = pred[t]
+					innerE[i] = e[t]
 				}
 			}
 		}
+	}
+	xs := d.rowsOf(rows)
+	for _, l := range cfg.Learners {
 		tau := make([][]float64, len(rows))
 		for j := range tau {
 			tau[j] = make([]float64, arms-1)
@@ -420,12 +530,17 @@ func Fold(d *Data, m *forest.Matrix, k int, cfg Config) (*FoldResult, error) {
 					tau[j][a-1] = mu[j][a] - mu[j][0]
 				}
 			}
-		case XLearner, DRLearner:
-			models, err := effectModels(l, d, m, inner, k, cfg)
+		case SLearner:
+			sm, err := sModel(d, k, cfg)
 			if err != nil {
 				return nil, fmt.Errorf("fold %d: %w", k, err)
 			}
-			xs := d.rowsOf(rows)
+			tau = sEffects(sm, xs, arms)
+		case XLearner, DRLearner, RLearner:
+			models, err := effectModels(l, d, m, inner, innerE, k, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("fold %d: %w", k, err)
+			}
 			for a := 1; a < arms; a++ {
 				for j, v := range models[a-1].predict(l, xs) {
 					tau[j][a-1] = v
@@ -468,12 +583,16 @@ type effectModel struct {
 	// rows (x0), blended as g*x0 + (1-g)*x1.
 	x1, x0, g *part
 	dr        *part // DR-learner: the pseudo-outcomes' regression
+	r         *part // R-learner: the weighted regression of residual ratios
 }
 
 // predict returns the learner's effects for xs.
 func (e *effectModel) predict(learner string, xs [][]float64) []float64 {
-	if learner == DRLearner {
+	switch learner {
+	case DRLearner:
 		return e.dr.predict(xs)
+	case RLearner:
+		return e.r.predict(xs)
 	}
 	p0, p1, g := e.x0.predict(xs), e.x1.predict(xs), e.g.predict(xs)
 	out := make([]float64, len(xs))
@@ -496,8 +615,14 @@ func (e *effectModel) predict(learner string, xs [][]float64) []float64 {
 // weight on x1. (The log holds only the received arm's propensity, so g
 // cannot be read from it, and new users have none.) WeightNone keeps g
 // at the arms' shares in the history.
-func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k int, cfg Config) ([]effectModel, error) {
+//
+// The R-learner's e(x), the probability of arm a among the rows of arm a
+// and control, is e[i][a-1] (cross-fitted, from propensities) or, with e
+// nil, the arms' shares in the history (pairShares); it is clipped to
+// [MinPropensity, 1-MinPropensity].
+func effectModels(learner string, d *Data, m *forest.Matrix, mu, e [][]float64, k int, cfg Config) ([]effectModel, error) {
 	arms := len(d.Arms)
+	pair := pairShares(d)
 	ipw := cfg.weighting(d) == WeightIPW
 	share := make([]float64, arms)
 	for _, a := range d.A {
@@ -505,7 +630,7 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k i
 	}
 	models := make([]effectModel, arms-1)
 	for a := 1; a < arms; a++ {
-		e := &models[a-1]
+		em := &models[a-1]
 		switch learner {
 		case XLearner:
 			// x1 from the arm's rows: y - mu0; x0 from control rows:
@@ -527,7 +652,7 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k i
 			}
 			p1 := cfg.params(cfg.EffectLeaf, len(d.Features), "x1", a, k)
 			p0 := cfg.params(cfg.EffectLeaf, len(d.Features), "x0", a, k)
-			e.g = &part{c: share[a] / (share[a] + share[0])}
+			em.g = &part{c: share[a] / (share[a] + share[0])}
 			if ipw {
 				w := ipwWeights(d, cfg.MinPropensity, treated, control)
 				p1.Weights, p0.Weights = w, w
@@ -536,15 +661,15 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k i
 					label[i] = 1
 				}
 				var err error
-				if e.g, err = fitPart(m, label, slices.Concat(treated, control), cfg.params(cfg.EffectLeaf, len(d.Features), "xg", a, k)); err != nil {
+				if em.g, err = fitPart(cfg, m, label, slices.Concat(treated, control), cfg.params(cfg.EffectLeaf, len(d.Features), "xg", a, k)); err != nil {
 					return nil, fmt.Errorf("uplift: x-learner arm %q blend: %w", d.Arms[a], err)
 				}
 			}
 			var err error
-			if e.x1, err = fitPart(m, target, treated, p1); err != nil {
+			if em.x1, err = fitPart(cfg, m, target, treated, p1); err != nil {
 				return nil, fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
 			}
-			if e.x0, err = fitPart(m, target, control, p0); err != nil {
+			if em.x0, err = fitPart(cfg, m, target, control, p0); err != nil {
 				return nil, fmt.Errorf("uplift: x-learner arm %q: %w", d.Arms[a], err)
 			}
 		case DRLearner:
@@ -569,14 +694,173 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu [][]float64, k i
 				train = append(train, i)
 			}
 			var err error
-			if e.dr, err = fitPart(m, target, train, cfg.params(cfg.EffectLeaf, len(d.Features), "dr", a, k)); err != nil {
+			if em.dr, err = fitPart(cfg, m, target, train, cfg.params(cfg.EffectLeaf, len(d.Features), "dr", a, k)); err != nil {
 				return nil, fmt.Errorf("uplift: dr-learner arm %q: %w", d.Arms[a], err)
+			}
+		case RLearner:
+			target := make([]float64, len(d.Y))
+			w := make([]float64, len(d.Y))
+			var train []int
+			for i := range d.A {
+				if d.Fold[i] == k || (d.A[i] != a && d.A[i] != 0) {
+					continue
+				}
+				ei := pair[a]
+				if e != nil {
+					ei = e[i][a-1]
+				}
+				ei = min(max(ei, cfg.MinPropensity), 1-cfg.MinPropensity)
+				t := -ei
+				if d.A[i] == a {
+					t = 1 - ei
+				}
+				target[i] = (d.Y[i] - ei*mu[i][a] - (1-ei)*mu[i][0]) / t
+				w[i] = t * t
+				train = append(train, i)
+			}
+			p := cfg.params(cfg.EffectLeaf, len(d.Features), "r", a, k)
+			p.Weights = w
+			var err error
+			if em.r, err = fitPart(cfg, m, target, train, p); err != nil {
+				return nil, fmt.Errorf("uplift: r-learner arm %q: %w", d.Arms[a], err)
 			}
 		default:
 			return nil, fmt.Errorf("uplift: learner %q has no effect model", learner)
 		}
 	}
 	return models, nil
+}
+
+// pairShares returns, per arm a beyond control (index a; 0 unused), the
+// share of arm a among the rows of arm a and control: the R-learner's
+// propensity where the history was randomized.
+func pairShares(d *Data) []float64 {
+	n := make([]float64, len(d.Arms))
+	for _, a := range d.A {
+		n[a]++
+	}
+	out := make([]float64, len(d.Arms))
+	for a := 1; a < len(d.Arms); a++ {
+		if n[a]+n[0] > 0 {
+			out[a] = n[a] / (n[a] + n[0])
+		}
+	}
+	return out
+}
+
+// propensities fits, for every arm a beyond control, a forest of the
+// indicator of arm a on the rows of arm a and control in no fold of skip,
+// and returns its predictions for rows: e[j][a-1], the probability that
+// rows[j] got arm a rather than control. stage and id seed the forests.
+func propensities(d *Data, m *forest.Matrix, skip []int, rows []int, cfg Config, stage string, id int) ([][]float64, error) {
+	arms := len(d.Arms)
+	out := make([][]float64, len(rows))
+	for j := range out {
+		out[j] = make([]float64, arms-1)
+	}
+	xs := d.rowsOf(rows)
+	label := make([]float64, len(d.A))
+	pair := pairShares(d)
+	for a := 1; a < arms; a++ {
+		var train []int
+		for i, arm := range d.A {
+			if (arm == a || arm == 0) && !slices.Contains(skip, d.Fold[i]) {
+				train = append(train, i)
+				label[i] = 0
+				if arm == a {
+					label[i] = 1
+				}
+			}
+		}
+		p, err := fitPart(cfg, m, label, train, cfg.params(cfg.EffectLeaf, len(d.Features), stage, a, id))
+		if err != nil {
+			return nil, fmt.Errorf("uplift: propensity of arm %q: %w", d.Arms[a], err)
+		}
+		if p.r == nil {
+			p.c = pair[a]
+		}
+		for j, v := range p.predict(xs) {
+			out[j][a-1] = v
+		}
+	}
+	return out, nil
+}
+
+// sFeatures returns the S-learner's features: d's, then one indicator
+// column per arm beyond control.
+func sFeatures(features, arms []string) []string {
+	out := slices.Clone(features)
+	for _, a := range arms[1:] {
+		out = append(out, "arm="+a)
+	}
+	return out
+}
+
+// sRows returns xs with the S-learner's arm columns set for arm a.
+func sRows(xs [][]float64, arms, a int) [][]float64 {
+	out := make([][]float64, len(xs))
+	for j, x := range xs {
+		r := make([]float64, len(x)+arms-1)
+		copy(r, x)
+		if a > 0 {
+			r[len(x)+a-1] = 1
+		}
+		out[j] = r
+	}
+	return out
+}
+
+// sModel fits the S-learner's outcome forest on the rows outside fold k
+// (all rows when k is no fold), each row with its own arm's columns; with
+// WeightIPW rows weigh 1/P within their arm, as in the outcome forests.
+func sModel(d *Data, k int, cfg Config) (*part, error) {
+	arms := len(d.Arms)
+	x := make([][]float64, d.Rows())
+	for i, row := range d.X {
+		x[i] = sRows([][]float64{row}, arms, d.A[i])[0]
+	}
+	features := sFeatures(d.Features, d.Arms)
+	bins, err := forest.ExactBins(x, len(features), 0)
+	if err != nil {
+		return nil, err
+	}
+	m, err := forest.NewMatrix(x, features, bins)
+	if err != nil {
+		return nil, err
+	}
+	byArm := make([][]int, arms)
+	var train []int
+	for i, a := range d.A {
+		if d.Fold[i] != k {
+			train = append(train, i)
+			byArm[a] = append(byArm[a], i)
+		}
+	}
+	p := cfg.params(cfg.MinLeaf, len(features), "s", 0, k)
+	if cfg.weighting(d) == WeightIPW {
+		p.Weights = ipwWeights(d, cfg.MinPropensity, byArm...)
+	}
+	out, err := fitPart(cfg, m, d.Y, train, p)
+	if err != nil {
+		return nil, fmt.Errorf("uplift: s-learner: %w", err)
+	}
+	return out, nil
+}
+
+// sEffects returns the S-learner's effects for xs: per row, per arm
+// beyond control, the prediction with the arm minus without.
+func sEffects(p *part, xs [][]float64, arms int) [][]float64 {
+	base := p.predict(sRows(xs, arms, 0))
+	out := make([][]float64, len(xs))
+	for j := range out {
+		out[j] = make([]float64, arms-1)
+	}
+	for a := 1; a < arms; a++ {
+		for j, v := range p.predict(sRows(xs, arms, a)) {
+			out[j][a-1] = v - base[j]
+		}
+	}
+	return out
 }
 
 // rowsOf returns the feature rows of rows.

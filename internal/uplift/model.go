@@ -21,7 +21,8 @@ type Model struct {
 	features  []string
 	weighting string
 	mu        []*part       // outcome model per arm; nil where not fitted
-	effects   []effectModel // per arm beyond control, X and DR parts
+	effects   []effectModel // per arm beyond control, X, R and DR parts
+	s         *part         // the S-learner's forest (sFeatures); nil unless fitted
 }
 
 // Prediction is a Model's prediction for a batch of users.
@@ -84,9 +85,22 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 		return nil, fmt.Errorf("uplift: final fit: %w", err)
 	}
 	md.effects = make([]effectModel, len(d.Arms)-1)
+	var e [][]float64 // the R-learner's cross-fitted propensities, if logged
 	for _, l := range fits {
-		if l == TLearner {
+		switch l {
+		case TLearner:
 			continue
+		case SLearner:
+			if md.s, err = sModel(d, final, cfg); err != nil {
+				return nil, fmt.Errorf("uplift: final fit: %w", err)
+			}
+			continue
+		case RLearner:
+			if d.Logged && e == nil {
+				if e, err = crossFitPropensities(d, m, cfg); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if mu == nil {
 			if mu, err = crossFit(d, m, cfg); err != nil {
@@ -101,15 +115,18 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 				return nil, fmt.Errorf("uplift: row %d has %d outcome predictions for %d arms", i, len(row), len(d.Arms))
 			}
 		}
-		models, err := effectModels(l, d, m, mu, final, cfg)
+		models, err := effectModels(l, d, m, mu, e, final, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("uplift: final fit: %w", err)
 		}
-		for a, e := range models {
-			if e.dr != nil {
-				md.effects[a].dr = e.dr
-			} else {
-				md.effects[a].x1, md.effects[a].x0, md.effects[a].g = e.x1, e.x0, e.g
+		for a, em := range models {
+			switch l {
+			case DRLearner:
+				md.effects[a].dr = em.dr
+			case RLearner:
+				md.effects[a].r = em.r
+			default:
+				md.effects[a].x1, md.effects[a].x0, md.effects[a].g = em.x1, em.x0, em.g
 			}
 		}
 	}
@@ -132,6 +149,24 @@ func crossFit(d *Data, m *forest.Matrix, cfg Config) ([][]float64, error) {
 		}
 	}
 	return mu, nil
+}
+
+// crossFitPropensities returns every row's out-of-fold propensities of
+// each arm beyond control against control (propensities), fit on the other
+// folds.
+func crossFitPropensities(d *Data, m *forest.Matrix, cfg Config) ([][]float64, error) {
+	e := make([][]float64, d.Rows())
+	for k := range d.Folds {
+		rows := d.FoldRows(k)
+		pred, err := propensities(d, m, []int{k}, rows, cfg, "e", k)
+		if err != nil {
+			return nil, fmt.Errorf("fold %d: %w", k, err)
+		}
+		for j, i := range rows {
+			e[i] = pred[j]
+		}
+	}
+	return e, nil
 }
 
 // Learner returns the learner the model fits.
@@ -176,7 +211,15 @@ func (md *Model) Predict(xs [][]float64) Prediction {
 
 // effect returns single learner l's effects of arm a for xs.
 func (md *Model) effect(l string, a int, xs [][]float64) []float64 {
-	if l != TLearner {
+	switch l {
+	case SLearner:
+		base, with := md.s.predict(sRows(xs, len(md.arms), 0)), md.s.predict(sRows(xs, len(md.arms), a))
+		for j := range with {
+			with[j] -= base[j]
+		}
+		return with
+	case TLearner:
+	default:
 		return md.effects[a-1].predict(l, xs)
 	}
 	// Beyond control, an outcome model is the arm's residual from
@@ -201,8 +244,12 @@ type modelJSON struct {
 	// Outcome holds per arm the outcome model, null where not fitted:
 	// control's outcome, and beyond control the arm's residual from it.
 	Outcome []*part `json:"outcome"`
-	// Effects holds per arm beyond control the X- and DR-learners' parts.
+	// Effects holds per arm beyond control the X-, R- and DR-learners'
+	// parts.
 	Effects []effectJSON `json:"effects"`
+	// S is the S-learner's forest, over Features and one indicator
+	// column per arm beyond control.
+	S *part `json:"s,omitempty"`
 }
 
 type effectJSON struct {
@@ -210,6 +257,7 @@ type effectJSON struct {
 	X0 *part `json:"x0,omitempty"`
 	G  *part `json:"g,omitempty"`
 	DR *part `json:"dr,omitempty"`
+	R  *part `json:"r,omitempty"`
 }
 
 // partJSON encodes a part: a forest as forest.Save writes it, or a
@@ -221,11 +269,15 @@ type partJSON struct {
 
 // MarshalJSON encodes a part.
 func (p *part) MarshalJSON() ([]byte, error) {
-	if p.f == nil {
+	if p.r == nil {
 		return json.Marshal(partJSON{Const: &p.c})
 	}
+	f := p.forest()
+	if f == nil {
+		return nil, fmt.Errorf("uplift: a %T model cannot be encoded", p.r)
+	}
 	var buf bytes.Buffer
-	if err := p.f.Save(&buf); err != nil {
+	if err := f.Save(&buf); err != nil {
 		return nil, err
 	}
 	return json.Marshal(partJSON{Forest: bytes.TrimSpace(buf.Bytes())})
@@ -243,7 +295,7 @@ func (p *part) UnmarshalJSON(data []byte) error {
 		if err != nil {
 			return err
 		}
-		*p = part{f: f}
+		*p = part{r: f}
 	case pj.Forest == nil && pj.Const != nil:
 		*p = part{c: *pj.Const}
 	default:
@@ -256,10 +308,10 @@ func (p *part) UnmarshalJSON(data []byte) error {
 func (md *Model) MarshalJSON() ([]byte, error) {
 	v := modelJSON{
 		Version: modelVersion, Learner: md.learner, Averages: md.others, Arms: md.arms,
-		Features: md.features, Weighting: md.weighting, Outcome: md.mu,
+		Features: md.features, Weighting: md.weighting, Outcome: md.mu, S: md.s,
 	}
 	for _, e := range md.effects {
-		v.Effects = append(v.Effects, effectJSON{X1: e.x1, X0: e.x0, G: e.g, DR: e.dr})
+		v.Effects = append(v.Effects, effectJSON{X1: e.x1, X0: e.x0, G: e.g, DR: e.dr, R: e.r})
 	}
 	return json.Marshal(v)
 }
@@ -274,9 +326,9 @@ func (md *Model) UnmarshalJSON(data []byte) error {
 	if v.Version != modelVersion {
 		return fmt.Errorf("uplift: model version %d, want %d", v.Version, modelVersion)
 	}
-	out := Model{learner: v.Learner, others: v.Averages, arms: v.Arms, features: v.Features, weighting: v.Weighting, mu: v.Outcome}
+	out := Model{learner: v.Learner, others: v.Averages, arms: v.Arms, features: v.Features, weighting: v.Weighting, mu: v.Outcome, s: v.S}
 	for _, e := range v.Effects {
-		out.effects = append(out.effects, effectModel{x1: e.X1, x0: e.X0, g: e.G, dr: e.DR})
+		out.effects = append(out.effects, effectModel{x1: e.X1, x0: e.X0, g: e.G, dr: e.DR, r: e.R})
 	}
 	if err := out.validate(); err != nil {
 		return fmt.Errorf("uplift: model: %w", err)
@@ -303,11 +355,19 @@ func (md *Model) validate() error {
 			return fmt.Errorf("learner avg averages %q", md.others)
 		}
 		fits = md.others
-	case TLearner, XLearner, DRLearner:
+	case TLearner, SLearner, XLearner, RLearner, DRLearner:
 	default:
 		return fmt.Errorf("unknown learner %q", md.learner)
 	}
 	var need []*part
+	if slices.Contains(fits, SLearner) {
+		if md.s == nil {
+			return fmt.Errorf("learner %s lacks a model", md.learner)
+		}
+		if f := md.s.forest(); f != nil && !slices.Equal(f.Features, sFeatures(md.features, md.arms)) {
+			return fmt.Errorf("the s-learner's forest has features %q, want %q", f.Features, sFeatures(md.features, md.arms))
+		}
+	}
 	for _, l := range fits {
 		switch l {
 		case TLearner:
@@ -320,6 +380,11 @@ func (md *Model) validate() error {
 			for _, e := range md.effects {
 				need = append(need, e.dr)
 			}
+		case RLearner:
+			for _, e := range md.effects {
+				need = append(need, e.r)
+			}
+		case SLearner:
 		default:
 			return fmt.Errorf("unknown learner %q", l)
 		}
@@ -329,8 +394,8 @@ func (md *Model) validate() error {
 		if p == nil {
 			return fmt.Errorf("learner %s lacks a model", md.learner)
 		}
-		if p.f != nil && !slices.Equal(p.f.Features, md.features) {
-			return fmt.Errorf("a forest has features %q, want %q", p.f.Features, md.features)
+		if f := p.forest(); f != nil && !slices.Equal(f.Features, md.features) {
+			return fmt.Errorf("a forest has features %q, want %q", f.Features, md.features)
 		}
 	}
 	return nil

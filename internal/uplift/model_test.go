@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/promoflow/promoflow/internal/forest"
 )
 
 // samePrediction reports whether two predictions are bit-identical.
@@ -89,7 +91,14 @@ func TestModelRoundTrip(t *testing.T) {
 		// avg's effects are the mean of the others'.
 		for a := range preds[AvgLearner].Effect {
 			for j, v := range preds[AvgLearner].Effect[a] {
-				want := (0 + preds[TLearner].Effect[a][j] + preds[XLearner].Effect[a][j] + preds[DRLearner].Effect[a][j]) / 3
+				want, n := 0.0, 0.0
+				for _, l := range Learners {
+					if l != AvgLearner {
+						want += preds[l].Effect[a][j]
+						n++
+					}
+				}
+				want /= n
 				if v != want {
 					t.Fatalf("%s arm %s row %d: avg %v, want %v", weighting, a, j, v, want)
 				}
@@ -139,7 +148,9 @@ func TestModelDecodeErrors(t *testing.T) {
 		name, from, to, want string
 	}{
 		{"version", `"version":2`, `"version":1`, "version 1, want 2"},
-		{"learner", `"learner":"x"`, `"learner":"s"`, `unknown learner "s"`},
+		{"learner", `"learner":"x"`, `"learner":"q"`, `unknown learner "q"`},
+		{"as s", `"learner":"x"`, `"learner":"s"`, "lacks a model"},
+		{"as r", `"learner":"x"`, `"learner":"r"`, "lacks a model"},
 		{"as dr", `"learner":"x"`, `"learner":"dr"`, "lacks a model"},
 		{"arms", `"arms":["0","1","2"]`, `"arms":["0","1"]`, "for 2 arms"},
 		{"features", `"features":["x0"`, `"features":["y0"`, "a forest has features"},
@@ -156,10 +167,89 @@ func TestModelDecodeErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Fit(d, nil, "s", Config{}); err == nil {
-		t.Error("Fit accepted learner s")
+	if _, err := Fit(d, nil, "q", Config{}); err == nil {
+		t.Error("Fit accepted learner q")
 	}
 	if _, err := FitWith(d, nil, DRLearner, Config{Trees: 1}, [][]float64{{0, 0, 0}}); err == nil {
 		t.Error("FitWith accepted one row of outcome predictions")
+	}
+}
+
+// countingBase is Forests, counting its fits.
+type countingBase struct{ fits *int }
+
+func (c countingBase) Fit(m *forest.Matrix, target []float64, rows []int, p forest.Params) (Regressor, error) {
+	*c.fits++
+	return Forests{}.Fit(m, target, rows, p)
+}
+
+// meanModel predicts a constant.
+type meanModel float64
+
+func (v meanModel) PredictBatch(xs [][]float64, out []float64) {
+	for j := range out {
+		out[j] = float64(v)
+	}
+}
+
+// meanBase fits the weighted mean of the target.
+type meanBase struct{}
+
+func (meanBase) Fit(_ *forest.Matrix, target []float64, rows []int, p forest.Params) (Regressor, error) {
+	var s, w float64
+	for _, i := range rows {
+		wi := 1.0
+		if p.Weights != nil {
+			wi = p.Weights[i]
+		}
+		s += wi * target[i]
+		w += wi
+	}
+	return meanModel(s / w), nil
+}
+
+// TestBaseLearner: every model goes through Config.Base; the forests
+// behind an adapter give the default's results, another base learner's
+// effects are its own (constant means: one effect per arm), and a model of
+// a base learner that cannot be encoded says so.
+func TestBaseLearner(t *testing.T) {
+	d, _ := simple(1500, 6, true)
+	cfg := Config{Seed: 4, Trees: 5, Bootstrap: 50}
+	def, err := Analyze(d, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fits int
+	cfg.Base = countingBase{&fits}
+	counted, err := Analyze(d, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ja, _ := json.Marshal(def.Report)
+	jb, _ := json.Marshal(counted.Report)
+	if fits == 0 || !bytes.Equal(ja, jb) {
+		t.Errorf("%d fits through the base learner; reports equal: %v", fits, bytes.Equal(ja, jb))
+	}
+	cfg.Base = meanBase{}
+	res, err := Analyze(d, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{TLearner, SLearner, XLearner, RLearner, DRLearner} {
+		for a := range d.Arms[1:] {
+			first := res.Tau[l][0][a]
+			for i, row := range res.Tau[l] {
+				if d.Fold[i] == d.Fold[0] && math.Abs(row[a]-first) > 1e-12 {
+					t.Fatalf("%s arm %d: effects %v and %v in one fold from constant models", l, a, first, row[a])
+				}
+			}
+		}
+	}
+	md, err := Fit(d, nil, DRLearner, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := json.Marshal(md); err == nil || !strings.Contains(err.Error(), "cannot be encoded") {
+		t.Errorf("encoding a model of constant means: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/promoflow/promoflow/internal/policy"
@@ -37,6 +38,8 @@ type ArmEffect struct {
 
 // LearnerCV is a learner's cross-validated policy value: the mean over the
 // budgets of the doubly robust incremental value of its out-of-fold policy.
+// With Config.Costs it is net of cost: the incremental outcome times
+// Config.Value minus the costs of the arms given.
 type LearnerCV struct {
 	Name          string    `json:"name"`
 	CVPolicyValue float64   `json:"cv_policy_value"`
@@ -68,6 +71,9 @@ type BudgetLine struct {
 	Ratio             *float64           `json:"ratio"`              // incremental / random_incremental; null unless the latter is positive
 	Treated           float64            `json:"treated"`            // share of users treated
 	ArmMix            map[string]float64 `json:"arm_mix"`            // share of users given each arm
+	// Net is, with Config.Costs, the policy's value per user net of cost:
+	// Incremental x Config.Value minus the costs of the arms given.
+	Net *float64 `json:"net,omitempty"`
 }
 
 // Evaluate builds the report from out-of-fold predictions: mu (every row's
@@ -77,6 +83,11 @@ func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) 
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	for arm := range cfg.Costs {
+		if !slices.Contains(d.Arms[1:], arm) {
+			return nil, fmt.Errorf("uplift: cost of arm %q, which is no offer of the history (%q)", arm, d.Arms[1:])
+		}
 	}
 	// Propensities clipped at MinPropensity (as the learners' weights):
 	// the policy values of a confounded history would otherwise rest on a
@@ -106,22 +117,53 @@ func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) 
 	r.ValueNone /= float64(d.Rows())
 
 	bestScore := math.Inf(-1)
+	perRow := map[string][]float64{} // per learner, each row's share of its CV policy value
 	for _, name := range cfg.Learners {
 		tau, ok := taus[name]
 		if !ok || len(tau) != d.Rows() {
 			return nil, fmt.Errorf("uplift: no out-of-fold effects for learner %q", name)
 		}
 		cv := LearnerCV{Name: name}
+		rows := make([]float64, d.Rows())
+		score := cfg.Net(d.Arms, tau)
 		for _, b := range cfg.Budgets {
-			dr, _ := policy.Incremental(s, policy.Assign(tau, b))
+			pi := policy.Assign(score, b)
+			dr, _ := policy.Incremental(s, pi)
+			for i, v := range dr {
+				if len(cfg.Costs) > 0 {
+					v *= cfg.Value
+					if pi[i] != 0 {
+						v -= cfg.Costs[d.Arms[pi[i]]]
+					}
+				}
+				rows[i] += v / float64(len(cfg.Budgets))
+			}
 			v := policy.Mean(dr)
+			if len(cfg.Costs) > 0 {
+				v = v*cfg.Value - meanCost(d, pi, cfg)
+			}
 			cv.ByBudget = append(cv.ByBudget, v)
 			cv.CVPolicyValue += v / float64(len(cfg.Budgets))
 		}
+		perRow[name] = rows
 		if cv.CVPolicyValue > bestScore {
 			bestScore, r.Chosen = cv.CVPolicyValue, name
 		}
 		r.Learners = append(r.Learners, cv)
+	}
+	// The ensemble is kept unless the best learner beats it significantly
+	// (one-sided 2.5%): by more than 1.96 standard errors of their paired
+	// per-user difference. The ensemble's errors are smaller, and the
+	// best of several noisy estimates is the luckiest as often as the
+	// best (docs/EVALUATION.md, "Choosing the learner").
+	if avg, ok := perRow[AvgLearner]; ok && r.Chosen != AvgLearner {
+		diff := make([]float64, len(avg))
+		for i, v := range perRow[r.Chosen] {
+			diff[i] = v - avg[i]
+		}
+		if policy.Mean(diff) <= KeepEnsembleZ*stdErr(diff) {
+			r.Chosen = AvgLearner
+		}
 	}
 	tau := taus[r.Chosen]
 
@@ -143,8 +185,9 @@ func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) 
 
 	var stats [][]float64
 	var assigns [][]int
+	score := cfg.Net(d.Arms, tau)
 	for _, b := range cfg.Budgets {
-		pi := policy.Assign(tau, b)
+		pi := policy.Assign(score, b)
 		dr, ips := policy.Incremental(s, pi)
 		stats = append(stats, dr, ips)
 		assigns = append(assigns, pi)
@@ -171,9 +214,42 @@ func Evaluate(d *Data, mu [][]float64, taus map[string][][]float64, cfg Config) 
 			}
 		}
 		line.Treated = 1 - float64(count[0])/float64(d.Rows())
+		if len(cfg.Costs) > 0 {
+			net := dr.Est*cfg.Value - meanCost(d, assigns[k], cfg)
+			line.Net = &net
+		}
 		r.Budgets = append(r.Budgets, line)
 	}
 	return r, nil
+}
+
+// KeepEnsembleZ is how many standard errors of the paired difference a
+// single learner's cross-fitted policy value must beat AvgLearner's by to
+// be chosen over it.
+const KeepEnsembleZ = 1.96
+
+// stdErr is the standard error of the mean of v.
+func stdErr(v []float64) float64 {
+	if len(v) < 2 {
+		return 0
+	}
+	m := policy.Mean(v)
+	var ss float64
+	for _, x := range v {
+		ss += (x - m) * (x - m)
+	}
+	return math.Sqrt(ss / float64(len(v)-1) / float64(len(v)))
+}
+
+// meanCost is the cost per user of policy pi (Config.Costs).
+func meanCost(d *Data, pi []int, cfg Config) float64 {
+	var c float64
+	for _, a := range pi {
+		if a != 0 {
+			c += cfg.Costs[d.Arms[a]]
+		}
+	}
+	return c / float64(len(pi))
 }
 
 // Result is an analysis with its out-of-fold predictions.
@@ -232,7 +308,9 @@ func Combine(d *Data, folds []*FoldResult, cfg Config) (*Result, error) {
 // WritePolicy writes, per user, the chosen learner's out-of-fold effects
 // and the arm its policy gives at budget fraction: CSV with columns id,
 // fold, arm, outcome, effect_<arm>..., best_arm, best_effect, assigned.
-func WritePolicy(w io.Writer, d *Data, tau [][]float64, fraction float64) error {
+// With cfg.Costs, best_arm and the policy go by value net of cost
+// (Config.Net); best_effect is still the best arm's effect.
+func WritePolicy(w io.Writer, d *Data, tau [][]float64, fraction float64, cfg Config) error {
 	cw := csv.NewWriter(w)
 	head := []string{"id", "fold", "arm", "outcome"}
 	for _, a := range d.Arms[1:] {
@@ -242,18 +320,19 @@ func WritePolicy(w io.Writer, d *Data, tau [][]float64, fraction float64) error 
 	if err := cw.Write(head); err != nil {
 		return err
 	}
-	pi := policy.Assign(tau, fraction)
+	score := cfg.Net(d.Arms, tau)
+	pi := policy.Assign(score, fraction)
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	for i := range d.A {
 		rec := []string{d.IDs[i], strconv.Itoa(d.Fold[i]), d.Arms[d.A[i]], f(d.Y[i])}
-		bestA, bestV := 0, math.Inf(-1)
+		bestA, bestS := 0, math.Inf(-1)
 		for a, v := range tau[i] {
 			rec = append(rec, f(v))
-			if v > bestV {
-				bestA, bestV = a+1, v
+			if score[i][a] > bestS {
+				bestA, bestS = a+1, score[i][a]
 			}
 		}
-		rec = append(rec, d.Arms[bestA], f(bestV), d.Arms[pi[i]])
+		rec = append(rec, d.Arms[bestA], f(tau[i][bestA-1]), d.Arms[pi[i]])
 		if err := cw.Write(rec); err != nil {
 			return err
 		}

@@ -253,7 +253,7 @@ func TestAnalyzeDeterministic(t *testing.T) {
 		t.Error("another seed gives the same report")
 	}
 	var buf bytes.Buffer
-	if err := WritePolicy(&buf, d, a.Tau[a.Report.Chosen], 0.3); err != nil {
+	if err := WritePolicy(&buf, d, a.Tau[a.Report.Chosen], 0.3, Config{}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -286,9 +286,88 @@ func TestAvgLearner(t *testing.T) {
 	}
 }
 
+// TestNetOfCost: on simple's history (arm 1 adds 0.3 where x0 > 0.5, arm
+// 2 adds 0.2 elsewhere), a cost on arm 1 moves the policy to arm 2, whose
+// value net of cost is higher, and a cost above arm 1's effect keeps arm 1
+// out of the policy; the report's net value is the incremental value
+// times Value minus the costs of the arms given.
+func TestNetOfCost(t *testing.T) {
+	d, _ := simple(6000, 2, false)
+	for _, tc := range []struct {
+		costs    map[string]float64
+		value    float64
+		budget   float64
+		arm1Max  float64 // largest share of users arm 1 may get
+		arm2Min  float64 // smallest share of users arm 2 must get
+		wantsNet bool
+	}{
+		{nil, 0, 0.4, 0.45, 0, false},                           // without costs arm 1 (0.3) ranks first
+		{map[string]float64{"1": 0.25}, 1, 0.4, 0.1, 0.3, true}, // net 0.05 against arm 2's 0.2
+		{map[string]float64{"1": 0.4}, 2, 0.4, 0.1, 0.3, true},  // 0.3 x 2 - 0.4 = 0.2 against 0.2 x 2 = 0.4
+		{map[string]float64{"1": 0.5}, 1, 1, 0.01, 0.4, true},   // arm 1 never pays
+	} {
+		cfg := Config{Seed: 3, Trees: 20, Bootstrap: 50, Learners: []string{TLearner}, Budgets: []float64{tc.budget}, Costs: tc.costs, Value: tc.value}
+		res, err := Analyze(d, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := res.Report.Budgets[0]
+		t.Logf("costs %v value %v: arm mix %v, net %v", tc.costs, tc.value, line.ArmMix, line.Net)
+		if line.ArmMix["1"] > tc.arm1Max || line.ArmMix["2"] < tc.arm2Min {
+			t.Errorf("costs %v value %v: arm mix %v, want arm 1 <= %v and arm 2 >= %v", tc.costs, tc.value, line.ArmMix, tc.arm1Max, tc.arm2Min)
+		}
+		if (line.Net != nil) != tc.wantsNet {
+			t.Fatalf("costs %v: net %v", tc.costs, line.Net)
+		}
+		if line.Net != nil {
+			value := cfg.WithDefaults().Value
+			want := line.Incremental*value - line.ArmMix["1"]*tc.costs["1"]
+			if math.Abs(*line.Net-want) > 1e-9 || math.Abs(res.Report.Learners[0].CVPolicyValue-want) > 1e-9 {
+				t.Errorf("costs %v: net %v, cv value %v, want %v", tc.costs, *line.Net, res.Report.Learners[0].CVPolicyValue, want)
+			}
+		}
+	}
+}
+
+// TestNetUnknownArm: costs must name offers of the history.
+func TestNetUnknownArm(t *testing.T) {
+	d, _ := simple(300, 2, false)
+	_, err := Analyze(d, Config{Trees: 2, Bootstrap: 10, Learners: []string{TLearner}, Costs: map[string]float64{"0": 1}})
+	if err == nil || !strings.Contains(err.Error(), `cost of arm "0"`) {
+		t.Errorf("a cost for control: %v", err)
+	}
+}
+
+// TestNet checks Config.Net's arithmetic.
+func TestNet(t *testing.T) {
+	arms := []string{"control", "a", "b"}
+	tau := [][]float64{{0.1, 0.2}, {-0.1, 0.05}}
+	for _, tc := range []struct {
+		cfg  Config
+		want [][]float64
+	}{
+		{Config{}, tau},
+		{Config{Costs: map[string]float64{"b": 1}, Value: 10}, [][]float64{{1, 1}, {-1, -0.5}}},
+		{Config{Costs: map[string]float64{"a": 0.05}}, [][]float64{{0.05, 0.2}, {-0.15, 0.05}}},
+	} {
+		got := tc.cfg.Net(arms, tau)
+		for i := range got {
+			for a := range got[i] {
+				if math.Abs(got[i][a]-tc.want[i][a]) > 1e-12 {
+					t.Errorf("%+v: net %v, want %v", tc.cfg, got, tc.want)
+				}
+			}
+		}
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	for _, c := range []Config{
-		{Learners: []string{"s"}},
+		{Learners: []string{"q"}},
+		{Value: -1},
+		{Value: math.Inf(1)},
+		{Costs: map[string]float64{"a": -1}},
+		{Costs: map[string]float64{"a": math.NaN()}},
 		{Learners: []string{}},
 		{Learners: []string{AvgLearner}},
 		{Learners: []string{TLearner, XLearner, TLearner}},
@@ -349,7 +428,8 @@ type oracleRun struct {
 func learnGenerated(t testing.TB, users int, seed int64, budgets []float64) *oracleRun {
 	gen := synth.Config{Users: users, Seed: seed}
 	d, truth := synthHistory(t, synth.HistoryConfig{Config: gen}, Spec{})
-	res, err := Analyze(d, Config{Seed: 1, Trees: 50, Bootstrap: 100, Budgets: budgets})
+	cfg := Config{Seed: 1, Trees: 50, Bootstrap: 100, Budgets: budgets}
+	res, err := Analyze(d, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,38 +463,50 @@ func (o *oracleRun) at(b float64) (oracle, persona, learned, random float64) {
 	return oracle, persona, learned, b * bestArm
 }
 
-// TestPolicyVsOracle learns a policy from a generated history (50,000
-// users, whose offer effects are a function of their behaviour plus a
-// small hidden term: synth.WriteHistory) and measures its true incremental
-// value against the oracle that knows every user's true effect
-// (synth.Truth), at a 30% budget. docs/EVALUATION.md has the numbers.
+// TestPolicyVsOracle learns a policy from generated histories (50,000
+// users each, seeds 7, 8 and 9, whose offer effects are a function of
+// their behaviour plus a small hidden term: synth.WriteHistory) and
+// measures its true incremental value against the oracle that knows every
+// user's true effect (synth.Truth), at a 30% budget: at least 0.88 of the
+// oracle's on each seed and 0.90 on average (issue 15's goal, 0.95 on
+// average, is not reached: 0.908). docs/EVALUATION.md has the numbers.
 func TestPolicyVsOracle(t *testing.T) {
 	if testing.Short() {
-		t.Skip("50,000 users")
+		t.Skip("3 x 50,000 users")
 	}
 	budgets := []float64{0.1, 0.3, 0.5}
-	o := learnGenerated(t, 50000, 7, budgets)
-	r := o.res.Report
-	for k, b := range budgets {
-		oracle, persona, learned, random := o.at(b)
-		t.Logf("%.0f%% budget, true incremental per user: oracle %.4f, persona oracle %.4f (%.3f), learned %s %.4f (%.3f of oracle), random best arm %.4f; DR estimate %.4f %.4f",
-			100*b, oracle, persona, persona/oracle, r.Chosen, learned, learned/oracle, random, r.Budgets[k].Incremental, r.Budgets[k].IncrementalCI95)
+	seeds := []int64{7, 8, 9}
+	var sum float64
+	for _, seed := range seeds {
+		o := learnGenerated(t, 50000, seed, budgets)
+		r := o.res.Report
+		for k, b := range budgets {
+			oracle, persona, learned, random := o.at(b)
+			t.Logf("seed %d, %.0f%% budget, true incremental per user: oracle %.4f, persona oracle %.4f (%.3f), learned %s %.4f (%.3f of oracle), random best arm %.4f; DR estimate %.4f %.4f",
+				seed, 100*b, oracle, persona, persona/oracle, r.Chosen, learned, learned/oracle, random, r.Budgets[k].Incremental, r.Budgets[k].IncrementalCI95)
+		}
+		oracle, persona, learned, random := o.at(0.3)
+		for _, l := range r.Learners {
+			v := trueValue(policy.Assign(o.res.Tau[l.Name], 0.3), o.truth)
+			t.Logf("seed %d, learner %s: cv policy value %.4f, true value at 30%% %.4f (%.3f of oracle)", seed, l.Name, l.CVPolicyValue, v, v/oracle)
+		}
+		sum += learned / oracle
+		if learned < 0.88*oracle {
+			t.Errorf("seed %d: learned policy reaches %.3f of the oracle at 30%%, want >= 0.88", seed, learned/oracle)
+		}
+		// Effects vary within personas with behaviour: a policy that knows
+		// only the persona falls short, and the learned policy does better.
+		if learned < persona {
+			t.Errorf("seed %d: learned %.4f below the persona oracle's %.4f", seed, learned, persona)
+		}
+		if learned < 2*random {
+			t.Errorf("seed %d: learned %.4f is not twice random targeting's %.4f", seed, learned, random)
+		}
 	}
-	for _, l := range r.Learners {
-		v := trueValue(policy.Assign(o.res.Tau[l.Name], 0.3), o.truth)
-		t.Logf("learner %s: cv policy value %.4f, true value at 30%% %.4f", l.Name, l.CVPolicyValue, v)
-	}
-	oracle, persona, learned, random := o.at(0.3)
-	if learned < 0.90*oracle {
-		t.Errorf("learned policy reaches %.3f of the oracle at 30%%, want >= 0.90", learned/oracle)
-	}
-	// Effects vary within personas with behaviour: a policy that knows
-	// only the persona falls short, and the learned policy does better.
-	if learned < persona {
-		t.Errorf("learned %.4f below the persona oracle's %.4f", learned, persona)
-	}
-	if learned < 2*random {
-		t.Errorf("learned %.4f is not twice random targeting's %.4f", learned, random)
+	mean := sum / float64(len(seeds))
+	t.Logf("mean share of the oracle at 30%% over seeds %v: %.3f", seeds, mean)
+	if mean < 0.90 {
+		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.90", mean)
 	}
 }
 
@@ -451,7 +543,9 @@ const artea = "../../../shared/data/artea/artea-a_b-experiment.csv"
 
 // TestArtea analyses the Artea coupon experiment: 5,000 customers, half
 // given a coupon at random. The README reports mean transactions of 0.126
-// without and 0.152 with the coupon.
+// without and 0.152 with the coupon. The configuration is starter
+// uplift's defaults (5 folds, 100 trees, 400 bootstrap resamples, seed 42,
+// every learner): its log is docs/EVALUATION.md's Artea figures.
 func TestArtea(t *testing.T) {
 	f, err := os.Open(artea)
 	if err != nil {
@@ -471,7 +565,7 @@ func TestArtea(t *testing.T) {
 	if info.Rows != 5000 || info.IDCol != "id" || !slices.Equal(d.Arms, []string{"0", "1"}) {
 		t.Fatalf("info %+v arms %q", info, d.Arms)
 	}
-	res, err := Analyze(d, Config{Seed: 42, Trees: 30, Bootstrap: 200})
+	res, err := Analyze(d, Config{Seed: 42, Trees: 100, Bootstrap: 400})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +588,18 @@ func TestArtea(t *testing.T) {
 			t.Errorf("report JSON lacks %s", field)
 		}
 	}
-	t.Logf("coupon ATE %.4f %v; chosen %s; 30%% budget: %+v", coupon.ATE, coupon.ATECI95, r.Chosen, r.Budgets[2])
+	t.Logf("coupon ATE %.4f %v; chosen %s", coupon.ATE, coupon.ATECI95, r.Chosen)
+	for _, l := range r.Learners {
+		t.Logf("learner %s: cv policy value %.4f %.4f", l.Name, l.CVPolicyValue, l.ByBudget)
+	}
+	t.Logf("qini %.3f auuc %.4f (random %.4f)", r.Qini.Arms[0].Qini, r.Qini.Arms[0].AUUC, r.Qini.Arms[0].AUUCRandom)
+	for _, b := range r.Budgets {
+		ratio := math.NaN()
+		if b.Ratio != nil {
+			ratio = *b.Ratio
+		}
+		t.Logf("budget %.0f%%: incremental %+.4f [%+.4f, %+.4f], random %.4f, ratio %.2f, treated %.3f", 100*b.Fraction, b.Incremental, b.IncrementalCI95[0], b.IncrementalCI95[1], b.RandomIncremental, ratio, b.Treated)
+	}
 }
 
 // BenchmarkPolicyVsOracle measures, on a generated history of
