@@ -69,6 +69,7 @@ type liveStartFlags struct {
 	slices   int
 	burst    float64
 	evaluate bool
+	maxHist  int
 }
 
 func (l *liveStartFlags) register(fs *flag.FlagSet) {
@@ -84,6 +85,7 @@ func (l *liveStartFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&l.slices, "slices", workflows.DefaultLiveSlices, "budget slices: workflows deciding in parallel, each with budget/slices")
 	fs.Float64Var(&l.burst, "burst", live.DefaultBurst, "share of the budget available at once; the rest accrues over the window")
 	fs.BoolVar(&l.evaluate, "evaluate", false, "start the campaign's evaluation when it stops")
+	fs.IntVar(&l.maxHist, "max-history", workflows.DefaultLiveMaxHistory, "history events after which a slice continues as new")
 }
 
 // input builds the campaign's workflow input.
@@ -99,7 +101,7 @@ func (l *liveStartFlags) input(now time.Time) (workflows.LiveInput, error) {
 		l.campaign = fmt.Sprintf("%s-live-%s", spec.Name, now.UTC().Format("20060102-150405"))
 	}
 	in := workflows.LiveInput{
-		Campaign: l.campaign, Spec: spec, Catalog: cat, RunID: l.runID, Slices: l.slices, Burst: l.burst, Evaluate: l.evaluate,
+		Campaign: l.campaign, Spec: spec, Catalog: cat, RunID: l.runID, Slices: l.slices, Burst: l.burst, Evaluate: l.evaluate, MaxHistory: l.maxHist,
 	}
 	if l.window > 0 {
 		in.Start = now.UTC()
@@ -130,14 +132,14 @@ func startLive(ctx context.Context, c client.Client, cfg *config.Config, in work
 		var res workflows.LiveResult
 		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		werr := run.Get(wctx, &res)
+		waited := wctx.Err() != nil
 		cancel()
-		if werr == nil {
-			return res.LiveInfo, ui, nil
-		}
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return workflows.LiveInfo{}, ui, ctx.Err()
-		}
-		if !errors.Is(werr, context.DeadlineExceeded) {
+		case werr == nil:
+			return res.LiveInfo, ui, nil
+		case !waited:
 			return workflows.LiveInfo{}, ui, fmt.Errorf("live campaign %s: %s", in.Campaign, describe(werr))
 		}
 	}
