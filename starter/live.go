@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/promoflow/promoflow/internal/config"
@@ -317,7 +318,10 @@ func liveStatusCmd(ctx context.Context, args []string, stdout io.Writer) error {
 func liveStop(ctx context.Context, c client.Client, campaign string) (workflows.LiveResult, error) {
 	var res workflows.LiveResult
 	id := workflows.LiveCampaignID(campaign)
-	if err := c.SignalWorkflow(ctx, id, "", workflows.LiveStopSignal, nil); err != nil {
+	// A campaign that stopped by itself (its window and grace ended) has
+	// its result already.
+	var done *serviceerror.NotFound
+	if err := c.SignalWorkflow(ctx, id, "", workflows.LiveStopSignal, nil); err != nil && !errors.As(err, &done) {
 		return res, fmt.Errorf("stop %s: %w", campaign, err)
 	}
 	if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {

@@ -85,17 +85,32 @@ func TestLiveCampaignSurvivesWorkerKill(t *testing.T) {
 		t.Fatalf("live start: %+v", info)
 	}
 
-	// One user twice: the second answer is capped when the first counted.
+	// A user whose answer counts (an offer or the control holdout), asked
+	// again: the second answer is capped. Users the source run contacted
+	// are suppressed (the template's suppress_days), as in batch plans.
 	var first, second live.Decision
-	must(t, json.Unmarshal([]byte(cli("live", "decide", "--campaign", camp, "--user", "u0000007", "--event", live.CartAbandoned, "--json")), &first))
-	must(t, json.Unmarshal([]byte(cli("live", "decide", "--campaign", camp, "--user", "u0000007", "--event", live.Lapsed, "--json")), &second))
-	if first.Probability <= 0 || first.Probability > 1 || first.UserID != "u0000007" {
-		t.Errorf("first decision %+v", first)
+	user, suppressed, manual := "", 0, int64(1) // manual: decisions asked here (the one after the loop too)
+	for i := 1; i <= 60 && user == ""; i++ {
+		id := fmt.Sprintf("u%07d", i)
+		manual++
+		must(t, json.Unmarshal([]byte(cli("live", "decide", "--campaign", camp, "--user", id, "--event", live.CartAbandoned, "--json")), &first))
+		if first.Probability <= 0 || first.Probability > 1 || first.UserID != id || first.Capped {
+			t.Fatalf("decision %+v", first)
+		}
+		if strings.HasPrefix(first.Reason, "suppressed: ") {
+			suppressed++
+		}
+		if first.Control || first.Offer != "none" {
+			user = id
+		}
 	}
-	if (first.Control || first.Offer != "none") != second.Capped {
-		t.Errorf("second decision capped=%v after first %+v", second.Capped, first)
+	if user == "" || suppressed == 0 {
+		t.Fatalf("no answer counted among the first users (%d suppressed)", suppressed)
 	}
-
+	must(t, json.Unmarshal([]byte(cli("live", "decide", "--campaign", camp, "--user", user, "--event", live.Lapsed, "--json")), &second))
+	if !second.Capped || second.Offer != "none" || second.Cost != 0 {
+		t.Errorf("second decision for %s: %+v after %+v", user, second, first)
+	}
 	// The bench, with the worker killed and replaced in the middle.
 	var benchOut string
 	done := make(chan struct{})
@@ -124,7 +139,7 @@ func TestLiveCampaignSurvivesWorkerKill(t *testing.T) {
 
 	var st LiveStatus
 	must(t, json.Unmarshal([]byte(cli("live", "status", "--campaign", camp, "--json")), &st))
-	if want := bench.Decisions + 2; st.Total.Decisions != want {
+	if want := bench.Decisions + manual; st.Total.Decisions != want {
 		t.Errorf("slices counted %d decisions, %d requests were answered", st.Total.Decisions, want)
 	}
 	if st.Total.Runs <= 3 {

@@ -43,6 +43,9 @@ const (
 	// DefaultLiveMaxHistory is the history length (events) at which a
 	// slice continues as new: about 1,500 decisions a run.
 	DefaultLiveMaxHistory = 10000
+	// LiveGrace is how long a live campaign keeps answering after its
+	// window ends (with no offer) before it stops by itself.
+	LiveGrace = time.Minute
 )
 
 // LiveCampaignID is the workflow ID of a live campaign.
@@ -191,10 +194,11 @@ func LiveCampaign(ctx workflow.Context, in LiveInput) (LiveResult, error) {
 		return res, err
 	}
 
-	// Live until stopped or the window ends.
+	// Live until stopped, or LiveGrace after the window ends (requests
+	// after the end are answered "outside the campaign window").
 	tctx, cancel := workflow.WithCancel(ctx)
 	sel := workflow.NewSelector(ctx)
-	sel.AddFuture(workflow.NewTimerWithOptions(tctx, end.Sub(workflow.Now(ctx)), workflow.TimerOptions{Summary: "window ends " + end.Format(time.RFC3339)}), func(workflow.Future) {})
+	sel.AddFuture(workflow.NewTimerWithOptions(tctx, end.Add(LiveGrace).Sub(workflow.Now(ctx)), workflow.TimerOptions{Summary: "window ends " + end.Format(time.RFC3339) + ", stop after the grace"}), func(workflow.Future) {})
 	sel.AddReceive(workflow.GetSignalChannel(ctx, LiveStopSignal), func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	sel.Select(ctx)
 	cancel()
