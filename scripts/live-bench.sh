@@ -39,7 +39,9 @@ trap 'scripts/stack.sh down >&2' EXIT
 
 if [[ ! -s $STATE/live-source ]]; then
 	"$STARTER" generate --users "$USERS" --seed 11 --out "$STATE/live-events.csv.gz" >&2
-	"$STARTER" run --template weekly --input "$STATE/live-events.csv.gz" --seed 11 --wait --json >"$STATE/live-source.json"
+	# The source campaign started two months ago: its contacts no longer suppress.
+	"$STARTER" run --template weekly --input "$STATE/live-events.csv.gz" --seed 11 --start "$(date -u -d "-60 days" +%F)" \
+		--future-tolerance -1s --wait --json >"$STATE/live-source.json"
 	echo "$USERS" >"$STATE/live-source"
 fi
 

@@ -129,19 +129,19 @@ func startLive(ctx context.Context, c client.Client, cfg *config.Config, in work
 		if err == nil && info.Stage != workflows.StageLiveResolve {
 			return info, ui, nil
 		}
-		// Not live yet, or failed: the result says why.
-		var res workflows.LiveResult
-		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		werr := run.Get(wctx, &res)
-		waited := wctx.Err() != nil
-		cancel()
-		switch {
-		case ctx.Err() != nil:
-			return workflows.LiveInfo{}, ui, ctx.Err()
-		case werr == nil:
+		// Not live yet; if it has ended (failed), its result says why.
+		d, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			var res workflows.LiveResult
+			if err := run.Get(ctx, &res); err != nil {
+				return workflows.LiveInfo{}, ui, fmt.Errorf("live campaign %s: %s", in.Campaign, describe(err))
+			}
 			return res.LiveInfo, ui, nil
-		case !waited:
-			return workflows.LiveInfo{}, ui, fmt.Errorf("live campaign %s: %s", in.Campaign, describe(werr))
+		}
+		select {
+		case <-ctx.Done():
+			return workflows.LiveInfo{}, ui, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

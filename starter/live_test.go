@@ -73,7 +73,16 @@ func TestLiveCampaignSurvivesWorkerKill(t *testing.T) {
 
 	events := filepath.Join(dir, "events.csv.gz")
 	cli("generate", "--users", "1500", "--seed", "5", "--out", events)
-	cli("run", "--template", "weekly", "--input", events, "--seed", "5", "--shards", "2", "--wait", "--json", "--run-id", "live-source")
+	// The source campaign ran two months ago (its contacts no longer
+	// suppress); a campaign of today contacted the first ten users.
+	ago := time.Now().UTC().AddDate(0, -2, 0)
+	cli("run", "--template", "weekly", "--input", events, "--seed", "5", "--shards", "2", "--wait", "--json", "--run-id", "live-source",
+		"--start", ago.Format(time.DateOnly), "--end", ago.AddDate(0, 0, 7).Format(time.DateOnly), "--future-tolerance", "-1s")
+	var contacted strings.Builder
+	for i := 1; i <= 10; i++ {
+		fmt.Fprintf(&contacted, "u%07d\n", i)
+	}
+	must(t, store.Put(ctx, activities.ContactsKey(time.Now(), "today"), []byte(contacted.String())))
 
 	const camp = "live-it"
 	const budget = 60.0
@@ -85,27 +94,27 @@ func TestLiveCampaignSurvivesWorkerKill(t *testing.T) {
 		t.Fatalf("live start: %+v", info)
 	}
 
-	// A user whose answer counts (an offer or the control holdout), asked
-	// again: the second answer is capped. Users the source run contacted
-	// are suppressed (the template's suppress_days), as in batch plans.
+	// A user contacted today is suppressed; a user whose answer counts (an
+	// offer or the control holdout), asked again, is capped.
 	var first, second live.Decision
-	user, suppressed, manual := "", 0, int64(1) // manual: decisions asked here (the one after the loop too)
-	for i := 1; i <= 60 && user == ""; i++ {
+	must(t, json.Unmarshal([]byte(cli("live", "decide", "--campaign", camp, "--user", "u0000003", "--event", live.CartAbandoned, "--json")), &first))
+	if first.Reason != "suppressed: recently_contacted" || first.Probability != 1 {
+		t.Errorf("a user contacted today: %+v", first)
+	}
+	user, manual := "", int64(2) // manual: decisions asked here (the one above and the one after the loop)
+	for i := 11; i <= 60 && user == ""; i++ {
 		id := fmt.Sprintf("u%07d", i)
 		manual++
 		must(t, json.Unmarshal([]byte(cli("live", "decide", "--campaign", camp, "--user", id, "--event", live.CartAbandoned, "--json")), &first))
 		if first.Probability <= 0 || first.Probability > 1 || first.UserID != id || first.Capped {
 			t.Fatalf("decision %+v", first)
 		}
-		if strings.HasPrefix(first.Reason, "suppressed: ") {
-			suppressed++
-		}
 		if first.Control || first.Offer != "none" {
 			user = id
 		}
 	}
-	if user == "" || suppressed == 0 {
-		t.Fatalf("no answer counted among the first users (%d suppressed)", suppressed)
+	if user == "" {
+		t.Fatal("no answer counted among 50 users")
 	}
 	must(t, json.Unmarshal([]byte(cli("live", "decide", "--campaign", camp, "--user", user, "--event", live.Lapsed, "--json")), &second))
 	if !second.Capped || second.Offer != "none" || second.Cost != 0 {
