@@ -156,53 +156,79 @@ func (a *Activities) LiveResolve(ctx context.Context, in LiveResolveInput) (_ Li
 	return m, nil
 }
 
-// LiveScoreInput asks for one user's scoring.
+// LiveScoreInput asks for the scoring of a batch of requests.
 type LiveScoreInput struct {
-	Model   LiveModel
-	Params  strategy.Params
-	Request live.Request
-	At      time.Time // the decision's time (workflow time)
+	Model    LiveModel
+	Params   strategy.Params
+	Requests []live.Request
+	At       time.Time // the decisions' time (workflow time)
 }
 
-// LiveScore scores one user for a live decision: the user's features from
-// the model's run moved to now and by the event (live.ApplyEvent), the
-// segment the run assigned, the propensity forest and uplift models, the
-// template's audience, suppression and offers (strategy.Params.Score). A
-// user the run does not know is scored ineligible ("no features"). The
-// worker keeps decoded models and each shard's users (liveCache), so a
-// decision on a shard this worker has seen reads nothing from the bucket.
-func (a *Activities) LiveScore(ctx context.Context, in LiveScoreInput) (_ strategy.Scored, err error) {
+// LiveScore scores the users of a batch of live requests, in order: each
+// user's features from the model's run moved to now and by the event
+// (live.ApplyEvent), the segment the run assigned, the propensity forest and
+// uplift models (one batch prediction), the template's audience,
+// suppression and offers (strategy.Params.Score). A user the run does not
+// know is scored ineligible ("no features"). The worker keeps decoded
+// models and each shard's users (liveCache), so a batch on shards this
+// worker has seen reads nothing from the bucket.
+func (a *Activities) LiveScore(ctx context.Context, in LiveScoreInput) (_ []strategy.Scored, err error) {
 	defer final(&err)
 	m, p := in.Model, in.Params
-	sh, err := a.live.shard(ctx, a, m, shard.Of(in.Request.UserID, m.Shards))
-	if err != nil {
-		return strategy.Scored{}, err
-	}
-	u, ok := sh.users[in.Request.UserID]
-	if !ok {
-		return strategy.Scored{UserID: in.Request.UserID, Status: strategy.Ineligible, Why: "no features: unknown user", Pick: -1}, nil
-	}
 	mod, err := a.live.models(ctx, a, m)
 	if err != nil {
-		return strategy.Scored{}, err
+		return nil, err
 	}
-	x := live.ApplyEvent(features.Names, u.values, in.Request.Event, m.End, in.At)
-	props := []float64{0}
-	mod.forest.PredictBatch([][]float64{x}, props)
-	var est strategy.Estimator
+	out := make([]strategy.Scored, len(in.Requests))
+	type known struct {
+		i     int
+		u     liveUser
+		sh    *liveShard
+		event string
+	}
+	var ks []known
+	var xs [][]float64
+	for i, req := range in.Requests {
+		sh, err := a.live.shard(ctx, a, m, shard.Of(req.UserID, m.Shards))
+		if err != nil {
+			return nil, err
+		}
+		u, ok := sh.users[req.UserID]
+		if !ok {
+			out[i] = strategy.Scored{UserID: req.UserID, Status: strategy.Ineligible, Why: "no features: unknown user", Pick: -1}
+			continue
+		}
+		ks = append(ks, known{i, u, sh, req.Event})
+		xs = append(xs, live.ApplyEvent(features.Names, u.values, req.Event, m.End, in.At))
+	}
+	if len(ks) == 0 {
+		return out, nil
+	}
+	props := make([]float64, len(xs))
+	mod.forest.PredictBatch(xs, props)
+	var upl *strategy.RowEstimates
 	if mod.uplift != nil {
-		pred := mod.uplift.Predict([][]float64{x})
-		est = strategy.NewRowEstimates(pred.Base, pred.Effect).Row(0)
+		pred := mod.uplift.Predict(xs)
+		upl = strategy.NewRowEstimates(pred.Base, pred.Effect)
 	}
-	user := strategy.User{
-		ID: in.Request.UserID, Segment: u.segment, Propensity: props[0], Basket: x[liveIdx.aov],
-		Orders: x[liveIdx.freq], RecencyDays: x[liveIdx.rec], Categories: u.categories, Suppressed: sh.suppressed[in.Request.UserID],
+	for j, k := range ks {
+		x := xs[j]
+		id := in.Requests[k.i].UserID
+		user := strategy.User{
+			ID: id, Segment: k.u.segment, Propensity: props[j], Basket: x[liveIdx.aov],
+			Orders: x[liveIdx.freq], RecencyDays: x[liveIdx.rec], Categories: k.u.categories, Suppressed: k.sh.suppressed[id],
+		}
+		if user.Basket <= 0 {
+			user.Basket = p.DefaultBasket
+		}
+		user.Member = user.Orders >= 2 // no profiles in live scoring: the documented proxy
+		var est strategy.Estimator
+		if upl != nil {
+			est = upl.Row(j)
+		}
+		out[k.i] = p.Score(user, x, est, mod.state)
 	}
-	if user.Basket <= 0 {
-		user.Basket = p.DefaultBasket
-	}
-	user.Member = user.Orders >= 2 // no profiles in live scoring: the documented proxy
-	return p.Score(user, x, est, mod.state), nil
+	return out, nil
 }
 
 var liveIdx = struct{ aov, freq, rec int }{

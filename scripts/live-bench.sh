@@ -45,8 +45,20 @@ if [[ ! -s $STATE/live-source ]]; then
 	echo "$USERS" >"$STATE/live-source"
 fi
 
+# CPU seconds (user + system) the Temporal server and the worker have used.
+cpu() {
+	local name pid
+	for name in temporal worker; do
+		pid=$(<"$STATE/run/$name.pid")
+		awk '{printf "%.2f ", ($14 + $15) / 100}' "/proc/$pid/stat"
+	done
+}
+
 for rate in "${RATES[@]}"; do
-	"$STARTER" live bench --template weekly --rate "$rate" --duration "$DURATION" --clients "$CLIENTS" \
-		--slices "$SLICES" --budget "$BUDGET" --json | tr -d '\n ' 
-	echo
+	read -r t0 w0 < <(cpu)
+	out=$("$STARTER" live bench --template weekly --rate "$rate" --duration "$DURATION" --clients "$CLIENTS" \
+		--slices "$SLICES" --budget "$BUDGET" ${SENDERS:+--senders "$SENDERS"} --json | tr -d '\n ')
+	read -r t1 w1 < <(cpu)
+	# The bench's JSON, with the CPU seconds the server and the worker spent during it.
+	echo "${out%\}},\"temporal_cpu_s\":$(echo "$t1 - $t0" | bc),\"worker_cpu_s\":$(echo "$w1 - $w0" | bc)}"
 done

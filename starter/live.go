@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -191,22 +192,136 @@ func liveInfo(ctx context.Context, c client.Client, campaign string) (workflows.
 	return info, v.Get(&info)
 }
 
-// liveDecide sends one decide update to the user's slice and waits for
-// the decision; id, when not empty, makes a repeated request the same
-// update (Temporal answers it once).
+// liveDecide sends one decide update with one request to the user's slice
+// and waits for the decision; id, when not empty, makes a repeated request
+// the same update (Temporal answers it once).
 func liveDecide(ctx context.Context, c client.Client, info workflows.LiveInfo, req live.Request, id string) (live.Decision, error) {
-	var d live.Decision
 	if len(info.Slices) == 0 {
-		return d, fmt.Errorf("live campaign %s has no slices (stage %s)", info.Campaign, info.Stage)
+		return live.Decision{}, fmt.Errorf("live campaign %s has no slices (stage %s)", info.Campaign, info.Stage)
 	}
+	ds, err := sendDecide(ctx, c, info.Slices[live.SliceOf(req.UserID, len(info.Slices))], []live.Request{req}, id)
+	if err != nil {
+		return live.Decision{}, err
+	}
+	return ds[0], nil
+}
+
+// sendDecide sends one decide update (a batch of requests of one slice)
+// and waits for its decisions.
+func sendDecide(ctx context.Context, c client.Client, slice string, reqs []live.Request, id string) ([]live.Decision, error) {
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: info.Slices[live.SliceOf(req.UserID, len(info.Slices))], UpdateName: workflows.LiveDecideUpdate,
-		UpdateID: id, Args: []any{req}, WaitForStage: client.WorkflowUpdateStageCompleted,
+		WorkflowID: slice, UpdateName: workflows.LiveDecideUpdate,
+		UpdateID: id, Args: []any{reqs}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
-		return d, err
+		return nil, err
 	}
-	return d, h.Get(ctx, &d)
+	var ds []live.Decision
+	if err := h.Get(ctx, &ds); err != nil {
+		return nil, err
+	}
+	if len(ds) != len(reqs) {
+		return nil, fmt.Errorf("slice %s answered %d of %d requests", slice, len(ds), len(reqs))
+	}
+	return ds, nil
+}
+
+// liveClient is a front door to a live campaign: callers' requests go to
+// their user's slice, and each slice has a few senders, each sending one
+// decide update at a time with every request that waits for the slice (up
+// to workflows.MaxLiveBatch). Under light load an update carries one
+// request; under heavy load the requests that arrive while updates are in
+// flight travel together, so a slice's workflow task, local activity and
+// update serve many decisions (docs/PERFORMANCE.md, "Live decisions").
+type liveClient struct {
+	queues []chan liveCall
+	wg     sync.WaitGroup
+}
+
+type liveCall struct {
+	req  live.Request
+	done chan liveAnswer
+}
+
+type liveAnswer struct {
+	d   live.Decision
+	err error
+}
+
+// newLiveClient starts senders senders per slice, spread over the
+// connections conns; timeout bounds each update. Close stops them.
+func newLiveClient(conns []client.Client, info workflows.LiveInfo, senders int, timeout time.Duration) *liveClient {
+	lc := &liveClient{queues: make([]chan liveCall, len(info.Slices))}
+	prefix := fmt.Sprintf("%s-%d", info.Campaign, time.Now().UnixNano())
+	var n atomic.Int64
+	for i, slice := range info.Slices {
+		q := make(chan liveCall, 4*workflows.MaxLiveBatch)
+		lc.queues[i] = q
+		for k := range senders {
+			c := conns[(i*senders+k)%len(conns)]
+			lc.wg.Add(1)
+			go func() {
+				defer lc.wg.Done()
+				for call := range q {
+					batch := []liveCall{call}
+				more:
+					for len(batch) < workflows.MaxLiveBatch {
+						select {
+						case next, ok := <-q:
+							if !ok {
+								break more
+							}
+							batch = append(batch, next)
+						default:
+							break more
+						}
+					}
+					reqs := make([]live.Request, len(batch))
+					for j, b := range batch {
+						reqs[j] = b.req
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), timeout)
+					ds, err := sendDecide(ctx, c, slice, reqs, fmt.Sprintf("%s-%d", prefix, n.Add(1)))
+					cancel()
+					for j, b := range batch {
+						if err != nil {
+							b.done <- liveAnswer{err: err}
+						} else {
+							b.done <- liveAnswer{d: ds[j]}
+						}
+					}
+				}
+			}()
+		}
+	}
+	return lc
+}
+
+// Decide asks for one user's decision and waits for it.
+func (lc *liveClient) Decide(ctx context.Context, req live.Request) (live.Decision, error) {
+	if err := req.Validate(); err != nil {
+		return live.Decision{}, err
+	}
+	done := make(chan liveAnswer, 1)
+	select {
+	case lc.queues[live.SliceOf(req.UserID, len(lc.queues))] <- liveCall{req: req, done: done}:
+	case <-ctx.Done():
+		return live.Decision{}, ctx.Err()
+	}
+	select {
+	case a := <-done:
+		return a.d, a.err
+	case <-ctx.Done():
+		return live.Decision{}, ctx.Err()
+	}
+}
+
+// Close stops the senders once the queued requests are sent.
+func (lc *liveClient) Close() {
+	for _, q := range lc.queues {
+		close(q)
+	}
+	lc.wg.Wait()
 }
 
 // liveDecideCmd is `starter live decide`.
@@ -385,10 +500,11 @@ type BenchResult struct {
 }
 
 // liveBenchCmd is `starter live bench`: an open-loop load at --rate
-// requests per second for --duration, sent by --clients concurrent
-// clients, on users of the campaign's run drawn at random; latency is
-// measured from each request's scheduled time, so a client falling behind
-// shows in the percentiles.
+// requests per second for --duration on users of the campaign's run drawn
+// at random. Requests go through one batching front door (liveClient)
+// whose senders use --clients Temporal connections in turn; each request
+// is sent at its time whatever is in flight, and its latency is measured
+// from that time.
 func liveBenchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("live bench")
 	cfg := config.FromEnv(fs)
@@ -396,17 +512,18 @@ func liveBenchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	l.register(fs)
 	rate := fs.Float64("rate", 100, "requests per second")
 	duration := fs.Duration("duration", 30*time.Second, "how long to send")
-	clients := fs.Int("clients", 8, "concurrent clients")
+	clients := fs.Int("clients", 8, "Temporal client connections the front door's senders use in turn")
 	users := fs.Int("users", 0, "draw users among the first N of the run (default: the run's users)")
 	seed := fs.Uint64("seed", 1, "seed of the users and events drawn")
 	timeout := fs.Duration("timeout", 30*time.Second, "a request's deadline")
+	senders := fs.Int("senders", 4, "decide updates in flight per slice; requests arriving meanwhile are batched into the next")
 	keep := fs.Bool("keep", false, "leave a campaign the bench started running")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if *rate <= 0 || *duration <= 0 || *clients < 1 {
-		return errors.New("--rate, --duration and --clients must be positive")
+	if *rate <= 0 || *duration <= 0 || *clients < 1 || *senders < 1 {
+		return errors.New("--rate, --duration, --clients and --senders must be positive")
 	}
 	c, err := dial(ctx, cfg)
 	if err != nil {
@@ -455,38 +572,44 @@ func liveBenchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		jobs[i].i = i
 		jobs[i].req = live.Request{UserID: synth.UserID(1 + rng.IntN(n)), Event: live.Events[rng.IntN(len(live.Events))]}
 	}
-	queue := make(chan job, total)
 	lat := make([]float64, total)
 	var errs, decided, offers int64
 	var mu sync.Mutex
 	var firstErrs []string
 	var wg sync.WaitGroup
-	benchID := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	for range *clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range queue {
-				rctx, cancel := context.WithTimeout(ctx, *timeout)
-				d, err := liveDecide(rctx, c, info, j.req, fmt.Sprintf("%s-%d", benchID, j.i))
-				cancel()
-				ms := float64(time.Since(j.at).Microseconds()) / 1000
-				mu.Lock()
-				lat[j.i] = ms
-				if err != nil {
-					errs++
-					if len(firstErrs) < 5 {
-						firstErrs = append(firstErrs, err.Error())
-					}
-				} else {
-					decided++
-					if d.Offer != "none" {
-						offers++
-					}
-				}
-				mu.Unlock()
+	// One batching front door (liveClient) whose senders use the clients
+	// (Temporal connections) in turn; each request is sent at its time
+	// whatever is still in flight (open loop).
+	conns := []client.Client{c}
+	for range *clients - 1 {
+		ci, err := dial(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer ci.Close()
+		conns = append(conns, ci)
+	}
+	front := newLiveClient(conns, info, *senders, *timeout)
+	send := func(j job) {
+		defer wg.Done()
+		rctx, cancel := context.WithTimeout(ctx, *timeout)
+		d, err := front.Decide(rctx, j.req)
+		cancel()
+		ms := float64(time.Since(j.at).Microseconds()) / 1000
+		mu.Lock()
+		defer mu.Unlock()
+		lat[j.i] = ms
+		if err != nil {
+			errs++
+			if len(firstErrs) < 5 {
+				firstErrs = append(firstErrs, err.Error())
 			}
-		}()
+			return
+		}
+		decided++
+		if d.Offer != "none" {
+			offers++
+		}
 	}
 	t0 := time.Now()
 	for i := range jobs {
@@ -501,10 +624,11 @@ func liveBenchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			break
 		}
 		jobs[i].at = at
-		queue <- jobs[i]
+		wg.Add(1)
+		go send(jobs[i])
 	}
-	close(queue)
 	wg.Wait()
+	front.Close()
 	elapsed := time.Since(t0)
 	for _, e := range firstErrs {
 		fmt.Fprintln(stderr, "error:", e)

@@ -19,8 +19,9 @@ import (
 
 // Live campaign messages and stages.
 const (
-	// LiveDecideUpdate asks a budget slice for a decision: a live.Request
-	// in, a live.Decision out.
+	// LiveDecideUpdate asks a budget slice for decisions: a batch of
+	// live.Request in (1 to MaxLiveBatch, all of the slice), the
+	// live.Decision of each out, in order.
 	LiveDecideUpdate = "decide"
 	// LiveStopSignal stops a live campaign (and, sent by the campaign, its
 	// slices): no decision is taken after it, the log is written whole.
@@ -46,6 +47,11 @@ const (
 	// LiveGrace is how long a live campaign keeps answering after its
 	// window ends (with no offer) before it stops by itself.
 	LiveGrace = time.Minute
+	// MaxLiveBatch bounds the requests of one decide update: a client
+	// batches the requests that arrive while its previous update to the
+	// slice is in flight (starter's liveClient), so one workflow task, one
+	// local activity and one update carry many decisions under load.
+	MaxLiveBatch = 64
 )
 
 // LiveCampaignID is the workflow ID of a live campaign.
@@ -277,8 +283,9 @@ type LiveSliceResult struct {
 }
 
 // LiveSlice owns one budget slice of a live campaign. Each decide update
-// scores the user in a local activity (LiveScore: models and users cached
-// in the worker) and decides with the slice's state (live.Slice.Decide);
+// (a batch of requests) scores its users in one local activity (LiveScore:
+// models and users cached in the worker) and decides each with the slice's
+// state (live.Slice.Decide), in order;
 // handlers run one at a time between their awaits, so the accounting is
 // never raced and the budget never exceeded. Decisions are written to the
 // bucket in numbered parts (LiveFlush) as they accumulate; before
@@ -307,31 +314,45 @@ func LiveSlice(ctx workflow.Context, in LiveSliceInput) (LiveSliceResult, error)
 		return LiveSliceResult{}, err
 	}
 	err := workflow.SetUpdateHandlerWithOptions(ctx, LiveDecideUpdate,
-		func(ctx workflow.Context, req live.Request) (live.Decision, error) {
+		func(ctx workflow.Context, reqs []live.Request) ([]live.Decision, error) {
 			lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 				StartToCloseTimeout: 10 * time.Second,
 				RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 50 * time.Millisecond, MaximumAttempts: 3, NonRetryableErrorTypes: []string{activities.BadInputType}},
 			})
-			var u strategy.Scored
+			var us []strategy.Scored
 			if err := workflow.ExecuteLocalActivity(lctx, a.LiveScore, activities.LiveScoreInput{
-				Model: in.Model, Params: in.Params, Request: req, At: workflow.Now(ctx),
-			}).Get(ctx, &u); err != nil {
-				return live.Decision{}, err
+				Model: in.Model, Params: in.Params, Requests: reqs, At: workflow.Now(ctx),
+			}).Get(ctx, &us); err != nil {
+				return nil, err
 			}
-			d := st.Decide(&in.Params, in.Pacing, u, req, workflow.Now(ctx))
-			d.Slice = in.Slice
-			pending = append(pending, d)
-			return d, nil
+			if len(us) != len(reqs) {
+				return nil, fmt.Errorf("slice %d: %d users scored for %d requests", in.Slice, len(us), len(reqs))
+			}
+			// No await from here to the return: the batch is decided in
+			// order, against the budget as it stands.
+			now := workflow.Now(ctx)
+			ds := make([]live.Decision, len(reqs))
+			for i, req := range reqs {
+				ds[i] = st.Decide(&in.Params, in.Pacing, us[i], req, now)
+				ds[i].Slice = in.Slice
+			}
+			pending = append(pending, ds...)
+			return ds, nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(req live.Request) error {
+		workflow.UpdateHandlerOptions{Validator: func(reqs []live.Request) error {
 			if stopping {
 				return errors.New("live campaign " + in.Campaign + " is stopped")
 			}
-			if err := req.Validate(); err != nil {
-				return err
+			if len(reqs) == 0 || len(reqs) > MaxLiveBatch {
+				return fmt.Errorf("a decide update carries 1 to %d requests, not %d", MaxLiveBatch, len(reqs))
 			}
-			if s := live.SliceOf(req.UserID, in.Slices); s != in.Slice {
-				return fmt.Errorf("user %s belongs to slice %d, not %d", req.UserID, s, in.Slice)
+			for _, req := range reqs {
+				if err := req.Validate(); err != nil {
+					return err
+				}
+				if s := live.SliceOf(req.UserID, in.Slices); s != in.Slice {
+					return fmt.Errorf("user %s belongs to slice %d, not %d", req.UserID, s, in.Slice)
+				}
 			}
 			return nil
 		}})

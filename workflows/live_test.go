@@ -15,8 +15,8 @@ import (
 	"github.com/promoflow/promoflow/internal/strategy"
 )
 
-// TestLiveSlice: a slice answers decide updates (scored by the LiveScore
-// local activity), refuses requests for other slices and unknown events,
+// TestLiveSlice: a slice answers decide updates of one request and of
+// batches (scored by the LiveScore local activity), refuses empty batches, requests for other slices and unknown events,
 // writes every decision to its log exactly once
 // (in parts of FlushEvery, the rest when it stops), and never spends beyond
 // its budget.
@@ -31,9 +31,13 @@ func TestLiveSlice(t *testing.T) {
 	}
 	start := env.Now()
 	pace := live.Pacing{Start: start, End: start.Add(time.Hour), Burst: 1}
-	env.OnActivity(a.LiveScore, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LiveScoreInput) (strategy.Scored, error) {
-		u := strategy.User{ID: in.Request.UserID, Segment: "s", Propensity: 0.1, Basket: 60, Orders: 2}
-		return in.Params.Score(u, nil, nil, nil), nil
+	env.OnActivity(a.LiveScore, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.LiveScoreInput) ([]strategy.Scored, error) {
+		var out []strategy.Scored
+		for _, r := range in.Requests {
+			u := strategy.User{ID: r.UserID, Segment: "s", Propensity: 0.1, Basket: 60, Orders: 2}
+			out = append(out, in.Params.Score(u, nil, nil, nil))
+		}
+		return out, nil
 	})
 	logged := map[string]int{} // user:seq -> times logged
 	parts := map[string]int{}
@@ -58,7 +62,7 @@ func TestLiveSlice(t *testing.T) {
 	}
 	var answered, rejected int
 	var offers int
-	send := func(id string, req live.Request, wantReject bool) {
+	send := func(id string, reqs []live.Request, wantReject bool) {
 		env.UpdateWorkflow(LiveDecideUpdate, id, &testsuite.TestUpdateCallback{
 			OnAccept: func() {
 				if wantReject {
@@ -76,19 +80,32 @@ func TestLiveSlice(t *testing.T) {
 					t.Errorf("%s: %v", id, err)
 					return
 				}
-				answered++
-				if d := v.(live.Decision); d.Offer != strategy.None {
-					offers++
+				for _, d := range v.([]live.Decision) {
+					answered++
+					if d.Offer != strategy.None {
+						offers++
+					}
 				}
 			},
-		}, req)
+		}, reqs)
 	}
-	for i, u := range mine {
-		env.RegisterDelayedCallback(func() { send(fmt.Sprintf("r%d", i), live.Request{UserID: u, Event: live.CartAbandoned}, false) }, time.Duration(i+1)*time.Second)
+	// One request per update, then batches of three.
+	for i := 0; i < len(mine); {
+		n := 1
+		if i >= 12 {
+			n = 3
+		}
+		var reqs []live.Request
+		for _, u := range mine[i : i+n] {
+			reqs = append(reqs, live.Request{UserID: u, Event: live.CartAbandoned})
+		}
+		env.RegisterDelayedCallback(func() { send(fmt.Sprintf("r%d", i), reqs, false) }, time.Duration(i+1)*time.Second)
+		i += n
 	}
 	env.RegisterDelayedCallback(func() {
-		send("wrong-slice", live.Request{UserID: other, Event: live.CartAbandoned}, true)
-		send("bad-event", live.Request{UserID: mine[0], Event: "purchase"}, true)
+		send("wrong-slice", []live.Request{{UserID: mine[2], Event: live.Lapsed}, {UserID: other, Event: live.CartAbandoned}}, true)
+		send("bad-event", []live.Request{{UserID: mine[0], Event: "purchase"}}, true)
+		send("empty", nil, true)
 		env.SignalWorkflow(LiveStopSignal, nil)
 	}, time.Minute)
 	budget := 12.0
@@ -104,7 +121,7 @@ func TestLiveSlice(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := res.Status
-	if answered != len(mine) || rejected != 2 || st.Decisions != int64(len(mine)) || st.Logged != st.Decisions {
+	if answered != len(mine) || rejected != 3 || st.Decisions != int64(len(mine)) || st.Logged != st.Decisions {
 		t.Errorf("answered %d, rejected %d; status %+v", answered, rejected, st)
 	}
 	if len(logged) != len(mine) {
