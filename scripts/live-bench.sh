@@ -52,6 +52,7 @@ cpu() {
 		pid=$(<"$STATE/run/$name.pid")
 		awk '{printf "%.2f ", ($14 + $15) / 100}' "/proc/$pid/stat"
 	done
+	echo
 }
 
 for rate in "${RATES[@]}"; do
