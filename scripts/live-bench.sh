@@ -9,6 +9,8 @@
 #
 #   scripts/live-bench.sh [RATE ...]          default: 100
 #   USERS=20000 DURATION=30s CLIENTS=8 SLICES=4 BUDGET=1000 scripts/live-bench.sh 100 200
+#   PROMOFLOW_SQLITE_PRAGMAS=journal_mode=wal,synchronous=normal scripts/live-bench.sh 100
+#                                               (the dev server's SQLite in WAL mode: scripts/stack.sh)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -28,9 +30,12 @@ export PROMOFLOW_TEMPORAL_ADDRESS=127.0.0.1:${LIVE_TEMPORAL_PORT:-17233}
 export PROMOFLOW_UI=http://127.0.0.1:${LIVE_UI_PORT:-18233}
 export PROMOFLOW_S3_ENDPOINT=http://127.0.0.1:${LIVE_S3_PORT:-17070}
 
+# The pinned temporal and versitygw: bin/ (built by make tools) unless
+# LIVE_TOOLS_DIR names a folder that has them.
+TOOLS=${LIVE_TOOLS_DIR:-$ROOT/bin}
 mkdir -p "$PROMOFLOW_BIN_DIR"
-make -s tools >&2
-for tool in temporal versitygw; do ln -sf "$ROOT/bin/$tool" "$PROMOFLOW_BIN_DIR/$tool"; done
+[[ -n ${LIVE_TOOLS_DIR:-} ]] || make -s tools >&2
+for tool in temporal versitygw; do ln -sf "$TOOLS/$tool" "$PROMOFLOW_BIN_DIR/$tool"; done
 go build -o "$PROMOFLOW_BIN_DIR/starter" ./starter
 STARTER=$PROMOFLOW_BIN_DIR/starter
 

@@ -142,6 +142,11 @@ DYNAMIC_CONFIG=(matching.numTaskqueueReadPartitions=1 matching.numTaskqueueWrite
 start_temporal() {
 	local log=$LOGS/temporal.log kv dc=()
 	for kv in "${DYNAMIC_CONFIG[@]}"; do dc+=(--dynamic-config-value "$kv"); done
+	# PROMOFLOW_SQLITE_PRAGMAS (comma-separated PRAGMA=VALUE, e.g.
+	# journal_mode=wal,synchronous=normal): the dev server's SQLite settings;
+	# unset keeps SQLite's defaults (rollback journal, a full sync per commit).
+	local pragma
+	for pragma in ${PROMOFLOW_SQLITE_PRAGMAS//,/ }; do dc+=(--sqlite-pragma "$pragma"); done
 	if running temporal "$BIN/temporal"; then
 		say "temporal: already running (pid $(<"$RUN/temporal.pid"))"
 	else
