@@ -146,7 +146,7 @@ start_temporal() {
 	# journal_mode=wal,synchronous=normal): the dev server's SQLite settings;
 	# unset keeps SQLite's defaults (rollback journal, a full sync per commit).
 	local pragma
-	for pragma in ${PROMOFLOW_SQLITE_PRAGMAS//,/ }; do dc+=(--sqlite-pragma "$pragma"); done
+	for pragma in ${PROMOFLOW_SQLITE_PRAGMAS:+${PROMOFLOW_SQLITE_PRAGMAS//,/ }}; do dc+=(--sqlite-pragma "$pragma"); done
 	if running temporal "$BIN/temporal"; then
 		say "temporal: already running (pid $(<"$RUN/temporal.pid"))"
 	else
