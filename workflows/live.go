@@ -378,6 +378,12 @@ func LiveSlice(ctx workflow.Context, in LiveSliceInput) (LiveSliceResult, error)
 		return nil
 	}
 	for {
+		// Idle, a slice waits without a timer (an idle campaign adds
+		// nothing to its history); with decisions waiting, at most
+		// FlushInterval before they are written.
+		if err := workflow.Await(ctx, func() bool { return stopping || len(pending) > 0 }); err != nil {
+			return LiveSliceResult{}, err
+		}
 		if _, err := workflow.AwaitWithTimeout(ctx, in.FlushInterval, func() bool { return stopping || len(pending) >= in.FlushEvery }); err != nil {
 			return LiveSliceResult{}, err
 		}
