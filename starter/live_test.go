@@ -87,7 +87,7 @@ func TestLiveCampaignSurvivesWorkerKill(t *testing.T) {
 	const camp = "live-it"
 	const budget = 60.0
 	out := cli("live", "start", "--template", "weekly", "--campaign", camp, "--budget", fmt.Sprint(budget), "--window", "90s",
-		"--slices", "3", "--max-history", "400", "--evaluate", "--json")
+		"--slices", "3", "--max-history", "150", "--evaluate", "--json")
 	var info workflows.LiveInfo
 	must(t, json.Unmarshal([]byte(out), &info))
 	if info.RunID != "live-source" || len(info.Slices) != 3 || info.Users != 1500 || info.Stage != workflows.StageLive {
