@@ -52,6 +52,7 @@ type Activities struct {
 
 	scaledPts scaledCache // the segment stage's standardized points
 	events    eventsCache // shards' events from Profile to Features
+	live      liveCache   // live campaigns' decoded models and shards
 }
 
 // scoredLimit is the bound of the scored-shard cache.

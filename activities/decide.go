@@ -97,23 +97,34 @@ func (a *Activities) DecidePrepare(ctx context.Context, in DecidePrepareInput) (
 		out.Retired, out.Explore = st.Retired, st.Explore
 	}
 	if in.SuppressDays > 0 {
-		all, err := a.Store.List(ctx, ContactsPrefix)
-		if err != nil {
+		if out.ContactKeys, err = a.recentContacts(ctx, in.Campaign, in.Start, in.SuppressDays); err != nil {
 			return out, err
 		}
-		from := in.Start.UTC().AddDate(0, 0, -in.SuppressDays).Format("2006-01-02")
-		to := in.Start.UTC().Format("2006-01-02")
-		for _, k := range all {
-			name := path.Base(k)
-			date, camp, ok := strings.Cut(strings.TrimSuffix(name, ".txt"), "_")
-			if !ok || camp == in.Campaign || date < from || date > to {
-				continue
-			}
-			out.ContactKeys = append(out.ContactKeys, k)
-		}
-		slices.Sort(out.ContactKeys)
 	}
 	return out, nil
+}
+
+// recentContacts lists the contact lists of campaigns started within days
+// before start (campaign itself excluded, so a re-run is not suppressed by
+// itself), in name order.
+func (a *Activities) recentContacts(ctx context.Context, campaign string, start time.Time, days int) ([]string, error) {
+	all, err := a.Store.List(ctx, ContactsPrefix)
+	if err != nil {
+		return nil, err
+	}
+	from := start.UTC().AddDate(0, 0, -days).Format("2006-01-02")
+	to := start.UTC().Format("2006-01-02")
+	var keys []string
+	for _, k := range all {
+		name := path.Base(k)
+		date, camp, ok := strings.Cut(strings.TrimSuffix(name, ".txt"), "_")
+		if !ok || camp == campaign || date < from || date > to {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 // eachTableRow calls fn with every row of every piece of a canonical table

@@ -146,6 +146,11 @@ S3_POSIX_FLAGS=(--data-integrity-etag)
 start_temporal() {
 	local log=$LOGS/temporal.log kv dc=()
 	for kv in "${DYNAMIC_CONFIG[@]}"; do dc+=(--dynamic-config-value "$kv"); done
+	# PROMOFLOW_SQLITE_PRAGMAS (comma-separated PRAGMA=VALUE, e.g.
+	# journal_mode=wal,synchronous=normal): the dev server's SQLite settings;
+	# unset keeps SQLite's defaults (rollback journal, a full sync per commit).
+	local pragma
+	for pragma in ${PROMOFLOW_SQLITE_PRAGMAS:+${PROMOFLOW_SQLITE_PRAGMAS//,/ }}; do dc+=(--sqlite-pragma "$pragma"); done
 	if running temporal "$BIN/temporal"; then
 		say "temporal: already running (pid $(<"$RUN/temporal.pid"))"
 	else

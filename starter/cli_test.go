@@ -45,6 +45,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"generate", "-h"}, []string{"flags:", "-out", "-users"}},
 		{[]string{"schedule", "create", "-h"}, []string{scheduleUsage, "flags:", "-cron", "-every", "connection flags", "-task-queue"}},
 		{[]string{"schedule", "--help"}, []string{scheduleUsage}},
+		{[]string{"live", "bench", "-h"}, []string{liveUsage, "flags:", "-budget", "-clients", "-duration", "-rate", "connection flags", "-task-queue"}},
+		{[]string{"live", "decide", "--help"}, []string{liveUsage, "flags:", "-campaign", "-event", "-user"}},
 		{[]string{"-h"}, []string{"usage: starter <command>", "  status ", "  version "}},
 	} {
 		var stdout, stderr bytes.Buffer

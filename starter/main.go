@@ -42,6 +42,7 @@ func commands() []command {
 		{"outcomes", "outcomes --campaign C --input FILE[,FILE] [--mapping M] [--json]", "upload a campaign's outcome events and tell its evaluation they are in", outcomesCmd},
 		{"report", "report --template T [--json]", "write a template's overview page (reports/<template>/index.html) and print its path", reportCmd},
 		{"simulate", "simulate --weeks N --users N --seed S [--json]", "run the closed loop for N simulated weeks and print plan, oracle and baseline profit", simulateCmd},
+		{"live", "live <start|decide|stop|status|bench> [flags]", "live campaigns: event-triggered decisions within a paced budget", liveCmd},
 		{"codec-server", "codec-server [--listen ADDR] [--cors-origin URL]", "decode encrypted payloads for the Temporal UI and CLI", codecServer},
 		{"version", "version", "print the starter's version and commit (also --version)", nil},
 	}
@@ -101,6 +102,11 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case errors.As(err, &help):
 		if cmd.name == "schedule" {
 			fmt.Fprint(stdout, scheduleUsage)
+			printFlags(stdout, help.fs)
+			return 0
+		}
+		if cmd.name == "live" {
+			fmt.Fprint(stdout, liveUsage)
 			printFlags(stdout, help.fs)
 			return 0
 		}

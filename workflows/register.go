@@ -19,6 +19,8 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(Uplift)
 	r.RegisterWorkflow(Evaluate)
 	r.RegisterWorkflow(Simulate)
+	r.RegisterWorkflow(LiveCampaign)
+	r.RegisterWorkflow(LiveSlice)
 	r.RegisterActivity(acts)
 }
 

@@ -32,6 +32,7 @@ const (
 	StageUplift   = "uplift"
 	StageEvaluate = "evaluate" // the Evaluate workflow
 	StageSimulate = "simulate" // the Simulate workflow's world
+	StageLive     = "live"     // live campaigns (LiveCampaign, LiveSlice)
 )
 
 // stages maps activity types to the stage of the regeneration they run in.
@@ -49,6 +50,7 @@ var stages = map[string]string{
 	"UpliftPrepare": StageUplift, "UpliftFold": StageUplift, "UpliftEvaluate": StageUplift,
 	"ResolveInputs": StageIngest, "EvaluateCampaign": StageEvaluate, "SimulateWeek": StageSimulate, "SimulateDrop": StageSimulate, "AwaitHistory": StageSimulate,
 	"ResolveKeys": StageIngest, // opt-out and history prefixes, listed when a run starts
+	"LiveResolve": StageLive, "LiveScore": StageLive, "LiveFlush": StageLive, "LivePublish": StageLive,
 }
 
 // StageOf returns the stage an activity type runs in; an activity that is
@@ -138,7 +140,13 @@ func (i *inbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteAc
 	f := FieldsOf(info.ActivityType.Name, info.WorkflowExecution.ID, in.Args)
 	ctx = context.WithValue(ctx, fieldsKey{}, f)
 	logger := activity.GetLogger(ctx)
-	logger.Info("activity started", "attempt", info.Attempt)
+	// Local activities (a live decision's scoring, one per request) log
+	// only their failures: two lines per decision would be most of a
+	// worker's log and a share of its CPU at hundreds of decisions a second.
+	quiet := info.IsLocalActivity
+	if !quiet {
+		logger.Info("activity started", "attempt", info.Attempt)
+	}
 	start := time.Now()
 	// CPU samples carry the stage and the activity, so one profile of a
 	// whole run splits by stage (go tool pprof -tagfocus stage=features).
@@ -148,7 +156,7 @@ func (i *inbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteAc
 	secs := time.Since(start).Seconds()
 	if err != nil {
 		logger.Warn("activity failed", "seconds", secs, "attempt", info.Attempt, "error", err)
-	} else {
+	} else if !quiet {
 		logger.Info("activity completed", "seconds", secs)
 	}
 	return res, err

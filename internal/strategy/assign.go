@@ -536,3 +536,12 @@ func (p *Params) choose(users []Scored, lambda float64, q Quotas, kept []bool, f
 	}
 	return choice, withheld
 }
+
+// AssignmentProbability is the probability that the control and
+// exploration draws gave u what it gets, option c (or no offer when c < 0
+// or u is held out), at multiplier lambda; explore says the offer is u's
+// exploration draw. Live decisions (internal/live), taken one user at a
+// time, log it as Assign logs it for batch plans.
+func (p *Params) AssignmentProbability(u *Scored, c int, lambda float64, explore bool) float64 {
+	return p.assignmentProbability(u, c, lambda, explore)
+}
