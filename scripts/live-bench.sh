@@ -9,8 +9,8 @@
 #
 #   scripts/live-bench.sh [RATE ...]          default: 100
 #   USERS=20000 DURATION=30s CLIENTS=8 SLICES=4 BUDGET=1000 scripts/live-bench.sh 100 200
-#   PROMOFLOW_SQLITE_PRAGMAS=journal_mode=wal,synchronous=normal scripts/live-bench.sh 100
-#                                               (the dev server's SQLite in WAL mode: scripts/stack.sh)
+#   PROMOFLOW_SQLITE_PRAGMAS=none scripts/live-bench.sh 100
+#                                               (the dev server's SQLite with its own defaults, not WAL: scripts/stack.sh)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

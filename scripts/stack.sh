@@ -143,14 +143,19 @@ DYNAMIC_CONFIG=(matching.numTaskqueueReadPartitions=1 matching.numTaskqueueWrite
 # same list, and says why): checksum-derived ETags instead of an MD5 of every upload.
 S3_POSIX_FLAGS=(--data-integrity-etag)
 
+# The dev server's SQLite settings unless PROMOFLOW_SQLITE_PRAGMAS says
+# otherwise (internal/testenv.DefaultSQLitePragmas: the same, and why).
+SQLITE_PRAGMAS=journal_mode=wal,synchronous=normal
+
 start_temporal() {
 	local log=$LOGS/temporal.log kv dc=()
 	for kv in "${DYNAMIC_CONFIG[@]}"; do dc+=(--dynamic-config-value "$kv"); done
-	# PROMOFLOW_SQLITE_PRAGMAS (comma-separated PRAGMA=VALUE, e.g.
-	# journal_mode=wal,synchronous=normal): the dev server's SQLite settings;
-	# unset keeps SQLite's defaults (rollback journal, a full sync per commit).
-	local pragma
-	for pragma in ${PROMOFLOW_SQLITE_PRAGMAS:+${PROMOFLOW_SQLITE_PRAGMAS//,/ }}; do dc+=(--sqlite-pragma "$pragma"); done
+	# PROMOFLOW_SQLITE_PRAGMAS (comma-separated PRAGMA=VALUE): the dev
+	# server's SQLite settings; unset means SQLITE_PRAGMAS (internal/testenv's
+	# DefaultSQLitePragmas, which says why), "none" SQLite's own defaults.
+	local pragma pragmas=${PROMOFLOW_SQLITE_PRAGMAS-$SQLITE_PRAGMAS}
+	[[ $pragmas == none ]] && pragmas=
+	for pragma in ${pragmas:+${pragmas//,/ }}; do dc+=(--sqlite-pragma "$pragma"); done
 	if running temporal "$BIN/temporal"; then
 		say "temporal: already running (pid $(<"$RUN/temporal.pid"))"
 	else

@@ -156,6 +156,33 @@ var DynamicConfig = []string{
 // never reads an ETag as an MD5.
 var S3PosixFlags = []string{"--data-integrity-etag"}
 
+// DefaultSQLitePragmas are the dev server's SQLite settings unless
+// PROMOFLOW_SQLITE_PRAGMAS says otherwise (scripts/stack.sh has the same
+// default; a test checks that they agree). A write-ahead log with normal
+// syncing: SQLite's default (a rollback journal synced in full at every
+// commit) made every workflow and activity task wait on the disk, up to a
+// second at the tail (docs/PERFORMANCE.md, "Live decisions"). A killed
+// server loses nothing; only a machine crash can lose the last commits, as
+// the dev server's data may.
+var DefaultSQLitePragmas = []string{"journal_mode=wal", "synchronous=normal"}
+
+// SQLitePragmas are the dev server's SQLite settings (PRAGMA=VALUE):
+// PROMOFLOW_SQLITE_PRAGMAS, comma-separated, when set ("none": SQLite's
+// own defaults), else DefaultSQLitePragmas.
+func SQLitePragmas() []string {
+	v, ok := os.LookupEnv("PROMOFLOW_SQLITE_PRAGMAS")
+	if !ok {
+		return DefaultSQLitePragmas
+	}
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" && p != "none" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func startTemporal(t testing.TB, dc []string) (addr, uiURL string, srv *server) {
 	t.Helper()
 	bin := mustBinary(t, temporalBin)
@@ -178,6 +205,9 @@ func startTemporal(t testing.TB, dc []string) (addr, uiURL string, srv *server) 
 		}
 		for _, kv := range dc {
 			args = append(args, "--dynamic-config-value", kv)
+		}
+		for _, pr := range SQLitePragmas() {
+			args = append(args, "--sqlite-pragma", pr)
 		}
 		if os.Getenv("PROMOFLOW_TEST_UI") != "" {
 			args = append(args, "--ui-ip", "127.0.0.1", "--ui-port", strconv.Itoa(uiPort))

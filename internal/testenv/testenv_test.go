@@ -335,3 +335,43 @@ func TestStackScriptS3Flags(t *testing.T) {
 		t.Error("scripts/stack.sh does not pass S3_POSIX_FLAGS to versitygw posix")
 	}
 }
+
+// TestStackScriptSQLitePragmas: scripts/stack.sh's dev server defaults to
+// testenv's SQLite settings.
+func TestStackScriptSQLitePragmas(t *testing.T) {
+	script, err := os.ReadFile("../../scripts/stack.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^SQLITE_PRAGMAS=(\S+)$`).FindSubmatch(script)
+	if m == nil {
+		t.Fatal("scripts/stack.sh: no SQLITE_PRAGMAS=... line")
+	}
+	if got, want := string(m[1]), strings.Join(DefaultSQLitePragmas, ","); got != want {
+		t.Errorf("scripts/stack.sh defaults to %s, testenv to %s", got, want)
+	}
+}
+
+func TestSQLitePragmas(t *testing.T) {
+	for _, tc := range []struct {
+		env  *string
+		want string
+	}{
+		{nil, strings.Join(DefaultSQLitePragmas, " ")},
+		{ptr("none"), ""},
+		{ptr(""), ""},
+		{ptr("journal_mode=wal, busy_timeout=5000"), "journal_mode=wal busy_timeout=5000"},
+	} {
+		if tc.env == nil {
+			t.Setenv("PROMOFLOW_SQLITE_PRAGMAS", "") // restored after the test
+			os.Unsetenv("PROMOFLOW_SQLITE_PRAGMAS")
+		} else {
+			t.Setenv("PROMOFLOW_SQLITE_PRAGMAS", *tc.env)
+		}
+		if got := strings.Join(SQLitePragmas(), " "); got != tc.want {
+			t.Errorf("env %v: %q, want %q", tc.env, got, tc.want)
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }
