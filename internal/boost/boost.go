@@ -208,13 +208,11 @@ func Load(r io.Reader) (*Model, error) {
 	return m, nil
 }
 
-// IsModel reports whether data is a saved Model (its "kind" is Kind),
-// without decoding the trees: how a reader tells a booster from a forest.
+// IsModel reports whether data is a model written by Save, which starts
+// with its "kind" field, without decoding the trees: how a reader tells a
+// booster from a forest cheaply.
 func IsModel(data []byte) bool {
-	var head struct {
-		Kind string `json:"kind"`
-	}
-	return json.Unmarshal(data, &head) == nil && head.Kind == Kind
+	return bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte(`{"kind":"`+Kind+`"`))
 }
 
 // validate checks m's shape: a known loss, features, a finite base, and

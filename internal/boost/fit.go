@@ -266,9 +266,9 @@ func (b *booster) gradients() {
 // candidate is a leaf waiting to be split.
 type candidate struct {
 	lo, hi, depth, node int
-	hist               []cell
-	g, h               float64
-	split              split
+	hist                []cell
+	g, h                float64
+	split               split
 }
 
 // split is a leaf's best split.
