@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -135,6 +136,7 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			return activities.TrainTreesOutput{Key: "trees", Trees: 5, Rows: 64, Positives: 16}, nil
 		},
 		"CombineForest": activities.CombineForestOutput{Key: "forest", Trees: 20},
+		"TrainBoost":    activities.TrainBoostOutput{Key: "runs/t-1/models/propensity/gbdt.json", Trees: 30, Rounds: 50, Rows: 256, Sampled: 256, Positives: 64},
 		"EvaluateForest": func(_ context.Context, in activities.EvaluateInput) (metrics.ScoreHist, error) {
 			h := metrics.NewScoreHist(10)
 			h.Add(0.9, true)
@@ -244,6 +246,56 @@ func TestRegenerateReducesShards(t *testing.T) {
 	env.AssertNumberOfCalls(t, "DecideAssign", testShards)
 	if st := sum.Strategy; st == nil || st.Budget.Total != 10000 || st.Budget.Used != 40 || st.Audience.Control != 40 || st.Budget.Lambda != 0 {
 		t.Errorf("strategy summary %+v", st)
+	}
+}
+
+// TestRegeneratePropensityModel checks that a run boosts its propensity
+// model unless it asks for the forest, and that the decision scores with
+// the model the run trained.
+func TestRegeneratePropensityModel(t *testing.T) {
+	for _, tc := range []struct {
+		propensity, model, key string
+		trees                  int
+	}{
+		{"", ModelBoost, "runs/t-1/models/propensity/gbdt.json", 30},
+		{ModelForest, "", "forest", 20},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			var mu sync.Mutex
+			var scoredWith []string
+			env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"DecideScore": func(c *testsuite.MockCallWrapper) {
+				c.Return(func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
+					mu.Lock()
+					scoredWith = append(scoredWith, in.ForestKey)
+					mu.Unlock()
+					return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
+				})
+			}})
+			in := testInput()
+			in.Propensity = tc.propensity
+			env.ExecuteWorkflow(Regenerate, in)
+			var sum Summary
+			if err := env.GetWorkflowResult(&sum); err != nil {
+				t.Fatal(err)
+			}
+			var m TrainOutput
+			data, _ := json.Marshal(sum.Models["propensity"])
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m.Model != tc.model || m.ForestKey != tc.key || m.Trees != tc.trees {
+				t.Errorf("propensity model %q at %q, %d trees; want %q at %q, %d", m.Model, m.ForestKey, m.Trees, tc.model, tc.key, tc.trees)
+			}
+			if len(scoredWith) != testShards || scoredWith[0] != tc.key {
+				t.Errorf("DecideScore used %v, want %q on %d shards", scoredWith, tc.key, testShards)
+			}
+			if tc.model == ModelBoost {
+				env.AssertNotCalled(t, "TrainTrees", mock.Anything, mock.Anything)
+				env.AssertNumberOfCalls(t, "TrainBoost", 1)
+			} else {
+				env.AssertNotCalled(t, "TrainBoost", mock.Anything, mock.Anything)
+			}
+		})
 	}
 }
 
@@ -377,7 +429,7 @@ func TestProgressQuery(t *testing.T) {
 	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){
 		"DecideScore": func(c *testsuite.MockCallWrapper) {
 			c.After(time.Hour).Return(func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
-				return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), Users: 100}, nil
+				return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
 			})
 		},
 	})
