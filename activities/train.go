@@ -227,13 +227,18 @@ type TrainBoostInput struct {
 	// salted with the run seed (the same users whatever the shard count).
 	// 0 means no bound.
 	MaxRows int
+	// FoldsUpTo is the most users trained on for which Params.Folds
+	// models are averaged; with more, one model is boosted (its validation
+	// fold is large enough alone). 0 means always Params.Folds.
+	FoldsUpTo int
 }
 
 // TrainBoostOutput describes the boosted model and what it was trained on.
 type TrainBoostOutput struct {
 	Key         string
 	Trees       int   // trees kept (the best round)
-	Rounds      int   // rounds grown before early stopping
+	Rounds      int   // rounds grown before early stopping (summed over folds)
+	Folds       int   // models averaged
 	Rows        int64 // training users that are not held out
 	Sampled     int64 // of them, those trained on (MaxRows)
 	Positives   int64 // buyers among Rows
@@ -313,11 +318,14 @@ func (a *Activities) TrainBoost(ctx context.Context, in TrainBoostInput) (_ Trai
 	}
 	p := in.Params
 	p.Seed = uint64(in.Seed)*1_000_003 + 17
+	if in.FoldsUpTo > 0 && out.Sampled > int64(in.FoldsUpTo) {
+		p.Folds = 0
+	}
 	mdl, err := boost.Fit(m, y, w, p)
 	if err != nil {
 		return TrainBoostOutput{}, err
 	}
-	out.Trees, out.Rounds, out.ValidLoss = len(mdl.Trees), mdl.Rounds, mdl.Valid
+	out.Trees, out.Rounds, out.Folds, out.ValidLoss = len(mdl.Trees), mdl.Rounds, max(p.Folds, 1), mdl.Valid
 	out.Importances = map[string]float64{}
 	for i, v := range mdl.Importances() {
 		out.Importances[mdl.Features[i]] = v

@@ -26,6 +26,9 @@ type TrainInput struct {
 	// and the most training users it samples (0: all).
 	Boost     boost.Params
 	BoostRows int
+	// BoostFoldsUpTo is the most users for which Boost.Folds models are
+	// averaged (activities.TrainBoostInput.FoldsUpTo).
+	BoostFoldsUpTo int
 }
 
 // Propensity model kinds (TrainInput.Model, TrainOutput.Model).
@@ -40,7 +43,8 @@ type TrainOutput struct {
 	Model         string             `json:"model,omitempty"` // ModelBoost, or "" for a forest
 	ForestKey     string             `json:"forest"`          // the model's key, whichever its kind
 	Trees         int                `json:"trees"`
-	Rounds        int                `json:"rounds,omitempty"`     // ModelBoost: rounds grown before early stopping
+	Rounds        int                `json:"rounds,omitempty"`     // ModelBoost: rounds grown before early stopping, summed over folds
+	Folds         int                `json:"folds,omitempty"`      // ModelBoost: models averaged
 	Sampled       int64              `json:"sampled,omitempty"`    // ModelBoost: training users trained on (BoostRows)
 	ValidLoss     float64            `json:"valid_loss,omitempty"` // ModelBoost: log loss on its validation fold
 	TrainRows     int64              `json:"train_rows"`
@@ -172,13 +176,14 @@ func trainBoost(ctx workflow.Context, in TrainInput, binsKey string, progress *P
 	var b activities.TrainBoostOutput
 	err := workflow.ExecuteActivity(ctx, a.TrainBoost, activities.TrainBoostInput{
 		RunID: in.RunID, Shards: in.Shards, Seed: in.Seed, BinsKey: binsKey, Params: in.Boost, MaxRows: in.BoostRows,
+		FoldsUpTo: in.BoostFoldsUpTo,
 	}).Get(ctx, &b)
 	if err != nil {
 		return fmt.Errorf("boost: %w", err)
 	}
 	progress.Stages[1].State, progress.Stages[1].Done = Done, 1
 	progress.Stages[2].State, progress.Stages[2].Done = Done, 1
-	out.Model, out.ForestKey, out.Trees, out.Rounds = ModelBoost, b.Key, b.Trees, b.Rounds
+	out.Model, out.ForestKey, out.Trees, out.Rounds, out.Folds = ModelBoost, b.Key, b.Trees, b.Rounds, b.Folds
 	out.TrainRows, out.Sampled, out.Positives, out.ValidLoss, out.Importances = b.Rows, b.Sampled, b.Positives, b.ValidLoss, b.Importances
 	return nil
 }

@@ -67,10 +67,12 @@ type Model struct {
 	Base     float64       `json:"base"` // initial score: log-odds or mean label
 	Trees    []forest.Tree `json:"trees"`
 	// Rounds is the rounds grown before early stopping; len(Trees) the
-	// best round's count, which the model keeps.
+	// best round's count, which the model keeps (both summed over the
+	// models of Params.Folds).
 	Rounds int `json:"rounds"`
 	// Train and Valid are the mean losses on the training rows and the
-	// validation fold at the kept round (Valid is 0 without a fold).
+	// validation fold at the kept round (Valid is 0 without a fold;
+	// averaged over the models of Params.Folds).
 	Train float64 `json:"train_loss"`
 	Valid float64 `json:"valid_loss,omitempty"`
 }

@@ -451,3 +451,40 @@ func BenchmarkPredictBatch(b *testing.B) {
 		mdl.PredictBatch(x, out)
 	}
 }
+
+// TestFolds checks that Folds averages the scores of one model per
+// validation fold, each trained on the other folds.
+func TestFolds(t *testing.T) {
+	x, y := synth(3000, 4, LogLoss, 14)
+	m := matrix(t, x)
+	p := Params{Rounds: 40, Folds: 3, Seed: 2}
+	avg, err := Fit(m, y, nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, _ := p.resolve()
+	var each []*Model
+	rounds, valid := 0, 0.0
+	for fold := range 3 {
+		b := newBooster(m, y, nil, rp, fold)
+		if n := len(b.valid); n < 900 || n > 1100 {
+			t.Fatalf("fold %d validates on %d of 3000 rows", fold, n)
+		}
+		mdl := b.run()
+		each = append(each, mdl)
+		rounds += mdl.Rounds
+		valid += mdl.Valid / 3
+	}
+	if avg.Rounds != rounds || math.Abs(avg.Valid-valid) > 1e-12 {
+		t.Errorf("rounds %d, valid loss %v; want the folds' %d and %v", avg.Rounds, avg.Valid, rounds, valid)
+	}
+	for i, r := range x[:200] {
+		var s float64
+		for _, mdl := range each {
+			s += mdl.score(r) / 3
+		}
+		if got := avg.Predict(r); math.Abs(got-sigmoid(s)) > 1e-12 {
+			t.Fatalf("row %d: %v, want the folds' mean score's %v", i, got, sigmoid(s))
+		}
+	}
+}

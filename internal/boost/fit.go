@@ -41,7 +41,13 @@ type Params struct {
 	// Patience is the rounds without a better validation loss after which
 	// training stops.
 	Patience int
-	Seed     uint64 // draws the validation fold
+	// Folds > 1 boosts Folds models instead of one, each validated (and
+	// stopped) on its own fold of the rows (drawn by Seed; ValidShare is
+	// not used) and trained on the others, and averages their scores: every
+	// row is used for training and for stopping, and the average is less
+	// noisy than one model stopped on a small fold. 0 or 1 means one model.
+	Folds int
+	Seed  uint64 // draws the validation fold
 }
 
 // resolve applies the defaults and checks p.
@@ -70,7 +76,7 @@ func (p Params) resolve() (Params, error) {
 	deff(&p.MinHessian, DefaultMinHessian)
 	deff(&p.ValidShare, DefaultValidShare)
 	switch {
-	case p.Rounds < 0 || p.MaxLeaves < 2 || p.MinLeaf < 1 || p.MaxDepth < 0 || p.Patience < 1:
+	case p.Folds < 0 || p.Rounds < 0 || p.MaxLeaves < 2 || p.MinLeaf < 1 || p.MaxDepth < 0 || p.Patience < 1:
 		return p, fmt.Errorf("boost: invalid params %+v", p)
 	case !(p.LearningRate > 0) || !(p.MinHessian > 0) || !(p.L2 >= 0) || !(p.MinGain >= 0) || p.ValidShare >= 1:
 		return p, fmt.Errorf("boost: invalid params %+v", p)
@@ -98,11 +104,42 @@ func Fit(m *forest.Matrix, y, w []float64, p Params) (*Model, error) {
 			return nil, fmt.Errorf("boost: weight %d is %v", i, w[i])
 		}
 	}
-	b := newBooster(m, y, w, p)
-	if len(b.train) == 0 {
-		return nil, errors.New("boost: no rows of positive weight")
+	if p.Folds <= 1 {
+		b := newBooster(m, y, w, p, 0)
+		if len(b.train) == 0 {
+			return nil, errors.New("boost: no rows of positive weight")
+		}
+		return b.run(), nil
 	}
-	return b.run(), nil
+	// The mean of the folds' scores: their bases averaged, their trees
+	// concatenated with leaf values divided by the number of folds.
+	var out *Model
+	k := float64(p.Folds)
+	for fold := range p.Folds {
+		b := newBooster(m, y, w, p, fold)
+		if len(b.train) == 0 {
+			return nil, errors.New("boost: no rows of positive weight")
+		}
+		mdl := b.run()
+		for _, t := range mdl.Trees {
+			for i := range t.Nodes {
+				t.Nodes[i].Value /= k
+			}
+		}
+		if out == nil {
+			out = mdl
+			out.Base /= k
+			out.Train /= k
+			out.Valid /= k
+			continue
+		}
+		out.Base += mdl.Base / k
+		out.Trees = append(out.Trees, mdl.Trees...)
+		out.Rounds += mdl.Rounds
+		out.Train += mdl.Train / k
+		out.Valid += mdl.Valid / k
+	}
+	return out, nil
 }
 
 // booster holds one Fit's state.
@@ -136,7 +173,9 @@ type cell struct {
 // histBins is the histogram size per feature: every bin and the missing bin.
 const histBins = forest.MissingBin + 1
 
-func newBooster(m *forest.Matrix, y, w []float64, p Params) *booster {
+// newBooster prepares one model's boosting: with p.Folds > 1, validated on
+// fold `fold`.
+func newBooster(m *forest.Matrix, y, w []float64, p Params, fold int) *booster {
 	d := len(m.Features())
 	b := &booster{p: p, m: m, y: y, w: w, cols: make([][]uint8, d), nbins: make([]int, d)}
 	for f := range d {
@@ -149,7 +188,7 @@ func newBooster(m *forest.Matrix, y, w []float64, p Params) *booster {
 		if w != nil && w[i] == 0 {
 			continue
 		}
-		if u < p.ValidShare {
+		if p.Folds > 1 && int(u*float64(p.Folds)) == fold || p.Folds <= 1 && u < p.ValidShare {
 			b.valid = append(b.valid, int32(i))
 		} else {
 			b.train = append(b.train, int32(i))

@@ -55,6 +55,7 @@ func main() {
 	leaves := flag.Int("leaves", 0, "with --boost: max leaves (0: default)")
 	minLeaf := flag.Int("min-leaf", 0, "with --boost: min rows per leaf (0: default)")
 	l2 := flag.Float64("l2", 0, "with --boost: L2 penalty")
+	folds := flag.Int("folds", 0, "with --boost: models averaged, each stopped on its fold (0: one)")
 	workers := flag.Int("workers", 2, "GOMAXPROCS")
 	flag.Parse()
 	if *runDir == "" {
@@ -143,7 +144,7 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		mdl, err := boost.Fit(m, y, nil, boost.Params{LearningRate: *rate, MaxLeaves: *leaves, MinLeaf: *minLeaf, L2: *l2, Seed: 7})
+		mdl, err := boost.Fit(m, y, nil, boost.Params{LearningRate: *rate, MaxLeaves: *leaves, MinLeaf: *minLeaf, L2: *l2, Folds: *folds, Seed: 7})
 		if err != nil {
 			fail(err)
 		}
