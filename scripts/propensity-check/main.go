@@ -1,7 +1,8 @@
 // Command propensity-check exports the propensity training rows of a
 // finished run for scripts/propensity_check.py, so that scikit-learn fits
 // exactly the users, features, labels and held-out split promoflow used,
-// and optionally boosts in process on them (internal/boost) to compare
+// and optionally boosts in process on them (internal/boost; by default
+// with the Train stage's settings, workflows.PropensityBoost) to compare
 // settings and the two ways of scaling out.
 //
 //	go run ./scripts/propensity-check --run-dir $STATE/s3/promoflow/runs/<run> --out /tmp/check
@@ -44,6 +45,7 @@ import (
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/metrics"
 	"github.com/promoflow/promoflow/internal/shard"
+	"github.com/promoflow/promoflow/workflows"
 )
 
 func main() {
@@ -51,11 +53,13 @@ func main() {
 	out := flag.String("out", "", "where to write the matrix for propensity_check.py ('' for none)")
 	doBoost := flag.Bool("boost", false, "boost in process and print the held-out AUC")
 	samples := flag.String("sample", "0", "with --boost: training rows to sample, comma separated (0: all)")
-	rate := flag.Float64("lr", 0, "with --boost: learning rate (0: the package default)")
-	leaves := flag.Int("leaves", 0, "with --boost: max leaves (0: default)")
-	minLeaf := flag.Int("min-leaf", 0, "with --boost: min rows per leaf (0: default)")
-	l2 := flag.Float64("l2", 0, "with --boost: L2 penalty")
-	folds := flag.Int("folds", 0, "with --boost: models averaged, each stopped on its fold (0: one)")
+	def := workflows.PropensityBoost
+	rate := flag.Float64("lr", def.LearningRate, "with --boost: learning rate")
+	leaves := flag.Int("leaves", def.MaxLeaves, "with --boost: max leaves")
+	minLeaf := flag.Int("min-leaf", def.MinLeaf, "with --boost: min rows per leaf")
+	l2 := flag.Float64("l2", def.L2, "with --boost: L2 penalty")
+	folds := flag.Int("folds", def.Folds, "with --boost: models averaged, each stopped on its fold, while at most --folds-up-to rows train")
+	foldsUpTo := flag.Int("folds-up-to", workflows.PropensityFoldsUpTo, "with --boost: most rows for --folds models (else one)")
 	workers := flag.Int("workers", 2, "GOMAXPROCS")
 	flag.Parse()
 	if *runDir == "" {
@@ -144,7 +148,11 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		mdl, err := boost.Fit(m, y, nil, boost.Params{LearningRate: *rate, MaxLeaves: *leaves, MinLeaf: *minLeaf, L2: *l2, Folds: *folds, Seed: 7})
+		k := *folds
+		if len(y) > *foldsUpTo {
+			k = 1
+		}
+		mdl, err := boost.Fit(m, y, nil, boost.Params{LearningRate: *rate, MaxLeaves: *leaves, MinLeaf: *minLeaf, L2: *l2, Folds: k, Seed: 7})
 		if err != nil {
 			fail(err)
 		}
@@ -156,7 +164,7 @@ func main() {
 			passes += (len(t.Nodes) + 1) / 2 // the root, then one child of each split
 		}
 		json.NewEncoder(os.Stdout).Encode(map[string]any{
-			"rows": len(y), "trees": len(mdl.Trees), "rounds": mdl.Rounds, "seconds": math.Round(secs*100) / 100,
+			"rows": len(y), "folds": k, "trees": len(mdl.Trees), "rounds": mdl.Rounds, "seconds": math.Round(secs*100) / 100,
 			"holdout_auc": math.Round(metrics.AUC(scores, hl)*1e4) / 1e4, "n_holdout": len(hx),
 			"histogram_passes": passes, "levels": levels(mdl),
 		})
