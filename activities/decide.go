@@ -22,7 +22,6 @@ import (
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
-	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/layout"
@@ -226,12 +225,13 @@ func (a *Activities) upliftModels(ctx context.Context, key string) (*uplift.Mode
 type forestCache struct {
 	mu     sync.Mutex // held while decoding, so shards starting together decode once
 	data   []byte
-	forest *forest.Forest
+	forest propensityModel
 }
 
-// propensityForest reads the forest at key, decoding it unless it is the
-// one decoded last (same bytes).
-func (a *Activities) propensityForest(ctx context.Context, key string) (*forest.Forest, error) {
+// propensityForest reads the propensity model at key (a forest or a
+// boosted model), decoding it unless it is the one decoded last (same
+// bytes).
+func (a *Activities) propensityForest(ctx context.Context, key string) (propensityModel, error) {
 	data, err := a.Store.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -242,7 +242,7 @@ func (a *Activities) propensityForest(ctx context.Context, key string) (*forest.
 	if c.forest != nil && bytes.Equal(c.data, data) {
 		return c.forest, nil
 	}
-	f, err := decodeForest(key, data)
+	f, err := decodePropensity(key, data)
 	if err != nil {
 		return nil, err
 	}

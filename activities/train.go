@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/layout"
@@ -213,6 +215,128 @@ func (a *Activities) fitShard(x [][]float64, y []float64, bins *forest.Bins, p f
 	return forest.Fit(m, y, nil, p)
 }
 
+// TrainBoostInput trains the boosted propensity model on every shard's
+// training users.
+type TrainBoostInput struct {
+	RunID   string
+	Shards  int
+	Seed    int64
+	BinsKey string       // where MergeBins stored the global bins
+	Params  boost.Params // Seed is derived from the run seed
+	// MaxRows bounds the users trained on: beyond it, a sample by a hash
+	// salted with the run seed (the same users whatever the shard count).
+	// 0 means no bound.
+	MaxRows int
+	// FoldsUpTo is the most users trained on for which Params.Folds
+	// models are averaged; with more, one model is boosted (its validation
+	// fold is large enough alone). 0 means always Params.Folds.
+	FoldsUpTo int
+}
+
+// TrainBoostOutput describes the boosted model and what it was trained on.
+type TrainBoostOutput struct {
+	Key         string
+	Trees       int   // trees kept (the best round)
+	Rounds      int   // rounds grown before early stopping (summed over folds)
+	Folds       int   // models averaged
+	Rows        int64 // training users that are not held out
+	Sampled     int64 // of them, those trained on (MaxRows)
+	Positives   int64 // buyers among Rows
+	ValidLoss   float64
+	Importances map[string]float64
+}
+
+// TrainBoost reads the training users of every shard that are not held
+// out, bins them with the global bins, boosts the propensity model on them
+// (on at most MaxRows of them) and stores it at layout.Booster. One
+// activity trains on the gathered rows: boosting rounds depend on each
+// other, and reducing per-shard gradient histograms in the workflow would
+// take a round of shard activities per tree level (docs/FEATURES.md,
+// "Propensity").
+func (a *Activities) TrainBoost(ctx context.Context, in TrainBoostInput) (_ TrainBoostOutput, err error) {
+	defer final(&err)
+	data, err := a.Store.Get(ctx, in.BinsKey)
+	if err != nil {
+		return TrainBoostOutput{}, err
+	}
+	var bins *forest.Bins
+	if err := json.Unmarshal(data, &bins); err != nil {
+		return TrainBoostOutput{}, &corruptError{key: in.BinsKey, err: err}
+	}
+	var m *forest.Matrix
+	var y, hash []float64
+	out := TrainBoostOutput{Key: layout.Booster(in.RunID)}
+	salt := fmt.Sprintf("%d/boost-sample", in.Seed)
+	for i := range in.Shards {
+		rows, err := a.readFeatures(ctx, layout.Train(in.RunID, i), features.TrainSchema)
+		if err != nil {
+			return TrainBoostOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		var x [][]float64
+		for _, r := range rows {
+			if holdout(in.Seed, r.UserID) {
+				continue
+			}
+			x, y = append(x, r.Values), append(y, r.Label)
+			hash = append(hash, shard.Unit(salt, r.UserID))
+			if r.Label > 0 {
+				out.Positives++
+			}
+		}
+		if len(x) == 0 {
+			continue
+		}
+		sm, err := forest.NewMatrix(x, features.Names, bins)
+		if err != nil {
+			return TrainBoostOutput{}, &corruptError{key: layout.Train(in.RunID, i), err: err}
+		}
+		if m == nil {
+			m = sm
+		} else if err := m.Append(sm); err != nil {
+			return TrainBoostOutput{}, err
+		}
+	}
+	if m == nil {
+		return TrainBoostOutput{}, fmt.Errorf("train boost: no training users in %d shards", in.Shards)
+	}
+	out.Rows, out.Sampled = int64(len(y)), int64(len(y))
+	var w []float64
+	if in.MaxRows > 0 && len(y) > in.MaxRows {
+		// Keep the MaxRows users of smallest hash: rows of weight 0 are
+		// left out of training.
+		cut := slices.Clone(hash)
+		slices.Sort(cut)
+		limit := cut[in.MaxRows-1]
+		w = make([]float64, len(y))
+		out.Sampled = 0
+		for i, h := range hash {
+			if h <= limit {
+				w[i] = 1
+				out.Sampled++
+			}
+		}
+	}
+	p := in.Params
+	p.Seed = uint64(in.Seed)*1_000_003 + 17
+	if in.FoldsUpTo > 0 && out.Sampled > int64(in.FoldsUpTo) {
+		p.Folds = 0
+	}
+	mdl, err := boost.Fit(m, y, w, p)
+	if err != nil {
+		return TrainBoostOutput{}, err
+	}
+	out.Trees, out.Rounds, out.Folds, out.ValidLoss = len(mdl.Trees), mdl.Rounds, max(p.Folds, 1), mdl.Valid
+	out.Importances = map[string]float64{}
+	for i, v := range mdl.Importances() {
+		out.Importances[mdl.Features[i]] = v
+	}
+	var buf bytes.Buffer
+	if err := mdl.Save(&buf); err != nil {
+		return TrainBoostOutput{}, err
+	}
+	return out, a.Store.Put(ctx, out.Key, buf.Bytes())
+}
+
 // CombineForestInput lists the shards' tree objects, in shard order.
 type CombineForestInput struct {
 	RunID string
@@ -280,18 +404,44 @@ func decodeForest(key string, data []byte) (*forest.Forest, error) {
 
 // EvaluateInput scores one shard's held-out users.
 type EvaluateInput struct {
-	RunID     string
-	Shard     int
-	Seed      int64
+	RunID string
+	Shard int
+	Seed  int64
+	// ForestKey is the propensity model's key: a forest, or a boosted
+	// model (boost.IsModel).
 	ForestKey string
 }
 
-// EvaluateForest scores the shard's held-out users, writes their scores to
+// propensityModel scores users' purchase propensity: a forest.Forest or a
+// boost.Model, whichever the run trained.
+type propensityModel interface {
+	PredictBatch(rows [][]float64, out []float64)
+}
+
+// decodePropensity decodes the propensity model stored at key, of either
+// kind: a boosted model's JSON starts with its "kind", a forest has none.
+func decodePropensity(key string, data []byte) (propensityModel, error) {
+	if !boost.IsModel(data) {
+		return decodeForest(key, data)
+	}
+	m, err := boost.Load(bytes.NewReader(data))
+	if err != nil {
+		return nil, &corruptError{key: key, err: err}
+	}
+	return m, nil
+}
+
+// EvaluateForest scores the shard's held-out users with the propensity
+// model (forest or boosted), writes their scores to
 // layout.HoldoutScoresPart, and returns a histogram of scores by label, from
 // which the workflow reads AUC and log loss.
 func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ metrics.ScoreHist, err error) {
 	defer final(&err)
-	f, err := a.loadForest(ctx, in.ForestKey)
+	data, err := a.Store.Get(ctx, in.ForestKey)
+	if err != nil {
+		return metrics.ScoreHist{}, err
+	}
+	f, err := decodePropensity(in.ForestKey, data)
 	if err != nil {
 		return metrics.ScoreHist{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/layout"
@@ -147,5 +148,86 @@ func TestPropensityActivities(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
 	if lines[0] != "user_id,score,label" || int64(len(lines)-1) != total.N || !strings.HasPrefix(lines[1], "s0u") {
 		t.Errorf("%s: %d lines, first %q %q; want a header and %d users, shard 0 first", key, len(lines), lines[0], lines[1], total.N)
+	}
+}
+
+// TestTrainBoost runs the boosted propensity path of the Train workflow on
+// two shards and an empty third: bins through the bucket, one TrainBoost,
+// the held-out evaluation and DecideScore's model cache reading the
+// boosted model; and checks that MaxRows samples the users by hash.
+func TestTrainBoost(t *testing.T) {
+	store := blob.NewMem()
+	ctx := context.Background()
+	putTrain(t, store, "r", 0, 600)
+	putTrain(t, store, "r", 1, 400)
+	putTrain(t, store, "r", 2, 0)
+	env, acts := newEnv(store)
+	for i := range 3 {
+		if _, err := env.ExecuteActivity(acts.SketchShard, SketchInput{RunID: "r", Shard: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := env.ExecuteActivity(acts.MergeBins, MergeBinsInput{RunID: "r", Shards: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var merged MergeBinsOutput
+	if err := v.Get(&merged); err != nil {
+		t.Fatal(err)
+	}
+	var held int64
+	for i := range 2 {
+		for k := range []int{600, 400}[i] {
+			if holdout(3, fmt.Sprintf("s%du%04d", i, k)) {
+				held++
+			}
+		}
+	}
+	for _, tc := range []struct {
+		maxRows int
+		sampled int64
+	}{
+		{0, 1000 - held},
+		{500, 500},
+	} {
+		t.Run(fmt.Sprint(tc.maxRows), func(t *testing.T) {
+			v, err := env.ExecuteActivity(acts.TrainBoost, TrainBoostInput{RunID: "r", Shards: 3, Seed: 3, BinsKey: merged.Key,
+				Params: boost.Params{MinLeaf: 10}, MaxRows: tc.maxRows})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out TrainBoostOutput
+			if err := v.Get(&out); err != nil {
+				t.Fatal(err)
+			}
+			if out.Key != layout.Booster("r") || out.Rows != 1000-held || out.Sampled != tc.sampled || out.Trees == 0 || out.Trees > out.Rounds ||
+				!(out.ValidLoss > 0) || out.Importances[features.Names[0]] < 0.5 {
+				t.Fatalf("%+v; want %d rows, %d sampled, trees, most importance on %s", out, 1000-held, tc.sampled, features.Names[0])
+			}
+			total := metrics.ScoreHist{}
+			for i := range 3 {
+				v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Shard: i, Seed: 3, ForestKey: out.Key})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var h metrics.ScoreHist
+				if err := v.Get(&h); err != nil {
+					t.Fatal(err)
+				}
+				if err := total.Merge(h); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if total.N != held || total.AUC() < 0.85 {
+				t.Errorf("held out %d users (want %d), AUC %v", total.N, held, total.AUC())
+			}
+			m, err := acts.propensityForest(ctx, out.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := m.(*boost.Model); !ok {
+				t.Errorf("DecideScore's model is a %T, want *boost.Model", m)
+			}
+		})
 	}
 }

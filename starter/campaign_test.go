@@ -61,8 +61,13 @@ func TestCampaignFlagsBuild(t *testing.T) {
 		{"run defaults", false, nil, func(t *testing.T, in workflows.RegenerateInput, calls []string) {
 			if in.Template != "weekly" || in.Shards != 8 || in.K != 6 || in.Seed != 42 || in.HorizonDays != 28 ||
 				in.Spec.Budget != 10000 || in.Spec.WindowDays != 7 || in.Evaluate || in.Mapping != "" ||
-				in.OptOut != nil || in.History != nil || in.Approval.Required || len(calls) != 0 {
+				in.OptOut != nil || in.History != nil || in.Approval.Required || in.Propensity != workflows.ModelBoost || len(calls) != 0 {
 				t.Errorf("input %+v, calls %v", in, calls)
+			}
+		}},
+		{"forest propensity", false, []string{"--propensity", "forest"}, func(t *testing.T, in workflows.RegenerateInput, _ []string) {
+			if in.Propensity != workflows.ModelForest {
+				t.Errorf("propensity %q, want forest", in.Propensity)
 			}
 		}},
 		{"schedule defaults evaluate", true, nil, func(t *testing.T, in workflows.RegenerateInput, _ []string) {
@@ -166,6 +171,7 @@ func TestCampaignFlagsRejected(t *testing.T) {
 		{"unknown template", true, []string{"--template", "easter"}, `unknown template "easter"`},
 		{"empty window", false, []string{"--start", "2026-12-01", "--end", "2026-12-01"}, "not after --start"},
 		{"no start for a schedule", true, []string{"--start", "2026-12-01"}, "flag provided but not defined: -start"},
+		{"unknown propensity model", false, []string{"--propensity", "svm"}, `--propensity "svm": want gbdt or forest`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, r, err := buildFlags(t, tc.schedule, tc.args...)

@@ -36,6 +36,7 @@ type campaignFlags struct {
 	windowDays                     intFlag
 	event, start, end, cutoff      string
 	optOut, history                string
+	propensity                     string
 	shards, k, horizon             int
 	seed                           int64
 	approval                       bool
@@ -108,6 +109,7 @@ func (c *campaignFlags) register(fs *flag.FlagSet, schedule bool) {
 	fs.IntVar(&c.k, "k", 6, "segments")
 	fs.Int64Var(&c.seed, "seed", 42, "run seed: same inputs and seed, same plan")
 	fs.IntVar(&c.horizon, "horizon-days", 28, "propensity label window after the cutoff, in days")
+	fs.StringVar(&c.propensity, "propensity", workflows.ModelBoost, "propensity model: "+workflows.ModelBoost+" (gradient-boosted trees) or "+workflows.ModelForest+" (a random forest grown per shard)")
 	fs.BoolVar(&c.approval, "require-approval", false, "wait for `starter approve` (or reject) before publishing (a template with approval.required always does)")
 	fs.DurationVar(&c.approvalDeadline, "approval-deadline", 0, "with approval: give up (status expired, nothing published) after this long; 0: the template's deadline, else wait forever")
 	fs.DurationVar(&c.futureTolerance, "future-tolerance", workflows.DefaultFutureTolerance, "events later than the run's start plus this are rejected (\"ts after the run's start\"), not taken as the run's end; negative: no limit")
@@ -154,6 +156,9 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 		if n.v < 1 {
 			return in, fmt.Errorf("%s %d: want at least 1", n.flag, n.v)
 		}
+	}
+	if c.propensity != workflows.ModelBoost && c.propensity != workflows.ModelForest {
+		return in, fmt.Errorf("--propensity %q: want %s or %s", c.propensity, workflows.ModelBoost, workflows.ModelForest)
 	}
 	if c.approvalDeadline < 0 {
 		return in, fmt.Errorf("--approval-deadline %v is below zero", c.approvalDeadline)
@@ -204,7 +209,7 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 	}
 	return workflows.RegenerateInput{
 		Template: c.template, Mapping: mappingText,
-		Shards: c.shards, Seed: c.seed, K: c.k, HorizonDays: c.horizon, Cutoff: cutoff,
+		Shards: c.shards, Seed: c.seed, K: c.k, HorizonDays: c.horizon, Cutoff: cutoff, Propensity: c.propensity,
 		Spec: spec, Catalog: catalog, Start: start, End: end,
 		Approval:        workflows.ApprovalPolicy{Required: c.approval, Deadline: c.approvalDeadline},
 		FutureTolerance: c.futureTolerance,

@@ -135,8 +135,9 @@ func TestIntegrationRegenerate(t *testing.T) {
 	prop, _ := json.Marshal(sum.Models["propensity"])
 	var model workflows.TrainOutput
 	must(t, json.Unmarshal(prop, &model))
-	if model.AUC < 0.7 || model.NHoldout == 0 || model.Trees != workflows.MinForestTrees {
-		t.Errorf("propensity model %+v: want AUC >= 0.7 on held-out users and %d trees (25 per shard)", model, workflows.MinForestTrees)
+	if model.AUC < 0.7 || model.NHoldout == 0 || model.Model != workflows.ModelBoost || model.Trees == 0 || model.Trees > model.Rounds ||
+		model.Sampled != model.TrainRows || model.ForestKey != layout.Booster("it-1") {
+		t.Errorf("propensity model %+v: want a boosted model with AUC >= 0.7 on held-out users, trees up to its best round, trained on every user", model)
 	}
 	holdout, err := store.Get(ctx, model.HoldoutScores)
 	must(t, err)

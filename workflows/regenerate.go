@@ -52,7 +52,10 @@ type RegenerateInput struct {
 	HorizonDays   int       // propensity label window after the cutoff
 	Cutoff        time.Time // training features end here; zero means HorizonDays before the last event
 	TreesPerShard int
-	Window        int // shard activities in flight
+	// Propensity is the propensity model: ModelBoost ("", the default) or
+	// ModelForest (TreesPerShard trees per shard, combined).
+	Propensity string
+	Window     int // shard activities in flight
 
 	// Spec is the campaign template with the run's overrides (budget,
 	// event, shares) applied, and Catalog the offer catalog: parsed by the

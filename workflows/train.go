@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/metrics"
 )
@@ -16,15 +17,36 @@ type TrainInput struct {
 	RunID  string
 	Shards int
 	Seed   int64
-	Params forest.Params // trees per shard and their limits
+	Params forest.Params // trees per shard and their limits; MaxBins also for boosting
 	Window int
+	// Model is the kind of model trained: ModelForest ("" in runs started
+	// before boosting) or ModelBoost.
+	Model string
+	// Boost and BoostRows configure ModelBoost: the booster's parameters
+	// and the most training users it samples (0: all).
+	Boost     boost.Params
+	BoostRows int
+	// BoostFoldsUpTo is the most users for which Boost.Folds models are
+	// averaged (activities.TrainBoostInput.FoldsUpTo).
+	BoostFoldsUpTo int
 }
+
+// Propensity model kinds (TrainInput.Model, TrainOutput.Model).
+const (
+	ModelForest = "forest"   // bootstrap trees grown per shard, combined
+	ModelBoost  = boost.Kind // gradient-boosted trees trained by one activity
+)
 
 // TrainOutput describes the trained forest and its held-out quality: the
 // summary's models.propensity.
 type TrainOutput struct {
-	ForestKey     string             `json:"forest"`
+	Model         string             `json:"model,omitempty"` // ModelBoost, or "" for a forest
+	ForestKey     string             `json:"forest"`          // the model's key, whichever its kind
 	Trees         int                `json:"trees"`
+	Rounds        int                `json:"rounds,omitempty"`     // ModelBoost: rounds grown before early stopping, summed over folds
+	Folds         int                `json:"folds,omitempty"`      // ModelBoost: models averaged
+	Sampled       int64              `json:"sampled,omitempty"`    // ModelBoost: training users trained on (BoostRows)
+	ValidLoss     float64            `json:"valid_loss,omitempty"` // ModelBoost: log loss on its validation fold
 	TrainRows     int64              `json:"train_rows"`
 	Positives     int64              `json:"positives"`
 	AUC           float64            `json:"auc"`
@@ -98,6 +120,77 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	progress.Stages[0].State = Done
 	out := TrainOutput{Bins: maxBins}
 
+	if in.Model == ModelBoost {
+		if err := trainBoost(ctx, in, binsKey, &progress, &out); err != nil {
+			return TrainOutput{}, err
+		}
+	} else if err := trainForest(ctx, in, bins, binsKey, &progress, &out); err != nil {
+		return TrainOutput{}, err
+	}
+
+	progress.Stage, progress.Stages[3].State = "evaluate", Running
+	hists := make([]metrics.ScoreHist, in.Shards)
+	err := fanOut(ctx, in.Shards, in.Window,
+		func(i int) workflow.Future {
+			return workflow.ExecuteActivity(ctx, a.EvaluateForest, activities.EvaluateInput{
+				RunID: in.RunID, Shard: i, Seed: in.Seed, ForestKey: out.ForestKey,
+			})
+		},
+		func(i int, f workflow.Future) error {
+			progress.Stages[3].Done++
+			return f.Get(ctx, &hists[i])
+		})
+	if err != nil {
+		return TrainOutput{}, fmt.Errorf("evaluate %s: %w", out.kind(), err)
+	}
+	total := metrics.NewScoreHist(len(hists[0].Pos))
+	for i, h := range hists {
+		if err := total.Merge(h); err != nil {
+			return TrainOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	err = workflow.ExecuteActivity(ctx, a.WriteHoldoutScores, activities.HoldoutScoresInput{RunID: in.RunID, Shards: in.Shards}).Get(ctx, &out.HoldoutScores)
+	if err != nil {
+		return TrainOutput{}, fmt.Errorf("holdout scores: %w", err)
+	}
+	progress.Stages[3].State, progress.Stage = Done, Done
+	out.AUC, out.LogLoss, out.NHoldout = finite(total.AUC()), finite(total.MeanLogLoss()), total.N
+	return out, nil
+}
+
+// kind names the trained model in errors.
+func (o *TrainOutput) kind() string {
+	if o.Model == "" {
+		return ModelForest
+	}
+	return o.Model
+}
+
+// trainBoost boosts the propensity model in one activity on the training
+// users of every shard (stage "trees"; "combine" has nothing to do).
+func trainBoost(ctx workflow.Context, in TrainInput, binsKey string, progress *Progress, out *TrainOutput) error {
+	if binsKey == "" {
+		return fmt.Errorf("train %s: the bins are not in the bucket", ModelBoost)
+	}
+	progress.Stage, progress.Stages[1].State, progress.Stages[1].Total = "trees", Running, 1
+	var b activities.TrainBoostOutput
+	err := workflow.ExecuteActivity(ctx, a.TrainBoost, activities.TrainBoostInput{
+		RunID: in.RunID, Shards: in.Shards, Seed: in.Seed, BinsKey: binsKey, Params: in.Boost, MaxRows: in.BoostRows,
+		FoldsUpTo: in.BoostFoldsUpTo,
+	}).Get(ctx, &b)
+	if err != nil {
+		return fmt.Errorf("boost: %w", err)
+	}
+	progress.Stages[1].State, progress.Stages[1].Done = Done, 1
+	progress.Stages[2].State, progress.Stages[2].Done = Done, 1
+	out.Model, out.ForestKey, out.Trees, out.Rounds, out.Folds = ModelBoost, b.Key, b.Trees, b.Rounds, b.Folds
+	out.TrainRows, out.Sampled, out.Positives, out.ValidLoss, out.Importances = b.Rows, b.Sampled, b.Positives, b.ValidLoss, b.Importances
+	return nil
+}
+
+// trainForest grows every shard's trees on the global bins and combines
+// them (stages "trees" and "combine").
+func trainForest(ctx workflow.Context, in TrainInput, bins *forest.Bins, binsKey string, progress *Progress, out *TrainOutput) error {
 	progress.Stage, progress.Stages[1].State = "trees", Running
 	grown := make([]activities.TrainTreesOutput, in.Shards)
 	err := fanOut(ctx, in.Shards, in.Window,
@@ -111,7 +204,7 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 			return f.Get(ctx, &grown[i])
 		})
 	if err != nil {
-		return TrainOutput{}, fmt.Errorf("grow trees: %w", err)
+		return fmt.Errorf("grow trees: %w", err)
 	}
 	progress.Stages[1].State = Done
 	keys := make([]string, in.Shards)
@@ -132,39 +225,12 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	progress.Stage, progress.Stages[2].State = "combine", Running
 	var combined activities.CombineForestOutput
 	if err := workflow.ExecuteActivity(ctx, a.CombineForest, activities.CombineForestInput{RunID: in.RunID, Keys: keys}).Get(ctx, &combined); err != nil {
-		return TrainOutput{}, fmt.Errorf("combine forest: %w", err)
+		return fmt.Errorf("combine forest: %w", err)
 	}
 	progress.Stages[2].State, progress.Stages[2].Done = Done, 1
 	out.ForestKey, out.Trees, out.Importances = combined.Key, combined.Trees, combined.Importances
 
-	progress.Stage, progress.Stages[3].State = "evaluate", Running
-	hists := make([]metrics.ScoreHist, in.Shards)
-	err = fanOut(ctx, in.Shards, in.Window,
-		func(i int) workflow.Future {
-			return workflow.ExecuteActivity(ctx, a.EvaluateForest, activities.EvaluateInput{
-				RunID: in.RunID, Shard: i, Seed: in.Seed, ForestKey: combined.Key,
-			})
-		},
-		func(i int, f workflow.Future) error {
-			progress.Stages[3].Done++
-			return f.Get(ctx, &hists[i])
-		})
-	if err != nil {
-		return TrainOutput{}, fmt.Errorf("evaluate forest: %w", err)
-	}
-	total := metrics.NewScoreHist(len(hists[0].Pos))
-	for i, h := range hists {
-		if err := total.Merge(h); err != nil {
-			return TrainOutput{}, fmt.Errorf("shard %d: %w", i, err)
-		}
-	}
-	err = workflow.ExecuteActivity(ctx, a.WriteHoldoutScores, activities.HoldoutScoresInput{RunID: in.RunID, Shards: in.Shards}).Get(ctx, &out.HoldoutScores)
-	if err != nil {
-		return TrainOutput{}, fmt.Errorf("holdout scores: %w", err)
-	}
-	progress.Stages[3].State, progress.Stage = Done, Done
-	out.AUC, out.LogLoss, out.NHoldout = finite(total.AUC()), finite(total.MeanLogLoss()), total.N
-	return out, nil
+	return nil
 }
 
 // finite turns an undefined metric (no held-out users, one class only) into

@@ -12,6 +12,7 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/metrics"
@@ -110,5 +111,74 @@ func TestTrainMergesSketches(t *testing.T) {
 	}
 	if out.HoldoutScores != "runs/r/models/propensity/holdout_scores.csv" {
 		t.Errorf("holdout scores %q", out.HoldoutScores)
+	}
+}
+
+// TestTrainBoost checks Train with ModelBoost: the bins through the
+// bucket, one TrainBoost with the run's booster settings and no per-shard
+// trees, every shard's evaluation on the boosted model, and the output
+// carrying the model's kind, key and counts.
+func TestTrainBoost(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	store := blob.NewMem()
+	env.RegisterActivity(&activities.Activities{Store: store})
+	const shards = 3
+	env.OnActivity("SketchShard", mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SketchInput) error {
+			sk := []*forest.Sketch{forest.NewSketch(0)}
+			for v := range 10 {
+				sk[0].Add(float64(in.Shard*10 + v))
+			}
+			data, err := json.Marshal(sk)
+			if err != nil {
+				return err
+			}
+			return store.Put(ctx, layout.TrainSketch(in.RunID, in.Shard), data)
+		})
+	params := boost.Params{LearningRate: 0.2, MinLeaf: 7}
+	boosts := 0
+	env.OnActivity("TrainBoost", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.TrainBoostInput) (activities.TrainBoostOutput, error) {
+			boosts++
+			if in.Shards != shards || in.BinsKey != layout.TrainBins("r") || in.Params != params || in.MaxRows != 500 || in.Seed != 1 {
+				t.Errorf("TrainBoost input %+v", in)
+			}
+			return activities.TrainBoostOutput{Key: layout.Booster("r"), Trees: 40, Rounds: 60, Rows: 30, Sampled: 30, Positives: 9,
+				ValidLoss: 0.5, Importances: map[string]float64{"x": 1}}, nil
+		})
+	env.OnActivity("TrainTrees", mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
+			t.Error("TrainTrees ran for a boosted model")
+			return activities.TrainTreesOutput{}, nil
+		})
+	evaluated := make([]bool, shards)
+	env.OnActivity("EvaluateForest", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EvaluateInput) (metrics.ScoreHist, error) {
+			if in.ForestKey != layout.Booster("r") {
+				t.Errorf("shard %d evaluates %q, want the boosted model", in.Shard, in.ForestKey)
+			}
+			evaluated[in.Shard] = true
+			h := metrics.NewScoreHist(10)
+			h.Add(0.9, true)
+			h.Add(0.1, false)
+			return h, nil
+		})
+	env.OnActivity("WriteHoldoutScores", mock.Anything, mock.Anything).Return("runs/r/models/propensity/holdout_scores.csv", nil)
+
+	env.ExecuteWorkflow(Train, TrainInput{RunID: "r", Shards: shards, Seed: 1, Window: 2, Model: ModelBoost, Boost: params, BoostRows: 500})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var out TrainOutput
+	if err := env.GetWorkflowResult(&out); err != nil {
+		t.Fatal(err)
+	}
+	if boosts != 1 || !slices.Equal(evaluated, []bool{true, true, true}) {
+		t.Errorf("TrainBoost ran %d times, shards evaluated %v", boosts, evaluated)
+	}
+	if out.Model != ModelBoost || out.ForestKey != layout.Booster("r") || out.Trees != 40 || out.Rounds != 60 || out.TrainRows != 30 ||
+		out.Sampled != 30 || out.Positives != 9 || out.ValidLoss != 0.5 || out.NHoldout != 6 || out.AUC != 1 || out.Importances["x"] != 1 {
+		t.Errorf("output %+v", out)
 	}
 }

@@ -786,3 +786,34 @@ func (o *oobSums) estimate(y []float64, base []int32, task Task) *OOB {
 	}
 	return est
 }
+
+// Bins returns the bins m was binned with (shared, not copied: do not
+// modify).
+func (m *Matrix) Bins() *Bins { return m.bins }
+
+// Col returns the bins of feature f, one per row (MissingBin for a missing
+// value). The slice is m's own: callers must not modify it.
+func (m *Matrix) Col(f int) []uint8 { return m.cols[f] }
+
+// Append adds the rows of o after m's: the rows of several shards binned by
+// the same bins become one matrix. It returns an error, leaving m
+// unchanged, if o has other features or other bins.
+func (m *Matrix) Append(o *Matrix) error {
+	if !slices.Equal(m.features, o.features) {
+		return fmt.Errorf("forest: Append: features %q, want %q", o.features, m.features)
+	}
+	if m.bins != o.bins {
+		for f := range m.bins.Cuts {
+			if !slices.Equal(m.bins.Cuts[f], o.bins.Cuts[f]) {
+				return fmt.Errorf("forest: Append: feature %d binned differently", f)
+			}
+		}
+	}
+	if m.Rows()+o.Rows() > math.MaxInt32 {
+		return fmt.Errorf("forest: Append: %d rows, at most %d supported", m.Rows()+o.Rows(), math.MaxInt32)
+	}
+	for f := range m.cols {
+		m.cols[f] = append(m.cols[f], o.cols[f]...)
+	}
+	return nil
+}

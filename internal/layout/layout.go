@@ -62,6 +62,10 @@ func Trees(run string, i int) string {
 // Forest is the propensity forest: every shard's trees, combined.
 func Forest(run string) string { return Run(run) + "models/propensity/forest.json" }
 
+// Booster is the propensity model when the run boosts (JSON boost.Model):
+// one model trained on the training users of every shard.
+func Booster(run string) string { return Run(run) + "models/propensity/gbdt.json" }
+
 // Centroids are the segment centroids with their scaler.
 func Centroids(run string) string { return Run(run) + "models/kmeans/centroids.json" }
 
