@@ -20,7 +20,6 @@ import (
 	"github.com/promoflow/promoflow/internal/adjust"
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/features"
-	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/live"
 	"github.com/promoflow/promoflow/internal/plan"
@@ -71,7 +70,12 @@ type publishedSummary struct {
 	Uplift   *struct {
 		NewBuyerBasket float64 `json:"new_buyer_basket"`
 	} `json:"uplift"`
-	Live bool `json:"live"`
+	Live   bool `json:"live"`
+	Models struct {
+		Propensity struct {
+			Key string `json:"forest"` // the propensity model's key, forest or boosted (workflows.TrainOutput)
+		} `json:"propensity"`
+	} `json:"models"`
 }
 
 // LiveResolve finds the newest published run of the template (by the end
@@ -110,7 +114,7 @@ func (a *Activities) LiveResolve(ctx context.Context, in LiveResolveInput) (_ Li
 	}
 	m := LiveModel{
 		RunID: best.RunID, Campaign: best.Campaign, Shards: best.Shards, Users: best.Users, End: best.End,
-		ForestKey: layout.Forest(best.RunID),
+		ForestKey: cmp.Or(best.Models.Propensity.Key, layout.Forest(best.RunID)),
 	}
 	if _, err := a.Store.Get(ctx, layout.UpliftModel(best.RunID)); err == nil {
 		m.UpliftKey = layout.UpliftModel(best.RunID)
@@ -254,7 +258,7 @@ type liveShard struct {
 type liveModels struct {
 	once   sync.Once
 	err    error
-	forest *forest.Forest
+	forest propensityModel // a forest or a boosted model, as the run trained
 	uplift *uplift.Model
 	state  *adjust.State
 }
@@ -352,7 +356,7 @@ func (e *liveModels) load(ctx context.Context, a *Activities, m LiveModel) error
 	if err != nil {
 		return err
 	}
-	if e.forest, err = decodeForest(m.ForestKey, data); err != nil {
+	if e.forest, err = decodePropensity(m.ForestKey, data); err != nil {
 		return err
 	}
 	if m.UpliftKey != "" {
