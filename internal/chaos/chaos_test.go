@@ -222,7 +222,7 @@ func TestChaos(t *testing.T) {
 		workflows.StageIngest:   {"", "IngestSplit"},
 		workflows.StageFeatures: {"", "Features"},
 		workflows.StageSegment:  {"-segment", "KMeansStep"},
-		workflows.StageTrain:    {"-train", "TrainTrees"},
+		workflows.StageTrain:    {"-train", "TrainBoost"},
 		workflows.StageDecide:   {"", "DecideScore"},
 		workflows.StagePublish:  {"", "Publish"},
 	}
@@ -238,9 +238,9 @@ func TestChaos(t *testing.T) {
 			go func() {
 				if h.awaitScheduled(id+at.suffix, at.activity) {
 					h.killWorker(i % 2)
-					if stage == workflows.StagePublish {
-						// Publish's few activities may all sit on one
-						// worker: kill both.
+					if stage == workflows.StagePublish || stage == workflows.StageTrain {
+						// Publish's few activities, and train's one
+						// TrainBoost, may all sit on one worker: kill both.
 						h.killWorker((i + 1) % 2)
 					}
 					killed.Store(true)
