@@ -337,7 +337,7 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 		if u.Basket <= 0 {
 			u.Basket = p.DefaultBasket
 		}
-		u.Member = members[r.UserID] || (!anyMember && u.Orders >= 2)
+		u.Member = members[r.UserID] || (!anyMember && strategy.ProxyMember(u.Orders))
 		for _, c := range r.Categories {
 			u.Categories = append(u.Categories, c.Term)
 		}

@@ -31,6 +31,19 @@ func gzipped(t *testing.T, text string) []byte {
 	return b.Bytes()
 }
 
+// sameEvents checks that runs a and b staged the same events, byte for
+// byte and not none, in each of shards shards (sources srcA and srcB).
+func sameEvents(t *testing.T, store Store, shards int, a, srcA, b, srcB string) {
+	t.Helper()
+	for i := range shards {
+		x, _ := store.Get(context.Background(), layout.EventsPart(a, i, srcA))
+		y, _ := store.Get(context.Background(), layout.EventsPart(b, i, srcB))
+		if len(x) == 0 || !bytes.Equal(x, y) {
+			t.Errorf("shard %d: events differ (%d and %d bytes)", i, len(x), len(y))
+		}
+	}
+}
+
 // snapshot returns every object under prefix.
 func snapshot(t *testing.T, store Store, prefix string) map[string][]byte {
 	t.Helper()
@@ -85,13 +98,7 @@ func TestIngestGzipChunked(t *testing.T) {
 			t.Errorf("accounting %+v, want %+v", r, want)
 		}
 	}
-	for i := 0; i < 3; i++ {
-		a, _ := store.Get(ctx, layout.EventsPart("whole", i, whole.Name))
-		c, _ := store.Get(ctx, layout.EventsPart("chunked", i, chunked.Name))
-		if len(a) == 0 || !bytes.Equal(a, c) {
-			t.Errorf("shard %d: events differ (%d and %d bytes)", i, len(a), len(c))
-		}
-	}
+	sameEvents(t, store, 3, "whole", whole.Name, "chunked", chunked.Name)
 	rw, _ := store.Get(ctx, whole.Rejects)
 	rc, _ := store.Get(ctx, chunked.Rejects)
 	// The bad row is at line 2*3000+4: after the header, 3000 rows of two
@@ -133,13 +140,7 @@ func TestIngestBlockGzip(t *testing.T) {
 		blocked.Duplicates != plain.Duplicates || blocked.Rejected != plain.Rejected || blocked.NoUser != plain.NoUser {
 		t.Errorf("accounting: block gzip %+v, plain %+v", blocked, plain)
 	}
-	for i := 0; i < 3; i++ {
-		a, _ := store.Get(ctx, layout.EventsPart("plain", i, plain.Name))
-		c, _ := store.Get(ctx, layout.EventsPart("blocked", i, blocked.Name))
-		if len(a) == 0 || !bytes.Equal(a, c) {
-			t.Errorf("shard %d: events differ (%d and %d bytes)", i, len(a), len(c))
-		}
-	}
+	sameEvents(t, store, 3, "plain", plain.Name, "blocked", blocked.Name)
 	rp, _ := store.Get(ctx, plain.Rejects)
 	rb, _ := store.Get(ctx, blocked.Rejects)
 	rp = bytes.ReplaceAll(rp, []byte("raw/p/"), []byte("raw/b/"))

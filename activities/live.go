@@ -225,7 +225,7 @@ func (a *Activities) LiveScore(ctx context.Context, in LiveScoreInput) (_ []stra
 		if user.Basket <= 0 {
 			user.Basket = p.DefaultBasket
 		}
-		user.Member = user.Orders >= 2 // no profiles in live scoring: the documented proxy
+		user.Member = strategy.ProxyMember(user.Orders) // live scoring reads no profiles
 		var est strategy.Estimator
 		if upl != nil {
 			est = upl.Row(j)
@@ -248,16 +248,12 @@ type liveUser struct {
 
 // liveShard is one shard of a run, decoded for live scoring.
 type liveShard struct {
-	once       sync.Once
-	err        error
 	users      map[string]liveUser
 	suppressed map[string]string
 }
 
 // liveModels are a run's decoded models for live scoring.
 type liveModels struct {
-	once   sync.Once
-	err    error
 	forest propensityModel // a forest or a boosted model, as the run trained
 	uplift *uplift.Model
 	state  *adjust.State
@@ -268,30 +264,52 @@ type liveModels struct {
 // objects never change once published, so entries are never stale; a
 // worker holds the runs of its live campaigns (about 500 bytes a user).
 type liveCache struct {
-	mu     sync.Mutex
-	shards map[string]*liveShard
-	mods   map[string]*liveModels
+	shards loadedOnce[*liveShard]
+	mods   loadedOnce[*liveModels]
 }
 
 func (c *liveCache) shard(ctx context.Context, a *Activities, m LiveModel, i int) (*liveShard, error) {
 	id := fmt.Sprintf("%s|%s|%d", m.RunID, strings.Join(m.ContactKeys, ","), i)
-	c.mu.Lock()
-	if c.shards == nil {
-		c.shards = map[string]*liveShard{}
+	return c.shards.get(id, func() (*liveShard, error) {
+		s := &liveShard{}
+		return s, s.load(ctx, a, m, i)
+	})
+}
+
+// loadedOnce keeps values loaded once per key: concurrent callers of a
+// key wait for its one load, and a failed load is dropped so that the
+// next call tries again.
+type loadedOnce[T any] struct {
+	mu sync.Mutex
+	m  map[string]*onceEntry[T]
+}
+
+type onceEntry[T any] struct {
+	once sync.Once
+	v    T
+	err  error
+}
+
+func (l *loadedOnce[T]) get(key string, load func() (T, error)) (T, error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*onceEntry[T]{}
 	}
-	s, ok := c.shards[id]
+	e, ok := l.m[key]
 	if !ok {
-		s = &liveShard{}
-		c.shards[id] = s
+		e = &onceEntry[T]{}
+		l.m[key] = e
 	}
-	c.mu.Unlock()
-	s.once.Do(func() { s.err = s.load(ctx, a, m, i) })
-	if s.err != nil {
-		c.mu.Lock()
-		delete(c.shards, id) // try again next time
-		c.mu.Unlock()
+	l.mu.Unlock()
+	e.once.Do(func() { e.v, e.err = load() })
+	if e.err != nil {
+		l.mu.Lock()
+		if l.m[key] == e {
+			delete(l.m, key)
+		}
+		l.mu.Unlock()
 	}
-	return s, s.err
+	return e.v, e.err
 }
 
 func (s *liveShard) load(ctx context.Context, a *Activities, m LiveModel, i int) error {
@@ -331,24 +349,10 @@ func (s *liveShard) load(ctx context.Context, a *Activities, m LiveModel, i int)
 }
 
 func (c *liveCache) models(ctx context.Context, a *Activities, m LiveModel) (*liveModels, error) {
-	id := m.ForestKey + "|" + m.UpliftKey + "|" + m.StateKey
-	c.mu.Lock()
-	if c.mods == nil {
-		c.mods = map[string]*liveModels{}
-	}
-	e, ok := c.mods[id]
-	if !ok {
-		e = &liveModels{}
-		c.mods[id] = e
-	}
-	c.mu.Unlock()
-	e.once.Do(func() { e.err = e.load(ctx, a, m) })
-	if e.err != nil {
-		c.mu.Lock()
-		delete(c.mods, id)
-		c.mu.Unlock()
-	}
-	return e, e.err
+	return c.mods.get(m.ForestKey+"|"+m.UpliftKey+"|"+m.StateKey, func() (*liveModels, error) {
+		e := &liveModels{}
+		return e, e.load(ctx, a, m)
+	})
 }
 
 func (e *liveModels) load(ctx context.Context, a *Activities, m LiveModel) error {

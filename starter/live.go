@@ -396,28 +396,38 @@ func liveStatus(ctx context.Context, c client.Client, campaign string) (LiveStat
 	return out, nil
 }
 
-// liveStatusCmd is `starter live status`.
-func liveStatusCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("live status")
+// dialLiveCampaign parses the flags of a live subcommand that takes only a
+// campaign (required) and --json, and dials Temporal.
+func dialLiveCampaign(ctx context.Context, name string, args []string, jsonUsage string) (_ client.Client, campaign string, asJSON bool, _ error) {
+	fs := newFlagSet(name)
 	cfg := config.FromEnv(fs)
 	camp := fs.String("campaign", "", "live campaign id (required)")
-	asJSON := fs.Bool("json", false, "print the status as JSON")
+	js := fs.Bool("json", false, jsonUsage)
 	if err := parseNoArgs(fs, args); err != nil {
-		return err
+		return nil, "", false, err
 	}
 	if *camp == "" {
-		return errors.New("--campaign is required")
+		return nil, "", false, errors.New("--campaign is required")
 	}
 	c, err := dial(ctx, cfg)
+	if err != nil {
+		return nil, "", false, err
+	}
+	return c, *camp, *js, nil
+}
+
+// liveStatusCmd is `starter live status`.
+func liveStatusCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	c, camp, asJSON, err := dialLiveCampaign(ctx, "live status", args, "print the status as JSON")
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	st, err := liveStatus(ctx, c, *camp)
+	st, err := liveStatus(ctx, c, camp)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(stdout, st)
 	}
 	t := st.Total
@@ -447,26 +457,16 @@ func liveStop(ctx context.Context, c client.Client, campaign string) (workflows.
 
 // liveStopCmd is `starter live stop`.
 func liveStopCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("live stop")
-	cfg := config.FromEnv(fs)
-	camp := fs.String("campaign", "", "live campaign id (required)")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
-	}
-	if *camp == "" {
-		return errors.New("--campaign is required")
-	}
-	c, err := dial(ctx, cfg)
+	c, camp, asJSON, err := dialLiveCampaign(ctx, "live stop", args, "print the result as JSON")
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	res, err := liveStop(ctx, c, *camp)
+	res, err := liveStop(ctx, c, camp)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(stdout, res)
 	}
 	fmt.Fprintf(stdout, "live campaign %s stopped: %d decisions, %d offers, spent %.2f of %.2f; plan %s (%d users)\n",

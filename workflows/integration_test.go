@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
@@ -227,6 +228,23 @@ func readCSV(t *testing.T, path string) (int, map[string]bool) {
 		users[rec[0]] = true
 	}
 	return rows, users
+}
+
+// startWorker starts the real servers (skipping in -short mode) and a
+// worker of every workflow and activity on queue, stopped when the test
+// ends.
+func startWorker(t *testing.T, queue string) (*blob.S3, client.Client) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts servers")
+	}
+	stack := testenv.Start(t)
+	store := stack.Store(t)
+	c := stack.TemporalClient(t)
+	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
+	must(t, w.Start())
+	t.Cleanup(w.Stop)
+	return store, c
 }
 
 func must(t *testing.T, err error) {

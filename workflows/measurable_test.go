@@ -9,14 +9,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 
-	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/synth"
-	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
 )
 
@@ -30,17 +27,9 @@ import (
 // (unmeasurable: approve), waits for a reviewer, who is told why; a
 // rejection publishes nothing.
 func TestIntegrationSmallHoliday(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts servers")
-	}
-	ctx := context.Background()
-	stack := testenv.Start(t)
-	store := stack.Store(t)
-	c := stack.TemporalClient(t)
 	const queue = "promoflow-small-holiday"
-	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
-	must(t, w.Start())
-	defer w.Stop()
+	store, c := startWorker(t, queue)
+	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "events.csv.gz")
 	_, err := synth.WriteFile(path, synth.Config{Users: 64, Seed: 3})
 	must(t, err)

@@ -10,11 +10,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/worker"
 
-	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/synth"
-	"github.com/promoflow/promoflow/internal/testenv"
 	"github.com/promoflow/promoflow/workflows"
 )
 
@@ -24,17 +21,9 @@ import (
 // numbers that fell short, not deep in training ("combine forest: no trees
 // in 8 shards").
 func TestIntegrationTooSmallInput(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts servers")
-	}
-	ctx := context.Background()
-	stack := testenv.Start(t)
-	store := stack.Store(t)
-	c := stack.TemporalClient(t)
 	const queue = "promoflow-small"
-	w := workflows.NewWorker(c, queue, &activities.Activities{Store: store, TempDir: t.TempDir()}, worker.Options{})
-	must(t, w.Start())
-	defer w.Stop()
+	store, c := startWorker(t, queue)
+	ctx := context.Background()
 	for _, tc := range []struct {
 		users, days int
 		events      int64

@@ -232,45 +232,10 @@ func (m *Model) validate() error {
 		return fmt.Errorf("base %v", m.Base)
 	}
 	for i, t := range m.Trees {
-		if err := validTree(t, d); err != nil {
+		// Boosted trees are regression trees of leaf values (their
+		// rows, hessian sums and gains are never negative).
+		if err := t.Validate(d, forest.Regression); err != nil {
 			return fmt.Errorf("tree %d: %w", i, err)
-		}
-	}
-	return nil
-}
-
-func validTree(t forest.Tree, d int) error {
-	n := len(t.Nodes)
-	if n == 0 {
-		return errors.New("no nodes")
-	}
-	parents := make([]int, n)
-	for i, nd := range t.Nodes {
-		if math.IsNaN(nd.Value) || math.IsInf(nd.Value, 0) {
-			return fmt.Errorf("node %d: value %v", i, nd.Value)
-		}
-		if nd.Feature < 0 {
-			if nd.Feature != -1 || nd.Left != 0 || nd.Right != 0 {
-				return fmt.Errorf("node %d: malformed leaf", i)
-			}
-			continue
-		}
-		if nd.Feature >= d {
-			return fmt.Errorf("node %d: feature %d out of range [0, %d)", i, nd.Feature, d)
-		}
-		if math.IsNaN(nd.Threshold) || math.IsInf(nd.Threshold, 0) {
-			return fmt.Errorf("node %d: threshold %v", i, nd.Threshold)
-		}
-		for _, c := range []int{nd.Left, nd.Right} {
-			if c <= i || c >= n {
-				return fmt.Errorf("node %d: child %d is not a node after it (tree has %d nodes)", i, c, n)
-			}
-			parents[c]++
-		}
-	}
-	for i := 1; i < n; i++ {
-		if parents[i] != 1 {
-			return fmt.Errorf("node %d: referenced by %d parents, want 1", i, parents[i])
 		}
 	}
 	return nil

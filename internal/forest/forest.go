@@ -244,18 +244,18 @@ func (f *Forest) validate() error {
 		return errors.New("no trees")
 	}
 	for i := range f.Trees {
-		if err := f.Trees[i].validate(d, f.Task); err != nil {
+		if err := f.Trees[i].Validate(d, f.Task); err != nil {
 			return fmt.Errorf("tree %d: %w", i, err)
 		}
 	}
 	return nil
 }
 
-// validate checks that t is a tree rooted at node 0 over d features: every
+// Validate checks that t is a tree rooted at node 0 over d features: every
 // child index is in range and greater than its parent's, and every node but
 // the root has exactly one parent, so prediction always terminates. Values
 // are finite, and in [0, 1] for classification.
-func (t *Tree) validate(d int, task Task) error {
+func (t *Tree) Validate(d int, task Task) error {
 	n := len(t.Nodes)
 	if n == 0 {
 		return errors.New("no nodes")

@@ -86,22 +86,7 @@ func TestBlocksSameAsWhole(t *testing.T) {
 					if _, err := os.Stat(filepath.Join(dir, "chunks")); !errors.Is(err, os.ErrNotExist) {
 						t.Fatalf("a block gzip file was copied out: %v", err)
 					}
-					if w.RowsRead != c.RowsRead || w.Accepted != c.Accepted || w.Duplicates != c.Duplicates ||
-						w.Rejected != c.Rejected || !equalCounts(w.ByReason, c.ByReason) || !w.MaxTS.Equal(c.MaxTS) {
-						t.Fatalf("whole %+v\nblocks %+v", w, c)
-					}
-					if w.RowsRead == 0 || w.Rejected == 0 {
-						t.Fatalf("a test file without rows or rejects: %+v", w)
-					}
-					wo, co := outputs(t, filepath.Dir(w.Rejects)+"/.."), outputs(t, dir)
-					if len(wo) != len(co) || len(wo) < 2 {
-						t.Fatalf("whole wrote %d files, blocks %d", len(wo), len(co))
-					}
-					for k, v := range wo {
-						if !bytes.Equal(v, co[k]) {
-							t.Errorf("%s differs:\nwhole  %q\nblocks %q", k, clip(string(v), 400), clip(string(co[k]), 400))
-						}
-					}
+					sameAsWhole(t, "blocks", w, c, dir)
 				})
 			}
 		}

@@ -121,24 +121,33 @@ func TestChunkSameAsWhole(t *testing.T) {
 				if got := c.Splits > 1; got != wantSplits {
 					t.Fatalf("chunked: %d splits of %d bytes for %d bytes of text", c.Splits, split, len(tc.data))
 				}
-				if w.RowsRead != c.RowsRead || w.Accepted != c.Accepted || w.Duplicates != c.Duplicates ||
-					w.Rejected != c.Rejected || w.NoUser != c.NoUser || w.AcceptedNoUser != c.AcceptedNoUser ||
-					!equalCounts(w.ByReason, c.ByReason) || !equalCounts(w.ByType, c.ByType) || !w.MaxTS.Equal(c.MaxTS) {
-					t.Fatalf("whole %+v\nchunked %+v", w, c)
-				}
-				if w.RowsRead == 0 || w.Rejected == 0 {
-					t.Fatalf("a test file without rows or rejects: %+v", w)
-				}
-				wo, co := outputs(t, filepath.Dir(w.Rejects)+"/.."), outputs(t, dir)
-				if len(wo) != len(co) || len(wo) < 2 {
-					t.Fatalf("whole wrote %d files, chunked %d", len(wo), len(co))
-				}
-				for k, v := range wo {
-					if !bytes.Equal(v, co[k]) {
-						t.Errorf("%s differs:\nwhole   %q\nchunked %q", k, clip(string(v), 400), clip(string(co[k]), 400))
-					}
-				}
+				sameAsWhole(t, "chunked", w, c, dir)
 			})
+		}
+	}
+}
+
+// sameAsWhole checks that result c of a file split some way (how, e.g.
+// "chunked"), with its tables and rejects under dir, equals w, the same
+// file read as one split: the accounting, and every table piece and
+// rejects file byte for byte.
+func sameAsWhole(t *testing.T, how string, w, c Result, dir string) {
+	t.Helper()
+	if w.RowsRead != c.RowsRead || w.Accepted != c.Accepted || w.Duplicates != c.Duplicates ||
+		w.Rejected != c.Rejected || w.NoUser != c.NoUser || w.AcceptedNoUser != c.AcceptedNoUser ||
+		!equalCounts(w.ByReason, c.ByReason) || !equalCounts(w.ByType, c.ByType) || !w.MaxTS.Equal(c.MaxTS) {
+		t.Fatalf("whole %+v\n%s %+v", w, how, c)
+	}
+	if w.RowsRead == 0 || w.Rejected == 0 {
+		t.Fatalf("a test file without rows or rejects: %+v", w)
+	}
+	wo, co := outputs(t, filepath.Dir(w.Rejects)+"/.."), outputs(t, dir)
+	if len(wo) != len(co) || len(wo) < 2 {
+		t.Fatalf("whole wrote %d files, %s %d", len(wo), how, len(co))
+	}
+	for k, v := range wo {
+		if !bytes.Equal(v, co[k]) {
+			t.Errorf("%s differs:\nwhole %q\n%s %q", k, clip(string(v), 400), how, clip(string(co[k]), 400))
 		}
 	}
 }

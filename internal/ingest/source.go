@@ -378,9 +378,10 @@ func (f *File) PlanBlocks(ctx context.Context, splitBytes int64) (_ []Split, ok 
 	}
 	first := Position{Line: 1}
 	if f.Format == mapping.CSV {
-		// The first split starts after the header, where the reader of
-		// the whole file stands once it has read it.
-		rc, err := f.stream(ctx, 0, -1)
+		// The first split starts after the header, where a reader stands
+		// once it has read it; only the first member is fetched.
+		b := blocks[0]
+		rc, err := f.openBlocks(ctx, Split{ZEnd: b.Size, End: b.Bytes}, 0)
 		if err != nil {
 			return nil, false, err
 		}

@@ -61,7 +61,7 @@ type User struct {
 	Basket      float64  // expected order value
 	Orders      float64  // past orders
 	RecencyDays float64  // days since the last order
-	Member      bool     // in the loyalty programme
+	Member      bool     // in the loyalty programme (ProxyMember without profiles)
 	Categories  []string // interests: the user's top categories
 	Suppressed  string   // a suppression reason, or ""
 }
@@ -552,3 +552,8 @@ func ExploreCost(users []Scored) float64 {
 	}
 	return cost
 }
+
+// ProxyMember is whether a user counts as a loyalty-programme member when
+// no profile says so (no member attribute in the run, or live scoring,
+// which reads no profiles): a repeat buyer, two orders or more.
+func ProxyMember(orders float64) bool { return orders >= 2 }

@@ -137,36 +137,32 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 // for each fold, the outcome forests Fold fits on the other folds (same
 // seeds), so they equal Result.Mu.
 func crossFit(d *Data, m *forest.Matrix, cfg Config) ([][]float64, error) {
-	mu := make([][]float64, d.Rows())
-	for k := range d.Folds {
-		rows := d.FoldRows(k)
-		pred, err := outcomes(d, m, []int{k}, rows, cfg, "mu", k)
-		if err != nil {
-			return nil, fmt.Errorf("fold %d: %w", k, err)
-		}
-		for j, i := range rows {
-			mu[i] = pred[j]
-		}
-	}
-	return mu, nil
+	return outOfFold(d, m, cfg, outcomes, "mu")
 }
 
 // crossFitPropensities returns every row's out-of-fold propensities of
 // each arm beyond control against control (propensities), fit on the other
 // folds.
 func crossFitPropensities(d *Data, m *forest.Matrix, cfg Config) ([][]float64, error) {
-	e := make([][]float64, d.Rows())
+	return outOfFold(d, m, cfg, propensities, "e")
+}
+
+// outOfFold returns every row's predictions by fit (outcomes or
+// propensities, under name) fit without the row's fold.
+func outOfFold(d *Data, m *forest.Matrix, cfg Config,
+	fit func(*Data, *forest.Matrix, []int, []int, Config, string, int) ([][]float64, error), name string) ([][]float64, error) {
+	out := make([][]float64, d.Rows())
 	for k := range d.Folds {
 		rows := d.FoldRows(k)
-		pred, err := propensities(d, m, []int{k}, rows, cfg, "e", k)
+		pred, err := fit(d, m, []int{k}, rows, cfg, name, k)
 		if err != nil {
 			return nil, fmt.Errorf("fold %d: %w", k, err)
 		}
 		for j, i := range rows {
-			e[i] = pred[j]
+			out[i] = pred[j]
 		}
 	}
-	return e, nil
+	return out, nil
 }
 
 // Learner returns the learner the model fits.
