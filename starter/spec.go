@@ -38,6 +38,7 @@ type campaignFlags struct {
 	optOut, history                string
 	propensity                     string
 	shards, k, horizon             int
+	window, shardBlocks            int
 	seed                           int64
 	approval                       bool
 	approvalDeadline               time.Duration
@@ -106,6 +107,8 @@ func (c *campaignFlags) register(fs *flag.FlagSet, schedule bool) {
 	fs.StringVar(&c.optOut, "opt-out", "", "opted-out users, comma-separated: local files (uploaded to raw/<dataset>/), s3://bucket/key or raw/... keys, or \"/\"-terminated prefixes whose files are listed when each run starts (one user id per line, or a CSV whose first column is the id)")
 	fs.StringVar(&c.history, "history", "", "campaign history, comma-separated: local files, s3:// or raw/... keys, or \"/\"-terminated prefixes listed when each run starts; ingested with the inputs: the --mapping must map them to the history table")
 	fs.IntVar(&c.shards, "shards", workflows.DefaultShards, "user shards (about one per 35,000 users)")
+	fs.IntVar(&c.window, "window", workflows.DefaultWindow, "activities of a fan-out in flight at once (about 2 per core of the workers)")
+	fs.IntVar(&c.shardBlocks, "shard-blocks", workflows.DefaultShardBlocks, "most activities one fan-out over shards starts; more shards are handled in blocks")
 	fs.IntVar(&c.k, "k", 6, "segments")
 	fs.Int64Var(&c.seed, "seed", 42, "run seed: same inputs and seed, same plan")
 	fs.IntVar(&c.horizon, "horizon-days", 28, "propensity label window after the cutoff, in days")
@@ -152,7 +155,7 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 	for _, n := range []struct {
 		flag string
 		v    int
-	}{{"--shards", c.shards}, {"--k", c.k}, {"--horizon-days", c.horizon}} {
+	}{{"--shards", c.shards}, {"--k", c.k}, {"--horizon-days", c.horizon}, {"--window", c.window}, {"--shard-blocks", c.shardBlocks}} {
 		if n.v < 1 {
 			return in, fmt.Errorf("%s %d: want at least 1", n.flag, n.v)
 		}
@@ -209,7 +212,7 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 	}
 	return workflows.RegenerateInput{
 		Template: c.template, Mapping: mappingText,
-		Shards: c.shards, Seed: c.seed, K: c.k, HorizonDays: c.horizon, Cutoff: cutoff, Propensity: c.propensity,
+		Shards: c.shards, Window: c.window, ShardBlocks: c.shardBlocks, Seed: c.seed, K: c.k, HorizonDays: c.horizon, Cutoff: cutoff, Propensity: c.propensity,
 		Spec: spec, Catalog: catalog, Start: start, End: end,
 		Approval:        workflows.ApprovalPolicy{Required: c.approval, Deadline: c.approvalDeadline},
 		FutureTolerance: c.futureTolerance,

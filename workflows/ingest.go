@@ -47,7 +47,7 @@ func (in *IngestInput) defaults() {
 		in.Shards = DefaultShards
 	}
 	if in.Window == 0 {
-		in.Window = 16
+		in.Window = DefaultWindow
 	}
 	if in.SplitBytes == 0 {
 		in.SplitBytes = DefaultSplitBytes

@@ -9,6 +9,18 @@ import (
 	"github.com/promoflow/promoflow/activities"
 )
 
+// Fan-out defaults, the one home of both (docs/PERFORMANCE.md, "Scale").
+const (
+	// DefaultWindow is how many activities of a fan-out are in flight at
+	// once (RegenerateInput.Window).
+	DefaultWindow = 16
+	// DefaultShardBlocks is the most activities one fan-out over shards
+	// starts (RegenerateInput.ShardBlocks): above it, an activity handles
+	// a block of neighbouring shards (shard.Blocks), so a workflow's
+	// history does not grow with the shard count.
+	DefaultShardBlocks = 64
+)
+
 // a is only used to name activity methods; Temporal calls them on the
 // worker's registered *Activities.
 var a *activities.Activities

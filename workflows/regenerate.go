@@ -56,6 +56,9 @@ type RegenerateInput struct {
 	// ModelForest (TreesPerShard trees per shard, combined).
 	Propensity string
 	Window     int // shard activities in flight
+	// ShardBlocks is the most activities a fan-out over shards starts;
+	// with more shards each activity takes a block of them (shard.Blocks).
+	ShardBlocks int
 
 	// Spec is the campaign template with the run's overrides (budget,
 	// event, shares) applied, and Catalog the offer catalog: parsed by the
@@ -133,7 +136,10 @@ func (in *RegenerateInput) Defaults() {
 		in.TreesPerShard = 5
 	}
 	if in.Window == 0 {
-		in.Window = 16
+		in.Window = DefaultWindow
+	}
+	if in.ShardBlocks == 0 {
+		in.ShardBlocks = DefaultShardBlocks
 	}
 	if in.FutureTolerance == 0 {
 		in.FutureTolerance = DefaultFutureTolerance

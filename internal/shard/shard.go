@@ -46,3 +46,36 @@ func Unit(salt, userID string) float64 {
 
 // Key returns the object key part for shard i, such as "shard=0007".
 func Key(i int) string { return fmt.Sprintf("shard=%04d", i) }
+
+// Block is a contiguous range of shards [From, To) handled by one activity
+// of a fan-out.
+type Block struct{ From, To int }
+
+// Len is the number of shards in b.
+func (b Block) Len() int { return b.To - b.From }
+
+// Blocks cuts shards 0..n-1 into at most max contiguous blocks whose sizes
+// differ by at most one, the larger first; max <= 0 or max >= n gives one
+// shard per block. A fan-out over blocks instead of shards keeps a
+// workflow's history bounded by max whatever n is, and a block's shards are
+// reduced in shard order inside it, so results depend on n and max only.
+func Blocks(n, max int) []Block {
+	if n <= 0 {
+		return nil
+	}
+	if max <= 0 || max > n {
+		max = n
+	}
+	out := make([]Block, max)
+	size, extra := n/max, n%max
+	from := 0
+	for i := range out {
+		to := from + size
+		if i < extra {
+			to++
+		}
+		out[i] = Block{from, to}
+		from = to
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package shard
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -72,4 +73,35 @@ func userName(i int) string {
 		i /= 10
 	}
 	return string(b)
+}
+
+func TestBlocks(t *testing.T) {
+	for _, tc := range []struct {
+		n, max int
+		want   []Block
+	}{
+		{0, 4, nil},
+		{3, 0, []Block{{0, 1}, {1, 2}, {2, 3}}},
+		{3, 8, []Block{{0, 1}, {1, 2}, {2, 3}}},
+		{8, 8, []Block{{0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 5}, {5, 6}, {6, 7}, {7, 8}}},
+		{10, 4, []Block{{0, 3}, {3, 6}, {6, 8}, {8, 10}}},
+		{1024, 64, nil}, // checked below
+	} {
+		got := Blocks(tc.n, tc.max)
+		if tc.want != nil && !slices.Equal(got, tc.want) {
+			t.Errorf("Blocks(%d, %d) = %v, want %v", tc.n, tc.max, got, tc.want)
+		}
+		// Invariants: contiguous, cover 0..n-1, sizes differ by at most one.
+		next, lo, hi := 0, tc.n+1, 0
+		for _, b := range got {
+			if b.From != next || b.Len() < 1 {
+				t.Fatalf("Blocks(%d, %d): block %v after %d", tc.n, tc.max, b, next)
+			}
+			next = b.To
+			lo, hi = min(lo, b.Len()), max(hi, b.Len())
+		}
+		if next != tc.n || (len(got) > 0 && hi-lo > 1) {
+			t.Errorf("Blocks(%d, %d) = %v: covers %d, sizes %d..%d", tc.n, tc.max, got, next, lo, hi)
+		}
+	}
 }
