@@ -1,11 +1,13 @@
 package activities
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,11 +30,22 @@ func holdout(seed int64, userID string) bool {
 	return shard.Unit(fmt.Sprintf("%d/holdout", seed), userID) < HoldoutShare
 }
 
-// SketchInput asks for one shard's feature sketches.
+// SketchInput asks for the feature sketches of one shard, or of every
+// shard of a block.
 type SketchInput struct {
 	RunID string
-	Shard int
-	K     int // points per sketch; 0 means forest.DefaultSketchSize
+	Shard int         // the shard, when Block is empty (inputs recorded before blocks)
+	Block shard.Block // the shards sketched, each into its own object
+	K     int         // points per sketch; 0 means forest.DefaultSketchSize
+}
+
+// blockOf is the block an input names: b, or the one shard i of inputs
+// recorded before blocks.
+func blockOf(b shard.Block, i int) shard.Block {
+	if b.Len() > 0 {
+		return b
+	}
+	return shard.Block{From: i, To: i + 1}
 }
 
 // SketchTrain summarises the distribution of every feature over the shard's
@@ -45,13 +58,18 @@ func (a *Activities) SketchTrain(ctx context.Context, in SketchInput) (_ []*fore
 }
 
 func (a *Activities) sketch(ctx context.Context, in SketchInput) ([]*forest.Sketch, error) {
-	rows, err := a.readFeatures(ctx, layout.Train(in.RunID, in.Shard), features.TrainSchema)
+	return a.sketchShard(ctx, in.RunID, in.Shard, in.K)
+}
+
+// sketchShard sketches shard i's training features.
+func (a *Activities) sketchShard(ctx context.Context, runID string, i, k int) ([]*forest.Sketch, error) {
+	rows, err := a.readFeatures(ctx, layout.Train(runID, i), features.TrainSchema)
 	if err != nil {
-		return nil, fmt.Errorf("shard %d: %w", in.Shard, err)
+		return nil, fmt.Errorf("shard %d: %w", i, err)
 	}
 	sk := make([]*forest.Sketch, len(features.Names))
 	for f := range sk {
-		sk[f] = forest.NewSketch(in.K)
+		sk[f] = forest.NewSketch(k)
 	}
 	for _, r := range rows {
 		for f, v := range r.Values {
@@ -65,19 +83,27 @@ func (a *Activities) sketch(ctx context.Context, in SketchInput) ([]*forest.Sket
 }
 
 // SketchShard is SketchTrain writing the sketches to the bucket
-// (layout.TrainSketch) instead of returning them, which MergeBins reads:
-// the workflow's history carries keys, not about 264 KB per shard.
+// (layout.TrainSketch, one object per shard) instead of returning them,
+// which MergeBins reads: the workflow's history carries keys, not about
+// 264 KB per shard. It sketches every shard of the input's block, one
+// after the other.
 func (a *Activities) SketchShard(ctx context.Context, in SketchInput) (err error) {
 	defer final(&err)
-	sk, err := a.sketch(ctx, in)
-	if err != nil {
-		return err
+	b := blockOf(in.Block, in.Shard)
+	for i := b.From; i < b.To; i++ {
+		sk, err := a.sketchShard(ctx, in.RunID, i, in.K)
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		if err := jsonEncode(&buf, sk); err != nil {
+			return err
+		}
+		if err := a.Store.Put(ctx, layout.TrainSketch(in.RunID, i), buf.Bytes()); err != nil {
+			return fmt.Errorf("shard %d: %w", i, err)
+		}
 	}
-	var buf bytes.Buffer
-	if err := jsonEncode(&buf, sk); err != nil {
-		return err
-	}
-	return a.Store.Put(ctx, layout.TrainSketch(in.RunID, in.Shard), buf.Bytes())
+	return nil
 }
 
 // MergeBinsInput names the shards whose sketches make the bins.
@@ -123,12 +149,14 @@ func (a *Activities) MergeBins(ctx context.Context, in MergeBinsInput) (_ MergeB
 	return out, a.Store.Put(ctx, out.Key, buf.Bytes())
 }
 
-// TrainTreesInput grows one shard's trees.
+// TrainTreesInput grows the trees of one shard, or of one block of shards
+// (bagging by block).
 type TrainTreesInput struct {
 	RunID  string
-	Shard  int
+	Shard  int         // the shard, when Block is empty (inputs recorded before blocks)
+	Block  shard.Block // the shards whose training users grow the trees
 	Seed   int64
-	Params forest.Params // Seed is derived from the run seed and the shard
+	Params forest.Params // Seed is derived from the run seed and the block's first shard
 	Bins   *forest.Bins  // global bins; nil means BinsKey's, or the shard's own
 	// BinsKey is where MergeBins stored the global bins.
 	BinsKey string
@@ -143,13 +171,20 @@ type TrainTreesOutput struct {
 	OOB       forest.OOB // the shard's out-of-bag estimate, over its trees
 }
 
-// TrainTrees grows propensity trees on the shard's training users that are
-// not held out (bagging by shard, plus bootstrap within it) and stores them.
+// TrainTrees grows propensity trees on the training users of the block's
+// shards (in shard order) that are not held out (bagging by block, plus
+// bootstrap within it) and stores them at layout.Trees of the block's first
+// shard. A block of one shard is the shard's trees as before blocks.
 func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (_ TrainTreesOutput, err error) {
 	defer final(&err)
-	rows, err := a.readFeatures(ctx, layout.Train(in.RunID, in.Shard), features.TrainSchema)
-	if err != nil {
-		return TrainTreesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	b := blockOf(in.Block, in.Shard)
+	var rows []features.Row
+	for i := b.From; i < b.To; i++ {
+		part, err := a.readFeatures(ctx, layout.Train(in.RunID, i), features.TrainSchema)
+		if err != nil {
+			return TrainTreesOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		rows = append(rows, part...)
 	}
 	bins := in.Bins
 	if bins == nil && in.BinsKey != "" {
@@ -163,7 +198,7 @@ func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (_ Trai
 	}
 	var x [][]float64
 	var y []float64
-	out := TrainTreesOutput{Key: layout.Trees(in.RunID, in.Shard)}
+	out := TrainTreesOutput{Key: layout.Trees(in.RunID, b.From)}
 	for _, r := range rows {
 		if holdout(in.Seed, r.UserID) {
 			continue
@@ -176,14 +211,14 @@ func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (_ Trai
 	}
 	out.Rows = int64(len(y))
 	p := in.Params
-	p.Seed = uint64(in.Seed)*1_000_003 + uint64(in.Shard)
+	p.Seed = uint64(in.Seed)*1_000_003 + uint64(b.From)
 	p.OOB = true
 	var f *forest.Forest
 	if len(y) == 0 {
 		// An empty shard grows no trees; the forest is the other shards'.
 		f = &forest.Forest{Version: forest.Version, Task: forest.Classification, Features: features.Names}
 	} else if f, err = a.fitShard(x, y, bins, p); err != nil {
-		return TrainTreesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+		return TrainTreesOutput{}, fmt.Errorf("shards %d-%d: %w", b.From, b.To-1, err)
 	}
 	out.Trees = len(f.Trees)
 	if f.OOB != nil {
@@ -402,10 +437,12 @@ func decodeForest(key string, data []byte) (*forest.Forest, error) {
 	return f, nil
 }
 
-// EvaluateInput scores one shard's held-out users.
+// EvaluateInput scores the held-out users of one shard, or of every shard
+// of a block.
 type EvaluateInput struct {
 	RunID string
-	Shard int
+	Shard int         // the shard, when Block is empty (inputs recorded before blocks)
+	Block shard.Block // the shards evaluated
 	Seed  int64
 	// ForestKey is the propensity model's key: a forest, or a boosted
 	// model (boost.IsModel).
@@ -431,10 +468,11 @@ func decodePropensity(key string, data []byte) (propensityModel, error) {
 	return m, nil
 }
 
-// EvaluateForest scores the shard's held-out users with the propensity
-// model (forest or boosted), writes their scores to
-// layout.HoldoutScoresPart, and returns a histogram of scores by label, from
-// which the workflow reads AUC and log loss.
+// EvaluateForest scores the held-out users of the block's shards with the
+// propensity model (forest or boosted), writes each shard's scores to
+// layout.HoldoutScoresPart, and returns one histogram of scores by label for
+// the block (the shards' merged; counts, so the merge order does not change
+// it), from which the workflow reads AUC and log loss.
 func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ metrics.ScoreHist, err error) {
 	defer final(&err)
 	data, err := a.Store.Get(ctx, in.ForestKey)
@@ -445,21 +483,32 @@ func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ me
 	if err != nil {
 		return metrics.ScoreHist{}, err
 	}
-	rows, err := a.readFeatures(ctx, layout.Train(in.RunID, in.Shard), features.TrainSchema)
+	h := metrics.NewScoreHist(1000)
+	b := blockOf(in.Block, in.Shard)
+	for i := b.From; i < b.To; i++ {
+		if err := a.evaluateShard(ctx, in.RunID, i, in.Seed, f, &h); err != nil {
+			return metrics.ScoreHist{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	return h, nil
+}
+
+// evaluateShard adds shard i's held-out users to h and writes their scores.
+func (a *Activities) evaluateShard(ctx context.Context, runID string, i int, seed int64, f propensityModel, h *metrics.ScoreHist) error {
+	rows, err := a.readFeatures(ctx, layout.Train(runID, i), features.TrainSchema)
 	if err != nil {
-		return metrics.ScoreHist{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+		return err
 	}
 	var held []int // indices of the held-out rows
 	var xs [][]float64
 	for i, r := range rows {
-		if holdout(in.Seed, r.UserID) {
+		if holdout(seed, r.UserID) {
 			held = append(held, i)
 			xs = append(xs, r.Values)
 		}
 	}
 	scores := make([]float64, len(xs))
 	f.PredictBatch(xs, scores)
-	h := metrics.NewScoreHist(1000)
 	var csv []byte
 	for k, i := range held {
 		r, score := rows[i], scores[k]
@@ -471,10 +520,7 @@ func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ me
 		csv = strconv.AppendInt(csv, int64(r.Label), 10)
 		csv = append(csv, '\n')
 	}
-	if err := a.Store.Put(ctx, layout.HoldoutScoresPart(in.RunID, in.Shard), csv); err != nil {
-		return metrics.ScoreHist{}, fmt.Errorf("shard %d: %w", in.Shard, err)
-	}
-	return h, nil
+	return a.Store.Put(ctx, layout.HoldoutScoresPart(runID, i), csv)
 }
 
 // HoldoutScoresInput names the run whose held-out score parts to join.
@@ -484,19 +530,48 @@ type HoldoutScoresInput struct {
 }
 
 // WriteHoldoutScores joins the shards' held-out score parts, in shard
-// order, under a header into layout.HoldoutScores, and returns its key.
+// order, under a header into layout.HoldoutScores, and returns its key. The
+// parts are streamed one at a time into a local file, which the store
+// uploads in parts when it is large: the table is never in memory whole,
+// nor sent in one PUT beyond the store's multipart threshold.
 func (a *Activities) WriteHoldoutScores(ctx context.Context, in HoldoutScoresInput) (_ string, err error) {
 	defer final(&err)
-	out := []byte("user_id,score,label\n")
+	f, err := os.CreateTemp(a.TempDir, "holdout-*.csv")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	if _, err := w.WriteString("user_id,score,label\n"); err != nil {
+		return "", err
+	}
 	for i := range in.Shards {
-		part, err := a.Store.Get(ctx, layout.HoldoutScoresPart(in.RunID, i))
-		if err != nil {
+		if err := a.copyObject(ctx, w, layout.HoldoutScoresPart(in.RunID, i)); err != nil {
 			return "", fmt.Errorf("shard %d: %w", i, err)
 		}
-		out = append(out, part...)
+	}
+	if err := w.Flush(); err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
 	}
 	key := layout.HoldoutScores(in.RunID)
-	return key, a.Store.Put(ctx, key, out)
+	return key, a.Store.PutFile(ctx, key, f.Name())
+}
+
+// copyObject copies the object at key to w.
+func (a *Activities) copyObject(ctx context.Context, w io.Writer, key string) error {
+	r, err := a.Store.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := io.Copy(w, r); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return nil
 }
 
 // appendCSVField appends s to b, quoted if it holds a comma, quote or line

@@ -2,8 +2,10 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/metrics"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // putTrain stores a training table of n users for shard i: the label is 1
@@ -229,5 +232,124 @@ func TestTrainBoost(t *testing.T) {
 				t.Errorf("DecideScore's model is a %T, want *boost.Model", m)
 			}
 		})
+	}
+}
+
+// TestPropensityBlocks checks the block inputs of the train activities
+// against their one-shard form: SketchShard writes every shard's own
+// sketches; TrainTrees on a one-shard block is the shard's trees, and on a
+// wider block grows one set of trees on all its shards' users; one
+// EvaluateForest over a block gives the merged histogram of its shards and
+// writes every shard's part.
+func TestPropensityBlocks(t *testing.T) {
+	store := blob.NewMem()
+	ctx := context.Background()
+	for i, n := range []int{300, 200, 0, 250} {
+		putTrain(t, store, "r", i, n)
+	}
+	env, acts := newEnv(store)
+	whole := shard.Block{From: 0, To: 4}
+
+	if _, err := env.ExecuteActivity(acts.SketchShard, SketchInput{RunID: "r", Block: whole}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		v, err := env.ExecuteActivity(acts.SketchTrain, SketchInput{RunID: "r", Shard: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []*forest.Sketch
+		if err := v.Get(&want); err != nil {
+			t.Fatal(err)
+		}
+		wantJSON, _ := json.Marshal(want)
+		got, err := store.Get(ctx, layout.TrainSketch("r", i))
+		if err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+		if strings.TrimSpace(string(got)) != string(wantJSON) {
+			t.Errorf("shard %d: block sketch differs from the shard's own", i)
+		}
+	}
+	v, err := env.ExecuteActivity(acts.MergeBins, MergeBinsInput{RunID: "r", Shards: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bins MergeBinsOutput
+	if err := v.Get(&bins); err != nil {
+		t.Fatal(err)
+	}
+
+	params := forest.Params{Trees: 3, MaxDepth: 4, MinLeaf: 5, MaxFeatures: len(features.Names), Bootstrap: true}
+	grow := func(in TrainTreesInput) (TrainTreesOutput, []byte) {
+		t.Helper()
+		in.RunID, in.Seed, in.Params, in.BinsKey = "r", 3, params, bins.Key
+		v, err := env.ExecuteActivity(acts.TrainTrees, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out TrainTreesOutput
+		if err := v.Get(&out); err != nil {
+			t.Fatal(err)
+		}
+		data, err := store.Get(ctx, out.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, data
+	}
+	one, oneData := grow(TrainTreesInput{Shard: 1})
+	blk, blkData := grow(TrainTreesInput{Shard: 1, Block: shard.Block{From: 1, To: 2}})
+	if one.Key != blk.Key || one.Rows != blk.Rows || string(oneData) != string(blkData) {
+		t.Errorf("one-shard block %+v differs from the shard's trees %+v", blk, one)
+	}
+	wide, _ := grow(TrainTreesInput{Block: shard.Block{From: 1, To: 4}})
+	if wide.Key != layout.Trees("r", 1) || wide.Trees != 3 {
+		t.Errorf("block 1-3: %+v, want 3 trees at shard 1's key", wide)
+	}
+	if s3, _ := grow(TrainTreesInput{Shard: 3}); wide.Rows != one.Rows+s3.Rows || wide.Positives == 0 {
+		t.Errorf("block 1-3 trained on %d rows, want shards 1 and 3's %d+%d", wide.Rows, one.Rows, s3.Rows)
+	}
+
+	v, err = env.ExecuteActivity(acts.CombineForest, CombineForestInput{RunID: "r", Keys: []string{wide.Key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comb CombineForestOutput
+	if err := v.Get(&comb); err != nil {
+		t.Fatal(err)
+	}
+	evaluate := func(in EvaluateInput) metrics.ScoreHist {
+		t.Helper()
+		in.RunID, in.Seed, in.ForestKey = "r", 3, comb.Key
+		v, err := env.ExecuteActivity(acts.EvaluateForest, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h metrics.ScoreHist
+		if err := v.Get(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	want := metrics.NewScoreHist(1000)
+	parts := map[int][]byte{}
+	for i := range 4 {
+		if err := want.Merge(evaluate(EvaluateInput{Shard: i})); err != nil {
+			t.Fatal(err)
+		}
+		parts[i], _ = store.Get(ctx, layout.HoldoutScoresPart("r", i))
+		if err := store.Put(ctx, layout.HoldoutScoresPart("r", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := evaluate(EvaluateInput{Block: whole})
+	if got.N != want.N || got.N == 0 || !slices.Equal(got.Pos, want.Pos) || !slices.Equal(got.Neg, want.Neg) {
+		t.Errorf("block histogram N=%d, want the shards' merged N=%d", got.N, want.N)
+	}
+	for i := range 4 {
+		if p, _ := store.Get(ctx, layout.HoldoutScoresPart("r", i)); string(p) != string(parts[i]) {
+			t.Errorf("shard %d: block wrote a part of %d bytes, want %d", i, len(p), len(parts[i]))
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/metrics"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // TrainInput configures propensity training over a run's shards.
@@ -17,8 +18,11 @@ type TrainInput struct {
 	RunID  string
 	Shards int
 	Seed   int64
-	Params forest.Params // trees per shard and their limits; MaxBins also for boosting
+	Params forest.Params // trees per block and their limits; MaxBins also for boosting
 	Window int
+	// ShardBlocks is the most activities one fan-out over shards starts
+	// (shard.Blocks); 0 (inputs recorded before blocks) means one per shard.
+	ShardBlocks int
 	// Model is the kind of model trained: ModelForest ("" in runs started
 	// before boosting) or ModelBoost.
 	Model string
@@ -59,16 +63,21 @@ type TrainOutput struct {
 }
 
 // Train merges per-shard quantile sketches of the features into global
-// bins, grows propensity trees on every shard in parallel on those bins,
-// combines them into one forest, and evaluates it on the held-out users of
-// every shard, whose scores it writes to one CSV.
+// bins, grows propensity trees on every block of shards in parallel on
+// those bins (or boosts one model), combines them into one forest, and
+// evaluates it on the held-out users of every shard, whose scores it writes
+// to one CSV. Every fan-out is over shard.Blocks(Shards, ShardBlocks), so
+// the history does not grow with the shard count beyond ShardBlocks.
 func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	ctx = withActivityOptions(ctx)
+	// One activity per block of shards: with Shards <= ShardBlocks a block
+	// is one shard and the commands are those of runs before blocks.
+	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
 	progress := Progress{RunID: in.RunID, Stage: "bins", Stages: []StageProgress{
-		{Name: "bins", State: Running, Total: in.Shards},
-		{Name: "trees", State: Pending, Total: in.Shards},
+		{Name: "bins", State: Running, Total: len(blocks)},
+		{Name: "trees", State: Pending, Total: len(blocks)},
 		{Name: "combine", State: Pending, Total: 1},
-		{Name: "evaluate", State: Pending, Total: in.Shards},
+		{Name: "evaluate", State: Pending, Total: len(blocks)},
 	}}
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return progress, nil }); err != nil {
 		return TrainOutput{}, err
@@ -99,9 +108,10 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 			maxBins = max(maxBins, len(c)+1)
 		}
 	} else {
-		err := fanOut(ctx, in.Shards, in.Window,
+		err := fanOut(ctx, len(blocks), in.Window,
 			func(i int) workflow.Future {
-				return workflow.ExecuteActivity(ctx, a.SketchShard, activities.SketchInput{RunID: in.RunID, Shard: i})
+				b := blocks[i]
+				return workflow.ExecuteActivity(ctx, a.SketchShard, activities.SketchInput{RunID: in.RunID, Shard: b.From, Block: b})
 			},
 			func(i int, f workflow.Future) error {
 				progress.Stages[0].Done++
@@ -124,16 +134,17 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 		if err := trainBoost(ctx, in, binsKey, &progress, &out); err != nil {
 			return TrainOutput{}, err
 		}
-	} else if err := trainForest(ctx, in, bins, binsKey, &progress, &out); err != nil {
+	} else if err := trainForest(ctx, in, blocks, bins, binsKey, &progress, &out); err != nil {
 		return TrainOutput{}, err
 	}
 
 	progress.Stage, progress.Stages[3].State = "evaluate", Running
-	hists := make([]metrics.ScoreHist, in.Shards)
-	err := fanOut(ctx, in.Shards, in.Window,
+	hists := make([]metrics.ScoreHist, len(blocks))
+	err := fanOut(ctx, len(blocks), in.Window,
 		func(i int) workflow.Future {
+			b := blocks[i]
 			return workflow.ExecuteActivity(ctx, a.EvaluateForest, activities.EvaluateInput{
-				RunID: in.RunID, Shard: i, Seed: in.Seed, ForestKey: out.ForestKey,
+				RunID: in.RunID, Shard: b.From, Block: b, Seed: in.Seed, ForestKey: out.ForestKey,
 			})
 		},
 		func(i int, f workflow.Future) error {
@@ -146,7 +157,7 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	total := metrics.NewScoreHist(len(hists[0].Pos))
 	for i, h := range hists {
 		if err := total.Merge(h); err != nil {
-			return TrainOutput{}, fmt.Errorf("shard %d: %w", i, err)
+			return TrainOutput{}, fmt.Errorf("shards %d-%d: %w", blocks[i].From, blocks[i].To-1, err)
 		}
 	}
 	err = workflow.ExecuteActivity(ctx, a.WriteHoldoutScores, activities.HoldoutScoresInput{RunID: in.RunID, Shards: in.Shards}).Get(ctx, &out.HoldoutScores)
@@ -188,15 +199,17 @@ func trainBoost(ctx workflow.Context, in TrainInput, binsKey string, progress *P
 	return nil
 }
 
-// trainForest grows every shard's trees on the global bins and combines
-// them (stages "trees" and "combine").
-func trainForest(ctx workflow.Context, in TrainInput, bins *forest.Bins, binsKey string, progress *Progress, out *TrainOutput) error {
+// trainForest grows every block's trees on the global bins and combines
+// them (stages "trees" and "combine"): in.Params.Trees per block, so the
+// forest has len(blocks) × Params.Trees trees whatever the shard count.
+func trainForest(ctx workflow.Context, in TrainInput, blocks []shard.Block, bins *forest.Bins, binsKey string, progress *Progress, out *TrainOutput) error {
 	progress.Stage, progress.Stages[1].State = "trees", Running
-	grown := make([]activities.TrainTreesOutput, in.Shards)
-	err := fanOut(ctx, in.Shards, in.Window,
+	grown := make([]activities.TrainTreesOutput, len(blocks))
+	err := fanOut(ctx, len(blocks), in.Window,
 		func(i int) workflow.Future {
+			b := blocks[i]
 			return workflow.ExecuteActivity(ctx, a.TrainTrees, activities.TrainTreesInput{
-				RunID: in.RunID, Shard: i, Seed: in.Seed, Params: in.Params, Bins: bins, BinsKey: binsKey,
+				RunID: in.RunID, Shard: b.From, Block: b, Seed: in.Seed, Params: in.Params, Bins: bins, BinsKey: binsKey,
 			})
 		},
 		func(i int, f workflow.Future) error {
@@ -207,7 +220,7 @@ func trainForest(ctx workflow.Context, in TrainInput, bins *forest.Bins, binsKey
 		return fmt.Errorf("grow trees: %w", err)
 	}
 	progress.Stages[1].State = Done
-	keys := make([]string, in.Shards)
+	keys := make([]string, len(blocks))
 	var oobRows float64
 	for i, g := range grown {
 		keys[i] = g.Key

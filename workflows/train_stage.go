@@ -7,10 +7,14 @@ import (
 
 	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/forest"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
-// MinForestTrees is the fewest trees the propensity forest has: each shard
-// grows TreesPerShard trees, or more when there are few shards.
+// MinForestTrees is the fewest trees the propensity forest has: each block
+// of shards (shard.Blocks) grows TreesPerShard trees, or more when there are
+// few blocks. The forest has blocks × max(TreesPerShard, ceil(100/blocks))
+// trees, blocks = min(Shards, ShardBlocks): 100 up to 20 blocks with the
+// default 5, at most 320 with the default 64 blocks, whatever the shards.
 const MinForestTrees = 100
 
 // PropensityBoost are the booster's parameters for purchase propensity:
@@ -42,9 +46,12 @@ const PropensityBoostRows = 120_000
 func (r *run) train(ctx workflow.Context) error {
 	in := r.in
 	r.track.begin(StageTrain, 0)
-	trees := max(in.TreesPerShard, (MinForestTrees+in.Shards-1)/in.Shards)
+	// Trees per block: with Shards <= ShardBlocks (blocks = shards) the
+	// count of runs before blocks.
+	blocks := len(shard.Blocks(in.Shards, in.ShardBlocks))
+	trees := max(in.TreesPerShard, (MinForestTrees+blocks-1)/blocks)
 	tin := TrainInput{
-		RunID: in.RunID, Shards: in.Shards, Seed: in.Seed, Window: in.Window,
+		RunID: in.RunID, Shards: in.Shards, Seed: in.Seed, Window: in.Window, ShardBlocks: in.ShardBlocks,
 		Params: forest.Params{Trees: trees, MaxDepth: 8, MinLeaf: 20, Bootstrap: true},
 	}
 	if workflow.GetVersion(ctx, "propensity-boost", workflow.DefaultVersion, 1) == 1 && in.Propensity != ModelForest {

@@ -16,6 +16,7 @@ import (
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/metrics"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // TestTrainMergesSketches checks that Train merges every shard's sketches
@@ -180,5 +181,87 @@ func TestTrainBoost(t *testing.T) {
 	if out.Model != ModelBoost || out.ForestKey != layout.Booster("r") || out.Trees != 40 || out.Rounds != 60 || out.TrainRows != 30 ||
 		out.Sampled != 30 || out.Positives != 9 || out.ValidLoss != 0.5 || out.NHoldout != 6 || out.AUC != 1 || out.Importances["x"] != 1 {
 		t.Errorf("output %+v", out)
+	}
+}
+
+// TestTrainBlocks checks that with more shards than ShardBlocks every
+// fan-out of Train is over the blocks (one activity per block, the blocks
+// covering the shards in order), that the combined forest gets one tree
+// object per block, and that the blocks' histograms are reduced.
+func TestTrainBlocks(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	store := blob.NewMem()
+	env.RegisterActivity(&activities.Activities{Store: store})
+	const shards, maxBlocks = 7, 3
+	want := shard.Blocks(shards, maxBlocks)
+	var mu sync.Mutex
+	got := map[string][]shard.Block{}
+	record := func(name string, b shard.Block) {
+		mu.Lock()
+		defer mu.Unlock()
+		got[name] = append(got[name], b)
+	}
+	env.OnActivity("SketchShard", mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SketchInput) error {
+			record("SketchShard", in.Block)
+			for i := in.Block.From; i < in.Block.To; i++ {
+				sk := []*forest.Sketch{forest.NewSketch(0)}
+				sk[0].Add(float64(i))
+				data, err := json.Marshal(sk)
+				if err != nil {
+					return err
+				}
+				if err := store.Put(ctx, layout.TrainSketch(in.RunID, i), data); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	env.OnActivity("TrainTrees", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
+			record("TrainTrees", in.Block)
+			return activities.TrainTreesOutput{Key: layout.Trees(in.RunID, in.Block.From), Trees: in.Params.Trees, Rows: int64(in.Block.Len())}, nil
+		})
+	var combined []string
+	env.OnActivity("CombineForest", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CombineForestInput) (activities.CombineForestOutput, error) {
+			combined = in.Keys
+			return activities.CombineForestOutput{Key: "forest", Trees: 4 * len(in.Keys)}, nil
+		})
+	env.OnActivity("EvaluateForest", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EvaluateInput) (metrics.ScoreHist, error) {
+			record("EvaluateForest", in.Block)
+			h := metrics.NewScoreHist(10)
+			for range in.Block.Len() {
+				h.Add(0.9, true)
+			}
+			h.Add(0.1, false)
+			return h, nil
+		})
+	env.OnActivity("WriteHoldoutScores", mock.Anything, mock.Anything).Return("scores", nil)
+
+	env.ExecuteWorkflow(Train, TrainInput{RunID: "r", Shards: shards, ShardBlocks: maxBlocks, Seed: 1, Window: 2,
+		Params: forest.Params{Trees: 4, MaxBins: 16}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var out TrainOutput
+	if err := env.GetWorkflowResult(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"SketchShard", "TrainTrees", "EvaluateForest"} {
+		b := slices.Clone(got[name])
+		slices.SortFunc(b, func(x, y shard.Block) int { return x.From - y.From })
+		if !slices.Equal(b, want) {
+			t.Errorf("%s ran on blocks %v, want %v", name, b, want)
+		}
+	}
+	wantKeys := []string{layout.Trees("r", 0), layout.Trees("r", 3), layout.Trees("r", 5)}
+	if !slices.Equal(combined, wantKeys) {
+		t.Errorf("combined %v, want one tree object per block %v", combined, wantKeys)
+	}
+	if out.TrainRows != shards || out.Trees != 12 || out.NHoldout != shards+maxBlocks || out.AUC != 1 {
+		t.Errorf("output %+v: want rows %d, 12 trees, %d held out, AUC 1", out, shards, shards+maxBlocks)
 	}
 }
