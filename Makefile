@@ -144,7 +144,7 @@ bench-roundtrip: tools ## orchestration latency: ms per fan-out round, promoflow
 # run's history events and MB, against Temporal's thresholds; wall per shard.
 ORCH_SHARDS ?= 8,64,256
 .PHONY: bench-orchestration
-bench-orchestration: tools ## history events and MB per workflow and wall per shard at ORCH_SHARDS shards (5,000 users)
+bench-orchestration: tools ## history events and MB per workflow and wall per shard at ORCH_SHARDS shards (5,000 users; 8..1024): every workflow run's events, MB, largest event, wall
 	$(GO) test -tags bench -count=1 -v -run Orchestration -timeout 3h ./internal/scalebench \
 		-orch-shards $(ORCH_SHARDS) -data $(STATE)/bench-orchestration | grep --line-buffered -v -e '^=== ' -e '^--- '
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/proto"
 
@@ -26,10 +27,38 @@ import (
 var orchShards = flag.String("orch-shards", "8,64,256", "shard counts TestOrchestration runs")
 
 // runStats are one workflow run's history: events and bytes, as the
-// server counts them (the limits are on these).
+// server counts them (the limits are on these), and its wall time.
 type runStats struct {
 	workflowID, runID string
 	events, bytes     int64
+	start             time.Time
+	wall              time.Duration // start to close (to now if still open)
+}
+
+// describeRun returns the stats of one run of workflow id ("" runID: the
+// latest) and the run it continued from, if any.
+func describeRun(ctx context.Context, c client.Client, id, runID string) (runStats, string, error) {
+	d, err := c.DescribeWorkflowExecution(ctx, id, runID)
+	if err != nil {
+		return runStats{}, "", err
+	}
+	info := d.GetWorkflowExecutionInfo()
+	r := runStats{workflowID: id, runID: info.GetExecution().GetRunId(), events: info.GetHistoryLength(), bytes: info.GetHistorySizeBytes(),
+		start: info.GetStartTime().AsTime()}
+	end := time.Now()
+	if info.GetCloseTime() != nil && !info.GetCloseTime().AsTime().IsZero() {
+		end = info.GetCloseTime().AsTime()
+	}
+	r.wall = end.Sub(r.start)
+	it := c.GetWorkflowHistory(ctx, id, r.runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return r, "", nil
+	}
+	first, err := it.Next()
+	if err != nil {
+		return r, "", err
+	}
+	return r, first.GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId(), nil
 }
 
 // historyStats returns the stats of every run of workflow id, the latest
@@ -38,21 +67,11 @@ func historyStats(ctx context.Context, c client.Client, id string) ([]runStats, 
 	var out []runStats
 	runID := ""
 	for {
-		d, err := c.DescribeWorkflowExecution(ctx, id, runID)
+		r, prev, err := describeRun(ctx, c, id, runID)
 		if err != nil {
 			return out, err
 		}
-		info := d.GetWorkflowExecutionInfo()
-		out = append(out, runStats{id, info.GetExecution().GetRunId(), info.GetHistoryLength(), info.GetHistorySizeBytes()})
-		it := c.GetWorkflowHistory(ctx, id, info.GetExecution().GetRunId(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		if !it.HasNext() {
-			return out, nil
-		}
-		first, err := it.Next()
-		if err != nil {
-			return out, err
-		}
-		prev := first.GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId()
+		out = append(out, r)
 		if prev == "" {
 			return out, nil
 		}
@@ -60,13 +79,64 @@ func historyStats(ctx context.Context, c client.Client, id string) ([]runStats, 
 	}
 }
 
+// allRuns returns every workflow run of the namespace whose workflow ID
+// starts with prefix, oldest first: the ones visibility lists (children
+// and continued runs included, whatever their IDs) and, in case visibility
+// lags, the runs of the known IDs (the run, its segment and train children)
+// followed back through continue-as-new.
+func allRuns(ctx context.Context, c client.Client, prefix string, known []string) ([]runStats, error) {
+	seen := map[string]bool{}
+	var out []runStats
+	add := func(r runStats) {
+		if !seen[r.runID] {
+			seen[r.runID] = true
+			out = append(out, r)
+		}
+	}
+	var token []byte
+	for {
+		list, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range list.GetExecutions() {
+			id, runID := e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId()
+			if !strings.HasPrefix(id, prefix) || seen[runID] {
+				continue
+			}
+			r, _, err := describeRun(ctx, c, id, runID)
+			if err != nil {
+				return nil, err
+			}
+			add(r)
+		}
+		if token = list.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	for _, id := range known {
+		runs, err := historyStats(ctx, c, id)
+		if err != nil {
+			continue // a stage the run did not reach
+		}
+		for _, r := range runs {
+			add(r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
+	return out, nil
+}
+
 // TestOrchestration is `make bench-orchestration`: 5,000 generated users
 // (so that only the orchestration grows) run at each shard count of
-// -orch-shards on fresh servers with one worker; prints, per workflow
-// (the run, its segment and train children), the runs it took and the
-// largest run's events and MB of history, against Temporal's warning
-// thresholds (10,240 events, 10 MB) and limits (51,200 events, 50 MB), and
-// the wall time per shard beyond the smallest shard count's.
+// -orch-shards (8 to 1,024) on fresh servers with one worker; prints, per
+// workflow run of the run (Regenerate, its children and every
+// continued-as-new run, oldest first): its events and MB of history against
+// Temporal's warning thresholds (10,240 events, 10 MB) and limits (51,200
+// events, 50 MB), its largest event (about its largest payload) and the
+// activity types whose payloads weigh most, its wall time; then the whole
+// run's wall time, per shard, and per shard beyond the smallest shard
+// count's.
 func TestOrchestration(t *testing.T) {
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -77,7 +147,7 @@ func TestOrchestration(t *testing.T) {
 	if out, err := exec.Command(starter, "generate", "--users", "5000", "--seed", "7", "--out", input).CombinedOutput(); err != nil {
 		t.Fatalf("generate: %v\n%s", err, out)
 	}
-	fmt.Println("shards  wall     per shard  workflow    runs  largest run: events  MB      (warn 10,240 / 10 MB; limit 51,200 / 50 MB)   heaviest payloads")
+	fmt.Println("shards  workflow run             events      MB  warn  largest event (KB)               wall s  heaviest payloads by activity type")
 	var firstWall time.Duration
 	firstShards := 0
 	for _, s := range strings.Split(*orchShards, ",") {
@@ -98,31 +168,32 @@ func TestOrchestration(t *testing.T) {
 		start := time.Now()
 		runErr := cmd.Run()
 		wall := time.Since(start)
-		perShard := ""
+		beyond := ""
 		if firstShards == 0 {
 			firstWall, firstShards = wall, shards
 		} else if shards > firstShards {
-			perShard = fmt.Sprintf("%.3f s", (wall-firstWall).Seconds()/float64(shards-firstShards))
+			beyond = fmt.Sprintf(", %.3f s per shard beyond %d shards", (wall-firstWall).Seconds()/float64(shards-firstShards), firstShards)
 		}
 		c, err := client.Dial(client.Options{HostPort: stack.TemporalAddr})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, suffix := range []string{"", "-segment", "-train"} {
-			runs, err := historyStats(context.Background(), c, id+suffix)
-			if err != nil {
-				t.Logf("%s%s: %v", id, suffix, err)
-			}
-			var largest runStats
-			for _, r := range runs {
-				if r.bytes > largest.bytes {
-					largest = r
-				}
-			}
-			name := "run" + suffix
-			fmt.Printf("%6d  %6.1f s  %-9s  %-10s  %4d  %19d  %6.2f   %s\n", shards, wall.Seconds(), perShard, name, len(runs), largest.events, float64(largest.bytes)/(1<<20),
-				payloadShares(context.Background(), c, id+suffix, largest.runID, 4))
+		ctx := context.Background()
+		runs, err := allRuns(ctx, c, id, []string{id, id + "-segment", id + "-train"})
+		if err != nil {
+			t.Logf("%s: %v", id, err)
 		}
+		for k, r := range runs {
+			warn := ""
+			if r.events > 10_240 || r.bytes > 10<<20 {
+				warn = "WARN"
+			}
+			largest, shares := payloads(ctx, c, r.workflowID, r.runID, 4)
+			name := fmt.Sprintf("%s #%d", strings.TrimPrefix(r.workflowID, id), k)
+			fmt.Printf("%6d  %-20s  %8d  %6.2f  %-4s  %-31s  %6.1f  %s\n", shards, strings.TrimPrefix(name, " "), r.events, float64(r.bytes)/(1<<20), warn,
+				largest, r.wall.Seconds(), shares)
+		}
+		fmt.Printf("%6d  total: %d workflow runs, wall %.1f s, %.3f s per shard%s\n", shards, len(runs), wall.Seconds(), wall.Seconds()/float64(shards), beyond)
 		c.Close()
 		for _, p := range procs {
 			stopWorker(p)
@@ -138,23 +209,31 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-// payloadShares returns the n activity types whose inputs and results
-// weigh most in one run's history, with their KB.
-func payloadShares(ctx context.Context, c client.Client, id, runID string, n int) string {
+// payloads reads one run's history and returns its largest event (its
+// type, or activity type, and KB: about the largest single payload) and
+// the n activity types whose inputs and results weigh most, with their KB.
+func payloads(ctx context.Context, c client.Client, id, runID string, n int) (string, string) {
 	size := map[string]int{}
 	typ := map[int64]string{}
+	largest, largestName := 0, ""
 	it := c.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
-			return err.Error()
+			return err.Error(), ""
 		}
+		name := strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_")
 		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
 			typ[ev.GetEventId()] = a.GetActivityType().GetName()
 			size[a.GetActivityType().GetName()] += proto.Size(a.GetInput())
+			name = a.GetActivityType().GetName() + " in"
 		}
 		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil {
 			size[typ[a.GetScheduledEventId()]] += proto.Size(a.GetResult())
+			name = typ[a.GetScheduledEventId()] + " out"
+		}
+		if sz := proto.Size(ev); sz > largest {
+			largest, largestName = sz, name
 		}
 	}
 	names := make([]string, 0, len(size))
@@ -166,5 +245,5 @@ func payloadShares(ctx context.Context, c client.Client, id, runID string, n int
 	for _, k := range names[:min(n, len(names))] {
 		out = append(out, fmt.Sprintf("%s %d KB", k, size[k]>>10))
 	}
-	return strings.Join(out, ", ")
+	return fmt.Sprintf("%s %.1f", largestName, float64(largest)/1024), strings.Join(out, ", ")
 }
