@@ -189,8 +189,8 @@ func TestOrchestration(t *testing.T) {
 				warn = "WARN"
 			}
 			largest, shares := payloads(ctx, c, r.workflowID, r.runID, 4)
-			name := fmt.Sprintf("%s #%d", strings.TrimPrefix(r.workflowID, id), k)
-			fmt.Printf("%6d  %-20s  %8d  %6.2f  %-4s  %-31s  %6.1f  %s\n", shards, strings.TrimPrefix(name, " "), r.events, float64(r.bytes)/(1<<20), warn,
+			name := "run" + strings.TrimPrefix(r.workflowID, id)
+			fmt.Printf("%6d  %-20s  %8d  %6.2f  %-4s  %-31s  %6.1f  %s\n", shards, fmt.Sprintf("%s #%d", name, k), r.events, float64(r.bytes)/(1<<20), warn,
 				largest, r.wall.Seconds(), shares)
 		}
 		fmt.Printf("%6d  total: %d workflow runs, wall %.1f s, %.3f s per shard%s\n", shards, len(runs), wall.Seconds(), wall.Seconds()/float64(shards), beyond)
