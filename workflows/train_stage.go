@@ -40,16 +40,21 @@ const PropensityFoldsUpTo = 100_000
 // PropensityFoldsUpTo, so one model is trained.
 const PropensityBoostRows = 120_000
 
+// treesPerBlock is the trees each block of shards grows for the forest:
+// perBlock, or more so that the forest has MinForestTrees. With shards <=
+// shardBlocks (a block per shard) it is the count of runs before blocks.
+func treesPerBlock(shards, shardBlocks, perBlock int) int {
+	blocks := max(len(shard.Blocks(shards, shardBlocks)), 1)
+	return max(perBlock, (MinForestTrees+blocks-1)/blocks)
+}
+
 // train trains the propensity model as the child workflow Train: boosted
 // trees, or (runs from before boosting, or Propensity "forest") a forest
 // grown per shard.
 func (r *run) train(ctx workflow.Context) error {
 	in := r.in
 	r.track.begin(StageTrain, 0)
-	// Trees per block: with Shards <= ShardBlocks (blocks = shards) the
-	// count of runs before blocks.
-	blocks := len(shard.Blocks(in.Shards, in.ShardBlocks))
-	trees := max(in.TreesPerShard, (MinForestTrees+blocks-1)/blocks)
+	trees := treesPerBlock(in.Shards, in.ShardBlocks, in.TreesPerShard)
 	tin := TrainInput{
 		RunID: in.RunID, Shards: in.Shards, Seed: in.Seed, Window: in.Window, ShardBlocks: in.ShardBlocks,
 		Params: forest.Params{Trees: trees, MaxDepth: 8, MinLeaf: 20, Bootstrap: true},

@@ -265,3 +265,26 @@ func TestTrainBlocks(t *testing.T) {
 		t.Errorf("output %+v: want rows %d, 12 trees, %d held out, AUC 1", out, shards, shards+maxBlocks)
 	}
 }
+
+// TestTreesPerBlock checks the forest's size: the count of runs before
+// blocks up to ShardBlocks shards, and bounded by ShardBlocks beyond.
+func TestTreesPerBlock(t *testing.T) {
+	for _, tc := range []struct {
+		shards, blocks, perBlock, want, total int
+	}{
+		{8, 64, 5, 13, 104},
+		{16, 64, 5, 7, 112},
+		{64, 64, 5, 5, 320},
+		{256, 64, 5, 5, 320},
+		{1024, 64, 5, 5, 320},
+		{1024, 8, 5, 13, 104},
+		{1, 64, 5, 100, 100},
+		{30, 0, 5, 5, 150}, // ShardBlocks 0: a block per shard
+	} {
+		got := treesPerBlock(tc.shards, tc.blocks, tc.perBlock)
+		total := got * len(shard.Blocks(tc.shards, tc.blocks))
+		if got != tc.want || total != tc.total {
+			t.Errorf("treesPerBlock(%d, %d, %d) = %d (forest %d), want %d (forest %d)", tc.shards, tc.blocks, tc.perBlock, got, total, tc.want, tc.total)
+		}
+	}
+}
