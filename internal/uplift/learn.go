@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/forest"
 )
 
@@ -279,8 +280,8 @@ type Regressor interface {
 // analysis's settings (trees, depth, leaf size, features per split, seed)
 // in forest terms; another learner maps them to its own (a leaf size, a
 // seed). Forests is the default; a gradient-boosted learner on the same
-// bins plugs in through Config.Base. Models that Fit returns must be
-// *forest.Forest to be encoded (Model.MarshalJSON).
+// bins (Boosters) plugs in through Config.Base. Models that Fit returns
+// must be *forest.Forest or *boost.Model to be encoded (Model.MarshalJSON).
 type BaseLearner interface {
 	Fit(m *forest.Matrix, target []float64, rows []int, p forest.Params) (Regressor, error)
 }
@@ -300,10 +301,16 @@ type part struct {
 	c float64
 }
 
-// forest returns the part's model if it is a forest, else nil.
-func (p *part) forest() *forest.Forest {
-	f, _ := p.r.(*forest.Forest)
-	return f
+// features returns the feature names of the part's model, and whether it
+// has a model that names them (a forest or a booster).
+func (p *part) features() ([]string, bool) {
+	switch r := p.r.(type) {
+	case *forest.Forest:
+		return r.Features, true
+	case *boost.Model:
+		return r.Features, true
+	}
+	return nil, false
 }
 
 // predict returns the part's predictions for xs.

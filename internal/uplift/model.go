@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/forest"
 )
 
@@ -256,27 +257,34 @@ type effectJSON struct {
 	R  *part `json:"r,omitempty"`
 }
 
-// partJSON encodes a part: a forest as forest.Save writes it, or a
-// constant.
+// partJSON encodes a part: a forest as forest.Save writes it, a
+// gradient-boosted model as boost.Model.Save writes it (its "kind" is
+// "gbdt"), or a constant; exactly one is set.
 type partJSON struct {
 	Forest json.RawMessage `json:"forest,omitempty"`
+	GBDT   json.RawMessage `json:"gbdt,omitempty"`
 	Const  *float64        `json:"const,omitempty"`
 }
 
 // MarshalJSON encodes a part.
 func (p *part) MarshalJSON() ([]byte, error) {
-	if p.r == nil {
+	var buf bytes.Buffer
+	switch r := p.r.(type) {
+	case nil:
 		return json.Marshal(partJSON{Const: &p.c})
-	}
-	f := p.forest()
-	if f == nil {
+	case *forest.Forest:
+		if err := r.Save(&buf); err != nil {
+			return nil, err
+		}
+		return json.Marshal(partJSON{Forest: bytes.TrimSpace(buf.Bytes())})
+	case *boost.Model:
+		if err := r.Save(&buf); err != nil {
+			return nil, err
+		}
+		return json.Marshal(partJSON{GBDT: bytes.TrimSpace(buf.Bytes())})
+	default:
 		return nil, fmt.Errorf("uplift: a %T model cannot be encoded", p.r)
 	}
-	var buf bytes.Buffer
-	if err := f.Save(&buf); err != nil {
-		return nil, err
-	}
-	return json.Marshal(partJSON{Forest: bytes.TrimSpace(buf.Bytes())})
 }
 
 // UnmarshalJSON decodes a part.
@@ -285,17 +293,30 @@ func (p *part) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &pj); err != nil {
 		return err
 	}
+	set := 0
+	for _, ok := range []bool{pj.Forest != nil, pj.GBDT != nil, pj.Const != nil} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		return errors.New("want one of forest, gbdt and const")
+	}
 	switch {
-	case pj.Forest != nil && pj.Const == nil:
+	case pj.Forest != nil:
 		f, err := forest.Load(bytes.NewReader(pj.Forest))
 		if err != nil {
 			return err
 		}
 		*p = part{r: f}
-	case pj.Forest == nil && pj.Const != nil:
-		*p = part{c: *pj.Const}
+	case pj.GBDT != nil:
+		b, err := boost.Load(bytes.NewReader(pj.GBDT))
+		if err != nil {
+			return err
+		}
+		*p = part{r: b}
 	default:
-		return errors.New("want one of forest and const")
+		*p = part{c: *pj.Const}
 	}
 	return nil
 }
@@ -360,8 +381,8 @@ func (md *Model) validate() error {
 		if md.s == nil {
 			return fmt.Errorf("learner %s lacks a model", md.learner)
 		}
-		if f := md.s.forest(); f != nil && !slices.Equal(f.Features, sFeatures(md.features, md.arms)) {
-			return fmt.Errorf("the s-learner's forest has features %q, want %q", f.Features, sFeatures(md.features, md.arms))
+		if f, ok := md.s.features(); ok && !slices.Equal(f, sFeatures(md.features, md.arms)) {
+			return fmt.Errorf("the s-learner's model has features %q, want %q", f, sFeatures(md.features, md.arms))
 		}
 	}
 	for _, l := range fits {
@@ -390,8 +411,8 @@ func (md *Model) validate() error {
 		if p == nil {
 			return fmt.Errorf("learner %s lacks a model", md.learner)
 		}
-		if f := p.forest(); f != nil && !slices.Equal(f.Features, md.features) {
-			return fmt.Errorf("a forest has features %q, want %q", f.Features, md.features)
+		if f, ok := p.features(); ok && !slices.Equal(f, md.features) {
+			return fmt.Errorf("a model has features %q, want %q", f, md.features)
 		}
 	}
 	return nil
