@@ -1,6 +1,9 @@
 package uplift
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/forest"
 )
@@ -15,12 +18,14 @@ type Boosters struct {
 	Params boost.Params
 }
 
-// DefaultBoost is the boosting of BaseBoost: shrinkage 0.05, at most 15
-// leaves of at least the analysis's leaf size, an L2 penalty, and early
-// stopping on 20% of the training rows. Effects are small differences
-// of noisy outcomes, so trees are kept smaller and slower than for a
-// propensity model.
-var DefaultBoost = boost.Params{LearningRate: 0.05, MaxLeaves: 15, L2: 10, ValidShare: 0.2, Patience: 30}
+// DefaultBoost is the boosting of BaseGBDT and BaseBlend: shrinkage
+// 0.05, trees of at most 7 leaves of at least 200 rows, an L2 penalty of
+// 10, and three models averaged, each stopped early on its own third of
+// the training rows (30 rounds without a better loss). Effects are small
+// differences of noisy outcomes: small, slow, regularised trees learn
+// them, and the average of three models stopped on different rows is
+// less noisy than one (docs/EVALUATION.md, "Base learners").
+var DefaultBoost = boost.Params{LearningRate: 0.05, MaxLeaves: 7, MinLeaf: 200, L2: 10, Folds: 3, Patience: 30}
 
 // Fit implements BaseLearner: the rows outside rows weigh 0.
 func (b Boosters) Fit(m *forest.Matrix, target []float64, rows []int, p forest.Params) (Regressor, error) {
@@ -37,4 +42,46 @@ func (b Boosters) Fit(m *forest.Matrix, target []float64, rows []int, p forest.P
 		bp.MinLeaf = p.MinLeaf
 	}
 	return boost.Fit(m, target, w, bp)
+}
+
+// Blend is the BaseLearner whose every model is the mean of its
+// learners' models fit on the same rows: a forest and a booster make
+// errors of different kinds (averaging against boosting), so their mean
+// is closer to the truth than either. Its models encode with the model
+// when each of its learners' does (Model.MarshalJSON, "blend").
+type Blend []BaseLearner
+
+// Fit implements BaseLearner.
+func (b Blend) Fit(m *forest.Matrix, target []float64, rows []int, p forest.Params) (Regressor, error) {
+	if len(b) == 0 {
+		return nil, errors.New("uplift: a blend of no base learners")
+	}
+	out := make(blendModel, len(b))
+	for k, base := range b {
+		r, err := base.Fit(m, target, rows, p)
+		if err != nil {
+			return nil, fmt.Errorf("uplift: blend learner %d: %w", k, err)
+		}
+		out[k] = r
+	}
+	return out, nil
+}
+
+// blendModel is a Blend's fitted model: the mean of its models.
+type blendModel []Regressor
+
+// PredictBatch implements Regressor: the models' predictions are summed
+// in order, then divided, so the result does not depend on scheduling.
+func (b blendModel) PredictBatch(xs [][]float64, out []float64) {
+	clear(out[:len(xs)])
+	tmp := make([]float64, len(xs))
+	for _, r := range b {
+		r.PredictBatch(xs, tmp)
+		for j, v := range tmp {
+			out[j] += v
+		}
+	}
+	for j := range xs {
+		out[j] /= float64(len(b))
+	}
 }

@@ -93,9 +93,43 @@ type Config struct {
 	// Value - cost: policies rank users and pick arms by it and treat only
 	// where it is positive, and policy values are net of cost (Net).
 	Costs map[string]float64
-	// Base is the base learner of every model; nil means Forests. It is
-	// not encoded: a workflow's activities use the default.
+	// BaseName names the base learner of every model (BaseForest,
+	// BaseGBDT or BaseBlend); empty means DefaultBase. Base, when set,
+	// takes its place.
+	BaseName string `json:"base,omitempty"`
+	// Base is the base learner of every model; nil means the one BaseName
+	// names. It is not encoded: a workflow's activities use BaseName.
 	Base BaseLearner `json:"-"`
+}
+
+// Base learner names (Config.BaseName).
+const (
+	BaseForest = "forest" // random forests (Forests)
+	BaseGBDT   = "gbdt"   // gradient-boosted trees (Boosters with DefaultBoost)
+	BaseBlend  = "blend"  // the mean of both (Blend)
+)
+
+// DefaultBase is the base learner of a Config without BaseName.
+const DefaultBase = BaseGBDT
+
+// base returns the base learner c names.
+func (c Config) base() (BaseLearner, error) {
+	if c.Base != nil {
+		return c.Base, nil
+	}
+	name := c.BaseName
+	if name == "" {
+		name = DefaultBase
+	}
+	switch name {
+	case BaseForest:
+		return Forests{}, nil
+	case BaseGBDT:
+		return Boosters{Params: DefaultBoost}, nil
+	case BaseBlend:
+		return Blend{Forests{}, Boosters{Params: DefaultBoost}}, nil
+	}
+	return nil, fmt.Errorf("uplift: base learner %q, want %q, %q or %q", c.BaseName, BaseForest, BaseGBDT, BaseBlend)
 }
 
 // WithDefaults returns c with zero fields filled in.
@@ -124,6 +158,9 @@ func (c Config) WithDefaults() Config {
 	if c.Value == 0 {
 		c.Value = 1
 	}
+	if c.BaseName == "" {
+		c.BaseName = DefaultBase
+	}
 	return c
 }
 
@@ -149,6 +186,9 @@ func (c Config) Validate() error {
 		if !(b > 0 && b <= 1) {
 			return fmt.Errorf("uplift: budget %v, want (0, 1]", b)
 		}
+	}
+	if _, err := c.base(); err != nil {
+		return err
 	}
 	switch c.Weighting {
 	case "", WeightIPW, WeightNone:
@@ -309,6 +349,9 @@ func (p *part) features() ([]string, bool) {
 		return r.Features, true
 	case *boost.Model:
 		return r.Features, true
+	case blendModel:
+		// A blend's models are fit on one Matrix: the first names them.
+		return (&part{r: r[0]}).features()
 	}
 	return nil, false
 }
@@ -332,9 +375,9 @@ func fitPart(cfg Config, m *forest.Matrix, target []float64, rows []int, p fores
 	if len(rows) == 0 {
 		return &part{}, nil
 	}
-	base := cfg.Base
-	if base == nil {
-		base = Forests{}
+	base, err := cfg.base()
+	if err != nil {
+		return nil, err
 	}
 	r, err := base.Fit(m, target, rows, p)
 	if err != nil {

@@ -259,10 +259,12 @@ type effectJSON struct {
 
 // partJSON encodes a part: a forest as forest.Save writes it, a
 // gradient-boosted model as boost.Model.Save writes it (its "kind" is
-// "gbdt"), or a constant; exactly one is set.
+// "gbdt"), a Blend's models (each a part; the part predicts their mean),
+// or a constant; exactly one is set.
 type partJSON struct {
 	Forest json.RawMessage `json:"forest,omitempty"`
 	GBDT   json.RawMessage `json:"gbdt,omitempty"`
+	Blend  []*part         `json:"blend,omitempty"`
 	Const  *float64        `json:"const,omitempty"`
 }
 
@@ -282,6 +284,12 @@ func (p *part) MarshalJSON() ([]byte, error) {
 			return nil, err
 		}
 		return json.Marshal(partJSON{GBDT: bytes.TrimSpace(buf.Bytes())})
+	case blendModel:
+		parts := make([]*part, len(r))
+		for k, m := range r {
+			parts[k] = &part{r: m}
+		}
+		return json.Marshal(partJSON{Blend: parts})
 	default:
 		return nil, fmt.Errorf("uplift: a %T model cannot be encoded", p.r)
 	}
@@ -294,13 +302,13 @@ func (p *part) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	set := 0
-	for _, ok := range []bool{pj.Forest != nil, pj.GBDT != nil, pj.Const != nil} {
+	for _, ok := range []bool{pj.Forest != nil, pj.GBDT != nil, pj.Blend != nil, pj.Const != nil} {
 		if ok {
 			set++
 		}
 	}
 	if set != 1 {
-		return errors.New("want one of forest, gbdt and const")
+		return errors.New("want one of forest, gbdt, blend and const")
 	}
 	switch {
 	case pj.Forest != nil:
@@ -315,6 +323,18 @@ func (p *part) UnmarshalJSON(data []byte) error {
 			return err
 		}
 		*p = part{r: b}
+	case pj.Blend != nil:
+		if len(pj.Blend) == 0 {
+			return errors.New("a blend of no models")
+		}
+		models := make(blendModel, len(pj.Blend))
+		for k, q := range pj.Blend {
+			if q == nil || q.r == nil {
+				return errors.New("a blend of a constant")
+			}
+			models[k] = q.r
+		}
+		*p = part{r: models}
 	default:
 		*p = part{c: *pj.Const}
 	}

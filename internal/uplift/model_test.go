@@ -35,15 +35,15 @@ func TestModelRoundTrip(t *testing.T) {
 	probe = append(probe, []float64{math.NaN(), 0.5, 1, 0, 0}, []float64{2, -1, 0, 0, 1})
 	for _, tc := range []struct {
 		weighting string
-		base      BaseLearner
-		name      string
+		name      string // Config.BaseName, the encoding's key of a part
 	}{
-		{WeightNone, nil, "forest"},
-		{WeightIPW, nil, "forest"},
-		{WeightIPW, Boosters{Params: DefaultBoost}, "gbdt"},
+		{WeightNone, BaseForest},
+		{WeightIPW, BaseForest},
+		{WeightIPW, BaseGBDT},
+		{WeightNone, BaseBlend},
 	} {
 		weighting := tc.weighting
-		cfg := Config{Seed: 4, Trees: 8, Bootstrap: 50, Weighting: weighting, Base: tc.base}
+		cfg := Config{Seed: 4, Trees: 8, Bootstrap: 50, Weighting: weighting, BaseName: tc.name}
 		res, err := Analyze(d, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -166,8 +166,10 @@ func TestModelDecodeErrors(t *testing.T) {
 		{"as dr", `"learner":"x"`, `"learner":"dr"`, "lacks a model"},
 		{"arms", `"arms":["0","1","2"]`, `"arms":["0","1"]`, "for 2 arms"},
 		{"features", `"features":["x0"`, `"features":["y0"`, "a model has features"},
-		{"part", `{"const":`, `{"forest":{},"const":`, "want one of forest, gbdt and const"},
-		{"gbdt part", `{"const":`, `{"gbdt":{"kind":"forest"},"const":`, "want one of forest, gbdt and const"},
+		{"part", `{"const":`, `{"forest":{},"const":`, "want one of forest, gbdt, blend and const"},
+		{"gbdt part", `{"const":`, `{"gbdt":{"kind":"forest"},"const":`, "want one of forest, gbdt, blend and const"},
+		{"empty blend", `"g":{"const":`, `"g":{"blend":[],"c":`, "a blend of no models"},
+		{"blend of a constant", `"g":{"const":`, `"g":{"blend":[{"const":1}],"c":`, "a blend of a constant"},
 		{"gbdt kind", `"g":{"const":`, `"g":{"gbdt":{"kind":"forest"},"c":`, `kind "forest", want "gbdt"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -223,12 +225,12 @@ func (meanBase) Fit(_ *forest.Matrix, target []float64, rows []int, p forest.Par
 }
 
 // TestBaseLearner: every model goes through Config.Base; the forests
-// behind an adapter give the default's results, another base learner's
+// behind an adapter give BaseForest's results, another base learner's
 // effects are its own (constant means: one effect per arm), and a model of
 // a base learner that cannot be encoded says so.
 func TestBaseLearner(t *testing.T) {
 	d, _ := simple(1500, 6, true)
-	cfg := Config{Seed: 4, Trees: 5, Bootstrap: 50}
+	cfg := Config{Seed: 4, Trees: 5, Bootstrap: 50, BaseName: BaseForest}
 	def, err := Analyze(d, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -380,6 +380,7 @@ func TestConfigValidate(t *testing.T) {
 		{Subsample: math.NaN()},
 		{MinPropensity: -0.1},
 		{MinPropensity: 2},
+		{BaseName: "lightgbm"},
 	} {
 		if err := c.WithDefaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", c)
