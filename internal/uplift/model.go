@@ -55,7 +55,7 @@ func Fit(d *Data, m *forest.Matrix, learner string, cfg Config) (*Model, error) 
 // d, which makes the same predictions Fit would compute. nil mu means
 // compute them.
 func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float64) (*Model, error) {
-	cfg = cfg.WithDefaults().forRows(d.Rows())
+	cfg = cfg.WithDefaults().forData(d)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
