@@ -529,6 +529,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflow(Train)
 			r.RegisterWorkflow(Simulate)
 			r.RegisterWorkflow(Evaluate)
+			r.RegisterWorkflow(LiveCampaign)
+			r.RegisterWorkflow(LiveSlice)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)
 			}
