@@ -16,7 +16,6 @@ import (
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/sim"
-	"github.com/promoflow/promoflow/internal/strategy"
 	"github.com/promoflow/promoflow/internal/synth"
 )
 
@@ -140,7 +139,7 @@ func (a *Activities) SimulateWeek(ctx context.Context, in SimulateWeekInput) (_ 
 				}
 				offer := r.Offer
 				if r.Control {
-					offer = strategy.None
+					offer = campaign.None
 				} else {
 					if err := out.Score(u, offer, in.Catalog, base, in.Margin); err != nil {
 						return err
