@@ -85,7 +85,7 @@ type publishedSummary struct {
 // recent contact lists its suppression reads.
 func (a *Activities) LiveResolve(ctx context.Context, in LiveResolveInput) (_ LiveModel, err error) {
 	defer final(&err)
-	keys, err := a.Store.List(ctx, "campaigns/")
+	keys, err := a.Store.List(ctx, layout.CampaignsRoot)
 	if err != nil {
 		return LiveModel{}, err
 	}

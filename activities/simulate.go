@@ -41,7 +41,7 @@ func (a *Activities) SimulateDrop(ctx context.Context, in SimulateDropInput) (_ 
 	if _, err := synth.WriteFile(path, in.World); err != nil {
 		return "", err
 	}
-	key := in.Prefix + in.World.End.UTC().Format(time.DateOnly) + "/events.csv.gz"
+	key := layout.Drop(in.Prefix, in.World.End, "events.csv.gz")
 	return key, a.Store.PutFile(ctx, key, path)
 }
 
