@@ -23,19 +23,6 @@ import (
 	"github.com/promoflow/promoflow/internal/strategy"
 )
 
-// Stage names of a regeneration, in order.
-const (
-	StageIngest   = "ingest"
-	StageFeatures = "features"
-	StageSegment  = "segment"
-	StageTrain    = "train"
-	StageDecide   = "decide"
-	StagePublish  = "publish"
-)
-
-// Stages lists the stages in order.
-var Stages = []string{StageIngest, StageFeatures, StageSegment, StageTrain, StageDecide, StagePublish}
-
 // RegenerateInput configures one campaign regeneration. Zero fields take
 // the defaults of Defaults.
 type RegenerateInput struct {
