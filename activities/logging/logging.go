@@ -25,8 +25,11 @@ import (
 type Fields struct {
 	Run   string // the input's RunID, else the workflow ID
 	Stage string
-	Shard int // -1: not a per-shard activity
-	Split int // -1: not a split of an input
+	Shard int // -1: not a per-shard activity; a block's first shard
+	// Shards is the number of shards of a block of more than one
+	// (shard.Block), 0 otherwise.
+	Shards int
+	Split  int // -1: not a split of an input
 }
 
 // Args returns the fields as slog/Temporal key-value pairs: run, stage,
@@ -39,6 +42,9 @@ func (f Fields) Args() []any {
 	} else {
 		args = append(args, "shard", nil)
 	}
+	if f.Shards > 1 {
+		args = append(args, "shards", f.Shards)
+	}
 	if f.Split >= 0 {
 		args = append(args, "split", f.Split)
 	}
@@ -47,7 +53,7 @@ func (f Fields) Args() []any {
 
 // FieldsOf reads the fields of an activity of the given stage from its
 // decoded arguments: the first struct argument's RunID (string), Shard and
-// Split (integers) fields, where it has them. workflowID stands in for a
+// Split (integers) and Block (shard.Block) fields, where it has them. workflowID stands in for a
 // missing RunID.
 func FieldsOf(stage, workflowID string, args []any) Fields {
 	f := Fields{Run: workflowID, Stage: stage, Shard: -1, Split: -1}
@@ -64,6 +70,17 @@ func FieldsOf(stage, workflowID string, args []any) Fields {
 		}
 		if s := v.FieldByName("Shard"); s.IsValid() && s.CanInt() {
 			f.Shard = int(s.Int())
+		}
+		// A block of shards (shard.Block): its first shard, and its size
+		// when it has more than one.
+		if b := v.FieldByName("Block"); b.IsValid() && b.Kind() == reflect.Struct {
+			from, to := b.FieldByName("From"), b.FieldByName("To")
+			if from.IsValid() && to.IsValid() && from.CanInt() && to.CanInt() && to.Int() > from.Int() {
+				f.Shard = int(from.Int())
+				if n := int(to.Int() - from.Int()); n > 1 {
+					f.Shards = n
+				}
+			}
 		}
 		if s := v.FieldByName("Split"); s.IsValid() && s.CanInt() {
 			f.Split = int(s.Int())

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/testenv"
 )
 
@@ -32,6 +33,11 @@ type splitInput struct {
 }
 
 type keysInput struct{ Keys []string }
+
+type blockInput struct {
+	RunID string
+	Block shard.Block
+}
 
 // testStages is the worker's stage table in these tests (workflows.StageOf
 // in a real worker).
@@ -50,13 +56,15 @@ func TestFieldsOf(t *testing.T) {
 		args  []any
 		want  Fields
 	}{
-		{"per shard", "features", []any{shardInput{RunID: "r1", Shard: 7}}, Fields{"r1", "features", 7, -1}},
-		{"pointer", "segment", []any{&shardInput{RunID: "r1", Shard: 0}}, Fields{"r1", "segment", 0, -1}},
-		{"split", "ingest", []any{splitInput{RunID: "r2", Split: 3}}, Fields{"r2", "ingest", -1, 3}},
-		{"no run id: workflow id", "features", []any{keysInput{}}, Fields{"wf", "features", -1, -1}},
-		{"empty run id", "decide", []any{shardInput{Shard: 2}}, Fields{"wf", "decide", 2, -1}},
-		{"no struct", "publish", []any{"x", 3}, Fields{"wf", "publish", -1, -1}},
-		{"no arguments", "Evaluate", nil, Fields{"wf", "Evaluate", -1, -1}},
+		{"per shard", "features", []any{shardInput{RunID: "r1", Shard: 7}}, Fields{"r1", "features", 7, 0, -1}},
+		{"block of one", "features", []any{blockInput{RunID: "r1", Block: shard.Block{From: 5, To: 6}}}, Fields{"r1", "features", 5, 0, -1}},
+		{"block of 16", "segment", []any{blockInput{RunID: "r1", Block: shard.Block{From: 32, To: 48}}}, Fields{"r1", "segment", 32, 16, -1}},
+		{"pointer", "segment", []any{&shardInput{RunID: "r1", Shard: 0}}, Fields{"r1", "segment", 0, 0, -1}},
+		{"split", "ingest", []any{splitInput{RunID: "r2", Split: 3}}, Fields{"r2", "ingest", -1, 0, 3}},
+		{"no run id: workflow id", "features", []any{keysInput{}}, Fields{"wf", "features", -1, 0, -1}},
+		{"empty run id", "decide", []any{shardInput{Shard: 2}}, Fields{"wf", "decide", 2, 0, -1}},
+		{"no struct", "publish", []any{"x", 3}, Fields{"wf", "publish", -1, 0, -1}},
+		{"no arguments", "Evaluate", nil, Fields{"wf", "Evaluate", -1, 0, -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := FieldsOf(tc.stage, "wf", tc.args); got != tc.want {
