@@ -27,8 +27,8 @@ func TestSegmentInitialisation(t *testing.T) {
 		"KMeansSample": func(c *testsuite.MockCallWrapper) {
 			c.Return(func(_ context.Context, in activities.KMeansSampleInput) (activities.KMeansSampleOutput, error) {
 				// Shard 2 has the smallest draw; shard 3 is empty.
-				o := activities.KMeansSampleOutput{Key: fmt.Sprint("s", in.Shard), Rows: 1, MinU: []float64{0.5, 0.4, 0.1, 2}[in.Shard], Cost: float64(in.Shard + 1)}
-				if in.Shard == 3 {
+				o := activities.KMeansSampleOutput{Key: fmt.Sprint("s", in.Block.From), Rows: 1, MinU: []float64{0.5, 0.4, 0.1, 2}[in.Block.From], Cost: float64(in.Block.From + 1)}
+				if in.Block.From == 3 {
 					o.Rows = 0
 				}
 				return o, nil
@@ -44,7 +44,7 @@ func TestSegmentInitialisation(t *testing.T) {
 		},
 		"KMeansWeigh": func(c *testsuite.MockCallWrapper) {
 			c.Return(func(_ context.Context, in activities.KMeansWeighInput) (activities.KMeansWeighOutput, error) {
-				return activities.KMeansWeighOutput{Counts: []int64{1, int64(in.Shard), 2}, Cost: 1}, nil
+				return activities.KMeansWeighOutput{Counts: []int64{1, int64(in.Block.From), 2}, Cost: 1}, nil
 			})
 		},
 		"KMeansReduce": func(c *testsuite.MockCallWrapper) {
