@@ -43,6 +43,31 @@ func historyRuns(ctx context.Context, c client.Client, id string) (events, bytes
 	}
 }
 
+// payloadKB returns, per activity type, the KB of inputs and results in
+// one run's history.
+func payloadKB(ctx context.Context, c client.Client, id, runID string) (map[string]int, error) {
+	kb := map[string]int{}
+	typ := map[int64]string{}
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return nil, err
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			typ[ev.GetEventId()] = a.GetActivityType().GetName()
+			kb[typ[ev.GetEventId()]] += a.GetInput().Size()
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil {
+			kb[typ[a.GetScheduledEventId()]] += a.GetResult().Size()
+		}
+	}
+	for k, v := range kb {
+		kb[k] = v >> 10
+	}
+	return kb, nil
+}
+
 // TestSegmentScale runs the features and segment stages on the real
 // Temporal dev server and S3 gateway over 5,000 generated users at each
 // shard count of PROMOFLOW_SEGMENT_SCALE (e.g. "64,256,1024"; skipped when
@@ -90,8 +115,10 @@ func TestSegmentScale(t *testing.T) {
 			for i := range events {
 				maxE, maxB = max(maxE, events[i]), max(maxB, bytes[i])
 			}
-			t.Logf("%5d shards  %-20s runs %2d  largest run %6d events %6.2f MB  (all runs: events %v)  wall %.1f s  k-means %d iterations",
-				shards, wid, len(events), maxE, float64(maxB)/(1<<20), events, wall.Seconds(), res.Seg.Iterations)
+			kb, err := payloadKB(ctx, c, wid, "")
+			must(err)
+			t.Logf("%5d shards  %-20s runs %2d  largest run %6d events %6.2f MB  (all runs: events %v)  wall %.1f s  k-means %d iterations; last run's payload KB %v",
+				shards, wid, len(events), maxE, float64(maxB)/(1<<20), events, wall.Seconds(), res.Seg.Iterations, kb)
 			if maxE > HistoryEvents || maxB > HistoryBytes {
 				t.Errorf("%s: a run of %d events, %d bytes: over %d events or %d bytes", wid, maxE, maxB, HistoryEvents, HistoryBytes)
 			}
