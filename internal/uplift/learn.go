@@ -331,9 +331,10 @@ type Regressor interface {
 // each i in rows, weighted by p.Weights when set. p carries the
 // analysis's settings (trees, depth, leaf size, features per split, seed)
 // in forest terms; another learner maps them to its own (a leaf size, a
-// seed). Forests is the default; a gradient-boosted learner on the same
-// bins (Boosters) plugs in through Config.Base. Models that Fit returns
-// must be *forest.Forest or *boost.Model to be encoded (Model.MarshalJSON).
+// seed). Forests, Boosters and their Blend are named by Config.BaseName
+// (DefaultBase); another plugs in through Config.Base. Models that Fit
+// returns must be *forest.Forest, *boost.Model or a Blend's of them to be
+// encoded (Model.MarshalJSON).
 type BaseLearner interface {
 	Fit(m *forest.Matrix, target []float64, rows []int, p forest.Params) (Regressor, error)
 }
