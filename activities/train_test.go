@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,7 +58,7 @@ func TestPropensityActivities(t *testing.T) {
 
 	var sketches [][]*forest.Sketch
 	for i := range 3 {
-		v, err := env.ExecuteActivity(acts.SketchTrain, SketchInput{RunID: "r", Shard: i})
+		v, err := env.ExecuteActivity(acts.SketchTrain, SketchInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +88,7 @@ func TestPropensityActivities(t *testing.T) {
 
 	var keys []string
 	for i := range 3 {
-		v, err := env.ExecuteActivity(acts.TrainTrees, TrainTreesInput{RunID: "r", Shard: i, Seed: 3, Bins: bins,
+		v, err := env.ExecuteActivity(acts.TrainTrees, TrainTreesInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, Bins: bins,
 			// Every split sees feature 0, the only one with a signal: the test
 			// checks the plumbing, not the luck of the feature draw.
 			Params: forest.Params{Trees: 4, MaxDepth: 4, MinLeaf: 5, MaxFeatures: len(features.Names), Bootstrap: true}})
@@ -121,7 +122,7 @@ func TestPropensityActivities(t *testing.T) {
 
 	total := metrics.ScoreHist{}
 	for i := range 3 {
-		v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Shard: i, Seed: 3, ForestKey: comb.Key})
+		v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, ForestKey: comb.Key})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +167,7 @@ func TestTrainBoost(t *testing.T) {
 	putTrain(t, store, "r", 2, 0)
 	env, acts := newEnv(store)
 	for i := range 3 {
-		if _, err := env.ExecuteActivity(acts.SketchShard, SketchInput{RunID: "r", Shard: i}); err != nil {
+		if _, err := env.ExecuteActivity(acts.SketchShard, SketchInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -209,7 +210,7 @@ func TestTrainBoost(t *testing.T) {
 			}
 			total := metrics.ScoreHist{}
 			for i := range 3 {
-				v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Shard: i, Seed: 3, ForestKey: out.Key})
+				v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, ForestKey: out.Key})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -235,121 +236,88 @@ func TestTrainBoost(t *testing.T) {
 	}
 }
 
-// TestPropensityBlocks checks the block inputs of the train activities
-// against their one-shard form: SketchShard writes every shard's own
-// sketches; TrainTrees on a one-shard block is the shard's trees, and on a
-// wider block grows one set of trees on all its shards' users; one
-// EvaluateForest over a block gives the merged histogram of its shards and
-// writes every shard's part.
-func TestPropensityBlocks(t *testing.T) {
+// TestPropensityOverBlocks: the propensity activities over one block of
+// three shards see what they see shard by shard: the same users and labels
+// in the held-out histogram, their scores in one part in shard order, the
+// same number of sketched values; MergeBins and WriteHoldoutScores read
+// the block's objects, named by its first shard.
+func TestPropensityOverBlocks(t *testing.T) {
 	store := blob.NewMem()
 	ctx := context.Background()
-	for i, n := range []int{300, 200, 0, 250} {
-		putTrain(t, store, "r", i, n)
-	}
+	putTrain(t, store, "r", 0, 300)
+	putTrain(t, store, "r", 1, 200)
+	putTrain(t, store, "r", 2, 250)
 	env, acts := newEnv(store)
-	whole := shard.Block{From: 0, To: 4}
-
-	if _, err := env.ExecuteActivity(acts.SketchShard, SketchInput{RunID: "r", Block: whole}); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 4 {
-		v, err := env.ExecuteActivity(acts.SketchTrain, SketchInput{RunID: "r", Shard: i})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want []*forest.Sketch
-		if err := v.Get(&want); err != nil {
-			t.Fatal(err)
-		}
-		wantJSON, _ := json.Marshal(want)
-		got, err := store.Get(ctx, layout.TrainSketch("r", i))
-		if err != nil {
-			t.Fatalf("shard %d: %v", i, err)
-		}
-		if strings.TrimSpace(string(got)) != string(wantJSON) {
-			t.Errorf("shard %d: block sketch differs from the shard's own", i)
-		}
-	}
-	v, err := env.ExecuteActivity(acts.MergeBins, MergeBinsInput{RunID: "r", Shards: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bins MergeBinsOutput
-	if err := v.Get(&bins); err != nil {
-		t.Fatal(err)
-	}
-
-	params := forest.Params{Trees: 3, MaxDepth: 4, MinLeaf: 5, MaxFeatures: len(features.Names), Bootstrap: true}
-	grow := func(in TrainTreesInput) (TrainTreesOutput, []byte) {
+	exec := func(fn any, in, out any) {
 		t.Helper()
-		in.RunID, in.Seed, in.Params, in.BinsKey = "r", 3, params, bins.Key
-		v, err := env.ExecuteActivity(acts.TrainTrees, in)
+		v, err := env.ExecuteActivity(fn, in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out TrainTreesOutput
-		if err := v.Get(&out); err != nil {
-			t.Fatal(err)
+		if out != nil {
+			if err := v.Get(out); err != nil {
+				t.Fatal(err)
+			}
 		}
-		data, err := store.Get(ctx, out.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out, data
 	}
-	one, oneData := grow(TrainTreesInput{Shard: 1})
-	blk, blkData := grow(TrainTreesInput{Shard: 1, Block: shard.Block{From: 1, To: 2}})
-	if one.Key != blk.Key || one.Rows != blk.Rows || string(oneData) != string(blkData) {
-		t.Errorf("one-shard block %+v differs from the shard's trees %+v", blk, one)
-	}
-	wide, _ := grow(TrainTreesInput{Block: shard.Block{From: 1, To: 4}})
-	if wide.Key != layout.Trees("r", 1) || wide.Trees != 3 {
-		t.Errorf("block 1-3: %+v, want 3 trees at shard 1's key", wide)
-	}
-	if s3, _ := grow(TrainTreesInput{Shard: 3}); wide.Rows != one.Rows+s3.Rows || wide.Positives == 0 {
-		t.Errorf("block 1-3 trained on %d rows, want shards 1 and 3's %d+%d", wide.Rows, one.Rows, s3.Rows)
-	}
-
-	v, err = env.ExecuteActivity(acts.CombineForest, CombineForestInput{RunID: "r", Keys: []string{wide.Key}})
+	whole := shard.Block{From: 0, To: 3}
+	exec(acts.SketchShard, SketchInput{RunID: "r", Block: whole}, nil)
+	var merged MergeBinsOutput
+	exec(acts.MergeBins, MergeBinsInput{RunID: "r", Shards: 3, ShardBlocks: 1}, &merged)
+	var sk []*forest.Sketch
+	data, err := store.Get(ctx, layout.TrainSketch("r", 0))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &sk); err != nil || sk[0].Total() != 750 {
+		t.Fatalf("block sketch: %v values, %v; want 750", sk[0].Total(), err)
+	}
+	var grown TrainTreesOutput
+	exec(acts.TrainTrees, TrainTreesInput{RunID: "r", Block: whole, Seed: 3, BinsKey: merged.Key,
+		Params: forest.Params{Trees: 3, MaxDepth: 4, MinLeaf: 5, Bootstrap: true}}, &grown)
+	if grown.Key != layout.Trees("r", 0) || grown.Trees != 3 || grown.Rows < 500 {
+		t.Fatalf("block trees %+v", grown)
 	}
 	var comb CombineForestOutput
-	if err := v.Get(&comb); err != nil {
+	exec(acts.CombineForest, CombineForestInput{RunID: "r", Keys: []string{grown.Key}}, &comb)
+
+	var block metrics.ScoreHist
+	exec(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: whole, Seed: 3, ForestKey: comb.Key}, &block)
+	blockPart, err := store.Get(ctx, layout.HoldoutScoresPart("r", 0))
+	if err != nil {
 		t.Fatal(err)
 	}
-	evaluate := func(in EvaluateInput) metrics.ScoreHist {
-		t.Helper()
-		in.RunID, in.Seed, in.ForestKey = "r", 3, comb.Key
-		v, err := env.ExecuteActivity(acts.EvaluateForest, in)
+	perShard := metrics.ScoreHist{}
+	var parts []byte
+	for i := range 3 {
+		var h metrics.ScoreHist
+		exec(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, ForestKey: comb.Key}, &h)
+		if err := perShard.Merge(h); err != nil {
+			t.Fatal(err)
+		}
+		p, err := store.Get(ctx, layout.HoldoutScoresPart("r", i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var h metrics.ScoreHist
-		if err := v.Get(&h); err != nil {
-			t.Fatal(err)
-		}
-		return h
+		parts = append(parts, p...)
 	}
-	want := metrics.NewScoreHist(1000)
-	parts := map[int][]byte{}
-	for i := range 4 {
-		if err := want.Merge(evaluate(EvaluateInput{Shard: i})); err != nil {
-			t.Fatal(err)
-		}
-		parts[i], _ = store.Get(ctx, layout.HoldoutScoresPart("r", i))
-		if err := store.Put(ctx, layout.HoldoutScoresPart("r", i), nil); err != nil {
-			t.Fatal(err)
-		}
+	if block.N == 0 || block.N != perShard.N || !slices.Equal(block.Pos, perShard.Pos) || !slices.Equal(block.Neg, perShard.Neg) {
+		t.Errorf("block histogram (%d users) differs from the shards' merged (%d)", block.N, perShard.N)
 	}
-	got := evaluate(EvaluateInput{Block: whole})
-	if got.N != want.N || got.N == 0 || !slices.Equal(got.Pos, want.Pos) || !slices.Equal(got.Neg, want.Neg) {
-		t.Errorf("block histogram N=%d, want the shards' merged N=%d", got.N, want.N)
+	if !bytes.Equal(blockPart, parts) {
+		t.Errorf("block part of %d bytes differs from the shards' parts joined (%d)", len(blockPart), len(parts))
 	}
-	for i := range 4 {
-		if p, _ := store.Get(ctx, layout.HoldoutScoresPart("r", i)); string(p) != string(parts[i]) {
-			t.Errorf("shard %d: block wrote a part of %d bytes, want %d", i, len(p), len(parts[i]))
-		}
+	// The shard-0 part was overwritten by the per-shard run; put the block's back.
+	if err := store.Put(ctx, layout.HoldoutScoresPart("r", 0), blockPart); err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	exec(acts.WriteHoldoutScores, HoldoutScoresInput{RunID: "r", Shards: 3, ShardBlocks: 1}, &key)
+	csv, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append([]byte("user_id,score,label\n"), blockPart...); !bytes.Equal(csv, want) {
+		t.Errorf("holdout scores over one block: %d bytes, want %d", len(csv), len(want))
 	}
 }

@@ -17,12 +17,12 @@ import (
 type TrainInput struct {
 	RunID  string
 	Shards int
-	Seed   int64
-	Params forest.Params // trees per block and their limits; MaxBins also for boosting
-	Window int
-	// ShardBlocks is the most activities one fan-out over shards starts
-	// (shard.Blocks); 0 (inputs recorded before blocks) means one per shard.
+	// ShardBlocks is the most activities a fan-out over shards starts
+	// (RegenerateInput.ShardBlocks); 0 is one per shard.
 	ShardBlocks int
+	Seed        int64
+	Params      forest.Params // trees per block and their limits; MaxBins also for boosting
+	Window      int
 	// Model is the kind of model trained: ModelForest ("" in runs started
 	// before boosting) or ModelBoost.
 	Model string
@@ -63,15 +63,14 @@ type TrainOutput struct {
 }
 
 // Train merges per-shard quantile sketches of the features into global
-// bins, grows propensity trees on every block of shards in parallel on
-// those bins (or boosts one model), combines them into one forest, and
-// evaluates it on the held-out users of every shard, whose scores it writes
-// to one CSV. Every fan-out is over shard.Blocks(Shards, ShardBlocks), so
-// the history does not grow with the shard count beyond ShardBlocks.
+// bins, grows propensity trees on every shard in parallel on those bins,
+// combines them into one forest, and evaluates it on the held-out users of
+// every shard, whose scores it writes to one CSV.
 func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	ctx = withActivityOptions(ctx)
-	// One activity per block of shards: with Shards <= ShardBlocks a block
-	// is one shard and the commands are those of runs before blocks.
+	// Every fan-out is over blocks of shards: one activity, one result per
+	// block, so the history does not grow with the shard count (a block
+	// per shard up to ShardBlocks shards, as before blocks).
 	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
 	progress := Progress{RunID: in.RunID, Stage: "bins", Stages: []StageProgress{
 		{Name: "bins", State: Running, Total: len(blocks)},
@@ -92,7 +91,7 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 		sketches := make([][]*forest.Sketch, in.Shards)
 		err := fanOut(ctx, in.Shards, in.Window,
 			func(i int) workflow.Future {
-				return workflow.ExecuteActivity(ctx, a.SketchTrain, activities.SketchInput{RunID: in.RunID, Shard: i})
+				return workflow.ExecuteActivity(ctx, a.SketchTrain, activities.SketchInput{RunID: in.RunID, Block: shard.Block{From: i, To: i + 1}})
 			},
 			func(i int, f workflow.Future) error {
 				progress.Stages[0].Done++
@@ -110,8 +109,7 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	} else {
 		err := fanOut(ctx, len(blocks), in.Window,
 			func(i int) workflow.Future {
-				b := blocks[i]
-				return workflow.ExecuteActivity(ctx, a.SketchShard, activities.SketchInput{RunID: in.RunID, Shard: b.From, Block: b})
+				return workflow.ExecuteActivity(ctx, a.SketchShard, activities.SketchInput{RunID: in.RunID, Block: blocks[i]})
 			},
 			func(i int, f workflow.Future) error {
 				progress.Stages[0].Done++
@@ -121,7 +119,7 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 			return TrainOutput{}, fmt.Errorf("sketch features: %w", err)
 		}
 		var merged activities.MergeBinsOutput
-		err = workflow.ExecuteActivity(ctx, a.MergeBins, activities.MergeBinsInput{RunID: in.RunID, Shards: in.Shards, MaxBins: in.Params.MaxBins}).Get(ctx, &merged)
+		err = workflow.ExecuteActivity(ctx, a.MergeBins, activities.MergeBinsInput{RunID: in.RunID, Shards: in.Shards, ShardBlocks: in.ShardBlocks, MaxBins: in.Params.MaxBins}).Get(ctx, &merged)
 		if err != nil {
 			return TrainOutput{}, fmt.Errorf("bins: %w", err)
 		}
@@ -142,9 +140,8 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	hists := make([]metrics.ScoreHist, len(blocks))
 	err := fanOut(ctx, len(blocks), in.Window,
 		func(i int) workflow.Future {
-			b := blocks[i]
 			return workflow.ExecuteActivity(ctx, a.EvaluateForest, activities.EvaluateInput{
-				RunID: in.RunID, Shard: b.From, Block: b, Seed: in.Seed, ForestKey: out.ForestKey,
+				RunID: in.RunID, Block: blocks[i], Seed: in.Seed, ForestKey: out.ForestKey,
 			})
 		},
 		func(i int, f workflow.Future) error {
@@ -157,10 +154,10 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	total := metrics.NewScoreHist(len(hists[0].Pos))
 	for i, h := range hists {
 		if err := total.Merge(h); err != nil {
-			return TrainOutput{}, fmt.Errorf("shards %d-%d: %w", blocks[i].From, blocks[i].To-1, err)
+			return TrainOutput{}, fmt.Errorf("shards %d..%d: %w", blocks[i].From, blocks[i].To-1, err)
 		}
 	}
-	err = workflow.ExecuteActivity(ctx, a.WriteHoldoutScores, activities.HoldoutScoresInput{RunID: in.RunID, Shards: in.Shards}).Get(ctx, &out.HoldoutScores)
+	err = workflow.ExecuteActivity(ctx, a.WriteHoldoutScores, activities.HoldoutScoresInput{RunID: in.RunID, Shards: in.Shards, ShardBlocks: in.ShardBlocks}).Get(ctx, &out.HoldoutScores)
 	if err != nil {
 		return TrainOutput{}, fmt.Errorf("holdout scores: %w", err)
 	}
@@ -200,16 +197,14 @@ func trainBoost(ctx workflow.Context, in TrainInput, binsKey string, progress *P
 }
 
 // trainForest grows every block's trees on the global bins and combines
-// them (stages "trees" and "combine"): in.Params.Trees per block, so the
-// forest has len(blocks) × Params.Trees trees whatever the shard count.
+// them (stages "trees" and "combine").
 func trainForest(ctx workflow.Context, in TrainInput, blocks []shard.Block, bins *forest.Bins, binsKey string, progress *Progress, out *TrainOutput) error {
 	progress.Stage, progress.Stages[1].State = "trees", Running
 	grown := make([]activities.TrainTreesOutput, len(blocks))
 	err := fanOut(ctx, len(blocks), in.Window,
 		func(i int) workflow.Future {
-			b := blocks[i]
 			return workflow.ExecuteActivity(ctx, a.TrainTrees, activities.TrainTreesInput{
-				RunID: in.RunID, Shard: b.From, Block: b, Seed: in.Seed, Params: in.Params, Bins: bins, BinsKey: binsKey,
+				RunID: in.RunID, Block: blocks[i], Seed: in.Seed, Params: in.Params, Bins: bins, BinsKey: binsKey,
 			})
 		},
 		func(i int, f workflow.Future) error {

@@ -10,11 +10,8 @@ import (
 	"github.com/promoflow/promoflow/internal/shard"
 )
 
-// MinForestTrees is the fewest trees the propensity forest has: each block
-// of shards (shard.Blocks) grows TreesPerShard trees, or more when there are
-// few blocks. The forest has blocks × max(TreesPerShard, ceil(100/blocks))
-// trees, blocks = min(Shards, ShardBlocks): 100 up to 20 blocks with the
-// default 5, at most 320 with the default 64 blocks, whatever the shards.
+// MinForestTrees is the fewest trees the propensity forest has: each shard
+// grows TreesPerShard trees, or more when there are few shards.
 const MinForestTrees = 100
 
 // PropensityBoost are the booster's parameters for purchase propensity:
@@ -41,7 +38,8 @@ const PropensityFoldsUpTo = 100_000
 const PropensityBoostRows = 120_000
 
 // treesPerBlock is the trees each block of shards grows for the forest:
-// perBlock, or more so that the forest has MinForestTrees. With shards <=
+// perBlock, or more so that the forest has MinForestTrees; so at most
+// ShardBlocks × perBlock trees whatever the shard count. With shards <=
 // shardBlocks (a block per shard) it is the count of runs before blocks.
 func treesPerBlock(shards, shardBlocks, perBlock int) int {
 	blocks := max(len(shard.Blocks(shards, shardBlocks)), 1)
@@ -56,7 +54,7 @@ func (r *run) train(ctx workflow.Context) error {
 	r.track.begin(StageTrain, 0)
 	trees := treesPerBlock(in.Shards, in.ShardBlocks, in.TreesPerShard)
 	tin := TrainInput{
-		RunID: in.RunID, Shards: in.Shards, Seed: in.Seed, Window: in.Window, ShardBlocks: in.ShardBlocks,
+		RunID: in.RunID, Shards: in.Shards, ShardBlocks: in.ShardBlocks, Seed: in.Seed, Window: in.Window,
 		Params: forest.Params{Trees: trees, MaxDepth: 8, MinLeaf: 20, Bootstrap: true},
 	}
 	if workflow.GetVersion(ctx, "propensity-boost", workflow.DefaultVersion, 1) == 1 && in.Propensity != ModelForest {
@@ -66,7 +64,7 @@ func (r *run) train(ctx workflow.Context) error {
 	if err := workflow.ExecuteChildWorkflow(cctx, Train, tin).Get(ctx, &r.model); err != nil {
 		return err
 	}
-	r.sum.Models["propensity"] = r.model
+	r.sum.Models.Propensity = &r.model
 	if r.model.Model == ModelBoost {
 		r.track.detail(StageTrain, fmt.Sprintf("%d boosted trees, AUC %.3f", r.model.Trees, r.model.AUC))
 	} else {
