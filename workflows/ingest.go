@@ -10,6 +10,7 @@ import (
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/ingest"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // Ingest defaults.
@@ -30,13 +31,17 @@ const (
 // IngestInput configures an ingest: the Ingest workflow's input, and the
 // part of RegenerateInput the ingest stage uses.
 type IngestInput struct {
-	RunID      string
-	Inputs     []string // raw/... keys
-	Mapping    string   // mapping YAML (internal/mapping); empty means canonical events
-	Shards     int
-	Window     int   // activities in flight
-	SplitBytes int64 // DefaultSplitBytes when zero
-	ChunkRows  int   // DefaultChunkRows when zero
+	RunID   string
+	Inputs  []string // raw/... keys
+	Mapping string   // mapping YAML (internal/mapping); empty means canonical events
+	Shards  int
+	// ShardBlocks is the most finalize activities per table: user shards
+	// are finalized in blocks (shard.Blocks), plus one for rows without a
+	// user. DefaultShardBlocks when zero.
+	ShardBlocks int
+	Window      int   // activities in flight
+	SplitBytes  int64 // DefaultSplitBytes when zero
+	ChunkRows   int   // DefaultChunkRows when zero
 	// NotAfter is the latest event time accepted (activities.IngestSplitInput.NotAfter);
 	// zero means no limit.
 	NotAfter time.Time
@@ -48,6 +53,9 @@ func (in *IngestInput) defaults() {
 	}
 	if in.Window == 0 {
 		in.Window = DefaultWindow
+	}
+	if in.ShardBlocks == 0 {
+		in.ShardBlocks = DefaultShardBlocks
 	}
 	if in.SplitBytes == 0 {
 		in.SplitBytes = DefaultSplitBytes
@@ -82,8 +90,8 @@ func (r *run) ingest(ctx workflow.Context) error {
 	r.track.begin(StageIngest, len(in.Inputs))
 	st := r.track.stage(StageIngest)
 	tot, err := ingestAll(ctx, IngestInput{
-		RunID: in.RunID, Inputs: in.Inputs, Mapping: in.Mapping, Shards: in.Shards, Window: in.Window,
-		SplitBytes: in.SplitBytes, NotAfter: r.notAfter,
+		RunID: in.RunID, Inputs: in.Inputs, Mapping: in.Mapping, Shards: in.Shards, ShardBlocks: in.ShardBlocks,
+		Window: in.Window, SplitBytes: in.SplitBytes, NotAfter: r.notAfter,
 	}, func(phase string, done, total int) {
 		st.Detail, st.Done, st.Total = phase, done, total
 	})
@@ -187,7 +195,8 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 	}
 
 	// 3. Finalize every partition of every table, the tables in order of
-	// first appearance.
+	// first appearance: user shards in blocks (one shard each when Shards
+	// <= ShardBlocks, as before blocks), then the rows without a user.
 	var tables []string
 	members := map[string][]int{} // table -> source indices, in input order
 	for si, s := range sources {
@@ -196,20 +205,27 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 		}
 		members[s.Table] = append(members[s.Table], si)
 	}
-	parts := in.Shards + 1
+	blocks := append(shard.Blocks(in.Shards, in.ShardBlocks), shard.Block{From: in.Shards, To: in.Shards + 1})
+	parts := len(blocks)
 	fin := make([]activities.IngestFinalizeOutput, len(tables)*parts)
 	done = 0
 	progress("dedupe", 0, len(fin))
 	err = fanOut(ctx, len(fin), in.Window,
 		func(i int) workflow.Future {
-			t := tables[i/parts]
+			t, b := tables[i/parts], blocks[i%parts]
 			var staged []activities.StagedSource
 			for _, si := range members[t] {
 				staged = append(staged, activities.StagedSource{Name: sources[si].Name, Spec: sources[si].Spec, Chunks: chunks[si]})
 			}
-			return workflow.ExecuteActivity(actx, a.IngestFinalize, activities.IngestFinalizeInput{
-				RunID: in.RunID, Mapping: in.Mapping, Table: t, Partition: i % parts, Shards: in.Shards, Sources: staged,
-			})
+			fi := activities.IngestFinalizeInput{
+				RunID: in.RunID, Mapping: in.Mapping, Table: t, Partition: b.From, Shards: in.Shards, Sources: staged,
+			}
+			octx := actx
+			if b.Len() > 1 {
+				// A block finalizes its shards one after the other.
+				fi.To, octx = b.To, hctx
+			}
+			return workflow.ExecuteActivity(octx, a.IngestFinalize, fi)
 		},
 		func(i int, f workflow.Future) error {
 			done++
@@ -254,7 +270,7 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 		}
 		ti, k := tableIndex(tables, members, s.Table, si)
 		for p := 0; p < parts; p++ {
-			res.AddCounts(fin[ti*parts+p].Counts[k], p == in.Shards)
+			res.AddCounts(fin[ti*parts+p].Counts[k], p == parts-1)
 		}
 		if err := res.Check(); err != nil {
 			return tot, fmt.Errorf("row accounting: %w", err)
