@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -318,10 +319,11 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 	defer os.RemoveAll(dir)
 	cfg := ingest.StageConfig{Program: prog, Shards: in.Shards, ChunkRows: in.ChunkRows, Dir: dir, Mem: a.mem(), Source: in.Source.Key}
 	st, err = ingest.Stage(ctx, rd, cfg, st, func(c ingest.Chunk, next ingest.StageState) error {
-		for i, p := range c.Parts {
-			if err := a.Store.PutFile(ctx, layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards), p); err != nil {
-				return err
-			}
+		err := a.putFiles(ctx, len(c.Parts), func(i int) (string, string) {
+			return layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards), c.Parts[i]
+		})
+		if err != nil {
+			return err
 		}
 		if err := a.Store.PutFile(ctx, layout.StagedRejects(in.RunID, in.Source.Name, in.Split, c.Index), c.Rejects); err != nil {
 			return err
@@ -333,6 +335,46 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 		return IngestSplitOutput{}, err
 	}
 	return IngestSplitOutput{Counts: st.Counts, Chunks: st.Chunks}, nil
+}
+
+// stagePuts is how many staged objects a split uploads at once: a chunk
+// has one per shard (1,025 at 1,024 shards), small ones at many shards,
+// whose round trips one after the other would be most of the split's time.
+const stagePuts = 8
+
+// putFiles uploads n local files, file(i) giving key and path, at most
+// stagePuts at a time, and returns the first error that occurred (the
+// others are then cancelled).
+func (a *Activities) putFiles(ctx context.Context, n int, file func(i int) (key, path string)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, stagePuts)
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			key, path := file(i)
+			if err := a.Store.PutFile(ctx, key, path); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err() // the activity's own context was cancelled
+	}
+	return first
 }
 
 // StagedSource is one source's staged chunks: Chunks[i] chunks in split i.
