@@ -22,6 +22,11 @@ const (
 	// uncompressed input (and the target size of a group of Parquet row
 	// groups): the unit of parallelism of ingest.
 	DefaultSplitBytes = 64 << 20
+	// DefaultSplitsPerChild is the most splits one workflow run stages:
+	// above it, IngestSplits child workflows stage blocks of splits, so a
+	// history holds about 5 events per split (a child's under 10,240
+	// events) whatever the input's size.
+	DefaultSplitsPerChild = 1000
 	// DefaultChunkRows is the number of records after which a split
 	// uploads what it staged and heartbeats its position: the work a
 	// worker's death can cost.
@@ -42,6 +47,10 @@ type IngestInput struct {
 	Window      int   // activities in flight
 	SplitBytes  int64 // DefaultSplitBytes when zero
 	ChunkRows   int   // DefaultChunkRows when zero
+	// SplitsPerChild is the most splits staged in this workflow's own
+	// history (DefaultSplitsPerChild when zero); more are staged by
+	// IngestSplits children.
+	SplitsPerChild int
 	// NotAfter is the latest event time accepted (activities.IngestSplitInput.NotAfter);
 	// zero means no limit.
 	NotAfter time.Time
@@ -63,6 +72,32 @@ func (in *IngestInput) defaults() {
 	if in.ChunkRows == 0 {
 		in.ChunkRows = DefaultChunkRows
 	}
+	if in.SplitsPerChild == 0 {
+		in.SplitsPerChild = DefaultSplitsPerChild
+	}
+}
+
+// splitChildren is the version marker of staging in IngestSplits children
+// (runs of more than SplitsPerChild splits recorded before it staged every
+// split in their own history).
+const splitChildren = "ingest-split-children"
+
+// IngestSplitsInput is a block of splits for an IngestSplits child.
+type IngestSplitsInput struct {
+	Splits []activities.IngestSplitInput
+	Window int
+}
+
+// IngestSplits stages a block of splits (an IngestSplit each, Window in
+// flight) and returns their outputs in order: the split stage of an
+// ingest with more splits than one history should hold.
+func IngestSplits(ctx workflow.Context, in IngestSplitsInput) ([]activities.IngestSplitOutput, error) {
+	hctx := withHeartbeat(ctx)
+	out := make([]activities.IngestSplitOutput, len(in.Splits))
+	err := fanOut(ctx, len(in.Splits), in.Window,
+		func(i int) workflow.Future { return workflow.ExecuteActivity(hctx, a.IngestSplit, in.Splits[i]) },
+		func(i int, f workflow.Future) error { return f.Get(ctx, &out[i]) })
+	return out, err
 }
 
 // Ingest ingests a run's inputs into the canonical tables under
@@ -166,26 +201,58 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 			jobs = append(jobs, job{si, sp})
 		}
 	}
+	splitIn := func(i int) activities.IngestSplitInput {
+		j := jobs[i]
+		// The split itself, not its source's list of splits: the
+		// inputs would grow with the square of the splits.
+		src, sp := sources[j.src], sources[j.src].Splits[j.split]
+		src.Splits = nil
+		return activities.IngestSplitInput{
+			RunID: in.RunID, Mapping: in.Mapping, Source: src, Split: j.split, Range: &sp,
+			Shards: in.Shards, ChunkRows: in.ChunkRows, NotAfter: in.NotAfter,
+		}
+	}
 	splitOut := make([]activities.IngestSplitOutput, len(jobs))
 	done = 0
 	progress("split", 0, len(jobs))
-	err = fanOut(ctx, len(jobs), in.Window,
-		func(i int) workflow.Future {
-			j := jobs[i]
-			// The split itself, not its source's list of splits: the
-			// inputs would grow with the square of the splits.
-			src, sp := sources[j.src], sources[j.src].Splits[j.split]
-			src.Splits = nil
-			return workflow.ExecuteActivity(hctx, a.IngestSplit, activities.IngestSplitInput{
-				RunID: in.RunID, Mapping: in.Mapping, Source: src, Split: j.split, Range: &sp,
-				Shards: in.Shards, ChunkRows: in.ChunkRows, NotAfter: in.NotAfter,
+	if len(jobs) > in.SplitsPerChild && workflow.GetVersion(ctx, splitChildren, workflow.DefaultVersion, 1) == 1 {
+		// Blocks of splits in children, one after the other, each with
+		// the whole window: the parent holds a few events per block.
+		blocks := shard.Blocks(len(jobs), (len(jobs)+in.SplitsPerChild-1)/in.SplitsPerChild)
+		err = fanOut(ctx, len(blocks), 1,
+			func(bi int) workflow.Future {
+				b := blocks[bi]
+				cin := IngestSplitsInput{Window: in.Window}
+				for i := b.From; i < b.To; i++ {
+					cin.Splits = append(cin.Splits, splitIn(i))
+				}
+				cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+					WorkflowID: fmt.Sprintf("%s-ingest-splits-%d", in.RunID, bi)})
+				return workflow.ExecuteChildWorkflow(cctx, IngestSplits, cin)
+			},
+			func(bi int, f workflow.Future) error {
+				var out []activities.IngestSplitOutput
+				if err := f.Get(ctx, &out); err != nil {
+					return err
+				}
+				b := blocks[bi]
+				if len(out) != b.Len() {
+					return fmt.Errorf("splits %d-%d: %d outputs", b.From, b.To, len(out))
+				}
+				copy(splitOut[b.From:b.To], out)
+				done += b.Len()
+				progress("split", done, len(jobs))
+				return nil
 			})
-		},
-		func(i int, f workflow.Future) error {
-			done++
-			progress("split", done, len(jobs))
-			return f.Get(ctx, &splitOut[i])
-		})
+	} else {
+		err = fanOut(ctx, len(jobs), in.Window,
+			func(i int) workflow.Future { return workflow.ExecuteActivity(hctx, a.IngestSplit, splitIn(i)) },
+			func(i int, f workflow.Future) error {
+				done++
+				progress("split", done, len(jobs))
+				return f.Get(ctx, &splitOut[i])
+			})
+	}
 	if err != nil {
 		return IngestTotals{}, err
 	}
