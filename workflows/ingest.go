@@ -82,10 +82,20 @@ func (in *IngestInput) defaults() {
 // split in their own history).
 const splitChildren = "ingest-split-children"
 
-// IngestSplitsInput is a block of splits for an IngestSplits child.
+// IngestSplitsInput is a block of splits for an IngestSplits child: the
+// fields every split shares once, then each split's source and range.
 type IngestSplitsInput struct {
-	Splits []activities.IngestSplitInput
-	Window int
+	Base    activities.IngestSplitInput // RunID, Mapping, Shards, ChunkRows, NotAfter
+	Sources []activities.IngestSource   // without their splits
+	Splits  []SplitJob
+	Window  int
+}
+
+// SplitJob is one split of an IngestSplitsInput: Sources[Source]'s split
+// number Split.
+type SplitJob struct {
+	Source, Split int
+	Range         ingest.Split
 }
 
 // IngestSplits stages a block of splits (an IngestSplit each, Window in
@@ -95,7 +105,12 @@ func IngestSplits(ctx workflow.Context, in IngestSplitsInput) ([]activities.Inge
 	hctx := withHeartbeat(ctx)
 	out := make([]activities.IngestSplitOutput, len(in.Splits))
 	err := fanOut(ctx, len(in.Splits), in.Window,
-		func(i int) workflow.Future { return workflow.ExecuteActivity(hctx, a.IngestSplit, in.Splits[i]) },
+		func(i int) workflow.Future {
+			j := in.Splits[i]
+			sin := in.Base
+			sin.Source, sin.Split, sin.Range = in.Sources[j.Source], j.Split, &j.Range
+			return workflow.ExecuteActivity(hctx, a.IngestSplit, sin)
+		},
 		func(i int, f workflow.Future) error { return f.Get(ctx, &out[i]) })
 	return out, err
 }
@@ -222,9 +237,20 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 		err = fanOut(ctx, len(blocks), 1,
 			func(bi int) workflow.Future {
 				b := blocks[bi]
-				cin := IngestSplitsInput{Window: in.Window}
+				cin := IngestSplitsInput{Base: splitIn(b.From), Window: in.Window}
+				cin.Base.Source, cin.Base.Range = activities.IngestSource{}, nil
+				index := map[int]int{} // source -> position in cin.Sources
 				for i := b.From; i < b.To; i++ {
-					cin.Splits = append(cin.Splits, splitIn(i))
+					j := jobs[i]
+					k, ok := index[j.src]
+					if !ok {
+						k = len(cin.Sources)
+						index[j.src] = k
+						src := sources[j.src]
+						src.Splits = nil
+						cin.Sources = append(cin.Sources, src)
+					}
+					cin.Splits = append(cin.Splits, SplitJob{Source: k, Split: j.split, Range: sources[j.src].Splits[j.split]})
 				}
 				cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 					WorkflowID: fmt.Sprintf("%s-ingest-splits-%d", in.RunID, bi)})
