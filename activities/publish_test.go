@@ -76,6 +76,7 @@ func TestPublishStreamed(t *testing.T) {
 	if wantCSV.Len() <= 5<<20 {
 		t.Fatalf("plan.csv of %d bytes fits one part", wantCSV.Len())
 	}
+	t.Logf("plan.csv %d bytes, plan.parquet %d bytes", wantCSV.Len(), wantPQ.Len())
 	env, acts := newEnv(store)
 	v, err := env.ExecuteActivity(acts.Publish, PublishInput{Campaign: "c-big", ScoreKeys: keys})
 	if err != nil {
