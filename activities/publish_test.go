@@ -12,6 +12,7 @@ import (
 
 	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/testenv"
@@ -45,7 +46,7 @@ func TestPublishStreamed(t *testing.T) {
 		rows := make([]plan.Row, perShard)
 		for i := range rows {
 			rows[i] = plan.Row{UserID: fmt.Sprintf("user-%d-%05d", s, i), Segment: "loyal", Offer: "flash20", Channel: "email",
-				ExpectedIncrementalRevenue: float64(i) / 7, ExpectedCost: 1.25, HoldoutOffer: plan.None,
+				ExpectedIncrementalRevenue: float64(i) / 7, ExpectedCost: 1.25, HoldoutOffer: campaign.None,
 				Reasons: strings.Repeat(fmt.Sprintf("recency %d; ", i%97), 12), Source: "uplift", Propensity: 0.1,
 				AssignmentProbability: 0.9, CampaignID: "c-big", WindowStart: start, WindowEnd: start.Add(7 * 24 * time.Hour)}
 		}
