@@ -131,7 +131,7 @@ func TestCategoryRestriction(t *testing.T) {
 	if items := names(got); !reflect.DeepEqual(items, []string{"c", "d"}) {
 		t.Errorf("party picks %v, want [c d]", items)
 	}
-	if c := m.Category(got); c != "party" {
+	if c := Category(got); c != "party" {
 		t.Errorf("category %q, want party", c)
 	}
 }

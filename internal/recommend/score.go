@@ -18,9 +18,10 @@ type Options struct {
 
 // Pick is one featured item.
 type Pick struct {
-	Item   string
-	Score  float64
-	Source string // SourceCoPurchase, SourceEmbedding or SourcePopularity
+	Item     string
+	Category string // the item's category; "" when unknown
+	Score    float64
+	Source   string // SourceCoPurchase, SourceText, SourceEmbedding or SourcePopularity
 }
 
 // sources names the blend's parts, in Blend's order.
@@ -158,7 +159,7 @@ func (s *Scorer) Recommend(h []Event, asOf int64, opt Options) []Pick {
 				best = p
 			}
 		}
-		picks = append(picks, Pick{Item: m.Items[i], Score: parts[0] + parts[1] + parts[2] + parts[3], Source: sources[best]})
+		picks = append(picks, Pick{Item: m.Items[i], Category: m.Categories[i], Score: parts[0] + parts[1] + parts[2] + parts[3], Source: sources[best]})
 		pops = append(pops, m.Popularity[i])
 	}
 	for _, i := range s.touched {
@@ -197,7 +198,7 @@ func (s *Scorer) Recommend(h []Event, asOf int64, opt Options) []Pick {
 				break
 			}
 			if allowed(i) && !have[m.Items[i]] {
-				picks = append(picks, Pick{Item: m.Items[i], Score: b.Popularity * float64(m.Popularity[i]), Source: SourcePopularity})
+				picks = append(picks, Pick{Item: m.Items[i], Category: m.Categories[i], Score: b.Popularity * float64(m.Popularity[i]), Source: SourcePopularity})
 			}
 		}
 	}
@@ -206,18 +207,16 @@ func (s *Scorer) Recommend(h []Event, asOf int64, opt Options) []Pick {
 
 // Category is the most frequent category among picks (ties: the first
 // reached), or "" when none of them has one.
-func (m *Model) Category(picks []Pick) string {
+func Category(picks []Pick) string {
 	count := map[string]int{}
 	best, bestN := "", 0
 	for _, p := range picks {
-		i := m.Index(p.Item)
-		if i < 0 || m.Categories[i] == "" {
+		if p.Category == "" {
 			continue
 		}
-		c := m.Categories[i]
-		count[c]++
-		if count[c] > bestN {
-			best, bestN = c, count[c]
+		count[p.Category]++
+		if count[p.Category] > bestN {
+			best, bestN = p.Category, count[p.Category]
 		}
 	}
 	return best
