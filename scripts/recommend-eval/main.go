@@ -175,7 +175,7 @@ func main() {
 		}
 	}
 	eval("promoflow", map[string]any{"blend": cfg.Blend, "half_life_days": cfg.HalfLifeDays, "pop_half_life_days": cfg.PopularityHalfLifeDays, "dim": cfg.Dim,
-		"epochs": cfg.Epochs, "source_exp": cfg.SourceExp, "target_exp": cfg.TargetExp, "user_damping": cfg.UserDamping, "neighbours": cfg.Neighbours, "train_users": len(train), "train_cpu_s": round4(trainS)}, promo(m))
+		"epochs": cfg.Epochs, "source_exp": cfg.SourceExp, "target_exp": cfg.TargetExp, "user_damping": cfg.UserDamping, "neighbours": cfg.Neighbours, "train_users": len(train), "train_wall_s": round4(trainS)}, promo(m))
 }
 
 func boughtBefore(h []recommend.Event, item string) bool {
