@@ -20,6 +20,7 @@ import (
 
 	"github.com/promoflow/promoflow/internal/adjust"
 	"github.com/promoflow/promoflow/internal/budget"
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/ingest"
@@ -577,7 +578,7 @@ func (a *Activities) RecordContacts(ctx context.Context, in RecordContactsInput)
 		err := a.readArrow(ctx, key, plan.Schema, func(rec arrow.Record) error {
 			rows, err := plan.Rows(rec)
 			for _, r := range rows {
-				if !r.Control && r.Offer != strategy.None {
+				if !r.Control && r.Offer != campaign.None {
 					buf.WriteString(r.UserID)
 					buf.WriteByte('\n')
 				}

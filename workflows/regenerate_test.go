@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -279,11 +278,10 @@ func TestRegeneratePropensityModel(t *testing.T) {
 			if err := env.GetWorkflowResult(&sum); err != nil {
 				t.Fatal(err)
 			}
-			var m TrainOutput
-			data, _ := json.Marshal(sum.Models["propensity"])
-			if err := json.Unmarshal(data, &m); err != nil {
-				t.Fatal(err)
+			if sum.Models.Propensity == nil {
+				t.Fatal("summary without a propensity model")
 			}
+			m := *sum.Models.Propensity
 			if m.Model != tc.model || m.ForestKey != tc.key || m.Trees != tc.trees {
 				t.Errorf("propensity model %q at %q, %d trees; want %q at %q, %d", m.Model, m.ForestKey, m.Trees, tc.model, tc.key, tc.trees)
 			}
@@ -529,6 +527,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflow(Train)
 			r.RegisterWorkflow(Simulate)
 			r.RegisterWorkflow(Evaluate)
+			r.RegisterWorkflow(LiveCampaign)
+			r.RegisterWorkflow(LiveSlice)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)
 			}

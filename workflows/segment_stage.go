@@ -66,9 +66,9 @@ func (r *run) segment(ctx workflow.Context) error {
 		}
 	}
 	r.sum.Segments = profiles
-	r.sum.KMeans = map[string]any{
-		"k": r.seg.K, "iterations": r.seg.Iterations, "cost": r.seg.Cost, "converged": r.seg.Converged,
-		"init": r.seg.Init, "features": r.scaler.Names, "k_scores": r.seg.KScores,
+	r.sum.KMeans = &KMeansSummary{
+		K: r.seg.K, Iterations: r.seg.Iterations, Cost: r.seg.Cost, Converged: r.seg.Converged,
+		Init: r.seg.Init, Features: r.scaler.Names, KScores: r.seg.KScores,
 	}
 	return nil
 }

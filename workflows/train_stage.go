@@ -54,7 +54,7 @@ func (r *run) train(ctx workflow.Context) error {
 	if err := workflow.ExecuteChildWorkflow(cctx, Train, tin).Get(ctx, &r.model); err != nil {
 		return err
 	}
-	r.sum.Models["propensity"] = r.model
+	r.sum.Models.Propensity = &r.model
 	if r.model.Model == ModelBoost {
 		r.track.detail(StageTrain, fmt.Sprintf("%d boosted trees, AUC %.3f", r.model.Trees, r.model.AUC))
 	} else {
