@@ -36,7 +36,15 @@ type Scorer struct {
 	seen         []bool
 	taste        []float32
 	weight       map[int32]float64
-	candidates   []int32
+	cands        []cand
+}
+
+// cand is a candidate of Recommend: an item, its blend score and the
+// index of its main source.
+type cand struct {
+	item  int32
+	src   uint8
+	score float64
 }
 
 // NewScorer returns a scorer over m.
@@ -135,8 +143,9 @@ func (s *Scorer) Recommend(h []Event, asOf int64, opt Options) []Pick {
 		}
 	}
 	b := cfg.Blend
-	picks := make([]Pick, 0, len(s.touched))
-	var pops []float32 // picks' popularity, for ties
+	// Candidates are kept as indices and scores; only the K best become
+	// Picks (copying every candidate's strings was most of the time).
+	cands := s.cands[:0]
 	for _, i := range s.touched {
 		if !allowed(i) {
 			continue
@@ -159,8 +168,7 @@ func (s *Scorer) Recommend(h []Event, asOf int64, opt Options) []Pick {
 				best = p
 			}
 		}
-		picks = append(picks, Pick{Item: m.Items[i], Category: m.Categories[i], Score: parts[0] + parts[1] + parts[2] + parts[3], Source: sources[best]})
-		pops = append(pops, m.Popularity[i])
+		cands = append(cands, cand{item: i, src: uint8(best), score: parts[0] + parts[1] + parts[2] + parts[3]})
 	}
 	for _, i := range s.touched {
 		s.co[i], s.txt[i], s.emb[i], s.seen[i] = 0, 0, 0, false
@@ -171,21 +179,14 @@ func (s *Scorer) Recommend(h []Event, asOf int64, opt Options) []Pick {
 	}
 	// Ties (a cold-start user's zeros when popularity has no weight) go to
 	// the more popular item, then by name.
-	order := make([]int, len(picks))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(x, y int) int {
-		return cmp.Or(cmp.Compare(picks[y].Score, picks[x].Score), cmp.Compare(pops[y], pops[x]), cmp.Compare(picks[x].Item, picks[y].Item))
+	slices.SortFunc(cands, func(x, y cand) int {
+		return cmp.Or(cmp.Compare(y.score, x.score), cmp.Compare(m.Popularity[y.item], m.Popularity[x.item]), cmp.Compare(m.Items[x.item], m.Items[y.item]))
 	})
-	sorted := make([]Pick, len(order))
-	for k, i := range order {
-		sorted[k] = picks[i]
+	picks := make([]Pick, 0, opt.K)
+	for _, c := range cands[:min(len(cands), opt.K)] {
+		picks = append(picks, Pick{Item: m.Items[c.item], Category: m.Categories[c.item], Score: c.score, Source: sources[c.src]})
 	}
-	picks = sorted
-	if len(picks) > opt.K {
-		picks = picks[:opt.K]
-	}
+	s.cands = cands[:0]
 	// Fewer candidates than K (a narrow category): fill with that
 	// category's most popular items.
 	if len(picks) < opt.K {
