@@ -1,11 +1,13 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -156,11 +158,7 @@ type RecommendOutput struct {
 // a general list of K items per user, and one per offer category.
 func (a *Activities) Recommend(ctx context.Context, in RecommendInput) (_ RecommendOutput, err error) {
 	defer final(&err)
-	data, err := a.Store.Get(ctx, in.ModelKey)
-	if err != nil {
-		return RecommendOutput{}, err
-	}
-	m, err := recommend.Decode(data)
+	m, err := a.recommendModel(ctx, in.ModelKey)
 	if err != nil {
 		return RecommendOutput{}, err
 	}
@@ -195,6 +193,37 @@ func (a *Activities) Recommend(ctx context.Context, in RecommendInput) (_ Recomm
 		return RecommendOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
 	}
 	return out, nil
+}
+
+// recModelCache holds the recommendation model a worker decoded last and
+// the bytes it came from, like modelCache: every shard's Recommend reads
+// the same model, and decoding it was most of a shard's time. Scoring
+// only reads a model, so shards share it.
+type recModelCache struct {
+	mu    sync.Mutex // held while decoding, so shards starting together decode once
+	data  []byte
+	model *recommend.Model
+}
+
+// recommendModel reads the model at key, decoding it unless it is the one
+// decoded last (same bytes).
+func (a *Activities) recommendModel(ctx context.Context, key string) (*recommend.Model, error) {
+	data, err := a.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	c := &a.recModel
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.model != nil && bytes.Equal(c.data, data) {
+		return c.model, nil
+	}
+	m, err := recommend.Decode(data)
+	if err != nil {
+		return nil, &corruptError{key: key, err: err}
+	}
+	c.data, c.model = data, m
+	return m, nil
 }
 
 // RecommendationsTableInput names the shards' recommendations.

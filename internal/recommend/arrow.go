@@ -97,6 +97,7 @@ func Decode(data []byte) (*Model, error) {
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(m); err != nil {
 		return nil, fmt.Errorf("recommend model: %w", err)
 	}
+	m.buildIndex()
 	return m, nil
 }
 

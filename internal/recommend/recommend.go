@@ -149,17 +149,21 @@ type Model struct {
 }
 
 // Index returns an item's index, or -1 if the model does not know it.
+// It only reads the model (the index is built by Train and Decode), so
+// scorers on several goroutines can share one model.
 func (m *Model) Index(item string) int32 {
-	if m.index == nil {
-		m.index = make(map[string]int32, len(m.Items))
-		for i, s := range m.Items {
-			m.index[s] = int32(i)
-		}
-	}
 	if i, ok := m.index[item]; ok {
 		return i
 	}
 	return -1
+}
+
+// buildIndex maps item ids to their indices.
+func (m *Model) buildIndex() {
+	m.index = make(map[string]int32, len(m.Items))
+	for i, s := range m.Items {
+		m.index[s] = int32(i)
+	}
 }
 
 // decay is the weight of something that happened at t, seen at asOf.
