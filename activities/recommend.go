@@ -131,10 +131,10 @@ func (a *Activities) RecommendModel(ctx context.Context, in RecommendModelInput)
 	return out, nil
 }
 
-// RecommendInput asks for one shard's recommendations.
+// RecommendInput asks for the recommendations of a block of shards.
 type RecommendInput struct {
 	RunID    string
-	Shard    int
+	Block    shard.Block
 	ModelKey string
 	End      time.Time
 	K        int
@@ -146,40 +146,54 @@ type RecommendInput struct {
 	Categories []string `json:",omitempty"`
 }
 
-// RecommendOutput counts the shard's lists.
+// RecommendOutput counts the block's lists.
 type RecommendOutput struct {
-	Key   string
+	Keys  []string // per shard of the block, in order
 	Users int64
 	// Sources counts the general lists' picks by source.
 	Sources map[string]int64
 }
 
-// Recommend writes shard i's users' ranked lists (layout.Recommendations):
-// a general list of K items per user, and one per offer category.
+// Recommend writes the users' ranked lists of every shard of the block
+// (layout.Recommendations): a general list of K items per user, and one
+// per offer category.
 func (a *Activities) Recommend(ctx context.Context, in RecommendInput) (_ RecommendOutput, err error) {
 	defer final(&err)
 	m, err := a.recommendModel(ctx, in.ModelKey)
 	if err != nil {
 		return RecommendOutput{}, err
 	}
-	byUser, err := a.recommendEvents(ctx, in.RunID, in.Shard, in.End, nil)
+	out := RecommendOutput{Sources: map[string]int64{}}
+	s := recommend.NewScorer(m)
+	for i := in.Block.From; i < in.Block.To; i++ {
+		key, users, err := a.recommendShard(ctx, in, s, i, out.Sources)
+		if err != nil {
+			return RecommendOutput{}, err
+		}
+		out.Keys, out.Users = append(out.Keys, key), out.Users+users
+	}
+	return out, nil
+}
+
+// recommendShard writes shard i's lists, adding the general lists' picks
+// to sources; it returns the key and the users.
+func (a *Activities) recommendShard(ctx context.Context, in RecommendInput, s *recommend.Scorer, i int, sources map[string]int64) (string, int64, error) {
+	byUser, err := a.recommendEvents(ctx, in.RunID, i, in.End, nil)
 	if err != nil {
-		return RecommendOutput{}, err
+		return "", 0, err
 	}
 	ids := make([]string, 0, len(byUser))
 	for u := range byUser {
 		ids = append(ids, u)
 	}
 	slices.Sort(ids)
-	s := recommend.NewScorer(m)
 	asOf := in.End.UnixMilli()
-	out := RecommendOutput{Key: layout.Recommendations(in.RunID, in.Shard), Users: int64(len(ids)), Sources: map[string]int64{}}
 	lists := make([]recommend.List, 0, len(ids)*(1+len(in.Categories)))
 	for _, u := range ids {
 		h := byUser[u]
 		picks := s.Recommend(h, asOf, recommend.Options{K: in.K, AllowRepeats: in.AllowRepeats})
 		for _, p := range picks {
-			out.Sources[p.Source]++
+			sources[p.Source]++
 		}
 		lists = append(lists, recommend.List{User: u, Picks: picks})
 		for _, c := range in.Categories {
@@ -189,10 +203,11 @@ func (a *Activities) Recommend(ctx context.Context, in RecommendInput) (_ Recomm
 	}
 	rec := recommend.Record(lists, a.mem())
 	defer rec.Release()
-	if err := a.writeArrow(ctx, out.Key, recommend.Schema, rec); err != nil {
-		return RecommendOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	key := layout.Recommendations(in.RunID, i)
+	if err := a.writeArrow(ctx, key, recommend.Schema, rec); err != nil {
+		return "", 0, fmt.Errorf("shard %d: %w", i, err)
 	}
-	return out, nil
+	return key, int64(len(ids)), nil
 }
 
 // recModelCache holds the recommendation model a worker decoded last and

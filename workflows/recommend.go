@@ -8,6 +8,7 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/recommend"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // recommendVersion marks the recommendations step after the features
@@ -82,11 +83,14 @@ func (r *run) recommend(ctx workflow.Context) error {
 		return fmt.Errorf("model: %w", err)
 	}
 	sum := &RecommendSummary{ModelUsers: model.Users, Items: model.Items, Categories: cats, Sources: map[string]int64{}}
-	outs := make([]activities.RecommendOutput, in.Shards)
-	err = fanOut(ctx, in.Shards, in.Window,
+	// One activity per block of shards (shard.Blocks), as the features
+	// stage: the history stays bounded whatever the shard count.
+	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
+	outs := make([]activities.RecommendOutput, len(blocks))
+	err = fanOut(ctx, len(blocks), in.Window,
 		func(i int) workflow.Future {
 			return workflow.ExecuteActivity(actx, a.Recommend, activities.RecommendInput{
-				RunID: in.RunID, Shard: i, ModelKey: model.Key, End: r.end, K: RecommendK,
+				RunID: in.RunID, Block: blocks[i], ModelKey: model.Key, End: r.end, K: RecommendK,
 				AllowRepeats: in.Spec.RepeatItems, Categories: cats,
 			})
 		},
@@ -95,7 +99,7 @@ func (r *run) recommend(ctx workflow.Context) error {
 		return err
 	}
 	for _, o := range outs {
-		rc.keys = append(rc.keys, o.Key)
+		rc.keys = append(rc.keys, o.Keys...)
 		sum.Users += o.Users
 		for s, n := range o.Sources {
 			sum.Sources[s] += n

@@ -129,7 +129,11 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 		},
 		"RecommendModel": activities.RecommendModelOutput{Key: "runs/t-1/recommendations/model.gob", Users: 400, Items: 50},
 		"Recommend": func(_ context.Context, in activities.RecommendInput) (activities.RecommendOutput, error) {
-			return activities.RecommendOutput{Key: fmt.Sprint("recommendations", in.Shard), Users: 100, Sources: map[string]int64{"copurchase": 1000}}, nil
+			var keys []string
+			for i := in.Block.From; i < in.Block.To; i++ {
+				keys = append(keys, fmt.Sprint("recommendations", i))
+			}
+			return activities.RecommendOutput{Keys: keys, Users: 100 * int64(in.Block.Len()), Sources: map[string]int64{"copurchase": 1000}}, nil
 		},
 		"RecommendationsTable": activities.RecommendationsTableOutput{URL: "s3://b/runs/t-1/recommendations.parquet", Rows: 4000},
 		"PublishFeatures":      activities.PublishFeaturesOutput{Key: "runs/t-1/features.parquet", URL: "s3://b/runs/t-1/features.parquet", Rows: 400},
