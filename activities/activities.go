@@ -57,6 +57,8 @@ type Activities struct {
 	scaledPts scaledCache // the segment stage's standardized points
 	events    eventsCache // shards' events from Profile to Features
 	live      liveCache   // live campaigns' decoded models and shards
+
+	recModel recModelCache // the recommendation model Recommend decoded last
 }
 
 // scoredLimit is the bound of the scored-shard cache.
