@@ -522,6 +522,12 @@ type DecideAssignInput struct {
 	// Repair is the shard's rounds of the budget repair (none before it,
 	// or when it picked nothing here).
 	Repair []strategy.RepairRound `json:",omitempty"`
+	// Recommendations is the shard's recommendations
+	// (layout.Recommendations), which fill the plan's recommended items;
+	// "" leaves them empty.
+	Recommendations string `json:",omitempty"`
+	// OfferCategories maps the offers restricted to a category to it.
+	OfferCategories map[string]string `json:",omitempty"`
 }
 
 // DecideAssignOutput is the shard's plan in aggregates.
@@ -540,6 +546,13 @@ func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ 
 		return DecideAssignOutput{}, err
 	}
 	rows, tally := in.Params.AssignRepaired(in.Params.TopUpControl(users), in.Lambda, in.Quotas, in.Fairness, in.Repair)
+	if in.Recommendations != "" {
+		lists, err := a.featuredLists(ctx, in.Recommendations)
+		if err != nil {
+			return DecideAssignOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+		}
+		feature(rows, lists, in.OfferCategories)
+	}
 	rec := plan.Record(rows, a.mem())
 	defer rec.Release()
 	out := DecideAssignOutput{Key: layout.Scores(in.RunID, in.Shard), Rows: int64(len(rows)), Tally: tally}

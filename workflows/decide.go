@@ -156,7 +156,7 @@ func (r *run) decide(ctx workflow.Context) error {
 				func(i int) workflow.Future {
 					return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
 						RunID: in.RunID, Shard: i, Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i],
-						Fairness: fair != nil,
+						Fairness: fair != nil, Recommendations: r.recs.key(i), OfferCategories: r.recs.offerCategories,
 					})
 				},
 				func(i int, f workflow.Future) error {
@@ -313,7 +313,7 @@ func (r *run) repairBudget(ctx workflow.Context, p strategy.Params, scored []act
 			i := changed[j]
 			return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
 				RunID: in.RunID, Shard: i, Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i],
-				Fairness: fairness, Repair: rounds[i],
+				Fairness: fairness, Repair: rounds[i], Recommendations: r.recs.key(i), OfferCategories: r.recs.offerCategories,
 			})
 		},
 		func(j int, f workflow.Future) error { return f.Get(ctx, &assigned[changed[j]]) })
