@@ -122,18 +122,18 @@ type DecideScoreInput struct {
 	Shard, Shards int
 	// Block is the shards to score; workflows before blocks leave it zero
 	// and score Shard alone.
-	Block shard.Block
-	Scaler        features.Scaler
-	Centroids     [][]float64
-	SegmentNames  []string
-	ForestKey     string
-	UpliftKey     string // "" without uplift models
-	StateKey      string // "" without an adjustment state
-	Params        strategy.Params
-	OptOut        []string // objects listing opted-out user ids
-	ContactKeys   []string // recent campaigns' contact lists
-	Profiles      bool     // the run has a profiles table
-	Sensitive     string   // the fairness attribute, "" for none
+	Block        shard.Block
+	Scaler       features.Scaler
+	Centroids    [][]float64
+	SegmentNames []string
+	ForestKey    string
+	UpliftKey    string // "" without uplift models
+	StateKey     string // "" without an adjustment state
+	Params       strategy.Params
+	OptOut       []string // objects listing opted-out user ids
+	ContactKeys  []string // recent campaigns' contact lists
+	Profiles     bool     // the run has a profiles table
+	Sensitive    string   // the fairness attribute, "" for none
 }
 
 // blockOf is the shards an activity of a decide fan-out handles: b, or
