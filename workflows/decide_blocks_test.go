@@ -3,13 +3,19 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/strategy"
@@ -109,5 +115,55 @@ func TestDecideOverBlocks(t *testing.T) {
 				t.Errorf("contacts recorded from %+v", contacts)
 			}
 		})
+	}
+}
+
+// TestDecideActivitiesBoundedByBlocks: the decision's activities do not
+// grow with the shard count above ShardBlocks. With a binding budget (so
+// the multiplier is solved over several curve rounds and repaired), 256
+// shards in 16 blocks start exactly the activities of 16 shards, type by
+// type, and 16 scorings, whereas per shard they would be 16 times as many.
+func TestDecideActivitiesBoundedByBlocks(t *testing.T) {
+	count := func(shards, maxBlocks int) map[string]int {
+		var mu sync.Mutex
+		n := map[string]int{}
+		env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){
+			"DecideScore": func(c *testsuite.MockCallWrapper) {
+				c.Return(func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
+					return activities.DecideScoreOutput{Key: fmt.Sprint(in.Block.Len()), Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
+				})
+			},
+			// Every block's curve spends 2,000 at λ = 0, so 16 blocks
+			// spend three times the budget, whatever their shards.
+			"DecideCurve": func(c *testsuite.MockCallWrapper) {
+				c.Return(func(_ context.Context, in activities.DecideCurveInput) (budget.Curve, error) {
+					cv := budget.NewCurve(in.Lambdas)
+					for k, l := range in.Lambdas {
+						cv.Cost[k], cv.Chosen[k] = math.Max(0, 1000*(2-l)), int64(math.Max(0, 30*(2-l)))
+					}
+					return cv, nil
+				})
+			},
+		})
+		env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, _ error) {
+			if name := info.ActivityType.Name; strings.HasPrefix(name, "Decide") {
+				mu.Lock()
+				n[name]++
+				mu.Unlock()
+			}
+		})
+		in := testInput()
+		in.Shards, in.ShardBlocks, in.Window = shards, maxBlocks, 16
+		in.Spec, in.Catalog, _ = LoadCampaign(in.Template)
+		in.Spec.Budget = 10000
+		env.ExecuteWorkflow(Regenerate, in)
+		// The mocks' other stages do not add up at these shard counts
+		// (publish checks rows); the decision has run by then.
+		return n
+	}
+	small, large := count(16, 16), count(256, 16)
+	t.Logf("decide activities at 16 and at 256 shards: %v", large)
+	if !maps.Equal(small, large) || small["DecideScore"] != 16 || small["DecideCurve"] <= 16 || small["DecideUpgrades"] == 0 {
+		t.Errorf("decide activities: 16 shards %v, 256 shards in 16 blocks %v; want equal, 16 scorings, several curve rounds, a repair", small, large)
 	}
 }
