@@ -16,6 +16,7 @@ import (
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 const events = "user_id,ts,type,item_id,category,text,quantity,price,order_id,channel\n" +
@@ -70,7 +71,7 @@ func TestIngestThenFeatures(t *testing.T) {
 	end := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	var users, train int64
 	for i := 0; i < 3; i++ {
-		v, err := env.ExecuteActivity(acts.Features, FeaturesInput{RunID: "r", Shard: i, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end})
+		v, err := env.ExecuteActivity(acts.Features, FeaturesInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func TestBadInputIsNotRetryable(t *testing.T) {
 			return err
 		}, `raw/t/wrong.csv:1: column "user_id"`},
 		{"corrupt shard", func() error {
-			_, err := env.ExecuteActivity(acts.KMeansStep, KMeansStepInput{RunID: "r", Shard: 0})
+			_, err := env.ExecuteActivity(acts.KMeansStep, KMeansStepInput{RunID: "r", Block: shard.Block{From: 0, To: 0 + 1}})
 			return err
 		}, layout.Features("r", 0)},
 		{"corrupt staged rows", func() error {

@@ -13,11 +13,11 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/shard"
-	"github.com/promoflow/promoflow/internal/strategy"
 )
 
 // ContactsPrefix holds the contact lists of published campaigns
@@ -219,7 +219,7 @@ func (a *Activities) contacted(ctx context.Context, key string, buf *bytes.Buffe
 	return a.readArrow(ctx, key, plan.Schema, func(rec arrow.Record) error {
 		rows, err := plan.Rows(rec)
 		for _, r := range rows {
-			if !r.Control && r.Offer != strategy.None {
+			if !r.Control && r.Offer != campaign.None {
 				buf.WriteString(r.UserID)
 				buf.WriteByte('\n')
 			}

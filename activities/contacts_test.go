@@ -12,10 +12,10 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/shard"
-	"github.com/promoflow/promoflow/internal/strategy"
 )
 
 // countingStore counts the objects read.
@@ -38,11 +38,11 @@ func writePlan(t *testing.T, store Store, run string, n, users int) []string {
 	var contacted []string
 	for k := range users {
 		id := fmt.Sprintf("u%d", k)
-		r := plan.Row{UserID: id, Offer: "coupon5", Channel: "email", Source: strategy.None, HoldoutOffer: strategy.None, Control: k%3 == 0}
+		r := plan.Row{UserID: id, Offer: "coupon5", Channel: "email", Source: campaign.None, HoldoutOffer: campaign.None, Control: k%3 == 0}
 		if k%5 == 0 {
-			r.Offer = strategy.None
+			r.Offer = campaign.None
 		}
-		if !r.Control && r.Offer != strategy.None {
+		if !r.Control && r.Offer != campaign.None {
 			contacted = append(contacted, id)
 		}
 		i := shard.Of(id, n)

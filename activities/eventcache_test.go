@@ -92,7 +92,7 @@ func TestEventsCacheSameFeatures(t *testing.T) {
 		vin := VocabularyInput{RunID: "r", Interest: cfg, Top: 3}
 		for i := range shards {
 			var p ProfileOutput
-			exec(acts.Profile, ProfileInput{RunID: "r", Shard: i, End: end, Interest: cfg, Window: window}, &p)
+			exec(acts.Profile, ProfileInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, End: end, Interest: cfg, Window: window}, &p)
 			vin.Docs += p.Users
 			vin.TermsKeys, vin.PricesKeys = append(vin.TermsKeys, p.TermsKey), append(vin.PricesKeys, p.PricesKey)
 		}
@@ -101,7 +101,7 @@ func TestEventsCacheSameFeatures(t *testing.T) {
 		var tables [][]byte
 		for i := range shards {
 			var f FeaturesOutput
-			exec(acts.Features, FeaturesInput{RunID: "r", Shard: i, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
+			exec(acts.Features, FeaturesInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
 				VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg, Seed: 1, SampleRate: 0.5, Window: window}, &f)
 			for _, key := range []string{layout.Features("r", i), layout.Train("r", i), f.SampleKey} {
 				data, err := store.Get(ctx, key)

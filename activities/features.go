@@ -53,10 +53,11 @@ func (a *Activities) shardEvents(ctx context.Context, run string, i, window int)
 	return evs, done, nil
 }
 
-// ProfileInput asks for one shard's share of the global statistics.
+// ProfileInput asks for one block of shards' share of the global
+// statistics.
 type ProfileInput struct {
 	RunID    string
-	Shard    int
+	Block    shard.Block
 	End      time.Time // events after it are not counted
 	Interest interest.Config
 	// Window is the number of shards in flight: a worker keeps up to that
@@ -64,50 +65,72 @@ type ProfileInput struct {
 	Window int
 }
 
-// ProfileOutput counts the shard and says where its document frequencies
+// ProfileOutput counts the block and says where its document frequencies
 // and item prices are.
 type ProfileOutput struct {
-	Users     int64 // users with an event up to End: the shard's documents
+	Users     int64 // users with an event up to End: the block's documents
 	Events    int64 // events up to End
 	Skipped   int64 // events without a user id or with an unknown type
-	Terms     int   // distinct terms in the shard
+	Terms     int   // distinct terms in the block
 	TermsKey  string
 	PricesKey string
 }
 
-// Profile is the map side of the profile pass: it counts, in shard i, the
-// document frequency of every term and the purchase lines of every item at
-// every price, and stores both. Only counts return to the workflow.
+// Profile is the map side of the profile pass: it counts, in a block of
+// shards, the document frequency of every term and the purchase lines of
+// every item at every price (integer counts: the sums do not depend on how
+// shards are grouped), and stores both, one object each for the block.
+// Only counts return to the workflow.
 func (a *Activities) Profile(ctx context.Context, in ProfileInput) (_ ProfileOutput, err error) {
 	defer final(&err)
-	evs, done, err := a.shardEvents(ctx, in.RunID, in.Shard, in.Window)
-	if err != nil {
-		return ProfileOutput{}, err
-	}
-	var keep *features.Events
-	defer func() { done(keep) }()
-	p := evs.Profile(in.Interest, in.End)
 	out := ProfileOutput{
-		Users: p.Users, Events: p.Events, Skipped: evs.Skipped, Terms: len(p.DF),
-		TermsKey: layout.ProfileTerms(in.RunID, in.Shard), PricesKey: layout.ProfilePrices(in.RunID, in.Shard),
+		TermsKey: layout.ProfileTerms(in.RunID, in.Block.From), PricesKey: layout.ProfilePrices(in.RunID, in.Block.From),
 	}
-	rec := interest.CountsRecord(p.DF, a.mem())
+	df, prices := interest.Counts{}, features.PriceCounts{}
+	for i := in.Block.From; i < in.Block.To; i++ {
+		p, skipped, err := a.profileShard(ctx, in, i)
+		if err != nil {
+			return ProfileOutput{}, err
+		}
+		out.Users += p.Users
+		out.Events += p.Events
+		out.Skipped += skipped
+		if in.Block.Len() == 1 {
+			df, prices = p.DF, p.Prices
+			break
+		}
+		df.Merge(p.DF)
+		prices.Merge(p.Prices)
+	}
+	out.Terms = len(df)
+	rec := interest.CountsRecord(df, a.mem())
 	err = a.writeArrow(ctx, out.TermsKey, interest.CountsSchema, rec)
 	rec.Release()
 	if err != nil {
-		return ProfileOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+		return ProfileOutput{}, fmt.Errorf("shards %d..%d: %w", in.Block.From, in.Block.To-1, err)
 	}
-	rec = features.PricesRecord(p.Prices, a.mem())
+	rec = features.PricesRecord(prices, a.mem())
 	err = a.writeArrow(ctx, out.PricesKey, features.PricesSchema, rec)
 	rec.Release()
 	if err != nil {
-		return ProfileOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+		return ProfileOutput{}, fmt.Errorf("shards %d..%d: %w", in.Block.From, in.Block.To-1, err)
 	}
-	keep = evs
 	return out, nil
 }
 
-// VocabularyInput lists the shards' profile objects, in shard order.
+// profileShard profiles shard i's events and leaves them in the worker's
+// cache for the Features pass.
+func (a *Activities) profileShard(ctx context.Context, in ProfileInput, i int) (features.Profile, int64, error) {
+	evs, done, err := a.shardEvents(ctx, in.RunID, i, in.Window)
+	if err != nil {
+		return features.Profile{}, 0, err
+	}
+	p := evs.Profile(in.Interest, in.End)
+	done(evs)
+	return p, evs.Skipped, nil
+}
+
+// VocabularyInput lists the blocks' profile objects, in shard order.
 type VocabularyInput struct {
 	RunID      string
 	TermsKeys  []string
@@ -130,7 +153,7 @@ type VocabularyOutput struct {
 	TopTerms []interest.Term
 }
 
-// Vocabulary is the reduce side of the profile pass: it merges the shards'
+// Vocabulary is the reduce side of the profile pass: it merges the blocks'
 // document frequencies (integer sums: the result does not depend on the
 // number of shards), prunes them into the vocabulary, merges the item
 // prices into reference prices, and stores both.
@@ -205,10 +228,10 @@ func (a *Activities) loadVocabulary(ctx context.Context, key string, docs int64,
 	return v, ref, nil
 }
 
-// FeaturesInput asks for one shard's features.
+// FeaturesInput asks for one block of shards' features.
 type FeaturesInput struct {
 	RunID    string
-	Shard    int
+	Block    shard.Block
 	Cutoff   time.Time // training features use events before it
 	LabelEnd time.Time // training labels: a purchase in [Cutoff, LabelEnd]
 	End      time.Time // scoring features use events up to it
@@ -223,41 +246,74 @@ type FeaturesInput struct {
 	Window        int             // shards in flight (see ProfileInput.Window)
 }
 
-// FeaturesOutput are the shard's counts and the aggregates the workflow
+// FeaturesOutput are the block's counts and the aggregates the workflow
 // reduces into global statistics.
 type FeaturesOutput struct {
 	Users      int64            // users with a scoring row
 	TrainRows  int64            // users with history before the cutoff
 	Positives  int64            // of those, buyers after the cutoff
-	Moments    features.Moments // of transformed scoring features
+	Moments    features.Moments // of transformed scoring features, shards merged in order
 	Buyers     int64            // users with an order
-	BasketSum  float64          // sum of their average order values
-	SampleKey  string           // the shard's sample of scoring rows
+	BasketSum  float64          // sum of their average order values, shards summed in order
+	SampleKey  string           // the block's sample of scoring rows, shards in order
 	SampleRows int64
 }
 
-// Features reads shard i's events and writes its scoring and training
-// feature tables, with interests from the run's vocabulary, and a seeded
-// sample of its scoring rows.
+// Features reads each shard of a block's events and writes its scoring and
+// training feature tables, with interests from the run's vocabulary, and
+// one seeded sample of the block's scoring rows.
 func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ FeaturesOutput, err error) {
 	defer final(&err)
-	evs, done, err := a.shardEvents(ctx, in.RunID, in.Shard, in.Window)
-	if err != nil {
-		return FeaturesOutput{}, err
-	}
-	defer done(nil)
 	cfg := in.Interest
 	if cfg == (interest.Config{}) {
 		cfg = interest.DefaultConfig()
 	}
 	vocab, prices, err := a.loadVocabulary(ctx, in.VocabularyKey, in.Docs, in.PricesKey)
 	if err != nil {
-		return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+		return FeaturesOutput{}, fmt.Errorf("shards %d..%d: %w", in.Block.From, in.Block.To-1, err)
 	}
 	p := features.Params{Cutoff: in.Cutoff, LabelEnd: in.LabelEnd, End: in.End, Interest: cfg, Vocab: vocab, Prices: prices}
 	if vocab != nil {
 		p.Proj = interest.NewProjection(vocab, features.InterestDim, uint64(in.Seed))
 	}
+	out := FeaturesOutput{Moments: features.NewMoments(len(features.Names))}
+	var sample []features.Row
+	for i := in.Block.From; i < in.Block.To; i++ {
+		f, err := a.featuresShard(ctx, in, p, i, &sample)
+		if err != nil {
+			return FeaturesOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		if in.Block.Len() == 1 {
+			out = f
+			break
+		}
+		out.Users += f.Users
+		out.TrainRows += f.TrainRows
+		out.Positives += f.Positives
+		out.Buyers += f.Buyers
+		out.BasketSum += f.BasketSum
+		if err := out.Moments.Merge(f.Moments); err != nil {
+			return FeaturesOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	out.SampleKey, out.SampleRows = layout.Sample(in.RunID, in.Block.From), int64(len(sample))
+	rec := features.Record(sample, false, a.mem())
+	err = a.writeArrow(ctx, out.SampleKey, rec.Schema(), rec)
+	rec.Release()
+	if err != nil {
+		return FeaturesOutput{}, fmt.Errorf("shards %d..%d: %w", in.Block.From, in.Block.To-1, err)
+	}
+	return out, nil
+}
+
+// featuresShard writes shard i's scoring and training tables, appends its
+// sampled rows to sample and returns its aggregates.
+func (a *Activities) featuresShard(ctx context.Context, in FeaturesInput, p features.Params, i int, sample *[]features.Row) (FeaturesOutput, error) {
+	evs, done, err := a.shardEvents(ctx, in.RunID, i, in.Window)
+	if err != nil {
+		return FeaturesOutput{}, err
+	}
+	defer done(nil)
 	score, err := a.newRowFile(false)
 	if err != nil {
 		return FeaturesOutput{}, err
@@ -271,7 +327,6 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 	out := FeaturesOutput{Moments: features.NewMoments(len(features.Names))}
 	aov := features.Index("avg_order_value")
 	salt := fmt.Sprintf("%d/features-sample", in.Seed)
-	var sample []features.Row
 	// Rows stream from the events to scratch files: a shard's memory is its
 	// events, not its events and all its rows.
 	err = evs.EachRow(p, func(s, t *features.Row) error {
@@ -282,7 +337,7 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 				out.BasketSum += s.Values[aov]
 			}
 			if shard.Unit(salt, s.UserID) < in.SampleRate {
-				sample = append(sample, *s)
+				*sample = append(*sample, *s)
 			}
 			if err := score.add(*s); err != nil {
 				return err
@@ -297,21 +352,14 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 		return nil
 	})
 	if err != nil {
-		return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+		return FeaturesOutput{}, err
 	}
 	out.Users, out.TrainRows = score.rows, train.rows
-	if err := score.upload(ctx, layout.Features(in.RunID, in.Shard)); err != nil {
-		return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	if err := score.upload(ctx, layout.Features(in.RunID, i)); err != nil {
+		return FeaturesOutput{}, err
 	}
-	if err := train.upload(ctx, layout.Train(in.RunID, in.Shard)); err != nil {
-		return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
-	}
-	out.SampleKey, out.SampleRows = layout.Sample(in.RunID, in.Shard), int64(len(sample))
-	rec := features.Record(sample, false, a.mem())
-	err = a.writeArrow(ctx, out.SampleKey, rec.Schema(), rec)
-	rec.Release()
-	if err != nil {
-		return FeaturesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	if err := train.upload(ctx, layout.Train(in.RunID, i)); err != nil {
+		return FeaturesOutput{}, err
 	}
 	return out, nil
 }
@@ -327,12 +375,12 @@ func (a *Activities) readFeatures(ctx context.Context, key string, schema *arrow
 	return rows, err
 }
 
-// QuantilesInput lists the shards' samples, in shard order.
+// QuantilesInput lists the blocks' samples, in shard order.
 type QuantilesInput struct {
 	Keys []string
 }
 
-// Quantiles computes the quantiles of every feature over the shards'
+// Quantiles computes the quantiles of every feature over the blocks'
 // samples: the clip bounds of the scaler and the spread the summary shows.
 func (a *Activities) Quantiles(ctx context.Context, in QuantilesInput) (_ features.Quantiles, err error) {
 	defer final(&err)

@@ -25,6 +25,7 @@ import (
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/interest"
 	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/synth"
 )
 
@@ -256,11 +257,11 @@ func BenchmarkFeaturesShard(b *testing.B) {
 			b.ReportMetric(float64(users), "users")
 		})
 	}
-	run("Profile", acts.Profile, ProfileInput{RunID: "bench", Shard: 0, End: end, Interest: cfg}, &prof)
+	run("Profile", acts.Profile, ProfileInput{RunID: "bench", Block: shard.Block{From: 0, To: 0 + 1}, End: end, Interest: cfg}, &prof)
 	run("Vocabulary", acts.Vocabulary, VocabularyInput{RunID: "bench", TermsKeys: []string{prof.TermsKey},
 		PricesKeys: []string{prof.PricesKey}, Docs: prof.Users, Interest: cfg, Top: 20}, &vocab)
 	var fout FeaturesOutput
-	run("Features", acts.Features, FeaturesInput{RunID: "bench", Shard: 0, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
+	run("Features", acts.Features, FeaturesInput{RunID: "bench", Block: shard.Block{From: 0, To: 0 + 1}, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
 		VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg, Seed: 1, SampleRate: 0.02}, &fout)
 	if fout.Users == 0 || fout.Users != prof.Users {
 		b.Fatalf("features of %d users, profile counted %d", fout.Users, prof.Users)

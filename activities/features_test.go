@@ -61,7 +61,7 @@ func TestFeaturesPipeline(t *testing.T) {
 	vin := VocabularyInput{RunID: "r", Interest: cfg, Top: 3}
 	for i := range shards {
 		var p ProfileOutput
-		exec(acts.Profile, ProfileInput{RunID: "r", Shard: i, End: end, Interest: cfg}, &p)
+		exec(acts.Profile, ProfileInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, End: end, Interest: cfg}, &p)
 		vin.Docs += p.Users
 		vin.TermsKeys, vin.PricesKeys = append(vin.TermsKeys, p.TermsKey), append(vin.PricesKeys, p.PricesKey)
 	}
@@ -79,7 +79,7 @@ func TestFeaturesPipeline(t *testing.T) {
 	moments := features.NewMoments(len(features.Names))
 	for i := range shards {
 		var f FeaturesOutput
-		exec(acts.Features, FeaturesInput{RunID: "r", Shard: i, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
+		exec(acts.Features, FeaturesInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
 			VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg, Seed: 1, SampleRate: 1}, &f)
 		samples = append(samples, f.SampleKey)
 		if f.SampleRows != f.Users {
@@ -104,7 +104,7 @@ func TestFeaturesPipeline(t *testing.T) {
 	assigned := make([]int64, len(centroids)) // users per segment, as assigned
 	for i := range shards {
 		var as SegmentAssignOutput
-		exec(acts.SegmentAssign, SegmentAssignInput{RunID: "r", Shard: i, Scaler: scaler, Centroids: centroids}, &as)
+		exec(acts.SegmentAssign, SegmentAssignInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Scaler: scaler, Centroids: centroids}, &as)
 		termKeys = append(termKeys, as.TermsKey)
 		for j, n := range as.Sums.Count {
 			assigned[j] += n

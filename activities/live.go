@@ -19,6 +19,7 @@ import (
 
 	"github.com/promoflow/promoflow/internal/adjust"
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/live"
@@ -84,7 +85,7 @@ type publishedSummary struct {
 // recent contact lists its suppression reads.
 func (a *Activities) LiveResolve(ctx context.Context, in LiveResolveInput) (_ LiveModel, err error) {
 	defer final(&err)
-	keys, err := a.Store.List(ctx, "campaigns/")
+	keys, err := a.Store.List(ctx, layout.CampaignsRoot)
 	if err != nil {
 		return LiveModel{}, err
 	}
@@ -493,7 +494,7 @@ func (a *Activities) LivePublish(ctx context.Context, in LivePublishInput) (_ Li
 		switch {
 		case r.Control:
 			out.Control++
-		case r.Offer != plan.None:
+		case r.Offer != campaign.None:
 			out.Offers++
 			out.Cost += r.ExpectedCost
 		}

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/live"
-	"github.com/promoflow/promoflow/internal/plan"
 )
 
 // TestLiveLogAndPublish: parts written by LiveFlush read back in (slice,
@@ -21,8 +21,8 @@ func TestLiveLogAndPublish(t *testing.T) {
 	acts := &Activities{Store: store}
 	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
 	parts := [][]live.Decision{
-		{{Slice: 1, Seq: 1, UserID: "b", Offer: "coupon5", Cost: 2.5, Probability: 0.9}, {Slice: 1, Seq: 2, UserID: "b", Offer: plan.None, Capped: true, Probability: 1}},
-		{{Slice: 0, Seq: 1, UserID: "a", Offer: plan.None, Control: true, Holdout: "coupon5", Probability: 0.1}},
+		{{Slice: 1, Seq: 1, UserID: "b", Offer: "coupon5", Cost: 2.5, Probability: 0.9}, {Slice: 1, Seq: 2, UserID: "b", Offer: campaign.None, Capped: true, Probability: 1}},
+		{{Slice: 0, Seq: 1, UserID: "a", Offer: campaign.None, Control: true, Holdout: "coupon5", Probability: 0.1}},
 		{{Slice: 0, Seq: 2, UserID: "c", Offer: "coupon5", Cost: 1.5, Probability: 0.9}},
 	}
 	for i, p := range parts {

@@ -8,9 +8,9 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/report"
-	"github.com/promoflow/promoflow/internal/strategy"
 )
 
 // LiftPoints is how many points a lift curve computed from plan rows keeps.
@@ -42,7 +42,7 @@ func (a *Activities) WriteReport(ctx context.Context, in WriteReportInput) (_ st
 					return err
 				}
 				for _, r := range rows {
-					if r.Control || r.Offer == strategy.None || r.Offer == "" {
+					if r.Control || r.Offer == campaign.None || r.Offer == "" {
 						continue
 					}
 					lift.Add(r.ExpectedIncrementalRevenue, r.ExpectedCost)

@@ -12,6 +12,7 @@ import (
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // TestScaledCacheSameResults runs the k-means activities of one shard with
@@ -51,12 +52,12 @@ func TestScaledCacheSameResults(t *testing.T) {
 	env, acts := newEnv(store)
 	exec := activityRunner(t, env)
 	var s0 KMeansSampleOutput
-	exec(acts.KMeansSample, KMeansSampleInput{RunID: "r", Shard: 0, Round: 0, Seed: 1, Scaler: scaler, L: 4}, &s0)
+	exec(acts.KMeansSample, KMeansSampleInput{RunID: "r", Block: shard.Block{From: 0, To: 0 + 1}, Round: 0, Seed: 1, Scaler: scaler, L: 4}, &s0)
 	if len(acts.scaledPts.entries) != 1 {
 		t.Fatalf("no cached points after round 0: %d entries", len(acts.scaledPts.entries))
 	}
 	direct := &Activities{Store: store}
-	want, err := direct.KMeansSample(ctx, KMeansSampleInput{RunID: "r", Shard: 0, Round: 0, Seed: 1, Scaler: scaler, L: 4})
+	want, err := direct.KMeansSample(ctx, KMeansSampleInput{RunID: "r", Block: shard.Block{From: 0, To: 0 + 1}, Round: 0, Seed: 1, Scaler: scaler, L: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +68,8 @@ func TestScaledCacheSameResults(t *testing.T) {
 	centroids[1][0], centroids[1][3] = 1, -1
 	for range 2 { // the second from the cache
 		var got kmeans.Partial
-		exec(acts.KMeansStep, KMeansStepInput{RunID: "r", Shard: 0, Scaler: scaler, Centroids: centroids}, &got)
-		want, err := direct.KMeansStep(ctx, KMeansStepInput{RunID: "r", Shard: 0, Scaler: scaler, Centroids: centroids})
+		exec(acts.KMeansStep, KMeansStepInput{RunID: "r", Block: shard.Block{From: 0, To: 0 + 1}, Scaler: scaler, Centroids: centroids}, &got)
+		want, err := direct.KMeansStep(ctx, KMeansStepInput{RunID: "r", Block: shard.Block{From: 0, To: 0 + 1}, Scaler: scaler, Centroids: centroids})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +81,7 @@ func TestScaledCacheSameResults(t *testing.T) {
 		t.Fatalf("%d cached entries, want 1", len(acts.scaledPts.entries))
 	}
 	var as SegmentAssignOutput
-	exec(acts.SegmentAssign, SegmentAssignInput{RunID: "r", Shard: 0, Scaler: scaler, Centroids: centroids}, &as)
+	exec(acts.SegmentAssign, SegmentAssignInput{RunID: "r", Block: shard.Block{From: 0, To: 0 + 1}, Scaler: scaler, Centroids: centroids}, &as)
 	if len(acts.scaledPts.entries) != 0 || acts.scaledPts.bytes != 0 {
 		t.Errorf("after SegmentAssign: %d entries, %d bytes cached", len(acts.scaledPts.entries), acts.scaledPts.bytes)
 	}

@@ -59,10 +59,10 @@ func coords(pts []kmeans.Point) [][]float64 {
 // drawn whatever the number of shards.
 func drawSalt(seed int64, round int) string { return fmt.Sprintf("%d/kmeans||/%d", seed, round) }
 
-// KMeansSampleInput is one k-means|| round on one shard.
+// KMeansSampleInput is one k-means|| round on one block of shards.
 type KMeansSampleInput struct {
 	RunID      string
-	Shard      int
+	Block      shard.Block
 	Round      int // 0 picks the first candidate
 	Seed       int64
 	Scaler     features.Scaler
@@ -70,57 +70,78 @@ type KMeansSampleInput struct {
 	Candidates string  // key of the candidates chosen so far (rounds ≥ 1)
 }
 
-// KMeansSampleOutput is the shard's share of a round: its cost against the
+// KMeansSampleOutput is the block's share of a round: its cost against the
 // candidates so far and where its kept points are.
 type KMeansSampleOutput struct {
 	Key   string
 	Rows  int     // points kept
-	Cost  float64 // Σ squared distance to the nearest candidate (rounds ≥ 1)
-	MinU  float64 // round 0: the shard's smallest draw (2 when empty)
+	Cost  float64 // Σ squared distance to the nearest candidate (rounds ≥ 1), summed in shard order
+	MinU  float64 // round 0: the block's smallest draw (2 when empty)
 	Users int64
 }
 
-// KMeansSample runs round r of k-means|| initialisation on shard i. Round 0
-// keeps the shard's user with the smallest draw (the workflow keeps the
-// smallest of all shards: a uniformly random user). Later rounds compute
-// every user's squared distance to the candidates so far and keep the users
-// Keep would choose under the shard's own cost: a superset of the users the
-// total cost chooses. The kept points are stored; only counts and costs
-// return.
+// KMeansSample runs round r of k-means|| initialisation on a block of
+// shards. Round 0 keeps the block's user with the smallest draw (the first
+// shard's on a tie; the workflow keeps the smallest of all blocks: a
+// uniformly random user). Later rounds compute every user's squared
+// distance to the candidates so far and keep the users Keep would choose
+// under the block's own cost: a superset of the users the total cost
+// chooses. The kept points are stored in one object, shards in order; only
+// counts and costs return.
 func (a *Activities) KMeansSample(ctx context.Context, in KMeansSampleInput) (_ KMeansSampleOutput, err error) {
 	defer final(&err)
-	// Round 0 starts the stage: it reads the table anew (see scaledCache).
-	ids, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler, in.Round == 0)
-	if err != nil {
-		return KMeansSampleOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
-	}
-	out := KMeansSampleOutput{Key: layout.KMeansRound(in.RunID, in.Round, in.Shard), MinU: 2, Users: int64(len(ids))}
+	out := KMeansSampleOutput{Key: layout.KMeansRound(in.RunID, in.Round, in.Block.From), MinU: 2}
 	salt := drawSalt(in.Seed, in.Round)
-	var kept []kmeans.Point
-	if in.Round == 0 {
-		best := -1
-		for i, id := range ids {
-			if u := shard.Unit(salt, id); u < out.MinU {
-				best, out.MinU = i, u
-			}
-		}
-		if best >= 0 {
-			kept = append(kept, kmeans.Point{ID: ids[best], U: out.MinU, X: pts[best]})
-		}
-	} else {
+	var centers [][]float64
+	if in.Round > 0 {
 		cands, err := a.loadPoints(ctx, in.Candidates)
 		if err != nil {
 			return KMeansSampleOutput{}, err
 		}
-		centers := coords(cands)
-		d2 := make([]float64, len(pts))
-		for i, x := range pts {
-			d2[i] = kmeans.NearestDist(x, centers)
-			out.Cost += d2[i]
+		centers = coords(cands)
+	}
+	type part struct {
+		ids []string
+		pts [][]float64
+		d2  []float64
+	}
+	parts := make([]part, 0, in.Block.Len())
+	var kept []kmeans.Point
+	for i := in.Block.From; i < in.Block.To; i++ {
+		// Round 0 starts the stage: it reads the table anew (see scaledCache).
+		ids, pts, err := a.scaled(ctx, layout.Features(in.RunID, i), in.Scaler, in.Round == 0)
+		if err != nil {
+			return KMeansSampleOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
-		for i, id := range ids {
-			if u := shard.Unit(salt, id); kmeans.Keep(d2[i], u, out.Cost, in.L) {
-				kept = append(kept, kmeans.Point{ID: id, Dist2: d2[i], U: u, X: pts[i]})
+		out.Users += int64(len(ids))
+		if in.Round == 0 {
+			best, minU := -1, 2.0
+			for j, id := range ids {
+				if u := shard.Unit(salt, id); u < minU {
+					best, minU = j, u
+				}
+			}
+			if best >= 0 && minU < out.MinU {
+				out.MinU = minU
+				kept = []kmeans.Point{{ID: ids[best], U: minU, X: pts[best]}}
+			}
+			continue
+		}
+		// The shard's cost is summed alone, then added: with one shard per
+		// block the cost is the shard's, as before blocks.
+		p := part{ids: ids, pts: pts, d2: make([]float64, len(pts))}
+		var cost float64
+		for j, x := range pts {
+			p.d2[j] = kmeans.NearestDist(x, centers)
+			cost += p.d2[j]
+		}
+		out.Cost += cost
+		parts = append(parts, p)
+	}
+	for _, p := range parts {
+		for j, id := range p.ids {
+			if u := shard.Unit(salt, id); kmeans.Keep(p.d2[j], u, out.Cost, in.L) {
+				kept = append(kept, kmeans.Point{ID: id, Dist2: p.d2[j], U: u, X: p.pts[j]})
 			}
 		}
 	}
@@ -136,7 +157,7 @@ type KMeansGatherInput struct {
 	RunID string
 	Round int
 	Prev  string   // candidates of the earlier rounds ("" in round 0)
-	Keys  []string // the shards' kept points of this round, in shard order
+	Keys  []string // the blocks' kept points of this round, in shard order
 	All   bool     // keep every point (round 0: the winning shard's one)
 	Cost  float64  // the round's total cost
 	L     float64
@@ -177,23 +198,23 @@ func (a *Activities) KMeansGather(ctx context.Context, in KMeansGatherInput) (_ 
 	return out, a.writeArrow(ctx, out.Key, kmeans.PointsSchema, rec)
 }
 
-// KMeansWeighInput asks shard i how many of its users each candidate is
-// nearest to.
+// KMeansWeighInput asks a block of shards how many of its users each
+// candidate is nearest to.
 type KMeansWeighInput struct {
 	RunID      string
-	Shard      int
+	Block      shard.Block
 	Scaler     features.Scaler
 	Candidates string
 }
 
-// KMeansWeighOutput are the shard's weights of the candidates (in their
+// KMeansWeighOutput are the block's weights of the candidates (in their
 // order) and its cost against them.
 type KMeansWeighOutput struct {
 	Counts []int64
 	Cost   float64
 }
 
-// KMeansWeigh counts, for every candidate, the shard's users nearest to it.
+// KMeansWeigh counts, for every candidate, the block's users nearest to it.
 func (a *Activities) KMeansWeigh(ctx context.Context, in KMeansWeighInput) (_ KMeansWeighOutput, err error) {
 	defer final(&err)
 	cands, err := a.loadPoints(ctx, in.Candidates)
@@ -202,14 +223,18 @@ func (a *Activities) KMeansWeigh(ctx context.Context, in KMeansWeighInput) (_ KM
 	}
 	centers := coords(cands)
 	out := KMeansWeighOutput{Counts: make([]int64, len(cands))}
-	_, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler, false)
-	if err != nil {
-		return KMeansWeighOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
-	}
-	for _, x := range pts {
-		j, d := kmeans.Nearest(x, centers)
-		out.Counts[j]++
-		out.Cost += d
+	for i := in.Block.From; i < in.Block.To; i++ {
+		_, pts, err := a.scaled(ctx, layout.Features(in.RunID, i), in.Scaler, false)
+		if err != nil {
+			return KMeansWeighOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		var cost float64
+		for _, x := range pts {
+			j, d := kmeans.Nearest(x, centers)
+			out.Counts[j]++
+			cost += d
+		}
+		out.Cost += cost
 	}
 	return out, nil
 }
@@ -293,90 +318,118 @@ func (a *Activities) KMeansChooseK(ctx context.Context, in KMeansChooseKInput) (
 	return KMeansChooseKOutput{K: k, Scores: scores, Points: len(pts)}, nil
 }
 
-// KMeansStepInput is one Lloyd iteration on one shard.
+// KMeansStepInput is one Lloyd iteration on one block of shards.
 type KMeansStepInput struct {
 	RunID     string
-	Shard     int
+	Block     shard.Block
 	Scaler    features.Scaler
 	Centroids [][]float64
 }
 
-// KMeansStep assigns the shard's users to their nearest centroid and returns
-// the partial sums the workflow reduces into new centroids.
+// KMeansStep assigns the block's users to their nearest centroid and
+// returns the partial sums the workflow reduces into new centroids: one
+// Partial for the block, its shards' merged in shard order.
 func (a *Activities) KMeansStep(ctx context.Context, in KMeansStepInput) (_ kmeans.Partial, err error) {
 	defer final(&err)
-	p := kmeans.NewPartial(len(in.Centroids), in.Scaler.Dim())
-	_, pts, err := a.scaled(ctx, layout.Features(in.RunID, in.Shard), in.Scaler, false)
-	if err != nil {
-		return kmeans.Partial{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	k, d := len(in.Centroids), in.Scaler.Dim()
+	total := kmeans.NewPartial(k, d)
+	for i := in.Block.From; i < in.Block.To; i++ {
+		_, pts, err := a.scaled(ctx, layout.Features(in.RunID, i), in.Scaler, false)
+		if err != nil {
+			return kmeans.Partial{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		p := kmeans.NewPartial(k, d)
+		for _, x := range pts {
+			p.Add(x, in.Centroids)
+		}
+		if math.IsNaN(p.Cost) || math.IsInf(p.Cost, 0) {
+			return kmeans.Partial{}, fmt.Errorf("shard %d: k-means cost %v: non-finite features", i, p.Cost)
+		}
+		if in.Block.Len() == 1 {
+			return p, nil
+		}
+		if err := total.Merge(p); err != nil {
+			return kmeans.Partial{}, fmt.Errorf("shard %d: %w", i, err)
+		}
 	}
-	for _, x := range pts {
-		p.Add(x, in.Centroids)
-	}
-	if math.IsNaN(p.Cost) || math.IsInf(p.Cost, 0) {
-		return kmeans.Partial{}, fmt.Errorf("shard %d: k-means cost %v: non-finite features", in.Shard, p.Cost)
-	}
-	return p, nil
+	return total, nil
 }
 
-// SegmentAssignInput assigns shard i's users to the final segments.
+// SegmentAssignInput assigns a block of shards' users to the final
+// segments.
 type SegmentAssignInput struct {
 	RunID     string
-	Shard     int
+	Block     shard.Block
 	Scaler    features.Scaler
 	Centroids [][]float64
 }
 
-// SegmentAssignOutput is the shard's share of the segment profiles.
+// SegmentAssignOutput is the block's share of the segment profiles.
 type SegmentAssignOutput struct {
-	Key      string       // user → segment
-	TermsKey string       // interests summed per segment
+	TermsKey string       // interests summed per segment over the block
 	Users    int64        //
 	Cost     float64      // Σ squared distance to the assigned centroid
-	Sums     segment.Sums // raw feature sums per segment
+	Sums     segment.Sums // raw feature sums per segment, shards merged in order
 }
 
-// SegmentAssign writes every user's segment (nearest centroid) and sums,
-// per segment, the users' raw features (returned) and their interests
-// (stored: too many terms for a payload).
+// SegmentAssign writes every user's segment (nearest centroid), one object
+// per shard, and sums, per segment, the users' raw features (returned) and
+// their interests (stored, one object for the block: too many terms for a
+// payload).
 func (a *Activities) SegmentAssign(ctx context.Context, in SegmentAssignInput) (_ SegmentAssignOutput, err error) {
 	defer final(&err)
-	key := layout.Features(in.RunID, in.Shard)
-	rows, err := a.readFeatures(ctx, key, features.Schema)
-	if err != nil {
-		return SegmentAssignOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
-	}
-	// The last reader of the shard's points: the cache need not keep them.
-	a.scaledPts.remove(scaledKey(ctx, key, in.Scaler))
 	k := len(in.Centroids)
-	out := SegmentAssignOutput{
-		Key: layout.Segments(in.RunID, in.Shard), TermsKey: layout.SegmentTerms(in.RunID, in.Shard),
-		Users: int64(len(rows)), Sums: segment.NewSums(k),
-	}
+	out := SegmentAssignOutput{TermsKey: layout.SegmentTerms(in.RunID, in.Block.From), Sums: segment.NewSums(k)}
 	terms := segment.NewTermSums(k)
-	ids := make([]string, len(rows))
-	segs := make([]int32, len(rows))
-	dist := make([]float64, len(rows))
-	x := make([]float64, in.Scaler.Dim())
-	for i, r := range rows {
-		j, d := kmeans.Nearest(in.Scaler.ApplyTo(r.Values, x), in.Centroids)
-		ids[i], segs[i], dist[i] = r.UserID, int32(j), d
-		out.Cost += d
-		out.Sums.Add(j, r.Values)
-		terms.Add(j, r.Terms, r.Categories)
+	for i := in.Block.From; i < in.Block.To; i++ {
+		sums, cost, err := a.assignShard(ctx, in, i, &terms)
+		if err != nil {
+			return SegmentAssignOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		if in.Block.Len() == 1 {
+			out.Sums = sums
+		} else if err := out.Sums.Merge(sums); err != nil {
+			return SegmentAssignOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		out.Cost += cost
 	}
-	rec := features.SegmentRecord(ids, segs, dist, a.mem())
-	err = a.writeArrow(ctx, out.Key, features.SegmentSchema, rec)
-	rec.Release()
-	if err != nil {
-		return SegmentAssignOutput{}, err
+	for _, n := range out.Sums.Count {
+		out.Users += n
 	}
-	rec = terms.Record(a.mem())
+	rec := terms.Record(a.mem())
 	defer rec.Release()
 	return out, a.writeArrow(ctx, out.TermsKey, segment.TermSumsSchema, rec)
 }
 
-// SegmentTermsInput lists the shards' interest sums, in shard order.
+// assignShard writes shard i's users' segments, adds their interests to
+// terms and returns their feature sums and cost.
+func (a *Activities) assignShard(ctx context.Context, in SegmentAssignInput, i int, terms *segment.TermSums) (segment.Sums, float64, error) {
+	key := layout.Features(in.RunID, i)
+	rows, err := a.readFeatures(ctx, key, features.Schema)
+	if err != nil {
+		return segment.Sums{}, 0, err
+	}
+	// The last reader of the shard's points: the cache need not keep them.
+	a.scaledPts.remove(scaledKey(ctx, key, in.Scaler))
+	sums := segment.NewSums(len(in.Centroids))
+	var cost float64
+	ids := make([]string, len(rows))
+	segs := make([]int32, len(rows))
+	dist := make([]float64, len(rows))
+	x := make([]float64, in.Scaler.Dim())
+	for j, r := range rows {
+		c, d := kmeans.Nearest(in.Scaler.ApplyTo(r.Values, x), in.Centroids)
+		ids[j], segs[j], dist[j] = r.UserID, int32(c), d
+		cost += d
+		sums.Add(c, r.Values)
+		terms.Add(c, r.Terms, r.Categories)
+	}
+	rec := features.SegmentRecord(ids, segs, dist, a.mem())
+	defer rec.Release()
+	return sums, cost, a.writeArrow(ctx, layout.Segments(in.RunID, i), features.SegmentSchema, rec)
+}
+
+// SegmentTermsInput lists the blocks' interest sums, in shard order.
 type SegmentTermsInput struct {
 	Keys []string
 	K    int
@@ -390,7 +443,7 @@ type SegmentTermsOutput struct {
 	Categories [][]segment.Term
 }
 
-// SegmentTerms merges the shards' interest sums and returns each segment's
+// SegmentTerms merges the blocks' interest sums and returns each segment's
 // top terms and categories (segment.TermSums.Top).
 func (a *Activities) SegmentTerms(ctx context.Context, in SegmentTermsInput) (_ SegmentTermsOutput, err error) {
 	defer final(&err)
@@ -398,10 +451,10 @@ func (a *Activities) SegmentTerms(ctx context.Context, in SegmentTermsInput) (_ 
 	for i, key := range in.Keys {
 		part := segment.NewTermSums(in.K)
 		if err := a.readArrow(ctx, key, segment.TermSumsSchema, func(rec arrow.Record) error { return segment.ReadTermSums(rec, &part) }); err != nil {
-			return SegmentTermsOutput{}, fmt.Errorf("shard %d: %w", i, err)
+			return SegmentTermsOutput{}, fmt.Errorf("block %d: %w", i, err)
 		}
 		if err := total.Merge(part); err != nil {
-			return SegmentTermsOutput{}, fmt.Errorf("shard %d: %w", i, err)
+			return SegmentTermsOutput{}, fmt.Errorf("block %d: %w", i, err)
 		}
 	}
 	terms, cats := total.Top(in.Top)

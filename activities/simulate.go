@@ -16,7 +16,6 @@ import (
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/sim"
-	"github.com/promoflow/promoflow/internal/strategy"
 	"github.com/promoflow/promoflow/internal/synth"
 )
 
@@ -42,7 +41,7 @@ func (a *Activities) SimulateDrop(ctx context.Context, in SimulateDropInput) (_ 
 	if _, err := synth.WriteFile(path, in.World); err != nil {
 		return "", err
 	}
-	key := in.Prefix + in.World.End.UTC().Format(time.DateOnly) + "/events.csv.gz"
+	key := layout.Drop(in.Prefix, in.World.End, "events.csv.gz")
 	return key, a.Store.PutFile(ctx, key, path)
 }
 
@@ -140,7 +139,7 @@ func (a *Activities) SimulateWeek(ctx context.Context, in SimulateWeekInput) (_ 
 				}
 				offer := r.Offer
 				if r.Control {
-					offer = strategy.None
+					offer = campaign.None
 				} else {
 					if err := out.Score(u, offer, in.Catalog, base, in.Margin); err != nil {
 						return err

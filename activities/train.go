@@ -28,10 +28,10 @@ func holdout(seed int64, userID string) bool {
 	return shard.Unit(fmt.Sprintf("%d/holdout", seed), userID) < HoldoutShare
 }
 
-// SketchInput asks for one shard's feature sketches.
+// SketchInput asks for a block of shards' feature sketches.
 type SketchInput struct {
 	RunID string
-	Shard int
+	Block shard.Block
 	K     int // points per sketch; 0 means forest.DefaultSketchSize
 }
 
@@ -45,17 +45,21 @@ func (a *Activities) SketchTrain(ctx context.Context, in SketchInput) (_ []*fore
 }
 
 func (a *Activities) sketch(ctx context.Context, in SketchInput) ([]*forest.Sketch, error) {
-	rows, err := a.readFeatures(ctx, layout.Train(in.RunID, in.Shard), features.TrainSchema)
-	if err != nil {
-		return nil, fmt.Errorf("shard %d: %w", in.Shard, err)
-	}
 	sk := make([]*forest.Sketch, len(features.Names))
 	for f := range sk {
 		sk[f] = forest.NewSketch(in.K)
 	}
-	for _, r := range rows {
-		for f, v := range r.Values {
-			sk[f].Add(v)
+	// The block's shards in shard order feed one sketch per feature: a
+	// block of one shard sketches exactly as a shard did.
+	for i := in.Block.From; i < in.Block.To; i++ {
+		rows, err := a.readFeatures(ctx, layout.Train(in.RunID, i), features.TrainSchema)
+		if err != nil {
+			return nil, fmt.Errorf("shard %d: %w", i, err)
+		}
+		for _, r := range rows {
+			for f, v := range r.Values {
+				sk[f].Add(v)
+			}
 		}
 	}
 	for _, s := range sk {
@@ -64,9 +68,10 @@ func (a *Activities) sketch(ctx context.Context, in SketchInput) ([]*forest.Sket
 	return sk, nil
 }
 
-// SketchShard is SketchTrain writing the sketches to the bucket
-// (layout.TrainSketch) instead of returning them, which MergeBins reads:
-// the workflow's history carries keys, not about 264 KB per shard.
+// SketchShard is SketchTrain writing the block's sketches to the bucket
+// (layout.TrainSketch at the block's first shard) instead of returning
+// them, which MergeBins reads: the workflow's history carries keys, not
+// about 264 KB per shard.
 func (a *Activities) SketchShard(ctx context.Context, in SketchInput) (err error) {
 	defer final(&err)
 	sk, err := a.sketch(ctx, in)
@@ -77,14 +82,17 @@ func (a *Activities) SketchShard(ctx context.Context, in SketchInput) (err error
 	if err := jsonEncode(&buf, sk); err != nil {
 		return err
 	}
-	return a.Store.Put(ctx, layout.TrainSketch(in.RunID, in.Shard), buf.Bytes())
+	return a.Store.Put(ctx, layout.TrainSketch(in.RunID, in.Block.From), buf.Bytes())
 }
 
-// MergeBinsInput names the shards whose sketches make the bins.
+// MergeBinsInput names the shard blocks whose sketches make the bins.
 type MergeBinsInput struct {
-	RunID   string
-	Shards  int
-	MaxBins int // forest.Params.MaxBins
+	RunID  string
+	Shards int
+	// ShardBlocks is how the shards were cut into blocks (shard.Blocks);
+	// 0 is a block per shard.
+	ShardBlocks int
+	MaxBins     int // forest.Params.MaxBins
 }
 
 // MergeBinsOutput is where the bins are and the most bins of any feature.
@@ -93,19 +101,21 @@ type MergeBinsOutput struct {
 	Bins int
 }
 
-// MergeBins reads every shard's sketches (SketchShard), merges them in
+// MergeBins reads every block's sketches (SketchShard), merges them in
 // shard order into the global bins (forest.MergeSketches) and stores them
 // at layout.TrainBins.
 func (a *Activities) MergeBins(ctx context.Context, in MergeBinsInput) (_ MergeBinsOutput, err error) {
 	defer final(&err)
-	sketches := make([][]*forest.Sketch, in.Shards)
-	for i := range sketches {
-		data, err := a.Store.Get(ctx, layout.TrainSketch(in.RunID, i))
+	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
+	sketches := make([][]*forest.Sketch, len(blocks))
+	for i, b := range blocks {
+		key := layout.TrainSketch(in.RunID, b.From)
+		data, err := a.Store.Get(ctx, key)
 		if err != nil {
-			return MergeBinsOutput{}, fmt.Errorf("shard %d: %w", i, err)
+			return MergeBinsOutput{}, fmt.Errorf("shards %d..%d: %w", b.From, b.To-1, err)
 		}
 		if err := json.Unmarshal(data, &sketches[i]); err != nil {
-			return MergeBinsOutput{}, &corruptError{key: layout.TrainSketch(in.RunID, i), err: err}
+			return MergeBinsOutput{}, &corruptError{key: key, err: err}
 		}
 	}
 	bins, err := forest.MergeSketches(sketches, in.MaxBins)
@@ -123,12 +133,12 @@ func (a *Activities) MergeBins(ctx context.Context, in MergeBinsInput) (_ MergeB
 	return out, a.Store.Put(ctx, out.Key, buf.Bytes())
 }
 
-// TrainTreesInput grows one shard's trees.
+// TrainTreesInput grows one block of shards' trees.
 type TrainTreesInput struct {
 	RunID  string
-	Shard  int
+	Block  shard.Block
 	Seed   int64
-	Params forest.Params // Seed is derived from the run seed and the shard
+	Params forest.Params // Seed is derived from the run seed and the block's first shard
 	Bins   *forest.Bins  // global bins; nil means BinsKey's, or the shard's own
 	// BinsKey is where MergeBins stored the global bins.
 	BinsKey string
@@ -143,13 +153,17 @@ type TrainTreesOutput struct {
 	OOB       forest.OOB // the shard's out-of-bag estimate, over its trees
 }
 
-// TrainTrees grows propensity trees on the shard's training users that are
-// not held out (bagging by shard, plus bootstrap within it) and stores them.
+// TrainTrees grows propensity trees on the block's training users that are
+// not held out (bagging by block, plus bootstrap within it) and stores them.
 func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (_ TrainTreesOutput, err error) {
 	defer final(&err)
-	rows, err := a.readFeatures(ctx, layout.Train(in.RunID, in.Shard), features.TrainSchema)
-	if err != nil {
-		return TrainTreesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	var rows []features.Row
+	for i := in.Block.From; i < in.Block.To; i++ {
+		r, err := a.readFeatures(ctx, layout.Train(in.RunID, i), features.TrainSchema)
+		if err != nil {
+			return TrainTreesOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		rows = append(rows, r...)
 	}
 	bins := in.Bins
 	if bins == nil && in.BinsKey != "" {
@@ -163,7 +177,7 @@ func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (_ Trai
 	}
 	var x [][]float64
 	var y []float64
-	out := TrainTreesOutput{Key: layout.Trees(in.RunID, in.Shard)}
+	out := TrainTreesOutput{Key: layout.Trees(in.RunID, in.Block.From)}
 	for _, r := range rows {
 		if holdout(in.Seed, r.UserID) {
 			continue
@@ -176,14 +190,14 @@ func (a *Activities) TrainTrees(ctx context.Context, in TrainTreesInput) (_ Trai
 	}
 	out.Rows = int64(len(y))
 	p := in.Params
-	p.Seed = uint64(in.Seed)*1_000_003 + uint64(in.Shard)
+	p.Seed = uint64(in.Seed)*1_000_003 + uint64(in.Block.From)
 	p.OOB = true
 	var f *forest.Forest
 	if len(y) == 0 {
 		// An empty shard grows no trees; the forest is the other shards'.
 		f = &forest.Forest{Version: forest.Version, Task: forest.Classification, Features: features.Names}
 	} else if f, err = a.fitShard(x, y, bins, p); err != nil {
-		return TrainTreesOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+		return TrainTreesOutput{}, fmt.Errorf("shards %d..%d: %w", in.Block.From, in.Block.To-1, err)
 	}
 	out.Trees = len(f.Trees)
 	if f.OOB != nil {
@@ -402,10 +416,10 @@ func decodeForest(key string, data []byte) (*forest.Forest, error) {
 	return f, nil
 }
 
-// EvaluateInput scores one shard's held-out users.
+// EvaluateInput scores one block of shards' held-out users.
 type EvaluateInput struct {
 	RunID string
-	Shard int
+	Block shard.Block
 	Seed  int64
 	// ForestKey is the propensity model's key: a forest, or a boosted
 	// model (boost.IsModel).
@@ -431,9 +445,10 @@ func decodePropensity(key string, data []byte) (propensityModel, error) {
 	return m, nil
 }
 
-// EvaluateForest scores the shard's held-out users with the propensity
-// model (forest or boosted), writes their scores to
-// layout.HoldoutScoresPart, and returns a histogram of scores by label, from
+// EvaluateForest scores the block's held-out users with the propensity
+// model (forest or boosted), shard by shard, writes their scores to one
+// part at layout.HoldoutScoresPart of the block's first shard, and returns
+// a histogram of scores by label (the shards' merged in shard order), from
 // which the workflow reads AUC and log loss.
 func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ metrics.ScoreHist, err error) {
 	defer final(&err)
@@ -445,34 +460,36 @@ func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ me
 	if err != nil {
 		return metrics.ScoreHist{}, err
 	}
-	rows, err := a.readFeatures(ctx, layout.Train(in.RunID, in.Shard), features.TrainSchema)
-	if err != nil {
-		return metrics.ScoreHist{}, fmt.Errorf("shard %d: %w", in.Shard, err)
-	}
-	var held []int // indices of the held-out rows
-	var xs [][]float64
-	for i, r := range rows {
-		if holdout(in.Seed, r.UserID) {
-			held = append(held, i)
-			xs = append(xs, r.Values)
-		}
-	}
-	scores := make([]float64, len(xs))
-	f.PredictBatch(xs, scores)
 	h := metrics.NewScoreHist(1000)
 	var csv []byte
-	for k, i := range held {
-		r, score := rows[i], scores[k]
-		h.Add(score, r.Label > 0)
-		csv = appendCSVField(csv, r.UserID)
-		csv = append(csv, ',')
-		csv = strconv.AppendFloat(csv, score, 'g', 8, 64)
-		csv = append(csv, ',')
-		csv = strconv.AppendInt(csv, int64(r.Label), 10)
-		csv = append(csv, '\n')
+	for sh := in.Block.From; sh < in.Block.To; sh++ {
+		rows, err := a.readFeatures(ctx, layout.Train(in.RunID, sh), features.TrainSchema)
+		if err != nil {
+			return metrics.ScoreHist{}, fmt.Errorf("shard %d: %w", sh, err)
+		}
+		var held []int // indices of the held-out rows
+		var xs [][]float64
+		for i, r := range rows {
+			if holdout(in.Seed, r.UserID) {
+				held = append(held, i)
+				xs = append(xs, r.Values)
+			}
+		}
+		scores := make([]float64, len(xs))
+		f.PredictBatch(xs, scores)
+		for k, i := range held {
+			r, score := rows[i], scores[k]
+			h.Add(score, r.Label > 0)
+			csv = appendCSVField(csv, r.UserID)
+			csv = append(csv, ',')
+			csv = strconv.AppendFloat(csv, score, 'g', 8, 64)
+			csv = append(csv, ',')
+			csv = strconv.AppendInt(csv, int64(r.Label), 10)
+			csv = append(csv, '\n')
+		}
 	}
-	if err := a.Store.Put(ctx, layout.HoldoutScoresPart(in.RunID, in.Shard), csv); err != nil {
-		return metrics.ScoreHist{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	if err := a.Store.Put(ctx, layout.HoldoutScoresPart(in.RunID, in.Block.From), csv); err != nil {
+		return metrics.ScoreHist{}, fmt.Errorf("shards %d..%d: %w", in.Block.From, in.Block.To-1, err)
 	}
 	return h, nil
 }
@@ -481,17 +498,20 @@ func (a *Activities) EvaluateForest(ctx context.Context, in EvaluateInput) (_ me
 type HoldoutScoresInput struct {
 	RunID  string
 	Shards int
+	// ShardBlocks is how EvaluateForest's blocks cut the shards
+	// (shard.Blocks): a part per block; 0 is a part per shard.
+	ShardBlocks int
 }
 
-// WriteHoldoutScores joins the shards' held-out score parts, in shard
+// WriteHoldoutScores joins the blocks' held-out score parts, in shard
 // order, under a header into layout.HoldoutScores, and returns its key.
 func (a *Activities) WriteHoldoutScores(ctx context.Context, in HoldoutScoresInput) (_ string, err error) {
 	defer final(&err)
 	out := []byte("user_id,score,label\n")
-	for i := range in.Shards {
-		part, err := a.Store.Get(ctx, layout.HoldoutScoresPart(in.RunID, i))
+	for _, b := range shard.Blocks(in.Shards, in.ShardBlocks) {
+		part, err := a.Store.Get(ctx, layout.HoldoutScoresPart(in.RunID, b.From))
 		if err != nil {
-			return "", fmt.Errorf("shard %d: %w", i, err)
+			return "", fmt.Errorf("shards %d..%d: %w", b.From, b.To-1, err)
 		}
 		out = append(out, part...)
 	}

@@ -1,9 +1,12 @@
 package activities
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/metrics"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // putTrain stores a training table of n users for shard i: the label is 1
@@ -54,7 +58,7 @@ func TestPropensityActivities(t *testing.T) {
 
 	var sketches [][]*forest.Sketch
 	for i := range 3 {
-		v, err := env.ExecuteActivity(acts.SketchTrain, SketchInput{RunID: "r", Shard: i})
+		v, err := env.ExecuteActivity(acts.SketchTrain, SketchInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +88,7 @@ func TestPropensityActivities(t *testing.T) {
 
 	var keys []string
 	for i := range 3 {
-		v, err := env.ExecuteActivity(acts.TrainTrees, TrainTreesInput{RunID: "r", Shard: i, Seed: 3, Bins: bins,
+		v, err := env.ExecuteActivity(acts.TrainTrees, TrainTreesInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, Bins: bins,
 			// Every split sees feature 0, the only one with a signal: the test
 			// checks the plumbing, not the luck of the feature draw.
 			Params: forest.Params{Trees: 4, MaxDepth: 4, MinLeaf: 5, MaxFeatures: len(features.Names), Bootstrap: true}})
@@ -118,7 +122,7 @@ func TestPropensityActivities(t *testing.T) {
 
 	total := metrics.ScoreHist{}
 	for i := range 3 {
-		v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Shard: i, Seed: 3, ForestKey: comb.Key})
+		v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, ForestKey: comb.Key})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +167,7 @@ func TestTrainBoost(t *testing.T) {
 	putTrain(t, store, "r", 2, 0)
 	env, acts := newEnv(store)
 	for i := range 3 {
-		if _, err := env.ExecuteActivity(acts.SketchShard, SketchInput{RunID: "r", Shard: i}); err != nil {
+		if _, err := env.ExecuteActivity(acts.SketchShard, SketchInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -206,7 +210,7 @@ func TestTrainBoost(t *testing.T) {
 			}
 			total := metrics.ScoreHist{}
 			for i := range 3 {
-				v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Shard: i, Seed: 3, ForestKey: out.Key})
+				v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, ForestKey: out.Key})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -229,5 +233,91 @@ func TestTrainBoost(t *testing.T) {
 				t.Errorf("DecideScore's model is a %T, want *boost.Model", m)
 			}
 		})
+	}
+}
+
+// TestPropensityOverBlocks: the propensity activities over one block of
+// three shards see what they see shard by shard: the same users and labels
+// in the held-out histogram, their scores in one part in shard order, the
+// same number of sketched values; MergeBins and WriteHoldoutScores read
+// the block's objects, named by its first shard.
+func TestPropensityOverBlocks(t *testing.T) {
+	store := blob.NewMem()
+	ctx := context.Background()
+	putTrain(t, store, "r", 0, 300)
+	putTrain(t, store, "r", 1, 200)
+	putTrain(t, store, "r", 2, 250)
+	env, acts := newEnv(store)
+	exec := func(fn any, in, out any) {
+		t.Helper()
+		v, err := env.ExecuteActivity(fn, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != nil {
+			if err := v.Get(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	whole := shard.Block{From: 0, To: 3}
+	exec(acts.SketchShard, SketchInput{RunID: "r", Block: whole}, nil)
+	var merged MergeBinsOutput
+	exec(acts.MergeBins, MergeBinsInput{RunID: "r", Shards: 3, ShardBlocks: 1}, &merged)
+	var sk []*forest.Sketch
+	data, err := store.Get(ctx, layout.TrainSketch("r", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &sk); err != nil || sk[0].Total() != 750 {
+		t.Fatalf("block sketch: %v values, %v; want 750", sk[0].Total(), err)
+	}
+	var grown TrainTreesOutput
+	exec(acts.TrainTrees, TrainTreesInput{RunID: "r", Block: whole, Seed: 3, BinsKey: merged.Key,
+		Params: forest.Params{Trees: 3, MaxDepth: 4, MinLeaf: 5, Bootstrap: true}}, &grown)
+	if grown.Key != layout.Trees("r", 0) || grown.Trees != 3 || grown.Rows < 500 {
+		t.Fatalf("block trees %+v", grown)
+	}
+	var comb CombineForestOutput
+	exec(acts.CombineForest, CombineForestInput{RunID: "r", Keys: []string{grown.Key}}, &comb)
+
+	var block metrics.ScoreHist
+	exec(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: whole, Seed: 3, ForestKey: comb.Key}, &block)
+	blockPart, err := store.Get(ctx, layout.HoldoutScoresPart("r", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perShard := metrics.ScoreHist{}
+	var parts []byte
+	for i := range 3 {
+		var h metrics.ScoreHist
+		exec(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, ForestKey: comb.Key}, &h)
+		if err := perShard.Merge(h); err != nil {
+			t.Fatal(err)
+		}
+		p, err := store.Get(ctx, layout.HoldoutScoresPart("r", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, p...)
+	}
+	if block.N == 0 || block.N != perShard.N || !slices.Equal(block.Pos, perShard.Pos) || !slices.Equal(block.Neg, perShard.Neg) {
+		t.Errorf("block histogram (%d users) differs from the shards' merged (%d)", block.N, perShard.N)
+	}
+	if !bytes.Equal(blockPart, parts) {
+		t.Errorf("block part of %d bytes differs from the shards' parts joined (%d)", len(blockPart), len(parts))
+	}
+	// The shard-0 part was overwritten by the per-shard run; put the block's back.
+	if err := store.Put(ctx, layout.HoldoutScoresPart("r", 0), blockPart); err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	exec(acts.WriteHoldoutScores, HoldoutScoresInput{RunID: "r", Shards: 3, ShardBlocks: 1}, &key)
+	csv, err := store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append([]byte("user_id,score,label\n"), blockPart...); !bytes.Equal(csv, want) {
+		t.Errorf("holdout scores over one block: %d bytes, want %d", len(csv), len(want))
 	}
 }

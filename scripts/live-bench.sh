@@ -63,7 +63,8 @@ cpu() {
 for rate in "${RATES[@]}"; do
 	read -r t0 w0 < <(cpu)
 	out=$("$STARTER" live bench --template weekly --rate "$rate" --duration "$DURATION" --clients "$CLIENTS" \
-		--slices "$SLICES" --budget "$BUDGET" ${SENDERS:+--senders "$SENDERS"} --json | tr -d '\n ')
+		--slices "$SLICES" --budget "$BUDGET" ${SENDERS:+--senders "$SENDERS"} --json | tr -s '\n ' ' ')
+	out=${out%" "}
 	read -r t1 w1 < <(cpu)
 	# The bench's JSON, with the CPU seconds the server and the worker spent during it.
 	echo "${out%\}},\"temporal_cpu_s\":$(echo "$t1 - $t0" | bc),\"worker_cpu_s\":$(echo "$w1 - $w0" | bc)}"

@@ -240,7 +240,7 @@ func uploadFile(ctx context.Context, store *blob.S3, path, prefix string, stderr
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("input %s: %w", path, err)
 	}
-	key := strings.TrimSuffix(prefix, "/") + "/" + hex.EncodeToString(h.Sum(nil))[:16] + "/" + filepath.Base(path)
+	key := layout.Upload(prefix, hex.EncodeToString(h.Sum(nil)), filepath.Base(path))
 	exists, err := store.Exists(ctx, key)
 	if err != nil {
 		return "", err

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/promoflow/promoflow/internal/config"
+	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/workflows"
 )
 
@@ -195,9 +196,9 @@ func (s *scheduleSpec) check() error {
 		*s.id = s.campaign.template
 	}
 	if *s.inputPrefix == "" {
-		*s.inputPrefix = "raw/" + s.campaign.template + "/"
+		*s.inputPrefix = layout.RawDir(s.campaign.template)
 	}
-	if !strings.HasPrefix(*s.inputPrefix, "raw/") {
+	if !strings.HasPrefix(*s.inputPrefix, layout.RawRoot) {
 		return fmt.Errorf("--input-prefix %q: want a raw/ prefix", *s.inputPrefix)
 	}
 	return nil

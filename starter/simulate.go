@@ -29,7 +29,7 @@ func simulateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	users := fs.Int("users", 8000, "generated users")
 	seed := fs.Int64("seed", 5, "generator seed (the world); the runs use --run-seed")
 	runSeed := fs.Int64("run-seed", 3, "regeneration seed")
-	shards := fs.Int("shards", 4, "user shards")
+	shards := fs.Int("shards", workflows.DefaultSimulateShards, "user shards")
 	k := fs.Int("k", 6, "segments")
 	id := fs.String("id", "", "simulation id, also its template (default sim-<users>-<seed>-<UTC time>-<random>)")
 	explore := fs.String("explore", "0.5,0.5,0.01", "exploration share by week, comma-separated, the last one for the weeks after; at most 0.5")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/promoflow/promoflow/deploy"
 	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/mapping"
 	"github.com/promoflow/promoflow/workflows"
 )
@@ -244,7 +245,7 @@ func isBucketRef(ref string) bool {
 	if strings.HasPrefix(ref, "s3://") {
 		return true
 	}
-	if !strings.HasPrefix(ref, "raw/") {
+	if !strings.HasPrefix(ref, layout.RawRoot) {
 		return false
 	}
 	_, err := os.Stat(ref)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/budget"
+	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/strategy"
@@ -41,6 +42,18 @@ func TestDecideOverBlocks(t *testing.T) {
 			var scoreKeys []string
 			var contacts activities.RecordContactsInput
 			env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){
+				// The features stage fans out over the same blocks: 100
+				// users a shard.
+				"Features": func(c *testsuite.MockCallWrapper) {
+					c.Return(func(_ context.Context, in activities.FeaturesInput) (activities.FeaturesOutput, error) {
+						n := int64(max(1, in.Block.Len()))
+						d := len(features.Names)
+						m := features.NewMoments(d)
+						m.Add(make([]float64, d))
+						m.Add(onesVec(d))
+						return activities.FeaturesOutput{Users: 100 * n, TrainRows: 80 * n, Positives: 20 * n, Moments: m, Buyers: 50 * n, BasketSum: 5000 * float64(n)}, nil
+					})
+				},
 				"DecideScore": func(c *testsuite.MockCallWrapper) {
 					c.Return(func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
 						mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/interest"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // SampleSize is about how many users the features stage samples (by a
@@ -45,7 +46,7 @@ type featureStats struct {
 }
 
 // features runs the profile pass (document frequencies and item prices
-// per shard, merged into the vocabulary and reference prices), then the
+// per block of shards, merged into the vocabulary and reference prices), then the
 // features pass (per-user tables with global IDF, moments, samples), then
 // the quantiles of the sample; it reduces the scaler and the default
 // basket that later stages share.
@@ -55,13 +56,17 @@ func (r *run) features(ctx workflow.Context) error {
 	actx := withActivityOptions(ctx)
 	cfg := interest.DefaultConfig()
 
-	profiles := make([]activities.ProfileOutput, in.Shards)
-	err := fanOut(ctx, in.Shards, in.Window,
+	// One activity per block of shards (shard.Blocks); a worker keeps the
+	// events of the shards it has in flight from Profile to Features.
+	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
+	window := in.Window * blocks[0].Len()
+	profiles := make([]activities.ProfileOutput, len(blocks))
+	err := fanOut(ctx, len(blocks), in.Window,
 		func(i int) workflow.Future {
-			return workflow.ExecuteActivity(actx, a.Profile, activities.ProfileInput{RunID: in.RunID, Shard: i, End: r.end, Interest: cfg, Window: in.Window})
+			return workflow.ExecuteActivity(actx, a.Profile, activities.ProfileInput{RunID: in.RunID, Block: blocks[i], End: r.end, Interest: cfg, Window: window})
 		},
 		func(i int, f workflow.Future) error {
-			r.track.step(StageFeatures)
+			r.track.stage(StageFeatures).Done += blocks[i].Len()
 			return f.Get(ctx, &profiles[i])
 		})
 	if err != nil {
@@ -87,17 +92,17 @@ func (r *run) features(ctx workflow.Context) error {
 	if vin.Docs > SampleSize {
 		rate = float64(SampleSize) / float64(vin.Docs)
 	}
-	feats := make([]activities.FeaturesOutput, in.Shards)
-	err = fanOut(ctx, in.Shards, in.Window,
+	feats := make([]activities.FeaturesOutput, len(blocks))
+	err = fanOut(ctx, len(blocks), in.Window,
 		func(i int) workflow.Future {
 			return workflow.ExecuteActivity(actx, a.Features, activities.FeaturesInput{
-				RunID: in.RunID, Shard: i, Cutoff: r.cutoff, LabelEnd: r.labelEnd(), End: r.end,
+				RunID: in.RunID, Block: blocks[i], Cutoff: r.cutoff, LabelEnd: r.labelEnd(), End: r.end,
 				VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg,
-				Seed: in.Seed, SampleRate: rate, Window: in.Window,
+				Seed: in.Seed, SampleRate: rate, Window: window,
 			})
 		},
 		func(i int, f workflow.Future) error {
-			r.track.step(StageFeatures)
+			r.track.stage(StageFeatures).Done += blocks[i].Len()
 			return f.Get(ctx, &feats[i])
 		})
 	if err != nil {
@@ -115,7 +120,7 @@ func (r *run) features(ctx workflow.Context) error {
 		basketSum += f.BasketSum
 		r.feat.sampleKeys = append(r.feat.sampleKeys, f.SampleKey)
 		if err := moments.Merge(f.Moments); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
+			return fmt.Errorf("shards %d..%d: %w", blocks[i].From, blocks[i].To-1, err)
 		}
 	}
 	fs.Users = r.sum.Users

@@ -17,6 +17,9 @@ const (
 	// DefaultShards is the number of user shards of a run that does not
 	// say (docs/PERFORMANCE.md, "Sizing shards": about one per 35,000 users).
 	DefaultShards = 8
+	// DefaultSimulateShards is the shards of a simulation's runs: its
+	// worlds are small (thousands of users).
+	DefaultSimulateShards = 4
 	// DefaultSplitBytes is the size of a byte-range split of an
 	// uncompressed input (and the target size of a group of Parquet row
 	// groups): the unit of parallelism of ingest.

@@ -133,9 +133,10 @@ func TestIntegrationRegenerate(t *testing.T) {
 	if len(sum.Segments) != 5 || sum.Plan.TreatedRows == 0 {
 		t.Errorf("segments %d, treated %d", len(sum.Segments), sum.Plan.TreatedRows)
 	}
-	prop, _ := json.Marshal(sum.Models["propensity"])
-	var model workflows.TrainOutput
-	must(t, json.Unmarshal(prop, &model))
+	if sum.Models.Propensity == nil {
+		t.Fatal("summary without a propensity model")
+	}
+	model := *sum.Models.Propensity
 	if model.AUC < 0.7 || model.NHoldout == 0 || model.Model != workflows.ModelBoost || model.Trees == 0 || model.Trees > model.Rounds ||
 		model.Sampled != model.TrainRows || model.ForestKey != layout.Booster("it-1") {
 		t.Errorf("propensity model %+v: want a boosted model with AUC >= 0.7 on held-out users, trees up to its best round, trained on every user", model)

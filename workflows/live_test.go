@@ -82,7 +82,7 @@ func TestLiveSlice(t *testing.T) {
 				}
 				for _, d := range v.([]live.Decision) {
 					answered++
-					if d.Offer != strategy.None {
+					if d.Offer != campaign.None {
 						offers++
 					}
 				}

@@ -19,22 +19,10 @@ import (
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/ingest"
+	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/segment"
 	"github.com/promoflow/promoflow/internal/strategy"
 )
-
-// Stage names of a regeneration, in order.
-const (
-	StageIngest   = "ingest"
-	StageFeatures = "features"
-	StageSegment  = "segment"
-	StageTrain    = "train"
-	StageDecide   = "decide"
-	StagePublish  = "publish"
-)
-
-// Stages lists the stages in order.
-var Stages = []string{StageIngest, StageFeatures, StageSegment, StageTrain, StageDecide, StagePublish}
 
 // RegenerateInput configures one campaign regeneration. Zero fields take
 // the defaults of Defaults.
@@ -253,7 +241,7 @@ type Summary struct {
 	StageSeconds map[string]float64 `json:"stage_seconds"`
 	Features     *FeaturesSummary   `json:"features,omitempty"`
 	Segments     []segment.Profile  `json:"segments"`
-	Models       map[string]any     `json:"models"`
+	Models       ModelsSummary      `json:"models"`
 	Plan         PlanSummary        `json:"plan"`
 	// Strategy is the decision: audience, offer mix, budget, guards, lift
 	// curve (internal/strategy; the report renders it).
@@ -261,7 +249,7 @@ type Summary struct {
 	// Approval is the reviewer's decision, when the template requires one.
 	Approval *ApprovalRecord `json:"approval,omitempty"`
 	Stages   []StageProgress `json:"stages"`
-	KMeans   map[string]any  `json:"kmeans"`
+	KMeans   *KMeansSummary  `json:"kmeans"`
 	// Uplift is what the decision learnt from the template's campaign
 	// history: rows, campaigns, the learner chosen by cross-fitted policy
 	// value and its value (or why nothing was learnt).
@@ -269,6 +257,24 @@ type Summary struct {
 	// Evaluation is the workflow ID of the campaign's evaluation, when
 	// the run started one.
 	Evaluation string `json:"evaluation,omitempty"`
+}
+
+// ModelsSummary are a run's models.
+type ModelsSummary struct {
+	// Propensity is the trained purchase-propensity model: its kind, key,
+	// size and held-out AUC (nil before the train stage).
+	Propensity *TrainOutput `json:"propensity,omitempty"`
+}
+
+// KMeansSummary is how the segments were found.
+type KMeansSummary struct {
+	K          int             `json:"k"`
+	Iterations int             `json:"iterations"`
+	Cost       float64         `json:"cost"`
+	Converged  bool            `json:"converged"`
+	Init       InitStats       `json:"init"`
+	Features   []string        `json:"features"` // the scaled features k-means ran on
+	KScores    []kmeans.KScore `json:"k_scores"` // when k was chosen
 }
 
 // Regenerate is the campaign regeneration: ingest, features, segments,
@@ -309,7 +315,7 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 	}
 	r.sum = Summary{
 		RunID: in.RunID, WorkflowID: info.WorkflowExecution.ID, Template: in.Template, Campaign: in.Campaign,
-		Seed: in.Seed, Shards: in.Shards, Inputs: in.Inputs, Models: map[string]any{},
+		Seed: in.Seed, Shards: in.Shards, Inputs: in.Inputs,
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
 		CampaignTemplateKey.ValueSet(in.Template), CampaignIDKey.ValueSet(in.Campaign)); err != nil {

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -86,13 +85,13 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			return activities.FeaturesOutput{Users: 100, TrainRows: 80, Positives: 20, Moments: m, Buyers: 50, BasketSum: 5000}, nil
 		},
 		"Profile": func(_ context.Context, in activities.ProfileInput) (activities.ProfileOutput, error) {
-			return activities.ProfileOutput{Users: 100, Events: 1000, TermsKey: fmt.Sprint("terms", in.Shard), PricesKey: fmt.Sprint("prices", in.Shard)}, nil
+			return activities.ProfileOutput{Users: 100, Events: 1000, TermsKey: fmt.Sprint("terms", in.Block.From), PricesKey: fmt.Sprint("prices", in.Block.From)}, nil
 		},
 		"Vocabulary":    activities.VocabularyOutput{Key: "vocabulary", PricesKey: "prices", Docs: 400, Counted: 20, Terms: 10},
 		"Quantiles":     features.Quantiles{},
 		"KMeansChooseK": activities.KMeansChooseKOutput{K: 2, Scores: []kmeans.KScore{{K: 2, Cost: 1, Silhouette: 0.5}}},
 		"KMeansSample": func(_ context.Context, in activities.KMeansSampleInput) (activities.KMeansSampleOutput, error) {
-			o := activities.KMeansSampleOutput{Key: fmt.Sprintf("round%d/shard%d", in.Round, in.Shard), Rows: 1, Users: 100, MinU: 0.5 / float64(1+in.Shard)}
+			o := activities.KMeansSampleOutput{Key: fmt.Sprintf("round%d/shard%d", in.Round, in.Block.From), Rows: 1, Users: 100, MinU: 0.5 / float64(1+in.Block.From)}
 			if in.Round > 0 {
 				o.Cost = 10
 			}
@@ -121,7 +120,7 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 		"SegmentAssign": func(_ context.Context, in activities.SegmentAssignInput) (activities.SegmentAssignOutput, error) {
 			s := segment.NewSums(len(in.Centroids))
 			s.Add(0, make([]float64, d))
-			return activities.SegmentAssignOutput{Key: "segments", TermsKey: fmt.Sprint("terms", in.Shard), Users: 100, Sums: s}, nil
+			return activities.SegmentAssignOutput{TermsKey: fmt.Sprint("terms", in.Block.From), Users: 100, Sums: s}, nil
 		},
 		"SegmentTerms": func(_ context.Context, in activities.SegmentTermsInput) (activities.SegmentTermsOutput, error) {
 			t := make([][]segment.Term, in.K)
@@ -279,11 +278,10 @@ func TestRegeneratePropensityModel(t *testing.T) {
 			if err := env.GetWorkflowResult(&sum); err != nil {
 				t.Fatal(err)
 			}
-			var m TrainOutput
-			data, _ := json.Marshal(sum.Models["propensity"])
-			if err := json.Unmarshal(data, &m); err != nil {
-				t.Fatal(err)
+			if sum.Models.Propensity == nil {
+				t.Fatal("summary without a propensity model")
 			}
+			m := *sum.Models.Propensity
 			if m.Model != tc.model || m.ForestKey != tc.key || m.Trees != tc.trees {
 				t.Errorf("propensity model %q at %q, %d trees; want %q at %q, %d", m.Model, m.ForestKey, m.Trees, tc.model, tc.key, tc.trees)
 			}
@@ -369,7 +367,7 @@ func TestRegenerateRetriesFailedShard(t *testing.T) {
 	failures := 0
 	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"Features": func(c *testsuite.MockCallWrapper) {
 		c.Return(func(_ context.Context, in activities.FeaturesInput) (activities.FeaturesOutput, error) {
-			if in.Shard == 2 && failures < 2 {
+			if in.Block.From == 2 && failures < 2 {
 				failures++
 				return activities.FeaturesOutput{}, errors.New("connection reset")
 			}
@@ -529,6 +527,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			r.RegisterWorkflow(Train)
 			r.RegisterWorkflow(Simulate)
 			r.RegisterWorkflow(Evaluate)
+			r.RegisterWorkflow(LiveCampaign)
+			r.RegisterWorkflow(LiveSlice)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)
 			}
@@ -612,7 +612,7 @@ func TestRegenerateTooLittleData(t *testing.T) {
 			m := features.NewMoments(d)
 			m.Add(onesVec(d))
 			// 4 shards: 8 users, 4 labelled, 1 buyer.
-			return activities.FeaturesOutput{Users: 2, TrainRows: 1, Positives: int64(in.Shard % 4 / 3), Moments: m}, nil
+			return activities.FeaturesOutput{Users: 2, TrainRows: 1, Positives: int64(in.Block.From % 4 / 3), Moments: m}, nil
 		})
 	}})
 	env.ExecuteWorkflow(Regenerate, testInput())

@@ -29,7 +29,7 @@ func Register(r worker.Registry, acts *activities.Activities) {
 // and the logging interceptor (run, stage and shard on every activity log
 // line). Use it rather than worker.New.
 func NewWorker(c client.Client, queue string, acts *activities.Activities, opts worker.Options) worker.Worker {
-	opts.Interceptors = append([]interceptor.WorkerInterceptor{&logging.Interceptor{}, &activities.Heartbeats{}}, opts.Interceptors...)
+	opts.Interceptors = append([]interceptor.WorkerInterceptor{&logging.Interceptor{StageOf: StageOf}, &activities.Heartbeats{}}, opts.Interceptors...)
 	w := worker.New(c, queue, opts)
 	Register(w, acts)
 	return w

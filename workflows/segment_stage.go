@@ -7,6 +7,7 @@ import (
 
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/segment"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // TopSegmentTerms is the number of top terms and categories per segment in
@@ -14,7 +15,7 @@ import (
 const TopSegmentTerms = 10
 
 // segment runs distributed k-means as the child workflow Segment, assigns
-// every user to a segment (shard by shard) and reduces the segment
+// every user to a segment (block of shards by block) and reduces the segment
 // profiles: size, mean behaviour, traits, top terms and categories.
 func (r *run) segment(ctx workflow.Context) error {
 	in := r.in
@@ -26,7 +27,7 @@ func (r *run) segment(ctx workflow.Context) error {
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: in.RunID + "-segment"})
 	err := workflow.ExecuteChildWorkflow(cctx, Segment, SegmentInput{
 		RunID: in.RunID, Shards: in.Shards, Users: r.sum.Users, K: k, KMin: in.KMin, KMax: in.KMax,
-		SampleKeys: r.feat.sampleKeys, Seed: in.Seed, Scaler: r.scaler, Window: in.Window,
+		SampleKeys: r.feat.sampleKeys, Seed: in.Seed, Scaler: r.scaler, Window: in.Window, ShardBlocks: in.ShardBlocks,
 	}).Get(ctx, &r.seg)
 	if err != nil {
 		return err
@@ -34,11 +35,12 @@ func (r *run) segment(ctx workflow.Context) error {
 	r.track.detail(StageSegment, fmt.Sprintf("k=%d, %d iterations, cost %.6g", r.seg.K, r.seg.Iterations, r.seg.Cost))
 
 	actx := withActivityOptions(ctx)
-	assigned := make([]activities.SegmentAssignOutput, in.Shards)
-	err = fanOut(ctx, in.Shards, in.Window,
+	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
+	assigned := make([]activities.SegmentAssignOutput, len(blocks))
+	err = fanOut(ctx, len(blocks), in.Window,
 		func(i int) workflow.Future {
 			return workflow.ExecuteActivity(actx, a.SegmentAssign, activities.SegmentAssignInput{
-				RunID: in.RunID, Shard: i, Scaler: r.scaler, Centroids: r.seg.Centroids,
+				RunID: in.RunID, Block: blocks[i], Scaler: r.scaler, Centroids: r.seg.Centroids,
 			})
 		},
 		func(i int, f workflow.Future) error { return f.Get(ctx, &assigned[i]) })
@@ -46,11 +48,11 @@ func (r *run) segment(ctx workflow.Context) error {
 		return fmt.Errorf("assign: %w", err)
 	}
 	sums := segment.NewSums(r.seg.K)
-	keys := make([]string, in.Shards)
+	keys := make([]string, len(blocks))
 	for i, as := range assigned {
 		keys[i] = as.TermsKey
 		if err := sums.Merge(as.Sums); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
+			return fmt.Errorf("shards %d..%d: %w", blocks[i].From, blocks[i].To-1, err)
 		}
 	}
 	var terms activities.SegmentTermsOutput
@@ -66,9 +68,9 @@ func (r *run) segment(ctx workflow.Context) error {
 		}
 	}
 	r.sum.Segments = profiles
-	r.sum.KMeans = map[string]any{
-		"k": r.seg.K, "iterations": r.seg.Iterations, "cost": r.seg.Cost, "converged": r.seg.Converged,
-		"init": r.seg.Init, "features": r.scaler.Names, "k_scores": r.seg.KScores,
+	r.sum.KMeans = &KMeansSummary{
+		K: r.seg.K, Iterations: r.seg.Iterations, Cost: r.seg.Cost, Converged: r.seg.Converged,
+		Init: r.seg.Init, Features: r.scaler.Names, KScores: r.seg.KScores,
 	}
 	return nil
 }

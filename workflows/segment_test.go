@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/kmeans"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // TestSegmentInitialisation checks the workflow side of k-means||: round 0
@@ -27,8 +30,8 @@ func TestSegmentInitialisation(t *testing.T) {
 		"KMeansSample": func(c *testsuite.MockCallWrapper) {
 			c.Return(func(_ context.Context, in activities.KMeansSampleInput) (activities.KMeansSampleOutput, error) {
 				// Shard 2 has the smallest draw; shard 3 is empty.
-				o := activities.KMeansSampleOutput{Key: fmt.Sprint("s", in.Shard), Rows: 1, MinU: []float64{0.5, 0.4, 0.1, 2}[in.Shard], Cost: float64(in.Shard + 1)}
-				if in.Shard == 3 {
+				o := activities.KMeansSampleOutput{Key: fmt.Sprint("s", in.Block.From), Rows: 1, MinU: []float64{0.5, 0.4, 0.1, 2}[in.Block.From], Cost: float64(in.Block.From + 1)}
+				if in.Block.From == 3 {
 					o.Rows = 0
 				}
 				return o, nil
@@ -44,7 +47,7 @@ func TestSegmentInitialisation(t *testing.T) {
 		},
 		"KMeansWeigh": func(c *testsuite.MockCallWrapper) {
 			c.Return(func(_ context.Context, in activities.KMeansWeighInput) (activities.KMeansWeighOutput, error) {
-				return activities.KMeansWeighOutput{Counts: []int64{1, int64(in.Shard), 2}, Cost: 1}, nil
+				return activities.KMeansWeighOutput{Counts: []int64{1, int64(in.Block.From), 2}, Cost: 1}, nil
 			})
 		},
 		"KMeansReduce": func(c *testsuite.MockCallWrapper) {
@@ -122,5 +125,111 @@ func TestRegenerateChoosesK(t *testing.T) {
 	bad.Defaults()
 	if err := bad.Validate(); err == nil {
 		t.Error("k range [5, 3] validated")
+	}
+}
+
+// TestSegmentOverBlocks: with more shards than ShardBlocks every round
+// starts one activity per block (shard.Blocks: contiguous, in order), and
+// the Lloyd iterations reduce one partial per block.
+func TestSegmentOverBlocks(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string][]shard.Block{}
+	record := func(name string, b shard.Block) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[name] = append(seen[name], b)
+	}
+	d := len(features.SegmentNames)
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){
+		"KMeansSample": func(c *testsuite.MockCallWrapper) {
+			c.Return(func(_ context.Context, in activities.KMeansSampleInput) (activities.KMeansSampleOutput, error) {
+				if in.Round == 0 {
+					record("sample", in.Block)
+				}
+				return activities.KMeansSampleOutput{Key: fmt.Sprint("s", in.Block.From), Rows: 1, MinU: 0.5, Cost: 1}, nil
+			})
+		},
+		"KMeansWeigh": func(c *testsuite.MockCallWrapper) {
+			c.Return(func(_ context.Context, in activities.KMeansWeighInput) (activities.KMeansWeighOutput, error) {
+				record("weigh", in.Block)
+				return activities.KMeansWeighOutput{Counts: []int64{1, 1, 1, 1}, Cost: 1}, nil
+			})
+		},
+		"KMeansStep": func(c *testsuite.MockCallWrapper) {
+			c.Return(func(_ context.Context, in activities.KMeansStepInput) (kmeans.Partial, error) {
+				record("step", in.Block)
+				p := kmeans.NewPartial(len(in.Centroids), d)
+				p.Add(make([]float64, d), in.Centroids)
+				p.Add(onesVec(d), in.Centroids)
+				return p, nil
+			})
+		},
+	})
+	env.ExecuteWorkflow(Segment, SegmentInput{RunID: "t", Shards: 10, ShardBlocks: 4, K: 2, Seed: 9, Scaler: testScaler(), Rounds: 2})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var out SegmentOutput
+	if err := env.GetWorkflowResult(&out); err != nil {
+		t.Fatal(err)
+	}
+	want := []shard.Block{{From: 0, To: 3}, {From: 3, To: 6}, {From: 6, To: 8}, {From: 8, To: 10}}
+	sorted := func(bs []shard.Block) []shard.Block {
+		bs = slices.Clone(bs)
+		slices.SortFunc(bs, func(a, b shard.Block) int { return a.From - b.From })
+		return bs
+	}
+	for _, name := range []string{"sample", "weigh"} {
+		if got := sorted(seen[name]); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s blocks %v, want %v", name, got, want)
+		}
+	}
+	if n := len(seen["step"]); out.Iterations < 2 || n != 4*out.Iterations {
+		t.Errorf("%d KMeansStep calls for %d iterations: want 4 per iteration", n, out.Iterations)
+	}
+}
+
+// TestSegmentResumesInitialisation: a run continued as new in the middle
+// of k-means|| starts from the carried round and candidates: no choice of
+// k, no round 0, the next gather appends to the carried candidates.
+func TestSegmentResumesInitialisation(t *testing.T) {
+	var mu sync.Mutex
+	var rounds []int
+	var gathers []activities.KMeansGatherInput
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){
+		"KMeansSample": func(c *testsuite.MockCallWrapper) {
+			c.Return(func(_ context.Context, in activities.KMeansSampleInput) (activities.KMeansSampleOutput, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				rounds = append(rounds, in.Round)
+				return activities.KMeansSampleOutput{Key: fmt.Sprint("s", in.Block.From), Rows: 1, Cost: 1}, nil
+			})
+		},
+		"KMeansGather": func(c *testsuite.MockCallWrapper) {
+			c.Return(func(_ context.Context, in activities.KMeansGatherInput) (activities.KMeansGatherOutput, error) {
+				gathers = append(gathers, in)
+				return activities.KMeansGatherOutput{Key: fmt.Sprint("c", in.Round), Count: 4}, nil
+			})
+		},
+	})
+	env.ExecuteWorkflow(Segment, SegmentInput{RunID: "t", Shards: 2, K: 2, KMin: 2, KMax: 4, Seed: 9, Scaler: testScaler(), Rounds: 3,
+		InitRound: 2, Cands: activities.KMeansGatherOutput{Key: "c1", Count: 3}, Init: InitStats{Rounds: 1}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var out SegmentOutput
+	if err := env.GetWorkflowResult(&out); err != nil {
+		t.Fatal(err)
+	}
+	env.AssertNumberOfCalls(t, "KMeansChooseK", 0)
+	slices.Sort(rounds)
+	if !reflect.DeepEqual(rounds, []int{2, 2, 3, 3}) {
+		t.Errorf("sampled rounds %v, want rounds 2 and 3 on both shards", rounds)
+	}
+	if len(gathers) != 2 || gathers[0].Prev != "c1" || gathers[0].Round != 2 || gathers[1].Prev != "c2" {
+		t.Errorf("gathers %+v: want rounds 2 and 3 after the carried candidates c1", gathers)
+	}
+	if out.Init.Rounds != 3 || out.K != 2 {
+		t.Errorf("init %+v, k %d", out.Init, out.K)
 	}
 }

@@ -97,7 +97,7 @@ func Simulate(ctx workflow.Context, in SimulateInput) (SimulateOutput, error) {
 		in.WeeksPerRun = 4
 	}
 	if in.Shards == 0 {
-		in.Shards = 4
+		in.Shards = DefaultSimulateShards
 	}
 	if err := workflow.SetQueryHandler(ctx, SimulateProgressQuery, func() ([]sim.Week, error) { return in.Done, nil }); err != nil {
 		return SimulateOutput{}, err

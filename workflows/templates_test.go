@@ -200,7 +200,7 @@ func TestIntegrationTemplates(t *testing.T) {
 		}
 		col := colIndex(rows[0])
 		for _, r := range rows[1:] {
-			if slices.Contains(optedOut, r[col["user_id"]]) && (r[col["offer"]] != strategy.None || r[col["control"]] == "true") {
+			if slices.Contains(optedOut, r[col["user_id"]]) && (r[col["offer"]] != campaign.None || r[col["control"]] == "true") {
 				t.Errorf("opted-out user in the plan: %v", r)
 			}
 		}
@@ -238,7 +238,7 @@ func checkPlan(t *testing.T, spec *campaign.Template, s *strategy.Summary, rows 
 			control++
 			continue
 		}
-		if r[col["offer"]] == strategy.None {
+		if r[col["offer"]] == campaign.None {
 			continue
 		}
 		if !slices.Contains(spec.Offers, r[col["offer"]]) {

@@ -10,15 +10,19 @@ import (
 	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/metrics"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // TrainInput configures propensity training over a run's shards.
 type TrainInput struct {
 	RunID  string
 	Shards int
-	Seed   int64
-	Params forest.Params // trees per shard and their limits; MaxBins also for boosting
-	Window int
+	// ShardBlocks is the most activities a fan-out over shards starts
+	// (RegenerateInput.ShardBlocks); 0 is one per shard.
+	ShardBlocks int
+	Seed        int64
+	Params      forest.Params // trees per block and their limits; MaxBins also for boosting
+	Window      int
 	// Model is the kind of model trained: ModelForest ("" in runs started
 	// before boosting) or ModelBoost.
 	Model string
@@ -64,11 +68,15 @@ type TrainOutput struct {
 // every shard, whose scores it writes to one CSV.
 func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	ctx = withActivityOptions(ctx)
+	// Every fan-out is over blocks of shards: one activity, one result per
+	// block, so the history does not grow with the shard count (a block
+	// per shard up to ShardBlocks shards, as before blocks).
+	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
 	progress := Progress{RunID: in.RunID, Stage: "bins", Stages: []StageProgress{
-		{Name: "bins", State: Running, Total: in.Shards},
-		{Name: "trees", State: Pending, Total: in.Shards},
+		{Name: "bins", State: Running, Total: len(blocks)},
+		{Name: "trees", State: Pending, Total: len(blocks)},
 		{Name: "combine", State: Pending, Total: 1},
-		{Name: "evaluate", State: Pending, Total: in.Shards},
+		{Name: "evaluate", State: Pending, Total: len(blocks)},
 	}}
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return progress, nil }); err != nil {
 		return TrainOutput{}, err
@@ -83,7 +91,7 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 		sketches := make([][]*forest.Sketch, in.Shards)
 		err := fanOut(ctx, in.Shards, in.Window,
 			func(i int) workflow.Future {
-				return workflow.ExecuteActivity(ctx, a.SketchTrain, activities.SketchInput{RunID: in.RunID, Shard: i})
+				return workflow.ExecuteActivity(ctx, a.SketchTrain, activities.SketchInput{RunID: in.RunID, Block: shard.Block{From: i, To: i + 1}})
 			},
 			func(i int, f workflow.Future) error {
 				progress.Stages[0].Done++
@@ -99,9 +107,9 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 			maxBins = max(maxBins, len(c)+1)
 		}
 	} else {
-		err := fanOut(ctx, in.Shards, in.Window,
+		err := fanOut(ctx, len(blocks), in.Window,
 			func(i int) workflow.Future {
-				return workflow.ExecuteActivity(ctx, a.SketchShard, activities.SketchInput{RunID: in.RunID, Shard: i})
+				return workflow.ExecuteActivity(ctx, a.SketchShard, activities.SketchInput{RunID: in.RunID, Block: blocks[i]})
 			},
 			func(i int, f workflow.Future) error {
 				progress.Stages[0].Done++
@@ -111,7 +119,7 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 			return TrainOutput{}, fmt.Errorf("sketch features: %w", err)
 		}
 		var merged activities.MergeBinsOutput
-		err = workflow.ExecuteActivity(ctx, a.MergeBins, activities.MergeBinsInput{RunID: in.RunID, Shards: in.Shards, MaxBins: in.Params.MaxBins}).Get(ctx, &merged)
+		err = workflow.ExecuteActivity(ctx, a.MergeBins, activities.MergeBinsInput{RunID: in.RunID, Shards: in.Shards, ShardBlocks: in.ShardBlocks, MaxBins: in.Params.MaxBins}).Get(ctx, &merged)
 		if err != nil {
 			return TrainOutput{}, fmt.Errorf("bins: %w", err)
 		}
@@ -124,16 +132,16 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 		if err := trainBoost(ctx, in, binsKey, &progress, &out); err != nil {
 			return TrainOutput{}, err
 		}
-	} else if err := trainForest(ctx, in, bins, binsKey, &progress, &out); err != nil {
+	} else if err := trainForest(ctx, in, blocks, bins, binsKey, &progress, &out); err != nil {
 		return TrainOutput{}, err
 	}
 
 	progress.Stage, progress.Stages[3].State = "evaluate", Running
-	hists := make([]metrics.ScoreHist, in.Shards)
-	err := fanOut(ctx, in.Shards, in.Window,
+	hists := make([]metrics.ScoreHist, len(blocks))
+	err := fanOut(ctx, len(blocks), in.Window,
 		func(i int) workflow.Future {
 			return workflow.ExecuteActivity(ctx, a.EvaluateForest, activities.EvaluateInput{
-				RunID: in.RunID, Shard: i, Seed: in.Seed, ForestKey: out.ForestKey,
+				RunID: in.RunID, Block: blocks[i], Seed: in.Seed, ForestKey: out.ForestKey,
 			})
 		},
 		func(i int, f workflow.Future) error {
@@ -146,10 +154,10 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 	total := metrics.NewScoreHist(len(hists[0].Pos))
 	for i, h := range hists {
 		if err := total.Merge(h); err != nil {
-			return TrainOutput{}, fmt.Errorf("shard %d: %w", i, err)
+			return TrainOutput{}, fmt.Errorf("shards %d..%d: %w", blocks[i].From, blocks[i].To-1, err)
 		}
 	}
-	err = workflow.ExecuteActivity(ctx, a.WriteHoldoutScores, activities.HoldoutScoresInput{RunID: in.RunID, Shards: in.Shards}).Get(ctx, &out.HoldoutScores)
+	err = workflow.ExecuteActivity(ctx, a.WriteHoldoutScores, activities.HoldoutScoresInput{RunID: in.RunID, Shards: in.Shards, ShardBlocks: in.ShardBlocks}).Get(ctx, &out.HoldoutScores)
 	if err != nil {
 		return TrainOutput{}, fmt.Errorf("holdout scores: %w", err)
 	}
@@ -188,15 +196,15 @@ func trainBoost(ctx workflow.Context, in TrainInput, binsKey string, progress *P
 	return nil
 }
 
-// trainForest grows every shard's trees on the global bins and combines
+// trainForest grows every block's trees on the global bins and combines
 // them (stages "trees" and "combine").
-func trainForest(ctx workflow.Context, in TrainInput, bins *forest.Bins, binsKey string, progress *Progress, out *TrainOutput) error {
+func trainForest(ctx workflow.Context, in TrainInput, blocks []shard.Block, bins *forest.Bins, binsKey string, progress *Progress, out *TrainOutput) error {
 	progress.Stage, progress.Stages[1].State = "trees", Running
-	grown := make([]activities.TrainTreesOutput, in.Shards)
-	err := fanOut(ctx, in.Shards, in.Window,
+	grown := make([]activities.TrainTreesOutput, len(blocks))
+	err := fanOut(ctx, len(blocks), in.Window,
 		func(i int) workflow.Future {
 			return workflow.ExecuteActivity(ctx, a.TrainTrees, activities.TrainTreesInput{
-				RunID: in.RunID, Shard: i, Seed: in.Seed, Params: in.Params, Bins: bins, BinsKey: binsKey,
+				RunID: in.RunID, Block: blocks[i], Seed: in.Seed, Params: in.Params, Bins: bins, BinsKey: binsKey,
 			})
 		},
 		func(i int, f workflow.Future) error {
@@ -207,7 +215,7 @@ func trainForest(ctx workflow.Context, in TrainInput, bins *forest.Bins, binsKey
 		return fmt.Errorf("grow trees: %w", err)
 	}
 	progress.Stages[1].State = Done
-	keys := make([]string, in.Shards)
+	keys := make([]string, len(blocks))
 	var oobRows float64
 	for i, g := range grown {
 		keys[i] = g.Key

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"github.com/promoflow/promoflow/internal/shard"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -42,9 +43,13 @@ const PropensityBoostRows = 120_000
 func (r *run) train(ctx workflow.Context) error {
 	in := r.in
 	r.track.begin(StageTrain, 0)
-	trees := max(in.TreesPerShard, (MinForestTrees+in.Shards-1)/in.Shards)
+	// A forest grows TreesPerShard trees per block (at least
+	// MinForestTrees in all): at most ShardBlocks × TreesPerShard trees
+	// whatever the shard count.
+	blocks := len(shard.Blocks(in.Shards, in.ShardBlocks))
+	trees := max(in.TreesPerShard, (MinForestTrees+blocks-1)/blocks)
 	tin := TrainInput{
-		RunID: in.RunID, Shards: in.Shards, Seed: in.Seed, Window: in.Window,
+		RunID: in.RunID, Shards: in.Shards, ShardBlocks: in.ShardBlocks, Seed: in.Seed, Window: in.Window,
 		Params: forest.Params{Trees: trees, MaxDepth: 8, MinLeaf: 20, Bootstrap: true},
 	}
 	if workflow.GetVersion(ctx, "propensity-boost", workflow.DefaultVersion, 1) == 1 && in.Propensity != ModelForest {
@@ -54,7 +59,7 @@ func (r *run) train(ctx workflow.Context) error {
 	if err := workflow.ExecuteChildWorkflow(cctx, Train, tin).Get(ctx, &r.model); err != nil {
 		return err
 	}
-	r.sum.Models["propensity"] = r.model
+	r.sum.Models.Propensity = &r.model
 	if r.model.Model == ModelBoost {
 		r.track.detail(StageTrain, fmt.Sprintf("%d boosted trees, AUC %.3f", r.model.Trees, r.model.AUC))
 	} else {

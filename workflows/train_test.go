@@ -16,6 +16,7 @@ import (
 	"github.com/promoflow/promoflow/internal/forest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/metrics"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // TestTrainMergesSketches checks that Train merges every shard's sketches
@@ -33,21 +34,21 @@ func TestTrainMergesSketches(t *testing.T) {
 		func(ctx context.Context, in activities.SketchInput) error {
 			sk := []*forest.Sketch{forest.NewSketch(0), forest.NewSketch(0)}
 			for v := range 10 {
-				sk[0].Add(float64(in.Shard*10 + v))
+				sk[0].Add(float64(in.Block.From*10 + v))
 				sk[1].Add(1)
 			}
 			data, err := json.Marshal(sk)
 			if err != nil {
 				return err
 			}
-			return store.Put(ctx, layout.TrainSketch(in.RunID, in.Shard), data)
+			return store.Put(ctx, layout.TrainSketch(in.RunID, in.Block.From), data)
 		})
 	var mu sync.Mutex
 	var seen []*forest.Bins
 	env.OnActivity("TrainTrees", mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
 			if in.Bins != nil || in.BinsKey != layout.TrainBins(in.RunID) {
-				t.Errorf("shard %d: bins %v in the input, key %q: want only the key %q", in.Shard, in.Bins, in.BinsKey, layout.TrainBins(in.RunID))
+				t.Errorf("shard %d: bins %v in the input, key %q: want only the key %q", in.Block.From, in.Bins, in.BinsKey, layout.TrainBins(in.RunID))
 			}
 			var bins *forest.Bins
 			if data, err := store.Get(ctx, in.BinsKey); err != nil {
@@ -59,7 +60,7 @@ func TestTrainMergesSketches(t *testing.T) {
 			seen = append(seen, bins)
 			mu.Unlock()
 			return activities.TrainTreesOutput{Key: "trees", Trees: 2, Rows: 10, Positives: 3,
-				OOB: forest.OOB{N: 10, AUC: 0.6 + 0.1*float64(in.Shard)}}, nil
+				OOB: forest.OOB{N: 10, AUC: 0.6 + 0.1*float64(in.Block.From)}}, nil
 		})
 	env.OnActivity("CombineForest", mock.Anything, mock.Anything).Return(activities.CombineForestOutput{Key: "forest", Trees: 6}, nil)
 	env.OnActivity("EvaluateForest", mock.Anything, mock.Anything).Return(
@@ -67,7 +68,7 @@ func TestTrainMergesSketches(t *testing.T) {
 			h := metrics.NewScoreHist(10)
 			h.Add(0.9, true)
 			h.Add(0.1, false)
-			if in.Shard == 0 {
+			if in.Block.From == 0 {
 				h.Add(0.95, false)
 			}
 			return h, nil
@@ -128,13 +129,13 @@ func TestTrainBoost(t *testing.T) {
 		func(ctx context.Context, in activities.SketchInput) error {
 			sk := []*forest.Sketch{forest.NewSketch(0)}
 			for v := range 10 {
-				sk[0].Add(float64(in.Shard*10 + v))
+				sk[0].Add(float64(in.Block.From*10 + v))
 			}
 			data, err := json.Marshal(sk)
 			if err != nil {
 				return err
 			}
-			return store.Put(ctx, layout.TrainSketch(in.RunID, in.Shard), data)
+			return store.Put(ctx, layout.TrainSketch(in.RunID, in.Block.From), data)
 		})
 	params := boost.Params{LearningRate: 0.2, MinLeaf: 7}
 	boosts := 0
@@ -156,9 +157,9 @@ func TestTrainBoost(t *testing.T) {
 	env.OnActivity("EvaluateForest", mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.EvaluateInput) (metrics.ScoreHist, error) {
 			if in.ForestKey != layout.Booster("r") {
-				t.Errorf("shard %d evaluates %q, want the boosted model", in.Shard, in.ForestKey)
+				t.Errorf("shard %d evaluates %q, want the boosted model", in.Block.From, in.ForestKey)
 			}
-			evaluated[in.Shard] = true
+			evaluated[in.Block.From] = true
 			h := metrics.NewScoreHist(10)
 			h.Add(0.9, true)
 			h.Add(0.1, false)
@@ -179,6 +180,85 @@ func TestTrainBoost(t *testing.T) {
 	}
 	if out.Model != ModelBoost || out.ForestKey != layout.Booster("r") || out.Trees != 40 || out.Rounds != 60 || out.TrainRows != 30 ||
 		out.Sampled != 30 || out.Positives != 9 || out.ValidLoss != 0.5 || out.NHoldout != 6 || out.AUC != 1 || out.Importances["x"] != 1 {
+		t.Errorf("output %+v", out)
+	}
+}
+
+// TestTrainOverBlocks: with more shards than ShardBlocks, Train starts one
+// sketch, one tree and one evaluation activity per block of neighbouring
+// shards (shard.Blocks), tells MergeBins and WriteHoldoutScores how the
+// shards were cut, and the forest has TreesPerShard trees per block.
+func TestTrainOverBlocks(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	store := blob.NewMem()
+	env.RegisterActivity(&activities.Activities{Store: store})
+	const shards, blocks = 10, 4
+	want := []shard.Block{{From: 0, To: 3}, {From: 3, To: 6}, {From: 6, To: 8}, {From: 8, To: 10}}
+	var mu sync.Mutex
+	calls := map[string][]shard.Block{}
+	record := func(name string, b shard.Block) {
+		mu.Lock()
+		calls[name] = append(calls[name], b)
+		mu.Unlock()
+	}
+	env.OnActivity("SketchShard", mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SketchInput) error {
+			record("SketchShard", in.Block)
+			sk := []*forest.Sketch{forest.NewSketch(0)}
+			for v := range 10 {
+				sk[0].Add(float64(in.Block.From*10 + v))
+			}
+			data, err := json.Marshal(sk)
+			if err != nil {
+				return err
+			}
+			return store.Put(ctx, layout.TrainSketch(in.RunID, in.Block.From), data)
+		})
+	env.OnActivity("TrainTrees", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
+			record("TrainTrees", in.Block)
+			return activities.TrainTreesOutput{Key: layout.Trees(in.RunID, in.Block.From), Trees: in.Params.Trees, Rows: 10}, nil
+		})
+	env.OnActivity("CombineForest", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CombineForestInput) (activities.CombineForestOutput, error) {
+			if len(in.Keys) != blocks {
+				t.Errorf("CombineForest of %d keys, want one per block", len(in.Keys))
+			}
+			return activities.CombineForestOutput{Key: "forest", Trees: 4 * len(in.Keys)}, nil
+		})
+	env.OnActivity("EvaluateForest", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EvaluateInput) (metrics.ScoreHist, error) {
+			record("EvaluateForest", in.Block)
+			h := metrics.NewScoreHist(10)
+			h.Add(0.9, true)
+			h.Add(0.1, false)
+			return h, nil
+		})
+	env.OnActivity("WriteHoldoutScores", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.HoldoutScoresInput) (string, error) {
+			if in.Shards != shards || in.ShardBlocks != blocks {
+				t.Errorf("WriteHoldoutScores input %+v", in)
+			}
+			return "scores", nil
+		})
+
+	env.ExecuteWorkflow(Train, TrainInput{RunID: "r", Shards: shards, ShardBlocks: blocks, Seed: 1, Window: 2, Params: forest.Params{Trees: 4, MaxBins: 16}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var out TrainOutput
+	if err := env.GetWorkflowResult(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"SketchShard", "TrainTrees", "EvaluateForest"} {
+		got := slices.Clone(calls[name])
+		slices.SortFunc(got, func(a, b shard.Block) int { return a.From - b.From })
+		if !slices.Equal(got, want) {
+			t.Errorf("%s ran on %v, want the blocks %v", name, got, want)
+		}
+	}
+	if out.Trees != 16 || out.TrainRows != 40 || out.NHoldout != 8 || out.AUC != 1 {
 		t.Errorf("output %+v", out)
 	}
 }

@@ -21,54 +21,15 @@ import (
 	"go.temporal.io/sdk/log"
 )
 
-// Stage names, as the Regenerate workflow reports them.
-const (
-	StageIngest   = "ingest"
-	StageFeatures = "features"
-	StageSegment  = "segment"
-	StageTrain    = "train"
-	StageDecide   = "decide"
-	StagePublish  = "publish"
-	StageUplift   = "uplift"
-	StageEvaluate = "evaluate" // the Evaluate workflow
-	StageSimulate = "simulate" // the Simulate workflow's world
-	StageLive     = "live"     // live campaigns (LiveCampaign, LiveSlice)
-)
-
-// stages maps activity types to the stage of the regeneration they run in.
-var stages = map[string]string{
-	"IngestPlan": StageIngest, "IngestSplit": StageIngest, "IngestFinalize": StageIngest, "IngestRejects": StageIngest, "DeleteStaged": StageIngest,
-	"Profile": StageFeatures, "Vocabulary": StageFeatures, "Features": StageFeatures, "Quantiles": StageFeatures,
-	"KMeansChooseK": StageSegment, "KMeansSample": StageSegment, "KMeansGather": StageSegment, "KMeansWeigh": StageSegment,
-	"KMeansReduce": StageSegment, "KMeansStep": StageSegment, "SegmentAssign": StageSegment, "SegmentTerms": StageSegment,
-	"SketchTrain": StageTrain, "SketchShard": StageTrain, "MergeBins": StageTrain, "TrainTrees": StageTrain, "TrainBoost": StageTrain, "CombineForest": StageTrain, "EvaluateForest": StageTrain,
-	"WriteHoldoutScores": StageTrain,
-	"Decide":             StageDecide,
-	"DecidePrepare":      StageDecide, "DecideHistory": StageDecide, "DecideTrainUplift": StageDecide, "DecideScore": StageDecide, "DecideCurve": StageDecide,
-	"DecideAssign": StageDecide, "DecideUpgrades": StageDecide,
-	"PublishFeatures": StagePublish, "Publish": StagePublish, "WriteSummary": StagePublish, "RecordContacts": StagePublish, "WriteReport": StagePublish,
-	"UpliftPrepare": StageUplift, "UpliftFold": StageUplift, "UpliftEvaluate": StageUplift,
-	"ResolveInputs": StageIngest, "EvaluateCampaign": StageEvaluate, "SimulateWeek": StageSimulate, "SimulateDrop": StageSimulate, "AwaitHistory": StageSimulate,
-	"ResolveKeys": StageIngest, // opt-out and history prefixes, listed when a run starts
-	"LiveResolve": StageLive, "LiveScore": StageLive, "LiveFlush": StageLive, "LivePublish": StageLive,
-}
-
-// StageOf returns the stage an activity type runs in; an activity that is
-// not in the table is its own stage (its type in lower case would hide
-// it, so the type is kept as it is).
-func StageOf(activityType string) string {
-	if s, ok := stages[activityType]; ok {
-		return s
-	}
-	return activityType
-}
-
 // Fields are the fields of one activity's log lines.
 type Fields struct {
 	Run   string // the input's RunID, else the workflow ID
 	Stage string
-	Shard int // -1: not a per-shard activity
-	Split int // -1: not a split of an input
+	Shard int // -1: not a per-shard activity; a block's first shard
+	// Shards is the number of shards of a block of more than one
+	// (shard.Block), 0 otherwise.
+	Shards int
+	Split  int // -1: not a split of an input
 }
 
 // Args returns the fields as slog/Temporal key-value pairs: run, stage,
@@ -81,18 +42,21 @@ func (f Fields) Args() []any {
 	} else {
 		args = append(args, "shard", nil)
 	}
+	if f.Shards > 1 {
+		args = append(args, "shards", f.Shards)
+	}
 	if f.Split >= 0 {
 		args = append(args, "split", f.Split)
 	}
 	return args
 }
 
-// FieldsOf reads the fields of an activity of type typ from its decoded
-// arguments: the first struct argument's RunID (string), Shard and Split
-// (integers) fields, where it has them. workflowID stands in for a
+// FieldsOf reads the fields of an activity of the given stage from its
+// decoded arguments: the first struct argument's RunID (string), Shard and
+// Split (integers) and Block (shard.Block) fields, where it has them. workflowID stands in for a
 // missing RunID.
-func FieldsOf(typ, workflowID string, args []any) Fields {
-	f := Fields{Run: workflowID, Stage: StageOf(typ), Shard: -1, Split: -1}
+func FieldsOf(stage, workflowID string, args []any) Fields {
+	f := Fields{Run: workflowID, Stage: stage, Shard: -1, Split: -1}
 	for _, a := range args {
 		v := reflect.ValueOf(a)
 		for v.Kind() == reflect.Pointer && !v.IsNil() {
@@ -107,6 +71,17 @@ func FieldsOf(typ, workflowID string, args []any) Fields {
 		if s := v.FieldByName("Shard"); s.IsValid() && s.CanInt() {
 			f.Shard = int(s.Int())
 		}
+		// A block of shards (shard.Block): its first shard, and its size
+		// when it has more than one.
+		if b := v.FieldByName("Block"); b.IsValid() && b.Kind() == reflect.Struct {
+			from, to := b.FieldByName("From"), b.FieldByName("To")
+			if from.IsValid() && to.IsValid() && from.CanInt() && to.CanInt() && to.Int() > from.Int() {
+				f.Shard = int(from.Int())
+				if n := int(to.Int() - from.Int()); n > 1 {
+					f.Shards = n
+				}
+			}
+		}
 		if s := v.FieldByName("Split"); s.IsValid() && s.CanInt() {
 			f.Split = int(s.Int())
 		}
@@ -118,17 +93,21 @@ func FieldsOf(typ, workflowID string, args []any) Fields {
 // Interceptor is the worker interceptor that adds the fields.
 type Interceptor struct {
 	interceptor.WorkerInterceptorBase
+	// StageOf names the stage of an activity type (workflows.StageOf, the
+	// stage table's one home); nil makes every type its own stage.
+	StageOf func(activityType string) string
 }
 
 // InterceptActivity wraps every activity.
-func (*Interceptor) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
-	return &inbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}}
+func (w *Interceptor) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &inbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, stageOf: w.StageOf}
 }
 
 type fieldsKey struct{}
 
 type inbound struct {
 	interceptor.ActivityInboundInterceptorBase
+	stageOf func(string) string
 }
 
 func (i *inbound) Init(outbound interceptor.ActivityOutboundInterceptor) error {
@@ -137,7 +116,11 @@ func (i *inbound) Init(outbound interceptor.ActivityOutboundInterceptor) error {
 
 func (i *inbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (res any, err error) {
 	info := activity.GetInfo(ctx)
-	f := FieldsOf(info.ActivityType.Name, info.WorkflowExecution.ID, in.Args)
+	stage := info.ActivityType.Name
+	if i.stageOf != nil {
+		stage = i.stageOf(stage)
+	}
+	f := FieldsOf(stage, info.WorkflowExecution.ID, in.Args)
 	ctx = context.WithValue(ctx, fieldsKey{}, f)
 	logger := activity.GetLogger(ctx)
 	// Local activities (a live decision's scoring, one per request) log

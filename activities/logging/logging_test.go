@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/testenv"
 )
 
@@ -33,23 +34,40 @@ type splitInput struct {
 
 type keysInput struct{ Keys []string }
 
+type blockInput struct {
+	RunID string
+	Block shard.Block
+}
+
+// testStages is the worker's stage table in these tests (workflows.StageOf
+// in a real worker).
+func testStages(activityType string) string {
+	switch activityType {
+	case "Features", "Quantiles":
+		return "features"
+	}
+	return activityType
+}
+
 func TestFieldsOf(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		typ  string
-		args []any
-		want Fields
+		name  string
+		stage string
+		args  []any
+		want  Fields
 	}{
-		{"per shard", "Features", []any{shardInput{RunID: "r1", Shard: 7}}, Fields{"r1", StageFeatures, 7, -1}},
-		{"pointer", "KMeansStep", []any{&shardInput{RunID: "r1", Shard: 0}}, Fields{"r1", StageSegment, 0, -1}},
-		{"split", "IngestSplit", []any{splitInput{RunID: "r2", Split: 3}}, Fields{"r2", StageIngest, -1, 3}},
-		{"no run id: workflow id", "Quantiles", []any{keysInput{}}, Fields{"wf", StageFeatures, -1, -1}},
-		{"empty run id", "Decide", []any{shardInput{Shard: 2}}, Fields{"wf", StageDecide, 2, -1}},
-		{"no struct", "WriteSummary", []any{"x", 3}, Fields{"wf", StagePublish, -1, -1}},
-		{"unknown type", "Evaluate", nil, Fields{"wf", "Evaluate", -1, -1}},
+		{"per shard", "features", []any{shardInput{RunID: "r1", Shard: 7}}, Fields{"r1", "features", 7, 0, -1}},
+		{"block of one", "features", []any{blockInput{RunID: "r1", Block: shard.Block{From: 5, To: 6}}}, Fields{"r1", "features", 5, 0, -1}},
+		{"block of 16", "segment", []any{blockInput{RunID: "r1", Block: shard.Block{From: 32, To: 48}}}, Fields{"r1", "segment", 32, 16, -1}},
+		{"pointer", "segment", []any{&shardInput{RunID: "r1", Shard: 0}}, Fields{"r1", "segment", 0, 0, -1}},
+		{"split", "ingest", []any{splitInput{RunID: "r2", Split: 3}}, Fields{"r2", "ingest", -1, 0, 3}},
+		{"no run id: workflow id", "features", []any{keysInput{}}, Fields{"wf", "features", -1, 0, -1}},
+		{"empty run id", "decide", []any{shardInput{Shard: 2}}, Fields{"wf", "decide", 2, 0, -1}},
+		{"no struct", "publish", []any{"x", 3}, Fields{"wf", "publish", -1, 0, -1}},
+		{"no arguments", "Evaluate", nil, Fields{"wf", "Evaluate", -1, 0, -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := FieldsOf(tc.typ, "wf", tc.args); got != tc.want {
+			if got := FieldsOf(tc.stage, "wf", tc.args); got != tc.want {
 				t.Errorf("FieldsOf = %+v, want %+v", got, tc.want)
 			}
 		})
@@ -114,7 +132,7 @@ func TestWorkerLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	w := worker.New(c, "logging", worker.Options{Interceptors: []interceptor.WorkerInterceptor{&Interceptor{}}})
+	w := worker.New(c, "logging", worker.Options{Interceptors: []interceptor.WorkerInterceptor{&Interceptor{StageOf: testStages}}})
 	w.RegisterWorkflow(fanOut)
 	w.RegisterActivity(Features)
 	w.RegisterActivity(Quantiles)
@@ -158,13 +176,13 @@ func TestWorkerLogs(t *testing.T) {
 		}
 		switch l.Type {
 		case "Features":
-			if *l.Run != "run-7" || *l.Stage != StageFeatures || l.Shard == nil {
+			if *l.Run != "run-7" || *l.Stage != "features" || l.Shard == nil {
 				t.Errorf("features line: %s", sc.Text())
 			} else {
 				shards[*l.Shard]++
 			}
 		case "Quantiles":
-			if *l.Run != "wf-logging" || *l.Stage != StageFeatures || l.Shard != nil {
+			if *l.Run != "wf-logging" || *l.Stage != "features" || l.Shard != nil {
 				t.Errorf("quantiles line: %s", sc.Text())
 			}
 		}

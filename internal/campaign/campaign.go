@@ -34,6 +34,22 @@ const (
 
 var kinds = map[string]bool{Discount: true, Coupon: true, FlashPrice: true, Gift: true, FreeShipping: true, MemberPrice: true, Points: true, Bundle: true}
 
+// None is the one spelling of "no offer": the offer, channel and source of
+// users who get nothing in a plan or a live decision, and the holdout offer
+// of users who were not held out.
+const None = "none"
+
+// Face is what one redemption of o costs on an order (or basket) worth
+// value: the share of it for rate kinds, the fixed amount otherwise. It is
+// the offer's one cost model, used by the decision, the evaluation and the
+// simulator alike.
+func (o Offer) Face(value float64) float64 {
+	if RateKind(o.Kind) {
+		return o.Rate * value
+	}
+	return o.Fixed
+}
+
 // RateKind reports whether kind costs a share of the basket rather than a
 // fixed amount.
 func RateKind(kind string) bool {

@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,29 @@ func TestBadFiles(t *testing.T) {
 	} {
 		if err := tc.cat.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestFace: rate kinds cost their share of the order, the others their
+// fixed amount whatever the order.
+func TestFace(t *testing.T) {
+	for _, tc := range []struct {
+		offer Offer
+		value float64
+		want  float64
+	}{
+		{Offer{Kind: Discount, Rate: 0.1}, 80, 8},
+		{Offer{Kind: FlashPrice, Rate: 0.25}, 40, 10},
+		{Offer{Kind: MemberPrice, Rate: 0.05}, 200, 10},
+		{Offer{Kind: Points, Rate: 0.02}, 50, 1},
+		{Offer{Kind: Bundle, Rate: 0.15}, 0, 0},
+		{Offer{Kind: Coupon, Fixed: 5}, 80, 5},
+		{Offer{Kind: Gift, Fixed: 12}, 0, 12},
+		{Offer{Kind: FreeShipping, Fixed: 4.5}, 1000, 4.5},
+	} {
+		if got := tc.offer.Face(tc.value); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("%s (rate %v, fixed %v) on %v = %v, want %v", tc.offer.Kind, tc.offer.Rate, tc.offer.Fixed, tc.value, got, tc.want)
 		}
 	}
 }

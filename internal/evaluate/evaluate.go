@@ -14,7 +14,6 @@ import (
 	"sort"
 
 	"github.com/promoflow/promoflow/internal/campaign"
-	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/policy"
 )
 
@@ -31,7 +30,7 @@ type Row struct {
 	// with the whole segment's control group.
 	Propensity float64
 	// AssignmentProbability is the plan's probability of what the user
-	// got (Offer, or no offer when Control or Offer is plan.None).
+	// got (Offer, or no offer when Control or Offer is campaign.None).
 	AssignmentProbability float64
 	Responded             bool    // bought in the campaign window
 	Conversions           int64   // orders in the campaign window
@@ -220,7 +219,7 @@ func Measure(rows []Row, catalog []campaign.Offer, margin float64) (*Result, err
 			sc.Add(r)
 			res.SegmentControl[r.Segment] = sc
 		}
-		if r.Offer == plan.None || r.Offer == "" {
+		if r.Offer == campaign.None || r.Offer == "" {
 			continue
 		}
 		o, ok := offers[r.Offer]
@@ -238,7 +237,7 @@ func Measure(rows []Row, catalog []campaign.Offer, margin float64) (*Result, err
 			e.Treated.Add(r)
 			e.Predicted += r.Predicted
 			if r.Responded {
-				e.Cost += Cost(o, r.Revenue)
+				e.Cost += o.Face(r.Revenue)
 			}
 		}
 		if !r.Control {
@@ -258,7 +257,7 @@ func Measure(rows []Row, catalog []campaign.Offer, margin float64) (*Result, err
 	var score, y []float64
 	var treated []bool
 	for _, r := range rows {
-		if r.Offer == plan.None || r.Offer == "" {
+		if r.Offer == campaign.None || r.Offer == "" {
 			continue
 		}
 		score = append(score, r.Predicted)
@@ -272,21 +271,13 @@ func Measure(rows []Row, catalog []campaign.Offer, margin float64) (*Result, err
 	return res, nil
 }
 
-// Cost is what one redemption of o costs on an order of revenue.
-func Cost(o campaign.Offer, revenue float64) float64 {
-	if campaign.RateKind(o.Kind) {
-		return o.Rate * revenue
-	}
-	return o.Fixed
-}
-
 // calibration bins users with an offer by quantiles of predicted
 // incremental revenue and compares the mean prediction with the realised
 // revenue lift (treated minus control of the same bin).
 func calibration(rows []Row, bins int) []CalibrationBin {
 	var idx []int
 	for i, r := range rows {
-		if r.Offer != plan.None && r.Offer != "" {
+		if r.Offer != campaign.None && r.Offer != "" {
 			idx = append(idx, i)
 		}
 	}

@@ -22,9 +22,9 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/evaluate"
-	"github.com/promoflow/promoflow/internal/plan"
 )
 
 // ControlArm is the arm of users who got no offer: held out, or not chosen.
@@ -54,7 +54,7 @@ type Row struct {
 // offer (probability 1, no offer) teach nothing about offers: they are
 // counted in skipped. Plans without logged probabilities (written before
 // the plan had them) cannot feed the history: ErrNoProbabilities.
-func FromPlan(rows []evaluate.Row, campaign, runID string, start, end time.Time) (out []Row, skipped int, err error) {
+func FromPlan(rows []evaluate.Row, campaignID, runID string, start, end time.Time) (out []Row, skipped int, err error) {
 	for i, r := range rows {
 		p := r.AssignmentProbability
 		if math.IsNaN(p) {
@@ -63,7 +63,7 @@ func FromPlan(rows []evaluate.Row, campaign, runID string, start, end time.Time)
 		if !(p > 0 && p <= 1) {
 			return nil, 0, fmt.Errorf("history: plan row %d (user %s): assignment_probability %v not in (0, 1]", i+1, r.UserID, p)
 		}
-		treated := !r.Control && r.Offer != plan.None && r.Offer != ""
+		treated := !r.Control && r.Offer != campaign.None && r.Offer != ""
 		if !r.Control && !treated && p == 1 {
 			skipped++
 			continue
@@ -73,7 +73,7 @@ func FromPlan(rows []evaluate.Row, campaign, runID string, start, end time.Time)
 			arm = r.Offer
 		}
 		out = append(out, Row{
-			UserID: r.UserID, Campaign: campaign, Arm: arm, SentAt: start, Probability: p,
+			UserID: r.UserID, Campaign: campaignID, Arm: arm, SentAt: start, Probability: p,
 			Responded: r.Responded, Conversions: r.Conversions, Revenue: r.Revenue,
 			Explore: r.Explore, Holdout: r.Control, WindowStart: start, WindowEnd: end, RunID: runID,
 		})

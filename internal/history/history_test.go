@@ -9,8 +9,8 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/evaluate"
-	"github.com/promoflow/promoflow/internal/plan"
 )
 
 func TestFromPlanWriteRead(t *testing.T) {
@@ -20,8 +20,8 @@ func TestFromPlanWriteRead(t *testing.T) {
 		{UserID: "u1", Offer: "coupon5", AssignmentProbability: 0.76, Responded: true, Conversions: 2, Revenue: 80},
 		{UserID: "u2", Offer: "coupon5", Control: true, AssignmentProbability: 0.2},
 		{UserID: "u3", Offer: "discount10", Explore: true, AssignmentProbability: 0.01, Responded: true, Conversions: 1, Revenue: 12.5},
-		{UserID: "u4", Offer: plan.None, AssignmentProbability: 0.96},
-		{UserID: "u5", Offer: plan.None, AssignmentProbability: 1}, // outside the audience
+		{UserID: "u4", Offer: campaign.None, AssignmentProbability: 0.96},
+		{UserID: "u5", Offer: campaign.None, AssignmentProbability: 1}, // outside the audience
 	}
 	got, skipped, err := FromPlan(rows, "weekly-2026-W49", "weekly-run", start, end)
 	if err != nil {

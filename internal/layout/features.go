@@ -8,13 +8,14 @@ import (
 
 // Keys of the features and segment stages (docs/FEATURES.md).
 
-// ProfileTerms is shard i's document frequencies of terms (the profile
-// pass's map output).
+// ProfileTerms is the document frequencies of terms of the block of shards
+// that starts at shard i (the profile pass's map output).
 func ProfileTerms(run string, i int) string {
 	return fmt.Sprintf("%sprofile/terms/%s.arrow", Run(run), shard.Key(i))
 }
 
-// ProfilePrices is shard i's purchase lines by item and unit price.
+// ProfilePrices is the purchase lines by item and unit price of the block
+// of shards that starts at shard i.
 func ProfilePrices(run string, i int) string {
 	return fmt.Sprintf("%sprofile/prices/%s.arrow", Run(run), shard.Key(i))
 }
@@ -26,14 +27,15 @@ func Vocabulary(run string) string { return Run(run) + "profile/vocabulary.arrow
 // RefPrices is every item's reference unit price.
 func RefPrices(run string) string { return Run(run) + "profile/ref_prices.arrow" }
 
-// Sample is shard i's seeded sample of feature rows, for global quantiles
-// and the choice of k.
+// Sample is the seeded sample of feature rows of the block of shards that
+// starts at shard i, for global quantiles and the choice of k.
 func Sample(run string, i int) string {
 	return fmt.Sprintf("%sprofile/sample/%s.arrow", Run(run), shard.Key(i))
 }
 
-// KMeansRound is shard i's candidate points of k-means|| round r: the
-// points its shard would choose, a superset of the final choice.
+// KMeansRound is the candidate points of k-means|| round r of the block of
+// shards that starts at shard i: the points the block would choose, a
+// superset of the final choice.
 func KMeansRound(run string, r, i int) string {
 	return fmt.Sprintf("%smodels/kmeans/init/round=%02d/%s.arrow", Run(run), r, shard.Key(i))
 }
@@ -48,7 +50,8 @@ func Segments(run string, i int) string {
 	return fmt.Sprintf("%ssegments/%s.arrow", Run(run), shard.Key(i))
 }
 
-// SegmentTerms is shard i's interests summed per segment.
+// SegmentTerms is the interests summed per segment of the block of shards
+// that starts at shard i.
 func SegmentTerms(run string, i int) string {
 	return fmt.Sprintf("%ssegments/terms/%s.arrow", Run(run), shard.Key(i))
 }

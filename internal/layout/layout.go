@@ -6,13 +6,35 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/promoflow/promoflow/internal/shard"
 )
 
+// RawRoot is the prefix of every delivered input: promoflow reads under it
+// and never writes over what is there.
+const RawRoot = "raw/"
+
+// RawDir is the prefix of a dataset's (or a template's) inputs:
+// raw/<dataset>/, where a schedule's runs look for the newest drop.
+func RawDir(dataset string) string { return RawRoot + dataset + "/" }
+
 // Raw is where a delivered input file lives: raw/<dataset>/<name>. Inputs
 // there are never modified.
-func Raw(dataset, name string) string { return "raw/" + dataset + "/" + name }
+func Raw(dataset, name string) string { return RawDir(dataset) + name }
+
+// Upload is where the starter uploads a local file under prefix: a folder
+// named by the first 16 hex digits of the file's SHA-256, so the same file
+// is uploaded once and a changed one never replaces it.
+func Upload(prefix, sha256Hex, name string) string {
+	return strings.TrimSuffix(prefix, "/") + "/" + sha256Hex[:16] + "/" + name
+}
+
+// Drop is a dated delivery under prefix: <prefix><YYYY-MM-DD>/<name> (the
+// simulator's weekly drops; a schedule's run reads the newest).
+func Drop(prefix string, day time.Time, name string) string {
+	return prefix + day.UTC().Format(time.DateOnly) + "/" + name
+}
 
 // Run is the prefix of everything one run writes.
 func Run(run string) string { return "runs/" + run + "/" }
@@ -96,8 +118,11 @@ func History(template, campaign string) string {
 	return HistoryDir(template) + campaign + ".parquet"
 }
 
+// CampaignsRoot is the prefix of every published campaign.
+const CampaignsRoot = "campaigns/"
+
 // Campaign is the prefix of a published campaign.
-func Campaign(campaign string) string { return "campaigns/" + campaign + "/" }
+func Campaign(campaign string) string { return CampaignsRoot + campaign + "/" }
 
 // Source turns an input's key into the short name its pieces and rejects
 // carry: its position among the run's inputs and its base name without

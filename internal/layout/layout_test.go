@@ -1,6 +1,9 @@
 package layout
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestKeys(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
@@ -13,6 +16,11 @@ func TestKeys(t *testing.T) {
 		{Scores("r", 0), "runs/r/scores/shard=0000.arrow"},
 		{Campaign("weekly-2026-W48") + "plan.parquet", "campaigns/weekly-2026-W48/plan.parquet"},
 		{Raw("demo", "events.csv.gz"), "raw/demo/events.csv.gz"},
+		{RawDir("weekly"), "raw/weekly/"},
+		{Upload("raw/demo/", "0123456789abcdef0123", "events.csv.gz"), "raw/demo/0123456789abcdef/events.csv.gz"},
+		{Upload("raw/demo", "0123456789abcdef0123", "events.csv.gz"), "raw/demo/0123456789abcdef/events.csv.gz"},
+		{Drop("raw/sim/", time.Date(2026, 3, 1, 23, 0, 0, 0, time.FixedZone("x", -3600)), "events.csv.gz"), "raw/sim/2026-03-02/events.csv.gz"},
+		{CampaignsRoot, "campaigns/"},
 		{IngestDir("r"), "runs/r/ingest/"},
 		{Staged("r", "000-e", 2, 3, 1, 4), "runs/r/ingest/000-e/split=0002/chunk=00003/shard=0001.arrow"},
 		{Staged("r", "000-e", 2, 3, 4, 4), "runs/r/ingest/000-e/split=0002/chunk=00003/anonymous.arrow"},

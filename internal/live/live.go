@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/strategy"
 )
@@ -95,7 +96,7 @@ type Decision struct {
 	Event      string    `json:"event"`
 	At         time.Time `json:"at"`
 	Segment    string    `json:"segment"`
-	Offer      string    `json:"offer"` // strategy.None for no offer
+	Offer      string    `json:"offer"` // campaign.None for no offer
 	Channel    string    `json:"channel"`
 	Cost       float64   `json:"cost"`    // expected cost, counted against the budget
 	Revenue    float64   `json:"revenue"` // expected incremental revenue
@@ -160,7 +161,7 @@ func (s *Slice) Decide(p *strategy.Params, pace Pacing, u strategy.Scored, req R
 	s.Decisions++
 	d := Decision{
 		Seq: s.Decisions, UserID: req.UserID, Event: req.Event, At: now.UTC(), Segment: u.Segment,
-		Offer: strategy.None, Channel: strategy.None, Source: strategy.None, Holdout: strategy.None,
+		Offer: campaign.None, Channel: campaign.None, Source: campaign.None, Holdout: campaign.None,
 		Propensity: u.Prop, Probability: 1, Lambda: s.Lambda,
 	}
 	switch {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/features"
-	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/strategy"
 )
 
@@ -68,10 +67,10 @@ func TestDecideNeverExceedsBudget(t *testing.T) {
 		switch {
 		case d.Control:
 			controls++
-			if d.Offer != plan.None || d.Cost != 0 {
+			if d.Offer != campaign.None || d.Cost != 0 {
 				t.Fatalf("control decision with an offer: %+v", d)
 			}
-		case d.Offer != plan.None:
+		case d.Offer != campaign.None:
 			offers++
 			if d.Explore {
 				explores++
@@ -130,7 +129,7 @@ func TestDecideRules(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := Slice{Budget: 10}
 			d := s.Decide(p, pace, c.u, Request{UserID: "a", Event: Lapsed}, c.at)
-			if d.Reason != c.reason || d.Offer != plan.None || d.Probability != 1 || s.Spent != 0 || s.Decisions != 1 {
+			if d.Reason != c.reason || d.Offer != campaign.None || d.Probability != 1 || s.Spent != 0 || s.Decisions != 1 {
 				t.Errorf("decision %+v, slice %+v", d, s)
 			}
 		})
@@ -146,7 +145,7 @@ func TestDecideRules(t *testing.T) {
 		}
 		first := s.Decide(p, pace, scored(p, id), Request{UserID: id, Event: CartAbandoned}, in)
 		second := s.Decide(p, pace, scored(p, id), Request{UserID: id, Event: CartAbandoned}, in)
-		if first.Offer == plan.None || !second.Capped || second.Offer != plan.None || s.Offers != 1 || s.Capped != 1 {
+		if first.Offer == campaign.None || !second.Capped || second.Offer != campaign.None || s.Offers != 1 || s.Capped != 1 {
 			t.Errorf("first %+v, second %+v", first, second)
 		}
 	})
@@ -160,7 +159,7 @@ func TestDecideRules(t *testing.T) {
 			}
 		}
 		d := s.Decide(p, pace, scored(p, id), Request{UserID: id, Event: CartAbandoned}, in)
-		if d.Offer != plan.None || s.Spent != 0 || d.Reason != "budget: pacing allows 0.01 now" {
+		if d.Offer != campaign.None || s.Spent != 0 || d.Reason != "budget: pacing allows 0.01 now" {
 			t.Errorf("decision %+v", d)
 		}
 		// The user may still get an offer later: no cap.
@@ -219,11 +218,11 @@ func TestApplyEvent(t *testing.T) {
 func TestPlanRowsOneRowPerUser(t *testing.T) {
 	ds := []Decision{
 		{Slice: 1, Seq: 2, UserID: "b", Offer: "pct10", Cost: 3, Probability: 0.9},
-		{Slice: 1, Seq: 1, UserID: "b", Offer: plan.None, Reason: "budget", Probability: 0.9},
-		{Slice: 1, Seq: 3, UserID: "b", Offer: plan.None, Capped: true, Probability: 1},
-		{Slice: 0, Seq: 1, UserID: "a", Offer: plan.None, Control: true, Holdout: "ship", Probability: 0.1},
-		{Slice: 0, Seq: 2, UserID: "c", Offer: plan.None, Reason: "no offer pays for itself", Probability: 0.905},
-		{Slice: 0, Seq: 3, UserID: "c", Offer: plan.None, Reason: "again", Probability: 0.905},
+		{Slice: 1, Seq: 1, UserID: "b", Offer: campaign.None, Reason: "budget", Probability: 0.9},
+		{Slice: 1, Seq: 3, UserID: "b", Offer: campaign.None, Capped: true, Probability: 1},
+		{Slice: 0, Seq: 1, UserID: "a", Offer: campaign.None, Control: true, Holdout: "ship", Probability: 0.1},
+		{Slice: 0, Seq: 2, UserID: "c", Offer: campaign.None, Reason: "no offer pays for itself", Probability: 0.905},
+		{Slice: 0, Seq: 3, UserID: "c", Offer: campaign.None, Reason: "again", Probability: 0.905},
 	}
 	rows := PlanRows(ds, "c1", t0, t0.Add(time.Hour))
 	if len(rows) != 3 || rows[0].UserID != "a" || rows[1].UserID != "b" || rows[2].UserID != "c" {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/plan"
 )
 
@@ -41,4 +42,4 @@ func PlanRows(ds []Decision, campaign string, start, end time.Time) []plan.Row {
 
 // counts reports whether a decision is the user's answer that counts: an
 // offer or the control holdout.
-func counts(d Decision) bool { return !d.Capped && (d.Control || d.Offer != plan.None) }
+func counts(d Decision) bool { return !d.Capped && (d.Control || d.Offer != campaign.None) }

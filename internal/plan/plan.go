@@ -17,28 +17,23 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 )
 
-// None is the one spelling of "no offer" in a plan: the offer, channel and
-// source of users who get nothing, and the holdout offer of users who were
-// not held out.
-const None = "none"
-
 // Row is one user's line of the plan.
 type Row struct {
 	UserID                     string
 	Segment                    string
-	Offer                      string // the offer sent; None for control users and users who get nothing
-	Channel                    string // the offer's channel; None without an offer
+	Offer                      string // the offer sent; campaign.None for control users and users who get nothing
+	Channel                    string // the offer's channel; campaign.None without an offer
 	ExpectedIncrementalRevenue float64
 	ExpectedCost               float64 // zero without an offer: the column sums to the budget used
 	Control                    bool    // held out: never contacted
-	HoldoutOffer               string  // a control user's offer had they not been held out; None otherwise
+	HoldoutOffer               string  // a control user's offer had they not been held out; campaign.None otherwise
 	// HoldoutExpectedIncrementalRevenue is, for a control user, the
 	// expected incremental revenue of HoldoutOffer (what the evaluation's
 	// calibration compares with the treated); zero otherwise.
 	HoldoutExpectedIncrementalRevenue float64
 	Explore                           bool    // the offer was drawn at random (exploration), not chosen
 	Reasons                           string  // the two or three features or rules that drove the choice
-	Source                            string  // where the estimate came from: uplift, state or prior; None without an offer
+	Source                            string  // where the estimate came from: uplift, state or prior; campaign.None without an offer
 	Propensity                        float64 // predicted probability of purchase without an offer
 	// AssignmentProbability is the probability that the decision's
 	// randomization (control group, exploration) gave this user what the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"github.com/promoflow/promoflow/internal/campaign"
 	"os"
 	"slices"
 	"strings"
@@ -20,10 +21,10 @@ var (
 	end   = start.AddDate(0, 0, 7)
 	rows  = []Row{
 		{UserID: "u1", Segment: "loyal", Offer: "coupon5", Channel: "email", Propensity: 0.25, ExpectedIncrementalRevenue: 3.5, ExpectedCost: 1.25,
-			HoldoutOffer: None, Source: "uplift", Reasons: "low propensity 0.25; basket 50", AssignmentProbability: 0.7625, CampaignID: "weekly-2026-W49", WindowStart: start, WindowEnd: end},
-		{UserID: "u2", Segment: "new", Offer: None, Channel: None, Source: None, Propensity: 0.9, Control: true, HoldoutOffer: "coupon5", HoldoutExpectedIncrementalRevenue: 2.25,
+			HoldoutOffer: campaign.None, Source: "uplift", Reasons: "low propensity 0.25; basket 50", AssignmentProbability: 0.7625, CampaignID: "weekly-2026-W49", WindowStart: start, WindowEnd: end},
+		{UserID: "u2", Segment: "new", Offer: campaign.None, Channel: campaign.None, Source: campaign.None, Propensity: 0.9, Control: true, HoldoutOffer: "coupon5", HoldoutExpectedIncrementalRevenue: 2.25,
 			Reasons: "high, \"quoted\"", AssignmentProbability: 0.2, CampaignID: "weekly-2026-W49", WindowStart: start, WindowEnd: end},
-		{UserID: "u3", Segment: "new", Offer: "flash20", Channel: "app", Explore: true, HoldoutOffer: None, Source: "prior", Reasons: "exploration",
+		{UserID: "u3", Segment: "new", Offer: "flash20", Channel: "app", Explore: true, HoldoutOffer: campaign.None, Source: "prior", Reasons: "exploration",
 			AssignmentProbability: 0.01, CampaignID: "weekly-2026-W49", WindowStart: start, WindowEnd: end},
 	}
 )

@@ -225,8 +225,8 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	if err := json.Unmarshal(stdout.Bytes(), &r.sum); err != nil {
 		t.Fatalf("starter's summary: %v\n%s", err, stdout.String())
 	}
-	if m, ok := r.sum.Models["propensity"].(map[string]any); ok {
-		r.auc, _ = m["auc"].(float64)
+	if m := r.sum.Models.Propensity; m != nil {
+		r.auc = m.AUC
 	}
 	// The plan, kept beside the input with its hash: a change that should
 	// not alter the decision must leave the hash as it was.

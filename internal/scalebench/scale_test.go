@@ -31,7 +31,6 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/promoflow/promoflow/activities/logging"
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/synth"
 	"github.com/promoflow/promoflow/internal/testenv"
@@ -363,7 +362,7 @@ func overhead(t *testing.T, c client.Client, id string) map[string]float64 {
 				started[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = at
 			case enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
 				s := ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()
-				stage := logging.StageOf(typ[s])
+				stage := workflows.StageOf(typ[s])
 				wait[stage] += started[s].Sub(scheduled[s])
 				total[stage] += at.Sub(scheduled[s])
 			}

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/promoflow/promoflow/internal/campaign"
-	"github.com/promoflow/promoflow/internal/evaluate"
-	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/synth"
 )
@@ -41,12 +39,12 @@ func Truth(cfg synth.Config, id string, basket float64) (User, error) {
 // times the incremental revenue, minus the cost of every redemption
 // (including those who would have bought anyway). Offer "none" is 0.
 func Profit(u User, o campaign.Offer, margin float64) float64 {
-	if o.ID == "" || o.ID == plan.None {
+	if o.ID == "" || o.ID == campaign.None {
 		return 0
 	}
 	l := u.Uplift[o.ID]
 	redeem := math.Min(math.Max(u.Base+l, 0), 1)
-	return margin*l*u.Basket - redeem*evaluate.Cost(o, u.Basket)
+	return margin*l*u.Basket - redeem*o.Face(u.Basket)
 }
 
 // Week is one simulated week's incremental profits, over the users the plan
@@ -110,7 +108,7 @@ func (w *Week) Score(u User, planned string, catalog []campaign.Offer, baseline 
 			w.Treated++
 		}
 	}
-	if planned != plan.None && planned != "" && !hasOffer(catalog, planned) {
+	if planned != campaign.None && planned != "" && !hasOffer(catalog, planned) {
 		return fmt.Errorf("sim: user %s: planned offer %q not in the catalog", u.ID, planned)
 	}
 	w.OracleProfit += best
@@ -127,12 +125,12 @@ func hasOffer(catalog []campaign.Offer, id string) bool {
 	return false
 }
 
-// Respond draws whether u buys in the window given offer (plan.None for control
+// Respond draws whether u buys in the window given offer (campaign.None for control
 // or no offer): probability Base plus the offer's true effect, a hash of
 // (salt, user) as the coin, so a week's outcomes are reproducible.
 func Respond(u User, offer, salt string) bool {
 	p := u.Base
-	if offer != "" && offer != plan.None {
+	if offer != "" && offer != campaign.None {
 		p += u.Uplift[offer]
 	}
 	return shard.Unit(salt+"/respond", u.ID) < p

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/promoflow/promoflow/internal/campaign"
-	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/synth"
 )
 
@@ -26,7 +25,7 @@ func TestProfitAndScore(t *testing.T) {
 	if err := w.Score(u, "discount10", cat, cat[0], 0.4); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Score(u, plan.None, cat, cat[0], 0.4); err != nil {
+	if err := w.Score(u, campaign.None, cat, cat[0], 0.4); err != nil {
 		t.Fatal(err)
 	}
 	if math.Abs(w.PlanProfit-0.5) > 1e-12 || math.Abs(w.OracleProfit-7) > 1e-12 || math.Abs(w.BaselineProfit-1) > 1e-12 || w.Users != 2 || w.Treated != 1 {
@@ -48,7 +47,7 @@ func TestRespondFollowsTheTruth(t *testing.T) {
 		}
 		base += u.Base
 		up += u.Base + u.Uplift["coupon5"]
-		if Respond(u, plan.None, "w1") {
+		if Respond(u, campaign.None, "w1") {
 			yes++
 		}
 		if Respond(u, "coupon5", "w1") {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/plan"
 )
 
@@ -198,7 +199,7 @@ func (p *Params) AssignRepaired(users []Scored, lambda float64, q Quotas, fairne
 	for i := range users {
 		u := &users[i]
 		r := plan.Row{
-			UserID: u.UserID, Segment: u.Segment, Offer: None, Channel: None, Source: None, HoldoutOffer: None,
+			UserID: u.UserID, Segment: u.Segment, Offer: campaign.None, Channel: campaign.None, Source: campaign.None, HoldoutOffer: campaign.None,
 			Propensity: u.Prop, AssignmentProbability: 1, CampaignID: p.Campaign, WindowStart: p.Start.UTC(), WindowEnd: p.End.UTC(),
 		}
 		facts := []string{u.Facts[0], u.Facts[1]}

@@ -11,12 +11,8 @@ import (
 	"github.com/promoflow/promoflow/internal/adjust"
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/campaign"
-	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/shard"
 )
-
-// None is the offer of users who get no promotion (the plan's one spelling).
-const None = plan.None
 
 // Suppression reasons.
 const (
@@ -80,15 +76,6 @@ type Estimator interface {
 	Estimate(u User, o campaign.Offer, features []float64) (e Estimate, ok bool)
 }
 
-// Face is the offer's face value for u: the share of the basket for rate
-// kinds, the fixed amount otherwise.
-func Face(o campaign.Offer, basket float64) float64 {
-	if campaign.RateKind(o.Kind) {
-		return o.Rate * basket
-	}
-	return o.Fixed
-}
-
 // Prior is the estimate without history: the offer's prior lift moves
 // users who would not buy anyway (points and member prices reward those
 // who buy anyway, so theirs scales with the propensity); everyone who
@@ -99,14 +86,14 @@ func Prior(o campaign.Offer, u User) Estimate {
 	if o.Kind == campaign.Points || o.Kind == campaign.MemberPrice {
 		lift = o.Lift * p
 	}
-	face := Face(o, u.Basket)
+	face := o.Face(u.Basket)
 	return Estimate{Revenue: lift * u.Basket, Cost: clamp01(p+lift) * face, Face: face, Source: SourcePrior}
 }
 
 // FromState is the estimate from a measured segment x offer (or offer)
 // effect of the adjustment state.
 func FromState(o campaign.Offer, u User, e adjust.Estimate) Estimate {
-	face := Face(o, u.Basket)
+	face := o.Face(u.Basket)
 	return Estimate{Revenue: e.Revenue, Cost: clamp01(clamp01(u.Propensity)+e.Response) * face, Face: face, Source: SourceState}
 }
 

@@ -119,7 +119,7 @@ func TestDecideProperties(t *testing.T) {
 				u := byID[r.UserID]
 				inAud, _ := InAudience(p.Audience, u)
 				if u.Suppressed != "" || !inAud {
-					if r.Offer != None || r.Control || r.Explore {
+					if r.Offer != campaign.None || r.Control || r.Explore {
 						t.Fatalf("suppressed or ineligible user %s got %+v", u.ID, r)
 					}
 					continue
@@ -135,7 +135,7 @@ func TestDecideProperties(t *testing.T) {
 				if !r.Control {
 					eligBySeg[r.Segment]++
 				}
-				if r.Offer == None {
+				if r.Offer == campaign.None {
 					continue
 				}
 				o := testOffers[slices.IndexFunc(testOffers, func(o campaign.Offer) bool { return o.ID == r.Offer })]
@@ -426,10 +426,10 @@ func TestAssignmentProbabilities(t *testing.T) {
 				if !(r.AssignmentProbability > 0 && r.AssignmentProbability <= 1) {
 					t.Fatalf("user %s: assignment probability %v", r.UserID, r.AssignmentProbability)
 				}
-				if r.Control && (r.Offer != None || r.Channel != None || r.Source != None || r.ExpectedCost != 0 || r.ExpectedIncrementalRevenue != 0) {
+				if r.Control && (r.Offer != campaign.None || r.Channel != campaign.None || r.Source != campaign.None || r.ExpectedCost != 0 || r.ExpectedIncrementalRevenue != 0) {
 					t.Fatalf("control row carries an offer or cost: %+v", r)
 				}
-				if !r.Control && r.HoldoutOffer != None {
+				if !r.Control && r.HoldoutOffer != campaign.None {
 					t.Fatalf("treated row has a holdout offer: %+v", r)
 				}
 				if r.AssignmentProbability == 1 {
@@ -448,7 +448,7 @@ func TestAssignmentProbabilities(t *testing.T) {
 					t.Errorf("arm %s: sum of 1/p = %.0f ± %.0f, eligible users %.0f", arm, got, sd, want)
 				}
 			}
-			check(None, withOptions)
+			check(campaign.None, withOptions)
 			for _, o := range offers {
 				if options[o.ID] > 0 {
 					check(o.ID, options[o.ID])

@@ -11,7 +11,7 @@ const MinArmRows = 50
 // upliftEstimate is the estimate of o for u from the predicted response
 // without an offer (base) and the offer's effect on it.
 func upliftEstimate(u User, o campaign.Offer, base, effect float64) Estimate {
-	face := Face(o, u.Basket)
+	face := o.Face(u.Basket)
 	base = clamp01(base)
 	treated := clamp01(base + effect)
 	inc := (treated - base) * u.Basket

@@ -65,6 +65,9 @@ type Stack struct {
 	// PIDs are the server processes' ids by name ("temporal",
 	// "versitygw"), for benchmarks that account for their CPU.
 	PIDs map[string]int
+	// S3Log is the gateway's log file: a line per request (S3Requests
+	// counts them), for benchmarks that account for S3 requests.
+	S3Log string
 }
 
 // Start starts a Temporal dev server and an S3 gateway (with the bucket
@@ -86,7 +89,27 @@ func Start(t testing.TB) *Stack {
 		AccessKey:    DefaultAccessKey,
 		SecretKey:    DefaultSecretKey,
 		PIDs:         map[string]int{"temporal": tsrv.cmd.Process.Pid, "versitygw": s3.srv.cmd.Process.Pid},
+		S3Log:        s3.srv.logPath,
 	}
+}
+
+// S3Requests counts the requests in a versitygw log (Stack.S3Log) by HTTP
+// method: the gateway writes one line per request, "time | vgw | status |
+// duration | client | METHOD | path | ...".
+func S3Requests(logPath string) (map[string]int, error) {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) < 7 || strings.TrimSpace(f[1]) != "vgw" {
+			continue
+		}
+		out[strings.TrimSpace(f[5])]++
+	}
+	return out, nil
 }
 
 // S3Client returns a client for the stack's S3 gateway.

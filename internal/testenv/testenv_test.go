@@ -150,6 +150,26 @@ func TestStack(t *testing.T) {
 		t.Fatalf("EnsureBucket again: %v", err)
 	}
 
+	// The gateway's log counts requests: three more GETs, one each.
+	before, err := S3Requests(st.S3Log)
+	if err != nil || before["PUT"] < 1 || before["GET"] < 1 {
+		t.Fatalf("S3Requests before = %v, %v: want the round trip's PUT and GET", before, err)
+	}
+	for range 3 {
+		if _, err := st.S3Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var after map[string]int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if after, err = S3Requests(st.S3Log); err == nil && after["GET"] >= before["GET"]+3 {
+			break
+		}
+	}
+	if after["GET"] != before["GET"]+3 || after["PUT"] != before["PUT"] {
+		t.Errorf("S3Requests after three lists = %v, before %v: want GET +3, PUT unchanged", after, before)
+	}
+
 	env := strings.Join(st.Env(), "\n")
 	for _, want := range []string{
 		"PROMOFLOW_TEMPORAL_ADDRESS=" + st.TemporalAddr,

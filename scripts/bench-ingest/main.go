@@ -33,6 +33,7 @@ import (
 
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/synth"
+	"github.com/promoflow/promoflow/workflows"
 )
 
 func main() {
@@ -49,9 +50,9 @@ func run() error {
 	out := flag.String("out", "", "generated CSV file")
 	in := flag.String("in", "", "CSV file to ingest")
 	dir := flag.String("dir", "", "ingest output folder (emptied first)")
-	shards := flag.Int("shards", 8, "user shards")
-	splitBytes := flag.Int64("split-bytes", 64<<20, "byte-range split size (the workflow's default)")
-	chunkRows := flag.Int("chunk-rows", 1<<18, "records per staged chunk (the workflow's default)")
+	shards := flag.Int("shards", workflows.DefaultShards, "user shards")
+	splitBytes := flag.Int64("split-bytes", workflows.DefaultSplitBytes, "byte-range split size (the workflow's default)")
+	chunkRows := flag.Int("chunk-rows", workflows.DefaultChunkRows, "records per staged chunk (the workflow's default)")
 	parallel := flag.Int("parallel", runtime.GOMAXPROCS(0), "splits, then partitions, processed at once (as activities in a worker)")
 	gzipWhole := flag.Bool("gzip-whole", false, "read a gzip file as one split (the path of files below one split) instead of cutting it into chunks")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the ingest to this file (go tool pprof)")
