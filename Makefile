@@ -158,6 +158,17 @@ bench-forest: ## promoflow's forest vs scikit-learn RandomForestClassifier (1M r
 	$(GO) run ./scripts/bench-forest --rows $(BENCH_ROWS) --trees $(BENCH_TREES) --workers 2 --dir $(STATE)/bench-forest
 	/usr/bin/python3 scripts/bench-forest/sklearn_bench.py $(STATE)/bench-forest
 
+# --- recommendation quality ----------------------------------------------------
+# Online Retail (../shared/data): for customers active before the cutoff,
+# recall@10 and hit@10 of the products they buy in the horizon that they had
+# not bought, for global popularity, item-to-item cosine kNN and promoflow's
+# lists (internal/recommend with its defaults). One JSON line per method;
+# counts, not wall times, so it runs beside other work (docs/FEATURES.md).
+.PHONY: eval-recommend
+eval-recommend: ## recall@10 / hit@10 on Online Retail: popularity, item kNN, promoflow's recommendations
+	$(GO) run ./scripts/recommend-eval --data $(ROOT)/../shared/data/online-retail/online_retail.csv.gz \
+		--cutoff 2011-09-10 --horizon-days 90
+
 # --- features and k-means benchmark -------------------------------------------
 # The features and segment stages on real servers with one worker process: time
 # per stage and per million users, the worker's peak RSS per stage, k-means

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/promoflow/promoflow/internal/arrowio"
+	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/ingest"
 )
 
@@ -20,6 +21,9 @@ import (
 type Store interface {
 	Put(ctx context.Context, key string, data []byte) error
 	PutFile(ctx context.Context, key, path string) error
+	// Create streams an object: large outputs (features table, plan) are
+	// uploaded in parts as they are written, never whole.
+	Create(ctx context.Context, key string) (blob.Writer, error)
 	Get(ctx context.Context, key string) ([]byte, error)
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	List(ctx context.Context, prefix string) ([]string, error)
@@ -53,6 +57,8 @@ type Activities struct {
 	scaledPts scaledCache // the segment stage's standardized points
 	events    eventsCache // shards' events from Profile to Features
 	live      liveCache   // live campaigns' decoded models and shards
+
+	recModel recModelCache // the recommendation model Recommend decoded last
 }
 
 // scoredLimit is the bound of the scored-shard cache.

@@ -500,6 +500,12 @@ type DecideAssignInput struct {
 	// Repair is the shard's rounds of the budget repair (none before it,
 	// or when it picked nothing here).
 	Repair []strategy.RepairRound `json:",omitempty"`
+	// Recommendations is the shard's recommendations
+	// (layout.Recommendations), which fill the plan's recommended items;
+	// "" leaves them empty.
+	Recommendations string `json:",omitempty"`
+	// OfferCategories maps the offers restricted to a category to it.
+	OfferCategories map[string]string `json:",omitempty"`
 }
 
 // DecideAssignOutput is the block's plan in aggregates.
@@ -523,6 +529,9 @@ func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ 
 	out := DecideAssignOutput{Rows: int64(len(rows)), Tally: tally}
 	if b.Len() == 1 {
 		out.Key = layout.Scores(in.RunID, b.From)
+		if err := a.featureRecommended(ctx, rows, in.Recommendations, in.OfferCategories); err != nil {
+			return DecideAssignOutput{}, fmt.Errorf("shard %d: %w", b.From, err)
+		}
 		return out, a.writePlanRows(ctx, out.Key, rows, b.From)
 	}
 	// The rows are the block's users in shard order (DecideScore).
@@ -530,6 +539,14 @@ func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ 
 		n := 0
 		for n < len(rows) && shard.Of(rows[n].UserID, in.Shards) == i {
 			n++
+		}
+		// A block's shards' lists are where RecommendLists writes them.
+		recs := ""
+		if in.Recommendations != "" {
+			recs = layout.Recommendations(in.RunID, i)
+		}
+		if err := a.featureRecommended(ctx, rows[:n], recs, in.OfferCategories); err != nil {
+			return DecideAssignOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
 		if err := a.writePlanRows(ctx, layout.Scores(in.RunID, i), rows[:n], i); err != nil {
 			return DecideAssignOutput{}, err
@@ -540,6 +557,20 @@ func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ 
 		return DecideAssignOutput{}, &corruptError{key: in.Key, err: fmt.Errorf("%d users not in shards %d-%d in shard order", len(rows), b.From, b.To-1)}
 	}
 	return out, nil
+}
+
+// featureRecommended fills the rows' recommended items from the lists at
+// key (feature); "" leaves them empty.
+func (a *Activities) featureRecommended(ctx context.Context, rows []plan.Row, key string, offerCategories map[string]string) error {
+	if key == "" {
+		return nil
+	}
+	lists, err := a.featuredLists(ctx, key)
+	if err != nil {
+		return err
+	}
+	feature(rows, lists, offerCategories)
+	return nil
 }
 
 // writePlanRows writes shard i's plan rows to key.

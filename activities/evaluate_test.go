@@ -30,9 +30,9 @@ func TestEvaluateCampaignWritesReportAndState(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		control := i >= 100
 		if control {
-			fmt.Fprintf(&plan, "u%d,a,none,none,0,0,true,coupon5,2,false,x,none,0.2,0.1,c1,2026-11-23T00:00:00Z,2026-11-30T00:00:00Z\n", i)
+			fmt.Fprintf(&plan, "u%d,a,none,none,0,0,true,coupon5,2,false,x,none,0.2,0.1,c1,2026-11-23T00:00:00Z,2026-11-30T00:00:00Z,,\n", i)
 		} else {
-			fmt.Fprintf(&plan, "u%d,a,coupon5,email,2,1,false,none,0,false,x,prior,0.2,0.855,c1,2026-11-23T00:00:00Z,2026-11-30T00:00:00Z\n", i)
+			fmt.Fprintf(&plan, "u%d,a,coupon5,email,2,1,false,none,0,false,x,prior,0.2,0.855,c1,2026-11-23T00:00:00Z,2026-11-30T00:00:00Z,,\n", i)
 		}
 		if (!control && i < 30) || (control && i < 120) {
 			fmt.Fprintf(&events, "u%d,2026-11-24T10:00:00Z,purchase,i,c,,1,50,o%d,web\n", i, i)

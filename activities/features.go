@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -415,18 +414,20 @@ type PublishFeaturesOutput struct {
 // (a row group per record batch of the shard's table: at most 16,384 rows).
 func (a *Activities) PublishFeatures(ctx context.Context, in PublishFeaturesInput) (_ PublishFeaturesOutput, err error) {
 	defer final(&err)
-	f, err := os.CreateTemp(a.TempDir, "features-*.parquet")
+	// Streamed to the bucket in parts as the shards are read: the table
+	// grows with the users, memory and scratch space do not.
+	key := layout.FeaturesTable(in.RunID)
+	obj, err := a.Store.Create(ctx, key)
 	if err != nil {
 		return PublishFeaturesOutput{}, err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	// The Parquet writer closes what it writes to; f is closed here.
-	w, err := features.NewTableWriter(struct{ io.Writer }{f}, a.mem())
+	defer obj.Abort()
+	// The Parquet writer closes what it writes to; obj is closed here.
+	w, err := features.NewTableWriter(struct{ io.Writer }{obj}, a.mem())
 	if err != nil {
 		return PublishFeaturesOutput{}, err
 	}
-	out := PublishFeaturesOutput{Key: layout.FeaturesTable(in.RunID)}
+	out := PublishFeaturesOutput{Key: key}
 	for i := 0; i < in.Shards; i++ {
 		segs := map[string]int32{}
 		err := a.readArrow(ctx, layout.Segments(in.RunID, i), features.SegmentSchema, func(rec arrow.Record) error {
@@ -452,10 +453,7 @@ func (a *Activities) PublishFeatures(ctx context.Context, in PublishFeaturesInpu
 	if err := w.Close(); err != nil {
 		return PublishFeaturesOutput{}, err
 	}
-	if err := f.Close(); err != nil {
-		return PublishFeaturesOutput{}, err
-	}
-	if err := a.Store.PutFile(ctx, out.Key, f.Name()); err != nil {
+	if err := obj.Close(); err != nil {
 		return PublishFeaturesOutput{}, err
 	}
 	out.URL = a.Store.URL(out.Key)

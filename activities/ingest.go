@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
@@ -19,7 +22,8 @@ import (
 )
 
 // Ingest runs in four activities (see internal/ingest): IngestPlan per
-// input file, IngestSplit per split, IngestFinalize per table partition,
+// input file, IngestSplit per split, IngestFinalize per table partition (or block of
+// user shards),
 // then IngestRejects once. They pass keys and counts only.
 
 // rangeStore is the bucket with ranged reads, which byte-range splits
@@ -315,10 +319,11 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 	defer os.RemoveAll(dir)
 	cfg := ingest.StageConfig{Program: prog, Shards: in.Shards, ChunkRows: in.ChunkRows, Dir: dir, Mem: a.mem(), Source: in.Source.Key}
 	st, err = ingest.Stage(ctx, rd, cfg, st, func(c ingest.Chunk, next ingest.StageState) error {
-		for i, p := range c.Parts {
-			if err := a.Store.PutFile(ctx, layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards), p); err != nil {
-				return err
-			}
+		err := a.putFiles(ctx, len(c.Parts), func(i int) (string, string) {
+			return layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards), c.Parts[i]
+		})
+		if err != nil {
+			return err
 		}
 		if err := a.Store.PutFile(ctx, layout.StagedRejects(in.RunID, in.Source.Name, in.Split, c.Index), c.Rejects); err != nil {
 			return err
@@ -332,6 +337,46 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 	return IngestSplitOutput{Counts: st.Counts, Chunks: st.Chunks}, nil
 }
 
+// stagePuts is how many staged objects a split uploads at once: a chunk
+// has one per shard (1,025 at 1,024 shards), small ones at many shards,
+// whose round trips one after the other would be most of the split's time.
+const stagePuts = 8
+
+// putFiles uploads n local files, file(i) giving key and path, at most
+// stagePuts at a time, and returns the first error that occurred (the
+// others are then cancelled).
+func (a *Activities) putFiles(ctx context.Context, n int, file func(i int) (key, path string)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, stagePuts)
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			key, path := file(i)
+			if err := a.Store.PutFile(ctx, key, path); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err() // the activity's own context was cancelled
+	}
+	return first
+}
+
 // StagedSource is one source's staged chunks: Chunks[i] chunks in split i.
 type StagedSource struct {
 	Name   string
@@ -339,27 +384,34 @@ type StagedSource struct {
 	Chunks []int
 }
 
-// IngestFinalizeInput asks for one partition of one table.
+// IngestFinalizeInput asks for one partition of one table, or a block of
+// user shards.
 type IngestFinalizeInput struct {
 	RunID     string
 	Mapping   string
 	Table     string
 	Partition int // 0..Shards-1 user shards; Shards: rows without a user
-	Shards    int
-	Sources   []StagedSource // the table's sources, in input order
+	// To ends the block of user shards [Partition, To) that the activity
+	// finalizes one after the other (shard.Blocks); 0 means Partition+1.
+	To      int
+	Shards  int
+	Sources []StagedSource // the table's sources, in input order
 }
 
-// IngestFinalizeOutput counts, per source, what the partition kept.
+// IngestFinalizeOutput counts, per source, what the partitions kept: one
+// aggregate for a block, whatever its number of shards.
 type IngestFinalizeOutput struct {
 	Counts      []ingest.FinalCounts
-	LateRejects []string // keys, "" where a source has none
+	LateRejects []string // keys, "" where a source has none (one object per block)
 }
 
 // IngestFinalize reads a partition's staged rows of every source in input
 // order, removes exact duplicates, carries values forward within users,
 // and writes one piece per source: runs/<run>/<table>/shard=NNNN/part-<src>.arrow
 // (events of users: the features stage reads them), or .../anonymous/ for
-// rows without a user.
+// rows without a user. Given a block of shards it does so for each in
+// shard order and returns the counts merged and each source's late rejects
+// in one object, so its output does not grow with the block.
 func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput) (_ IngestFinalizeOutput, err error) {
 	defer final(&err)
 	m, err := loadMapping(in.Mapping)
@@ -375,9 +427,55 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 		return IngestFinalizeOutput{}, err
 	}
 	defer os.RemoveAll(dir)
+	to := in.To
+	if to <= in.Partition {
+		to = in.Partition + 1
+	}
+	out := IngestFinalizeOutput{Counts: make([]ingest.FinalCounts, len(in.Sources)), LateRejects: make([]string, len(in.Sources))}
+	late := make([][]string, len(in.Sources)) // local files, in partition order
+	for p := in.Partition; p < to; p++ {
+		pdir := filepath.Join(dir, fmt.Sprint(p))
+		if err := os.Mkdir(pdir, 0o755); err != nil {
+			return IngestFinalizeOutput{}, err
+		}
+		counts, rejects, err := a.finalizePartition(ctx, in, p, table, progs, pdir)
+		if err != nil {
+			return IngestFinalizeOutput{}, fmt.Errorf("partition %d: %w", p, err)
+		}
+		for si := range in.Sources {
+			out.Counts[si].Merge(counts[si])
+			if rejects[si] != "" {
+				late[si] = append(late[si], rejects[si])
+			}
+		}
+	}
+	for si, src := range in.Sources {
+		switch {
+		case len(late[si]) == 0:
+			continue
+		case to == in.Partition+1:
+			out.LateRejects[si] = layout.LateRejects(in.RunID, in.Table, in.Partition, in.Shards, src.Name)
+		default:
+			out.LateRejects[si] = layout.LateRejectsBlock(in.RunID, in.Table, in.Partition, to, src.Name)
+			merged := filepath.Join(dir, fmt.Sprintf("late-%d.arrow", si))
+			if err := a.mergeArrow(merged, ingest.RejectSchema, late[si]); err != nil {
+				return IngestFinalizeOutput{}, fmt.Errorf("late rejects of %s: %w", src.Name, err)
+			}
+			late[si] = []string{merged}
+		}
+		if err := a.Store.PutFile(ctx, out.LateRejects[si], late[si][0]); err != nil {
+			return IngestFinalizeOutput{}, err
+		}
+	}
+	return out, nil
+}
+
+// finalizePartition finalizes partition p into dir, uploads its pieces and
+// returns its counts and its local late-rejects files ("" for none).
+func (a *Activities) finalizePartition(ctx context.Context, in IngestFinalizeInput, p int, table *canon.Table, progs []*mapping.Program, dir string) ([]ingest.FinalCounts, []string, error) {
 	fin, err := ingest.NewFinalizer(table, progs, dir, a.mem())
 	if err != nil {
-		return IngestFinalizeOutput{}, err
+		return nil, nil, err
 	}
 	objects := 0
 	for _, src := range in.Sources {
@@ -389,15 +487,15 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 	for si, src := range in.Sources {
 		for sp, chunks := range src.Chunks {
 			for c := 0; c < chunks; c++ {
-				key := layout.Staged(in.RunID, src.Name, sp, c, in.Partition, in.Shards)
+				key := layout.Staged(in.RunID, src.Name, sp, c, p, in.Shards)
 				data, err := a.Store.Get(ctx, key)
 				if err != nil {
 					fin.Close()
-					return IngestFinalizeOutput{}, err
+					return nil, nil, err
 				}
 				if err := fin.Add(si, data); err != nil {
 					fin.Close()
-					return IngestFinalizeOutput{}, finalizeAddError(key, err)
+					return nil, nil, finalizeAddError(key, err)
 				}
 				if added++; added == 1 {
 					// Chunks hold about as many records each: size the
@@ -409,22 +507,44 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 	}
 	outs, rejects, counts, err := fin.Close()
 	if err != nil {
-		return IngestFinalizeOutput{}, err
+		return nil, nil, err
 	}
-	out := IngestFinalizeOutput{Counts: counts, LateRejects: make([]string, len(in.Sources))}
 	for si, src := range in.Sources {
-		key := layout.TablePart(in.RunID, in.Table, in.Partition, in.Shards, src.Name)
-		if err := a.Store.PutFile(ctx, key, outs[si]); err != nil {
-			return IngestFinalizeOutput{}, err
-		}
-		if rejects[si] != "" {
-			out.LateRejects[si] = layout.LateRejects(in.RunID, in.Table, in.Partition, in.Shards, src.Name)
-			if err := a.Store.PutFile(ctx, out.LateRejects[si], rejects[si]); err != nil {
-				return IngestFinalizeOutput{}, err
-			}
+		if err := a.Store.PutFile(ctx, layout.TablePart(in.RunID, in.Table, p, in.Shards, src.Name), outs[si]); err != nil {
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return counts, rejects, nil
+}
+
+// mergeArrow writes the record batches of the IPC files paths, in order,
+// to one IPC file at dst.
+func (a *Activities) mergeArrow(dst string, schema *arrow.Schema, paths []string) (err error) {
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	w, err := arrowio.NewWriter(f, schema, a.mem())
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		src, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		err = arrowio.EachFrom(src, schema, a.mem(), w.Write)
+		src.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return w.Close()
 }
 
 // finalizeAddError classifies an error of adding the staged object at key:

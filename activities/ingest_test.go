@@ -22,6 +22,7 @@ import (
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/mapping"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // ingestOpts tune runIngest.
@@ -29,6 +30,7 @@ type ingestOpts struct {
 	splitBytes int64
 	chunkRows  int
 	notAfter   time.Time
+	blocks     int // finalize user shards in at most this many blocks; 0: one activity per partition
 }
 
 // runIngest runs the four ingest activities over keys one after another,
@@ -83,12 +85,21 @@ func runIngestWith(t *testing.T, env *testsuite.TestActivityEnvironment, acts *A
 		for _, si := range members[tb] {
 			staged = append(staged, StagedSource{Name: sources[si].Name, Spec: sources[si].Spec, Chunks: chunks[si]})
 		}
-		for p := 0; p <= shards; p++ {
+		blocks := shard.Blocks(shards, shards)
+		if o.blocks > 0 {
+			blocks = shard.Blocks(shards, o.blocks)
+		}
+		blocks = append(blocks, shard.Block{From: shards, To: shards + 1})
+		for _, b := range blocks {
 			var out IngestFinalizeOutput
-			v, err := env.ExecuteActivity(acts.IngestFinalize, IngestFinalizeInput{RunID: run, Mapping: mapping, Table: tb, Partition: p, Shards: shards, Sources: staged})
+			in := IngestFinalizeInput{RunID: run, Mapping: mapping, Table: tb, Partition: b.From, Shards: shards, Sources: staged}
+			if o.blocks > 0 {
+				in.To = b.To
+			}
+			v, err := env.ExecuteActivity(acts.IngestFinalize, in)
 			get(v, err, &out)
 			for k, si := range members[tb] {
-				res[si].AddCounts(out.Counts[k], p == shards)
+				res[si].AddCounts(out.Counts[k], b.From == shards)
 				if out.LateRejects[k] != "" {
 					late[si] = append(late[si], out.LateRejects[k])
 				}
@@ -187,6 +198,60 @@ func TestIngestDuplicatesAcrossSplits(t *testing.T) {
 		if e.Text != "red\nshoe" {
 			t.Fatalf("event %+v: embedded newline lost", e)
 		}
+	}
+}
+
+// TestIngestFinalizeBlocks: finalizing user shards in blocks (one
+// activity per block, as at more shards than RegenerateInput.ShardBlocks)
+// writes the same tables and rejects and counts the same as one activity
+// per shard, late rejects (values that could not be carried forward)
+// included, each block's in one object.
+func TestIngestFinalizeBlocks(t *testing.T) {
+	store := blob.NewMem()
+	ctx := context.Background()
+	var b strings.Builder
+	b.WriteString("user_id,ts,type,item_id,channel\n")
+	for i := 0; i < 400; i++ {
+		ch := "web"
+		if i%9 == 0 {
+			ch = "" // carried forward, or rejected late on a user's first event
+		}
+		fmt.Fprintf(&b, "u%d,2026-10-%02dT10:00:00Z,view,i%d,%s\n", i%37, 1+i%28, i, ch)
+	}
+	b.WriteString("u1,not a time,view,,web\n")
+	must(t, store.Put(ctx, "raw/t/ev.csv", []byte(b.String())))
+	mp := "sources:\n- table: events\n  files: ['*.csv']\n  columns:\n    user_id: user_id\n    ts: ts\n    type: type\n    item_id: item_id\n    channel: {expr: channel, missing: carry_forward}\n"
+	env, acts := newEnv(store)
+	const shards = 7
+	one := runIngestWith(t, env, acts, "one", mp, shards, ingestOpts{splitBytes: 4096, chunkRows: 100}, "raw/t/ev.csv")[0]
+	blk := runIngestWith(t, env, acts, "blk", mp, shards, ingestOpts{splitBytes: 4096, chunkRows: 100, blocks: 3}, "raw/t/ev.csv")[0]
+	if one.ByReason["missing channel"] == 0 {
+		t.Fatalf("no late rejects to compare: %v", one.ByReason)
+	}
+	one.Rejects, blk.Rejects = "", ""
+	if fmt.Sprint(one) != fmt.Sprint(blk) {
+		t.Errorf("blocks count\n%+v\nper shard\n%+v", blk, one)
+	}
+	for i := 0; i < shards; i++ {
+		a, err := store.Get(ctx, layout.TablePart("one", "events", i, shards, one.Name))
+		must(t, err)
+		b, err := store.Get(ctx, layout.TablePart("blk", "events", i, shards, blk.Name))
+		must(t, err)
+		if !bytes.Equal(a, b) {
+			t.Errorf("shard %d: events differ in blocks", i)
+		}
+	}
+	ra, err := store.Get(ctx, layout.Rejects("one", one.Name))
+	must(t, err)
+	rb, err := store.Get(ctx, layout.Rejects("blk", blk.Name))
+	must(t, err)
+	if !bytes.Equal(ra, rb) || !bytes.Contains(ra, []byte("missing channel")) {
+		t.Errorf("rejects differ in blocks:\n%s\nper shard:\n%s", rb, ra)
+	}
+	late, err := store.List(ctx, layout.IngestDir("blk")+"late-rejects/")
+	must(t, err)
+	if len(late) == 0 || len(late) > 3 || !strings.Contains(strings.Join(late, " "), "/shards=") {
+		t.Errorf("blocks wrote %d late-rejects objects, want 1 to 3 (one per block): %v", len(late), late)
 	}
 }
 

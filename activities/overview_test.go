@@ -30,7 +30,7 @@ func publishCampaign(t *testing.T, acts *Activities, tmpl, id string, start time
 	var plan, events strings.Builder
 	plan.WriteString(strings.Join(planpkg.Columns, ",") + "\n")
 	events.WriteString("user_id,ts,type,item_id,category,text,quantity,price,order_id,channel\n")
-	win := start.Format(time.RFC3339) + "," + start.AddDate(0, 0, 7).Format(time.RFC3339)
+	win := start.Format(time.RFC3339) + "," + start.AddDate(0, 0, 7).Format(time.RFC3339) + ",," // window, then no recommendations
 	for i := range treated + control {
 		seg := []string{"a", "b"}[i%2]
 		if i >= treated {

@@ -1,13 +1,12 @@
 package activities
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -35,25 +34,26 @@ type PublishOutput struct {
 func (a *Activities) Publish(ctx context.Context, in PublishInput) (_ PublishOutput, err error) {
 	defer final(&err)
 	// The plan grows with the users (about 230 bytes a user as CSV): it is
-	// written to scratch files, not held in memory, and uploaded from them.
-	pqFile, err := os.CreateTemp(a.TempDir, "plan-*.parquet")
+	// streamed to the bucket in parts as the shards are read, never held
+	// whole in memory or on disk.
+	prefix := layout.Campaign(in.Campaign)
+	pqObj, err := a.Store.Create(ctx, prefix+"plan.parquet")
 	if err != nil {
 		return PublishOutput{}, err
 	}
-	defer os.Remove(pqFile.Name())
-	defer pqFile.Close()
-	csvFile, err := os.CreateTemp(a.TempDir, "plan-*.csv")
+	defer pqObj.Abort()
+	csvObj, err := a.Store.Create(ctx, prefix+"plan.csv")
 	if err != nil {
 		return PublishOutput{}, err
 	}
-	defer os.Remove(csvFile.Name())
-	defer csvFile.Close()
-	pqBuf, csvBuf := bufio.NewWriterSize(pqFile, 1<<20), bufio.NewWriterSize(csvFile, 1<<20)
-	pw, err := plan.NewParquetWriter(pqBuf, a.mem())
+	defer csvObj.Abort()
+	// The Parquet writer closes what it writes to; the object is closed
+	// here, once both files are complete.
+	pw, err := plan.NewParquetWriter(struct{ io.Writer }{pqObj}, a.mem())
 	if err != nil {
 		return PublishOutput{}, err
 	}
-	cw := plan.NewCSVWriter(csvBuf)
+	cw := plan.NewCSVWriter(csvObj)
 	var n int64
 	for i, key := range in.ScoreKeys {
 		err := a.readArrow(ctx, key, plan.Schema, func(rec arrow.Record) error {
@@ -71,20 +71,13 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (_ PublishOut
 			return PublishOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
-	if err := pw.Close(); err != nil {
+	if err := errors.Join(pw.Close(), cw.Close()); err != nil {
 		return PublishOutput{}, err
 	}
-	if err := cw.Close(); err != nil {
+	if err := pqObj.Close(); err != nil {
 		return PublishOutput{}, err
 	}
-	if err := errors.Join(pqBuf.Flush(), csvBuf.Flush()); err != nil {
-		return PublishOutput{}, err
-	}
-	prefix := layout.Campaign(in.Campaign)
-	if err := a.Store.PutFile(ctx, prefix+"plan.parquet", pqFile.Name()); err != nil {
-		return PublishOutput{}, err
-	}
-	if err := a.Store.PutFile(ctx, prefix+"plan.csv", csvFile.Name()); err != nil {
+	if err := csvObj.Close(); err != nil {
 		return PublishOutput{}, err
 	}
 	return PublishOutput{

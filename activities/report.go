@@ -2,9 +2,11 @@ package activities
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -24,6 +26,9 @@ type WriteReportInput struct {
 	Key       string // where report.html goes: campaigns/<campaign>/report.html, or a review copy
 	Data      report.Data
 	ScoreKeys []string // the shards' plan rows, in shard order
+	// Featured asks for the products featured per segment, counted from
+	// the plan rows of ScoreKeys (runs that made recommendations).
+	Featured bool `json:",omitempty"`
 }
 
 // WriteReport renders the report (internal/report) and stores it at Key;
@@ -31,6 +36,11 @@ type WriteReportInput struct {
 func (a *Activities) WriteReport(ctx context.Context, in WriteReportInput) (_ string, err error) {
 	defer final(&err)
 	d := in.Data
+	if in.Featured && d.Featured == nil {
+		if d.Featured, err = a.featuredBySegment(ctx, in.ScoreKeys); err != nil {
+			return "", err
+		}
+	}
 	if len(d.Lift) < 2 && len(in.ScoreKeys) > 0 {
 		var lift report.Lift
 		offers := map[string]*report.Offer{}
@@ -77,4 +87,69 @@ func (a *Activities) WriteReport(ctx context.Context, in WriteReportInput) (_ st
 		return "", err
 	}
 	return a.Store.URL(in.Key), nil
+}
+
+// FeaturedTop is how many products and categories the report lists per
+// segment.
+const FeaturedTop = 5
+
+// featuredBySegment counts, per segment, the products and categories the
+// treated users' plan rows feature (recommended_items,
+// recommended_category): the report's "Featured products". Nil when no
+// row has recommendations.
+func (a *Activities) featuredBySegment(ctx context.Context, keys []string) ([]report.Featured, error) {
+	type tally struct {
+		users      int64
+		products   map[string]int64
+		categories map[string]int64
+	}
+	segs := map[string]*tally{}
+	for i, key := range keys {
+		err := a.readArrow(ctx, key, plan.Schema, func(rec arrow.Record) error {
+			rows, err := plan.Rows(rec)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				if r.Control || r.Offer == campaign.None || r.Offer == "" || r.RecommendedItems == "" {
+					continue
+				}
+				t := segs[r.Segment]
+				if t == nil {
+					t = &tally{products: map[string]int64{}, categories: map[string]int64{}}
+					segs[r.Segment] = t
+				}
+				t.users++
+				for _, it := range strings.Split(r.RecommendedItems, "|") {
+					t.products[it]++
+				}
+				if r.RecommendedCategory != "" {
+					t.categories[r.RecommendedCategory]++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("featured: shard %d: %w", i, err)
+		}
+	}
+	if len(segs) == 0 {
+		return nil, nil
+	}
+	top := func(m map[string]int64) []report.Count {
+		out := make([]report.Count, 0, len(m))
+		for name, n := range m {
+			out = append(out, report.Count{Name: name, Users: n})
+		}
+		slices.SortFunc(out, func(x, y report.Count) int { return cmp.Or(cmp.Compare(y.Users, x.Users), cmp.Compare(x.Name, y.Name)) })
+		return out[:min(len(out), FeaturedTop)]
+	}
+	out := make([]report.Featured, 0, len(segs))
+	for name, t := range segs {
+		out = append(out, report.Featured{Segment: name, Users: t.users, Products: top(t.products), Categories: top(t.categories)})
+	}
+	slices.SortFunc(out, func(x, y report.Featured) int {
+		return cmp.Or(cmp.Compare(y.Users, x.Users), cmp.Compare(x.Segment, y.Segment))
+	})
+	return out, nil
 }

@@ -48,6 +48,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	costs := fs.String("costs", "", "comma-separated arm=cost, the cost of giving the arm to one user: policies then rank by effect x value - cost")
 	folds := fs.Int("folds", 5, "cross-fitting folds")
 	trees := fs.Int("trees", 100, "trees per forest")
+	base := fs.String("base", "", "base learner of every model: forest, gbdt (gradient-boosted trees) or blend (the mean of both); default gbdt, forest with --propensity-col")
 	bootstrap := fs.Int("bootstrap", 400, "bootstrap resamples for intervals")
 	seed := fs.Int64("seed", 42, "seed of folds, forests and bootstrap")
 	runID := fs.String("run-id", "", "run id (default uplift-<UTC time>-<random>)")
@@ -78,7 +79,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			ArmCol: *armCol, Control: *control, OutcomeCol: *outcomeCol, IDCol: *idCol,
 			PropensityCol: *propCol, Features: splitList(*featureList), Exclude: splitList(*exclude),
 		},
-		Config: uplift.Config{Folds: *folds, Seed: *seed, Trees: *trees, Bootstrap: *bootstrap, Learners: splitList(*learners)},
+		Config: uplift.Config{Folds: *folds, Seed: *seed, Trees: *trees, Bootstrap: *bootstrap, Learners: splitList(*learners), BaseName: *base},
 	}
 	if *costs != "" {
 		in.Config.Value = *value

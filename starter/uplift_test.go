@@ -27,6 +27,7 @@ func TestUpliftBadRequests(t *testing.T) {
 		{"bad budget", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--budgets", "0.1,x"}, `--budgets: "x"`},
 		{"budget above 1", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--budgets", "1.5"}, "budget 1.5"},
 		{"unknown learner", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--learners", "t,q"}, `unknown learner "q"`},
+		{"unknown base", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--base", "lightgbm"}, `base learner "lightgbm"`},
 		{"bad costs", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--costs", "a=x"}, `--costs: "a=x" is not arm=cost`},
 		{"negative cost", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--costs", "a=-1"}, `cost -1 of arm "a"`},
 		{"bad value", []string{"uplift", "--history", "h.csv", "--arm-col", "a", "--outcome-col", "y", "--costs", "a=1", "--value", "-2"}, "value -2"},

@@ -10,6 +10,7 @@ import (
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/ingest"
+	"github.com/promoflow/promoflow/internal/shard"
 )
 
 // Ingest defaults.
@@ -24,6 +25,11 @@ const (
 	// uncompressed input (and the target size of a group of Parquet row
 	// groups): the unit of parallelism of ingest.
 	DefaultSplitBytes = 64 << 20
+	// DefaultSplitsPerChild is the most splits one workflow run stages:
+	// above it, IngestSplits child workflows stage blocks of splits, so a
+	// history holds about 5 events per split (a child's under 10,240
+	// events) whatever the input's size.
+	DefaultSplitsPerChild = 1000
 	// DefaultChunkRows is the number of records after which a split
 	// uploads what it staged and heartbeats its position: the work a
 	// worker's death can cost.
@@ -33,13 +39,21 @@ const (
 // IngestInput configures an ingest: the Ingest workflow's input, and the
 // part of RegenerateInput the ingest stage uses.
 type IngestInput struct {
-	RunID      string
-	Inputs     []string // raw/... keys
-	Mapping    string   // mapping YAML (internal/mapping); empty means canonical events
-	Shards     int
-	Window     int   // activities in flight
-	SplitBytes int64 // DefaultSplitBytes when zero
-	ChunkRows  int   // DefaultChunkRows when zero
+	RunID   string
+	Inputs  []string // raw/... keys
+	Mapping string   // mapping YAML (internal/mapping); empty means canonical events
+	Shards  int
+	// ShardBlocks is the most finalize activities per table: user shards
+	// are finalized in blocks (shard.Blocks), plus one for rows without a
+	// user. DefaultShardBlocks when zero.
+	ShardBlocks int
+	Window      int   // activities in flight
+	SplitBytes  int64 // DefaultSplitBytes when zero
+	ChunkRows   int   // DefaultChunkRows when zero
+	// SplitsPerChild is the most splits staged in this workflow's own
+	// history (DefaultSplitsPerChild when zero); more are staged by
+	// IngestSplits children.
+	SplitsPerChild int
 	// NotAfter is the latest event time accepted (activities.IngestSplitInput.NotAfter);
 	// zero means no limit.
 	NotAfter time.Time
@@ -52,12 +66,56 @@ func (in *IngestInput) defaults() {
 	if in.Window == 0 {
 		in.Window = DefaultWindow
 	}
+	if in.ShardBlocks == 0 {
+		in.ShardBlocks = DefaultShardBlocks
+	}
 	if in.SplitBytes == 0 {
 		in.SplitBytes = DefaultSplitBytes
 	}
 	if in.ChunkRows == 0 {
 		in.ChunkRows = DefaultChunkRows
 	}
+	if in.SplitsPerChild == 0 {
+		in.SplitsPerChild = DefaultSplitsPerChild
+	}
+}
+
+// splitChildren is the version marker of staging in IngestSplits children
+// (runs of more than SplitsPerChild splits recorded before it staged every
+// split in their own history).
+const splitChildren = "ingest-split-children"
+
+// IngestSplitsInput is a block of splits for an IngestSplits child: the
+// fields every split shares once, then each split's source and range.
+type IngestSplitsInput struct {
+	Base    activities.IngestSplitInput // RunID, Mapping, Shards, ChunkRows, NotAfter
+	Sources []activities.IngestSource   // without their splits
+	Splits  []SplitJob
+	Window  int
+}
+
+// SplitJob is one split of an IngestSplitsInput: Sources[Source]'s split
+// number Split.
+type SplitJob struct {
+	Source, Split int
+	Range         ingest.Split
+}
+
+// IngestSplits stages a block of splits (an IngestSplit each, Window in
+// flight) and returns their outputs in order: the split stage of an
+// ingest with more splits than one history should hold.
+func IngestSplits(ctx workflow.Context, in IngestSplitsInput) ([]activities.IngestSplitOutput, error) {
+	hctx := withHeartbeat(ctx)
+	out := make([]activities.IngestSplitOutput, len(in.Splits))
+	err := fanOut(ctx, len(in.Splits), in.Window,
+		func(i int) workflow.Future {
+			j := in.Splits[i]
+			sin := in.Base
+			sin.Source, sin.Split, sin.Range = in.Sources[j.Source], j.Split, &j.Range
+			return workflow.ExecuteActivity(hctx, a.IngestSplit, sin)
+		},
+		func(i int, f workflow.Future) error { return f.Get(ctx, &out[i]) })
+	return out, err
 }
 
 // Ingest ingests a run's inputs into the canonical tables under
@@ -85,8 +143,8 @@ func (r *run) ingest(ctx workflow.Context) error {
 	r.track.begin(StageIngest, len(in.Inputs))
 	st := r.track.stage(StageIngest)
 	tot, err := ingestAll(ctx, IngestInput{
-		RunID: in.RunID, Inputs: in.Inputs, Mapping: in.Mapping, Shards: in.Shards, Window: in.Window,
-		SplitBytes: in.SplitBytes, NotAfter: r.notAfter,
+		RunID: in.RunID, Inputs: in.Inputs, Mapping: in.Mapping, Shards: in.Shards, ShardBlocks: in.ShardBlocks,
+		Window: in.Window, SplitBytes: in.SplitBytes, NotAfter: r.notAfter,
 	}, func(phase string, done, total int) {
 		st.Detail, st.Done, st.Total = phase, done, total
 	})
@@ -161,26 +219,69 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 			jobs = append(jobs, job{si, sp})
 		}
 	}
+	splitIn := func(i int) activities.IngestSplitInput {
+		j := jobs[i]
+		// The split itself, not its source's list of splits: the
+		// inputs would grow with the square of the splits.
+		src, sp := sources[j.src], sources[j.src].Splits[j.split]
+		src.Splits = nil
+		return activities.IngestSplitInput{
+			RunID: in.RunID, Mapping: in.Mapping, Source: src, Split: j.split, Range: &sp,
+			Shards: in.Shards, ChunkRows: in.ChunkRows, NotAfter: in.NotAfter,
+		}
+	}
 	splitOut := make([]activities.IngestSplitOutput, len(jobs))
 	done = 0
 	progress("split", 0, len(jobs))
-	err = fanOut(ctx, len(jobs), in.Window,
-		func(i int) workflow.Future {
-			j := jobs[i]
-			// The split itself, not its source's list of splits: the
-			// inputs would grow with the square of the splits.
-			src, sp := sources[j.src], sources[j.src].Splits[j.split]
-			src.Splits = nil
-			return workflow.ExecuteActivity(hctx, a.IngestSplit, activities.IngestSplitInput{
-				RunID: in.RunID, Mapping: in.Mapping, Source: src, Split: j.split, Range: &sp,
-				Shards: in.Shards, ChunkRows: in.ChunkRows, NotAfter: in.NotAfter,
+	if len(jobs) > in.SplitsPerChild && workflow.GetVersion(ctx, splitChildren, workflow.DefaultVersion, 1) == 1 {
+		// Blocks of splits in children, one after the other, each with
+		// the whole window: the parent holds a few events per block.
+		blocks := shard.Blocks(len(jobs), (len(jobs)+in.SplitsPerChild-1)/in.SplitsPerChild)
+		err = fanOut(ctx, len(blocks), 1,
+			func(bi int) workflow.Future {
+				b := blocks[bi]
+				cin := IngestSplitsInput{Base: splitIn(b.From), Window: in.Window}
+				cin.Base.Source, cin.Base.Range = activities.IngestSource{}, nil
+				index := map[int]int{} // source -> position in cin.Sources
+				for i := b.From; i < b.To; i++ {
+					j := jobs[i]
+					k, ok := index[j.src]
+					if !ok {
+						k = len(cin.Sources)
+						index[j.src] = k
+						src := sources[j.src]
+						src.Splits = nil
+						cin.Sources = append(cin.Sources, src)
+					}
+					cin.Splits = append(cin.Splits, SplitJob{Source: k, Split: j.split, Range: sources[j.src].Splits[j.split]})
+				}
+				cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+					WorkflowID: fmt.Sprintf("%s-ingest-splits-%d", in.RunID, bi)})
+				return workflow.ExecuteChildWorkflow(cctx, IngestSplits, cin)
+			},
+			func(bi int, f workflow.Future) error {
+				var out []activities.IngestSplitOutput
+				if err := f.Get(ctx, &out); err != nil {
+					return err
+				}
+				b := blocks[bi]
+				if len(out) != b.Len() {
+					return fmt.Errorf("splits %d-%d: %d outputs", b.From, b.To, len(out))
+				}
+				copy(splitOut[b.From:b.To], out)
+				done += b.Len()
+				progress("split", done, len(jobs))
+				return nil
 			})
-		},
-		func(i int, f workflow.Future) error {
-			done++
-			progress("split", done, len(jobs))
-			return f.Get(ctx, &splitOut[i])
-		})
+	} else {
+		err = fanOut(ctx, len(jobs), in.Window,
+			func(i int) workflow.Future { return workflow.ExecuteActivity(hctx, a.IngestSplit, splitIn(i)) },
+			func(i int, f workflow.Future) error {
+				done++
+				progress("split", done, len(jobs))
+				return f.Get(ctx, &splitOut[i])
+			})
+	}
 	if err != nil {
 		return IngestTotals{}, err
 	}
@@ -190,7 +291,8 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 	}
 
 	// 3. Finalize every partition of every table, the tables in order of
-	// first appearance.
+	// first appearance: user shards in blocks (one shard each when Shards
+	// <= ShardBlocks, as before blocks), then the rows without a user.
 	var tables []string
 	members := map[string][]int{} // table -> source indices, in input order
 	for si, s := range sources {
@@ -199,20 +301,27 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 		}
 		members[s.Table] = append(members[s.Table], si)
 	}
-	parts := in.Shards + 1
+	blocks := append(shard.Blocks(in.Shards, in.ShardBlocks), shard.Block{From: in.Shards, To: in.Shards + 1})
+	parts := len(blocks)
 	fin := make([]activities.IngestFinalizeOutput, len(tables)*parts)
 	done = 0
 	progress("dedupe", 0, len(fin))
 	err = fanOut(ctx, len(fin), in.Window,
 		func(i int) workflow.Future {
-			t := tables[i/parts]
+			t, b := tables[i/parts], blocks[i%parts]
 			var staged []activities.StagedSource
 			for _, si := range members[t] {
 				staged = append(staged, activities.StagedSource{Name: sources[si].Name, Spec: sources[si].Spec, Chunks: chunks[si]})
 			}
-			return workflow.ExecuteActivity(actx, a.IngestFinalize, activities.IngestFinalizeInput{
-				RunID: in.RunID, Mapping: in.Mapping, Table: t, Partition: i % parts, Shards: in.Shards, Sources: staged,
-			})
+			fi := activities.IngestFinalizeInput{
+				RunID: in.RunID, Mapping: in.Mapping, Table: t, Partition: b.From, Shards: in.Shards, Sources: staged,
+			}
+			octx := actx
+			if b.Len() > 1 {
+				// A block finalizes its shards one after the other.
+				fi.To, octx = b.To, hctx
+			}
+			return workflow.ExecuteActivity(octx, a.IngestFinalize, fi)
 		},
 		func(i int, f workflow.Future) error {
 			done++
@@ -257,7 +366,7 @@ func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string,
 		}
 		ti, k := tableIndex(tables, members, s.Table, si)
 		for p := 0; p < parts; p++ {
-			res.AddCounts(fin[ti*parts+p].Counts[k], p == in.Shards)
+			res.AddCounts(fin[ti*parts+p].Counts[k], p == parts-1)
 		}
 		if err := res.Check(); err != nil {
 			return tot, fmt.Errorf("row accounting: %w", err)

@@ -146,6 +146,10 @@ func TestIntegrationRegenerate(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(string(holdout)), "\n"); lines[0] != "user_id,score,label" || int64(len(lines)-1) != model.NHoldout {
 		t.Errorf("%s: header %q and %d rows, want user_id,score,label and %d", model.HoldoutScores, lines[0], len(lines)-1, model.NHoldout)
 	}
+	checkRecommendations(t, sum, plan, eventsPath)
+	if rec, err := store.List(ctx, layout.RecommendationsTable("it-1")); err != nil || len(rec) != 1 {
+		t.Errorf("%s: %v, %v: want the table", layout.RecommendationsTable("it-1"), rec, err)
+	}
 	summaryJSON, err := store.Get(ctx, "campaigns/it-1/summary.json")
 	must(t, err)
 	var stored workflows.Summary
@@ -207,6 +211,59 @@ func recordHistory(t *testing.T, c client.Client, workflowID, path string) {
 }
 
 // readCSV counts the data rows and distinct users of a generated file.
+// checkRecommendations: every plan row features 10 distinct products the
+// user had not bought (the weekly template does not allow repeats), with
+// their most frequent category, and the summary counts every user.
+func checkRecommendations(t *testing.T, sum workflows.Summary, plan [][]string, eventsPath string) {
+	t.Helper()
+	rs := sum.Recommendations
+	if rs == nil || rs.Users != sum.Users || rs.Rows != 10*sum.Users || rs.Items == 0 || rs.ModelUsers != int(sum.Users) {
+		t.Fatalf("recommendations summary %+v: want %d users (all in the model), 10 rows each", rs, sum.Users)
+	}
+	bought := map[string]map[string]bool{}
+	f, err := os.Open(eventsPath)
+	must(t, err)
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	must(t, err)
+	r := csv.NewReader(gz)
+	head, err := r.Read()
+	must(t, err)
+	cu, ct, ci := slices.Index(head, "user_id"), slices.Index(head, "type"), slices.Index(head, "item_id")
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		must(t, err)
+		if rec[ct] == "purchase" {
+			if bought[rec[cu]] == nil {
+				bought[rec[cu]] = map[string]bool{}
+			}
+			bought[rec[cu]][rec[ci]] = true
+		}
+	}
+	ii, ic := slices.Index(plan[0], "recommended_items"), slices.Index(plan[0], "recommended_category")
+	withCategory := 0
+	for _, row := range plan[1:] {
+		items := strings.Split(row[ii], "|")
+		if len(items) != 10 || len(slices.Compact(slices.Sorted(slices.Values(items)))) != 10 {
+			t.Fatalf("user %s: recommended %q, want 10 distinct items", row[0], row[ii])
+		}
+		for _, it := range items {
+			if bought[row[0]][it] {
+				t.Fatalf("user %s: recommended %s, which they bought", row[0], it)
+			}
+		}
+		if row[ic] != "" {
+			withCategory++
+		}
+	}
+	if withCategory != len(plan)-1 {
+		t.Errorf("%d of %d rows have a recommended category; the generated items all have one", withCategory, len(plan)-1)
+	}
+}
+
 func readCSV(t *testing.T, path string) (int, map[string]bool) {
 	t.Helper()
 	f, err := os.Open(path)

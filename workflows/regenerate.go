@@ -246,6 +246,9 @@ type Summary struct {
 	// Strategy is the decision: audience, offer mix, budget, guards, lift
 	// curve (internal/strategy; the report renders it).
 	Strategy *strategy.Summary `json:"strategy,omitempty"`
+	// Recommendations is the recommendations step (after the features
+	// stage); nil in runs recorded before it.
+	Recommendations *RecommendSummary `json:"recommendations,omitempty"`
 	// Approval is the reviewer's decision, when the template requires one.
 	Approval *ApprovalRecord `json:"approval,omitempty"`
 	Stages   []StageProgress `json:"stages"`
@@ -375,6 +378,12 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 			// Nothing reads ingest's staging after the stage.
 			waitDeleted = startDeleteStaged(ctx, r.in.RunID)
 		}
+		if st.name == StageFeatures {
+			// What each promotion features (workflows/recommend.go).
+			if err := r.recommend(ctx); err != nil {
+				return r.sum, fmt.Errorf("recommendations: %w", err)
+			}
+		}
 		r.track.end(st.name)
 	}
 	if waitDeleted != nil {
@@ -477,6 +486,7 @@ type run struct {
 	defaultBasket float64         // from features
 	seg           SegmentOutput   // from segment
 	model         TrainOutput     // from train
+	recs          recommendations // from recommend
 	scoreKeys     []string        // from decide
 	approval      *ApprovalRecord // from awaitApproval; nil when not (yet) asked
 	approvalAsked time.Time

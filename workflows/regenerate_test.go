@@ -127,10 +127,19 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			t[0] = []segment.Term{{Term: "boot", Weight: 0.5, Lift: 2}}
 			return activities.SegmentTermsOutput{Terms: t, Categories: make([][]segment.Term, in.K)}, nil
 		},
-		"PublishFeatures":    activities.PublishFeaturesOutput{Key: "runs/t-1/features.parquet", URL: "s3://b/runs/t-1/features.parquet", Rows: 400},
-		"SketchShard":        func(context.Context, activities.SketchInput) error { return nil },
-		"MergeBins":          activities.MergeBinsOutput{Key: "runs/t-1/models/propensity/bins.json", Bins: 4},
-		"WriteHoldoutScores": "runs/t-1/models/propensity/holdout_scores.csv",
+		"RecommendModel": activities.RecommendModelOutput{Key: "runs/t-1/recommendations/model.gob", Users: 400, Items: 50},
+		"Recommend": func(_ context.Context, in activities.RecommendInput) (activities.RecommendOutput, error) {
+			var keys []string
+			for i := in.Block.From; i < in.Block.To; i++ {
+				keys = append(keys, fmt.Sprint("recommendations", i))
+			}
+			return activities.RecommendOutput{Keys: keys, Users: 100 * int64(in.Block.Len()), Sources: map[string]int64{"copurchase": 1000}}, nil
+		},
+		"RecommendationsTable": activities.RecommendationsTableOutput{URL: "s3://b/runs/t-1/recommendations.parquet", Rows: 4000},
+		"PublishFeatures":      activities.PublishFeaturesOutput{Key: "runs/t-1/features.parquet", URL: "s3://b/runs/t-1/features.parquet", Rows: 400},
+		"SketchShard":          func(context.Context, activities.SketchInput) error { return nil },
+		"MergeBins":            activities.MergeBinsOutput{Key: "runs/t-1/models/propensity/bins.json", Bins: 4},
+		"WriteHoldoutScores":   "runs/t-1/models/propensity/holdout_scores.csv",
 		"TrainTrees": func(_ context.Context, in activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
 			return activities.TrainTreesOutput{Key: "trees", Trees: 5, Rows: 64, Positives: 16}, nil
 		},

@@ -14,6 +14,7 @@ import (
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflow(Regenerate)
 	r.RegisterWorkflow(Ingest)
+	r.RegisterWorkflow(IngestSplits)
 	r.RegisterWorkflow(Segment)
 	r.RegisterWorkflow(Train)
 	r.RegisterWorkflow(Uplift)

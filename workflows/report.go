@@ -43,7 +43,7 @@ func (r *run) reportData(ctx workflow.Context) report.Data {
 func (r *run) writeReport(ctx workflow.Context, key string) (string, error) {
 	var url string
 	err := workflow.ExecuteActivity(withActivityOptions(ctx), a.WriteReport, activities.WriteReportInput{
-		Key: key, Data: r.reportData(ctx), ScoreKeys: r.scoreKeys,
+		Key: key, Data: r.reportData(ctx), ScoreKeys: r.scoreKeys, Featured: r.recs.keys != nil,
 	}).Get(ctx, &url)
 	return url, err
 }

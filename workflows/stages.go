@@ -34,7 +34,7 @@ var stageActivities = []struct {
 	activities []any
 }{
 	{StageIngest, []any{a.ResolveInputs, a.ResolveKeys, a.IngestPlan, a.IngestSplit, a.IngestFinalize, a.IngestRejects, a.DeleteStaged}},
-	{StageFeatures, []any{a.Profile, a.Vocabulary, a.Features, a.Quantiles}},
+	{StageFeatures, []any{a.Profile, a.Vocabulary, a.Features, a.Quantiles, a.RecommendModel, a.Recommend, a.RecommendationsTable}},
 	{StageSegment, []any{a.KMeansChooseK, a.KMeansSample, a.KMeansGather, a.KMeansWeigh, a.KMeansReduce, a.KMeansStep, a.SegmentAssign, a.SegmentTerms}},
 	{StageTrain, []any{a.SketchTrain, a.SketchShard, a.MergeBins, a.TrainTrees, a.TrainBoost, a.CombineForest, a.EvaluateForest, a.WriteHoldoutScores}},
 	{StageDecide, []any{a.DecidePrepare, a.DecideHistory, a.DecideTrainUplift, a.DecideScore, a.DecideCurve, a.DecideAssign, a.DecideUpgrades}},

@@ -42,6 +42,7 @@ type S3 struct {
 	// Files larger than multipartAbove are uploaded in parts of partSize:
 	// one PUT is limited to 5 GiB.
 	multipartAbove, partSize int64
+	streamPart               int64 // first part size of Create's uploads
 }
 
 // Multipart thresholds: S3 takes at most 5 GiB in one PUT and parts of at
@@ -76,7 +77,8 @@ func NewS3(ctx context.Context, cfg Config) (*S3, error) {
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	return &S3{client: client, bucket: cfg.Bucket, multipartAbove: defaultMultipartAbove, partSize: defaultPartSize}, nil
+	return &S3{client: client, bucket: cfg.Bucket, multipartAbove: defaultMultipartAbove, partSize: defaultPartSize,
+		streamPart: defaultStreamPart}, nil
 }
 
 // Bucket is the bucket's name.

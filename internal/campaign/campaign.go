@@ -86,6 +86,10 @@ type Offer struct {
 	Lift        float64     `yaml:"lift" json:"lift"` // prior incremental purchase probability, used without campaign history
 	Eligibility Eligibility `yaml:"eligibility" json:"eligibility"`
 	Caps        Caps        `yaml:"caps" json:"caps"`
+	// FeaturedCategory restricts the products the offer features to one
+	// category (a party bundle features party items); "" features the
+	// user's general recommendations.
+	FeaturedCategory string `yaml:"featured_category" json:"featured_category,omitempty"`
 }
 
 // Catalog is the set of offers, by ID.
@@ -159,6 +163,9 @@ type Template struct {
 	// Unmeasurable is what a campaign that cannot keep MinControl control
 	// users does: UnmeasurablePublish (the default) or UnmeasurableApprove.
 	Unmeasurable string `yaml:"unmeasurable" json:"unmeasurable,omitempty"`
+	// RepeatItems lets the promotion feature products the user already
+	// bought (consumables); by default they are left out.
+	RepeatItems bool `yaml:"repeat_items" json:"repeat_items,omitempty"`
 }
 
 // What a campaign too small to measure does (Template.Unmeasurable).

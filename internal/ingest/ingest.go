@@ -131,3 +131,27 @@ func (r *Result) AddCounts(c FinalCounts, anonymous bool) {
 		r.ByType[k] += v
 	}
 }
+
+// Merge adds o, the counts of the same source in another partition, to c:
+// a block of partitions returns one FinalCounts per source, and
+// Result.AddCounts of the merged counts equals AddCounts of each.
+func (c *FinalCounts) Merge(o FinalCounts) {
+	if o.Accepted > 0 {
+		if c.Accepted == 0 || o.MinTS < c.MinTS {
+			c.MinTS = o.MinTS
+		}
+		if c.Accepted == 0 || o.MaxTS > c.MaxTS {
+			c.MaxTS = o.MaxTS
+		}
+	}
+	c.Accepted += o.Accepted
+	c.Duplicates += o.Duplicates
+	c.Rejected += o.Rejected
+	c.Rows += o.Rows
+	for k, v := range o.ByType {
+		if c.ByType == nil {
+			c.ByType = map[string]int64{}
+		}
+		c.ByType[k] += v
+	}
+}

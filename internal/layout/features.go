@@ -58,3 +58,17 @@ func SegmentTerms(run string, i int) string {
 
 // FeaturesTable is the published per-user feature table.
 func FeaturesTable(run string) string { return Run(run) + "features.parquet" }
+
+// Keys of the recommendations (docs/FEATURES.md, "Recommendations").
+
+// RecommendModel is the run's recommendation model (internal/recommend,
+// gob-encoded).
+func RecommendModel(run string) string { return Run(run) + "recommendations/model.gob" }
+
+// Recommendations is shard i's users' ranked lists.
+func Recommendations(run string, i int) string {
+	return fmt.Sprintf("%srecommendations/%s.arrow", Run(run), shard.Key(i))
+}
+
+// RecommendationsTable is the published recommendations of every user.
+func RecommendationsTable(run string) string { return Run(run) + "recommendations.parquet" }

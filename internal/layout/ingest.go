@@ -57,3 +57,10 @@ func LateRejects(run, table string, i, n int, src string) string {
 func SplitText(run, src string, sp int, ext string) string {
 	return fmt.Sprintf("%s%s/split=%04d/text.%s.s2", IngestDir(run), src, sp, ext)
 }
+
+// LateRejectsBlock are the late rejects of source src in user shards
+// [from, to) of table, merged into one object by the block's finalize
+// activity (a block of one shard uses LateRejects).
+func LateRejectsBlock(run, table string, from, to int, src string) string {
+	return fmt.Sprintf("%slate-rejects/%s/shards=%04d-%04d/%s.arrow", IngestDir(run), table, from, to, src)
+}

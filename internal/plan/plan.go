@@ -44,6 +44,13 @@ type Row struct {
 	CampaignID            string
 	WindowStart           time.Time // the campaign window, UTC
 	WindowEnd             time.Time
+	// RecommendedItems are the products the promotion features for the
+	// user, best first, item ids joined by "|" (internal/recommend); ""
+	// when the run made no recommendations.
+	RecommendedItems string
+	// RecommendedCategory is the most frequent category among
+	// RecommendedItems; "" when they have none.
+	RecommendedCategory string
 }
 
 // timestamp is the Arrow type of the window columns.
@@ -68,6 +75,8 @@ var Schema = arrow.NewSchema([]arrow.Field{
 	{Name: "campaign_id", Type: arrow.BinaryTypes.String},
 	{Name: "window_start", Type: timestamp},
 	{Name: "window_end", Type: timestamp},
+	{Name: "recommended_items", Type: arrow.BinaryTypes.String},
+	{Name: "recommended_category", Type: arrow.BinaryTypes.String},
 }, nil)
 
 // Columns are the plan's columns, in order (Schema's names); also the CSV
@@ -103,6 +112,8 @@ func Record(rows []Row, mem memory.Allocator) arrow.Record {
 		f[14].(*array.StringBuilder).Append(r.CampaignID)
 		f[15].(*array.TimestampBuilder).Append(arrow.Timestamp(r.WindowStart.UnixMilli()))
 		f[16].(*array.TimestampBuilder).Append(arrow.Timestamp(r.WindowEnd.UnixMilli()))
+		f[17].(*array.StringBuilder).Append(r.RecommendedItems)
+		f[18].(*array.StringBuilder).Append(r.RecommendedCategory)
 	}
 	return b.NewRecord()
 }
@@ -124,6 +135,7 @@ func Rows(rec arrow.Record) ([]Row, error) {
 			Control: c[6].(*array.Boolean).Value(r), HoldoutOffer: str(7, r), HoldoutExpectedIncrementalRevenue: f64(8, r),
 			Explore: c[9].(*array.Boolean).Value(r), Reasons: str(10, r), Source: str(11, r), Propensity: f64(12, r),
 			AssignmentProbability: f64(13, r), CampaignID: str(14, r), WindowStart: ts(15, r), WindowEnd: ts(16, r),
+			RecommendedItems: str(17, r), RecommendedCategory: str(18, r),
 		}
 	}
 	return out, nil
@@ -174,7 +186,8 @@ func (c *CSVWriter) Write(rows []Row) error {
 	for _, r := range rows {
 		rec := []string{r.UserID, r.Segment, r.Offer, r.Channel, f(r.ExpectedIncrementalRevenue), f(r.ExpectedCost),
 			strconv.FormatBool(r.Control), r.HoldoutOffer, f(r.HoldoutExpectedIncrementalRevenue), strconv.FormatBool(r.Explore), r.Reasons, r.Source, f(r.Propensity),
-			f(r.AssignmentProbability), r.CampaignID, r.WindowStart.UTC().Format(time.RFC3339), r.WindowEnd.UTC().Format(time.RFC3339)}
+			f(r.AssignmentProbability), r.CampaignID, r.WindowStart.UTC().Format(time.RFC3339), r.WindowEnd.UTC().Format(time.RFC3339),
+			r.RecommendedItems, r.RecommendedCategory}
 		if err := c.w.Write(rec); err != nil {
 			return err
 		}

@@ -21,7 +21,8 @@ var (
 	end   = start.AddDate(0, 0, 7)
 	rows  = []Row{
 		{UserID: "u1", Segment: "loyal", Offer: "coupon5", Channel: "email", Propensity: 0.25, ExpectedIncrementalRevenue: 3.5, ExpectedCost: 1.25,
-			HoldoutOffer: campaign.None, Source: "uplift", Reasons: "low propensity 0.25; basket 50", AssignmentProbability: 0.7625, CampaignID: "weekly-2026-W49", WindowStart: start, WindowEnd: end},
+			HoldoutOffer: campaign.None, Source: "uplift", Reasons: "low propensity 0.25; basket 50", AssignmentProbability: 0.7625, CampaignID: "weekly-2026-W49", WindowStart: start, WindowEnd: end,
+			RecommendedItems: "85123A|71053", RecommendedCategory: "home"},
 		{UserID: "u2", Segment: "new", Offer: campaign.None, Channel: campaign.None, Source: campaign.None, Propensity: 0.9, Control: true, HoldoutOffer: "coupon5", HoldoutExpectedIncrementalRevenue: 2.25,
 			Reasons: "high, \"quoted\"", AssignmentProbability: 0.2, CampaignID: "weekly-2026-W49", WindowStart: start, WindowEnd: end},
 		{UserID: "u3", Segment: "new", Offer: "flash20", Channel: "app", Explore: true, HoldoutOffer: campaign.None, Source: "prior", Reasons: "exploration",
@@ -103,9 +104,9 @@ func TestRecordAndCSV(t *testing.T) {
 	}
 	want := [][]string{
 		Columns,
-		{"u1", "loyal", "coupon5", "email", "3.500000", "1.250000", "false", "none", "0.000000", "false", rows[0].Reasons, "uplift", "0.250000", "0.762500", "weekly-2026-W49", "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z"},
-		{"u2", "new", "none", "none", "0.000000", "0.000000", "true", "coupon5", "2.250000", "false", rows[1].Reasons, "none", "0.900000", "0.200000", "weekly-2026-W49", "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z"},
-		{"u3", "new", "flash20", "app", "0.000000", "0.000000", "false", "none", "0.000000", "true", "exploration", "prior", "0.000000", "0.010000", "weekly-2026-W49", "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z"},
+		{"u1", "loyal", "coupon5", "email", "3.500000", "1.250000", "false", "none", "0.000000", "false", rows[0].Reasons, "uplift", "0.250000", "0.762500", "weekly-2026-W49", "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z", "85123A|71053", "home"},
+		{"u2", "new", "none", "none", "0.000000", "0.000000", "true", "coupon5", "2.250000", "false", rows[1].Reasons, "none", "0.900000", "0.200000", "weekly-2026-W49", "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z", "", ""},
+		{"u3", "new", "flash20", "app", "0.000000", "0.000000", "false", "none", "0.000000", "true", "exploration", "prior", "0.000000", "0.010000", "weekly-2026-W49", "2026-11-30T00:00:00Z", "2026-12-07T00:00:00Z", "", ""},
 	}
 	if !slices.EqualFunc(recs, want, slices.Equal) {
 		t.Errorf("csv =\n%q\nwant\n%q", recs, want)

@@ -52,6 +52,24 @@ type Data struct {
 	// Measurability is what the control group can measure (the minimum
 	// detectable lift); nil for plans decided before it was stated.
 	Measurability *strategy.Measurability
+	// Featured is, per segment, the products and categories the treated
+	// users' promotions feature most (plan column recommended_items); nil
+	// for plans without recommendations.
+	Featured []Featured
+}
+
+// Featured is one segment's most featured products and categories.
+type Featured struct {
+	Segment    string
+	Users      int64 // treated users of the segment with recommendations
+	Products   []Count
+	Categories []Count
+}
+
+// Count is a name and how many users it was featured to.
+type Count struct {
+	Name  string
+	Users int64
 }
 
 // Budget is the campaign's money limit and its use.
@@ -165,6 +183,7 @@ func (d Data) page() (Page, error) {
 	}{
 		{"segments", "Segment profiles", d.segments},
 		{"offers", "Offer mix", d.offers},
+		{"featured", "Featured products", d.featured},
 		{"budget", "Budget", d.budget},
 		{"lift", "Expected lift curve", d.lift},
 		{"measurability", "Measurability", d.measurability},
@@ -263,6 +282,13 @@ func (d Data) segments() (template.HTML, error) {
 		NCols    int
 		Segments []segment.Profile
 	}{chart, profileCols, len(profileCols) + 3, segs})
+}
+
+func (d Data) featured() (template.HTML, error) {
+	if len(d.Featured) == 0 {
+		return `<p class="empty">No recommendations in this plan.</p>`, nil
+	}
+	return execute(featuredTmpl, d.Featured)
 }
 
 func (d Data) offers() (template.HTML, error) {

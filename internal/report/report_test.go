@@ -40,6 +40,7 @@ func Sample() Data {
 			{Name: "f", Users: 520, Offered: 270, AvgDiscount: 4.9}, {Name: "m", Users: 480, Offered: 230, AvgDiscount: 5.1},
 		}},
 		Approval: &Approval{Status: "approved", By: "ana", Comment: "ok <b>go</b>", At: time.Date(2011, 12, 1, 10, 0, 0, 0, time.UTC)},
+		Featured: []Featured{{Segment: "champions", Users: 300, Products: []Count{{"85123A", 120}, {"22423", 80}}, Categories: []Count{{"home", 210}}}},
 	}
 }
 
@@ -64,9 +65,10 @@ func TestRender(t *testing.T) {
 			"gift_set", "60.0%", "champions", "1,234.50", "high monetary (+1.4 sd)", "gift",
 			"gender", "51.9%", "47.9%", "4.0%", "within", "approved", "ana", "ok <b>go</b>",
 			"2011-12-01 10:00 UTC", "Users per segment", "Users per offer", "Cumulative expected revenue and cost",
+			"85123A (120), 22423 (80)", "home (210)",
 		}, []string{"<b>go</b>"}, 3},
 		{"minimal", Data{Campaign: "c", Template: "weekly", Users: 10, Control: 1}, []string{
-			"No segments.", "No user gets an offer.", "No budget set", "Too few treated users",
+			"No segments.", "No user gets an offer.", "No recommendations in this plan.", "No budget set", "Too few treated users",
 			"No sensitive attribute is mapped", "does not require approval",
 		}, nil, 0},
 		{"non-finite numbers", nan, []string{NA}, nil, 3},
@@ -79,7 +81,7 @@ func TestRender(t *testing.T) {
 			}
 			page := buf.String()
 			checkHTML(t, page)
-			for _, id := range []string{"segments", "offers", "budget", "lift", "fairness", "approval"} {
+			for _, id := range []string{"segments", "offers", "featured", "budget", "lift", "fairness", "approval"} {
 				if !strings.Contains(page, `<section id="`+id+`">`) {
 					t.Errorf("section %s missing", id)
 				}

@@ -124,6 +124,13 @@ var offersTmpl = parse("offers", `<figure>{{.Chart}}</figure>
 {{end}}</tbody></table></div>
 `)
 
+var featuredTmpl = parse("featured", `<p>The products each treated user's promotion features (<code>recommended_items</code>), counted per segment: the five most featured products and categories.</p>
+<div class="scroll"><table>
+<thead><tr><th>segment</th><th class="num">users</th><th>products</th><th>categories</th></tr></thead>
+<tbody>{{range .}}<tr><td>{{.Segment}}</td><td class="num">{{int .Users}}</td><td>{{range $i, $p := .Products}}{{if $i}}, {{end}}{{$p.Name}} ({{int $p.Users}}){{end}}</td><td>{{range $i, $c := .Categories}}{{if $i}}, {{end}}{{$c.Name}} ({{int $c.Users}}){{end}}</td></tr>
+{{end}}</tbody></table></div>
+`)
+
 var budgetTmpl = parse("budget", `{{if gt .Budget.Total 0}}<p>Used <b>{{money .Budget.Used}}</b> of <b>{{money .Budget.Total}}</b> ({{pct .Share}})</p>
 <div class="meter" role="meter" aria-valuemin="0" aria-valuemax="100" aria-valuenow="{{.Bar}}"><div style="width:{{.Bar}}%"></div></div>
 {{else}}<p>No budget set; the plan's expected cost is <b>{{money .Cost}}</b>.</p>{{end}}

@@ -110,8 +110,9 @@ func modelScore(md *Model, xs, truth [][]float64) (rmse, share float64) {
 // logged history of PROMOFLOW_STAGE_ROWS users (comma-separated; default
 // 50000,150000) with 40 features and 4 offers: Analyze with every learner
 // (5 folds), then Fit of the avg learner (which fits t, x and dr), under
-// the default Config and the fast settings of PROMOFLOW_STAGE_CONFIGS
-// (comma-separated: default, fast, faster, t100s12), on the history of
+// forests with the default Config and the fast settings of
+// PROMOFLOW_STAGE_CONFIGS (comma-separated: default, fast, faster,
+// t100s12; gbdt for the boosted base learner), on the history of
 // seed PROMOFLOW_STAGE_SEED (default 1).
 //
 //	go test -run XXX -bench DecisionStage -benchtime 1x -v ./internal/uplift
@@ -130,11 +131,14 @@ func BenchmarkDecisionStage(b *testing.B) {
 	// The learners docs/EVALUATION.md's table was measured with (before
 	// the S- and R-learners joined the defaults).
 	learners := []string{TLearner, XLearner, DRLearner, AvgLearner}
+	// The decision's base learner is the forest (workflows.UpliftConfig);
+	// "gbdt" is the package's default.
 	configs := map[string]Config{
-		"default": {Seed: 1, Bootstrap: 100, Learners: learners},
-		"fast":    {Seed: 1, Bootstrap: 100, Trees: 50, Subsample: 0.25, Learners: learners},
-		"faster":  {Seed: 1, Bootstrap: 100, Trees: 30, Subsample: 0.2, Learners: learners},
-		"t100s12": {Seed: 1, Bootstrap: 100, Trees: 100, Subsample: 0.125, Learners: learners},
+		"default": {Seed: 1, Bootstrap: 100, Learners: learners, BaseName: BaseForest},
+		"fast":    {Seed: 1, Bootstrap: 100, Trees: 50, Subsample: 0.25, Learners: learners, BaseName: BaseForest},
+		"faster":  {Seed: 1, Bootstrap: 100, Trees: 30, Subsample: 0.2, Learners: learners, BaseName: BaseForest},
+		"t100s12": {Seed: 1, Bootstrap: 100, Trees: 100, Subsample: 0.125, Learners: learners, BaseName: BaseForest},
+		"gbdt":    {Seed: 1, Bootstrap: 100, Learners: learners, BaseName: BaseGBDT},
 	}
 	names := []string{"default", "fast", "faster"}
 	if s := os.Getenv("PROMOFLOW_STAGE_CONFIGS"); s != "" {

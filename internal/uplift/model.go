@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/forest"
 )
 
@@ -54,7 +55,7 @@ func Fit(d *Data, m *forest.Matrix, learner string, cfg Config) (*Model, error) 
 // d, which makes the same predictions Fit would compute. nil mu means
 // compute them.
 func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float64) (*Model, error) {
-	cfg = cfg.WithDefaults().forRows(d.Rows())
+	cfg = cfg.WithDefaults().forData(d)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -256,27 +257,42 @@ type effectJSON struct {
 	R  *part `json:"r,omitempty"`
 }
 
-// partJSON encodes a part: a forest as forest.Save writes it, or a
-// constant.
+// partJSON encodes a part: a forest as forest.Save writes it, a
+// gradient-boosted model as boost.Model.Save writes it (its "kind" is
+// "gbdt"), a Blend's models (each a part; the part predicts their mean),
+// or a constant; exactly one is set.
 type partJSON struct {
 	Forest json.RawMessage `json:"forest,omitempty"`
+	GBDT   json.RawMessage `json:"gbdt,omitempty"`
+	Blend  []*part         `json:"blend,omitempty"`
 	Const  *float64        `json:"const,omitempty"`
 }
 
 // MarshalJSON encodes a part.
 func (p *part) MarshalJSON() ([]byte, error) {
-	if p.r == nil {
+	var buf bytes.Buffer
+	switch r := p.r.(type) {
+	case nil:
 		return json.Marshal(partJSON{Const: &p.c})
-	}
-	f := p.forest()
-	if f == nil {
+	case *forest.Forest:
+		if err := r.Save(&buf); err != nil {
+			return nil, err
+		}
+		return json.Marshal(partJSON{Forest: bytes.TrimSpace(buf.Bytes())})
+	case *boost.Model:
+		if err := r.Save(&buf); err != nil {
+			return nil, err
+		}
+		return json.Marshal(partJSON{GBDT: bytes.TrimSpace(buf.Bytes())})
+	case blendModel:
+		parts := make([]*part, len(r))
+		for k, m := range r {
+			parts[k] = &part{r: m}
+		}
+		return json.Marshal(partJSON{Blend: parts})
+	default:
 		return nil, fmt.Errorf("uplift: a %T model cannot be encoded", p.r)
 	}
-	var buf bytes.Buffer
-	if err := f.Save(&buf); err != nil {
-		return nil, err
-	}
-	return json.Marshal(partJSON{Forest: bytes.TrimSpace(buf.Bytes())})
 }
 
 // UnmarshalJSON decodes a part.
@@ -285,17 +301,42 @@ func (p *part) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &pj); err != nil {
 		return err
 	}
+	set := 0
+	for _, ok := range []bool{pj.Forest != nil, pj.GBDT != nil, pj.Blend != nil, pj.Const != nil} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		return errors.New("want one of forest, gbdt, blend and const")
+	}
 	switch {
-	case pj.Forest != nil && pj.Const == nil:
+	case pj.Forest != nil:
 		f, err := forest.Load(bytes.NewReader(pj.Forest))
 		if err != nil {
 			return err
 		}
 		*p = part{r: f}
-	case pj.Forest == nil && pj.Const != nil:
-		*p = part{c: *pj.Const}
+	case pj.GBDT != nil:
+		b, err := boost.Load(bytes.NewReader(pj.GBDT))
+		if err != nil {
+			return err
+		}
+		*p = part{r: b}
+	case pj.Blend != nil:
+		if len(pj.Blend) == 0 {
+			return errors.New("a blend of no models")
+		}
+		models := make(blendModel, len(pj.Blend))
+		for k, q := range pj.Blend {
+			if q == nil || q.r == nil {
+				return errors.New("a blend of a constant")
+			}
+			models[k] = q.r
+		}
+		*p = part{r: models}
 	default:
-		return errors.New("want one of forest and const")
+		*p = part{c: *pj.Const}
 	}
 	return nil
 }
@@ -360,8 +401,8 @@ func (md *Model) validate() error {
 		if md.s == nil {
 			return fmt.Errorf("learner %s lacks a model", md.learner)
 		}
-		if f := md.s.forest(); f != nil && !slices.Equal(f.Features, sFeatures(md.features, md.arms)) {
-			return fmt.Errorf("the s-learner's forest has features %q, want %q", f.Features, sFeatures(md.features, md.arms))
+		if f, ok := md.s.features(); ok && !slices.Equal(f, sFeatures(md.features, md.arms)) {
+			return fmt.Errorf("the s-learner's model has features %q, want %q", f, sFeatures(md.features, md.arms))
 		}
 	}
 	for _, l := range fits {
@@ -390,8 +431,8 @@ func (md *Model) validate() error {
 		if p == nil {
 			return fmt.Errorf("learner %s lacks a model", md.learner)
 		}
-		if f := p.forest(); f != nil && !slices.Equal(f.Features, md.features) {
-			return fmt.Errorf("a forest has features %q, want %q", f.Features, md.features)
+		if f, ok := p.features(); ok && !slices.Equal(f, md.features) {
+			return fmt.Errorf("a model has features %q, want %q", f, md.features)
 		}
 	}
 	return nil

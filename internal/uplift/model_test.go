@@ -24,8 +24,8 @@ func samePrediction(a, b Prediction) bool {
 	return true
 }
 
-// TestModelRoundTrip fits every learner, weighted and not, on all rows,
-// and checks that the model predicts bit-identically after a JSON round
+// TestModelRoundTrip fits every learner, weighted and not, with forests
+// and with boosters as the base learner, on all rows, and checks that the model predicts bit-identically after a JSON round
 // trip and when fit again with the same seed, that FitWith with
 // Analyze's out-of-fold predictions makes the same model, and that the
 // avg model's effects are the mean of the others'.
@@ -33,15 +33,24 @@ func TestModelRoundTrip(t *testing.T) {
 	d, _ := simple(1500, 6, true)
 	probe := d.rowsOf(d.FoldRows(0))
 	probe = append(probe, []float64{math.NaN(), 0.5, 1, 0, 0}, []float64{2, -1, 0, 0, 1})
-	for _, weighting := range []string{WeightNone, WeightIPW} {
-		cfg := Config{Seed: 4, Trees: 8, Bootstrap: 50, Weighting: weighting}
+	for _, tc := range []struct {
+		weighting string
+		name      string // Config.BaseName, the encoding's key of a part
+	}{
+		{WeightNone, BaseForest},
+		{WeightIPW, BaseForest},
+		{WeightIPW, BaseGBDT},
+		{WeightNone, BaseBlend},
+	} {
+		weighting := tc.weighting
+		cfg := Config{Seed: 4, Trees: 8, Bootstrap: 50, Weighting: weighting, BaseName: tc.name}
 		res, err := Analyze(d, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		preds := map[string]Prediction{}
 		for _, l := range Learners {
-			t.Run(weighting+"/"+l, func(t *testing.T) {
+			t.Run(tc.name+"/"+weighting+"/"+l, func(t *testing.T) {
 				md, err := Fit(d, nil, l, cfg)
 				if err != nil {
 					t.Fatal(err)
@@ -57,6 +66,9 @@ func TestModelRoundTrip(t *testing.T) {
 				data, err := json.Marshal(md)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if want := `{"` + tc.name + `":`; !bytes.Contains(data, []byte(want)) {
+					t.Errorf("the encoding has no %s part", want)
 				}
 				var back Model
 				if err := json.Unmarshal(data, &back); err != nil {
@@ -153,8 +165,12 @@ func TestModelDecodeErrors(t *testing.T) {
 		{"as r", `"learner":"x"`, `"learner":"r"`, "lacks a model"},
 		{"as dr", `"learner":"x"`, `"learner":"dr"`, "lacks a model"},
 		{"arms", `"arms":["0","1","2"]`, `"arms":["0","1"]`, "for 2 arms"},
-		{"features", `"features":["x0"`, `"features":["y0"`, "a forest has features"},
-		{"part", `{"const":`, `{"forest":{},"const":`, "want one of forest and const"},
+		{"features", `"features":["x0"`, `"features":["y0"`, "a model has features"},
+		{"part", `{"const":`, `{"forest":{},"const":`, "want one of forest, gbdt, blend and const"},
+		{"gbdt part", `{"const":`, `{"gbdt":{"kind":"forest"},"const":`, "want one of forest, gbdt, blend and const"},
+		{"empty blend", `"g":{"const":`, `"g":{"blend":[],"c":`, "a blend of no models"},
+		{"blend of a constant", `"g":{"const":`, `"g":{"blend":[{"const":1}],"c":`, "a blend of a constant"},
+		{"gbdt kind", `"g":{"const":`, `"g":{"gbdt":{"kind":"forest"},"c":`, `kind "forest", want "gbdt"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := strings.Replace(string(good), tc.from, tc.to, 1)
@@ -209,12 +225,12 @@ func (meanBase) Fit(_ *forest.Matrix, target []float64, rows []int, p forest.Par
 }
 
 // TestBaseLearner: every model goes through Config.Base; the forests
-// behind an adapter give the default's results, another base learner's
+// behind an adapter give BaseForest's results, another base learner's
 // effects are its own (constant means: one effect per arm), and a model of
 // a base learner that cannot be encoded says so.
 func TestBaseLearner(t *testing.T) {
 	d, _ := simple(1500, 6, true)
-	cfg := Config{Seed: 4, Trees: 5, Bootstrap: 50}
+	cfg := Config{Seed: 4, Trees: 5, Bootstrap: 50, BaseName: BaseForest}
 	def, err := Analyze(d, cfg)
 	if err != nil {
 		t.Fatal(err)

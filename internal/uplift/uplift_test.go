@@ -380,6 +380,7 @@ func TestConfigValidate(t *testing.T) {
 		{Subsample: math.NaN()},
 		{MinPropensity: -0.1},
 		{MinPropensity: 2},
+		{BaseName: "lightgbm"},
 	} {
 		if err := c.WithDefaults().Validate(); err == nil {
 			t.Errorf("%+v accepted", c)
@@ -467,9 +468,11 @@ func (o *oracleRun) at(b float64) (oracle, persona, learned, random float64) {
 // users each, seeds 7, 8 and 9, whose offer effects are a function of
 // their behaviour plus a small hidden term: synth.WriteHistory) and
 // measures its true incremental value against the oracle that knows every
-// user's true effect (synth.Truth), at a 30% budget: at least 0.88 of the
-// oracle's on each seed and 0.90 on average (issue 15's goal, 0.95 on
-// average, is not reached: 0.908). docs/EVALUATION.md has the numbers.
+// user's true effect (synth.Truth), at a 30% budget, with the package's
+// default base learner: at least 0.90 of the oracle's on each seed and
+// 0.92 on average (0.941, 0.922 and 0.913, mean 0.925; forests reached
+// 0.908; issue 15's goal, 0.95 on average, is not reached).
+// docs/EVALUATION.md has the numbers.
 func TestPolicyVsOracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3 x 50,000 users")
@@ -491,8 +494,8 @@ func TestPolicyVsOracle(t *testing.T) {
 			t.Logf("seed %d, learner %s: cv policy value %.4f, true value at 30%% %.4f (%.3f of oracle)", seed, l.Name, l.CVPolicyValue, v, v/oracle)
 		}
 		sum += learned / oracle
-		if learned < 0.88*oracle {
-			t.Errorf("seed %d: learned policy reaches %.3f of the oracle at 30%%, want >= 0.88", seed, learned/oracle)
+		if learned < 0.90*oracle {
+			t.Errorf("seed %d: learned policy reaches %.3f of the oracle at 30%%, want >= 0.90", seed, learned/oracle)
 		}
 		// Effects vary within personas with behaviour: a policy that knows
 		// only the persona falls short, and the learned policy does better.
@@ -505,8 +508,8 @@ func TestPolicyVsOracle(t *testing.T) {
 	}
 	mean := sum / float64(len(seeds))
 	t.Logf("mean share of the oracle at 30%% over seeds %v: %.3f", seeds, mean)
-	if mean < 0.90 {
-		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.90", mean)
+	if mean < 0.92 {
+		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.92", mean)
 	}
 }
 
@@ -544,8 +547,8 @@ const artea = "../../../shared/data/artea/artea-a_b-experiment.csv"
 // TestArtea analyses the Artea coupon experiment: 5,000 customers, half
 // given a coupon at random. The README reports mean transactions of 0.126
 // without and 0.152 with the coupon. The configuration is starter
-// uplift's defaults (5 folds, 100 trees, 400 bootstrap resamples, seed 42,
-// every learner): its log is docs/EVALUATION.md's Artea figures.
+// uplift's defaults (5 folds, base learner gbdt, 400 bootstrap resamples,
+// seed 42, every learner): its log is docs/EVALUATION.md's Artea figures.
 func TestArtea(t *testing.T) {
 	f, err := os.Open(artea)
 	if err != nil {

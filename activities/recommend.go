@@ -1,0 +1,331 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/parquet"
+	"github.com/apache/arrow/go/v17/parquet/compress"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+
+	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/plan"
+	"github.com/promoflow/promoflow/internal/recommend"
+	"github.com/promoflow/promoflow/internal/shard"
+)
+
+// recommendEvents reads shard i's events up to end as each sampled user's
+// interactions: purchases as bought, views and carts as viewed, searches
+// naming an item as searched; returns and item-less events are left out.
+// keep decides which users are read (nil: all).
+func (a *Activities) recommendEvents(ctx context.Context, run string, i int, end time.Time, keep func(user string) bool) (map[string][]recommend.Event, error) {
+	keys, err := a.Store.List(ctx, layout.EventsDir(run, i))
+	if err != nil {
+		return nil, err
+	}
+	kinds := map[string]recommend.Kind{canon.Purchase: recommend.Bought, canon.View: recommend.Viewed,
+		canon.Cart: recommend.Viewed, canon.Search: recommend.Searched}
+	endMs := end.UnixMilli()
+	users := map[string][]recommend.Event{}
+	idx := func(name string) int { return canon.EventSchema.FieldIndices(name)[0] }
+	cUser, cTS, cType, cItem, cCat, cText, cOrder := idx("user_id"), idx("ts"), idx("type"), idx("item_id"), idx("category"), idx("text"), idx("order_id")
+	for _, key := range keys {
+		err := a.readArrowStream(ctx, key, canon.EventSchema, func(rec arrow.Record) error {
+			user := rec.Column(cUser).(*array.String)
+			ts := rec.Column(cTS).(*array.Timestamp)
+			typ := rec.Column(cType).(*array.String)
+			item := rec.Column(cItem).(*array.String)
+			cat := rec.Column(cCat).(*array.String)
+			text := rec.Column(cText).(*array.String)
+			order := rec.Column(cOrder).(*array.String)
+			for r := 0; r < int(rec.NumRows()); r++ {
+				k, ok := kinds[typ.Value(r)]
+				t := int64(ts.Value(r)) // canon timestamps are milliseconds
+				if !ok || item.Value(r) == "" || user.Value(r) == "" || (endMs != 0 && t > endMs) {
+					continue
+				}
+				u := user.Value(r)
+				if keep != nil && !keep(u) {
+					continue
+				}
+				u = string([]byte(u))
+				users[u] = append(users[u], recommend.Event{
+					Item: string([]byte(item.Value(r))), Category: cat.Value(r), Text: text.Value(r),
+					Kind: k, Time: t, Basket: order.Value(r),
+				})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	return users, nil
+}
+
+// RecommendModelInput asks for the run's recommendation model.
+type RecommendModelInput struct {
+	RunID  string
+	Shards int
+	End    time.Time // events after it are not read; also the model's "now"
+	// Rate is the share of users trained on (a seeded hash of the user id,
+	// so the same users whatever the shard count); 1: all.
+	Rate   float64
+	Seed   int64
+	Config recommend.Config
+}
+
+// RecommendModelOutput says where the model is and what it holds.
+type RecommendModelOutput struct {
+	Key   string
+	Users int // users trained on
+	Items int
+}
+
+// RecommendModel trains the recommendation model (internal/recommend) on a
+// bounded sample of users read from every shard and stores it. One
+// activity on a sample rather than per-shard passes: the model is a few
+// item-by-item tables, the co-purchase cosine needs every pair's count
+// over all users (no per-epoch averaging to distribute), and the sample
+// bounds the work (docs/FEATURES.md measures the sample's cost in recall).
+func (a *Activities) RecommendModel(ctx context.Context, in RecommendModelInput) (_ RecommendModelOutput, err error) {
+	defer final(&err)
+	salt := fmt.Sprintf("recommend-sample/%d", in.Seed)
+	keep := func(u string) bool { return in.Rate >= 1 || shard.Unit(salt, u) < in.Rate }
+	var users [][]recommend.Event
+	for i := 0; i < in.Shards; i++ {
+		byUser, err := a.recommendEvents(ctx, in.RunID, i, in.End, keep)
+		if err != nil {
+			return RecommendModelOutput{}, err
+		}
+		ids := make([]string, 0, len(byUser))
+		for u := range byUser {
+			ids = append(ids, u)
+		}
+		slices.Sort(ids) // a deterministic order for the embeddings' SGD
+		for _, u := range ids {
+			users = append(users, byUser[u])
+		}
+	}
+	m, err := recommend.Train(users, in.End.UnixMilli(), in.Config)
+	if err != nil {
+		return RecommendModelOutput{}, err
+	}
+	data, err := m.Encode()
+	if err != nil {
+		return RecommendModelOutput{}, err
+	}
+	out := RecommendModelOutput{Key: layout.RecommendModel(in.RunID), Users: len(users), Items: len(m.Items)}
+	if err := a.Store.Put(ctx, out.Key, data); err != nil {
+		return RecommendModelOutput{}, err
+	}
+	return out, nil
+}
+
+// RecommendInput asks for the recommendations of a block of shards.
+type RecommendInput struct {
+	RunID    string
+	Block    shard.Block
+	ModelKey string
+	End      time.Time
+	K        int
+	// AllowRepeats lets bought items be featured (the template's
+	// repeat_items: consumables).
+	AllowRepeats bool
+	// Categories are the categories the template's offers are restricted
+	// to: each user also gets a list of each.
+	Categories []string `json:",omitempty"`
+}
+
+// RecommendOutput counts the block's lists.
+type RecommendOutput struct {
+	Keys  []string // per shard of the block, in order
+	Users int64
+	// Sources counts the general lists' picks by source.
+	Sources map[string]int64
+}
+
+// Recommend writes the users' ranked lists of every shard of the block
+// (layout.Recommendations): a general list of K items per user, and one
+// per offer category.
+func (a *Activities) Recommend(ctx context.Context, in RecommendInput) (_ RecommendOutput, err error) {
+	defer final(&err)
+	m, err := a.recommendModel(ctx, in.ModelKey)
+	if err != nil {
+		return RecommendOutput{}, err
+	}
+	out := RecommendOutput{Sources: map[string]int64{}}
+	s := recommend.NewScorer(m)
+	for i := in.Block.From; i < in.Block.To; i++ {
+		key, users, err := a.recommendShard(ctx, in, s, i, out.Sources)
+		if err != nil {
+			return RecommendOutput{}, err
+		}
+		out.Keys, out.Users = append(out.Keys, key), out.Users+users
+	}
+	return out, nil
+}
+
+// recommendShard writes shard i's lists, adding the general lists' picks
+// to sources; it returns the key and the users.
+func (a *Activities) recommendShard(ctx context.Context, in RecommendInput, s *recommend.Scorer, i int, sources map[string]int64) (string, int64, error) {
+	byUser, err := a.recommendEvents(ctx, in.RunID, i, in.End, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	ids := make([]string, 0, len(byUser))
+	for u := range byUser {
+		ids = append(ids, u)
+	}
+	slices.Sort(ids)
+	asOf := in.End.UnixMilli()
+	lists := make([]recommend.List, 0, len(ids)*(1+len(in.Categories)))
+	for _, u := range ids {
+		h := byUser[u]
+		picks := s.Recommend(h, asOf, recommend.Options{K: in.K, AllowRepeats: in.AllowRepeats})
+		for _, p := range picks {
+			sources[p.Source]++
+		}
+		lists = append(lists, recommend.List{User: u, Picks: picks})
+		for _, c := range in.Categories {
+			lists = append(lists, recommend.List{User: u, List: c,
+				Picks: s.Recommend(h, asOf, recommend.Options{K: in.K, AllowRepeats: in.AllowRepeats, Category: c})})
+		}
+	}
+	rec := recommend.Record(lists, a.mem())
+	defer rec.Release()
+	key := layout.Recommendations(in.RunID, i)
+	if err := a.writeArrow(ctx, key, recommend.Schema, rec); err != nil {
+		return "", 0, fmt.Errorf("shard %d: %w", i, err)
+	}
+	return key, int64(len(ids)), nil
+}
+
+// recModelCache holds the recommendation model a worker decoded last and
+// the bytes it came from, like modelCache: every shard's Recommend reads
+// the same model, and decoding it was most of a shard's time. Scoring
+// only reads a model, so shards share it.
+type recModelCache struct {
+	mu    sync.Mutex // held while decoding, so shards starting together decode once
+	data  []byte
+	model *recommend.Model
+}
+
+// recommendModel reads the model at key, decoding it unless it is the one
+// decoded last (same bytes).
+func (a *Activities) recommendModel(ctx context.Context, key string) (*recommend.Model, error) {
+	data, err := a.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	c := &a.recModel
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.model != nil && bytes.Equal(c.data, data) {
+		return c.model, nil
+	}
+	m, err := recommend.Decode(data)
+	if err != nil {
+		return nil, &corruptError{key: key, err: err}
+	}
+	c.data, c.model = data, m
+	return m, nil
+}
+
+// RecommendationsTableInput names the shards' recommendations.
+type RecommendationsTableInput struct {
+	RunID string
+	Keys  []string // in shard order
+}
+
+// RecommendationsTableOutput says where the table is.
+type RecommendationsTableOutput struct {
+	URL  string
+	Rows int64
+}
+
+// RecommendationsTable writes runs/<run>/recommendations.parquet: the
+// shards' lists in shard order, a row group per shard.
+func (a *Activities) RecommendationsTable(ctx context.Context, in RecommendationsTableInput) (_ RecommendationsTableOutput, err error) {
+	defer final(&err)
+	f, err := os.CreateTemp(a.TempDir, "recommendations-*.parquet")
+	if err != nil {
+		return RecommendationsTableOutput{}, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	mem := a.mem()
+	props := parquet.NewWriterProperties(parquet.WithAllocator(mem), parquet.WithCompression(compress.Codecs.Snappy),
+		parquet.WithCreatedBy("promoflow"))
+	// The Parquet writer closes what it writes to; f is closed here.
+	w, err := pqarrow.NewFileWriter(recommend.Schema, struct{ io.Writer }{f}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem)))
+	if err != nil {
+		return RecommendationsTableOutput{}, fmt.Errorf("recommendations parquet: %w", err)
+	}
+	var out RecommendationsTableOutput
+	for i, key := range in.Keys {
+		err := a.readArrow(ctx, key, recommend.Schema, func(rec arrow.Record) error {
+			out.Rows += rec.NumRows()
+			return w.Write(rec)
+		})
+		if err != nil {
+			return RecommendationsTableOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return RecommendationsTableOutput{}, err
+	}
+	if err := f.Close(); err != nil {
+		return RecommendationsTableOutput{}, err
+	}
+	key := layout.RecommendationsTable(in.RunID)
+	if err := a.Store.PutFile(ctx, key, f.Name()); err != nil {
+		return RecommendationsTableOutput{}, err
+	}
+	out.URL = a.Store.URL(key)
+	return out, nil
+}
+
+// featuredLists reads a shard's recommendations: each user's general list
+// and category lists, keyed by user then list.
+func (a *Activities) featuredLists(ctx context.Context, key string) (map[string]map[string][]recommend.Pick, error) {
+	out := map[string]map[string][]recommend.Pick{}
+	err := a.readArrow(ctx, key, recommend.Schema, func(rec arrow.Record) error {
+		return recommend.EachList(rec, func(l recommend.List) error {
+			if out[l.User] == nil {
+				out[l.User] = map[string][]recommend.Pick{}
+			}
+			out[l.User][l.List] = l.Picks
+			return nil
+		})
+	})
+	return out, err
+}
+
+// feature fills the plan rows' recommended items from a shard's lists: the
+// list of the category the row's offer is restricted to (offerCategory),
+// else the general list; the recommended category is the most frequent
+// category among the items featured.
+func feature(rows []plan.Row, lists map[string]map[string][]recommend.Pick, offerCategory map[string]string) {
+	for i := range rows {
+		l := lists[rows[i].UserID]
+		if l == nil {
+			continue
+		}
+		picks := l[""]
+		if c := offerCategory[rows[i].Offer]; c != "" && l[c] != nil {
+			picks = l[c]
+		}
+		rows[i].RecommendedItems = recommend.Joined(picks)
+		rows[i].RecommendedCategory = recommend.Category(picks)
+	}
+}

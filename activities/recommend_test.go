@@ -1,0 +1,137 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/promoflow/promoflow/internal/arrowio"
+	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/plan"
+	"github.com/promoflow/promoflow/internal/recommend"
+	"github.com/promoflow/promoflow/internal/shard"
+)
+
+// TestRecommendPipeline runs the recommendation step's activities in
+// workflow order on two shards of hand-made purchases, then fills plan
+// rows from a shard's lists.
+func TestRecommendPipeline(t *testing.T) {
+	ctx := context.Background()
+	store := blob.NewMem()
+	env, acts := newEnv(store)
+	end := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	const shards = 2
+	mem := memory.NewGoAllocator()
+	builders := [shards]*canon.EventBuilder{canon.NewEventBuilder(mem), canon.NewEventBuilder(mem)}
+	// Items p1..p4 are party items, k1..k4 kitchen; every user buys a few,
+	// and a view that must not count as bought.
+	items := []string{"p1", "p2", "p3", "p4", "k1", "k2", "k3", "k4"}
+	cat := func(it string) string {
+		if it[0] == 'p' {
+			return "party"
+		}
+		return "kitchen"
+	}
+	bought := map[string]map[string]bool{}
+	for u := range 40 {
+		id := string(rune('a'+u%26)) + string(rune('a'+u/26))
+		bought[id] = map[string]bool{}
+		for j := range 3 {
+			it := items[(u+j*(1+u%3))%len(items)]
+			bought[id][it] = true
+			builders[shard.Of(id, shards)].Append(canon.Event{UserID: id, TS: end.Add(-time.Duration(u+j) * time.Hour),
+				Type: canon.Purchase, ItemID: it, Category: cat(it), Text: "gift " + it, Quantity: 1, Price: 2, OrderID: id})
+		}
+		builders[shard.Of(id, shards)].Append(canon.Event{UserID: id, TS: end.Add(-time.Hour), Type: canon.View,
+			ItemID: "k4", Category: "kitchen", Text: "gift k4", Quantity: 1, Price: 2})
+	}
+	for i, b := range builders {
+		rec := b.NewRecord()
+		data, err := arrowio.Encode(canon.EventSchema, mem, rec)
+		rec.Release()
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Put(ctx, layout.EventsPart("r", i, "000-x"), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec := activityRunner(t, env)
+	var model RecommendModelOutput
+	exec(acts.RecommendModel, RecommendModelInput{RunID: "r", Shards: shards, End: end, Rate: 1, Seed: 7, Config: recommend.DefaultConfig()}, &model)
+	if model.Users != 40 || model.Items != len(items) || model.Key != layout.RecommendModel("r") {
+		t.Fatalf("model %+v: want 40 users, %d items", model, len(items))
+	}
+	// One block of both shards.
+	var out RecommendOutput
+	exec(acts.Recommend, RecommendInput{RunID: "r", Block: shard.Block{From: 0, To: shards}, ModelKey: model.Key, End: end, K: 4, Categories: []string{"party"}}, &out)
+	keys, users := out.Keys, out.Users
+	if len(keys) != shards || keys[1] != layout.Recommendations("r", 1) {
+		t.Fatalf("keys %v: want one per shard", keys)
+	}
+	listed := 0
+	for i, key := range keys {
+		lists, err := acts.featuredLists(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed += len(lists)
+		if len(lists) == 0 {
+			t.Errorf("shard %d: no lists", i)
+		}
+		for u, l := range lists {
+			if len(l[""]) != 4 || len(l["party"]) == 0 {
+				t.Errorf("user %s: lists %v, want 4 general picks and a party list", u, l)
+			}
+			for name, picks := range l {
+				for _, p := range picks {
+					if bought[u][p.Item] {
+						t.Errorf("user %s, list %q: %s was bought", u, name, p.Item)
+					}
+					if name == "party" && p.Category != "party" {
+						t.Errorf("user %s: party list features %s (%s)", u, p.Item, p.Category)
+					}
+				}
+			}
+		}
+		// Plan rows take the list of their offer's category, else the
+		// general one.
+		var rows []plan.Row
+		for u := range lists {
+			rows = append(rows, plan.Row{UserID: u, Offer: "bundle"}, plan.Row{UserID: u, Offer: "coupon"})
+		}
+		rows = append(rows, plan.Row{UserID: "nobody", Offer: "coupon"})
+		feature(rows, lists, map[string]string{"bundle": "party"})
+		for _, r := range rows {
+			want := ""
+			if l := lists[r.UserID]; l != nil {
+				want = recommend.Joined(l[""])
+				if r.Offer == "bundle" {
+					want = recommend.Joined(l["party"])
+				}
+			}
+			if r.RecommendedItems != want {
+				t.Errorf("user %s, offer %s: featured %q, want %q", r.UserID, r.Offer, r.RecommendedItems, want)
+			}
+			if r.Offer == "bundle" && r.RecommendedCategory != "party" {
+				t.Errorf("user %s: bundle's category %q, want party", r.UserID, r.RecommendedCategory)
+			}
+		}
+	}
+	if users != 40 || listed != 40 {
+		t.Errorf("%d users recommended, %d with lists, want 40", users, listed)
+	}
+	var table RecommendationsTableOutput
+	exec(acts.RecommendationsTable, RecommendationsTableInput{RunID: "r", Keys: keys}, &table)
+	if table.Rows < 40*5 {
+		t.Errorf("table %+v: want at least 4 general and 1 party row per user", table)
+	}
+	if _, err := store.Get(ctx, layout.RecommendationsTable("r")); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,119 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/recommend"
+	"github.com/promoflow/promoflow/internal/shard"
+)
+
+// recommendVersion marks the recommendations step after the features
+// stage: runs recorded before it made no recommendations, and replay must
+// not schedule its activities.
+const recommendVersion = "recommendations"
+
+// RecommendSampleSize bounds the users the recommendation model trains on
+// (a seeded hash sample; docs/FEATURES.md measures what the bound costs).
+const RecommendSampleSize = 200_000
+
+// RecommendK is how many products a plan row features.
+const RecommendK = 10
+
+// RecommendSummary is the recommendations step in the run summary.
+type RecommendSummary struct {
+	Table      string           `json:"table"` // runs/<run>/recommendations.parquet
+	Users      int64            `json:"users"`
+	Rows       int64            `json:"rows"`
+	ModelUsers int              `json:"model_users"` // users the model trained on
+	Items      int              `json:"items"`       // items the model knows
+	Categories []string         `json:"categories,omitempty"`
+	Sources    map[string]int64 `json:"sources"` // general lists' picks by source
+}
+
+// recommendations is what the decide stage needs from the step.
+type recommendations struct {
+	keys            []string          // per shard; nil when the run made none
+	offerCategories map[string]string // offer id -> featured category
+}
+
+// key is shard i's recommendations, or "" when the run made none.
+func (rc recommendations) key(i int) string {
+	if rc.keys == nil {
+		return ""
+	}
+	return rc.keys[i]
+}
+
+// recommend trains the recommendation model on a bounded sample of users,
+// writes every shard's users' ranked lists (a general one and one per
+// category the template's offers feature), and publishes them as
+// runs/<run>/recommendations.parquet. The plan rows pick their list in
+// DecideAssign.
+func (r *run) recommend(ctx workflow.Context) error {
+	if workflow.GetVersion(ctx, recommendVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	in := r.in
+	actx := withActivityOptions(ctx)
+	rc := recommendations{offerCategories: map[string]string{}}
+	var cats []string
+	for _, id := range in.Spec.Offers {
+		if o, ok := in.Catalog.Offer(id); ok && o.FeaturedCategory != "" {
+			if _, dup := rc.offerCategories[id]; !dup {
+				rc.offerCategories[id] = o.FeaturedCategory
+			}
+			if !slices.Contains(cats, o.FeaturedCategory) {
+				cats = append(cats, o.FeaturedCategory)
+			}
+		}
+	}
+	rate := 1.0
+	if r.sum.Users > RecommendSampleSize {
+		rate = float64(RecommendSampleSize) / float64(r.sum.Users)
+	}
+	var model activities.RecommendModelOutput
+	err := workflow.ExecuteActivity(actx, a.RecommendModel, activities.RecommendModelInput{
+		RunID: in.RunID, Shards: in.Shards, End: r.end, Rate: rate, Seed: in.Seed, Config: recommend.DefaultConfig(),
+	}).Get(ctx, &model)
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	sum := &RecommendSummary{ModelUsers: model.Users, Items: model.Items, Categories: cats, Sources: map[string]int64{}}
+	// One activity per block of shards (shard.Blocks), as the features
+	// stage: the history stays bounded whatever the shard count.
+	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
+	outs := make([]activities.RecommendOutput, len(blocks))
+	err = fanOut(ctx, len(blocks), in.Window,
+		func(i int) workflow.Future {
+			return workflow.ExecuteActivity(actx, a.Recommend, activities.RecommendInput{
+				RunID: in.RunID, Block: blocks[i], ModelKey: model.Key, End: r.end, K: RecommendK,
+				AllowRepeats: in.Spec.RepeatItems, Categories: cats,
+			})
+		},
+		func(i int, f workflow.Future) error { return f.Get(ctx, &outs[i]) })
+	if err != nil {
+		return err
+	}
+	for _, o := range outs {
+		rc.keys = append(rc.keys, o.Keys...)
+		sum.Users += o.Users
+		for s, n := range o.Sources {
+			sum.Sources[s] += n
+		}
+	}
+	var table activities.RecommendationsTableOutput
+	err = workflow.ExecuteActivity(actx, a.RecommendationsTable, activities.RecommendationsTableInput{
+		RunID: in.RunID, Keys: rc.keys,
+	}).Get(ctx, &table)
+	if err != nil {
+		return fmt.Errorf("table: %w", err)
+	}
+	sum.Table, sum.Rows = table.URL, table.Rows
+	r.recs, r.sum.Recommendations = rc, sum
+	r.track.detail(StageFeatures, fmt.Sprintf("recommendations for %d users", sum.Users))
+	return nil
+}
