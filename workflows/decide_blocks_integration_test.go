@@ -74,7 +74,7 @@ func TestIntegrationDecideBlocks(t *testing.T) {
 			if plan[r[0]] != nil {
 				t.Errorf("%s: %s planned twice", id, r[0])
 			}
-			plan[r[0]] = []string{r[col["offer"]], r[col["control"]]}
+			plan[r[0]] = []string{r[col["offer"]], r[col["control"]], r[col["recommended_items"]]}
 		}
 		if len(plan) != len(users) || sum.Plan.Rows != int64(len(users)) {
 			t.Errorf("%s: %d users planned (summary %d), want %d", id, len(plan), sum.Plan.Rows, len(users))
@@ -83,10 +83,18 @@ func TestIntegrationDecideBlocks(t *testing.T) {
 	}
 	_, first := run("blocks-1", 8, 3, start)
 	var contacted []string
+	recommended := 0
 	for id, r := range first {
 		if r[0] != "none" && r[1] != "true" {
 			contacted = append(contacted, id)
 		}
+		if r[2] != "" {
+			recommended++
+		}
+	}
+	// Every shard of a block reads its own recommendation lists.
+	if recommended == 0 {
+		t.Error("no plan row of the blocks' shards has recommended items")
 	}
 	slices.Sort(contacted)
 	if len(contacted) == 0 {
