@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -9,8 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -20,10 +17,8 @@ import (
 
 	"github.com/promoflow/promoflow/internal/adjust"
 	"github.com/promoflow/promoflow/internal/budget"
-	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
-	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
@@ -31,17 +26,6 @@ import (
 	"github.com/promoflow/promoflow/internal/strategy"
 	"github.com/promoflow/promoflow/internal/uplift"
 )
-
-// ContactsPrefix holds one object per published campaign listing the users
-// it contacted (treated, not control), named <YYYY-MM-DD>_<campaign>.txt by
-// the campaign's start date, so a later run finds the users promoted within
-// N days by listing the prefix, without reading older campaigns' plans.
-const ContactsPrefix = "state/contacts/"
-
-// ContactsKey is where a campaign starting at start records its contacts.
-func ContactsKey(start time.Time, campaign string) string {
-	return ContactsPrefix + start.UTC().Format("2006-01-02") + "_" + campaign + ".txt"
-}
 
 // MemberAttribute is the profile attribute that marks loyalty-programme
 // members ("1", "true", "yes", "y"). Without any profile data, users with
@@ -104,29 +88,6 @@ func (a *Activities) DecidePrepare(ctx context.Context, in DecidePrepareInput) (
 	return out, nil
 }
 
-// recentContacts lists the contact lists of campaigns started within days
-// before start (campaign itself excluded, so a re-run is not suppressed by
-// itself), in name order.
-func (a *Activities) recentContacts(ctx context.Context, campaign string, start time.Time, days int) ([]string, error) {
-	all, err := a.Store.List(ctx, ContactsPrefix)
-	if err != nil {
-		return nil, err
-	}
-	from := start.UTC().AddDate(0, 0, -days).Format("2006-01-02")
-	to := start.UTC().Format("2006-01-02")
-	var keys []string
-	for _, k := range all {
-		name := path.Base(k)
-		date, camp, ok := strings.Cut(strings.TrimSuffix(name, ".txt"), "_")
-		if !ok || camp == campaign || date < from || date > to {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys, nil
-}
-
 // eachTableRow calls fn with every row of every piece of a canonical table
 // partition (dir), in key order.
 func (a *Activities) eachTableRow(ctx context.Context, dir string, t *canon.Table, fn func([]canon.Value)) error {
@@ -154,26 +115,39 @@ func (a *Activities) eachTableRow(ctx context.Context, dir string, t *canon.Tabl
 	return nil
 }
 
-// DecideScoreInput is everything one shard needs to score its users.
+// DecideScoreInput is everything one block of shards needs to score its
+// users.
 type DecideScoreInput struct {
 	RunID         string
 	Shard, Shards int
-	Scaler        features.Scaler
-	Centroids     [][]float64
-	SegmentNames  []string
-	ForestKey     string
-	UpliftKey     string // "" without uplift models
-	StateKey      string // "" without an adjustment state
-	Params        strategy.Params
-	OptOut        []string // objects listing opted-out user ids
-	ContactKeys   []string // recent campaigns' contact lists
-	Profiles      bool     // the run has a profiles table
-	Sensitive     string   // the fairness attribute, "" for none
+	// Block is the shards to score; workflows before blocks leave it zero
+	// and score Shard alone.
+	Block        shard.Block
+	Scaler       features.Scaler
+	Centroids    [][]float64
+	SegmentNames []string
+	ForestKey    string
+	UpliftKey    string // "" without uplift models
+	StateKey     string // "" without an adjustment state
+	Params       strategy.Params
+	OptOut       []string // objects listing opted-out user ids
+	ContactKeys  []string // recent campaigns' contact lists
+	Profiles     bool     // the run has a profiles table
+	Sensitive    string   // the fairness attribute, "" for none
 }
 
-// DecideScoreOutput is the shard's scoring in aggregates.
+// blockOf is the shards an activity of a decide fan-out handles: b, or
+// shard i alone when b is zero (inputs from before blocks).
+func blockOf(b shard.Block, i int) shard.Block {
+	if b.Len() == 0 {
+		return shard.Block{From: i, To: i + 1}
+	}
+	return b
+}
+
+// DecideScoreOutput is the block's scoring in aggregates.
 type DecideScoreOutput struct {
-	Key         string // the scored users (strategy.EncodeScored)
+	Key         string // the scored users (strategy.EncodeScored): the block's shards' in shard order
 	Digest      string // SHA-256 of the object, hex: names this version in worker caches
 	Users       int64
 	ExploreCost float64
@@ -251,13 +225,16 @@ func (a *Activities) propensityForest(ctx context.Context, key string) (propensi
 	return f, nil
 }
 
-// DecideScore scores the shard's users: segment, propensity, audience and
-// offer eligibility, suppression, control (stratified by segment) and
-// exploration, and every eligible offer's expected incremental revenue and
-// cost with its source. It stores the scored users for the budget and
-// assignment passes.
+// DecideScore scores the users of a block of shards: segment, propensity,
+// audience and offer eligibility, suppression, control (stratified by
+// segment, shard by shard) and exploration, and every eligible offer's
+// expected incremental revenue and cost with its source. It stores the
+// scored users, the block's shards in shard order, for the budget and
+// assignment passes: at layout.Scored for a block of one shard, else at
+// layout.ScoredBlock.
 func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ DecideScoreOutput, err error) {
 	defer final(&err)
+	b := blockOf(in.Block, in.Shard)
 	f, err := a.propensityForest(ctx, in.ForestKey)
 	if err != nil {
 		return DecideScoreOutput{}, err
@@ -278,21 +255,79 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 			return DecideScoreOutput{}, &corruptError{key: in.StateKey, err: err}
 		}
 	}
+	// The lists are read once for the block, their partitions of its
+	// shards only (eachContact).
 	suppressed := map[string]string{}
 	for _, k := range in.ContactKeys {
-		if err := a.eachID(ctx, k, in.Shard, in.Shards, func(id string) { suppressed[id] = strategy.RecentlyContacted }); err != nil {
+		if err := a.eachContact(ctx, k, b, in.Shards, func(id string) { suppressed[id] = strategy.RecentlyContacted }); err != nil {
 			return DecideScoreOutput{}, err
 		}
 	}
 	for _, k := range in.OptOut {
-		if err := a.eachID(ctx, k, in.Shard, in.Shards, func(id string) { suppressed[id] = strategy.OptedOut }); err != nil {
+		if err := a.eachIDIn(ctx, k, b, in.Shards, func(id string) { suppressed[id] = strategy.OptedOut }); err != nil {
 			return DecideScoreOutput{}, err
 		}
 	}
+	out := DecideScoreOutput{Key: layout.Scored(in.RunID, b.From)}
+	if b.Len() > 1 {
+		out.Key = layout.ScoredBlock(in.RunID, b)
+	}
+	p := in.Params
+	if p.MinControl > 0 {
+		out.ControlHist = make([]int64, strategy.ControlBins)
+	}
+	var all []strategy.Scored
+	for i := b.From; i < b.To; i++ {
+		scored, err := a.scoreShard(ctx, in, i, f, models, state, suppressed)
+		if err != nil {
+			return DecideScoreOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		out.Users += int64(len(scored))
+		out.ExploreCost += strategy.ExploreCost(scored)
+		for i := range scored {
+			if scored[i].Status == strategy.Control {
+				out.Control++
+			}
+		}
+		if p.MinControl > 0 {
+			for k, n := range p.ControlHist(scored) {
+				out.ControlHist[k] += n
+			}
+		}
+		// Explorers may compete as candidates (beyond the exploration
+		// allowance), so their options count toward the bound too.
+		for i := range scored {
+			for _, o := range scored[i].Options {
+				if o.Cost > 0 && o.Value > 0 {
+					out.MaxRatio = max(out.MaxRatio, o.Value/o.Cost)
+				}
+			}
+		}
+		if b.Len() == 1 {
+			all = scored
+		} else {
+			all = append(all, scored...)
+		}
+	}
+	data := strategy.EncodeScored(all)
+	out.Digest = digest(data)
+	if err := a.Store.Put(ctx, out.Key, data); err != nil {
+		return DecideScoreOutput{}, err
+	}
+	// The rounds that follow find the users this worker just scored: they
+	// are what decoding the object gives (strategy.EncodeScored).
+	a.scored.put(scoredID{out.Key, out.Digest}, all, a.scoredLimit())
+	return out, nil
+}
+
+// scoreShard scores shard i's users (DecideScore), its control group
+// stratified within the shard.
+func (a *Activities) scoreShard(ctx context.Context, in DecideScoreInput, i int, f propensityModel, models *uplift.Model,
+	state *adjust.State, suppressed map[string]string) ([]strategy.Scored, error) {
 	members, groups := map[string]bool{}, map[string]string{}
 	anyMember := false
 	if in.Profiles {
-		err := a.eachTableRow(ctx, layout.TableDir(in.RunID, canon.ProfilesName, in.Shard, in.Shards), canon.ProfilesTable, func(v []canon.Value) {
+		err := a.eachTableRow(ctx, layout.TableDir(in.RunID, canon.ProfilesName, i, in.Shards), canon.ProfilesTable, func(v []canon.Value) {
 			switch attr := v[1].Str; {
 			case attr == MemberAttribute:
 				anyMember = true
@@ -305,16 +340,15 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 			}
 		})
 		if err != nil {
-			return DecideScoreOutput{}, err
+			return nil, err
 		}
 	}
-	rows, err := a.readFeatures(ctx, layout.Features(in.RunID, in.Shard), features.Schema)
+	rows, err := a.readFeatures(ctx, layout.Features(in.RunID, i), features.Schema)
 	if err != nil {
-		return DecideScoreOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+		return nil, err
 	}
 	aov, freq, rec := indexOf(features.Names, "avg_order_value"), indexOf(features.Names, "frequency"), indexOf(features.Names, "recency_days")
 	p := in.Params
-	out := DecideScoreOutput{Key: layout.Scored(in.RunID, in.Shard), Users: int64(len(rows))}
 	scored := make([]strategy.Scored, len(rows))
 	xs := make([][]float64, len(rows))
 	for i, r := range rows {
@@ -351,74 +385,13 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 		}
 	}
 	p.StratifyControl(scored)
-	out.ExploreCost = strategy.ExploreCost(scored)
-	for i := range scored {
-		if scored[i].Status == strategy.Control {
-			out.Control++
-		}
-	}
-	if p.MinControl > 0 {
-		out.ControlHist = p.ControlHist(scored)
-	}
-	// Explorers may compete as candidates (beyond the exploration
-	// allowance), so their options count toward the bound too.
-	for i := range scored {
-		for _, o := range scored[i].Options {
-			if o.Cost > 0 && o.Value > 0 {
-				out.MaxRatio = max(out.MaxRatio, o.Value/o.Cost)
-			}
-		}
-	}
-	data := strategy.EncodeScored(scored)
-	out.Digest = digest(data)
-	if err := a.Store.Put(ctx, out.Key, data); err != nil {
-		return DecideScoreOutput{}, err
-	}
-	// The rounds that follow find the users this worker just scored: they
-	// are what decoding the object gives (strategy.EncodeScored).
-	a.scored.put(scoredID{out.Key, out.Digest}, scored, a.scoredLimit())
-	return out, nil
+	return scored, nil
 }
 
 // digest is the hex SHA-256 of data.
 func digest(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
-}
-
-// eachID calls fn with every user id of a list object (one id per line, or
-// the first column of a CSV; a "user_id" header line is skipped) that falls
-// in shard i of n.
-func (a *Activities) eachID(ctx context.Context, key string, i, n int, fn func(string)) error {
-	data, err := a.Store.Get(ctx, key)
-	if err != nil {
-		return fmt.Errorf("user list %s: %w", key, err)
-	}
-	var r io.Reader = bytes.NewReader(data)
-	if strings.HasSuffix(key, ".gz") {
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return &ingest.BadInputError{Source: key, Msg: err.Error()}
-		}
-		r = zr
-	}
-	sc := bufio.NewScanner(r)
-	line := 0
-	for sc.Scan() {
-		line++
-		id, _, _ := strings.Cut(sc.Text(), ",")
-		id = strings.Trim(strings.TrimSpace(strings.TrimPrefix(id, "\ufeff")), `"`)
-		if id == "" || (line == 1 && id == "user_id") {
-			continue
-		}
-		if shard.Of(id, n) == i {
-			fn(id)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return &ingest.BadInputError{Source: key, Line: line + 1, Msg: err.Error()}
-	}
-	return nil
 }
 
 // loadScored returns the scored users at key: from the worker's cache when
@@ -509,10 +482,15 @@ func (a *Activities) DecideUpgrades(ctx context.Context, in DecideUpgradesInput)
 	return in.Params.Upgrades(in.Params.TopUpControl(users), in.Lambda, in.Quotas, in.Fairness, in.Repair, in.Limit, in.K), nil
 }
 
-// DecideAssignInput applies the solved multiplier and quotas to a shard.
+// DecideAssignInput applies the solved multiplier and quotas to a block of
+// shards.
 type DecideAssignInput struct {
-	RunID    string
-	Shard    int
+	RunID string
+	Shard int
+	// Block and Shards are the block's shards among the run's; workflows
+	// before blocks leave them zero and assign Shard alone.
+	Block    shard.Block
+	Shards   int
 	Key      string // the scored users
 	Digest   string // DecideScoreOutput.Digest
 	Params   strategy.Params
@@ -530,65 +508,77 @@ type DecideAssignInput struct {
 	OfferCategories map[string]string `json:",omitempty"`
 }
 
-// DecideAssignOutput is the shard's plan in aggregates.
+// DecideAssignOutput is the block's plan in aggregates.
 type DecideAssignOutput struct {
-	Key   string // the shard's plan rows
+	Key   string // the shard's plan rows (a block of one shard); a block's are layout.Scores of its shards
 	Rows  int64
 	Tally strategy.Tally
 }
 
 // DecideAssign chooses every user's offer at the multiplier, applies the
-// quotas, and writes the shard's plan rows (overwriting an earlier pass).
+// quotas (the block's: a block of shards is assigned as one), and writes
+// each shard's plan rows (overwriting an earlier pass).
 func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ DecideAssignOutput, err error) {
 	defer final(&err)
 	users, err := a.loadScored(ctx, in.Key, in.Digest)
 	if err != nil {
 		return DecideAssignOutput{}, err
 	}
+	b := blockOf(in.Block, in.Shard)
 	rows, tally := in.Params.AssignRepaired(in.Params.TopUpControl(users), in.Lambda, in.Quotas, in.Fairness, in.Repair)
-	if in.Recommendations != "" {
-		lists, err := a.featuredLists(ctx, in.Recommendations)
-		if err != nil {
-			return DecideAssignOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	out := DecideAssignOutput{Rows: int64(len(rows)), Tally: tally}
+	if b.Len() == 1 {
+		out.Key = layout.Scores(in.RunID, b.From)
+		if err := a.featureRecommended(ctx, rows, in.Recommendations, in.OfferCategories); err != nil {
+			return DecideAssignOutput{}, fmt.Errorf("shard %d: %w", b.From, err)
 		}
-		feature(rows, lists, in.OfferCategories)
+		return out, a.writePlanRows(ctx, out.Key, rows, b.From)
 	}
-	rec := plan.Record(rows, a.mem())
-	defer rec.Release()
-	out := DecideAssignOutput{Key: layout.Scores(in.RunID, in.Shard), Rows: int64(len(rows)), Tally: tally}
-	if err := a.writeArrow(ctx, out.Key, plan.Schema, rec); err != nil {
-		return DecideAssignOutput{}, fmt.Errorf("shard %d: %w", in.Shard, err)
+	// The rows are the block's users in shard order (DecideScore).
+	for i := b.From; i < b.To; i++ {
+		n := 0
+		for n < len(rows) && shard.Of(rows[n].UserID, in.Shards) == i {
+			n++
+		}
+		// A block's shards' lists are where RecommendLists writes them.
+		recs := ""
+		if in.Recommendations != "" {
+			recs = layout.Recommendations(in.RunID, i)
+		}
+		if err := a.featureRecommended(ctx, rows[:n], recs, in.OfferCategories); err != nil {
+			return DecideAssignOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+		if err := a.writePlanRows(ctx, layout.Scores(in.RunID, i), rows[:n], i); err != nil {
+			return DecideAssignOutput{}, err
+		}
+		rows = rows[n:]
+	}
+	if len(rows) > 0 {
+		return DecideAssignOutput{}, &corruptError{key: in.Key, err: fmt.Errorf("%d users not in shards %d-%d in shard order", len(rows), b.From, b.To-1)}
 	}
 	return out, nil
 }
 
-// RecordContactsInput names a published campaign's plan rows.
-type RecordContactsInput struct {
-	Campaign  string
-	Start     time.Time
-	ScoreKeys []string
+// featureRecommended fills the rows' recommended items from the lists at
+// key (feature); "" leaves them empty.
+func (a *Activities) featureRecommended(ctx context.Context, rows []plan.Row, key string, offerCategories map[string]string) error {
+	if key == "" {
+		return nil
+	}
+	lists, err := a.featuredLists(ctx, key)
+	if err != nil {
+		return err
+	}
+	feature(rows, lists, offerCategories)
+	return nil
 }
 
-// RecordContacts writes the campaign's contacted users (treated, not
-// control) to ContactsKey, for the suppression of later campaigns.
-func (a *Activities) RecordContacts(ctx context.Context, in RecordContactsInput) (_ string, err error) {
-	defer final(&err)
-	var buf bytes.Buffer
-	for i, key := range in.ScoreKeys {
-		err := a.readArrow(ctx, key, plan.Schema, func(rec arrow.Record) error {
-			rows, err := plan.Rows(rec)
-			for _, r := range rows {
-				if !r.Control && r.Offer != campaign.None {
-					buf.WriteString(r.UserID)
-					buf.WriteByte('\n')
-				}
-			}
-			return err
-		})
-		if err != nil {
-			return "", fmt.Errorf("shard %d: %w", i, err)
-		}
+// writePlanRows writes shard i's plan rows to key.
+func (a *Activities) writePlanRows(ctx context.Context, key string, rows []plan.Row, i int) error {
+	rec := plan.Record(rows, a.mem())
+	defer rec.Release()
+	if err := a.writeArrow(ctx, key, plan.Schema, rec); err != nil {
+		return fmt.Errorf("shard %d: %w", i, err)
 	}
-	key := ContactsKey(in.Start, in.Campaign)
-	return key, a.Store.Put(ctx, key, buf.Bytes())
+	return nil
 }

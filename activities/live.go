@@ -342,7 +342,7 @@ func (s *liveShard) load(ctx context.Context, a *Activities, m LiveModel, i int)
 	}
 	s.suppressed = map[string]string{}
 	for _, k := range m.ContactKeys {
-		if err := a.eachID(ctx, k, i, m.Shards, func(id string) { s.suppressed[id] = strategy.RecentlyContacted }); err != nil {
+		if err := a.eachContact(ctx, k, shard.Block{From: i, To: i + 1}, m.Shards, func(id string) { s.suppressed[id] = strategy.RecentlyContacted }); err != nil {
 			return err
 		}
 	}

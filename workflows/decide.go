@@ -11,6 +11,8 @@ import (
 	"github.com/promoflow/promoflow/internal/budget"
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/shard"
 	"github.com/promoflow/promoflow/internal/strategy"
 	"github.com/promoflow/promoflow/internal/uplift"
 )
@@ -23,9 +25,13 @@ import (
 func (r *run) decide(ctx workflow.Context) error {
 	in, spec := r.in, r.in.Spec
 	actx := withActivityOptions(ctx)
+	// One activity per block of shards in every fan-out; a block is
+	// quotas' unit too (decideBlocks).
+	blocks := decideBlocks(ctx, in.Shards, in.ShardBlocks)
+	nb := len(blocks)
 	// The stage runs from here (state, history, learners), its steps
-	// counted from the scoring on: two per shard.
-	r.track.begin(StageDecide, 2*in.Shards)
+	// counted from the scoring on: two per block.
+	r.track.begin(StageDecide, 2*nb)
 	r.start = in.Start
 	if r.start.IsZero() {
 		r.start = workflow.Now(ctx).UTC().Truncate(time.Second)
@@ -67,16 +73,16 @@ func (r *run) decide(ctx workflow.Context) error {
 		p.DefaultBasket = u.NewBuyerBasket
 	}
 
-	// Score every shard.
-	scored := make([]activities.DecideScoreOutput, in.Shards)
+	// Score every block.
+	scored := make([]activities.DecideScoreOutput, nb)
 	sensitive := ""
 	if fair != nil {
 		sensitive = fair.Attribute
 	}
-	err = fanOut(ctx, in.Shards, in.Window,
+	err = fanOut(ctx, nb, in.Window,
 		func(i int) workflow.Future {
 			return workflow.ExecuteActivity(actx, a.DecideScore, activities.DecideScoreInput{
-				RunID: in.RunID, Shard: i, Shards: in.Shards, Scaler: r.scaler, Centroids: r.seg.Centroids,
+				RunID: in.RunID, Shard: blocks[i].From, Shards: in.Shards, Block: blocks[i], Scaler: r.scaler, Centroids: r.seg.Centroids,
 				SegmentNames: r.seg.Names, ForestKey: r.model.ForestKey, UpliftKey: up, StateKey: prep.StateKey,
 				Params: p, OptOut: in.OptOut, ContactKeys: prep.ContactKeys,
 				Profiles: r.hasTable(canon.ProfilesName), Sensitive: sensitive,
@@ -91,8 +97,8 @@ func (r *run) decide(ctx workflow.Context) error {
 	}
 	p.ControlBelow = controlFloor(scored, spec.MinControl)
 	out := strategy.Outcome{Budget: spec.Budget, Fairness: fair}
-	qs := make([]strategy.Quotas, in.Shards)
-	costs := make([]float64, in.Shards)
+	qs := make([]strategy.Quotas, nb)
+	costs := make([]float64, nb)
 	maxRatio := 0.0
 	for i, s := range scored {
 		costs[i] = s.ExploreCost
@@ -103,8 +109,8 @@ func (r *run) decide(ctx workflow.Context) error {
 
 	// The budget multiplier, from merged shard curves.
 	curve := func(grid []float64) (budget.Curve, error) {
-		parts := make([]budget.Curve, in.Shards)
-		err := fanOut(ctx, in.Shards, in.Window,
+		parts := make([]budget.Curve, nb)
+		err := fanOut(ctx, nb, in.Window,
 			func(i int) workflow.Future {
 				return workflow.ExecuteActivity(actx, a.DecideCurve, activities.DecideCurveInput{
 					Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambdas: grid, Quotas: qs[i], Fairness: fair != nil,
@@ -148,15 +154,15 @@ func (r *run) decide(ctx workflow.Context) error {
 	}
 
 	// Assign, tightening quotas until caps and the fairness bound hold.
-	assigned := make([]activities.DecideAssignOutput, in.Shards)
+	assigned := make([]activities.DecideAssignOutput, nb)
 	firstPass := true
 	assign := func() error {
 		for round := 0; ; round++ {
-			err := fanOut(ctx, in.Shards, in.Window,
+			err := fanOut(ctx, nb, in.Window,
 				func(i int) workflow.Future {
 					return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
-						RunID: in.RunID, Shard: i, Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i],
-						Fairness: fair != nil, Recommendations: r.recs.key(i), OfferCategories: r.recs.offerCategories,
+						RunID: in.RunID, Shard: blocks[i].From, Block: blocks[i], Shards: in.Shards, Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i],
+						Fairness: fair != nil, Recommendations: r.recs.key(blocks[i].From), OfferCategories: r.recs.offerCategories,
 					})
 				},
 				func(i int, f workflow.Future) error {
@@ -172,7 +178,7 @@ func (r *run) decide(ctx workflow.Context) error {
 			if round == strategy.MaxQuotaRounds {
 				return nil
 			}
-			tallies := make([]strategy.Tally, in.Shards)
+			tallies := make([]strategy.Tally, nb)
 			for i, s := range assigned {
 				tallies[i] = s.Tally
 			}
@@ -211,16 +217,22 @@ func (r *run) decide(ctx workflow.Context) error {
 	// The budget repair spends what the multiplier left (runs from before
 	// it record no marker and skip it).
 	if workflow.GetVersion(ctx, budgetRepairVersion, workflow.DefaultVersion, 1) == 1 && out.RepairDue() {
-		if err := r.repairBudget(ctx, p, scored, qs, fair != nil, &out, assigned); err != nil {
+		if err := r.repairBudget(ctx, p, blocks, scored, qs, fair != nil, &out, assigned); err != nil {
 			return fmt.Errorf("budget repair: %w", err)
 		}
 	}
 
 	total := strategy.NewTally(len(offers))
 	ps := PlanSummary{Offers: map[string]int64{}}
-	r.scoreKeys = make([]string, in.Shards)
-	for i, s := range assigned {
-		r.scoreKeys[i] = s.Key
+	r.scoreKeys = make([]string, 0, in.Shards)
+	for j, s := range assigned {
+		if b := blocks[j]; b.Len() == 1 {
+			r.scoreKeys = append(r.scoreKeys, s.Key)
+		} else {
+			for i := b.From; i < b.To; i++ {
+				r.scoreKeys = append(r.scoreKeys, layout.Scores(in.RunID, i))
+			}
+		}
 		ps.Rows += s.Rows
 		total.Merge(s.Tally)
 	}
@@ -254,14 +266,14 @@ func (r *run) decide(ctx workflow.Context) error {
 // multiplier (workflow.GetVersion).
 const budgetRepairVersion = "decide-budget-repair"
 
-// repairBudget runs the budget repair (budget.Repair) over the shards:
-// each round every shard proposes its best increments (DecideUpgrades:
+// repairBudget runs the budget repair (budget.Repair) over the blocks of
+// shards (a block is a repair's "shard"): each round every block proposes its best increments (DecideUpgrades:
 // gains and costs, no user ids), the workflow picks in shard order those
 // that fit the budget and the offers' caps, and the shards' picked ranks
 // are kept as their repair rounds; then every shard with picks is
 // assigned again with its rounds (DecideAssign), replacing its entry of
 // assigned. out.Repair says what it did.
-func (r *run) repairBudget(ctx workflow.Context, p strategy.Params, scored []activities.DecideScoreOutput, qs []strategy.Quotas,
+func (r *run) repairBudget(ctx workflow.Context, p strategy.Params, blocks []shard.Block, scored []activities.DecideScoreOutput, qs []strategy.Quotas,
 	fairness bool, out *strategy.Outcome, assigned []activities.DecideAssignOutput) error {
 	in := r.in
 	actx := withActivityOptions(ctx)
@@ -272,11 +284,12 @@ func (r *run) repairBudget(ctx workflow.Context, p strategy.Params, scored []act
 	rep := budget.NewRepair(out.Budget, sum.Cost)
 	fits := p.RepairCaps(sum)
 	out.Repair = &strategy.RepairOutcome{Before: sum.Cost}
-	rounds := make([][]strategy.RepairRound, in.Shards)
+	nb := len(blocks)
+	rounds := make([][]strategy.RepairRound, nb)
 	for {
-		limit, k := rep.Limit(), rep.PerShard(in.Shards)
-		ups := make([][]strategy.Upgrade, in.Shards)
-		err := fanOut(ctx, in.Shards, in.Window,
+		limit, k := rep.Limit(), rep.PerShard(nb)
+		ups := make([][]strategy.Upgrade, nb)
+		err := fanOut(ctx, nb, in.Window,
 			func(i int) workflow.Future {
 				return workflow.ExecuteActivity(actx, a.DecideUpgrades, activities.DecideUpgradesInput{
 					Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i], Fairness: fairness,
@@ -287,7 +300,7 @@ func (r *run) repairBudget(ctx workflow.Context, p strategy.Params, scored []act
 		if err != nil {
 			return err
 		}
-		incs := make([][]budget.Increment, in.Shards)
+		incs := make([][]budget.Increment, nb)
 		for i := range ups {
 			incs[i] = strategy.Increments(ups[i])
 		}
@@ -312,11 +325,32 @@ func (r *run) repairBudget(ctx workflow.Context, p strategy.Params, scored []act
 		func(j int) workflow.Future {
 			i := changed[j]
 			return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
-				RunID: in.RunID, Shard: i, Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i],
-				Fairness: fairness, Repair: rounds[i], Recommendations: r.recs.key(i), OfferCategories: r.recs.offerCategories,
+				RunID: in.RunID, Shard: blocks[i].From, Block: blocks[i], Shards: in.Shards, Key: scored[i].Key, Digest: scored[i].Digest,
+				Params: p, Lambda: out.Lambda, Quotas: qs[i], Fairness: fairness, Repair: rounds[i],
+				Recommendations: r.recs.key(blocks[i].From), OfferCategories: r.recs.offerCategories,
 			})
 		},
 		func(j int, f workflow.Future) error { return f.Get(ctx, &assigned[changed[j]]) })
+}
+
+// decideBlocksVersion marks decisions that fan out over blocks of shards
+// when the run has more shards than ShardBlocks; runs recorded before
+// decided shard by shard and replay so.
+const decideBlocksVersion = "decide-shard-blocks"
+
+// decideBlocks is the blocks of shards a decision fans out over
+// (shard.Blocks): one shard per block up to maxBlocks shards, so default
+// runs issue the same activities with the same results as before blocks.
+// Above it a block is also the unit of the quotas (exploration, caps,
+// fairness) and of the budget repair: its shards are assigned as one, so
+// the plan depends on the shard count and maxBlocks, and stays the same
+// for the same ones.
+func decideBlocks(ctx workflow.Context, shards, maxBlocks int) []shard.Block {
+	if shards > maxBlocks && maxBlocks > 0 &&
+		workflow.GetVersion(ctx, decideBlocksVersion, workflow.DefaultVersion, 1) == 1 {
+		return shard.Blocks(shards, maxBlocks)
+	}
+	return shard.Blocks(shards, 0)
 }
 
 // controlFloor is the strategy.Params.ControlBelow that tops the control

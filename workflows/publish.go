@@ -46,7 +46,7 @@ func (r *run) publish(ctx workflow.Context) error {
 	}
 	// The contacted users, for later campaigns' suppression.
 	contactsF := workflow.ExecuteActivity(withActivityOptions(ctx), a.RecordContacts, activities.RecordContactsInput{
-		Campaign: r.in.Campaign, Start: r.start, ScoreKeys: r.scoreKeys,
+		Campaign: r.in.Campaign, Start: r.start, RunID: r.in.RunID, Shards: r.in.Shards,
 	})
 	var err error
 	if r.sum.Plan.Report, err = r.writeReport(ctx, layout.Campaign(r.in.Campaign)+"report.html"); err != nil {
