@@ -194,6 +194,13 @@ func TestOrchestration(t *testing.T) {
 				largest, r.wall.Seconds(), shares)
 		}
 		fmt.Printf("%6d  total: %d workflow runs, wall %.1f s, %.3f s per shard%s\n", shards, len(runs), wall.Seconds(), wall.Seconds()/float64(shards), beyond)
+		// S3: the gateway's requests during the run (its log has a line
+		// each) and the objects the run left.
+		if reqs, err := testenv.S3Requests(stack.S3Log); err == nil {
+			objects, _ := stack.Store(t).List(ctx, "")
+			fmt.Printf("%6d  s3: %d requests (GET %d, PUT %d, POST %d, DELETE %d, HEAD %d), %d objects in the bucket\n", shards,
+				reqs["GET"]+reqs["PUT"]+reqs["POST"]+reqs["DELETE"]+reqs["HEAD"], reqs["GET"], reqs["PUT"], reqs["POST"], reqs["DELETE"], reqs["HEAD"], len(objects))
+		}
 		c.Close()
 		for _, p := range procs {
 			stopWorker(p)
