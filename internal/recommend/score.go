@@ -1,7 +1,6 @@
 package recommend
 
 import (
-	"cmp"
 	"slices"
 )
 
@@ -37,6 +36,7 @@ type Scorer struct {
 	taste        []float32
 	weight       map[int32]float64
 	cands        []cand
+	top          []cand // the K best of cands, reused
 }
 
 // cand is a candidate of Recommend: an item, its blend score and the
@@ -177,13 +177,37 @@ func (s *Scorer) Recommend(h []Event, asOf int64, opt Options) []Pick {
 	if hasTaste {
 		clear(s.emb)
 	}
-	// Ties (a cold-start user's zeros when popularity has no weight) go to
-	// the more popular item, then by name.
-	slices.SortFunc(cands, func(x, y cand) int {
-		return cmp.Or(cmp.Compare(y.score, x.score), cmp.Compare(m.Popularity[y.item], m.Popularity[x.item]), cmp.Compare(m.Items[x.item], m.Items[y.item]))
-	})
+	// The K best candidates, best first: a bounded insertion, since most
+	// candidates lose to the K-th best at once (sorting every candidate was
+	// most of a run's recommendation time). Ties (a cold-start user's zeros
+	// when popularity has no weight) go to the more popular item, then by
+	// name: a total order, so the K picked are those a full sort would give.
+	better := func(x, y cand) bool {
+		if x.score != y.score {
+			return x.score > y.score
+		}
+		if px, py := m.Popularity[x.item], m.Popularity[y.item]; px != py {
+			return px > py
+		}
+		return m.Items[x.item] < m.Items[y.item]
+	}
+	top := s.top[:0]
+	for _, c := range cands {
+		if len(top) == opt.K && !better(c, top[len(top)-1]) {
+			continue
+		}
+		if len(top) < opt.K {
+			top = append(top, c)
+		} else {
+			top[len(top)-1] = c
+		}
+		for j := len(top) - 1; j > 0 && better(top[j], top[j-1]); j-- {
+			top[j], top[j-1] = top[j-1], top[j]
+		}
+	}
+	s.top = top[:0]
 	picks := make([]Pick, 0, opt.K)
-	for _, c := range cands[:min(len(cands), opt.K)] {
+	for _, c := range top {
 		picks = append(picks, Pick{Item: m.Items[c.item], Category: m.Categories[c.item], Score: c.score, Source: sources[c.src]})
 	}
 	s.cands = cands[:0]
