@@ -1,13 +1,11 @@
 package activities
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -512,29 +510,23 @@ type HoldoutScoresInput struct {
 // nor sent in one PUT beyond the store's multipart threshold.
 func (a *Activities) WriteHoldoutScores(ctx context.Context, in HoldoutScoresInput) (_ string, err error) {
 	defer final(&err)
-	f, err := os.CreateTemp(a.TempDir, "holdout-*.csv")
+	// Streamed to the bucket as the parts are read (blob.Writer: multipart
+	// when large), never whole in memory or on disk.
+	key := layout.HoldoutScores(in.RunID)
+	obj, err := a.Store.Create(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if _, err := w.WriteString("user_id,score,label\n"); err != nil {
+	defer obj.Abort()
+	if _, err := io.WriteString(obj, "user_id,score,label\n"); err != nil {
 		return "", err
 	}
 	for _, b := range shard.Blocks(in.Shards, in.ShardBlocks) {
-		if err := a.copyObject(ctx, w, layout.HoldoutScoresPart(in.RunID, b.From)); err != nil {
+		if err := a.copyObject(ctx, obj, layout.HoldoutScoresPart(in.RunID, b.From)); err != nil {
 			return "", fmt.Errorf("shards %d..%d: %w", b.From, b.To-1, err)
 		}
 	}
-	if err := w.Flush(); err != nil {
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	key := layout.HoldoutScores(in.RunID)
-	return key, a.Store.PutFile(ctx, key, f.Name())
+	return key, obj.Close()
 }
 
 // copyObject copies the object at key to w.

@@ -248,18 +248,7 @@ func TestPropensityOverBlocks(t *testing.T) {
 	putTrain(t, store, "r", 1, 200)
 	putTrain(t, store, "r", 2, 250)
 	env, acts := newEnv(store)
-	exec := func(fn any, in, out any) {
-		t.Helper()
-		v, err := env.ExecuteActivity(fn, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out != nil {
-			if err := v.Get(out); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	exec := activityRunner(t, env)
 	whole := shard.Block{From: 0, To: 3}
 	exec(acts.SketchShard, SketchInput{RunID: "r", Block: whole}, nil)
 	var merged MergeBinsOutput

@@ -19,6 +19,27 @@ import (
 	"github.com/promoflow/promoflow/internal/shard"
 )
 
+// putSketch stores what SketchShard would for in's block: a sketch of the
+// values From*10 .. From*10+9 of feature 0 and, with constant, a sketch of
+// a second feature that is always 1.
+func putSketch(ctx context.Context, store *blob.Mem, in activities.SketchInput, constant bool) error {
+	sk := []*forest.Sketch{forest.NewSketch(0)}
+	if constant {
+		sk = append(sk, forest.NewSketch(0))
+	}
+	for v := range 10 {
+		sk[0].Add(float64(in.Block.From*10 + v))
+		if constant {
+			sk[1].Add(1)
+		}
+	}
+	data, err := json.Marshal(sk)
+	if err != nil {
+		return err
+	}
+	return store.Put(ctx, layout.TrainSketch(in.RunID, in.Block.From), data)
+}
+
 // TestTrainMergesSketches checks that Train merges every shard's sketches
 // (through the bucket, with the real MergeBins) into one set of bins and
 // grows every shard's trees on those same bins, reduces the shards' counts
@@ -32,16 +53,7 @@ func TestTrainMergesSketches(t *testing.T) {
 	// Shard i holds the values i*10 .. i*10+9 of one feature; two features.
 	env.OnActivity("SketchShard", mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.SketchInput) error {
-			sk := []*forest.Sketch{forest.NewSketch(0), forest.NewSketch(0)}
-			for v := range 10 {
-				sk[0].Add(float64(in.Block.From*10 + v))
-				sk[1].Add(1)
-			}
-			data, err := json.Marshal(sk)
-			if err != nil {
-				return err
-			}
-			return store.Put(ctx, layout.TrainSketch(in.RunID, in.Block.From), data)
+			return putSketch(ctx, store, in, true)
 		})
 	var mu sync.Mutex
 	var seen []*forest.Bins
@@ -127,15 +139,7 @@ func TestTrainBoost(t *testing.T) {
 	const shards = 3
 	env.OnActivity("SketchShard", mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.SketchInput) error {
-			sk := []*forest.Sketch{forest.NewSketch(0)}
-			for v := range 10 {
-				sk[0].Add(float64(in.Block.From*10 + v))
-			}
-			data, err := json.Marshal(sk)
-			if err != nil {
-				return err
-			}
-			return store.Put(ctx, layout.TrainSketch(in.RunID, in.Block.From), data)
+			return putSketch(ctx, store, in, false)
 		})
 	params := boost.Params{LearningRate: 0.2, MinLeaf: 7}
 	boosts := 0
@@ -205,15 +209,7 @@ func TestTrainOverBlocks(t *testing.T) {
 	env.OnActivity("SketchShard", mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.SketchInput) error {
 			record("SketchShard", in.Block)
-			sk := []*forest.Sketch{forest.NewSketch(0)}
-			for v := range 10 {
-				sk[0].Add(float64(in.Block.From*10 + v))
-			}
-			data, err := json.Marshal(sk)
-			if err != nil {
-				return err
-			}
-			return store.Put(ctx, layout.TrainSketch(in.RunID, in.Block.From), data)
+			return putSketch(ctx, store, in, false)
 		})
 	env.OnActivity("TrainTrees", mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.TrainTreesInput) (activities.TrainTreesOutput, error) {
