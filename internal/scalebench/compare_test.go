@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -269,6 +270,12 @@ func compareReference(plan []byte) string {
 	if bytes.Equal(ref, plan) {
 		return "IDENTICAL to the reference plan"
 	}
+	if same, cols, ok := sameOnColumns(ref, plan); ok {
+		if same {
+			return fmt.Sprintf("IDENTICAL to the reference plan on its %d columns (the plan adds %v)", len(cols.ref), cols.added)
+		}
+		return fmt.Sprintf("DIFFERS from the reference plan on its %d columns", len(cols.ref))
+	}
 	a, b := bytes.Split(ref, []byte("\n")), bytes.Split(plan, []byte("\n"))
 	diff := 0
 	for i := 0; i < max(len(a), len(b)); i++ {
@@ -277,6 +284,47 @@ func compareReference(plan []byte) string {
 		}
 	}
 	return fmt.Sprintf("DIFFERS from the reference plan in %d of %d lines", diff, len(a))
+}
+
+// planColumns are a reference plan's header and the columns a newer plan
+// adds to it.
+type planColumns struct{ ref, added []string }
+
+// sameOnColumns compares plan with ref on ref's columns when plan's header
+// has every one of them and more (a release that adds columns to the plan
+// must leave the decision as it was); ok is false otherwise.
+func sameOnColumns(ref, plan []byte) (same bool, cols planColumns, ok bool) {
+	ra, err1 := csv.NewReader(bytes.NewReader(ref)).ReadAll()
+	pa, err2 := csv.NewReader(bytes.NewReader(plan)).ReadAll()
+	if err1 != nil || err2 != nil || len(ra) == 0 || len(pa) == 0 || len(ra) != len(pa) || len(pa[0]) <= len(ra[0]) {
+		return false, cols, false
+	}
+	at := map[string]int{}
+	for i, c := range pa[0] {
+		at[c] = i
+	}
+	idx := make([]int, len(ra[0]))
+	for i, c := range ra[0] {
+		j, found := at[c]
+		if !found {
+			return false, cols, false
+		}
+		idx[i] = j
+		delete(at, c)
+	}
+	for c := range at {
+		cols.added = append(cols.added, c)
+	}
+	sort.Strings(cols.added)
+	cols.ref = ra[0]
+	for r := range ra {
+		for i, j := range idx {
+			if ra[r][i] != pa[r][j] {
+				return false, cols, true
+			}
+		}
+	}
+	return true, cols, true
 }
 
 // procCPU is a process's user and system CPU time so far (from
