@@ -10,10 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/shard"
@@ -32,6 +35,24 @@ func newEnv(store Store) (*testsuite.TestActivityEnvironment, *Activities) {
 	acts := &Activities{Store: store}
 	env.RegisterActivity(acts)
 	return env, acts
+}
+
+// encodeEvents encodes each builder's events as one Arrow IPC piece of the
+// events table (a shard's ingested events) and releases the builders.
+func encodeEvents(t *testing.T, mem memory.Allocator, builders []*canon.EventBuilder) [][]byte {
+	t.Helper()
+	out := make([][]byte, len(builders))
+	for i, b := range builders {
+		rec := b.NewRecord()
+		data, err := arrowio.Encode(canon.EventSchema, mem, rec)
+		rec.Release()
+		b.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = data
+	}
+	return out
 }
 
 // activityRunner runs activities in env, failing the test on an error,

@@ -12,7 +12,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
@@ -68,16 +67,7 @@ func TestEventsCacheSameFeatures(t *testing.T) {
 			})
 		}
 	}
-	for i, b := range builders {
-		rec := b.NewRecord()
-		data, err := arrowio.Encode(canon.EventSchema, mem, rec)
-		rec.Release()
-		b.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pieces[i] = data
-	}
+	copy(pieces[:], encodeEvents(t, mem, builders[:]))
 	cfg := interest.DefaultConfig()
 	cfg.MinDF = 2
 	run := func(window int) ([][]byte, int64) {

@@ -12,7 +12,6 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
-	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/features"
@@ -43,14 +42,7 @@ func TestFeaturesPipeline(t *testing.T) {
 			})
 		}
 	}
-	for i, b := range builders {
-		rec := b.NewRecord()
-		data, err := arrowio.Encode(canon.EventSchema, mem, rec)
-		rec.Release()
-		b.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, data := range encodeEvents(t, mem, builders[:]) {
 		if err := store.Put(ctx, layout.EventsPart("r", i, "000-x"), data); err != nil {
 			t.Fatal(err)
 		}

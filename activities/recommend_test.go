@@ -7,7 +7,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
-	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/layout"
@@ -49,14 +48,7 @@ func TestRecommendPipeline(t *testing.T) {
 		builders[shard.Of(id, shards)].Append(canon.Event{UserID: id, TS: end.Add(-time.Hour), Type: canon.View,
 			ItemID: "k4", Category: "kitchen", Text: "gift k4", Quantity: 1, Price: 2})
 	}
-	for i, b := range builders {
-		rec := b.NewRecord()
-		data, err := arrowio.Encode(canon.EventSchema, mem, rec)
-		rec.Release()
-		b.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, data := range encodeEvents(t, mem, builders[:]) {
 		if err := store.Put(ctx, layout.EventsPart("r", i, "000-x"), data); err != nil {
 			t.Fatal(err)
 		}
