@@ -46,6 +46,21 @@ func putTrain(t *testing.T, store Store, run string, i, n int) {
 	}
 }
 
+// evaluateShards runs EvaluateForest on shards 0..n-1 of run "r" (seed 3),
+// one shard a block, and merges their histograms in shard order.
+func evaluateShards(t *testing.T, exec func(fn, in, out any), acts *Activities, n int, model string) metrics.ScoreHist {
+	t.Helper()
+	total := metrics.ScoreHist{}
+	for i := range n {
+		var h metrics.ScoreHist
+		exec(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, ForestKey: model}, &h)
+		if err := total.Merge(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return total
+}
+
 // TestPropensityActivities runs the propensity activities on two shards and
 // an empty third, in the order the Train workflow runs them.
 func TestPropensityActivities(t *testing.T) {
@@ -120,20 +135,7 @@ func TestPropensityActivities(t *testing.T) {
 		t.Errorf("combined %+v, want 8 trees and most importance on %s", comb, features.Names[0])
 	}
 
-	total := metrics.ScoreHist{}
-	for i := range 3 {
-		v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, ForestKey: comb.Key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var h metrics.ScoreHist
-		if err := v.Get(&h); err != nil {
-			t.Fatal(err)
-		}
-		if err := total.Merge(h); err != nil {
-			t.Fatal(err)
-		}
-	}
+	total := evaluateShards(t, activityRunner(t, env), acts, 3, comb.Key)
 	if total.N < 150 || total.AUC() < 0.8 {
 		t.Errorf("held out %d users, AUC %v", total.N, total.AUC())
 	}
@@ -208,20 +210,7 @@ func TestTrainBoost(t *testing.T) {
 				!(out.ValidLoss > 0) || out.Importances[features.Names[0]] < 0.5 {
 				t.Fatalf("%+v; want %d rows, %d sampled, trees, most importance on %s", out, 1000-held, tc.sampled, features.Names[0])
 			}
-			total := metrics.ScoreHist{}
-			for i := range 3 {
-				v, err := env.ExecuteActivity(acts.EvaluateForest, EvaluateInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Seed: 3, ForestKey: out.Key})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var h metrics.ScoreHist
-				if err := v.Get(&h); err != nil {
-					t.Fatal(err)
-				}
-				if err := total.Merge(h); err != nil {
-					t.Fatal(err)
-				}
-			}
+			total := evaluateShards(t, activityRunner(t, env), acts, 3, out.Key)
 			if total.N != held || total.AUC() < 0.85 {
 				t.Errorf("held out %d users (want %d), AUC %v", total.N, held, total.AUC())
 			}

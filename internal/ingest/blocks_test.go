@@ -45,20 +45,13 @@ func writeBlockGzip(t *testing.T, dir, name string, data []byte, block int, csv 
 func TestBlocksSameAsWhole(t *testing.T) {
 	m := goldenMapping(t)
 	tmp := t.TempDir()
-	golden := func(name string) []byte {
-		data, err := os.ReadFile(filepath.Join("testdata/golden", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	}
 	for _, tc := range []struct {
 		name string
 		data []byte
 	}{
-		{"events.csv.gz", golden("events.csv")},
-		{"events.jsonl.gz", golden("events.jsonl")},
-		{"semi.csv.gz", golden("semi.csv")},
+		{"events.csv.gz", goldenFile(t, "events.csv")},
+		{"events.jsonl.gz", goldenFile(t, "events.jsonl")},
+		{"semi.csv.gz", goldenFile(t, "semi.csv")},
 		{"events-crossing.csv.gz", crossing(300)},
 	} {
 		for _, block := range []int{1, 300, 2000} {

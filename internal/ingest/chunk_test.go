@@ -85,20 +85,13 @@ func crossing(rows int) []byte {
 func TestChunkSameAsWhole(t *testing.T) {
 	m := goldenMapping(t)
 	tmp := t.TempDir()
-	golden := func(name string) []byte {
-		data, err := os.ReadFile(filepath.Join("testdata/golden", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	}
 	for _, tc := range []struct {
 		name string
 		data []byte
 	}{
-		{"events.csv.gz", golden("events.csv")},
-		{"events.jsonl.gz", golden("events.jsonl")},
-		{"semi.csv.gz", golden("semi.csv")},
+		{"events.csv.gz", goldenFile(t, "events.csv")},
+		{"events.jsonl.gz", goldenFile(t, "events.jsonl")},
+		{"semi.csv.gz", goldenFile(t, "semi.csv")},
 		{"events-crossing.csv.gz", crossing(300)},
 	} {
 		path := writeGzip(t, tmp, tc.name, tc.data)

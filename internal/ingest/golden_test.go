@@ -23,6 +23,16 @@ import (
 // review the diff before committing it.
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.rejects.csv")
 
+// goldenFile reads testdata/golden/name.
+func goldenFile(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata/golden", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 func goldenMapping(t testing.TB) *mapping.Mapping {
 	t.Helper()
 	data, err := os.ReadFile("testdata/golden/mapping.yaml")
