@@ -145,19 +145,12 @@ func blockOf(b shard.Block, i int) shard.Block {
 	return b
 }
 
-// DecideScoreOutput is the block's scoring in aggregates.
+// DecideScoreOutput is the block's scoring in aggregates: where its
+// scored users are, and their stats (merged over the block's shards).
 type DecideScoreOutput struct {
-	Key         string // the scored users (strategy.EncodeScored): the block's shards' in shard order
-	Digest      string // SHA-256 of the object, hex: names this version in worker caches
-	Users       int64
-	ExploreCost float64
-	MaxRatio    float64 // largest value per unit of cost of any option
-	// Control counts the shard's control users, and ControlHist (only when
-	// Params.MinControl is set) its eligible users by control hash
-	// (strategy.Params.ControlHist): the workflow tops the control group
-	// up to the template's minimum from them.
-	Control     int64   `json:",omitempty"`
-	ControlHist []int64 `json:",omitempty"`
+	Key    string // the scored users (strategy.EncodeScored): the block's shards' in shard order
+	Digest string // SHA-256 of the object, hex: names this version in worker caches
+	strategy.ScoreStats
 }
 
 // modelCache holds the uplift models a worker decoded last and the bytes
@@ -273,36 +266,13 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 		out.Key = layout.ScoredBlock(in.RunID, b)
 	}
 	p := in.Params
-	if p.MinControl > 0 {
-		out.ControlHist = make([]int64, strategy.ControlBins)
-	}
 	var all []strategy.Scored
 	for i := b.From; i < b.To; i++ {
 		scored, err := a.scoreShard(ctx, in, i, f, models, state, suppressed)
 		if err != nil {
 			return DecideScoreOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
-		out.Users += int64(len(scored))
-		out.ExploreCost += strategy.ExploreCost(scored)
-		for i := range scored {
-			if scored[i].Status == strategy.Control {
-				out.Control++
-			}
-		}
-		if p.MinControl > 0 {
-			for k, n := range p.ControlHist(scored) {
-				out.ControlHist[k] += n
-			}
-		}
-		// Explorers may compete as candidates (beyond the exploration
-		// allowance), so their options count toward the bound too.
-		for i := range scored {
-			for _, o := range scored[i].Options {
-				if o.Cost > 0 && o.Value > 0 {
-					out.MaxRatio = max(out.MaxRatio, o.Value/o.Cost)
-				}
-			}
-		}
+		out.Merge(p.Stats(scored))
 		if b.Len() == 1 {
 			all = scored
 		} else {

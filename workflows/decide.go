@@ -95,132 +95,27 @@ func (r *run) decide(ctx workflow.Context) error {
 	if err != nil {
 		return err
 	}
-	p.ControlBelow = controlFloor(scored, spec.MinControl)
-	out := strategy.Outcome{Budget: spec.Budget, Fairness: fair}
-	qs := make([]strategy.Quotas, nb)
-	costs := make([]float64, nb)
-	maxRatio := 0.0
+	// The decision's loop (strategy.Driver), its requests run as
+	// fan-outs of activities over the blocks.
+	stats := make([]strategy.ScoreStats, nb)
 	for i, s := range scored {
-		costs[i] = s.ExploreCost
-		out.ExploreCost += s.ExploreCost
-		maxRatio = max(maxRatio, s.MaxRatio)
+		stats[i] = s.ScoreStats
 	}
-	p.CapExploration(qs, costs, spec.Budget, &out)
-
-	// The budget multiplier, from merged shard curves.
-	curve := func(grid []float64) (budget.Curve, error) {
-		parts := make([]budget.Curve, nb)
-		err := fanOut(ctx, nb, in.Window,
-			func(i int) workflow.Future {
-				return workflow.ExecuteActivity(actx, a.DecideCurve, activities.DecideCurveInput{
-					Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambdas: grid, Quotas: qs[i], Fairness: fair != nil,
-				})
-			},
-			func(i int, f workflow.Future) error { return f.Get(ctx, &parts[i]) })
+	d := strategy.NewDriver(p, spec.Budget, fair, stats)
+	// Runs from before the budget repair record no marker and skip it.
+	d.RepairGate = func() bool { return workflow.GetVersion(ctx, budgetRepairVersion, workflow.DefaultVersion, 1) == 1 }
+	p = d.Params()
+	x := decideExec{r: r, ctx: ctx, actx: actx, p: p, blocks: blocks, scored: scored, assigned: make([]activities.DecideAssignOutput, nb)}
+	for req := d.Start(); req.Op != strategy.Done; {
+		res, err := x.run(req)
+		if err == nil {
+			req, err = d.Next(res)
+		}
 		if err != nil {
-			return budget.Curve{}, err
-		}
-		total := budget.NewCurve(grid)
-		for _, c := range parts {
-			if err := total.Merge(c); err != nil {
-				return budget.Curve{}, err
-			}
-		}
-		return total, nil
-	}
-	hi := budget.MaxLambda(maxRatio)
-	if out.Curve, err = curve(budget.Grid(0, hi, 64)); err != nil {
-		return fmt.Errorf("budget: %w", err)
-	}
-	out.Unconstrained = out.Curve.Cost[0]
-	solve := func() error {
-		s := budget.NewSolver(spec.Budget-out.ExploreCost, hi)
-		for {
-			c, err := curve(s.Grid())
-			if err != nil {
-				return fmt.Errorf("budget: %w", err)
-			}
-			if s.Next(c) {
-				break
-			}
-		}
-		out.Lambda = s.Lambda()
-		return nil
-	}
-	if spec.Budget > 0 && out.Unconstrained+out.ExploreCost > spec.Budget {
-		if err := solve(); err != nil {
-			return err
+			return fmt.Errorf("decide: %w", err)
 		}
 	}
-
-	// Assign, tightening quotas until caps and the fairness bound hold.
-	assigned := make([]activities.DecideAssignOutput, nb)
-	firstPass := true
-	assign := func() error {
-		for round := 0; ; round++ {
-			err := fanOut(ctx, nb, in.Window,
-				func(i int) workflow.Future {
-					return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
-						RunID: in.RunID, Shard: blocks[i].From, Block: blocks[i], Shards: in.Shards, Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i],
-						Fairness: fair != nil, Recommendations: r.recs.key(blocks[i].From), OfferCategories: r.recs.offerCategories,
-					})
-				},
-				func(i int, f workflow.Future) error {
-					if firstPass {
-						r.track.step(StageDecide)
-					}
-					return f.Get(ctx, &assigned[i])
-				})
-			if err != nil {
-				return err
-			}
-			firstPass = false
-			if round == strategy.MaxQuotaRounds {
-				return nil
-			}
-			tallies := make([]strategy.Tally, nb)
-			for i, s := range assigned {
-				tallies[i] = s.Tally
-			}
-			added := p.AddCapQuotas(qs, tallies)
-			if fair != nil && strategy.AddFairnessQuotas(qs, tallies, fair.MaxGap) {
-				added = true
-			}
-			if !added {
-				return nil
-			}
-			out.Quotas = true
-		}
-	}
-	if err := assign(); err != nil {
-		return err
-	}
-	for {
-		var spent float64
-		for _, s := range assigned {
-			spent += s.Tally.Cost
-		}
-		if !out.NeedsResolve(spent) {
-			break
-		}
-		// The quota-bound curves are what assignment spends, and quotas
-		// only tighten, so the budget still holds (strategy.Params.Decide).
-		out.Resolves++
-		if err := solve(); err != nil {
-			return err
-		}
-		if err := assign(); err != nil {
-			return err
-		}
-	}
-
-	// The budget repair spends what the multiplier left (runs from before
-	// it record no marker and skip it).
-	if workflow.GetVersion(ctx, budgetRepairVersion, workflow.DefaultVersion, 1) == 1 && out.RepairDue() {
-		if err := r.repairBudget(ctx, p, blocks, scored, qs, fair != nil, &out, assigned); err != nil {
-			return fmt.Errorf("budget repair: %w", err)
-		}
-	}
+	out, assigned := d.Outcome(), x.assigned
 
 	total := strategy.NewTally(len(offers))
 	ps := PlanSummary{Offers: map[string]int64{}}
@@ -266,71 +161,67 @@ func (r *run) decide(ctx workflow.Context) error {
 // multiplier (workflow.GetVersion).
 const budgetRepairVersion = "decide-budget-repair"
 
-// repairBudget runs the budget repair (budget.Repair) over the blocks of
-// shards (a block is a repair's "shard"): each round every block proposes its best increments (DecideUpgrades:
-// gains and costs, no user ids), the workflow picks in shard order those
-// that fit the budget and the offers' caps, and the shards' picked ranks
-// are kept as their repair rounds; then every shard with picks is
-// assigned again with its rounds (DecideAssign), replacing its entry of
-// assigned. out.Repair says what it did.
-func (r *run) repairBudget(ctx workflow.Context, p strategy.Params, blocks []shard.Block, scored []activities.DecideScoreOutput, qs []strategy.Quotas,
-	fairness bool, out *strategy.Outcome, assigned []activities.DecideAssignOutput) error {
-	in := r.in
-	actx := withActivityOptions(ctx)
-	sum := strategy.NewTally(len(p.Offers))
-	for _, s := range assigned {
-		sum.Merge(s.Tally)
-	}
-	rep := budget.NewRepair(out.Budget, sum.Cost)
-	fits := p.RepairCaps(sum)
-	out.Repair = &strategy.RepairOutcome{Before: sum.Cost}
-	nb := len(blocks)
-	rounds := make([][]strategy.RepairRound, nb)
-	for {
-		limit, k := rep.Limit(), rep.PerShard(nb)
-		ups := make([][]strategy.Upgrade, nb)
-		err := fanOut(ctx, nb, in.Window,
+// decideExec runs a decision driver's requests (strategy.Request) as
+// windowed fan-outs of activities over the blocks of shards: DecideCurve,
+// DecideAssign and DecideUpgrades read the block's scored users (scored)
+// and run the strategy.Params method of the same name. assigned keeps
+// every block's last assignment.
+type decideExec struct {
+	r         *run
+	ctx, actx workflow.Context
+	p         strategy.Params
+	blocks    []shard.Block
+	scored    []activities.DecideScoreOutput
+	assigned  []activities.DecideAssignOutput
+}
+
+// run fans req out over the blocks and returns their results.
+func (x *decideExec) run(req strategy.Request) (strategy.Results, error) {
+	in, ctx, actx, nb := x.r.in, x.ctx, x.actx, len(x.blocks)
+	var res strategy.Results
+	switch req.Op {
+	case strategy.Curves:
+		res.Curves = make([]budget.Curve, nb)
+		return res, fanOut(ctx, nb, in.Window,
 			func(i int) workflow.Future {
-				return workflow.ExecuteActivity(actx, a.DecideUpgrades, activities.DecideUpgradesInput{
-					Key: scored[i].Key, Digest: scored[i].Digest, Params: p, Lambda: out.Lambda, Quotas: qs[i], Fairness: fairness,
-					Repair: rounds[i], Limit: limit, K: k,
+				return workflow.ExecuteActivity(actx, a.DecideCurve, activities.DecideCurveInput{
+					Key: x.scored[i].Key, Digest: x.scored[i].Digest, Params: x.p, Lambdas: req.Grid, Quotas: req.Quotas[i], Fairness: req.Fairness,
 				})
 			},
-			func(i int, f workflow.Future) error { return f.Get(ctx, &ups[i]) })
-		if err != nil {
-			return err
-		}
-		incs := make([][]budget.Increment, nb)
-		for i := range ups {
-			incs[i] = strategy.Increments(ups[i])
-		}
-		picks, done := rep.Next(incs, func(s, j int) bool { return fits(ups[s][j]) })
-		out.Repair.Rounds++
-		for i, pk := range picks {
-			if len(pk) > 0 {
-				rounds[i] = append(rounds[i], strategy.RepairRound{Limit: limit, K: k, Picks: pk})
-			}
-		}
-		if done {
-			break
-		}
-	}
-	var changed []int
-	for i := range rounds {
-		if len(rounds[i]) > 0 {
-			changed = append(changed, i)
-		}
-	}
-	return fanOut(ctx, len(changed), in.Window,
-		func(j int) workflow.Future {
-			i := changed[j]
-			return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
-				RunID: in.RunID, Shard: blocks[i].From, Block: blocks[i], Shards: in.Shards, Key: scored[i].Key, Digest: scored[i].Digest,
-				Params: p, Lambda: out.Lambda, Quotas: qs[i], Fairness: fairness, Repair: rounds[i],
-				Recommendations: r.recs.key(blocks[i].From), OfferCategories: r.recs.offerCategories,
+			func(i int, f workflow.Future) error { return f.Get(ctx, &res.Curves[i]) })
+	case strategy.Upgrades:
+		res.Upgrades = make([][]strategy.Upgrade, nb)
+		return res, fanOut(ctx, nb, in.Window,
+			func(i int) workflow.Future {
+				return workflow.ExecuteActivity(actx, a.DecideUpgrades, activities.DecideUpgradesInput{
+					Key: x.scored[i].Key, Digest: x.scored[i].Digest, Params: x.p, Lambda: req.Lambda, Quotas: req.Quotas[i], Fairness: req.Fairness,
+					Repair: req.Round(i), Limit: req.Limit, K: req.K,
+				})
+			},
+			func(i int, f workflow.Future) error { return f.Get(ctx, &res.Upgrades[i]) })
+	case strategy.Assign:
+		err := fanOut(ctx, len(req.Blocks), in.Window,
+			func(j int) workflow.Future {
+				i, b := req.Blocks[j], x.blocks[req.Blocks[j]]
+				return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
+					RunID: in.RunID, Shard: b.From, Block: b, Shards: in.Shards, Key: x.scored[i].Key, Digest: x.scored[i].Digest,
+					Params: x.p, Lambda: req.Lambda, Quotas: req.Quotas[i], Fairness: req.Fairness, Repair: req.Round(i),
+					Recommendations: x.r.recs.key(b.From), OfferCategories: x.r.recs.offerCategories,
+				})
+			},
+			func(j int, f workflow.Future) error {
+				if req.First {
+					x.r.track.step(StageDecide)
+				}
+				return f.Get(ctx, &x.assigned[req.Blocks[j]])
 			})
-		},
-		func(j int, f workflow.Future) error { return f.Get(ctx, &assigned[changed[j]]) })
+		res.Tallies = make([]strategy.Tally, nb)
+		for i, s := range x.assigned {
+			res.Tallies[i] = s.Tally
+		}
+		return res, err
+	}
+	return res, fmt.Errorf("decide: unknown request %v", req.Op)
 }
 
 // decideBlocksVersion marks decisions that fan out over blocks of shards
@@ -351,24 +242,6 @@ func decideBlocks(ctx workflow.Context, shards, maxBlocks int) []shard.Block {
 		return shard.Blocks(shards, maxBlocks)
 	}
 	return shard.Blocks(shards, 0)
-}
-
-// controlFloor is the strategy.Params.ControlBelow that tops the control
-// group up to minControl users (strategy.ControlFloor), from the shards'
-// control counts and control-hash histograms.
-func controlFloor(scored []activities.DecideScoreOutput, minControl int) float64 {
-	if minControl <= 0 {
-		return 0
-	}
-	var control int64
-	hist := make([]int64, strategy.ControlBins)
-	for _, s := range scored {
-		control += s.Control
-		for b, n := range s.ControlHist {
-			hist[b] += n
-		}
-	}
-	return strategy.ControlFloor(hist, control, minControl)
 }
 
 // DecideMinPropensity floors the logged assignment probabilities in the

@@ -62,7 +62,7 @@ func TestDecideOverBlocks(t *testing.T) {
 							return activities.DecideScoreOutput{}, fmt.Errorf("input %d/%d %v", in.Shard, in.Shards, in.Block)
 						}
 						scoredBlocks = append(scoredBlocks, in.Block)
-						return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), Users: 100 * int64(in.Block.Len()), ExploreCost: 1, MaxRatio: 2}, nil
+						return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), ScoreStats: strategy.ScoreStats{Users: 100 * int64(in.Block.Len()), ExploreCost: 1, MaxRatio: 2}}, nil
 					})
 				},
 				"DecideAssign": func(c *testsuite.MockCallWrapper) {
@@ -143,7 +143,7 @@ func TestDecideActivitiesBoundedByBlocks(t *testing.T) {
 		env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){
 			"DecideScore": func(c *testsuite.MockCallWrapper) {
 				c.Return(func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
-					return activities.DecideScoreOutput{Key: fmt.Sprint(in.Block.Len()), Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
+					return activities.DecideScoreOutput{Key: fmt.Sprint(in.Block.Len()), ScoreStats: strategy.ScoreStats{Users: 100, ExploreCost: 1, MaxRatio: 2}}, nil
 				})
 			},
 			// Every block's curve spends 2,000 at λ = 0, so 16 blocks

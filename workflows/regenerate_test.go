@@ -154,7 +154,7 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 		"DecidePrepare": activities.DecidePrepareOutput{},
 		"DecideHistory": activities.DecideHistoryOutput{Uplift: strategy.UpliftInfo{Reason: "no campaign history yet"}},
 		"DecideScore": func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
-			return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
+			return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), ScoreStats: strategy.ScoreStats{Users: 100, ExploreCost: 1, MaxRatio: 2}}, nil
 		},
 		"DecideCurve": func(_ context.Context, in activities.DecideCurveInput) (budget.Curve, error) {
 			c := budget.NewCurve(in.Lambdas)
@@ -277,7 +277,7 @@ func TestRegeneratePropensityModel(t *testing.T) {
 					mu.Lock()
 					scoredWith = append(scoredWith, in.ForestKey)
 					mu.Unlock()
-					return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
+					return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), ScoreStats: strategy.ScoreStats{Users: 100, ExploreCost: 1, MaxRatio: 2}}, nil
 				})
 			}})
 			in := testInput()
@@ -441,7 +441,7 @@ func TestProgressQuery(t *testing.T) {
 	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){
 		"DecideScore": func(c *testsuite.MockCallWrapper) {
 			c.After(time.Hour).Return(func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
-				return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
+				return activities.DecideScoreOutput{Key: fmt.Sprint("scored", in.Shard), ScoreStats: strategy.ScoreStats{Users: 100, ExploreCost: 1, MaxRatio: 2}}, nil
 			})
 		},
 	})

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/strategy"
 )
 
 // TestRegenerateResolvesPrefixesAtStart: a scheduled run's opt-out and
@@ -26,7 +27,7 @@ func TestRegenerateResolvesPrefixesAtStart(t *testing.T) {
 			mu.Lock()
 			optOutSeen = append(optOutSeen, in.OptOut)
 			mu.Unlock()
-			return activities.DecideScoreOutput{Key: "scored", Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
+			return activities.DecideScoreOutput{Key: "scored", ScoreStats: strategy.ScoreStats{Users: 100, ExploreCost: 1, MaxRatio: 2}}, nil
 		})
 	}})
 	env.OnActivity("ResolveInputs", mock.Anything, "raw/weekly/").Return([]string{"raw/weekly/2026-11-23/a.csv"}, nil)
