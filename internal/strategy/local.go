@@ -11,23 +11,32 @@ import (
 // MaxQuotaRounds bounds the assignment passes that tighten quotas.
 const MaxQuotaRounds = 3
 
-// Decide runs the decision (Driver) in process over blocks of scored
-// users, each block as the workflow's scoring leaves it: every shard's
-// control group is stratified here (StratifyControl, in place), the
-// control floor set on p, and the driver's requests run over the blocks
-// as the workflow's activities run them. Tests, benchmarks and simulations
-// use it. It returns every block's plan rows and tally from its last
-// assignment, and the outcome.
+// Decide runs the decision in process over shards of scored users, a
+// block each: every shard's control group is stratified here
+// (StratifyControl, in place), then DecideBlocks. Tests, benchmarks and
+// simulations use it.
 func (p *Params) Decide(shards [][]Scored, total float64, fair *campaign.Fairness) ([][]plan.Row, []Tally, Outcome) {
-	stats := make([]ScoreStats, len(shards))
-	for i, u := range shards {
+	for _, u := range shards {
 		p.StratifyControl(u)
+	}
+	return p.DecideBlocks(shards, total, fair)
+}
+
+// DecideBlocks runs the decision (Driver) in process over blocks of
+// scored users as the workflow's scoring leaves them (control groups
+// stratified shard by shard, the block's shards in shard order): it sets
+// the control floor on p and runs the driver's requests over the blocks
+// (Local) as the workflow's activities run them. It returns every
+// block's plan rows and tally from its last assignment, and the outcome.
+func (p *Params) DecideBlocks(blocks [][]Scored, total float64, fair *campaign.Fairness) ([][]plan.Row, []Tally, Outcome) {
+	stats := make([]ScoreStats, len(blocks))
+	for i, u := range blocks {
 		stats[i] = p.Stats(u)
 	}
 	d := NewDriver(*p, total, fair, stats)
 	*p = d.Params()
-	x := Local{P: *p, Blocks: make([][]Scored, len(shards)), Rows: make([][]plan.Row, len(shards))}
-	for i, u := range shards {
+	x := Local{P: *p, Blocks: make([][]Scored, len(blocks)), Rows: make([][]plan.Row, len(blocks))}
+	for i, u := range blocks {
 		x.Blocks[i] = p.TopUpControl(u)
 	}
 	req := d.Start()
