@@ -27,11 +27,6 @@ import (
 	"github.com/promoflow/promoflow/internal/uplift"
 )
 
-// MemberAttribute is the profile attribute that marks loyalty-programme
-// members ("1", "true", "yes", "y"). Without any profile data, users with
-// at least two orders count as members (a documented proxy).
-const MemberAttribute = "member"
-
 // DecidePrepareInput names what the decision reads besides the run's own
 // objects.
 type DecidePrepareInput struct {
@@ -294,22 +289,9 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 // stratified within the shard.
 func (a *Activities) scoreShard(ctx context.Context, in DecideScoreInput, i int, f propensityModel, models *uplift.Model,
 	state *adjust.State, suppressed map[string]string) ([]strategy.Scored, error) {
-	members, groups := map[string]bool{}, map[string]string{}
-	anyMember := false
+	profiles := strategy.NewProfiles(in.Sensitive)
 	if in.Profiles {
-		err := a.eachTableRow(ctx, layout.TableDir(in.RunID, canon.ProfilesName, i, in.Shards), canon.ProfilesTable, func(v []canon.Value) {
-			switch attr := v[1].Str; {
-			case attr == MemberAttribute:
-				anyMember = true
-				switch strings.ToLower(strings.TrimSpace(v[2].Str)) {
-				case "1", "true", "yes", "y":
-					members[v[0].Str] = true
-				}
-			case in.Sensitive != "" && attr == in.Sensitive:
-				groups[v[0].Str] = v[2].Str
-			}
-		})
-		if err != nil {
+		if err := a.eachProfile(ctx, in.RunID, i, in.Shards, profiles.Add); err != nil {
 			return nil, err
 		}
 	}
@@ -317,7 +299,6 @@ func (a *Activities) scoreShard(ctx context.Context, in DecideScoreInput, i int,
 	if err != nil {
 		return nil, err
 	}
-	aov, freq, rec := indexOf(features.Names, "avg_order_value"), indexOf(features.Names, "frequency"), indexOf(features.Names, "recency_days")
 	p := in.Params
 	scored := make([]strategy.Scored, len(rows))
 	xs := make([][]float64, len(rows))
@@ -335,27 +316,34 @@ func (a *Activities) scoreShard(ctx context.Context, in DecideScoreInput, i int,
 	}
 	for i, r := range rows {
 		seg, _ := kmeans.Nearest(in.Scaler.Apply(r.Values), in.Centroids)
-		u := strategy.User{
-			ID: r.UserID, Segment: in.SegmentNames[seg], Propensity: props[i],
-			Basket: r.Values[aov], Orders: r.Values[freq], RecencyDays: r.Values[rec], Suppressed: suppressed[r.UserID],
-		}
-		if u.Basket <= 0 {
-			u.Basket = p.DefaultBasket
-		}
-		u.Member = members[r.UserID] || (!anyMember && strategy.ProxyMember(u.Orders))
-		for _, c := range r.Categories {
-			u.Categories = append(u.Categories, c.Term)
-		}
+		u := p.FeatureUser(r, in.SegmentNames[seg], props[i])
+		u.Suppressed = suppressed[r.UserID]
+		u.Member = profiles.Member(r.UserID, u.Orders)
 		if upl != nil {
 			est = upl.Row(i)
 		}
 		scored[i] = p.Score(u, r.Values, est, state)
 		if in.Sensitive != "" {
-			scored[i].Group = groups[r.UserID]
+			scored[i].Group = profiles.Group(r.UserID)
 		}
 	}
 	p.StratifyControl(scored)
 	return scored, nil
+}
+
+// profileColumns are the profiles table's columns a decision reads, by
+// name.
+var profileColumns = struct{ user, attribute, value int }{
+	canon.ProfilesTable.Index("user_id"), canon.ProfilesTable.Index("attribute"), canon.ProfilesTable.Index("value"),
+}
+
+// eachProfile calls fn with the user, attribute and value of every row of
+// shard i's profiles.
+func (a *Activities) eachProfile(ctx context.Context, runID string, i, shards int, fn func(user, attribute, value string)) error {
+	c := profileColumns
+	return a.eachTableRow(ctx, layout.TableDir(runID, canon.ProfilesName, i, shards), canon.ProfilesTable, func(v []canon.Value) {
+		fn(v[c.user].Str, v[c.attribute].Str, v[c.value].Str)
+	})
 }
 
 // digest is the hex SHA-256 of data.

@@ -539,8 +539,3 @@ func ExploreCost(users []Scored) float64 {
 	}
 	return cost
 }
-
-// ProxyMember is whether a user counts as a loyalty-programme member when
-// no profile says so (no member attribute in the run, or live scoring,
-// which reads no profiles): a repeat buyer, two orders or more.
-func ProxyMember(orders float64) bool { return orders >= 2 }
