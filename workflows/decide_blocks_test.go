@@ -42,18 +42,8 @@ func TestDecideOverBlocks(t *testing.T) {
 			var scoreKeys []string
 			var contacts activities.RecordContactsInput
 			env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){
-				// The features stage fans out over the same blocks: 100
-				// users a shard.
-				"Features": func(c *testsuite.MockCallWrapper) {
-					c.Return(func(_ context.Context, in activities.FeaturesInput) (activities.FeaturesOutput, error) {
-						n := int64(max(1, in.Block.Len()))
-						d := len(features.Names)
-						m := features.NewMoments(d)
-						m.Add(make([]float64, d))
-						m.Add(onesVec(d))
-						return activities.FeaturesOutput{Users: 100 * n, TrainRows: 80 * n, Positives: 20 * n, Moments: m, Buyers: 50 * n, BasketSum: 5000 * float64(n)}, nil
-					})
-				},
+				// The features stage fans out over the same blocks.
+				"Features": blockFeatures,
 				"DecideScore": func(c *testsuite.MockCallWrapper) {
 					c.Return(func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
 						mu.Lock()
@@ -94,14 +84,7 @@ func TestDecideOverBlocks(t *testing.T) {
 			})
 			in := testInput()
 			in.ShardBlocks = tc.maxBlocks
-			env.ExecuteWorkflow(Regenerate, in)
-			if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
-				t.Fatalf("workflow: completed %v, err %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
-			}
-			var sum Summary
-			if err := env.GetWorkflowResult(&sum); err != nil {
-				t.Fatal(err)
-			}
+			sum := regenerated(t, env, in)
 			less := func(x, y shard.Block) int { return x.From - y.From }
 			slices.SortFunc(scoredBlocks, less)
 			slices.SortFunc(assignedBlocks, less)
@@ -179,4 +162,32 @@ func TestDecideActivitiesBoundedByBlocks(t *testing.T) {
 	if !maps.Equal(small, large) || small["DecideScore"] != 16 || small["DecideCurve"] <= 16 || small["DecideUpgrades"] == 0 {
 		t.Errorf("decide activities: 16 shards %v, 256 shards in 16 blocks %v; want equal, 16 scorings, several curve rounds, a repair", small, large)
 	}
+}
+
+// blockFeatures mocks the features stage over blocks of shards: 100 users
+// a shard of the block.
+func blockFeatures(c *testsuite.MockCallWrapper) {
+	c.Return(func(_ context.Context, in activities.FeaturesInput) (activities.FeaturesOutput, error) {
+		n := int64(max(1, in.Block.Len()))
+		d := len(features.Names)
+		m := features.NewMoments(d)
+		m.Add(make([]float64, d))
+		m.Add(onesVec(d))
+		return activities.FeaturesOutput{Users: 100 * n, TrainRows: 80 * n, Positives: 20 * n, Moments: m, Buyers: 50 * n, BasketSum: 5000 * float64(n)}, nil
+	})
+}
+
+// regenerated runs Regenerate with in on env and returns its summary,
+// failing the test unless it completed without error.
+func regenerated(t *testing.T, env *testsuite.TestWorkflowEnvironment, in RegenerateInput) Summary {
+	t.Helper()
+	env.ExecuteWorkflow(Regenerate, in)
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("workflow: completed %v, err %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
+	}
+	var sum Summary
+	if err := env.GetWorkflowResult(&sum); err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }

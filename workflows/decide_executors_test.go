@@ -16,7 +16,6 @@ import (
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/campaign"
 	"github.com/promoflow/promoflow/internal/canon"
-	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
@@ -144,16 +143,7 @@ func TestDecideExecutorsAgree(t *testing.T) {
 				},
 				// 100 users a shard in the features stage's count, whatever
 				// its blocks (the decision counts its own).
-				"Features": func(c *testsuite.MockCallWrapper) {
-					c.Return(func(_ context.Context, in activities.FeaturesInput) (activities.FeaturesOutput, error) {
-						n := int64(max(1, in.Block.Len()))
-						d := len(features.Names)
-						m := features.NewMoments(d)
-						m.Add(make([]float64, d))
-						m.Add(onesVec(d))
-						return activities.FeaturesOutput{Users: 100 * n, TrainRows: 80 * n, Positives: 20 * n, Moments: m, Buyers: 50 * n, BasketSum: 5000 * float64(n)}, nil
-					})
-				},
+				"Features": blockFeatures,
 				"PublishFeatures": func(c *testsuite.MockCallWrapper) {
 					c.Return(activities.PublishFeaturesOutput{Rows: 100 * int64(tc.shards)}, nil)
 				},
@@ -180,14 +170,7 @@ func TestDecideExecutorsAgree(t *testing.T) {
 					in.Catalog.Offers[i].Caps.Count = tc.capCount
 				}
 			}
-			env.ExecuteWorkflow(Regenerate, in)
-			if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
-				t.Fatalf("workflow: completed %v, err %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
-			}
-			var sum Summary
-			if err := env.GetWorkflowResult(&sum); err != nil {
-				t.Fatal(err)
-			}
+			sum := regenerated(t, env, in)
 
 			// In process, from the same scored users and rules.
 			p := *params

@@ -74,14 +74,7 @@ func TestDecideRepairsBudget(t *testing.T) {
 			})
 		},
 	})
-	env.ExecuteWorkflow(Regenerate, in)
-	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
-		t.Fatalf("workflow: completed %v, err %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
-	}
-	var sum Summary
-	if err := env.GetWorkflowResult(&sum); err != nil {
-		t.Fatal(err)
-	}
+	sum := regenerated(t, env, in)
 	b := sum.Strategy.Budget
 	if b.Lambda <= 0 || b.Repair == nil {
 		t.Fatalf("budget %+v: want a binding multiplier and a repair", b)
