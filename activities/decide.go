@@ -148,69 +148,62 @@ type DecideScoreOutput struct {
 	strategy.ScoreStats
 }
 
-// modelCache holds the uplift models a worker decoded last and the bytes
-// they came from: every shard's DecideScore of a run reads the same
-// object, and decoding its forests was most of the activity's CPU
-// (docs/PERFORMANCE.md, "Forest prediction"). The models are only read
-// after decoding, so shards share them.
-type modelCache struct {
-	mu     sync.Mutex // held while decoding, so shards starting together decode once
-	data   []byte
-	models *uplift.Model
+// lastDecoded holds the object a worker decoded last for one use and the
+// bytes it came from: every shard's activity of a run reads the same
+// object, and decoding it was most of the activity's CPU (for the uplift
+// models' forests: docs/PERFORMANCE.md, "Forest prediction"). What it
+// holds is only read after decoding, so shards share it.
+type lastDecoded[T any] struct {
+	mu   sync.Mutex // held while decoding, so shards starting together decode once
+	data []byte
+	v    T
+	ok   bool
 }
 
-// upliftModels reads the uplift models at key, decoding them unless they
-// are the ones decoded last (same bytes).
+// get reads the object at key, decoding it (decode) unless it is the one
+// decoded last (same bytes).
+func (c *lastDecoded[T]) get(ctx context.Context, store Store, key string, decode func([]byte) (T, error)) (T, error) {
+	data, err := store.Get(ctx, key)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok && bytes.Equal(c.data, data) {
+		return c.v, nil
+	}
+	v, err := decode(data)
+	if err != nil {
+		return v, err
+	}
+	c.data, c.v, c.ok = data, v, true
+	return v, nil
+}
+
+// modelCache is the uplift models DecideScore decoded last.
+type modelCache = lastDecoded[*uplift.Model]
+
+// forestCache is the propensity model (forest or boosted) DecideScore
+// decoded last. Prediction only reads a forest (its compact layout is
+// built once, atomically); CombineForest, which merges into the forests
+// it loads, does not use this.
+type forestCache = lastDecoded[propensityModel]
+
+// upliftModels reads the uplift models at key (a.uplift).
 func (a *Activities) upliftModels(ctx context.Context, key string) (*uplift.Model, error) {
-	data, err := a.Store.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	c := &a.uplift
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.models != nil && bytes.Equal(c.data, data) {
-		return c.models, nil
-	}
-	m := &uplift.Model{}
-	if err := json.Unmarshal(data, m); err != nil {
-		return nil, &corruptError{key: key, err: err}
-	}
-	c.data, c.models = data, m
-	return m, nil
+	return a.uplift.get(ctx, a.Store, key, func(data []byte) (*uplift.Model, error) {
+		m := &uplift.Model{}
+		if err := json.Unmarshal(data, m); err != nil {
+			return nil, &corruptError{key: key, err: err}
+		}
+		return m, nil
+	})
 }
 
-// forestCache holds the propensity forest a worker decoded last and the
-// bytes it came from, like modelCache: every shard's DecideScore reads the
-// same forest. Prediction only reads a forest (its compact layout is built
-// once, atomically), so shards share it; CombineForest, which merges into
-// the forests it loads, does not use this.
-type forestCache struct {
-	mu     sync.Mutex // held while decoding, so shards starting together decode once
-	data   []byte
-	forest propensityModel
-}
-
-// propensityForest reads the propensity model at key (a forest or a
-// boosted model), decoding it unless it is the one decoded last (same
-// bytes).
+// propensityForest reads the propensity model at key (a.forest).
 func (a *Activities) propensityForest(ctx context.Context, key string) (propensityModel, error) {
-	data, err := a.Store.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	c := &a.forest
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.forest != nil && bytes.Equal(c.data, data) {
-		return c.forest, nil
-	}
-	f, err := decodePropensity(key, data)
-	if err != nil {
-		return nil, err
-	}
-	c.data, c.forest = data, f
-	return f, nil
+	return a.forest.get(ctx, a.Store, key, func(data []byte) (propensityModel, error) { return decodePropensity(key, data) })
 }
 
 // DecideScore scores the users of a block of shards: segment, propensity,
