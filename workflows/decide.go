@@ -19,9 +19,10 @@ import (
 
 // decide chooses every user's offer (internal/strategy): it pins the
 // adjustment state and recent contacts, trains uplift models when the run
-// has campaign history, scores every shard, solves the budget multiplier
-// from the shards' curves (exploration's cost reserved first), and assigns
-// offers shard by shard, adding cap and fairness quotas until they hold.
+// has campaign history, scores every block of shards, then runs the
+// decision's loop (strategy.Driver: the multiplier from the blocks'
+// curves, assignment with cap and fairness quotas, re-solves, the budget
+// repair) with each of its requests a fan-out of activities (decideExec).
 func (r *run) decide(ctx workflow.Context) error {
 	in, spec := r.in, r.in.Spec
 	actx := withActivityOptions(ctx)
@@ -108,11 +109,11 @@ func (r *run) decide(ctx workflow.Context) error {
 	x := decideExec{r: r, ctx: ctx, actx: actx, p: p, blocks: blocks, scored: scored, assigned: make([]activities.DecideAssignOutput, nb)}
 	for req := d.Start(); req.Op != strategy.Done; {
 		res, err := x.run(req)
-		if err == nil {
-			req, err = d.Next(res)
-		}
 		if err != nil {
-			return fmt.Errorf("decide: %w", err)
+			return fmt.Errorf("%s: %w", req.Op, err)
+		}
+		if req, err = d.Next(res); err != nil {
+			return err
 		}
 	}
 	out, assigned := d.Outcome(), x.assigned
@@ -221,7 +222,7 @@ func (x *decideExec) run(req strategy.Request) (strategy.Results, error) {
 		}
 		return res, err
 	}
-	return res, fmt.Errorf("decide: unknown request %v", req.Op)
+	return res, fmt.Errorf("unknown request %v", req.Op)
 }
 
 // decideBlocksVersion marks decisions that fan out over blocks of shards
