@@ -402,8 +402,7 @@ func (a *Activities) DecideCurve(ctx context.Context, in DecideCurveInput) (_ bu
 	if err != nil {
 		return budget.Curve{}, err
 	}
-	c, _ := in.Params.Curve(in.Params.TopUpControl(users), in.Lambdas, in.Quotas, in.Fairness)
-	return c, nil
+	return in.Params.Curve(in.Params.TopUpControl(users), in.Lambdas, in.Quotas, in.Fairness), nil
 }
 
 // DecideUpgradesInput asks one shard for its proposals in a round of the

@@ -130,7 +130,7 @@ func TestLoadScored(t *testing.T) {
 
 	p := strategy.Params{Objective: "profit", Offers: []campaign.Offer{{ID: "a"}, {ID: "b"}}}
 	grid := budget.Grid(0, 10, 16)
-	want, _ := p.Curve(users, grid, strategy.Quotas{}, false)
+	want := p.Curve(users, grid, strategy.Quotas{}, false)
 	warm := &Activities{Store: store}
 	warm.scored.put(scoredID{key, dig}, users, warm.scoredLimit())
 	for _, tc := range []struct {
@@ -152,7 +152,7 @@ func TestLoadScored(t *testing.T) {
 				if !reflect.DeepEqual(got, users) || math.Signbit(got[3].Options[0].Value) != true {
 					t.Fatal("users differ")
 				}
-				c, _ := p.Curve(got, grid, strategy.Quotas{}, false)
+				c := p.Curve(got, grid, strategy.Quotas{}, false)
 				if !reflect.DeepEqual(c, want) {
 					t.Fatalf("curve %+v, want %+v", c, want)
 				}

@@ -481,37 +481,27 @@ func (p *Params) Kept(users []Scored, q Quotas) []bool {
 }
 
 // Curve is the budget curve of one shard's candidates over grid (explorers
-// beyond the exploration allowance compete as candidates), and the
-// shard's largest value per unit of cost, which bounds the useful
-// multipliers. When q bounds offers or groups, each point is what Assign
-// at that multiplier spends after the quotas withhold (fairness says
-// whether group quotas apply), so the budget can be solved again once caps
-// or the fairness bound have withheld offers. It only reads users (workers
-// share decoded shards between concurrent rounds).
-func (p *Params) Curve(users []Scored, grid []float64, q Quotas, fairness bool) (budget.Curve, float64) {
+// beyond the exploration allowance compete as candidates); the useful
+// multipliers are bounded by the blocks' ScoreStats.MaxRatio. When q
+// bounds offers or groups, each point is what Assign at that multiplier
+// spends after the quotas withhold (fairness says whether group quotas
+// apply), so the budget can be solved again once caps or the fairness
+// bound have withheld offers. It only reads users (workers share decoded
+// shards between concurrent rounds).
+func (p *Params) Curve(users []Scored, grid []float64, q Quotas, fairness bool) budget.Curve {
 	c := budget.NewCurve(grid)
 	kept := p.Kept(users, q)
-	maxRatio := 0.0
 	competes := func(i int) bool {
 		u := &users[i]
 		return u.Status == Candidate || (u.Status == Explore && !kept[i])
 	}
-	for i := range users {
-		if !competes(i) {
-			continue
-		}
-		opts := users[i].BudgetOptions()
-		for _, o := range opts {
-			if o.Cost > 0 && o.Value > 0 {
-				maxRatio = math.Max(maxRatio, o.Value/o.Cost)
+	if !q.bounds() {
+		for i := range users {
+			if competes(i) {
+				c.Add(users[i].BudgetOptions())
 			}
 		}
-		if !q.bounds() {
-			c.Add(opts)
-		}
-	}
-	if !q.bounds() {
-		return c, maxRatio
+		return c
 	}
 	for k, l := range grid {
 		choice, withheld := p.choose(users, l, q, kept, fairness)
@@ -526,7 +516,7 @@ func (p *Params) Curve(users []Scored, grid []float64, q Quotas, fairness bool) 
 			c.Chosen[k]++
 		}
 	}
-	return c, maxRatio
+	return c
 }
 
 // ExploreCost is the expected cost of one shard's exploration offers.

@@ -66,7 +66,7 @@ func (x *Local) Run(req Request) Results {
 	case Curves:
 		res.Curves = make([]budget.Curve, n)
 		for i, u := range x.Blocks {
-			res.Curves[i], _ = x.P.Curve(u, req.Grid, req.Quotas[i], req.Fairness)
+			res.Curves[i] = x.P.Curve(u, req.Grid, req.Quotas[i], req.Fairness)
 		}
 	case Assign:
 		res.Tallies = make([]Tally, n)
