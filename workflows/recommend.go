@@ -17,8 +17,18 @@ import (
 const recommendVersion = "recommendations"
 
 // RecommendSampleSize bounds the users the recommendation model trains on
-// (a seeded hash sample; docs/FEATURES.md measures what the bound costs).
+// (whole shards: docs/FEATURES.md measures what the bound costs).
 const RecommendSampleSize = 200_000
+
+// recommendSampleShards is how many shards the model trains on: the fewest
+// whose users (spread evenly by a hash of their id) reach
+// RecommendSampleSize, all of them for smaller runs.
+func recommendSampleShards(users int64, shards int) int {
+	if users <= RecommendSampleSize {
+		return shards
+	}
+	return min(shards, max(1, int((RecommendSampleSize*int64(shards)+users-1)/users)))
+}
 
 // RecommendK is how many products a plan row features.
 const RecommendK = 10
@@ -71,13 +81,10 @@ func (r *run) recommend(ctx workflow.Context) error {
 			}
 		}
 	}
-	rate := 1.0
-	if r.sum.Users > RecommendSampleSize {
-		rate = float64(RecommendSampleSize) / float64(r.sum.Users)
-	}
 	var model activities.RecommendModelOutput
 	err := workflow.ExecuteActivity(actx, a.RecommendModel, activities.RecommendModelInput{
-		RunID: in.RunID, Shards: in.Shards, End: r.end, Rate: rate, Seed: in.Seed, Config: recommend.DefaultConfig(),
+		RunID: in.RunID, Shards: in.Shards, End: r.end, SampleShards: recommendSampleShards(r.sum.Users, in.Shards),
+		Rate: 1, Seed: in.Seed, Config: recommend.DefaultConfig(),
 	}).Get(ctx, &model)
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
