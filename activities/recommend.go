@@ -250,12 +250,16 @@ func (a *Activities) Recommend(ctx context.Context, in RecommendInput) (_ Recomm
 func (a *Activities) recommendShard(ctx context.Context, in RecommendInput, s *recommend.Scorer, m *recommend.Model, i int, sources map[string]int64) (string, int64, error) {
 	users := map[string]int{}
 	var hist [][]recommend.Interaction
+	lastUser, u := "", 0
 	err := a.eachRecommendEvent(ctx, in.RunID, i, in.End.UnixMilli(), func(e *eventRow) {
-		u, ok := users[e.user]
-		if !ok {
-			u = len(hist)
-			users[strings.Clone(e.user)] = u
-			hist = append(hist, nil)
+		if e.user != lastUser || len(hist) == 0 { // events come mostly grouped by user: look each up once
+			var ok bool
+			if u, ok = users[e.user]; !ok {
+				u = len(hist)
+				users[strings.Clone(e.user)] = u
+				hist = append(hist, nil)
+			}
+			lastUser = strings.Clone(e.user)
 		}
 		if item := m.Index(e.item); item >= 0 {
 			hist[u] = append(hist[u], recommend.Interaction{Item: item, Kind: e.kind, Time: e.time})
