@@ -226,13 +226,16 @@ func (s *Stats) Merge(o *Stats) error {
 // document's statistics to s and counts the document. γ starts at 1 for
 // every topic (deterministic; scikit-learn starts from a random draw and
 // converges to the same point within Tol on the documents compared in the
-// tests). An empty document returns γ = α.
+// tests). An empty document returns γ = α and counts as a document.
 func EStep(cfg Config, expElogBeta []float64, k, v int, doc Doc, s *Stats) []float64 {
 	gamma := make([]float64, k)
 	n := len(doc.Index)
 	if n == 0 {
 		for i := range gamma {
 			gamma[i] = cfg.Alpha
+		}
+		if s != nil {
+			s.Docs++ // a document of the corpus, with nothing to add
 		}
 		return gamma
 	}
@@ -343,6 +346,20 @@ func NewDriver(cfg Config, v int, docs int64, shards, batchShards int) (*Driver,
 		d.batches = append(d.batches, [2]int{from, min(from+batchShards, shards)})
 	}
 	return d, nil
+}
+
+// Schedule lists the shards [from, to) of every update of a fit of
+// passes passes over shards shards in batches of batchShards: what a
+// Driver's Next returns in turn, for a workflow that keeps λ in storage
+// and resumes a Driver per update.
+func Schedule(shards, batchShards, passes int) [][2]int {
+	var out [][2]int
+	for range passes {
+		for from := 0; from < shards; from += max(batchShards, 1) {
+			out = append(out, [2]int{from, min(from+batchShards, shards)})
+		}
+	}
+	return out
 }
 
 // Resume continues a fit from a model after done updates (a workflow that

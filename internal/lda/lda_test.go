@@ -195,6 +195,9 @@ func TestDriverSchedule(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if sch := Schedule(tc.shards, tc.batch, tc.passes); !slices.Equal(sch, tc.want) {
+			t.Errorf("%d shards, batches of %d, %d passes: Schedule %v, want %v", tc.shards, tc.batch, tc.passes, sch, tc.want)
+		}
 		if !slices.Equal(got, tc.want) || d.Total() != len(tc.want) || d.Updates() != len(tc.want) {
 			t.Errorf("%d shards, batches of %d, %d passes: %v (total %d), want %v", tc.shards, tc.batch, tc.passes, got, d.Total(), tc.want)
 		}
@@ -253,8 +256,8 @@ func TestEStepEmptyDoc(t *testing.T) {
 	m := NewModel(4, 5, 0)
 	s := NewStats(4, 5)
 	g := EStep(cfg, m.ExpElogBeta(), 4, 5, Doc{}, s)
-	if !slices.Equal(g, []float64{0.25, 0.25, 0.25, 0.25}) || s.Docs != 0 {
-		t.Errorf("empty doc: gamma %v, %d docs counted; want alpha and none", g, s.Docs)
+	if !slices.Equal(g, []float64{0.25, 0.25, 0.25, 0.25}) || s.Docs != 1 || slices.Max(s.S) != 0 {
+		t.Errorf("empty doc: gamma %v, %d docs counted, max stat %g; want alpha, one doc, no counts", g, s.Docs, slices.Max(s.S))
 	}
 }
 
