@@ -49,7 +49,7 @@ type TopicsSummary struct {
 	// Segments are each segment's dominant topics: mean θ over its users
 	// with a non-empty document.
 	Segments []SegmentTopics `json:"segments,omitempty"`
-	Users    string          `json:"users"` // prefix of the per-shard θ tables
+	Table    string          `json:"table"` // prefix of the per-shard θ tables (runs/<run>/topics/users/)
 }
 
 // SegmentTopics is a segment's dominant topics.
@@ -148,7 +148,7 @@ func (r *run) topics(ctx workflow.Context) error {
 		return fmt.Errorf("assign: %w", err)
 	}
 	sum.Segments = segmentTopics(r.sum.Segments, assigned, cfg.K)
-	sum.Users = layout.TopicsDir(in.RunID)
+	sum.Table = layout.TopicsDir(in.RunID)
 	r.sum.Topics = sum
 	return nil
 }
