@@ -262,25 +262,43 @@ func TestAnalyzeDeterministic(t *testing.T) {
 	}
 }
 
-// TestAvgLearner: the avg learner's effects are the mean of the other
-// learners' effects, fold by fold.
+// TestAvgLearner: the avg learner's effects are the mean of the effects
+// of the learners of Averaged requested, fold by fold, or of every other
+// learner requested when fewer than two of Averaged are.
 func TestAvgLearner(t *testing.T) {
 	d, _ := simple(1500, 5, true)
 	m, err := Matrix(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Fold(d, m, 2, Config{Seed: 1, Trees: 5, Learners: []string{TLearner, DRLearner, AvgLearner}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Tau[AvgLearner]) != len(d.FoldRows(2)) {
-		t.Fatalf("%d avg rows, fold has %d", len(f.Tau[AvgLearner]), len(d.FoldRows(2)))
-	}
-	for j, row := range f.Tau[AvgLearner] {
-		for a, v := range row {
-			if want := (f.Tau[TLearner][j][a] + f.Tau[DRLearner][j][a]) / 2; math.Abs(v-want) > 1e-12 {
-				t.Fatalf("row %d arm %d: avg %v, want %v", j, a, v, want)
+	for _, tc := range []struct {
+		learners, averaged []string
+	}{
+		{[]string{TLearner, DRLearner, AvgLearner}, []string{TLearner, DRLearner}},
+		{[]string{TLearner, SLearner, DRLearner, AvgLearner}, []string{TLearner, SLearner, DRLearner}},
+		{[]string{TLearner, SLearner, XLearner, RLearner, DRLearner, AvgLearner}, []string{SLearner, XLearner, RLearner}},
+		{[]string{TLearner, RLearner, SLearner, AvgLearner}, []string{RLearner, SLearner}},
+	} {
+		cfg := Config{Seed: 1, Trees: 5, Learners: tc.learners, BaseName: BaseForest}
+		if got := cfg.averaged(); !slices.Equal(got, tc.averaged) {
+			t.Errorf("learners %v: avg averages %v, want %v", tc.learners, got, tc.averaged)
+		}
+		f, err := Fold(d, m, 2, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Tau[AvgLearner]) != len(d.FoldRows(2)) {
+			t.Fatalf("%d avg rows, fold has %d", len(f.Tau[AvgLearner]), len(d.FoldRows(2)))
+		}
+		for j, row := range f.Tau[AvgLearner] {
+			for a, v := range row {
+				var want float64
+				for _, l := range tc.averaged {
+					want += f.Tau[l][j][a]
+				}
+				if want /= float64(len(tc.averaged)); math.Abs(v-want) > 1e-12 {
+					t.Fatalf("learners %v, row %d arm %d: avg %v, want %v", tc.learners, j, a, v, want)
+				}
 			}
 		}
 	}
