@@ -487,10 +487,11 @@ func (o *oracleRun) at(b float64) (oracle, persona, learned, random float64) {
 // their behaviour plus a small hidden term: synth.WriteHistory) and
 // measures its true incremental value against the oracle that knows every
 // user's true effect (synth.Truth), at a 30% budget, with the package's
-// default base learner: at least 0.90 of the oracle's on each seed and
-// 0.92 on average (0.941, 0.922 and 0.913, mean 0.925; forests reached
-// 0.908; issue 15's goal, 0.95 on average, is not reached).
-// docs/EVALUATION.md has the numbers.
+// default base learner and learners: at least 0.90 of the oracle's on each
+// seed and 0.925 on average (0.943, 0.934 and 0.911, mean 0.929, with avg
+// of S, X and R; 0.925 when avg took T and DR too; forests reached 0.908;
+// issue 15's goal, 0.95 on average, is not reached). docs/EVALUATION.md
+// has the numbers.
 func TestPolicyVsOracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3 x 50,000 users")
@@ -526,8 +527,8 @@ func TestPolicyVsOracle(t *testing.T) {
 	}
 	mean := sum / float64(len(seeds))
 	t.Logf("mean share of the oracle at 30%% over seeds %v: %.3f", seeds, mean)
-	if mean < 0.92 {
-		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.92", mean)
+	if mean < 0.925 {
+		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.925", mean)
 	}
 }
 
