@@ -11,10 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
 	"go.temporal.io/sdk/activity"
 
-	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
@@ -111,15 +109,7 @@ type IngestPlanInput struct {
 }
 
 // IngestSource is one input file mapped into one table, as planned.
-type IngestSource struct {
-	Name   string // short name of its pieces and rejects (layout.Source, plus the mapping source's name when a file feeds several)
-	Key    string
-	Spec   int // index of the mapping source
-	Table  string
-	Format string
-	Dedupe bool
-	Splits []ingest.Split
-}
+type IngestSource = ingest.PlannedSource
 
 // IngestPlanOutput lists the sources of one input file.
 type IngestPlanOutput struct {
@@ -164,30 +154,11 @@ func (a *Activities) IngestPlan(ctx context.Context, in IngestPlanInput) (_ Inge
 		if len(specs) > 1 {
 			name += "-" + s.Name
 		}
-		var splits []ingest.Split
-		if f.Gzip && f.Format != mapping.Parquet {
-			// Check first: a wrong mapping fails before the file is copied.
-			if _, err := f.Check(ctx, prog, ingest.Whole()[0]); err != nil {
-				return IngestPlanOutput{}, err
-			}
-			// A block gzip file splits by its members' index; any other is
-			// read once and its text copied out split by split.
-			var blocked bool
-			if splits, blocked, err = f.PlanBlocks(ctx, in.SplitBytes); err != nil {
-				return IngestPlanOutput{}, err
-			}
-			if !blocked {
-				if splits, err = a.chunk(ctx, f, in, name); err != nil {
-					return IngestPlanOutput{}, err
-				}
-			}
-		} else {
-			if splits, err = f.Plan(ctx, in.SplitBytes); err != nil {
-				return IngestPlanOutput{}, err
-			}
-			if _, err := f.Check(ctx, prog, splits[0]); err != nil {
-				return IngestPlanOutput{}, err
-			}
+		splits, err := f.PlanSplits(ctx, prog, in.SplitBytes, func(ctx context.Context) ([]ingest.Split, error) {
+			return a.chunk(ctx, f, in, name)
+		})
+		if err != nil {
+			return IngestPlanOutput{}, err
 		}
 		spec := 0
 		for i, ms := range m.Sources {
@@ -256,10 +227,7 @@ type IngestSplitInput struct {
 
 // IngestSplitOutput counts the split's records before duplicates are
 // removed, and says how many chunks it staged.
-type IngestSplitOutput struct {
-	Counts ingest.SplitCounts
-	Chunks int
-}
+type IngestSplitOutput = ingest.Staged
 
 // IngestSplit maps one split's records and stages them: per chunk, one
 // object per user shard and one for rows without a user, plus the
@@ -378,11 +346,7 @@ func (a *Activities) putFiles(ctx context.Context, n int, file func(i int) (key,
 }
 
 // StagedSource is one source's staged chunks: Chunks[i] chunks in split i.
-type StagedSource struct {
-	Name   string
-	Spec   int
-	Chunks []int
-}
+type StagedSource = ingest.StagedSource
 
 // IngestFinalizeInput asks for one partition of one table, or a block of
 // user shards.
@@ -399,11 +363,9 @@ type IngestFinalizeInput struct {
 }
 
 // IngestFinalizeOutput counts, per source, what the partitions kept: one
-// aggregate for a block, whatever its number of shards.
-type IngestFinalizeOutput struct {
-	Counts      []ingest.FinalCounts
-	LateRejects []string // keys, "" where a source has none (one object per block)
-}
+// aggregate for a block, whatever its number of shards; LateRejects are
+// keys, "" where a source has none (one object per block).
+type IngestFinalizeOutput = ingest.Finalized
 
 // IngestFinalize reads a partition's staged rows of every source in input
 // order, removes exact duplicates, carries values forward within users,
@@ -458,7 +420,7 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 		default:
 			out.LateRejects[si] = layout.LateRejectsBlock(in.RunID, in.Table, in.Partition, to, src.Name)
 			merged := filepath.Join(dir, fmt.Sprintf("late-%d.arrow", si))
-			if err := a.mergeArrow(merged, ingest.RejectSchema, late[si]); err != nil {
+			if err := ingest.MergeRejects(merged, late[si], a.mem()); err != nil {
 				return IngestFinalizeOutput{}, fmt.Errorf("late rejects of %s: %w", src.Name, err)
 			}
 			late[si] = []string{merged}
@@ -517,36 +479,6 @@ func (a *Activities) finalizePartition(ctx context.Context, in IngestFinalizeInp
 	return counts, rejects, nil
 }
 
-// mergeArrow writes the record batches of the IPC files paths, in order,
-// to one IPC file at dst.
-func (a *Activities) mergeArrow(dst string, schema *arrow.Schema, paths []string) (err error) {
-	f, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	w, err := arrowio.NewWriter(f, schema, a.mem())
-	if err != nil {
-		return err
-	}
-	for _, p := range paths {
-		src, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = arrowio.EachFrom(src, schema, a.mem(), w.Write)
-		src.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-	}
-	return w.Close()
-}
-
 // finalizeAddError classifies an error of adding the staged object at key:
 // only an object that cannot be decoded is bad input; an error writing
 // the partition's local files (a full disk) stays retryable.
@@ -582,15 +514,9 @@ func programs(m *mapping.Mapping, table string, sources []StagedSource) ([]*mapp
 	return progs, t, nil
 }
 
-// RejectSource is one source's staged and late rejects.
-type RejectSource struct {
-	Name   string
-	Key    string
-	Table  string
-	Dedupe bool
-	Chunks []int    // per split
-	Late   []string // late rejects' keys, in partition order
-}
+// RejectSource is one source's staged and late rejects (Late: keys, in
+// partition order).
+type RejectSource = ingest.RejectSource
 
 // IngestRejectsInput lists every source of a run, in input order.
 type IngestRejectsInput struct {
@@ -599,10 +525,7 @@ type IngestRejectsInput struct {
 }
 
 // IngestRejectsOutput is, per source, its rejects' key and counts.
-type IngestRejectsOutput struct {
-	Keys   []string
-	Counts []ingest.RejectCounts
-}
+type IngestRejectsOutput = ingest.RejectsWritten
 
 // IngestRejects writes runs/<run>/rejects/<src>.csv for every source: every
 // rejected record with source file, line, column, reason and value, in
@@ -631,18 +554,9 @@ func (a *Activities) IngestRejects(ctx context.Context, in IngestRejectsInput) (
 			}
 			late = append(late, data)
 		}
-		sp, c := 0, 0
-		next := func() ([]byte, bool, error) {
-			for sp < len(src.Chunks) && c >= src.Chunks[sp] {
-				sp, c = sp+1, 0
-			}
-			if sp >= len(src.Chunks) {
-				return nil, false, nil
-			}
-			data, err := a.Store.Get(ctx, layout.StagedRejects(in.RunID, src.Name, sp, c))
-			c++
-			return data, err == nil, err
-		}
+		next := ingest.StagedRejects(src.Chunks, func(sp, c int) ([]byte, error) {
+			return a.Store.Get(ctx, layout.StagedRejects(in.RunID, src.Name, sp, c))
+		})
 		path := filepath.Join(dir, fmt.Sprintf("%d.csv", i))
 		f, err := os.Create(path)
 		if err != nil {

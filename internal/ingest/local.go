@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
@@ -19,275 +20,305 @@ type LocalOptions struct {
 	Shards     int
 	SplitBytes int64
 	ChunkRows  int
-	Dir        string // output: <table>/<partition>/<source>.arrow and rejects/<source>.csv
-	Mem        memory.Allocator
+	// ShardBlocks is the most finalize tasks per table over its user
+	// shards, as the workflow's (DriverConfig.ShardBlocks); 0 means one
+	// per shard.
+	ShardBlocks int
+	Dir         string // output: <table>/<partition>/<source>.arrow and rejects/<source>.csv
+	Mem         memory.Allocator
 	// GzipWhole reads a compressed file as one split (the path of files
 	// below one split) instead of cutting it into chunks (File.Chunk).
 	GzipWhole bool
-	// Parallel is how many splits, and then partitions, are processed at
-	// once, as activities are in a worker (1 when zero). Results do not
-	// depend on it.
+	// Parallel is how many tasks of a step (inputs, splits, partitions)
+	// run at once, as activities do in a worker (1 when zero). Results
+	// do not depend on it.
 	Parallel int
 }
 
-// Local ingests local files in one process, one step after another: the
-// same plan, stage, finalize and rejects steps the workflow fans out over
-// activities. Tests, fuzzing and benchmarks use it; its results equal the
-// workflow's. Sources are named by position and table, as the workflow
-// names them.
+// Local ingests local files in one process: it runs the Driver the
+// Ingest workflow runs, each step's tasks on Parallel goroutines over
+// files under Dir instead of activities over the bucket, so its results
+// equal the workflow's. Sources are named by position (and mapping
+// source, when a file feeds several).
 func Local(ctx context.Context, paths []string, opt LocalOptions) ([]Result, error) {
-	m := opt.Mapping
-	if m == nil {
-		m = mapping.Canonical()
+	l := &local{opt: opt, m: opt.Mapping, sources: map[string]*localSource{}}
+	if l.m == nil {
+		l.m = mapping.Canonical()
 	}
-	if opt.Mem == nil {
-		opt.Mem = memory.DefaultAllocator
+	if l.opt.Mem == nil {
+		l.opt.Mem = memory.DefaultAllocator
 	}
-	type source struct {
-		file   *File
-		prog   *mapping.Program
-		name   string
-		splits []Split
-		chunks []int
+	d, err := NewDriver(DriverConfig{Inputs: len(paths), Shards: opt.Shards, ShardBlocks: opt.ShardBlocks})
+	if err != nil {
+		return nil, err
 	}
-	var sources []*source
-	for i, path := range paths {
-		specs := m.Match(path)
-		if len(specs) == 0 {
-			return nil, &BadInputError{Source: path, Msg: "no source of the mapping matches this file name"}
-		}
-		info, err := os.Stat(path)
-		if err != nil {
+	for _, dir := range []string{"staged", "late"} {
+		if err := os.MkdirAll(filepath.Join(opt.Dir, dir), 0o755); err != nil {
 			return nil, err
 		}
-		for _, s := range specs {
-			f, err := NewFile(path, info.Size(), s, localOpener(path))
-			if err != nil {
-				return nil, err
+	}
+	plans := make([][]PlannedSource, len(paths))
+	srcs := make([][]*localSource, len(paths))
+	err = parallel(len(paths), opt.Parallel, func(i int) (err error) {
+		plans[i], srcs[i], err = l.plan(ctx, i, paths[i])
+		return err
+	})
+	if err == nil {
+		for _, ss := range srcs {
+			for _, s := range ss {
+				l.sources[s.name] = s
 			}
-			f.Mem = opt.Mem
-			prog, err := f.Compile(ctx, s)
-			if err != nil {
-				return nil, err
-			}
-			name := fmt.Sprintf("%03d", i)
-			if len(specs) > 1 {
-				name += "-" + s.Name
-			}
-			var splits []Split
-			if f.Gzip && !opt.GzipWhole {
-				// Check first: a wrong mapping fails before the file is copied.
-				if _, err := f.Check(ctx, prog, Whole()[0]); err != nil {
-					return nil, err
-				}
-				var blocked bool
-				if splits, blocked, err = f.PlanBlocks(ctx, opt.SplitBytes); err != nil {
-					return nil, err
-				}
-				if blocked {
-					sources = append(sources, &source{file: f, prog: prog, name: name, splits: splits})
-					continue
-				}
-				dir := filepath.Join(opt.Dir, "chunks", name)
+		}
+		err = d.Planned(plans)
+	}
+	if err != nil {
+		return nil, err
+	}
+	splits, sources := d.Splits(), d.Sources()
+	staged := make([]Staged, len(splits))
+	err = parallel(len(splits), opt.Parallel, func(i int) (err error) {
+		staged[i], err = l.stage(ctx, l.sources[sources[splits[i].Source].Name], splits[i])
+		return err
+	})
+	if err == nil {
+		err = d.Staged(staged)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tasks := d.Finalizes()
+	fin := make([]Finalized, len(tasks))
+	err = parallel(len(tasks), opt.Parallel, func(i int) (err error) {
+		fin[i], err = l.finalize(tasks[i])
+		return err
+	})
+	if err == nil {
+		err = d.Finalized(fin)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rej, err := l.rejects(d.RejectSources())
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Rejected(rej); err != nil {
+		return d.Results(), err
+	}
+	for _, dir := range []string{"staged", "late"} {
+		if err := os.RemoveAll(filepath.Join(opt.Dir, dir)); err != nil {
+			return nil, err
+		}
+	}
+	return d.Results(), nil
+}
+
+// local is Local's executor of a driver's tasks.
+type local struct {
+	opt     LocalOptions
+	m       *mapping.Mapping
+	sources map[string]*localSource // by name
+}
+
+// localSource is a planned source's file and program.
+type localSource struct {
+	name string
+	file *File
+	prog *mapping.Program
+}
+
+// plan plans input i at path (IngestPlan's step).
+func (l *local) plan(ctx context.Context, i int, path string) ([]PlannedSource, []*localSource, error) {
+	specs := l.m.Match(path)
+	if len(specs) == 0 {
+		return nil, nil, &BadInputError{Source: path, Msg: "no source of the mapping matches this file name"}
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var planned []PlannedSource
+	var srcs []*localSource
+	for _, s := range specs {
+		f, err := NewFile(path, info.Size(), s, localOpener(path))
+		if err != nil {
+			return nil, nil, err
+		}
+		f.Mem = l.opt.Mem
+		prog, err := f.Compile(ctx, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		name := fmt.Sprintf("%03d", i)
+		if len(specs) > 1 {
+			name += "-" + s.Name
+		}
+		var chunk func(context.Context) ([]Split, error)
+		if !l.opt.GzipWhole {
+			chunk = func(ctx context.Context) ([]Split, error) {
+				dir := filepath.Join(l.opt.Dir, "chunks", name)
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					return nil, err
 				}
 				f.OpenChunk = localChunks
-				splits, err = f.Chunk(ctx, opt.SplitBytes, dir, func(_ context.Context, sp Split, path string) (string, error) {
+				return f.Chunk(ctx, l.opt.SplitBytes, dir, func(_ context.Context, sp Split, path string) (string, error) {
 					key := filepath.Join(dir, fmt.Sprintf("split-%04d.text", sp.Index))
 					return key, os.Rename(path, key)
 				})
-				if err != nil {
-					return nil, err
-				}
-			} else {
-				if splits, err = f.Plan(ctx, opt.SplitBytes); err != nil {
-					return nil, err
-				}
-				if _, err := f.Check(ctx, prog, splits[0]); err != nil {
-					return nil, err
-				}
 			}
-			sources = append(sources, &source{file: f, prog: prog, name: name, splits: splits})
 		}
-	}
-	staged := func(src string, sp, c int, what string) string {
-		return filepath.Join(opt.Dir, "staged", fmt.Sprintf("%s-%04d-%05d-%s.arrow", src, sp, c, what))
-	}
-	if err := os.MkdirAll(filepath.Join(opt.Dir, "staged"), 0o755); err != nil {
-		return nil, err
-	}
-	results := make([]Result, len(sources))
-	type job struct{ si, sp int }
-	var jobs []job
-	for si, s := range sources {
-		results[si] = Result{Source: s.file.Name, Name: s.name, Table: s.prog.Table.Name, Format: s.file.Format, Splits: len(s.splits)}
-		for sp := range s.splits {
-			jobs = append(jobs, job{si, sp})
-		}
-	}
-	states := make([]StageState, len(jobs))
-	err := parallel(len(jobs), opt.Parallel, func(i int) error {
-		s, sp := sources[jobs[i].si], jobs[i].sp
-		rd, closeFn, err := s.file.Reader(ctx, s.splits[sp], Position{}, s.prog)
+		splits, err := f.PlanSplits(ctx, prog, l.opt.SplitBytes, chunk)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer closeFn()
-		dir, err := os.MkdirTemp(opt.Dir, "split-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		cfg := StageConfig{Program: s.prog, Shards: opt.Shards, ChunkRows: opt.ChunkRows, Dir: dir, Mem: opt.Mem, Source: s.file.Name}
-		states[i], err = Stage(ctx, rd, cfg, StageState{}, func(c Chunk, _ StageState) error {
-			for p, path := range c.Parts {
-				if err := os.Rename(path, staged(s.name, sp, c.Index, fmt.Sprint(p))); err != nil {
-					return err
-				}
-			}
-			return os.Rename(c.Rejects, staged(s.name, sp, c.Index, "rejects"))
-		})
-		return err
-	})
+		spec := slices.Index(l.m.Sources, s)
+		planned = append(planned, PlannedSource{Name: name, Key: f.Name, Spec: spec, Table: s.Table.Name,
+			Format: f.Format, Dedupe: s.Dedupe, Splits: splits})
+		srcs = append(srcs, &localSource{name: name, file: f, prog: prog})
+	}
+	return planned, srcs, nil
+}
+
+// staged is where Local keeps chunk c of split sp of source src: its rows
+// of partition p, or its rejects (what "rejects").
+func (l *local) staged(src string, sp, c int, what string) string {
+	return filepath.Join(l.opt.Dir, "staged", fmt.Sprintf("%s-%04d-%05d-%s.arrow", src, sp, c, what))
+}
+
+// stage stages split j of s (IngestSplit's step).
+func (l *local) stage(ctx context.Context, s *localSource, j SplitTask) (Staged, error) {
+	rd, closeFn, err := s.file.Reader(ctx, j.Range, Position{}, s.prog)
 	if err != nil {
-		return nil, err
+		return Staged{}, err
 	}
-	for i, j := range jobs { // in split order
-		s, r := sources[j.si], &results[j.si]
-		s.chunks = append(s.chunks, states[i].Chunks)
-		r.RowsRead += states[i].Counts.RowsRead
-		r.NoUser += states[i].Counts.NoUser
+	defer closeFn()
+	dir, err := os.MkdirTemp(l.opt.Dir, "split-")
+	if err != nil {
+		return Staged{}, err
 	}
-	var tables []string
-	members := map[string][]int{}
-	for si, s := range sources {
-		t := s.prog.Table.Name
-		if members[t] == nil {
-			tables = append(tables, t)
+	defer os.RemoveAll(dir)
+	cfg := StageConfig{Program: s.prog, Shards: l.opt.Shards, ChunkRows: l.opt.ChunkRows, Dir: dir, Mem: l.opt.Mem, Source: s.file.Name}
+	st, err := Stage(ctx, rd, cfg, StageState{}, func(c Chunk, _ StageState) error {
+		for p, path := range c.Parts {
+			if err := os.Rename(path, l.staged(s.name, j.Split, c.Index, fmt.Sprint(p))); err != nil {
+				return err
+			}
 		}
-		members[t] = append(members[t], si)
+		return os.Rename(c.Rejects, l.staged(s.name, j.Split, c.Index, "rejects"))
+	})
+	return Staged{Counts: st.Counts, Chunks: st.Chunks}, err
+}
+
+// finalize finalizes the partitions of t one after the other
+// (IngestFinalize's step): Dir/<table>/<partition>/<source>.arrow, and
+// each source's late rejects of the block in one file.
+func (l *local) finalize(t FinalizeTask) (Finalized, error) {
+	progs := make([]*mapping.Program, len(t.Sources))
+	for k, s := range t.Sources {
+		progs[k] = l.sources[s.Name].prog
 	}
-	type part struct {
-		t       string
-		p       int
-		rejects [][]byte // per member of the table
-		late    []bool   // the member has late rejects
-		counts  []FinalCounts
+	out := Finalized{Counts: make([]FinalCounts, len(t.Sources)), LateRejects: make([]string, len(t.Sources))}
+	dir, err := os.MkdirTemp(l.opt.Dir, "final-")
+	if err != nil {
+		return out, err
 	}
-	var parts []*part
-	for _, t := range tables {
-		for p := 0; p <= opt.Shards; p++ {
-			parts = append(parts, &part{t: t, p: p})
+	defer os.RemoveAll(dir)
+	late := make([][]string, len(t.Sources))
+	for p := t.From; p < t.To; p++ {
+		pdir := filepath.Join(dir, fmt.Sprint(p))
+		if err := os.Mkdir(pdir, 0o755); err != nil {
+			return out, err
 		}
-	}
-	err = parallel(len(parts), opt.Parallel, func(i int) error {
-		t, p := parts[i].t, parts[i].p
-		var progs []*mapping.Program
-		for _, si := range members[t] {
-			progs = append(progs, sources[si].prog)
-		}
-		dir, err := os.MkdirTemp(opt.Dir, "final-")
+		fin, err := NewFinalizer(progs[0].Table, progs, pdir, l.opt.Mem)
 		if err != nil {
-			return err
+			return out, err
 		}
-		defer os.RemoveAll(dir)
-		fin, err := NewFinalizer(progs[0].Table, progs, dir, opt.Mem)
-		if err != nil {
-			return err
-		}
-		for k, si := range members[t] {
-			for sp, n := range sources[si].chunks {
+		for k, s := range t.Sources {
+			for sp, n := range s.Chunks {
 				for c := 0; c < n; c++ {
-					data, err := os.ReadFile(staged(sources[si].name, sp, c, fmt.Sprint(p)))
+					data, err := os.ReadFile(l.staged(s.Name, sp, c, fmt.Sprint(p)))
 					if err == nil {
 						err = fin.Add(k, data)
 					}
 					if err != nil {
 						fin.Close()
-						return err
+						return out, err
 					}
 				}
 			}
 		}
 		outs, rejects, counts, err := fin.Close()
 		if err != nil {
-			return err
+			return out, err
 		}
 		name := fmt.Sprintf("shard=%04d", p)
-		if p == opt.Shards {
+		if p == l.opt.Shards {
 			name = "anonymous"
 		}
-		if err := os.MkdirAll(filepath.Join(opt.Dir, t, name), 0o755); err != nil {
-			return err
+		if err := os.MkdirAll(filepath.Join(l.opt.Dir, t.Table, name), 0o755); err != nil {
+			return out, err
 		}
-		parts[i].counts = counts
-		parts[i].rejects = make([][]byte, len(members[t]))
-		parts[i].late = make([]bool, len(members[t]))
-		for k, si := range members[t] {
-			if err := os.Rename(outs[k], filepath.Join(opt.Dir, t, name, sources[si].name+".arrow")); err != nil {
-				return err
+		for k, s := range t.Sources {
+			out.Counts[k].Merge(counts[k])
+			if err := os.Rename(outs[k], filepath.Join(l.opt.Dir, t.Table, name, s.Name+".arrow")); err != nil {
+				return out, err
 			}
 			if rejects[k] != "" {
-				parts[i].late[k] = true
-				if parts[i].rejects[k], err = os.ReadFile(rejects[k]); err != nil {
-					return err
-				}
+				late[k] = append(late[k], rejects[k])
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	late := make([][][]byte, len(sources))
-	for _, pt := range parts { // in table and partition order
-		for k, si := range members[pt.t] {
-			if pt.late[k] {
-				late[si] = append(late[si], pt.rejects[k])
-			}
-			results[si].AddCounts(pt.counts[k], pt.p == opt.Shards)
+	for k, s := range t.Sources {
+		if len(late[k]) == 0 {
+			continue
+		}
+		out.LateRejects[k] = filepath.Join(l.opt.Dir, "late", fmt.Sprintf("%s-%s-%04d-%04d.arrow", t.Table, s.Name, t.From, t.To))
+		if err := MergeRejects(out.LateRejects[k], late[k], l.opt.Mem); err != nil {
+			return out, fmt.Errorf("late rejects of %s: %w", s.Name, err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(opt.Dir, "rejects"), 0o755); err != nil {
-		return nil, err
+	return out, nil
+}
+
+// rejects writes Dir/rejects/<source>.csv for every source
+// (IngestRejects' step).
+func (l *local) rejects(sources []RejectSource) (RejectsWritten, error) {
+	var out RejectsWritten
+	if err := os.MkdirAll(filepath.Join(l.opt.Dir, "rejects"), 0o755); err != nil {
+		return out, err
 	}
 	writers := map[string]*RejectWriter{}
-	for si, s := range sources {
-		t := s.prog.Table.Name
-		if writers[t] == nil {
-			writers[t] = NewRejectWriter(opt.Mem)
+	for _, s := range sources {
+		if writers[s.Table] == nil {
+			writers[s.Table] = NewRejectWriter(l.opt.Mem)
 		}
-		sp, c := 0, 0
-		next := func() ([]byte, bool, error) {
-			for sp < len(s.chunks) && c >= s.chunks[sp] {
-				sp, c = sp+1, 0
+		var late [][]byte
+		for _, path := range s.Late {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return out, err
 			}
-			if sp >= len(s.chunks) {
-				return nil, false, nil
-			}
-			data, err := os.ReadFile(staged(s.name, sp, c, "rejects"))
-			c++
-			return data, err == nil, err
+			late = append(late, data)
 		}
-		path := filepath.Join(opt.Dir, "rejects", s.name+".csv")
+		next := StagedRejects(s.Chunks, func(sp, c int) ([]byte, error) {
+			return os.ReadFile(l.staged(s.Name, sp, c, "rejects"))
+		})
+		path := filepath.Join(l.opt.Dir, "rejects", s.Name+".csv")
 		f, err := os.Create(path)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
-		rc, err := writers[t].Source(f, s.file.Name, s.prog.Source.Dedupe, next, late[si])
-		f.Close()
+		rc, err := writers[s.Table].Source(f, s.Key, s.Dedupe, next, late)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
-			return nil, err
+			return out, fmt.Errorf("rejects of %s: %w", s.Key, err)
 		}
-		r := &results[si]
-		r.Rejected, r.ByReason, r.Rejects = rc.Rejected, rc.ByReason, path
-		r.Duplicates += rc.Duplicates
-		if err := r.Check(); err != nil {
-			return results, err
-		}
+		out.Keys = append(out.Keys, path)
+		out.Counts = append(out.Counts, rc)
 	}
-	return results, os.RemoveAll(filepath.Join(opt.Dir, "staged"))
+	return out, nil
 }
 
 // localOpener reads a local file's bytes.
