@@ -393,96 +393,43 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 	if to <= in.Partition {
 		to = in.Partition + 1
 	}
-	out := IngestFinalizeOutput{Counts: make([]ingest.FinalCounts, len(in.Sources)), LateRejects: make([]string, len(in.Sources))}
-	late := make([][]string, len(in.Sources)) // local files, in partition order
-	for p := in.Partition; p < to; p++ {
-		pdir := filepath.Join(dir, fmt.Sprint(p))
-		if err := os.Mkdir(pdir, 0o755); err != nil {
-			return IngestFinalizeOutput{}, err
-		}
-		counts, rejects, err := a.finalizePartition(ctx, in, p, table, progs, pdir)
-		if err != nil {
-			return IngestFinalizeOutput{}, fmt.Errorf("partition %d: %w", p, err)
-		}
-		for si := range in.Sources {
-			out.Counts[si].Merge(counts[si])
-			if rejects[si] != "" {
-				late[si] = append(late[si], rejects[si])
-			}
-		}
+	task := ingest.FinalizeTask{Table: in.Table, From: in.Partition, To: to, Sources: in.Sources}
+	counts, late, err := ingest.FinalizeBlock(task, table, progs, dir, a.mem(),
+		func(k, sp, c, p int) ([]byte, error) {
+			return a.Store.Get(ctx, layout.Staged(in.RunID, in.Sources[k].Name, sp, c, p, in.Shards))
+		},
+		func(p, k int, path string) error {
+			return a.Store.PutFile(ctx, layout.TablePart(in.RunID, in.Table, p, in.Shards, in.Sources[k].Name), path)
+		})
+	if err != nil {
+		return IngestFinalizeOutput{}, finalizeError(in, err)
 	}
+	out := IngestFinalizeOutput{Counts: counts, LateRejects: make([]string, len(in.Sources))}
 	for si, src := range in.Sources {
-		switch {
-		case len(late[si]) == 0:
+		if late[si] == "" {
 			continue
-		case to == in.Partition+1:
-			out.LateRejects[si] = layout.LateRejects(in.RunID, in.Table, in.Partition, in.Shards, src.Name)
-		default:
-			out.LateRejects[si] = layout.LateRejectsBlock(in.RunID, in.Table, in.Partition, to, src.Name)
-			merged := filepath.Join(dir, fmt.Sprintf("late-%d.arrow", si))
-			if err := ingest.MergeRejects(merged, late[si], a.mem()); err != nil {
-				return IngestFinalizeOutput{}, fmt.Errorf("late rejects of %s: %w", src.Name, err)
-			}
-			late[si] = []string{merged}
 		}
-		if err := a.Store.PutFile(ctx, out.LateRejects[si], late[si][0]); err != nil {
+		out.LateRejects[si] = layout.LateRejects(in.RunID, in.Table, in.Partition, in.Shards, src.Name)
+		if to > in.Partition+1 {
+			out.LateRejects[si] = layout.LateRejectsBlock(in.RunID, in.Table, in.Partition, to, src.Name)
+		}
+		if err := a.Store.PutFile(ctx, out.LateRejects[si], late[si]); err != nil {
 			return IngestFinalizeOutput{}, err
 		}
 	}
 	return out, nil
 }
 
-// finalizePartition finalizes partition p into dir, uploads its pieces and
-// returns its counts and its local late-rejects files ("" for none).
-func (a *Activities) finalizePartition(ctx context.Context, in IngestFinalizeInput, p int, table *canon.Table, progs []*mapping.Program, dir string) ([]ingest.FinalCounts, []string, error) {
-	fin, err := ingest.NewFinalizer(table, progs, dir, a.mem())
-	if err != nil {
-		return nil, nil, err
+// finalizeError classifies an error of finalizing: only a staged object
+// that cannot be decoded is bad input; an error writing the partition's
+// local files (a full disk) stays retryable. Either names the staged
+// object being added.
+func finalizeError(in IngestFinalizeInput, err error) error {
+	var chunk *ingest.ChunkError
+	if !errors.As(err, &chunk) {
+		return err
 	}
-	objects := 0
-	for _, src := range in.Sources {
-		for _, chunks := range src.Chunks {
-			objects += chunks
-		}
-	}
-	added := 0
-	for si, src := range in.Sources {
-		for sp, chunks := range src.Chunks {
-			for c := 0; c < chunks; c++ {
-				key := layout.Staged(in.RunID, src.Name, sp, c, p, in.Shards)
-				data, err := a.Store.Get(ctx, key)
-				if err != nil {
-					fin.Close()
-					return nil, nil, err
-				}
-				if err := fin.Add(si, data); err != nil {
-					fin.Close()
-					return nil, nil, finalizeAddError(key, err)
-				}
-				if added++; added == 1 {
-					// Chunks hold about as many records each: size the
-					// set of seen records once.
-					fin.Reserve(fin.Distinct() * objects)
-				}
-			}
-		}
-	}
-	outs, rejects, counts, err := fin.Close()
-	if err != nil {
-		return nil, nil, err
-	}
-	for si, src := range in.Sources {
-		if err := a.Store.PutFile(ctx, layout.TablePart(in.RunID, in.Table, p, in.Shards, src.Name), outs[si]); err != nil {
-			return nil, nil, err
-		}
-	}
-	return counts, rejects, nil
-}
-
-// finalizeAddError classifies an error of adding the staged object at key:
-// only an object that cannot be decoded is bad input; an error writing
-// the partition's local files (a full disk) stays retryable.
-func finalizeAddError(key string, err error) error {
+	key := layout.Staged(in.RunID, chunk.Source, chunk.Split, chunk.Chunk, chunk.Partition, in.Shards)
 	var staged *ingest.StagedError
 	if errors.As(err, &staged) {
 		return &corruptError{key: key, err: err}

@@ -209,75 +209,47 @@ func (l *local) stage(ctx context.Context, s *localSource, j SplitTask) (Staged,
 	return Staged{Counts: st.Counts, Chunks: st.Chunks}, err
 }
 
-// finalize finalizes the partitions of t one after the other
-// (IngestFinalize's step): Dir/<table>/<partition>/<source>.arrow, and
-// each source's late rejects of the block in one file.
+// finalize runs finalize task t (IngestFinalize's step): the pieces go to
+// Dir/<table>/<partition>/<source>.arrow, each source's late rejects of
+// the task to one file under Dir/late.
 func (l *local) finalize(t FinalizeTask) (Finalized, error) {
 	progs := make([]*mapping.Program, len(t.Sources))
 	for k, s := range t.Sources {
 		progs[k] = l.sources[s.Name].prog
 	}
-	out := Finalized{Counts: make([]FinalCounts, len(t.Sources)), LateRejects: make([]string, len(t.Sources))}
 	dir, err := os.MkdirTemp(l.opt.Dir, "final-")
 	if err != nil {
-		return out, err
+		return Finalized{}, err
 	}
 	defer os.RemoveAll(dir)
-	late := make([][]string, len(t.Sources))
-	for p := t.From; p < t.To; p++ {
-		pdir := filepath.Join(dir, fmt.Sprint(p))
-		if err := os.Mkdir(pdir, 0o755); err != nil {
-			return out, err
-		}
-		fin, err := NewFinalizer(progs[0].Table, progs, pdir, l.opt.Mem)
-		if err != nil {
-			return out, err
-		}
-		for k, s := range t.Sources {
-			for sp, n := range s.Chunks {
-				for c := 0; c < n; c++ {
-					data, err := os.ReadFile(l.staged(s.Name, sp, c, fmt.Sprint(p)))
-					if err == nil {
-						err = fin.Add(k, data)
-					}
-					if err != nil {
-						fin.Close()
-						return out, err
-					}
-				}
+	counts, late, err := FinalizeBlock(t, progs[0].Table, progs, dir, l.opt.Mem,
+		func(k, sp, c, p int) ([]byte, error) {
+			return os.ReadFile(l.staged(t.Sources[k].Name, sp, c, fmt.Sprint(p)))
+		},
+		func(p, k int, path string) error {
+			part := filepath.Join(l.opt.Dir, t.Table, fmt.Sprintf("shard=%04d", p))
+			if p == l.opt.Shards {
+				part = filepath.Join(l.opt.Dir, t.Table, "anonymous")
 			}
-		}
-		outs, rejects, counts, err := fin.Close()
-		if err != nil {
-			return out, err
-		}
-		name := fmt.Sprintf("shard=%04d", p)
-		if p == l.opt.Shards {
-			name = "anonymous"
-		}
-		if err := os.MkdirAll(filepath.Join(l.opt.Dir, t.Table, name), 0o755); err != nil {
-			return out, err
-		}
-		for k, s := range t.Sources {
-			out.Counts[k].Merge(counts[k])
-			if err := os.Rename(outs[k], filepath.Join(l.opt.Dir, t.Table, name, s.Name+".arrow")); err != nil {
-				return out, err
+			if err := os.MkdirAll(part, 0o755); err != nil {
+				return err
 			}
-			if rejects[k] != "" {
-				late[k] = append(late[k], rejects[k])
-			}
-		}
+			return os.Rename(path, filepath.Join(part, t.Sources[k].Name+".arrow"))
+		})
+	if err != nil {
+		return Finalized{}, err
 	}
 	for k, s := range t.Sources {
-		if len(late[k]) == 0 {
+		if late[k] == "" {
 			continue
 		}
-		out.LateRejects[k] = filepath.Join(l.opt.Dir, "late", fmt.Sprintf("%s-%s-%04d-%04d.arrow", t.Table, s.Name, t.From, t.To))
-		if err := MergeRejects(out.LateRejects[k], late[k], l.opt.Mem); err != nil {
-			return out, fmt.Errorf("late rejects of %s: %w", s.Name, err)
+		dst := filepath.Join(l.opt.Dir, "late", fmt.Sprintf("%s-%s-%04d-%04d.arrow", t.Table, s.Name, t.From, t.To))
+		if err := os.Rename(late[k], dst); err != nil {
+			return Finalized{}, err
 		}
+		late[k] = dst
 	}
-	return out, nil
+	return Finalized{Counts: counts, LateRejects: late}, nil
 }
 
 // rejects writes Dir/rejects/<source>.csv for every source

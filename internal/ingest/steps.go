@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/promoflow/promoflow/internal/arrowio"
+	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/mapping"
 )
 
@@ -87,4 +89,109 @@ func MergeRejects(dst string, paths []string, mem memory.Allocator) (err error) 
 		}
 	}
 	return w.Close()
+}
+
+// ChunkError is an error adding a staged chunk to a finalizer: source
+// Source's rows of partition Partition staged by split Split, chunk
+// Chunk. A *StagedError in Err means the object cannot be decoded.
+type ChunkError struct {
+	Source                  string
+	Split, Chunk, Partition int
+	Err                     error
+}
+
+func (e *ChunkError) Error() string {
+	return fmt.Sprintf("%s split %d chunk %d partition %d: %v", e.Source, e.Split, e.Chunk, e.Partition, e.Err)
+}
+
+func (e *ChunkError) Unwrap() error { return e.Err }
+
+// FinalizeBlock runs a FinalizeTask of table, whose sources' programs are
+// progs: each partition in turn, in a directory of its own under dir,
+// reading source k's rows staged by split sp, chunk c with get(k, sp, c, p)
+// and handing the partition's piece of source k to put(p, k, path). It
+// returns the counts merged per source and, per source, a local file of
+// its late rejects ("" for none): a task of several partitions merges
+// them into one.
+func FinalizeBlock(t FinalizeTask, table *canon.Table, progs []*mapping.Program, dir string, mem memory.Allocator,
+	get func(k, sp, c, p int) ([]byte, error), put func(p, k int, path string) error) ([]FinalCounts, []string, error) {
+	counts := make([]FinalCounts, len(t.Sources))
+	late := make([][]string, len(t.Sources)) // in partition order
+	for p := t.From; p < t.To; p++ {
+		pdir := filepath.Join(dir, fmt.Sprint(p))
+		if err := os.Mkdir(pdir, 0o755); err != nil {
+			return nil, nil, err
+		}
+		c, rejects, err := finalizePartition(t, p, table, progs, pdir, mem, get, put)
+		if err != nil {
+			return nil, nil, fmt.Errorf("partition %d: %w", p, err)
+		}
+		for k := range t.Sources {
+			counts[k].Merge(c[k])
+			if rejects[k] != "" {
+				late[k] = append(late[k], rejects[k])
+			}
+		}
+	}
+	out := make([]string, len(t.Sources))
+	for k, src := range t.Sources {
+		switch {
+		case len(late[k]) == 0:
+		case t.To-t.From == 1:
+			out[k] = late[k][0]
+		default:
+			out[k] = filepath.Join(dir, fmt.Sprintf("late-%d.arrow", k))
+			if err := MergeRejects(out[k], late[k], mem); err != nil {
+				return nil, nil, fmt.Errorf("late rejects of %s: %w", src.Name, err)
+			}
+		}
+	}
+	return counts, out, nil
+}
+
+// finalizePartition finalizes partition p of t into dir, puts its pieces
+// and returns its counts and its local late-rejects files ("" for none).
+func finalizePartition(t FinalizeTask, p int, table *canon.Table, progs []*mapping.Program, dir string, mem memory.Allocator,
+	get func(k, sp, c, p int) ([]byte, error), put func(p, k int, path string) error) ([]FinalCounts, []string, error) {
+	fin, err := NewFinalizer(table, progs, dir, mem)
+	if err != nil {
+		return nil, nil, err
+	}
+	objects := 0
+	for _, src := range t.Sources {
+		for _, chunks := range src.Chunks {
+			objects += chunks
+		}
+	}
+	added := 0
+	for k, src := range t.Sources {
+		for sp, chunks := range src.Chunks {
+			for c := 0; c < chunks; c++ {
+				data, err := get(k, sp, c, p)
+				if err != nil {
+					fin.Close()
+					return nil, nil, err
+				}
+				if err := fin.Add(k, data); err != nil {
+					fin.Close()
+					return nil, nil, &ChunkError{Source: src.Name, Split: sp, Chunk: c, Partition: p, Err: err}
+				}
+				if added++; added == 1 {
+					// Chunks hold about as many records each: size the
+					// set of seen records once.
+					fin.Reserve(fin.Distinct() * objects)
+				}
+			}
+		}
+	}
+	outs, rejects, counts, err := fin.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	for k := range t.Sources {
+		if err := put(p, k, outs[k]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return counts, rejects, nil
 }
