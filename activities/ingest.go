@@ -485,43 +485,29 @@ func (a *Activities) IngestRejects(ctx context.Context, in IngestRejectsInput) (
 		return IngestRejectsOutput{}, err
 	}
 	defer os.RemoveAll(dir)
-	writers := map[string]*ingest.RejectWriter{}
-	var out IngestRejectsOutput
-	for i, src := range in.Sources {
-		rw := writers[src.Table]
-		if rw == nil {
-			rw = ingest.NewRejectWriter(a.mem())
-			writers[src.Table] = rw
-		}
-		var late [][]byte
-		for _, k := range src.Late {
-			data, err := a.Store.Get(ctx, k)
-			if err != nil {
-				return IngestRejectsOutput{}, err
-			}
-			late = append(late, data)
-		}
-		next := ingest.StagedRejects(src.Chunks, func(sp, c int) ([]byte, error) {
-			return a.Store.Get(ctx, layout.StagedRejects(in.RunID, src.Name, sp, c))
+	out := IngestRejectsOutput{Keys: make([]string, len(in.Sources))}
+	out.Counts, err = ingest.WriteRejects(in.Sources, a.mem(), rejectsStore{ctx, a, in},
+		func(k int) string { return filepath.Join(dir, fmt.Sprintf("%d.csv", k)) },
+		func(k int, path string) error {
+			out.Keys[k] = layout.Rejects(in.RunID, in.Sources[k].Name)
+			return a.Store.PutFile(ctx, out.Keys[k], path)
 		})
-		path := filepath.Join(dir, fmt.Sprintf("%d.csv", i))
-		f, err := os.Create(path)
-		if err != nil {
-			return IngestRejectsOutput{}, err
-		}
-		counts, err := rw.Source(f, src.Key, src.Dedupe, next, late)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return IngestRejectsOutput{}, fmt.Errorf("rejects of %s: %w", src.Key, err)
-		}
-		key := layout.Rejects(in.RunID, src.Name)
-		if err := a.Store.PutFile(ctx, key, path); err != nil {
-			return IngestRejectsOutput{}, err
-		}
-		out.Keys = append(out.Keys, key)
-		out.Counts = append(out.Counts, counts)
+	if err != nil {
+		return IngestRejectsOutput{}, err
 	}
 	return out, nil
+}
+
+// rejectsStore reads IngestRejects' staged and late rejects from the
+// bucket.
+type rejectsStore struct {
+	ctx context.Context
+	a   *Activities
+	in  IngestRejectsInput
+}
+
+func (s rejectsStore) Late(key string) ([]byte, error) { return s.a.Store.Get(s.ctx, key) }
+
+func (s rejectsStore) Staged(k, sp, c int) ([]byte, error) {
+	return s.a.Store.Get(s.ctx, layout.StagedRejects(s.in.RunID, s.in.Sources[k].Name, sp, c))
 }

@@ -255,42 +255,27 @@ func (l *local) finalize(t FinalizeTask) (Finalized, error) {
 // rejects writes Dir/rejects/<source>.csv for every source
 // (IngestRejects' step).
 func (l *local) rejects(sources []RejectSource) (RejectsWritten, error) {
-	var out RejectsWritten
+	out := RejectsWritten{Keys: make([]string, len(sources))}
 	if err := os.MkdirAll(filepath.Join(l.opt.Dir, "rejects"), 0o755); err != nil {
 		return out, err
 	}
-	writers := map[string]*RejectWriter{}
-	for _, s := range sources {
-		if writers[s.Table] == nil {
-			writers[s.Table] = NewRejectWriter(l.opt.Mem)
-		}
-		var late [][]byte
-		for _, path := range s.Late {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return out, err
-			}
-			late = append(late, data)
-		}
-		next := StagedRejects(s.Chunks, func(sp, c int) ([]byte, error) {
-			return os.ReadFile(l.staged(s.Name, sp, c, "rejects"))
-		})
-		path := filepath.Join(l.opt.Dir, "rejects", s.Name+".csv")
-		f, err := os.Create(path)
-		if err != nil {
-			return out, err
-		}
-		rc, err := writers[s.Table].Source(f, s.Key, s.Dedupe, next, late)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return out, fmt.Errorf("rejects of %s: %w", s.Key, err)
-		}
-		out.Keys = append(out.Keys, path)
-		out.Counts = append(out.Counts, rc)
-	}
-	return out, nil
+	var err error
+	out.Counts, err = WriteRejects(sources, l.opt.Mem, localRejects{l, sources},
+		func(k int) string { return filepath.Join(l.opt.Dir, "rejects", sources[k].Name+".csv") },
+		func(k int, path string) error { out.Keys[k] = path; return nil })
+	return out, err
+}
+
+// localRejects reads Local's staged and late rejects.
+type localRejects struct {
+	l       *local
+	sources []RejectSource
+}
+
+func (r localRejects) Late(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func (r localRejects) Staged(k, sp, c int) ([]byte, error) {
+	return os.ReadFile(r.l.staged(r.sources[k].Name, sp, c, "rejects"))
 }
 
 // localOpener reads a local file's bytes.

@@ -43,22 +43,62 @@ func (f *File) PlanSplits(ctx context.Context, prog *mapping.Program, splitBytes
 	return splits, nil
 }
 
-// StagedRejects returns the next function of RejectWriter.Source over a
-// source's staged rejects: get(sp, c) for every chunk c of every split sp,
-// chunks[sp] chunks in split sp.
-func StagedRejects(chunks []int, get func(sp, c int) ([]byte, error)) func() ([]byte, bool, error) {
-	sp, c := 0, 0
-	return func() ([]byte, bool, error) {
-		for sp < len(chunks) && c >= chunks[sp] {
-			sp, c = sp+1, 0
+// RejectsStore is where WriteRejects reads rejects: Late reads a late
+// rejects reference (RejectSource.Late), Staged source k's rejects staged
+// by split sp, chunk c.
+type RejectsStore interface {
+	Late(ref string) ([]byte, error)
+	Staged(k, sp, c int) ([]byte, error)
+}
+
+// WriteRejects runs the rejects step: the rejects CSV of every source, in
+// input order, to the local file path(k), with one RejectWriter per
+// table (so a rejected record that repeats an earlier one of the table is
+// a duplicate), each CSV handed to done(k, path) once written.
+func WriteRejects(sources []RejectSource, mem memory.Allocator, store RejectsStore, path func(k int) string, done func(k int, path string) error) ([]RejectCounts, error) {
+	writers := map[string]*RejectWriter{}
+	out := make([]RejectCounts, len(sources))
+	for k, src := range sources {
+		if writers[src.Table] == nil {
+			writers[src.Table] = NewRejectWriter(mem)
 		}
-		if sp >= len(chunks) {
-			return nil, false, nil
+		var late [][]byte
+		for _, ref := range src.Late {
+			data, err := store.Late(ref)
+			if err != nil {
+				return nil, err
+			}
+			late = append(late, data)
 		}
-		data, err := get(sp, c)
-		c++
-		return data, err == nil, err
+		sp, c := 0, 0
+		next := func() ([]byte, bool, error) {
+			for sp < len(src.Chunks) && c >= src.Chunks[sp] {
+				sp, c = sp+1, 0
+			}
+			if sp >= len(src.Chunks) {
+				return nil, false, nil
+			}
+			data, err := store.Staged(k, sp, c)
+			c++
+			return data, err == nil, err
+		}
+		p := path(k)
+		f, err := os.Create(p)
+		if err != nil {
+			return nil, err
+		}
+		out[k], err = writers[src.Table].Source(f, src.Key, src.Dedupe, next, late)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rejects of %s: %w", src.Key, err)
+		}
+		if err := done(k, p); err != nil {
+			return nil, err
+		}
 	}
+	return out, nil
 }
 
 // MergeRejects writes the late rejects files paths (RejectSchema), in
