@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -131,43 +130,17 @@ func (a *Activities) IngestPlan(ctx context.Context, in IngestPlanInput) (_ Inge
 	if err != nil {
 		return IngestPlanOutput{}, err
 	}
-	specs := m.Match(in.Key)
-	if len(specs) == 0 {
-		var globs []string
-		for _, s := range m.Sources {
-			globs = append(globs, strings.Join(s.Files, " "))
-		}
-		return IngestPlanOutput{}, &ingest.BadInputError{Source: in.Key,
-			Msg: fmt.Sprintf("no source of the mapping matches this file name (files: %s)", strings.Join(globs, "; "))}
-	}
-	var out IngestPlanOutput
-	for _, s := range specs {
-		f, err := a.file(ctx, in.Key, s)
-		if err != nil {
-			return IngestPlanOutput{}, err
-		}
-		prog, err := f.Compile(ctx, s)
-		if err != nil {
-			return IngestPlanOutput{}, err
-		}
-		name := layout.Source(in.Index, in.Key)
-		if len(specs) > 1 {
-			name += "-" + s.Name
-		}
-		splits, err := f.PlanSplits(ctx, prog, in.SplitBytes, func(ctx context.Context) ([]ingest.Split, error) {
+	planned, err := ingest.PlanInput(ctx, m, in.Key, layout.Source(in.Index, in.Key), in.SplitBytes,
+		func(s *mapping.Source) (*ingest.File, error) { return a.file(ctx, in.Key, s) },
+		func(ctx context.Context, f *ingest.File, name string) ([]ingest.Split, error) {
 			return a.chunk(ctx, f, in, name)
 		})
-		if err != nil {
-			return IngestPlanOutput{}, err
-		}
-		spec := 0
-		for i, ms := range m.Sources {
-			if ms == s {
-				spec = i
-			}
-		}
-		out.Sources = append(out.Sources, IngestSource{Name: name, Key: in.Key, Spec: spec, Table: s.Table.Name,
-			Format: f.Format, Dedupe: s.Dedupe, Splits: splits})
+	if err != nil {
+		return IngestPlanOutput{}, err
+	}
+	var out IngestPlanOutput
+	for _, p := range planned {
+		out.Sources = append(out.Sources, p.Source)
 	}
 	return out, nil
 }

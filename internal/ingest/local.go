@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
@@ -129,54 +128,42 @@ type localSource struct {
 
 // plan plans input i at path (IngestPlan's step).
 func (l *local) plan(ctx context.Context, i int, path string) ([]PlannedSource, []*localSource, error) {
-	specs := l.m.Match(path)
-	if len(specs) == 0 {
-		return nil, nil, &BadInputError{Source: path, Msg: "no source of the mapping matches this file name"}
-	}
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	var planned []PlannedSource
-	var srcs []*localSource
-	for _, s := range specs {
-		f, err := NewFile(path, info.Size(), s, localOpener(path))
-		if err != nil {
-			return nil, nil, err
-		}
-		f.Mem = l.opt.Mem
-		prog, err := f.Compile(ctx, s)
-		if err != nil {
-			return nil, nil, err
-		}
-		name := fmt.Sprintf("%03d", i)
-		if len(specs) > 1 {
-			name += "-" + s.Name
-		}
-		var chunk func(context.Context) ([]Split, error)
-		if !l.opt.GzipWhole {
-			chunk = func(ctx context.Context) ([]Split, error) {
-				dir := filepath.Join(l.opt.Dir, "chunks", name)
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return nil, err
-				}
-				f.OpenChunk = localChunks
-				return f.Chunk(ctx, l.opt.SplitBytes, dir, func(_ context.Context, sp Split, path string) (string, error) {
-					key := filepath.Join(dir, fmt.Sprintf("split-%04d.text", sp.Index))
-					return key, os.Rename(path, key)
-				})
+	var chunk func(context.Context, *File, string) ([]Split, error)
+	if !l.opt.GzipWhole {
+		chunk = func(ctx context.Context, f *File, name string) ([]Split, error) {
+			dir := filepath.Join(l.opt.Dir, "chunks", name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
 			}
+			f.OpenChunk = localChunks
+			return f.Chunk(ctx, l.opt.SplitBytes, dir, func(_ context.Context, sp Split, path string) (string, error) {
+				key := filepath.Join(dir, fmt.Sprintf("split-%04d.text", sp.Index))
+				return key, os.Rename(path, key)
+			})
 		}
-		splits, err := f.PlanSplits(ctx, prog, l.opt.SplitBytes, chunk)
-		if err != nil {
-			return nil, nil, err
-		}
-		spec := slices.Index(l.m.Sources, s)
-		planned = append(planned, PlannedSource{Name: name, Key: f.Name, Spec: spec, Table: s.Table.Name,
-			Format: f.Format, Dedupe: s.Dedupe, Splits: splits})
-		srcs = append(srcs, &localSource{name: name, file: f, prog: prog})
 	}
-	return planned, srcs, nil
+	planned, err := PlanInput(ctx, l.m, path, fmt.Sprintf("%03d", i), l.opt.SplitBytes,
+		func(s *mapping.Source) (*File, error) {
+			f, err := NewFile(path, info.Size(), s, localOpener(path))
+			if err == nil {
+				f.Mem = l.opt.Mem
+			}
+			return f, err
+		}, chunk)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sources []PlannedSource
+	var files []*localSource
+	for _, p := range planned {
+		sources = append(sources, p.Source)
+		files = append(files, &localSource{name: p.Source.Name, file: p.File, prog: p.Program})
+	}
+	return sources, files, nil
 }
 
 // staged is where Local keeps chunk c of split sp of source src: its rows

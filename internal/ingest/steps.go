@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
@@ -15,6 +17,59 @@ import (
 
 // Pieces of the executors' work that do not depend on where objects are
 // kept: both Local and the activities call them.
+
+// PlannedFile is a planned source with the file and program it was
+// planned with.
+type PlannedFile struct {
+	Source  PlannedSource
+	File    *File
+	Program *mapping.Program
+}
+
+// PlanInput runs the plan step on one input file, key: for each source of
+// m that matches it, the file as open(s) opens it, its program compiled
+// and checked on its first records, and its splits (PlanSplits; chunk,
+// when not nil, cuts a compressed file whose source is named name). base
+// names the sources (several matching sources of one file are told apart
+// by their mapping names).
+func PlanInput(ctx context.Context, m *mapping.Mapping, key, base string, splitBytes int64,
+	open func(*mapping.Source) (*File, error), chunk func(ctx context.Context, f *File, name string) ([]Split, error)) ([]PlannedFile, error) {
+	specs := m.Match(key)
+	if len(specs) == 0 {
+		var globs []string
+		for _, s := range m.Sources {
+			globs = append(globs, strings.Join(s.Files, " "))
+		}
+		return nil, &BadInputError{Source: key,
+			Msg: fmt.Sprintf("no source of the mapping matches this file name (files: %s)", strings.Join(globs, "; "))}
+	}
+	var out []PlannedFile
+	for _, s := range specs {
+		f, err := open(s)
+		if err != nil {
+			return nil, err
+		}
+		prog, err := f.Compile(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		name := base
+		if len(specs) > 1 {
+			name += "-" + s.Name
+		}
+		var cut func(context.Context) ([]Split, error)
+		if chunk != nil {
+			cut = func(ctx context.Context) ([]Split, error) { return chunk(ctx, f, name) }
+		}
+		splits, err := f.PlanSplits(ctx, prog, splitBytes, cut)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, PlannedFile{File: f, Program: prog, Source: PlannedSource{Name: name, Key: key,
+			Spec: slices.Index(m.Sources, s), Table: s.Table.Name, Format: f.Format, Dedupe: s.Dedupe, Splits: splits}})
+	}
+	return out, nil
+}
 
 // PlanSplits checks prog on f's first records and cuts f into splits, so
 // that a wrong mapping fails before anything fans out. A compressed text
