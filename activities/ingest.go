@@ -248,18 +248,7 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 		return IngestSplitOutput{}, err
 	}
 	prog.SetNotAfter(in.NotAfter)
-	rd, closeFn, err := f.Reader(ctx, sp, st.Pos, prog)
-	if err != nil {
-		return IngestSplitOutput{}, err
-	}
-	defer closeFn()
-	dir, err := os.MkdirTemp(a.TempDir, "ingest-split-")
-	if err != nil {
-		return IngestSplitOutput{}, err
-	}
-	defer os.RemoveAll(dir)
-	cfg := ingest.StageConfig{Program: prog, Shards: in.Shards, ChunkRows: in.ChunkRows, Dir: dir, Mem: a.mem(), Source: in.Source.Key}
-	st, err = ingest.Stage(ctx, rd, cfg, st, func(c ingest.Chunk, next ingest.StageState) error {
+	out, err := ingest.StageSplit(ctx, f, prog, sp, st, in.Shards, in.ChunkRows, a.TempDir, func(c ingest.Chunk, next ingest.StageState) error {
 		err := a.putFiles(ctx, len(c.Parts), func(i int) (string, string) {
 			return layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards), c.Parts[i]
 		})
@@ -275,7 +264,7 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 	if err != nil {
 		return IngestSplitOutput{}, err
 	}
-	return IngestSplitOutput{Counts: st.Counts, Chunks: st.Chunks}, nil
+	return out, nil
 }
 
 // stagePuts is how many staged objects a split uploads at once: a chunk

@@ -174,18 +174,7 @@ func (l *local) staged(src string, sp, c int, what string) string {
 
 // stage stages split j of s (IngestSplit's step).
 func (l *local) stage(ctx context.Context, s *localSource, j SplitTask) (Staged, error) {
-	rd, closeFn, err := s.file.Reader(ctx, j.Range, Position{}, s.prog)
-	if err != nil {
-		return Staged{}, err
-	}
-	defer closeFn()
-	dir, err := os.MkdirTemp(l.opt.Dir, "split-")
-	if err != nil {
-		return Staged{}, err
-	}
-	defer os.RemoveAll(dir)
-	cfg := StageConfig{Program: s.prog, Shards: l.opt.Shards, ChunkRows: l.opt.ChunkRows, Dir: dir, Mem: l.opt.Mem, Source: s.file.Name}
-	st, err := Stage(ctx, rd, cfg, StageState{}, func(c Chunk, _ StageState) error {
+	return StageSplit(ctx, s.file, s.prog, j.Range, StageState{}, l.opt.Shards, l.opt.ChunkRows, l.opt.Dir, func(c Chunk, _ StageState) error {
 		for p, path := range c.Parts {
 			if err := os.Rename(path, l.staged(s.name, j.Split, c.Index, fmt.Sprint(p))); err != nil {
 				return err
@@ -193,7 +182,6 @@ func (l *local) stage(ctx context.Context, s *localSource, j SplitTask) (Staged,
 		}
 		return os.Rename(c.Rejects, l.staged(s.name, j.Split, c.Index, "rejects"))
 	})
-	return Staged{Counts: st.Counts, Chunks: st.Chunks}, err
 }
 
 // finalize runs finalize task t (IngestFinalize's step): the pieces go to

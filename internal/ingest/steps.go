@@ -98,6 +98,27 @@ func (f *File) PlanSplits(ctx context.Context, prog *mapping.Program, splitBytes
 	return splits, nil
 }
 
+// StageSplit runs the stage step on split sp of f, mapped by prog, from
+// st (the zero state, or a retry's heartbeat): its records staged chunk
+// by chunk in a scratch directory under tmp, each chunk's files handed to
+// put with the state after it. It returns the split's result.
+func StageSplit(ctx context.Context, f *File, prog *mapping.Program, sp Split, st StageState, shards, chunkRows int, tmp string,
+	put func(Chunk, StageState) error) (Staged, error) {
+	rd, closeFn, err := f.Reader(ctx, sp, st.Pos, prog)
+	if err != nil {
+		return Staged{}, err
+	}
+	defer closeFn()
+	dir, err := os.MkdirTemp(tmp, "ingest-split-")
+	if err != nil {
+		return Staged{}, err
+	}
+	defer os.RemoveAll(dir)
+	cfg := StageConfig{Program: prog, Shards: shards, ChunkRows: chunkRows, Dir: dir, Mem: f.Mem, Source: f.Name}
+	st, err = Stage(ctx, rd, cfg, st, put)
+	return Staged{Counts: st.Counts, Chunks: st.Chunks}, err
+}
+
 // RejectsStore is where WriteRejects reads rejects: Late reads a late
 // rejects reference (RejectSource.Late), Staged source k's rejects staged
 // by split sp, chunk c.
