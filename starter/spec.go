@@ -40,6 +40,7 @@ type campaignFlags struct {
 	propensity                     string
 	shards, k, horizon             int
 	window, shardBlocks            int
+	topics                         int
 	seed                           int64
 	approval                       bool
 	approvalDeadline               time.Duration
@@ -113,6 +114,7 @@ func (c *campaignFlags) register(fs *flag.FlagSet, schedule bool) {
 	fs.IntVar(&c.k, "k", 6, "segments")
 	fs.Int64Var(&c.seed, "seed", 42, "run seed: same inputs and seed, same plan")
 	fs.IntVar(&c.horizon, "horizon-days", 28, "propensity label window after the cutoff, in days")
+	fs.IntVar(&c.topics, "topics", 0, "fit this many LDA topics over users' texts after segmenting (summary and report; docs/FEATURES.md, \"Topics\"); 0: off")
 	fs.StringVar(&c.propensity, "propensity", workflows.ModelBoost, "propensity model: "+workflows.ModelBoost+" (gradient-boosted trees) or "+workflows.ModelForest+" (a random forest grown per shard)")
 	fs.BoolVar(&c.approval, "require-approval", false, "wait for `starter approve` (or reject) before publishing (a template with approval.required always does)")
 	fs.DurationVar(&c.approvalDeadline, "approval-deadline", 0, "with approval: give up (status expired, nothing published) after this long; 0: the template's deadline, else wait forever")
@@ -160,6 +162,9 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 		if n.v < 1 {
 			return in, fmt.Errorf("%s %d: want at least 1", n.flag, n.v)
 		}
+	}
+	if c.topics != 0 && (c.topics < 2 || c.topics > 100) {
+		return in, fmt.Errorf("--topics %d: want 0 (off) or 2..100", c.topics)
 	}
 	if c.propensity != workflows.ModelBoost && c.propensity != workflows.ModelForest {
 		return in, fmt.Errorf("--propensity %q: want %s or %s", c.propensity, workflows.ModelBoost, workflows.ModelForest)
@@ -213,7 +218,7 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 	}
 	return workflows.RegenerateInput{
 		Template: c.template, Mapping: mappingText,
-		Shards: c.shards, Window: c.window, ShardBlocks: c.shardBlocks, Seed: c.seed, K: c.k, HorizonDays: c.horizon, Cutoff: cutoff, Propensity: c.propensity,
+		Shards: c.shards, Window: c.window, ShardBlocks: c.shardBlocks, Seed: c.seed, K: c.k, HorizonDays: c.horizon, Cutoff: cutoff, Propensity: c.propensity, Topics: c.topics,
 		Spec: spec, Catalog: catalog, Start: start, End: end,
 		Approval:        workflows.ApprovalPolicy{Required: c.approval, Deadline: c.approvalDeadline},
 		FutureTolerance: c.futureTolerance,

@@ -56,6 +56,23 @@ type Data struct {
 	// users' promotions feature most (plan column recommended_items); nil
 	// for plans without recommendations.
 	Featured []Featured
+	// Topics are the run's LDA topics and each segment's dominant ones;
+	// nil (and no section) for runs without topics.
+	Topics *Topics
+}
+
+// Topics are a run's LDA topics over users' texts.
+type Topics struct {
+	Words    [][]string      // top words of every topic
+	Segments []SegmentTopics // per segment, its dominant topics
+}
+
+// SegmentTopics is a segment's dominant topics: their numbers (indices in
+// Topics.Words) and mean shares of the segment's users' texts.
+type SegmentTopics struct {
+	Segment string
+	Topics  []int
+	Shares  []float64
 }
 
 // Featured is one segment's most featured products and categories.
@@ -195,6 +212,13 @@ func (d Data) page() (Page, error) {
 			return Page{}, fmt.Errorf("report %s: %w", s.id, err)
 		}
 		p.Sections = append(p.Sections, Section{ID: s.id, Title: s.title, Body: body})
+	}
+	if d.Topics != nil { // only runs with topics have the section
+		body, err := execute(topicsTmpl, d.Topics)
+		if err != nil {
+			return Page{}, fmt.Errorf("report topics: %w", err)
+		}
+		p.Sections = append(p.Sections, Section{ID: "topics", Title: "Topics", Body: body})
 	}
 	return p, nil
 }
