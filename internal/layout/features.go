@@ -72,3 +72,17 @@ func Recommendations(run string, i int) string {
 
 // RecommendationsTable is the published recommendations of every user.
 func RecommendationsTable(run string) string { return Run(run) + "recommendations.parquet" }
+
+// Keys of the density clusters (docs/FEATURES.md, "Density clusters").
+
+// DBSCANModel is the run's DBSCAN model of the segment features: the core
+// points of the sample with their clusters, and eps (internal/dbscan,
+// gob-encoded).
+func DBSCANModel(run string) string { return Run(run) + "models/dbscan/model.gob" }
+
+// DenseClusters is shard i's users with their dense cluster (-1 for an
+// outlier) and their distance to the nearest core point, beside their
+// segment.
+func DenseClusters(run string, i int) string {
+	return fmt.Sprintf("%ssegments/dense/%s.arrow", Run(run), shard.Key(i))
+}
