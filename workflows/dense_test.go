@@ -1,0 +1,139 @@
+package workflows
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/segment"
+)
+
+// testDBSCANFit is the mock model: two clusters.
+var testDBSCANFit = activities.DBSCANFitOutput{
+	Key: "runs/t-1/models/dbscan/model.gob", Eps: 1.5, MinPts: 28, Points: 400, Cores: 300, Clusters: 2, SampleNoise: 10,
+}
+
+// testDBSCANAssign gives every block of shards 60 users in cluster 0, 30 in
+// cluster 1 and 10 outliers of monetary 1000·(first shard + 1), at
+// distances 10·first shard + j.
+func testDBSCANAssign(_ context.Context, in activities.DBSCANAssignInput) (activities.DBSCANAssignOutput, error) {
+	d := len(features.Names)
+	mon := features.Index("monetary")
+	out := activities.DBSCANAssignOutput{Sums: segment.NewSums(3)}
+	for j := range 100 {
+		x := make([]float64, d)
+		switch {
+		case j < 60:
+			x[mon] = 10
+			out.Sums.Add(0, x)
+		case j < 90:
+			x[mon] = 20
+			out.Sums.Add(1, x)
+		default:
+			x[mon] = 1000 * float64(in.Block.From+1)
+			out.Sums.Add(2, x)
+			if len(out.Farthest) < in.Top {
+				out.Farthest = append(out.Farthest, activities.Outlier{
+					Distance: float64(10*in.Block.From + j - 90), Profile: map[string]float64{"monetary": x[mon]}})
+			}
+		}
+	}
+	return out, nil
+}
+
+// TestDenseClustersOffByDefault: a default run clusters nothing by density
+// and excludes no one.
+func TestDenseClustersOffByDefault(t *testing.T) {
+	var mu sync.Mutex
+	var excluded []bool
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"DecideScore": recordExclusion(&mu, &excluded)})
+	env.ExecuteWorkflow(Regenerate, testInput())
+	var sum Summary
+	if err := env.GetWorkflowResult(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.DenseClusters != nil {
+		t.Errorf("dense clusters %+v in a default run", sum.DenseClusters)
+	}
+	env.AssertNotCalled(t, "DBSCANFit", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "DBSCANAssign", mock.Anything, mock.Anything)
+	if len(excluded) != testShards || excluded[0] {
+		t.Errorf("DecideScore exclusions %v", excluded)
+	}
+}
+
+func recordExclusion(mu *sync.Mutex, excluded *[]bool) func(*testsuite.MockCallWrapper) {
+	return func(c *testsuite.MockCallWrapper) {
+		c.Return(func(_ context.Context, in activities.DecideScoreInput) (activities.DecideScoreOutput, error) {
+			mu.Lock()
+			*excluded = append(*excluded, in.ExcludeOutliers)
+			mu.Unlock()
+			return activities.DecideScoreOutput{Key: "scored", Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
+		})
+	}
+}
+
+// TestDenseClusters: the run setting fits once, assigns every block, and
+// reduces sizes, profiles and the farthest outliers; a template with
+// exclude_outliers also runs it and has the decision exclude them.
+func TestDenseClusters(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		setting, templ bool
+	}{
+		{name: "run setting", setting: true},
+		{name: "template exclude_outliers", templ: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var excluded []bool
+			env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"DecideScore": recordExclusion(&mu, &excluded)})
+			in := testInput()
+			in.DenseClusters = tc.setting
+			spec, cat, err := LoadCampaign("weekly")
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec.ExcludeOutliers = tc.templ
+			in.Spec, in.Catalog = spec, cat
+			env.ExecuteWorkflow(Regenerate, in)
+			var sum Summary
+			if err := env.GetWorkflowResult(&sum); err != nil {
+				t.Fatal(err)
+			}
+			env.AssertNumberOfCalls(t, "DBSCANFit", 1)
+			env.AssertNumberOfCalls(t, "DBSCANAssign", testShards)
+			ds := sum.DenseClusters
+			if ds == nil {
+				t.Fatal("no dense clusters in the summary")
+			}
+			if len(ds.Clusters) != 2 || ds.Clusters[0].Size != 4*60 || ds.Clusters[1].Size != 4*30 || ds.Outliers.Size != 4*10 {
+				t.Fatalf("clusters %+v, outliers %+v", ds.Clusters, ds.Outliers)
+			}
+			if ds.Outliers.Name != "outliers" || ds.Outliers.ID != -1 || ds.Outliers.Share != 0.1 {
+				t.Errorf("outliers %q id %d share %v", ds.Outliers.Name, ds.Outliers.ID, ds.Outliers.Share)
+			}
+			// Outliers' mean monetary: 1000·(1+2+3+4)/4; everyone's adds 60·10+30·20 per block.
+			if got := ds.Outliers.Mean["monetary"]; got != 2500 {
+				t.Errorf("outliers' mean monetary %v, want 2500", got)
+			}
+			if got, want := ds.Everyone["monetary"], (4*(600+600)+10*(1000+2000+3000+4000))/400.0; got != want {
+				t.Errorf("everyone's mean monetary %v, want %v", got, want)
+			}
+			if len(ds.Farthest) != DenseFarthest || ds.Farthest[0].Distance != 39 || ds.Farthest[DenseFarthest-1].Distance != 30 {
+				t.Errorf("farthest %+v: want the last block's 10, farthest first", ds.Farthest)
+			}
+			if ds.Eps != 1.5 || !ds.EpsChosen || ds.Model != testDBSCANFit.Key || ds.Excluded != tc.templ {
+				t.Errorf("summary %+v", ds)
+			}
+			if len(excluded) != testShards || excluded[0] != tc.templ {
+				t.Errorf("DecideScore exclusions %v, want %v", excluded, tc.templ)
+			}
+		})
+	}
+}
