@@ -119,7 +119,8 @@ func DefaultMinPts(d int) int { return max(3, 2*d) }
 
 // ChooseEps returns eps for pts at density minPts: the knee of the sorted
 // minPts-distances (Ester et al.'s own heuristic, with the knee found by
-// Knee instead of by eye). The curve's top tail tailCut (a fraction, e.g.
+// Knee instead of by eye), among the positive distances. The curve's top
+// tail tailCut (a fraction, e.g.
 // 0.01) is left out first: the farthest outliers are so far that, scaled
 // to [0, 1], they would flatten the rest of the curve and put the knee
 // far too low.
@@ -130,7 +131,14 @@ func ChooseEps(pts [][]float64, minPts int, tailCut float64) float64 {
 	}
 	keep := len(kd) - int(tailCut*float64(len(kd)))
 	keep = max(1, min(len(kd), keep))
-	return kd[Knee(kd[:keep])]
+	// Points with minPts-1 duplicates have k-distance 0: an eps of 0
+	// would make clusters of duplicates only, so the knee is sought
+	// among the positive distances.
+	first, _ := slices.BinarySearch(kd[:keep], math.SmallestNonzeroFloat64)
+	if first == keep {
+		return kd[len(kd)-1]
+	}
+	return kd[first+Knee(kd[first:keep])]
 }
 
 // Model is a clustering of a sample that assigns other points: its core

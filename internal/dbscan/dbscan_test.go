@@ -233,6 +233,34 @@ func TestChooseEpsSeparatesOutliers(t *testing.T) {
 	}
 }
 
+func TestChooseEps(t *testing.T) {
+	dup := func(x float64, n int) [][]float64 {
+		var p [][]float64
+		for range n {
+			p = append(p, []float64{x})
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name   string
+		pts    [][]float64
+		minPts int
+		want   float64
+	}{
+		{name: "empty", minPts: 2, want: 0},
+		// Duplicates have k-distance 0; the knee is among the rest.
+		{name: "duplicates", pts: append(append(dup(0, 10), dup(1, 10)...), []float64{1.5}, []float64{2}, []float64{2.5}, []float64{9}), minPts: 2, want: 0.5},
+		{name: "all duplicates: the largest", pts: dup(3, 5), minPts: 2, want: 0},
+		{name: "evenly spaced", pts: [][]float64{{0}, {1}, {2}, {3}, {4}, {5}, {30}}, minPts: 2, want: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ChooseEps(tc.pts, tc.minPts, 0); got != tc.want {
+				t.Errorf("ChooseEps = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestKDistances(t *testing.T) {
 	pts := [][]float64{{0}, {1}, {3}, {7}}
 	// k=1 is the point itself; k=2 the nearest other.

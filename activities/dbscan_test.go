@@ -1,0 +1,114 @@
+package activities
+
+import (
+	"context"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/promoflow/promoflow/internal/arrowio"
+	"github.com/promoflow/promoflow/internal/blob"
+	"github.com/promoflow/promoflow/internal/dbscan"
+	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/layout"
+	"github.com/promoflow/promoflow/internal/shard"
+)
+
+// TestDBSCANFitAndAssign writes two shards of feature rows (two dense
+// groups of frequency and monetary, and three far users), fits DBSCAN on
+// them as the sample, assigns every user and reads the dense objects
+// back: the far users, and only they, are outliers, farthest first.
+func TestDBSCANFitAndAssign(t *testing.T) {
+	ctx := context.Background()
+	store := blob.NewMem()
+	env, acts := newEnv(store)
+	exec := activityRunner(t, env)
+	mem := memory.NewGoAllocator()
+	freq, mon := features.Index("frequency"), features.Index("monetary")
+	const shards = 2
+	rows := make([][]features.Row, shards)
+	far := map[string]bool{}
+	add := func(id string, f, m float64) {
+		v := make([]float64, len(features.Names))
+		v[freq], v[mon] = f, m
+		i := shard.Of(id, shards)
+		rows[i] = append(rows[i], features.Row{UserID: id, Values: v})
+	}
+	for j := range 60 {
+		jitter := float64(j) * 0.002
+		add(string(rune('a'+j%26))+"-lo-"+string(rune('0'+j/26)), 2+jitter, 20+jitter)
+		add(string(rune('a'+j%26))+"-hi-"+string(rune('0'+j/26)), 10+jitter, 100+jitter)
+	}
+	for k, x := range [][2]float64{{40, 900}, {0, 400}, {25, 20}} {
+		id := "far-" + string(rune('0'+k))
+		far[id] = true
+		add(id, x[0], x[1])
+	}
+	var keys []string
+	for i := range shards {
+		rec := features.Record(rows[i], false, mem)
+		data, err := arrowio.Encode(features.Schema, mem, rec)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := layout.Features("r", i)
+		if err := store.Put(ctx, key, data); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	// The identity on frequency and monetary, over 10 (so the groups are
+	// 8 and 8 apart, neighbours 0.002·√1.01 apart).
+	scaler := features.Scaler{Names: []string{"frequency", "monetary"}, Cols: []int{freq, mon}, Log: []bool{false, false},
+		Lo: []float64{-math.MaxFloat64, -math.MaxFloat64}, Hi: []float64{math.MaxFloat64, math.MaxFloat64}, Mean: []float64{0, 0}, Std: []float64{1, 10}}
+	var fit DBSCANFitOutput
+	exec(acts.DBSCANFit, DBSCANFitInput{RunID: "r", SampleKeys: keys, Scaler: scaler, TailCut: 0.01, Seed: 1}, &fit)
+	if fit.Clusters != 2 || fit.SampleNoise != 3 || fit.Points != 123 || fit.MinPts != dbscan.DefaultMinPts(2) || fit.Key != layout.DBSCANModel("r") {
+		t.Fatalf("fit %+v: want 2 clusters and the 3 far users as noise, of 123", fit)
+	}
+	var sizes []int64
+	var farthest []Outlier
+	for i := range shards {
+		var as DBSCANAssignOutput
+		exec(acts.DBSCANAssign, DBSCANAssignInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Scaler: scaler, Model: fit.Key, Top: 2}, &as)
+		if len(as.Sums.Count) != 3 || len(as.Farthest) > 2 {
+			t.Fatalf("shard %d: %d sums, %d farthest", i, len(as.Sums.Count), len(as.Farthest))
+		}
+		if sizes == nil {
+			sizes = make([]int64, 3)
+		}
+		for c, n := range as.Sums.Count {
+			sizes[c] += n
+		}
+		farthest = append(farthest, as.Farthest...)
+		var outliers []string
+		if err := acts.outliersOf(ctx, "r", i, func(id string) { outliers = append(outliers, id) }); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range outliers {
+			if !far[id] {
+				t.Errorf("shard %d: %s is an outlier", i, id)
+			}
+		}
+		for _, r := range rows[i] {
+			if far[r.UserID] && !slices.Contains(outliers, r.UserID) {
+				t.Errorf("shard %d: far user %s is not an outlier", i, r.UserID)
+			}
+		}
+	}
+	if !slices.Equal(sizes, []int64{60, 60, 3}) {
+		t.Errorf("cluster sizes %v, want [60 60 3]", sizes)
+	}
+	// The farthest of all: (40, 900) is 80 from the high group.
+	slices.SortFunc(farthest, func(p, q Outlier) int { return cmpDesc(p.Distance, q.Distance) })
+	if len(farthest) < 2 || farthest[0].Profile["monetary"] != 900 || math.Abs(farthest[0].Distance-math.Hypot(30, 80)) > 0.1 {
+		t.Errorf("farthest %+v", farthest)
+	}
+	// A missing model fails the assignment, not silently.
+	if _, err := env.ExecuteActivity(acts.DBSCANAssign, DBSCANAssignInput{RunID: "r", Block: shard.Block{From: 0, To: 1}, Scaler: scaler, Model: "nope"}); err == nil {
+		t.Error("assignment without a model succeeded")
+	}
+}
