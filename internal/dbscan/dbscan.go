@@ -37,15 +37,15 @@ func Cluster(pts [][]float64, eps float64, minPts int) Result {
 	t := newTree(pts)
 	n := len(pts)
 	res := Result{Labels: make([]int, n), Core: make([]bool, n)}
-	// Neighbourhoods are kept only as counts: the expansion asks again for
-	// a core point's neighbours, once each, which bounds memory by the
-	// points, not by the sum of neighbourhoods.
-	var buf []int
+	// Neighbourhoods are not kept: whether a point is core is counted up
+	// to minPts only, and the expansion asks for a core point's
+	// neighbours once, which bounds memory by the points, not by the sum
+	// of neighbourhoods (thousands of points each in a large cluster).
 	for i, x := range pts {
-		buf = t.radius(x, eps, buf[:0])
-		res.Core[i] = len(buf) >= minPts
+		res.Core[i] = t.count(x, eps, minPts) >= minPts
 		res.Labels[i] = Noise
 	}
+	var buf []int
 	var stack []int
 	for i := range pts {
 		if res.Labels[i] != Noise || !res.Core[i] {
@@ -75,12 +75,20 @@ func Cluster(pts [][]float64, eps float64, minPts int) Result {
 
 // KDistances returns, for every point, the distance to its k-th nearest
 // point, itself counted first (so k = minPts gives the smallest eps that
-// makes the point core), sorted in increasing order.
-func KDistances(pts [][]float64, k int) []float64 {
+// makes the point core), sorted in increasing order. With queries > 0 and
+// fewer than the points, only every (n/queries)-th point is asked (against
+// all points, so the distances keep their scale): the curve's shape at a
+// fraction of the cost.
+func KDistances(pts [][]float64, k, queries int) []float64 {
 	t := newTree(pts)
-	out := make([]float64, 0, len(pts))
+	step := 1
+	if queries > 0 && len(pts) > queries {
+		step = (len(pts) + queries - 1) / queries
+	}
+	out := make([]float64, 0, len(pts)/step+1)
 	var best []float64
-	for _, x := range pts {
+	for q := 0; q < len(pts); q += step {
+		x := pts[q]
 		best = t.knn(x, k, best)
 		if len(best) == 0 {
 			continue
@@ -117,6 +125,10 @@ func Knee(y []float64) int {
 // dimensions; at least 3.
 func DefaultMinPts(d int) int { return max(3, 2*d) }
 
+// EpsQueries is how many points ChooseEps asks for their k-distance: on
+// 20,000 generated users' 14 features, all of them took 6.6 CPU seconds.
+const EpsQueries = 5000
+
 // ChooseEps returns eps for pts at density minPts: the knee of the sorted
 // minPts-distances (Ester et al.'s own heuristic, with the knee found by
 // Knee instead of by eye), among the positive distances. The curve's top
@@ -125,7 +137,7 @@ func DefaultMinPts(d int) int { return max(3, 2*d) }
 // to [0, 1], they would flatten the rest of the curve and put the knee
 // far too low.
 func ChooseEps(pts [][]float64, minPts int, tailCut float64) float64 {
-	kd := KDistances(pts, minPts)
+	kd := KDistances(pts, minPts, EpsQueries)
 	if len(kd) == 0 {
 		return 0
 	}

@@ -175,6 +175,12 @@ func TestTreeMatchesBruteForce(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("d=%d query %d: radius %d points, brute force %d", d, qi, len(got), len(want))
 			}
+			if got, lim := tr.count(x, eps, 5), min(5, len(want)); got != lim {
+				t.Fatalf("d=%d query %d: count up to 5 is %d, want %d", d, qi, got, lim)
+			}
+			if got := tr.count(x, eps, len(pts)+1); got != len(want) {
+				t.Fatalf("d=%d query %d: count %d, want %d", d, qi, got, len(want))
+			}
 			sorted := slices.Sorted(slices.Values(all))
 			if got := tr.knn(x, 7, nil); !slices.Equal(got, sorted[:7]) {
 				t.Fatalf("d=%d query %d: knn %v, brute force %v", d, qi, got, sorted[:7])
@@ -264,11 +270,15 @@ func TestChooseEps(t *testing.T) {
 func TestKDistances(t *testing.T) {
 	pts := [][]float64{{0}, {1}, {3}, {7}}
 	// k=1 is the point itself; k=2 the nearest other.
-	if got := KDistances(pts, 1); !slices.Equal(got, []float64{0, 0, 0, 0}) {
+	if got := KDistances(pts, 1, 0); !slices.Equal(got, []float64{0, 0, 0, 0}) {
 		t.Errorf("k=1: %v", got)
 	}
-	if got := KDistances(pts, 2); !slices.Equal(got, []float64{1, 1, 2, 4}) {
+	if got := KDistances(pts, 2, 0); !slices.Equal(got, []float64{1, 1, 2, 4}) {
 		t.Errorf("k=2: %v", got)
+	}
+	// Every second point asked, against all of them.
+	if got := KDistances(pts, 2, 2); !slices.Equal(got, []float64{1, 2}) {
+		t.Errorf("k=2, 2 queries: %v", got)
 	}
 }
 

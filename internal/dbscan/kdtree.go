@@ -141,6 +141,36 @@ func (t *tree) radiusAt(id int, x []float64, e2 float64, dst []int) []int {
 	return t.radiusAt(n.right, x, e2, dst)
 }
 
+// count returns how many points are within eps of x, counting up to
+// limit only: whether a point is core needs no more.
+func (t *tree) count(x []float64, eps float64, limit int) int {
+	if len(t.nodes) == 0 {
+		return 0
+	}
+	n := 0
+	t.countAt(0, x, eps*eps, limit, &n)
+	return n
+}
+
+func (t *tree) countAt(id int, x []float64, e2 float64, limit int, n *int) {
+	nd := &t.nodes[id]
+	if *n >= limit || nd.boxDist2(x) > e2 {
+		return
+	}
+	if nd.left < 0 {
+		for _, i := range t.idx[nd.lo:nd.hi] {
+			if dist2(x, t.pts[i]) <= e2 {
+				if *n++; *n >= limit {
+					return
+				}
+			}
+		}
+		return
+	}
+	t.countAt(nd.left, x, e2, limit, n)
+	t.countAt(nd.right, x, e2, limit, n)
+}
+
 // knn returns the squared distances of the k points nearest to x, itself
 // included when x is one of the points, in increasing order (fewer when
 // the tree has fewer points); best is scratch space.
