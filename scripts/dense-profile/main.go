@@ -5,6 +5,12 @@
 // returners DBSCAN left as outliers, and the outliers' share of every
 // k-means segment; on generated data (--synth-users, --synth-seed: those
 // of `starter generate`), the outliers' share of every hidden persona.
+// With --kmeans K it also compares k-means on every user with k-means on
+// the inliers only (outliers then assigned to the nearest centroid): mean
+// silhouette on a fixed subsample of inliers and of everyone, segment
+// sizes and, on generated data, the adjusted Rand index against the
+// personas. The standardization is the segment stage's (features.Scaler
+// of features.SegmentNames) with moments and clip quantiles of all users.
 //
 //	go run ./scripts/dense-profile --run /tmp/state/s3/promoflow/runs/<run>
 package main
@@ -24,6 +30,7 @@ import (
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/features"
+	"github.com/promoflow/promoflow/internal/kmeans"
 	"github.com/promoflow/promoflow/internal/synth"
 )
 
@@ -37,6 +44,7 @@ func main() {
 	dir := flag.String("run", "", "the run's folder in a local bucket")
 	synthUsers := flag.Int("synth-users", 0, "generated data: the users of `starter generate` (0: not generated)")
 	synthSeed := flag.Int64("synth-seed", 7, "generated data: the seed of `starter generate`")
+	k := flag.Int("kmeans", 0, "compare k-means with k segments on everyone and on the inliers (0: no)")
 	flag.Parse()
 	users, err := load(*dir)
 	if err != nil {
@@ -85,8 +93,9 @@ func main() {
 		c := bySeg[s]
 		emit(map[string]any{"segment": s, "users": c[0], "outliers": c[1], "outlier_share": float64(c[1]) / float64(max(1, c[0]))})
 	}
+	var truth *synth.Truth
 	if *synthUsers > 0 {
-		truth := synth.NewTruth(synth.Config{Users: *synthUsers, Seed: *synthSeed})
+		truth = synth.NewTruth(synth.Config{Users: *synthUsers, Seed: *synthSeed})
 		byPersona := map[string][2]int{}
 		for id, u := range users {
 			p := truth.Persona(id).Name
@@ -102,6 +111,93 @@ func main() {
 			emit(map[string]any{"persona": p, "users": c[0], "outliers": c[1], "outlier_share": float64(c[1]) / float64(max(1, c[0]))})
 		}
 	}
+	if *k > 0 {
+		if err := compareKMeans(users, *k, truth); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+}
+
+// compareKMeans clusters everyone and the inliers only, and scores both.
+func compareKMeans(users map[string]*user, k int, truth *synth.Truth) error {
+	ids := make([]string, 0, len(users))
+	for id := range users {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	m := features.NewMoments(len(features.Names))
+	raw := make([][]float64, len(ids))
+	for i, id := range ids {
+		raw[i] = users[id].values
+		m.Add(features.Transform(raw[i]))
+	}
+	sc, err := features.NewScaler(features.SegmentNames, m, features.QuantilesOf(raw))
+	if err != nil {
+		return err
+	}
+	all := make([][]float64, len(ids))
+	var in [][]float64
+	for i := range ids {
+		all[i] = sc.Apply(raw[i])
+		if !users[ids[i]].outlier {
+			in = append(in, all[i])
+		}
+	}
+	// Silhouettes are quadratic: every n-th user, at most 3,000.
+	sub := func(inliersOnly bool) []int {
+		var idx []int
+		for i, id := range ids {
+			if !inliersOnly || !users[id].outlier {
+				idx = append(idx, i)
+			}
+		}
+		step := max(1, len(idx)/3000)
+		var out []int
+		for j := 0; j < len(idx); j += step {
+			out = append(out, idx[j])
+		}
+		return out
+	}
+	subIn, subAll := sub(true), sub(false)
+	var personas []int
+	if truth != nil {
+		for _, id := range ids {
+			personas = append(personas, slices.Index(synth.Personas, truth.Persona(id).Name))
+		}
+	}
+	for _, v := range []struct {
+		name string
+		fit  [][]float64
+	}{{"everyone", all}, {"inliers", in}} {
+		cents, _ := kmeans.Best(v.fit, k, 1, 3)
+		labels := make([]int, len(all))
+		sizes := make([]int, k)
+		var inCost float64
+		for i, x := range all {
+			c, d := kmeans.Nearest(x, cents)
+			labels[i] = c
+			sizes[c]++
+			if !users[ids[i]].outlier {
+				inCost += d
+			}
+		}
+		sil := func(idx []int) float64 {
+			pts, ls := make([][]float64, len(idx)), make([]int, len(idx))
+			for j, i := range idx {
+				pts[j], ls[j] = all[i], labels[i]
+			}
+			return kmeans.Silhouette(pts, ls, k)
+		}
+		slices.Sort(sizes)
+		out := map[string]any{"kmeans_on": v.name, "k": k, "silhouette_inliers": sil(subIn), "silhouette_everyone": sil(subAll),
+			"inlier_cost_per_user": inCost / float64(len(in)), "sizes": sizes}
+		if personas != nil {
+			out["ari_personas"] = kmeans.AdjustedRand(labels, personas)
+		}
+		emit(out)
+	}
+	return nil
 }
 
 func emit(v any) {
