@@ -9,7 +9,8 @@
 // the inliers only (outliers then assigned to the nearest centroid): mean
 // silhouette on a fixed subsample of inliers and of everyone, segment
 // sizes and, on generated data, the adjusted Rand index against the
-// personas. The standardization is the segment stage's (features.Scaler
+// personas. With --auc it trains the propensity booster with and without
+// the outlier flag as a feature (compareAUC). The standardization is the segment stage's (features.Scaler
 // of features.SegmentNames) with moments and clip quantiles of all users.
 //
 //	go run ./scripts/dense-profile --run /tmp/state/s3/promoflow/runs/<run>
@@ -45,6 +46,8 @@ func main() {
 	synthUsers := flag.Int("synth-users", 0, "generated data: the users of `starter generate` (0: not generated)")
 	synthSeed := flag.Int64("synth-seed", 7, "generated data: the seed of `starter generate`")
 	k := flag.Int("kmeans", 0, "compare k-means with k segments on everyone and on the inliers (0: no)")
+	auc := flag.Bool("auc", false, "compare the propensity booster's held-out AUC with and without the outlier flag as a feature")
+	seed := flag.Int64("seed", 42, "with --auc: the run's seed (its holdout)")
 	flag.Parse()
 	users, err := load(*dir)
 	if err != nil {
@@ -109,6 +112,12 @@ func main() {
 		for _, p := range synth.Personas {
 			c := byPersona[p]
 			emit(map[string]any{"persona": p, "users": c[0], "outliers": c[1], "outlier_share": float64(c[1]) / float64(max(1, c[0]))})
+		}
+	}
+	if *auc {
+		if err := compareAUC(*dir, *seed); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
 		}
 	}
 	if *k > 0 {
