@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/promoflow/promoflow/activities"
+	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/segment"
 	"github.com/promoflow/promoflow/internal/shard"
 )
@@ -42,8 +43,8 @@ type DenseSummary struct {
 	SampleUsers int     `json:"sample_users"`
 	SampleCores int     `json:"sample_cores"`
 	SampleNoise int     `json:"sample_noise"`
-	// Clusters are the dense clusters' profiles, largest share first in
-	// id order; Outliers the users in none.
+	// Clusters are the dense clusters' profiles, in id order (that of
+	// their first core point in the sample); Outliers the users in none.
 	Clusters []segment.Profile `json:"clusters"`
 	Outliers segment.Profile   `json:"outliers"`
 	// Everyone is the mean behaviour of all users, to read the profiles
@@ -116,18 +117,25 @@ func (r *run) denseClusters(ctx workflow.Context) error {
 	}
 	names[fit.Clusters] = "outliers"
 	profiles := sums.Profiles(names)
-	all := segment.NewSums(1)
-	for i, n := range sums.Count {
-		one := segment.Sums{Count: []int64{n}, Sum: [][]float64{sums.Sum[i]}}
-		if err := all.Merge(one); err != nil {
-			return err
+	var total int64
+	for _, n := range sums.Count {
+		total += n
+	}
+	everyone := map[string]float64{}
+	for j, name := range features.Behaviour {
+		var sum float64
+		for i := range sums.Sum {
+			sum += sums.Sum[i][j]
+		}
+		if total > 0 {
+			everyone[name] = sum / float64(total)
 		}
 	}
 	ds := &DenseSummary{
 		Model: fit.Key, Eps: fit.Eps, EpsChosen: in.DenseEps <= 0, MinPts: fit.MinPts,
 		SampleUsers: fit.Points, SampleCores: fit.Cores, SampleNoise: fit.SampleNoise,
 		Clusters: profiles[:fit.Clusters], Outliers: profiles[fit.Clusters],
-		Everyone: all.Profiles([]string{"everyone"})[0].Mean, Farthest: farthest,
+		Everyone: everyone, Farthest: farthest,
 		Excluded: in.Spec != nil && in.Spec.ExcludeOutliers,
 	}
 	ds.Outliers.ID = -1
