@@ -23,11 +23,6 @@ type StateRef struct {
 	Version int    `json:"version"`
 }
 
-// versionKey is where version v of a template's state is kept.
-func versionKey(template string, v int) string {
-	return fmt.Sprintf("state/%s/v%06d.json", template, v)
-}
-
 // loadState reads a state; nil without error when it does not exist.
 func (a *Activities) loadState(ctx context.Context, key string) (*adjust.State, error) {
 	data, err := a.Store.Get(ctx, key)
@@ -150,7 +145,7 @@ func (a *Activities) EvaluateCampaign(ctx context.Context, in EvaluateCampaignIn
 			v := prev.Version - 1
 			prev = nil
 			if v > 0 {
-				if prev, err = a.loadState(ctx, versionKey(in.Template, v)); err != nil {
+				if prev, err = a.loadState(ctx, layout.StateVersion(in.Template, v)); err != nil {
 					return EvaluateCampaignOutput{}, err
 				}
 			}
@@ -160,7 +155,7 @@ func (a *Activities) EvaluateCampaign(ctx context.Context, in EvaluateCampaignIn
 		if err != nil {
 			return EvaluateCampaignOutput{}, err
 		}
-		vk := versionKey(in.Template, st.Version)
+		vk := layout.StateVersion(in.Template, st.Version)
 		if err := a.Store.Put(ctx, vk, data); err != nil {
 			return EvaluateCampaignOutput{}, err
 		}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/compress"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/layout"
@@ -23,21 +26,30 @@ import (
 	"github.com/promoflow/promoflow/internal/shard"
 )
 
-// recommendEvents reads shard i's events up to end as each sampled user's
-// interactions: purchases as bought, views and carts as viewed, searches
-// naming an item as searched; returns and item-less events are left out.
-// keep decides which users are read (nil: all).
-func (a *Activities) recommendEvents(ctx context.Context, run string, i int, end time.Time, keep func(user string) bool) (map[string][]recommend.Event, error) {
+// recommendKinds maps event types to what the recommender makes of them:
+// purchases bought, views and carts viewed, searches naming an item
+// searched; returns are left out.
+var recommendKinds = map[string]recommend.Kind{canon.Purchase: recommend.Bought, canon.View: recommend.Viewed,
+	canon.Cart: recommend.Viewed, canon.Search: recommend.Searched}
+
+// eventRow is an event the recommender reads, its strings pointing into
+// the record (valid during the callback only).
+type eventRow struct {
+	user, item, category, text, order string
+	kind                              recommend.Kind
+	time                              int64 // Unix ms
+}
+
+// eachRecommendEvent calls fn with shard i's events up to end (Unix ms;
+// 0: all) that name a user and an item and have a kind.
+func (a *Activities) eachRecommendEvent(ctx context.Context, run string, i int, end int64, fn func(e *eventRow)) error {
 	keys, err := a.Store.List(ctx, layout.EventsDir(run, i))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	kinds := map[string]recommend.Kind{canon.Purchase: recommend.Bought, canon.View: recommend.Viewed,
-		canon.Cart: recommend.Viewed, canon.Search: recommend.Searched}
-	endMs := end.UnixMilli()
-	users := map[string][]recommend.Event{}
 	idx := func(name string) int { return canon.EventSchema.FieldIndices(name)[0] }
 	cUser, cTS, cType, cItem, cCat, cText, cOrder := idx("user_id"), idx("ts"), idx("type"), idx("item_id"), idx("category"), idx("text"), idx("order_id")
+	var e eventRow
 	for _, key := range keys {
 		err := a.readArrowStream(ctx, key, canon.EventSchema, func(rec arrow.Record) error {
 			user := rec.Column(cUser).(*array.String)
@@ -48,28 +60,22 @@ func (a *Activities) recommendEvents(ctx context.Context, run string, i int, end
 			text := rec.Column(cText).(*array.String)
 			order := rec.Column(cOrder).(*array.String)
 			for r := 0; r < int(rec.NumRows()); r++ {
-				k, ok := kinds[typ.Value(r)]
+				k, ok := recommendKinds[typ.Value(r)]
 				t := int64(ts.Value(r)) // canon timestamps are milliseconds
-				if !ok || item.Value(r) == "" || user.Value(r) == "" || (endMs != 0 && t > endMs) {
+				if !ok || item.Value(r) == "" || user.Value(r) == "" || (end != 0 && t > end) {
 					continue
 				}
-				u := user.Value(r)
-				if keep != nil && !keep(u) {
-					continue
-				}
-				u = string([]byte(u))
-				users[u] = append(users[u], recommend.Event{
-					Item: string([]byte(item.Value(r))), Category: cat.Value(r), Text: text.Value(r),
-					Kind: k, Time: t, Basket: order.Value(r),
-				})
+				e = eventRow{user: user.Value(r), item: item.Value(r), category: cat.Value(r), text: text.Value(r),
+					order: order.Value(r), kind: k, time: t}
+				fn(&e)
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("shard %d: %w", i, err)
+			return fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
-	return users, nil
+	return nil
 }
 
 // RecommendModelInput asks for the run's recommendation model.
@@ -77,8 +83,13 @@ type RecommendModelInput struct {
 	RunID  string
 	Shards int
 	End    time.Time // events after it are not read; also the model's "now"
-	// Rate is the share of users trained on (a seeded hash of the user id,
-	// so the same users whatever the shard count); 1: all.
+	// SampleShards, when set, is how many shards (the first ones) the
+	// model trains on, every user of them: users are spread over shards by
+	// a hash of their id, so whole shards are a random sample, and reading
+	// only them bounds the reading as well as the training.
+	SampleShards int `json:",omitempty"`
+	// Rate is the share of users trained on when SampleShards is 0 (a
+	// seeded hash of the user id, read from every shard); 1: all.
 	Rate   float64
 	Seed   int64
 	Config recommend.Config
@@ -91,32 +102,89 @@ type RecommendModelOutput struct {
 	Items int
 }
 
+// trainShard is what the model needs of one shard: its catalogue (every
+// item seen, with its category and description) and its sampled users'
+// events the trainer keeps (Trainer.Keeps), their strings copied.
+type trainShard struct {
+	catalogue map[string][2]string // item -> category, description
+	users     map[string]int       // user -> index in events
+	events    [][]recommend.Event
+}
+
+// trainShard reads shard i's sampled users into p.
+func (a *Activities) trainShard(ctx context.Context, run string, i int, end int64, salt string, rate float64, t *recommend.Trainer, p *trainShard) error {
+	*p = trainShard{catalogue: map[string][2]string{}, users: map[string]int{}}
+	lastUser, lastKeep := "", false
+	return a.eachRecommendEvent(ctx, run, i, end, func(e *eventRow) {
+		if e.user != lastUser { // a shard's events come grouped by user: hash each once
+			lastUser, lastKeep = strings.Clone(e.user), rate >= 1 || shard.Unit(salt, e.user) < rate
+		}
+		if !lastKeep {
+			return
+		}
+		if m, ok := p.catalogue[e.item]; !ok || e.category > m[0] || (e.category == m[0] && e.text > m[1]) {
+			p.catalogue[strings.Clone(e.item)] = [2]string{strings.Clone(e.category), strings.Clone(e.text)}
+		}
+		u, ok := p.users[e.user]
+		if !ok {
+			u = len(p.events)
+			p.users[strings.Clone(e.user)] = u
+			p.events = append(p.events, nil)
+		}
+		if t.Keeps(e.kind) {
+			p.events[u] = append(p.events[u], recommend.Event{Item: strings.Clone(e.item), Kind: e.kind, Time: e.time,
+				Basket: strings.Clone(e.order)})
+		}
+	})
+}
+
 // RecommendModel trains the recommendation model (internal/recommend) on a
-// bounded sample of users read from every shard and stores it. One
-// activity on a sample rather than per-shard passes: the model is a few
-// item-by-item tables, the co-purchase cosine needs every pair's count
-// over all users (no per-epoch averaging to distribute), and the sample
-// bounds the work (docs/FEATURES.md measures the sample's cost in recall).
+// bounded sample of users and stores it. One activity on a sample rather
+// than per-shard passes: the model is a few item-by-item tables, the
+// co-purchase cosine needs every pair's count over all users (no
+// per-epoch averaging to distribute), and the sample bounds the work
+// (docs/FEATURES.md measures the sample's cost in recall). The shards are
+// read on all cores and given to the trainer in shard order, users in id
+// order, so the model does not depend on the timing.
 func (a *Activities) RecommendModel(ctx context.Context, in RecommendModelInput) (_ RecommendModelOutput, err error) {
 	defer final(&err)
+	shards, rate := in.Shards, in.Rate
+	if in.SampleShards > 0 {
+		shards, rate = min(in.SampleShards, in.Shards), 1
+	}
 	salt := fmt.Sprintf("recommend-sample/%d", in.Seed)
-	keep := func(u string) bool { return in.Rate >= 1 || shard.Unit(salt, u) < in.Rate }
-	var users [][]recommend.Event
-	for i := 0; i < in.Shards; i++ {
-		byUser, err := a.recommendEvents(ctx, in.RunID, i, in.End, keep)
-		if err != nil {
-			return RecommendModelOutput{}, err
+	t := recommend.NewTrainer(in.End.UnixMilli(), in.Config)
+	parts := make([]trainShard, shards)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range shards {
+		g.Go(func() error { return a.trainShard(gctx, in.RunID, i, in.End.UnixMilli(), salt, rate, t, &parts[i]) })
+	}
+	if err := g.Wait(); err != nil {
+		return RecommendModelOutput{}, err
+	}
+	var h []recommend.Interaction
+	for i := range parts {
+		for item, m := range parts[i].catalogue {
+			t.Item(item, m[0], m[1])
 		}
-		ids := make([]string, 0, len(byUser))
-		for u := range byUser {
+		ids := make([]string, 0, len(parts[i].users))
+		for u := range parts[i].users {
 			ids = append(ids, u)
 		}
-		slices.Sort(ids) // a deterministic order for the embeddings' SGD
+		slices.Sort(ids) // a deterministic order for the embeddings' SGD and the sums
 		for _, u := range ids {
-			users = append(users, byUser[u])
+			h = h[:0]
+			for _, e := range parts[i].events[parts[i].users[u]] {
+				m := parts[i].catalogue[e.Item]
+				h = append(h, recommend.Interaction{Item: t.Item(e.Item, m[0], m[1]), Kind: e.Kind, Time: e.Time, Basket: t.Basket(e.Basket)})
+			}
+			t.Add(h)
 		}
+		parts[i] = trainShard{} // free the shard's events
 	}
-	m, err := recommend.Train(users, in.End.UnixMilli(), in.Config)
+	users := t.Users()
+	m, err := t.Model()
 	if err != nil {
 		return RecommendModelOutput{}, err
 	}
@@ -124,7 +192,7 @@ func (a *Activities) RecommendModel(ctx context.Context, in RecommendModelInput)
 	if err != nil {
 		return RecommendModelOutput{}, err
 	}
-	out := RecommendModelOutput{Key: layout.RecommendModel(in.RunID), Users: len(users), Items: len(m.Items)}
+	out := RecommendModelOutput{Key: layout.RecommendModel(in.RunID), Users: users, Items: len(m.Items)}
 	if err := a.Store.Put(ctx, out.Key, data); err != nil {
 		return RecommendModelOutput{}, err
 	}
@@ -166,7 +234,7 @@ func (a *Activities) Recommend(ctx context.Context, in RecommendInput) (_ Recomm
 	out := RecommendOutput{Sources: map[string]int64{}}
 	s := recommend.NewScorer(m)
 	for i := in.Block.From; i < in.Block.To; i++ {
-		key, users, err := a.recommendShard(ctx, in, s, i, out.Sources)
+		key, users, err := a.recommendShard(ctx, in, s, m, i, out.Sources)
 		if err != nil {
 			return RecommendOutput{}, err
 		}
@@ -176,29 +244,49 @@ func (a *Activities) Recommend(ctx context.Context, in RecommendInput) (_ Recomm
 }
 
 // recommendShard writes shard i's lists, adding the general lists' picks
-// to sources; it returns the key and the users.
-func (a *Activities) recommendShard(ctx context.Context, in RecommendInput, s *recommend.Scorer, i int, sources map[string]int64) (string, int64, error) {
-	byUser, err := a.recommendEvents(ctx, in.RunID, i, in.End, nil)
+// to sources; it returns the key and the users. Users' histories are held
+// as item numbers of the model (items it does not know say nothing), so a
+// shard costs its users' interactions, not its events' strings.
+func (a *Activities) recommendShard(ctx context.Context, in RecommendInput, s *recommend.Scorer, m *recommend.Model, i int, sources map[string]int64) (string, int64, error) {
+	users := map[string]int{}
+	var hist [][]recommend.Interaction
+	lastUser, u := "", 0
+	err := a.eachRecommendEvent(ctx, in.RunID, i, in.End.UnixMilli(), func(e *eventRow) {
+		if e.user != lastUser || len(hist) == 0 { // events come mostly grouped by user: look each up once
+			var ok bool
+			if u, ok = users[e.user]; !ok {
+				u = len(hist)
+				users[strings.Clone(e.user)] = u
+				hist = append(hist, nil)
+			}
+			lastUser = strings.Clone(e.user)
+		}
+		if item := m.Index(e.item); item >= 0 {
+			hist[u] = append(hist[u], recommend.Interaction{Item: item, Kind: e.kind, Time: e.time})
+		}
+	})
 	if err != nil {
 		return "", 0, err
 	}
-	ids := make([]string, 0, len(byUser))
-	for u := range byUser {
+	ids := make([]string, 0, len(users))
+	for u := range users {
 		ids = append(ids, u)
 	}
 	slices.Sort(ids)
 	asOf := in.End.UnixMilli()
-	lists := make([]recommend.List, 0, len(ids)*(1+len(in.Categories)))
+	opts := []recommend.Options{{K: in.K, AllowRepeats: in.AllowRepeats}}
+	for _, c := range in.Categories {
+		opts = append(opts, recommend.Options{K: in.K, AllowRepeats: in.AllowRepeats, Category: c})
+	}
+	lists := make([]recommend.List, 0, len(ids)*len(opts))
 	for _, u := range ids {
-		h := byUser[u]
-		picks := s.Recommend(h, asOf, recommend.Options{K: in.K, AllowRepeats: in.AllowRepeats})
-		for _, p := range picks {
-			sources[p.Source]++
-		}
-		lists = append(lists, recommend.List{User: u, Picks: picks})
-		for _, c := range in.Categories {
-			lists = append(lists, recommend.List{User: u, List: c,
-				Picks: s.Recommend(h, asOf, recommend.Options{K: in.K, AllowRepeats: in.AllowRepeats, Category: c})})
+		for l, picks := range s.Lists(hist[users[u]], asOf, opts) {
+			if l == 0 {
+				for _, p := range picks {
+					sources[p.Source]++
+				}
+			}
+			lists = append(lists, recommend.List{User: u, List: opts[l].Category, Picks: picks})
 		}
 	}
 	rec := recommend.Record(lists, a.mem())

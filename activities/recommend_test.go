@@ -59,6 +59,18 @@ func TestRecommendPipeline(t *testing.T) {
 	if model.Users != 40 || model.Items != len(items) || model.Key != layout.RecommendModel("r") {
 		t.Fatalf("model %+v: want 40 users, %d items", model, len(items))
 	}
+	// A model on the first shard only trains on that shard's users.
+	shard0 := 0
+	for u := range bought {
+		if shard.Of(u, shards) == 0 {
+			shard0++
+		}
+	}
+	var one RecommendModelOutput
+	exec(acts.RecommendModel, RecommendModelInput{RunID: "r", Shards: shards, SampleShards: 1, End: end, Seed: 7, Config: recommend.DefaultConfig()}, &one)
+	if one.Users != shard0 || shard0 == 0 || shard0 == 40 {
+		t.Fatalf("model of shard 0: %d users, want %d", one.Users, shard0)
+	}
 	// One block of both shards.
 	var out RecommendOutput
 	exec(acts.Recommend, RecommendInput{RunID: "r", Block: shard.Block{From: 0, To: shards}, ModelKey: model.Key, End: end, K: 4, Categories: []string{"party"}}, &out)

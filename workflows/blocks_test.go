@@ -61,3 +61,22 @@ func TestStagesOverBlocks(t *testing.T) {
 		}
 	}
 }
+
+func TestRecommendSampleShards(t *testing.T) {
+	for _, c := range []struct {
+		users  int64
+		shards int
+		want   int
+	}{
+		{0, 8, 8},
+		{RecommendSampleSize, 8, 8},
+		{300_000, 8, 6},    // 225,000 users
+		{1_000_000, 16, 4}, // 250,000 users
+		{1_000_000_000, 1024, 1},
+		{400_000, 1, 1},
+	} {
+		if got := recommendSampleShards(c.users, c.shards); got != c.want {
+			t.Errorf("%d users, %d shards: %d sample shards, want %d", c.users, c.shards, got, c.want)
+		}
+	}
+}

@@ -17,8 +17,18 @@ import (
 const recommendVersion = "recommendations"
 
 // RecommendSampleSize bounds the users the recommendation model trains on
-// (a seeded hash sample; docs/FEATURES.md measures what the bound costs).
+// (whole shards: docs/FEATURES.md measures what the bound costs).
 const RecommendSampleSize = 200_000
+
+// recommendSampleShards is how many shards the model trains on: the fewest
+// whose users (spread evenly by a hash of their id) reach
+// RecommendSampleSize, all of them for smaller runs.
+func recommendSampleShards(users int64, shards int) int {
+	if users <= RecommendSampleSize {
+		return shards
+	}
+	return min(shards, max(1, int((RecommendSampleSize*int64(shards)+users-1)/users)))
+}
 
 // RecommendK is how many products a plan row features.
 const RecommendK = 10
@@ -48,15 +58,41 @@ func (rc recommendations) key(i int) string {
 	return rc.keys[i]
 }
 
+// Versions of the recommendations step (marker recommendVersion).
+const (
+	// recommendAfterFeatures runs the step after the features stage,
+	// before the segment stage starts.
+	recommendAfterFeatures workflow.Version = 1
+	// recommendBesideStages runs the step beside the segment and train
+	// stages, which do not read its lists; the decide stage waits for it.
+	// Scoring every user is CPU the lighter stages leave idle.
+	recommendBesideStages workflow.Version = 2
+)
+
+// startRecommend starts the recommendations step once the features stage
+// has ended and returns what the decide stage waits on: the step's error.
+// Runs recorded before the step schedule nothing; runs recorded with it
+// after the features stage (recommendAfterFeatures) run it at once and
+// fail at once, so their histories replay.
+func (r *run) startRecommend(ctx workflow.Context) (wait func(workflow.Context) error, err error) {
+	none := func(workflow.Context) error { return nil }
+	switch workflow.GetVersion(ctx, recommendVersion, workflow.DefaultVersion, recommendBesideStages) {
+	case workflow.DefaultVersion:
+		return none, nil
+	case recommendAfterFeatures:
+		return none, r.recommend(ctx)
+	}
+	done, set := workflow.NewFuture(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) { set.Set(nil, r.recommend(ctx)) })
+	return func(ctx workflow.Context) error { return done.Get(ctx, nil) }, nil
+}
+
 // recommend trains the recommendation model on a bounded sample of users,
 // writes every shard's users' ranked lists (a general one and one per
 // category the template's offers feature), and publishes them as
 // runs/<run>/recommendations.parquet. The plan rows pick their list in
 // DecideAssign.
 func (r *run) recommend(ctx workflow.Context) error {
-	if workflow.GetVersion(ctx, recommendVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return nil
-	}
 	in := r.in
 	actx := withActivityOptions(ctx)
 	rc := recommendations{offerCategories: map[string]string{}}
@@ -71,13 +107,10 @@ func (r *run) recommend(ctx workflow.Context) error {
 			}
 		}
 	}
-	rate := 1.0
-	if r.sum.Users > RecommendSampleSize {
-		rate = float64(RecommendSampleSize) / float64(r.sum.Users)
-	}
 	var model activities.RecommendModelOutput
 	err := workflow.ExecuteActivity(actx, a.RecommendModel, activities.RecommendModelInput{
-		RunID: in.RunID, Shards: in.Shards, End: r.end, Rate: rate, Seed: in.Seed, Config: recommend.DefaultConfig(),
+		RunID: in.RunID, Shards: in.Shards, End: r.end, SampleShards: recommendSampleShards(r.sum.Users, in.Shards),
+		Rate: 1, Seed: in.Seed, Config: recommend.DefaultConfig(),
 	}).Get(ctx, &model)
 	if err != nil {
 		return fmt.Errorf("model: %w", err)

@@ -353,7 +353,8 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 		return r.sum, fmt.Errorf("opt-out: %w", err)
 	}
 	r.in.OptOut = optOut
-	var waitDeleted func() int // the ingest staging's deletion, running beside the later stages
+	var waitDeleted func() int                     // the ingest staging's deletion, running beside the later stages
+	var waitRecommend func(workflow.Context) error // the recommendations, running beside segment and train
 	for _, st := range []struct {
 		name string
 		fn   func(workflow.Context) error
@@ -380,6 +381,12 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 				return r.sum, nil
 			}
 		}
+		if st.name == StageDecide && waitRecommend != nil {
+			// The plan rows feature the recommendations.
+			if err := waitRecommend(ctx); err != nil {
+				return r.sum, fmt.Errorf("recommendations: %w", err)
+			}
+		}
 		if err := st.fn(ctx); err != nil {
 			return r.sum, fmt.Errorf("%s: %w", st.name, err)
 		}
@@ -389,7 +396,8 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 		}
 		if st.name == StageFeatures {
 			// What each promotion features (workflows/recommend.go).
-			if err := r.recommend(ctx); err != nil {
+			var err error
+			if waitRecommend, err = r.startRecommend(ctx); err != nil {
 				return r.sum, fmt.Errorf("recommendations: %w", err)
 			}
 		}

@@ -652,3 +652,57 @@ func TestRegenerateTooLittleData(t *testing.T) {
 	env.AssertNotCalled(t, "KMeansSample", mock.Anything, mock.Anything)
 	env.AssertNotCalled(t, "TrainTrees", mock.Anything, mock.Anything)
 }
+
+// TestRecommendationsBesideStages checks that the recommendations step
+// runs beside the segment and train stages (the model is trained while
+// segments are assigned: its mock waits for SegmentAssign), that the
+// decide stage waits for it, and that its failure stops the run before
+// any plan row is written.
+func TestRecommendationsBesideStages(t *testing.T) {
+	assigned := make(chan struct{})
+	var once sync.Once
+	model := func(c *testsuite.MockCallWrapper) {
+		c.Return(func(context.Context, activities.RecommendModelInput) (activities.RecommendModelOutput, error) {
+			select {
+			case <-assigned:
+				return activities.RecommendModelOutput{Key: "runs/t-1/recommendations/model.gob", Users: 400, Items: 50}, nil
+			case <-time.After(20 * time.Second):
+				return activities.RecommendModelOutput{}, temporal.NewNonRetryableApplicationError("segments were not assigned beside the model", "test", nil)
+			}
+		})
+	}
+	assign := func(c *testsuite.MockCallWrapper) {
+		c.Return(func(_ context.Context, in activities.SegmentAssignInput) (activities.SegmentAssignOutput, error) {
+			once.Do(func() { close(assigned) })
+			s := segment.NewSums(len(in.Centroids))
+			s.Add(0, make([]float64, len(features.SegmentNames)))
+			return activities.SegmentAssignOutput{TermsKey: fmt.Sprint("terms", in.Block.From), Users: 100, Sums: s}, nil
+		})
+	}
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"RecommendModel": model, "SegmentAssign": assign})
+	env.ExecuteWorkflow(Regenerate, testInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	var sum Summary
+	if err := env.GetWorkflowResult(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Recommendations == nil || sum.Recommendations.Users != testShards*100 {
+		t.Fatalf("recommendations %+v: want %d users", sum.Recommendations, testShards*100)
+	}
+
+	failing := func(c *testsuite.MockCallWrapper) {
+		c.Return(func(context.Context, activities.RecommendInput) (activities.RecommendOutput, error) {
+			return activities.RecommendOutput{}, temporal.NewNonRetryableApplicationError("model unreadable", "test", nil)
+		})
+	}
+	env = newEnv(t, map[string]func(*testsuite.MockCallWrapper){"Recommend": failing})
+	env.ExecuteWorkflow(Regenerate, testInput())
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "recommendations") || !strings.Contains(err.Error(), "model unreadable") {
+		t.Fatalf("err = %v, want the recommendations' failure", err)
+	}
+	env.AssertNotCalled(t, "DecideAssign", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "Publish", mock.Anything, mock.Anything)
+}

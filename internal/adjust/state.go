@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/promoflow/promoflow/internal/evaluate"
+	"github.com/promoflow/promoflow/internal/layout"
 )
 
 // Estimate is the measured incremental effect of an offer against the
@@ -48,8 +49,9 @@ type Counts struct {
 	Control evaluate.Arm `json:"control"`
 }
 
-// Key is where a template's latest state lives in the bucket.
-func Key(template string) string { return fmt.Sprintf("state/%s/latest.json", template) }
+// Key is where a template's latest state lives in the bucket
+// (layout.State).
+func Key(template string) string { return layout.State(template) }
 
 // Parse reads a state written by Marshal.
 func Parse(data []byte) (*State, error) {

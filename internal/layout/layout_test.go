@@ -24,6 +24,8 @@ func TestKeys(t *testing.T) {
 		{Upload("raw/demo", "0123456789abcdef0123", "events.csv.gz"), "raw/demo/0123456789abcdef/events.csv.gz"},
 		{Drop("raw/sim/", time.Date(2026, 3, 1, 23, 0, 0, 0, time.FixedZone("x", -3600)), "events.csv.gz"), "raw/sim/2026-03-02/events.csv.gz"},
 		{CampaignsRoot, "campaigns/"},
+		{State("weekly"), "state/weekly/latest.json"},
+		{StateVersion("weekly", 12), "state/weekly/v000012.json"},
 		{IngestDir("r"), "runs/r/ingest/"},
 		{Staged("r", "000-e", 2, 3, 1, 4), "runs/r/ingest/000-e/split=0002/chunk=00003/shard=0001.arrow"},
 		{Staged("r", "000-e", 2, 3, 4, 4), "runs/r/ingest/000-e/split=0002/chunk=00003/anonymous.arrow"},

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Kind is what a user did with an item.
@@ -73,6 +74,11 @@ type Config struct {
 	// co-purchase counts (the most recent ones), so a wholesale buyer's
 	// thousand items do not cost a million pairs.
 	MaxItemsPerUser int
+	// ScoreTouches bounds the neighbours read to score one user: each of
+	// the user's items reads its ScoreTouches/items most similar (at least
+	// 20), so a user with a long history costs no more than a new one; 0
+	// reads them all.
+	ScoreTouches int
 	// HalfLifeDays is the recency decay of a user's history.
 	HalfLifeDays float64
 	// PopularityHalfLifeDays is the recency decay of item popularity
@@ -92,8 +98,8 @@ func DefaultConfig() Config {
 	return Config{
 		Dim: 32, Window: 5, Negatives: 5, Epochs: 5, LearningRate: 0.025, Seed: 7, MinCount: 10,
 		Neighbours: 1000, SourceExp: 0.5, TargetExp: 0.5, UserDamping: 0.75,
-		MaxItemsPerUser: 300,
-		HalfLifeDays:    60, PopularityHalfLifeDays: 30,
+		MaxItemsPerUser: 300, ScoreTouches: 3000,
+		HalfLifeDays: 60, PopularityHalfLifeDays: 30,
 		KindWeights: [nKinds]float64{1, 0.3, 0.2},
 		// Embeddings off: they lowered recall@10 at every weight tried
 		// (docs/FEATURES.md).
@@ -175,53 +181,150 @@ func decay(t, asOf int64, halfLifeDays float64) float64 {
 	return math.Exp2(-age / halfLifeDays)
 }
 
-// Train learns a model from users' histories as of asOf (Unix ms). Only
-// bought items define the catalogue, co-purchases and popularity; every
-// kind enters the embeddings' baskets.
+// Train learns a model from users' histories as of asOf (Unix ms): every
+// item seen defines the catalogue, bought items the co-purchases and
+// popularity, and every kind enters the embeddings' sequences. It is a
+// Trainer given the users in order.
 func Train(users [][]Event, asOf int64, cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, Dim: cfg.Dim, index: map[string]int32{}}
-	id := func(e Event) int32 {
-		if i, ok := m.index[e.Item]; ok {
-			if m.Categories[i] == "" {
-				m.Categories[i] = e.Category
+	t := NewTrainer(asOf, cfg)
+	var h []Interaction
+	for _, u := range users {
+		h = h[:0]
+		for _, e := range u {
+			if e.Item == "" || e.Kind >= nKinds {
+				continue
 			}
-			return i
+			i := t.Item(e.Item, e.Category, e.Text)
+			if t.Keeps(e.Kind) {
+				h = append(h, Interaction{Item: i, Kind: e.Kind, Time: e.Time, Basket: t.Basket(e.Basket)})
+			}
 		}
-		i := int32(len(m.Items))
-		m.index[e.Item] = i
-		m.Items = append(m.Items, e.Item)
-		m.Categories = append(m.Categories, e.Category)
+		t.Add(h)
+	}
+	return t.Model()
+}
+
+// Trainer learns a model from users' histories given one user at a time,
+// holding only what the model needs of them: the catalogue (each item's
+// category and description), and each user's purchases (and, when the
+// blend uses embeddings, every interaction). Users are taken in the order
+// given; items may be named in any order (they are numbered by name in
+// Model), so the model does not depend on how the events were read.
+type Trainer struct {
+	cfg   Config
+	asOf  int64
+	index map[string]int32 // item -> arrival number
+	items []string
+	meta  []itemMeta
+	// baskets number the baskets (for the sequences' order) when
+	// embeddings are trained.
+	baskets     map[string]int32
+	basketNames []string
+	users       [][]Interaction
+}
+
+// itemMeta is an item's category and description: those of the event
+// with the greatest category, then the greatest description, so that they
+// do not depend on the events' order.
+type itemMeta struct{ category, text string }
+
+// NewTrainer returns a trainer for a model as of asOf (Unix ms).
+func NewTrainer(asOf int64, cfg Config) *Trainer {
+	return &Trainer{cfg: cfg, asOf: asOf, index: map[string]int32{}, baskets: map[string]int32{"": 0}, basketNames: []string{""}}
+}
+
+// Item names an item with its category and description and returns its
+// number for Add's interactions. The strings are copied when kept, so
+// they may point into a buffer the caller reuses.
+func (t *Trainer) Item(item, category, text string) int32 {
+	i, ok := t.index[item]
+	if !ok {
+		i = int32(len(t.items))
+		item = strings.Clone(item)
+		t.index[item] = i
+		t.items = append(t.items, item)
+		t.meta = append(t.meta, itemMeta{strings.Clone(category), strings.Clone(text)})
 		return i
+	}
+	if m := &t.meta[i]; category > m.category || (category == m.category && text > m.text) {
+		*m = itemMeta{strings.Clone(category), strings.Clone(text)}
+	}
+	return i
+}
+
+// Keeps says whether Add needs interactions of kind k: purchases always,
+// the other kinds only for the embeddings.
+func (t *Trainer) Keeps(k Kind) bool {
+	return k == Bought || t.cfg.Blend.Embedding > 0
+}
+
+// Basket returns a basket's number for Add's interactions (0 when
+// embeddings are off: only their sequences order by basket).
+func (t *Trainer) Basket(basket string) int32 {
+	if t.cfg.Blend.Embedding <= 0 {
+		return 0
+	}
+	b, ok := t.baskets[basket]
+	if !ok {
+		b = int32(len(t.basketNames))
+		basket = strings.Clone(basket)
+		t.baskets[basket] = b
+		t.basketNames = append(t.basketNames, basket)
+	}
+	return b
+}
+
+// Add takes one user's interactions, items numbered by Item; it keeps
+// its own copy of those Keeps asks for.
+func (t *Trainer) Add(h []Interaction) {
+	var kept []Interaction
+	for _, e := range h {
+		if t.Keeps(e.Kind) {
+			kept = append(kept, e)
+		}
+	}
+	t.users = append(t.users, kept)
+}
+
+// Users is how many users Add took.
+func (t *Trainer) Users() int { return len(t.users) }
+
+// Model trains the model on the users added.
+func (t *Trainer) Model() (*Model, error) {
+	cfg, asOf := t.cfg, t.asOf
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	// Items are numbered in sorted order so the model does not depend on
 	// the order users arrive in.
-	var names []Event
-	for _, u := range users {
-		for _, e := range u {
-			if e.Item != "" {
-				names = append(names, e)
-			}
-		}
+	n := len(t.items)
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
 	}
-	slices.SortFunc(names, func(a, b Event) int {
-		return cmp.Or(cmp.Compare(a.Item, b.Item), cmp.Compare(b.Category, a.Category), cmp.Compare(b.Text, a.Text))
-	})
-	var texts []string
-	for _, e := range names {
-		if int(id(e)) == len(texts) {
-			texts = append(texts, e.Text)
-		}
+	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(t.items[a], t.items[b]) })
+	renum := make([]int32, n)
+	m := &Model{Config: cfg, Dim: cfg.Dim, Items: make([]string, n), Categories: make([]string, n)}
+	texts := make([]string, n)
+	for to, from := range order {
+		renum[from] = int32(to)
+		m.Items[to], m.Categories[to], texts[to] = t.items[from], t.meta[from].category, t.meta[from].text
 	}
-	n := len(m.Items)
+	m.buildIndex()
+	basketRank := t.basketRanks()
 	pop := make([]float64, n)
-	pairs := map[uint64]float32{}
+	pairs := newPairCounts(n)
 	buyers := make([]float32, n)
-	seqs := make([][]int32, 0, len(users))
-	for _, u := range users {
-		bought := recentBought(m, u, cfg.MaxItemsPerUser)
+	seqs := make([][]int32, 0, len(t.users))
+	for _, u := range t.users {
+		for k := range u {
+			u[k].Item = renum[u[k].Item]
+			u[k].Basket = basketRank[u[k].Basket]
+		}
+		bought := recentBought(u, cfg.MaxItemsPerUser)
 		for _, b := range bought {
 			pop[b.item] += decay(b.last, asOf, cfg.PopularityHalfLifeDays)
 			buyers[b.item]++
@@ -229,17 +332,16 @@ func Train(users [][]Event, asOf int64, cfg Config) (*Model, error) {
 		pw := float32(math.Pow(float64(max(1, len(bought))), -cfg.UserDamping))
 		for x := range bought {
 			for y := x + 1; y < len(bought); y++ {
-				i, j := bought[x].item, bought[y].item
-				if i > j {
-					i, j = j, i
-				}
-				pairs[uint64(i)<<32|uint64(j)] += pw
+				pairs.add(bought[x].item, bought[y].item, pw)
 			}
 		}
-		if s := sequence(m, u); len(s) > 1 {
-			seqs = append(seqs, s)
+		if cfg.Blend.Embedding > 0 {
+			if s := sequence(u); len(s) > 1 {
+				seqs = append(seqs, s)
+			}
 		}
 	}
+	t.users = nil // renumbered in place: the trainer is spent
 	m.Popularity = make([]float32, n)
 	top := slices.Max(append(pop, 1e-12))
 	for i, p := range pop {
@@ -262,6 +364,20 @@ func Train(users [][]Event, asOf int64, cfg Config) (*Model, error) {
 	return m, nil
 }
 
+// basketRanks maps basket numbers to their rank by name.
+func (t *Trainer) basketRanks() []int32 {
+	order := make([]int32, len(t.basketNames))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(t.basketNames[a], t.basketNames[b]) })
+	rank := make([]int32, len(order))
+	for r, b := range order {
+		rank[b] = int32(r)
+	}
+	return rank
+}
+
 type boughtItem struct {
 	item int32
 	last int64
@@ -269,15 +385,14 @@ type boughtItem struct {
 
 // recentBought is a user's distinct bought items with their last purchase
 // time, the max most recent ones, in item order.
-func recentBought(m *Model, u []Event, max int) []boughtItem {
+func recentBought(u []Interaction, max int) []boughtItem {
 	last := map[int32]int64{}
 	for _, e := range u {
-		if e.Kind != Bought || e.Item == "" {
+		if e.Kind != Bought {
 			continue
 		}
-		i := m.Index(e.Item)
-		if t, ok := last[i]; !ok || e.Time > t {
-			last[i] = e.Time
+		if t, ok := last[e.Item]; !ok || e.Time > t {
+			last[e.Item] = e.Time
 		}
 	}
 	out := make([]boughtItem, 0, len(last))
@@ -292,37 +407,93 @@ func recentBought(m *Model, u []Event, max int) []boughtItem {
 	return out
 }
 
-// sequence is a user's items in time order (ties by basket, then item),
-// consecutive repeats dropped: the "sentence" item2vec learns from.
-func sequence(m *Model, u []Event) []int32 {
+// sequence is a user's items in time order (ties by basket, then item:
+// both numbered in name order), consecutive repeats dropped: the
+// "sentence" item2vec learns from.
+func sequence(u []Interaction) []int32 {
 	evs := slices.Clone(u)
-	slices.SortStableFunc(evs, func(a, b Event) int {
+	slices.SortStableFunc(evs, func(a, b Interaction) int {
 		return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Basket, b.Basket), cmp.Compare(a.Item, b.Item))
 	})
 	var s []int32
 	for _, e := range evs {
-		if e.Item == "" {
+		if len(s) > 0 && s[len(s)-1] == e.Item {
 			continue
 		}
-		i := m.Index(e.Item)
-		if len(s) > 0 && s[len(s)-1] == i {
-			continue
-		}
-		s = append(s, i)
+		s = append(s, e.Item)
 	}
 	return s
 }
 
+// pairCounts sums the users' weights of each pair of co-bought items: a
+// triangular array when the catalogue is small enough (a map access per
+// pair was most of the training time), else a map.
+type pairCounts struct {
+	n      int
+	dense  []float32 // i < j at i*n + j
+	sparse map[uint64]float32
+}
+
+// maxDensePairs bounds the triangular array (32 MiB of float32: a
+// catalogue of up to 2,896 items).
+const maxDensePairs = 1 << 23
+
+func newPairCounts(n int) *pairCounts {
+	if n*n <= maxDensePairs {
+		return &pairCounts{n: n, dense: make([]float32, n*n)}
+	}
+	return &pairCounts{n: n, sparse: map[uint64]float32{}}
+}
+
+func (p *pairCounts) add(i, j int32, w float32) {
+	if i > j {
+		i, j = j, i
+	}
+	if p.dense != nil {
+		p.dense[int(i)*p.n+int(j)] += w
+		return
+	}
+	p.sparse[uint64(i)<<32|uint64(j)] += w
+}
+
+// scale replaces every pair's count c by f(i, j, c).
+func (p *pairCounts) scale(f func(i, j int32, c float32) float32) {
+	if p.dense == nil {
+		for key, c := range p.sparse {
+			p.sparse[key] = f(int32(key>>32), int32(key&0xffffffff), c)
+		}
+		return
+	}
+	p.each(func(i, j int32, c float32) { p.dense[int(i)*p.n+int(j)] = f(i, j, c) })
+}
+
+// each calls f for every pair with a count, i < j.
+func (p *pairCounts) each(f func(i, j int32, c float32)) {
+	if p.dense == nil {
+		for key, c := range p.sparse {
+			f(int32(key>>32), int32(key&0xffffffff), c)
+		}
+		return
+	}
+	for i := range p.n {
+		row := p.dense[i*p.n : (i+1)*p.n]
+		for j := i + 1; j < p.n; j++ {
+			if row[j] != 0 {
+				f(int32(i), int32(j), row[j])
+			}
+		}
+	}
+}
+
 // neighbours keeps each item's k most similar items: j's similarity to i
 // is co(i,j) / (buyers(i)^se buyers(j)^te).
-func neighbours(n int, pairs map[uint64]float32, buyers []float32, k int, se, te float64) [][]Neighbour {
+func neighbours(n int, pairs *pairCounts, buyers []float32, k int, se, te float64) [][]Neighbour {
 	out := make([][]Neighbour, n)
-	for key, c := range pairs {
-		i, j := int32(key>>32), int32(key&0xffffffff)
+	pairs.each(func(i, j int32, c float32) {
 		bi, bj := float64(buyers[i]), float64(buyers[j])
 		out[i] = append(out[i], Neighbour{j, c / float32(math.Pow(bi, se)*math.Pow(bj, te))})
 		out[j] = append(out[j], Neighbour{i, c / float32(math.Pow(bj, se)*math.Pow(bi, te))})
-	}
+	})
 	for i := range out {
 		slices.SortFunc(out[i], func(a, b Neighbour) int { return cmp.Or(cmp.Compare(b.Sim, a.Sim), cmp.Compare(a.Item, b.Item)) })
 		if len(out[i]) > k {

@@ -87,7 +87,7 @@ func TestRecommend(t *testing.T) {
 	if !reflect.DeepEqual(items, []string{"b", "c", "d", "e"}) {
 		t.Fatalf("picks %v, want [b c d e]", items)
 	}
-	if got[0].Source != SourceCoPurchase || got[0].Score != 1 || got[3].Source != SourcePopularity {
+	if got[0].Source != SourceCoPurchase || math.Abs(got[0].Score-1) > 1e-12 || got[3].Source != SourcePopularity {
 		t.Errorf("picks %+v: want b from co-purchase at 1 (the user's best), e from popularity", got)
 	}
 	if want := 1 / math.Sqrt(3) / (2 / math.Sqrt(6)); math.Abs(got[1].Score-want) > 1e-6 {
@@ -221,4 +221,70 @@ func names(p []Pick) []string {
 		out[i] = x.Item
 	}
 	return out
+}
+
+// TestTrainerOrder checks that the model does not depend on the order
+// items are named in or events arrive in within a user: a Trainer fed the
+// users' interactions with items named in reverse gives Train's model.
+func TestTrainerOrder(t *testing.T) {
+	users, asOf := synthUsers(t, 300)
+	cfg := DefaultConfig()
+	want, err := Train(users, asOf, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTrainer(asOf, cfg)
+	for u := len(users) - 1; u >= 0; u-- {
+		for k := len(users[u]) - 1; k >= 0; k-- {
+			e := users[u][k]
+			tr.Item(e.Item, e.Category, e.Text)
+		}
+	}
+	for _, u := range users {
+		var h []Interaction
+		for k := len(u) - 1; k >= 0; k-- {
+			e := u[k]
+			h = append(h, Interaction{Item: tr.Item(e.Item, e.Category, e.Text), Kind: e.Kind, Time: e.Time, Basket: tr.Basket(e.Basket)})
+		}
+		tr.Add(h)
+	}
+	got, err := tr.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Items) < 100 || !reflect.DeepEqual(got.Items, want.Items) || !reflect.DeepEqual(got.Categories, want.Categories) {
+		t.Fatalf("catalogues differ: %d and %d items", len(got.Items), len(want.Items))
+	}
+	if !reflect.DeepEqual(got.Neighbours, want.Neighbours) || !reflect.DeepEqual(got.TextNeighbours, want.TextNeighbours) ||
+		!reflect.DeepEqual(got.Popularity, want.Popularity) {
+		t.Error("neighbours or popularity differ with the order of items and events")
+	}
+}
+
+// TestListsMatchRecommend checks that the lists of several options from
+// one pass are those of one Recommend call each, and that a bounded
+// number of neighbours read changes the lists of long histories only.
+func TestListsMatchRecommend(t *testing.T) {
+	users, asOf := synthUsers(t, 500)
+	m, err := Train(users, asOf, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScorer(m)
+	opts := []Options{{K: 10}, {K: 10, Category: "shoes"}, {K: 5, AllowRepeats: true}, {K: 3, Category: "no such category"}}
+	for _, u := range users[:100] {
+		var h []Interaction
+		for _, e := range u {
+			h = append(h, Interaction{Item: m.Index(e.Item), Kind: e.Kind, Time: e.Time})
+		}
+		lists := s.Lists(h, asOf, opts)
+		for l, opt := range opts {
+			if one := s.Recommend(u, asOf, opt); !reflect.DeepEqual(lists[l], one) {
+				t.Fatalf("list %d (%+v): %v from Lists, %v from Recommend", l, opt, names(lists[l]), names(one))
+			}
+		}
+		if len(lists[1]) != 10 || lists[1][0].Category != "shoes" || len(lists[3]) != 0 {
+			t.Fatalf("category lists %v, %v: want 10 shoes, none of an unknown category", lists[1], lists[3])
+		}
+	}
 }

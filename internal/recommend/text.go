@@ -54,19 +54,16 @@ func textNeighbours(texts []string, k int) [][]Neighbour {
 		}
 		norm[i] = math.Sqrt(norm[i])
 	}
-	pairs := map[uint64]float32{}
+	pairs := newPairCounts(n)
 	for t, items := range posting {
 		w := float32(idf[t] * idf[t])
 		for x, i := range items {
 			for _, j := range items[x+1:] {
-				pairs[uint64(i)<<32|uint64(j)] += w
+				pairs.add(i, j, w)
 			}
 		}
 	}
-	for key, v := range pairs {
-		i, j := key>>32, key&0xffffffff
-		pairs[key] = v / float32(norm[i]*norm[j])
-	}
+	pairs.scale(func(i, j int32, v float32) float32 { return v / float32(norm[i]*norm[j]) })
 	ones := make([]float32, n)
 	for i := range ones {
 		ones[i] = 1

@@ -68,6 +68,7 @@ func main() {
 	maxItems := flag.Int("max-items", def.MaxItemsPerUser, "a user's most recent distinct items in co-purchases")
 	popHalf := flag.Float64("pop-half-life", def.PopularityHalfLifeDays, "popularity half-life in days")
 	minCount := flag.Int("min-count", def.MinCount, "item2vec: least occurrences for an embedding")
+	touches := flag.Int("score-touches", def.ScoreTouches, "neighbours read to score one user (0: all)")
 	sample := flag.Int("sample", 0, "train on this many users (a seeded sample; 0: all)")
 	flag.Parse()
 
@@ -152,7 +153,7 @@ func main() {
 	cfg := def
 	cfg.Blend = recommend.Blend{CoPurchase: *co, Text: *txt, Embedding: *emb, Popularity: *pop}
 	cfg.SourceExp, cfg.TargetExp, cfg.UserDamping, cfg.MaxItemsPerUser = *se, *te, *damp, *maxItems
-	cfg.PopularityHalfLifeDays, cfg.MinCount = *popHalf, *minCount
+	cfg.PopularityHalfLifeDays, cfg.MinCount, cfg.ScoreTouches = *popHalf, *minCount, *touches
 	cfg.HalfLifeDays, cfg.Dim, cfg.Epochs, cfg.Window, cfg.Neighbours = *half, *dim, *epochs, *window, *nbrs
 	train := hist
 	if *sample > 0 && *sample < len(hist) {
@@ -175,7 +176,7 @@ func main() {
 		}
 	}
 	eval("promoflow", map[string]any{"blend": cfg.Blend, "half_life_days": cfg.HalfLifeDays, "pop_half_life_days": cfg.PopularityHalfLifeDays, "dim": cfg.Dim,
-		"epochs": cfg.Epochs, "source_exp": cfg.SourceExp, "target_exp": cfg.TargetExp, "user_damping": cfg.UserDamping, "neighbours": cfg.Neighbours, "train_users": len(train), "train_wall_s": round4(trainS)}, promo(m))
+		"epochs": cfg.Epochs, "source_exp": cfg.SourceExp, "target_exp": cfg.TargetExp, "user_damping": cfg.UserDamping, "neighbours": cfg.Neighbours, "score_touches": cfg.ScoreTouches, "train_users": len(train), "train_wall_s": round4(trainS)}, promo(m))
 }
 
 func boughtBefore(h []recommend.Event, item string) bool {
