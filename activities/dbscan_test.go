@@ -1,12 +1,21 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/promoflow/promoflow/deploy"
+	"github.com/promoflow/promoflow/internal/boost"
+	"github.com/promoflow/promoflow/internal/campaign"
+	"github.com/promoflow/promoflow/internal/forest"
+	"github.com/promoflow/promoflow/internal/strategy"
 
 	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/blob"
@@ -19,7 +28,8 @@ import (
 // TestDBSCANFitAndAssign writes two shards of feature rows (two dense
 // groups of frequency and monetary, and three far users), fits DBSCAN on
 // them as the sample, assigns every user and reads the dense objects
-// back: the far users, and only they, are outliers, farthest first.
+// back: the far users, and only they, are outliers, farthest first; and
+// DecideScore with ExcludeOutliers suppresses them, and only them.
 func TestDBSCANFitAndAssign(t *testing.T) {
 	ctx := context.Background()
 	store := blob.NewMem()
@@ -107,8 +117,97 @@ func TestDBSCANFitAndAssign(t *testing.T) {
 	if len(farthest) < 2 || farthest[0].Profile["monetary"] != 900 || math.Abs(farthest[0].Distance-math.Hypot(30, 80)) > 0.1 {
 		t.Errorf("farthest %+v", farthest)
 	}
+	// A template that excludes outliers: DecideScore suppresses exactly
+	// the far users, with the reason "outlier".
+	scored := decideWithOutliers(t, store, env, acts, rows)
+	for id, why := range scored {
+		if want := map[bool]string{true: strategy.Outlier}[far[id]]; why != want {
+			t.Errorf("user %s suppressed for %q, want %q", id, why, want)
+		}
+	}
+	if len(scored) != 123 {
+		t.Errorf("%d users scored, want 123", len(scored))
+	}
 	// A missing model fails the assignment, not silently.
 	if _, err := env.ExecuteActivity(acts.DBSCANAssign, DBSCANAssignInput{RunID: "r", Block: shard.Block{From: 0, To: 1}, Scaler: scaler, Model: "nope"}); err == nil {
 		t.Error("assignment without a model succeeded")
 	}
+}
+
+// decideWithOutliers scores shards 0 and 1 of run "r" under the weekly
+// template with ExcludeOutliers and returns every user's suppression
+// reason ("" for none). The propensity model is a booster fitted on the
+// users' features with alternating labels: any model does.
+func decideWithOutliers(t *testing.T, store Store, env *testsuite.TestActivityEnvironment, acts *Activities, rows [][]features.Row) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	var x [][]float64
+	var y []float64
+	for _, shardRows := range rows {
+		for i, r := range shardRows {
+			x, y = append(x, r.Values), append(y, float64(i%2))
+		}
+	}
+	bins, err := forest.ExactBins(x, len(features.Names), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := forest.NewMatrix(x, features.Names, bins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := boost.Fit(m, y, nil, boost.Params{Rounds: 2, MinLeaf: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := model.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Put(ctx, layout.Booster("r"), buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	spec, cat, err := campaign.Load(deploy.Campaigns, "offers.yaml", "templates", "weekly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	p := strategy.Params{
+		Template: spec.Name, Objective: spec.Objective, Margin: spec.Margin, Offers: cat.Resolve(spec.Offers), Audience: spec.Audience,
+		ControlShare: spec.ControlShare, Salt: "c", Campaign: "c", Start: start, End: start.AddDate(0, 0, 7), DefaultBasket: 50,
+	}
+	d := len(features.SegmentNames)
+	scaler := features.Scaler{Names: features.SegmentNames, Log: make([]bool, d), Lo: make([]float64, d), Hi: make([]float64, d), Mean: make([]float64, d), Std: make([]float64, d)}
+	for k, n := range features.SegmentNames {
+		scaler.Cols = append(scaler.Cols, features.Index(n))
+		scaler.Lo[k], scaler.Hi[k], scaler.Std[k] = -math.MaxFloat64, math.MaxFloat64, 1
+	}
+	v, err := env.ExecuteActivity(acts.DecideScore, DecideScoreInput{
+		RunID: "r", Shards: len(rows), Block: shard.Block{From: 0, To: len(rows)}, Scaler: scaler,
+		Centroids: [][]float64{make([]float64, d)}, SegmentNames: []string{"all"}, ForestKey: layout.Booster("r"),
+		Params: p, ExcludeOutliers: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out DecideScoreOutput
+	if err := v.Get(&out); err != nil {
+		t.Fatal(err)
+	}
+	data, err := store.Get(ctx, out.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := strategy.DecodeScored(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := map[string]string{}
+	for _, u := range users {
+		why[u.UserID] = ""
+		if u.Status == strategy.Suppressed {
+			why[u.UserID] = u.Why
+		}
+	}
+	return why
 }
