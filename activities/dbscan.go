@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -38,7 +39,7 @@ type DBSCANFitInput struct {
 
 // DBSCANFitOutput is the model's key and shape: counts only.
 type DBSCANFitOutput struct {
-	Key         string
+	Key         string // "" when the sample has fewer than MinPts users: no model
 	Eps         float64
 	MinPts      int
 	Points      int // sampled users clustered
@@ -78,7 +79,9 @@ func (a *Activities) DBSCANFit(ctx context.Context, in DBSCANFitInput) (_ DBSCAN
 		minPts = dbscan.DefaultMinPts(in.Scaler.Dim())
 	}
 	if len(pts) < minPts {
-		return DBSCANFitOutput{}, fmt.Errorf("dbscan: %d sampled users, fewer than minPts %d", len(pts), minPts)
+		// Too few users to be dense anywhere: no model, and the workflow
+		// skips the step rather than call everyone an outlier.
+		return DBSCANFitOutput{MinPts: minPts, Points: len(pts)}, nil
 	}
 	eps := in.Eps
 	if eps <= 0 {
@@ -159,7 +162,7 @@ func (a *Activities) DBSCANAssign(ctx context.Context, in DBSCANAssignInput) (_ 
 			ids[j], labels[j], dist[j] = r.UserID, int32(l), d
 			if l == dbscan.Noise {
 				out.Sums.Add(m.Clusters, r.Values)
-				if in.Top > 0 {
+				if in.Top > 0 && !math.IsInf(d, 0) { // +Inf: a model without cores
 					farthest = append(farthest, far{d, r.Values})
 				}
 			} else {

@@ -128,6 +128,12 @@ func TestDBSCANFitAndAssign(t *testing.T) {
 	if len(scored) != 123 {
 		t.Errorf("%d users scored, want 123", len(scored))
 	}
+	// Fewer sampled users than minPts: no model, no error.
+	var tiny DBSCANFitOutput
+	exec(acts.DBSCANFit, DBSCANFitInput{RunID: "r", SampleKeys: keys, Scaler: scaler, MinPts: 200}, &tiny)
+	if tiny.Key != "" || tiny.Points != 123 || tiny.Clusters != 0 {
+		t.Errorf("fit of 123 users at minPts 200: %+v, want no model", tiny)
+	}
 	// A missing model fails the assignment, not silently.
 	if _, err := env.ExecuteActivity(acts.DBSCANAssign, DBSCANAssignInput{RunID: "r", Block: shard.Block{From: 0, To: 1}, Scaler: scaler, Model: "nope"}); err == nil {
 		t.Error("assignment without a model succeeded")

@@ -78,6 +78,10 @@ func (r *run) denseClusters(ctx workflow.Context) error {
 	if err != nil {
 		return fmt.Errorf("dbscan: %w", err)
 	}
+	if fit.Key == "" {
+		r.track.detail(StageSegment, fmt.Sprintf("density clusters skipped: %d sampled users, fewer than minPts %d", fit.Points, fit.MinPts))
+		return nil
+	}
 	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
 	outs := make([]activities.DBSCANAssignOutput, len(blocks))
 	err = fanOut(ctx, len(blocks), in.Window,

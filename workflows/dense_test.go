@@ -78,6 +78,26 @@ func recordExclusion(mu *sync.Mutex, excluded *[]bool) func(*testsuite.MockCallW
 	}
 }
 
+// TestDenseClustersTooFewUsers: a sample smaller than minPts gives no
+// model; the run goes on without density clusters and excludes no one.
+func TestDenseClustersTooFewUsers(t *testing.T) {
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"DBSCANFit": func(c *testsuite.MockCallWrapper) {
+		c.Return(activities.DBSCANFitOutput{MinPts: 28, Points: 12}, nil)
+	}})
+	in := testInput()
+	in.DenseClusters = true
+	env.ExecuteWorkflow(Regenerate, in)
+	var sum Summary
+	if err := env.GetWorkflowResult(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.DenseClusters != nil {
+		t.Errorf("dense clusters %+v from no model", sum.DenseClusters)
+	}
+	env.AssertNumberOfCalls(t, "DBSCANFit", 1)
+	env.AssertNotCalled(t, "DBSCANAssign", mock.Anything, mock.Anything)
+}
+
 // TestDenseClusters: the run setting fits once, assigns every block, and
 // reduces sizes, profiles and the farthest outliers; a template with
 // exclude_outliers also runs it and has the decision exclude them.
