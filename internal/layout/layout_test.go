@@ -17,6 +17,8 @@ func TestKeys(t *testing.T) {
 		{RecommendModel("r"), "runs/r/recommendations/model.gob"},
 		{Recommendations("r", 2), "runs/r/recommendations/shard=0002.arrow"},
 		{RecommendationsTable("r"), "runs/r/recommendations.parquet"},
+		{DBSCANModel("r"), "runs/r/models/dbscan/model.gob"},
+		{DenseClusters("r", 4), "runs/r/segments/dense/shard=0004.arrow"},
 		{Campaign("weekly-2026-W48") + "plan.parquet", "campaigns/weekly-2026-W48/plan.parquet"},
 		{Raw("demo", "events.csv.gz"), "raw/demo/events.csv.gz"},
 		{RawDir("weekly"), "raw/weekly/"},
