@@ -1,10 +1,13 @@
 package activities
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -111,27 +114,21 @@ type DBSCANAssignInput struct {
 	Block  shard.Block
 	Scaler features.Scaler
 	Model  string // DBSCANFitOutput.Key
-	Top    int    // farthest outliers to return
-}
-
-// Outlier is one of the farthest outliers, without its id: how far it is
-// from any dense region (standardized units) and its behaviour.
-type Outlier struct {
-	Distance float64            `json:"distance"`
-	Profile  map[string]float64 `json:"profile"`
+	Top    int    // farthest outliers to keep
 }
 
 // DBSCANAssignOutput is the block's share of the cluster profiles: raw
-// feature sums per cluster, the outliers last (index Clusters), and its
-// farthest outliers, farthest first.
+// feature sums per cluster, the outliers last (index Clusters), and where
+// its farthest outliers are (their rows stay in the bucket).
 type DBSCANAssignOutput struct {
-	Sums     segment.Sums
-	Farthest []Outlier
+	Sums        segment.Sums
+	FarthestKey string
 }
 
 // DBSCANAssign writes every user's dense cluster (the cluster of the
 // nearest core point of the model within eps, else an outlier), one
-// object per shard, and sums their raw features per cluster.
+// object per shard, sums their raw features per cluster, and stores the
+// block's Top farthest outliers (layout.DenseFarthest).
 func (a *Activities) DBSCANAssign(ctx context.Context, in DBSCANAssignInput) (_ DBSCANAssignOutput, err error) {
 	defer final(&err)
 	data, err := a.Store.Get(ctx, in.Model)
@@ -142,12 +139,8 @@ func (a *Activities) DBSCANAssign(ctx context.Context, in DBSCANAssignInput) (_ 
 	if err != nil {
 		return DBSCANAssignOutput{}, &corruptError{key: in.Model, err: err}
 	}
-	out := DBSCANAssignOutput{Sums: segment.NewSums(m.Clusters + 1)}
-	type far struct {
-		d   float64
-		raw []float64
-	}
-	var farthest []far
+	out := DBSCANAssignOutput{Sums: segment.NewSums(m.Clusters + 1), FarthestKey: layout.DenseFarthest(in.RunID, in.Block.From)}
+	var farthest []farOutlier
 	x := make([]float64, in.Scaler.Dim())
 	for i := in.Block.From; i < in.Block.To; i++ {
 		rows, err := a.readFeatures(ctx, layout.Features(in.RunID, i), features.Schema)
@@ -163,18 +156,13 @@ func (a *Activities) DBSCANAssign(ctx context.Context, in DBSCANAssignInput) (_ 
 			if l == dbscan.Noise {
 				out.Sums.Add(m.Clusters, r.Values)
 				if in.Top > 0 && !math.IsInf(d, 0) { // +Inf: a model without cores
-					farthest = append(farthest, far{d, r.Values})
+					farthest = append(farthest, farOutlier{id: r.UserID, d: d, raw: r.Values})
 				}
 			} else {
 				out.Sums.Add(l, r.Values)
 			}
 		}
-		if len(farthest) > in.Top {
-			// Stable: equal distances keep shard order, so the choice is
-			// deterministic.
-			slices.SortStableFunc(farthest, func(p, q far) int { return cmpDesc(p.d, q.d) })
-			farthest = farthest[:in.Top]
-		}
+		farthest = keepFarthest(farthest, in.Top)
 		rec := denseRecord(ids, labels, dist, a)
 		err = a.writeArrow(ctx, layout.DenseClusters(in.RunID, i), DenseSchema, rec)
 		rec.Release()
@@ -182,10 +170,109 @@ func (a *Activities) DBSCANAssign(ctx context.Context, in DBSCANAssignInput) (_ 
 			return DBSCANAssignOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
-	slices.SortStableFunc(farthest, func(p, q far) int { return cmpDesc(p.d, q.d) })
-	for _, f := range farthest {
-		out.Farthest = append(out.Farthest, Outlier{Distance: f.d, Profile: behaviour(f.raw)})
+	return out, a.Store.Put(ctx, out.FarthestKey, farthestCSV(farthest))
+}
+
+// farOutlier is one outlier with its distance and raw features.
+type farOutlier struct {
+	id  string
+	d   float64
+	raw []float64
+}
+
+// keepFarthest returns the top farthest of fs, farthest first; the sort is
+// stable, so equal distances keep their order (shards, then blocks).
+func keepFarthest(fs []farOutlier, top int) []farOutlier {
+	slices.SortStableFunc(fs, func(p, q farOutlier) int { return cmpDesc(p.d, q.d) })
+	return fs[:min(top, len(fs))]
+}
+
+// farthestCSV encodes outliers as layout.DenseFarthest's CSV.
+func farthestCSV(fs []farOutlier) []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write(append([]string{"user_id", "core_distance"}, features.Behaviour...))
+	for _, f := range fs {
+		rec := []string{f.id, strconv.FormatFloat(f.d, 'g', -1, 64)}
+		for j := range features.Behaviour {
+			rec = append(rec, strconv.FormatFloat(f.raw[j], 'g', -1, 64))
+		}
+		_ = w.Write(rec)
 	}
+	w.Flush()
+	return buf.Bytes()
+}
+
+// parseFarthest decodes farthestCSV's output.
+func parseFarthest(data []byte) ([]farOutlier, error) {
+	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 || len(recs[0]) != 2+len(features.Behaviour) {
+		return nil, fmt.Errorf("farthest outliers: header %v", recs)
+	}
+	var out []farOutlier
+	for _, r := range recs[1:] {
+		f := farOutlier{id: r[0], raw: make([]float64, len(features.Behaviour))}
+		if f.d, err = strconv.ParseFloat(r[1], 64); err != nil {
+			return nil, err
+		}
+		for j := range f.raw {
+			if f.raw[j], err = strconv.ParseFloat(r[2+j], 64); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// DBSCANOutliersInput merges the blocks' farthest outliers.
+type DBSCANOutliersInput struct {
+	RunID string
+	Keys  []string // DBSCANAssignOutput.FarthestKey of every block, in shard order
+	Top   int
+}
+
+// DBSCANOutliersOutput says where the run's farthest outliers are and
+// what they are in aggregate: their distances, farthest first, and their
+// mean behaviour (no user's row in the payload).
+type DBSCANOutliersOutput struct {
+	Key       string
+	URL       string
+	Distances []float64
+	Mean      map[string]float64
+}
+
+// DBSCANOutliers keeps the Top farthest of the blocks' farthest outliers
+// and writes them, ids included, to layout.DenseOutliers.
+func (a *Activities) DBSCANOutliers(ctx context.Context, in DBSCANOutliersInput) (_ DBSCANOutliersOutput, err error) {
+	defer final(&err)
+	var all []farOutlier
+	for _, key := range in.Keys {
+		data, err := a.Store.Get(ctx, key)
+		if err != nil {
+			return DBSCANOutliersOutput{}, err
+		}
+		fs, err := parseFarthest(data)
+		if err != nil {
+			return DBSCANOutliersOutput{}, &corruptError{key: key, err: err}
+		}
+		all = append(all, fs...)
+	}
+	all = keepFarthest(all, in.Top)
+	out := DBSCANOutliersOutput{Key: layout.DenseOutliers(in.RunID), Mean: map[string]float64{}}
+	for _, f := range all {
+		out.Distances = append(out.Distances, f.d)
+		for j, name := range features.Behaviour {
+			out.Mean[name] += f.raw[j] / float64(len(all))
+		}
+	}
+	if err := a.Store.Put(ctx, out.Key, farthestCSV(all)); err != nil {
+		return DBSCANOutliersOutput{}, err
+	}
+	out.URL = a.Store.URL(out.Key)
 	return out, nil
 }
 
@@ -197,15 +284,6 @@ func cmpDesc(a, b float64) int {
 		return 1
 	}
 	return 0
-}
-
-// behaviour is a raw row's behaviour features by name.
-func behaviour(raw []float64) map[string]float64 {
-	out := make(map[string]float64, len(features.Behaviour))
-	for j, name := range features.Behaviour {
-		out[name] = raw[j]
-	}
-	return out
 }
 
 func denseRecord(ids []string, labels []int32, dist []float64, a *Activities) arrow.Record {

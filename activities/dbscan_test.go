@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,12 +81,12 @@ func TestDBSCANFitAndAssign(t *testing.T) {
 		t.Fatalf("fit %+v: want 2 clusters and the 3 far users as noise, of 123", fit)
 	}
 	var sizes []int64
-	var farthest []Outlier
+	var farKeys []string
 	for i := range shards {
 		var as DBSCANAssignOutput
 		exec(acts.DBSCANAssign, DBSCANAssignInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Scaler: scaler, Model: fit.Key, Top: 2}, &as)
-		if len(as.Sums.Count) != 3 || len(as.Farthest) > 2 {
-			t.Fatalf("shard %d: %d sums, %d farthest", i, len(as.Sums.Count), len(as.Farthest))
+		if len(as.Sums.Count) != 3 || as.FarthestKey != layout.DenseFarthest("r", i) {
+			t.Fatalf("shard %d: %d sums, farthest at %q", i, len(as.Sums.Count), as.FarthestKey)
 		}
 		if sizes == nil {
 			sizes = make([]int64, 3)
@@ -93,7 +94,7 @@ func TestDBSCANFitAndAssign(t *testing.T) {
 		for c, n := range as.Sums.Count {
 			sizes[c] += n
 		}
-		farthest = append(farthest, as.Farthest...)
+		farKeys = append(farKeys, as.FarthestKey)
 		var outliers []string
 		if err := acts.outliersOf(ctx, "r", i, func(id string) { outliers = append(outliers, id) }); err != nil {
 			t.Fatal(err)
@@ -112,10 +113,20 @@ func TestDBSCANFitAndAssign(t *testing.T) {
 	if !slices.Equal(sizes, []int64{60, 60, 3}) {
 		t.Errorf("cluster sizes %v, want [60 60 3]", sizes)
 	}
-	// The farthest of all: (40, 900) is 80 from the high group.
-	slices.SortFunc(farthest, func(p, q Outlier) int { return cmpDesc(p.Distance, q.Distance) })
-	if len(farthest) < 2 || farthest[0].Profile["monetary"] != 900 || math.Abs(farthest[0].Distance-math.Hypot(30, 80)) > 0.1 {
-		t.Errorf("farthest %+v", farthest)
+	// The farthest of all: (40, 900) is 80 from the high group, then
+	// (0, 400) 30 from the high group; the table has their ids.
+	var far2 DBSCANOutliersOutput
+	exec(acts.DBSCANOutliers, DBSCANOutliersInput{RunID: "r", Keys: farKeys, Top: 2}, &far2)
+	if len(far2.Distances) != 2 || math.Abs(far2.Distances[0]-math.Hypot(30, 80)) > 0.1 || far2.Distances[1] > far2.Distances[0] ||
+		far2.Mean["monetary"] != (900+400)/2.0 || far2.Key != layout.DenseOutliers("r") {
+		t.Errorf("farthest %+v", far2)
+	}
+	table, err := store.Get(ctx, far2.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(table)), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[1], "far-0,") || !strings.HasPrefix(lines[2], "far-1,") {
+		t.Errorf("outliers table:\n%s", table)
 	}
 	// A template that excludes outliers: DecideScore suppresses exactly
 	// the far users, with the reason "outlier".

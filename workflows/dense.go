@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"slices"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -50,10 +49,19 @@ type DenseSummary struct {
 	// Everyone is the mean behaviour of all users, to read the profiles
 	// against.
 	Everyone map[string]float64 `json:"everyone"`
-	// Farthest are the outliers farthest from any dense region (no ids).
-	Farthest []activities.Outlier `json:"farthest_outliers"`
+	// Farthest are the outliers farthest from any dense region: their
+	// distances (standardized units, farthest first) and mean behaviour;
+	// the rows, ids included, are in the bucket at Table.
+	Farthest FarthestOutliers `json:"farthest_outliers"`
 	// Excluded says the template leaves the outliers out of the audience.
 	Excluded bool `json:"excluded"`
+}
+
+// FarthestOutliers are the run's farthest outliers in aggregate.
+type FarthestOutliers struct {
+	Table     string             `json:"table"` // runs/<run>/dense_outliers.csv
+	Distances []float64          `json:"distances"`
+	Mean      map[string]float64 `json:"profile"`
 }
 
 // denseWanted reports whether the run clusters by density.
@@ -95,25 +103,17 @@ func (r *run) denseClusters(ctx workflow.Context) error {
 		return fmt.Errorf("dense assign: %w", err)
 	}
 	sums := segment.NewSums(fit.Clusters + 1)
-	var farthest []activities.Outlier
+	keys := make([]string, len(outs))
 	for i, o := range outs {
 		if err := sums.Merge(o.Sums); err != nil {
 			return fmt.Errorf("shards %d..%d: %w", blocks[i].From, blocks[i].To-1, err)
 		}
-		farthest = append(farthest, o.Farthest...)
+		keys[i] = o.FarthestKey
 	}
-	// Stable, blocks in shard order: equal distances keep that order.
-	slices.SortStableFunc(farthest, func(p, q activities.Outlier) int {
-		switch {
-		case p.Distance > q.Distance:
-			return -1
-		case p.Distance < q.Distance:
-			return 1
-		}
-		return 0
-	})
-	if len(farthest) > DenseFarthest {
-		farthest = farthest[:DenseFarthest]
+	var far activities.DBSCANOutliersOutput
+	err = workflow.ExecuteActivity(actx, a.DBSCANOutliers, activities.DBSCANOutliersInput{RunID: in.RunID, Keys: keys, Top: DenseFarthest}).Get(ctx, &far)
+	if err != nil {
+		return fmt.Errorf("farthest outliers: %w", err)
 	}
 	names := make([]string, fit.Clusters+1)
 	for i := range fit.Clusters {
@@ -139,7 +139,7 @@ func (r *run) denseClusters(ctx workflow.Context) error {
 		Model: fit.Key, Eps: fit.Eps, EpsChosen: in.DenseEps <= 0, MinPts: fit.MinPts,
 		SampleUsers: fit.Points, SampleCores: fit.Cores, SampleNoise: fit.SampleNoise,
 		Clusters: profiles[:fit.Clusters], Outliers: profiles[fit.Clusters],
-		Everyone: everyone, Farthest: farthest,
+		Everyone: everyone, Farthest: FarthestOutliers{Table: far.URL, Distances: far.Distances, Mean: far.Mean},
 		Excluded: in.Spec != nil && in.Spec.ExcludeOutliers,
 	}
 	ds.Outliers.ID = -1

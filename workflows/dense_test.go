@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -19,12 +20,11 @@ var testDBSCANFit = activities.DBSCANFitOutput{
 }
 
 // testDBSCANAssign gives every block of shards 60 users in cluster 0, 30 in
-// cluster 1 and 10 outliers of monetary 1000·(first shard + 1), at
-// distances 10·first shard + j.
+// cluster 1 and 10 outliers of monetary 1000·(first shard + 1).
 func testDBSCANAssign(_ context.Context, in activities.DBSCANAssignInput) (activities.DBSCANAssignOutput, error) {
 	d := len(features.Names)
 	mon := features.Index("monetary")
-	out := activities.DBSCANAssignOutput{Sums: segment.NewSums(3)}
+	out := activities.DBSCANAssignOutput{Sums: segment.NewSums(3), FarthestKey: fmt.Sprint("farthest", in.Block.From)}
 	for j := range 100 {
 		x := make([]float64, d)
 		switch {
@@ -37,13 +37,15 @@ func testDBSCANAssign(_ context.Context, in activities.DBSCANAssignInput) (activ
 		default:
 			x[mon] = 1000 * float64(in.Block.From+1)
 			out.Sums.Add(2, x)
-			if len(out.Farthest) < in.Top {
-				out.Farthest = append(out.Farthest, activities.Outlier{
-					Distance: float64(10*in.Block.From + j - 90), Profile: map[string]float64{"monetary": x[mon]}})
-			}
 		}
 	}
 	return out, nil
+}
+
+// testDBSCANOutliers says how many blocks it merged in its mean monetary.
+func testDBSCANOutliers(_ context.Context, in activities.DBSCANOutliersInput) (activities.DBSCANOutliersOutput, error) {
+	return activities.DBSCANOutliersOutput{Key: "runs/t-1/dense_outliers.csv", URL: "s3://b/runs/t-1/dense_outliers.csv",
+		Distances: make([]float64, in.Top), Mean: map[string]float64{"monetary": float64(len(in.Keys))}}, nil
 }
 
 // TestDenseClustersOffByDefault: a default run clusters nothing by density
@@ -62,6 +64,7 @@ func TestDenseClustersOffByDefault(t *testing.T) {
 	}
 	env.AssertNotCalled(t, "DBSCANFit", mock.Anything, mock.Anything)
 	env.AssertNotCalled(t, "DBSCANAssign", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "DBSCANOutliers", mock.Anything, mock.Anything)
 	if len(excluded) != testShards || excluded[0] {
 		t.Errorf("DecideScore exclusions %v", excluded)
 	}
@@ -128,6 +131,7 @@ func TestDenseClusters(t *testing.T) {
 			}
 			env.AssertNumberOfCalls(t, "DBSCANFit", 1)
 			env.AssertNumberOfCalls(t, "DBSCANAssign", testShards)
+			env.AssertNumberOfCalls(t, "DBSCANOutliers", 1)
 			ds := sum.DenseClusters
 			if ds == nil {
 				t.Fatal("no dense clusters in the summary")
@@ -145,8 +149,8 @@ func TestDenseClusters(t *testing.T) {
 			if got, want := ds.Everyone["monetary"], (4*(600+600)+10*(1000+2000+3000+4000))/400.0; got != want {
 				t.Errorf("everyone's mean monetary %v, want %v", got, want)
 			}
-			if len(ds.Farthest) != DenseFarthest || ds.Farthest[0].Distance != 39 || ds.Farthest[DenseFarthest-1].Distance != 30 {
-				t.Errorf("farthest %+v: want the last block's 10, farthest first", ds.Farthest)
+			if f := ds.Farthest; len(f.Distances) != DenseFarthest || f.Mean["monetary"] != testShards || f.Table != "s3://b/runs/t-1/dense_outliers.csv" {
+				t.Errorf("farthest %+v: want %d distances from every block's keys", f, DenseFarthest)
 			}
 			if ds.Eps != 1.5 || !ds.EpsChosen || ds.Model != testDBSCANFit.Key || ds.Excluded != tc.templ {
 				t.Errorf("summary %+v", ds)

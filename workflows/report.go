@@ -35,10 +35,8 @@ func (r *run) reportData(ctx workflow.Context) report.Data {
 	d.AddStrategy(s.Strategy)
 	if ds := s.DenseClusters; ds != nil {
 		d.Dense = &report.Dense{Eps: ds.Eps, MinPts: ds.MinPts, Excluded: ds.Excluded,
-			Clusters: ds.Clusters, Outliers: ds.Outliers, Everyone: ds.Everyone}
-		for _, o := range ds.Farthest {
-			d.Dense.Farthest = append(d.Dense.Farthest, report.DenseOutlier{Distance: o.Distance, Profile: o.Profile})
-		}
+			Clusters: ds.Clusters, Outliers: ds.Outliers, Everyone: ds.Everyone,
+			Farthest: ds.Farthest.Distances, FarthestMean: ds.Farthest.Mean, FarthestTable: ds.Farthest.Table}
 	}
 	if a := s.Approval; a != nil {
 		d.Approval = &report.Approval{Status: a.Status, By: a.By, Comment: a.Comment, At: a.At, Reason: a.Reason}

@@ -86,3 +86,13 @@ func DBSCANModel(run string) string { return Run(run) + "models/dbscan/model.gob
 func DenseClusters(run string, i int) string {
 	return fmt.Sprintf("%ssegments/dense/%s.arrow", Run(run), shard.Key(i))
 }
+
+// DenseFarthest is the farthest outliers of the block of shards that
+// starts at shard i (CSV: user_id, core_distance, the behaviour features).
+func DenseFarthest(run string, i int) string {
+	return fmt.Sprintf("%ssegments/dense/farthest/%s.csv", Run(run), shard.Key(i))
+}
+
+// DenseOutliers is the run's farthest outliers, farthest first, with
+// their ids (CSV, as DenseFarthest).
+func DenseOutliers(run string) string { return Run(run) + "dense_outliers.csv" }

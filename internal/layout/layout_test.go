@@ -19,6 +19,8 @@ func TestKeys(t *testing.T) {
 		{RecommendationsTable("r"), "runs/r/recommendations.parquet"},
 		{DBSCANModel("r"), "runs/r/models/dbscan/model.gob"},
 		{DenseClusters("r", 4), "runs/r/segments/dense/shard=0004.arrow"},
+		{DenseFarthest("r", 4), "runs/r/segments/dense/farthest/shard=0004.csv"},
+		{DenseOutliers("r"), "runs/r/dense_outliers.csv"},
 		{Campaign("weekly-2026-W48") + "plan.parquet", "campaigns/weekly-2026-W48/plan.parquet"},
 		{Raw("demo", "events.csv.gz"), "raw/demo/events.csv.gz"},
 		{RawDir("weekly"), "raw/weekly/"},

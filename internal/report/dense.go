@@ -8,7 +8,7 @@ import (
 
 // Dense is the density clusters of a run that asked for them (DBSCAN on
 // the segment features): the dense clusters and the outliers with their
-// profiles against everyone's, and the farthest outliers, without ids.
+// profiles against everyone's, and the farthest outliers in aggregate.
 type Dense struct {
 	Eps      float64
 	MinPts   int
@@ -16,14 +16,12 @@ type Dense struct {
 	Clusters []segment.Profile // the dense clusters
 	Outliers segment.Profile
 	Everyone map[string]float64 // mean behaviour of all users
-	Farthest []DenseOutlier
-}
-
-// DenseOutlier is one of the farthest outliers: its distance to the
-// nearest dense region (standardized units) and its behaviour.
-type DenseOutlier struct {
-	Distance float64
-	Profile  map[string]float64
+	// Farthest are the farthest outliers' distances to the nearest dense
+	// region (standardized units, farthest first), FarthestMean their
+	// mean behaviour and FarthestTable where their rows are.
+	Farthest      []float64
+	FarthestMean  map[string]float64
+	FarthestTable string
 }
 
 var denseTmpl = parse("dense", `<p>DBSCAN on the standardized segment features (eps {{fixed .D.Eps 3}}, minPts {{.D.MinPts}}): users in no dense region are outliers, whatever segment k-means gave them{{if .D.Excluded}}; this template leaves them out of the audience{{end}}.</p>
@@ -31,12 +29,9 @@ var denseTmpl = parse("dense", `<p>DBSCAN on the standardized segment features (
 <thead><tr><th>group</th><th class="num">users</th><th class="num">share</th>{{range .Cols}}<th class="num">{{.Label}}</th>{{end}}</tr></thead>
 <tbody>{{$cols := .Cols}}{{range .Groups}}{{$g := .}}<tr><td>{{.Name}}</td><td class="num">{{int .Size}}</td><td class="num">{{pct .Share}}</td>{{range $cols}}<td class="num">{{mean $g.Mean .Key}}</td>{{end}}</tr>
 {{end}}{{$e := .D.Everyone}}<tr><td>everyone</td><td></td><td></td>{{range $cols}}<td class="num">{{mean $e .Key}}</td>{{end}}</tr>
-</tbody></table></div>
-{{with .D.Farthest}}<p>The farthest outliers (distance to the nearest dense region, in standard deviations):</p>
-<div class="scroll"><table>
-<thead><tr><th class="num">distance</th>{{range $.Cols}}<th class="num">{{.Label}}</th>{{end}}</tr></thead>
-<tbody>{{range .}}{{$o := .}}<tr><td class="num">{{fixed .Distance 2}}</td>{{range $.Cols}}<td class="num">{{mean $o.Profile .Key}}</td>{{end}}</tr>
-{{end}}</tbody></table></div>{{end}}
+{{with .D.Farthest}}{{$f := $.D.FarthestMean}}<tr><td>the {{len .}} farthest</td><td class="num">{{len .}}</td><td></td>{{range $cols}}<td class="num">{{mean $f .Key}}</td>{{end}}</tr>
+{{end}}</tbody></table></div>
+{{with .D.Farthest}}<p>The {{len .}} farthest outliers are {{range $i, $d := .}}{{if $i}}, {{end}}{{fixed $d 2}}{{end}} standard deviations from the nearest dense region{{with $.D.FarthestTable}}; their rows, with ids: <code>{{.}}</code>{{end}}.</p>{{end}}
 `)
 
 func (d Data) dense() (template.HTML, error) {
