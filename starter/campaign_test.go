@@ -61,13 +61,18 @@ func TestCampaignFlagsBuild(t *testing.T) {
 		{"run defaults", false, nil, func(t *testing.T, in workflows.RegenerateInput, calls []string) {
 			if in.Template != "weekly" || in.Shards != 8 || in.K != 6 || in.Seed != 42 || in.HorizonDays != 28 ||
 				in.Spec.Budget != 10000 || in.Spec.WindowDays != 7 || in.Evaluate || in.Mapping != "" ||
-				in.OptOut != nil || in.History != nil || in.Approval.Required || in.Propensity != workflows.ModelBoost || len(calls) != 0 {
+				in.OptOut != nil || in.History != nil || in.Approval.Required || in.Propensity != workflows.ModelBoost || in.Topics != 0 || len(calls) != 0 {
 				t.Errorf("input %+v, calls %v", in, calls)
 			}
 		}},
 		{"forest propensity", false, []string{"--propensity", "forest"}, func(t *testing.T, in workflows.RegenerateInput, _ []string) {
 			if in.Propensity != workflows.ModelForest {
 				t.Errorf("propensity %q, want forest", in.Propensity)
+			}
+		}},
+		{"topics", false, []string{"--topics", "10"}, func(t *testing.T, in workflows.RegenerateInput, _ []string) {
+			if in.Topics != 10 {
+				t.Errorf("topics %d, want 10", in.Topics)
 			}
 		}},
 		{"schedule defaults evaluate", true, nil, func(t *testing.T, in workflows.RegenerateInput, _ []string) {
@@ -172,6 +177,7 @@ func TestCampaignFlagsRejected(t *testing.T) {
 		{"empty window", false, []string{"--start", "2026-12-01", "--end", "2026-12-01"}, "not after --start"},
 		{"no start for a schedule", true, []string{"--start", "2026-12-01"}, "flag provided but not defined: -start"},
 		{"unknown propensity model", false, []string{"--propensity", "svm"}, `--propensity "svm": want gbdt or forest`},
+		{"one topic", false, []string{"--topics", "1"}, "--topics 1: want 0 (off) or 2..100"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, r, err := buildFlags(t, tc.schedule, tc.args...)

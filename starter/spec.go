@@ -40,6 +40,7 @@ type campaignFlags struct {
 	propensity                     string
 	shards, k, horizon             int
 	window, shardBlocks            int
+	topics                         int
 	seed                           int64
 	approval                       bool
 	denseClusters, excludeOutliers bool
@@ -115,6 +116,7 @@ func (c *campaignFlags) register(fs *flag.FlagSet, schedule bool) {
 	fs.IntVar(&c.k, "k", 6, "segments")
 	fs.Int64Var(&c.seed, "seed", 42, "run seed: same inputs and seed, same plan")
 	fs.IntVar(&c.horizon, "horizon-days", 28, "propensity label window after the cutoff, in days")
+	fs.IntVar(&c.topics, "topics", 0, "fit this many LDA topics over users' texts after segmenting (summary and report; docs/FEATURES.md, \"Topics\"); 0: off")
 	fs.StringVar(&c.propensity, "propensity", workflows.ModelBoost, "propensity model: "+workflows.ModelBoost+" (gradient-boosted trees) or "+workflows.ModelForest+" (a random forest grown per shard)")
 	fs.BoolVar(&c.denseClusters, "dense-clusters", false, "cluster the users by density (DBSCAN on the segment features): dense clusters and outliers in the summary and report")
 	fs.Float64Var(&c.denseEps, "dense-eps", 0, "with --dense-clusters: DBSCAN's radius in standardized units; 0 chooses it at the knee of the sample's k-distances")
@@ -165,6 +167,9 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 		if n.v < 1 {
 			return in, fmt.Errorf("%s %d: want at least 1", n.flag, n.v)
 		}
+	}
+	if c.topics != 0 && (c.topics < 2 || c.topics > 100) {
+		return in, fmt.Errorf("--topics %d: want 0 (off) or 2..100", c.topics)
 	}
 	if c.propensity != workflows.ModelBoost && c.propensity != workflows.ModelForest {
 		return in, fmt.Errorf("--propensity %q: want %s or %s", c.propensity, workflows.ModelBoost, workflows.ModelForest)
@@ -218,7 +223,7 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 	}
 	return workflows.RegenerateInput{
 		Template: c.template, Mapping: mappingText,
-		Shards: c.shards, Window: c.window, ShardBlocks: c.shardBlocks, Seed: c.seed, K: c.k, HorizonDays: c.horizon, Cutoff: cutoff, Propensity: c.propensity,
+		Shards: c.shards, Window: c.window, ShardBlocks: c.shardBlocks, Seed: c.seed, K: c.k, HorizonDays: c.horizon, Cutoff: cutoff, Propensity: c.propensity, Topics: c.topics,
 		Spec: spec, Catalog: catalog, Start: start, End: end,
 		Approval:        workflows.ApprovalPolicy{Required: c.approval, Deadline: c.approvalDeadline},
 		FutureTolerance: c.futureTolerance,

@@ -38,6 +38,12 @@ type FeaturesSummary struct {
 	Quantiles map[string]map[string]float64 `json:"quantiles"`
 }
 
+// vocabRef is the run's vocabulary, for the steps that read it later.
+type vocabRef struct {
+	key  string
+	docs int64
+}
+
 // featureStats are the features stage's global statistics that later
 // stages use.
 type featureStats struct {
@@ -86,6 +92,7 @@ func (r *run) features(ctx workflow.Context) error {
 		return fmt.Errorf("vocabulary: %w", err)
 	}
 	fs.TermsCounted, fs.Vocabulary, fs.TopTerms, fs.PricedItems = vocab.Counted, vocab.Terms, vocab.TopTerms, vocab.Items
+	r.vocab = vocabRef{key: vocab.Key, docs: vocab.Docs}
 	r.track.detail(StageFeatures, fmt.Sprintf("%d terms of %d", vocab.Terms, vocab.Counted))
 
 	rate := 1.0

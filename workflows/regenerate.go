@@ -47,6 +47,10 @@ type RegenerateInput struct {
 	// ShardBlocks is the most activities a fan-out over shards starts;
 	// with more shards each activity takes a block of them (shard.Blocks).
 	ShardBlocks int
+	// Topics, when positive, fits that many LDA topics over the users'
+	// texts after the segment stage (workflows/topics.go): off by default,
+	// as it did not win its place (docs/FEATURES.md, "Topics").
+	Topics int `json:",omitempty"`
 
 	// Spec is the campaign template with the run's overrides (budget,
 	// event, shares) applied, and Catalog the offer catalog: parsed by the
@@ -180,6 +184,9 @@ func (in *RegenerateInput) Validate() error {
 	} else if in.K < 2 {
 		errs = append(errs, fmt.Errorf("k = %d, want at least 2", in.K))
 	}
+	if in.Topics != 0 && (in.Topics < 2 || in.Topics > 100) {
+		errs = append(errs, fmt.Errorf("topics = %d, want 0 (off) or 2..100", in.Topics))
+	}
 	switch {
 	case in.Spec == nil || in.Catalog == nil:
 		errs = append(errs, fmt.Errorf("template %q: no such template, or no offer catalog", in.Template))
@@ -258,6 +265,9 @@ type Summary struct {
 	// DenseClusters are the density clusters and outliers (dense.go),
 	// when the run asked for them.
 	DenseClusters *DenseSummary `json:"dense_clusters,omitempty"`
+	// Topics is the topics step (after the segment stage), when the run
+	// asked for it (RegenerateInput.Topics).
+	Topics *TopicsSummary `json:"topics,omitempty"`
 	// Approval is the reviewer's decision, when the template requires one.
 	Approval *ApprovalRecord `json:"approval,omitempty"`
 	Stages   []StageProgress `json:"stages"`
@@ -401,6 +411,12 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 				return r.sum, fmt.Errorf("recommendations: %w", err)
 			}
 		}
+		if st.name == StageSegment {
+			// LDA topics, when asked for (workflows/topics.go).
+			if err := r.topics(ctx); err != nil {
+				return r.sum, fmt.Errorf("topics: %w", err)
+			}
+		}
 		r.track.end(st.name)
 	}
 	if waitDeleted != nil {
@@ -504,6 +520,7 @@ type run struct {
 	seg           SegmentOutput   // from segment
 	model         TrainOutput     // from train
 	recs          recommendations // from recommend
+	vocab         vocabRef        // from features
 	scoreKeys     []string        // from decide
 	approval      *ApprovalRecord // from awaitApproval; nil when not (yet) asked
 	approvalAsked time.Time

@@ -38,6 +38,23 @@ func (r *run) reportData(ctx workflow.Context) report.Data {
 			Clusters: ds.Clusters, Outliers: ds.Outliers, Everyone: ds.Everyone,
 			Farthest: ds.Farthest.Distances, FarthestMean: ds.Farthest.Mean, FarthestTable: ds.Farthest.Table}
 	}
+	if t := s.Topics; t != nil {
+		d.Topics = &report.Topics{}
+		for _, words := range t.Topics {
+			var ws []string
+			for _, w := range words {
+				ws = append(ws, w.Term)
+			}
+			d.Topics.Words = append(d.Topics.Words, ws)
+		}
+		for _, seg := range t.Segments {
+			st := report.SegmentTopics{Segment: seg.Name}
+			for _, ts := range seg.Topics {
+				st.Topics, st.Shares = append(st.Topics, ts.Topic), append(st.Shares, ts.Share)
+			}
+			d.Topics.Segments = append(d.Topics.Segments, st)
+		}
+	}
 	if a := s.Approval; a != nil {
 		d.Approval = &report.Approval{Status: a.Status, By: a.By, Comment: a.Comment, At: a.At, Reason: a.Reason}
 	}

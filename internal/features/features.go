@@ -597,3 +597,36 @@ func RefPrices(p PriceCounts) map[string]float64 {
 	}
 	return out
 }
+
+// EachDoc calls fn, in user id order, for every user with an event up to
+// end, with the user's document over p.Vocab: the weighted counts of the
+// terms of their events' texts and categories, as the interest features
+// count them (p.Interest's weights; an empty document when no term is in
+// the vocabulary). doc is reused from call to call.
+func (e *Events) EachDoc(p Params, end time.Time, fn func(user string, doc *interest.Doc) error) error {
+	c := newCalc(e, p)
+	endMS := end.UnixMilli()
+	var err error
+	e.each(func(user string, evs []event) {
+		if err != nil || len(evs) == 0 || evs[0].ts > endMS {
+			return
+		}
+		c.doc.Reset()
+		for i := range evs {
+			ev := &evs[i]
+			if ev.ts > endMS {
+				break
+			}
+			if w := c.weights[ev.typ]; w > 0 {
+				for _, t := range c.terms(c.textTerm, &c.e.texts, ev.text) {
+					c.doc.Add(t, w)
+				}
+				for _, t := range c.terms(c.catTerm, &c.e.cats, ev.cat) {
+					c.doc.Add(t, w)
+				}
+			}
+		}
+		err = fn(user, &c.doc)
+	})
+	return err
+}

@@ -525,3 +525,15 @@ func TopTerms(terms []Term, n int) []Term {
 	}
 	return terms
 }
+
+// CountsTo writes d's raw weighted term counts into s, ascending by index
+// (topic models read counts, not TF-IDF): s is valid until the next call
+// with it.
+func (d *Doc) CountsTo(s *Sparse) {
+	s.Index = append(s.Index[:0], d.touched...)
+	slices.Sort(s.Index)
+	s.Weight = slices.Grow(s.Weight[:0], len(s.Index))[:len(s.Index)]
+	for k, i := range s.Index {
+		s.Weight[k] = d.tf[i]
+	}
+}

@@ -59,6 +59,23 @@ type Data struct {
 	// Dense is the density clusters and outliers; nil when the run did
 	// not ask for them (no section then).
 	Dense *Dense
+	// Topics are the run's LDA topics and each segment's dominant ones;
+	// nil (and no section) for runs without topics.
+	Topics *Topics
+}
+
+// Topics are a run's LDA topics over users' texts.
+type Topics struct {
+	Words    [][]string      // top words of every topic
+	Segments []SegmentTopics // per segment, its dominant topics
+}
+
+// SegmentTopics is a segment's dominant topics: their numbers (indices in
+// Topics.Words) and mean shares of the segment's users' texts.
+type SegmentTopics struct {
+	Segment string
+	Topics  []int
+	Shares  []float64
 }
 
 // Featured is one segment's most featured products and categories.
@@ -205,6 +222,13 @@ func (d Data) page() (Page, error) {
 			}
 			p.Sections = append(p.Sections, Section{ID: "dense", Title: "Density clusters and outliers", Body: body})
 		}
+	}
+	if d.Topics != nil { // only runs with topics have the section
+		body, err := execute(topicsTmpl, d.Topics)
+		if err != nil {
+			return Page{}, fmt.Errorf("report topics: %w", err)
+		}
+		p.Sections = append(p.Sections, Section{ID: "topics", Title: "Topics", Body: body})
 	}
 	return p, nil
 }

@@ -70,8 +70,14 @@ func TestRender(t *testing.T) {
 		{"minimal", Data{Campaign: "c", Template: "weekly", Users: 10, Control: 1}, []string{
 			"No segments.", "No user gets an offer.", "No recommendations in this plan.", "No budget set", "Too few treated users",
 			"No sensitive attribute is mapped", "does not require approval",
-		}, nil, 0},
+		}, []string{`id="topics"`}, 0},
 		{"non-finite numbers", nan, []string{NA}, nil, 3},
+		{"topics", func() Data {
+			d := Sample()
+			d.Topics = &Topics{Words: [][]string{{"lunch", "bag"}, {"hot", "water"}},
+				Segments: []SegmentTopics{{Segment: "champions", Topics: []int{1, 0}, Shares: []float64{0.6, 0.25}}}}
+			return d
+		}(), []string{`id="topics"`, "lunch, bag", "hot, water", "champions", "topic 1 (60.0%); topic 0 (25.0%)"}, nil, 3},
 		{"gap over bound", func() Data { d := Sample(); d.Fairness.Gap = 0.09; return d }(), []string{"exceeded"}, []string{"within"}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -131,6 +131,14 @@ var featuredTmpl = parse("featured", `<p>The products each treated user's promot
 {{end}}</tbody></table></div>
 `)
 
+var topicsTmpl = parse("topics", `<p>Topics found in users' texts (LDA, online variational Bayes): each topic's top words, and each segment's dominant topics with their mean share of its users' texts.</p>
+<ol start="0">{{range .Words}}<li>{{range $i, $w := .}}{{if $i}}, {{end}}{{$w}}{{end}}</li>{{end}}</ol>
+{{with .Segments}}<div class="scroll"><table>
+<thead><tr><th>segment</th><th>dominant topics</th></tr></thead>
+<tbody>{{range .}}{{$s := .}}<tr><td>{{.Segment}}</td><td>{{range $i, $t := .Topics}}{{if $i}}; {{end}}topic {{$t}} ({{pct (index $s.Shares $i)}}){{end}}</td></tr>
+{{end}}</tbody></table></div>{{end}}
+`)
+
 var budgetTmpl = parse("budget", `{{if gt .Budget.Total 0}}<p>Used <b>{{money .Budget.Used}}</b> of <b>{{money .Budget.Total}}</b> ({{pct .Share}})</p>
 <div class="meter" role="meter" aria-valuemin="0" aria-valuemax="100" aria-valuenow="{{.Bar}}"><div style="width:{{.Bar}}%"></div></div>
 {{else}}<p>No budget set; the plan's expected cost is <b>{{money .Cost}}</b>.</p>{{end}}

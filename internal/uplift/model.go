@@ -44,8 +44,8 @@ type Prediction struct {
 // targets need outcome predictions that did not see the row: they come
 // from cross-fitting over d's folds, the out-of-fold predictions of
 // Analyze (Result.Mu), which FitWith accepts to save their cost. For
-// AvgLearner, every learner of cfg.Learners but avg is fit, and their
-// effects averaged, as in Fold. Fit is deterministic for cfg.Seed.
+// AvgLearner, the learners it averages (Averaged among cfg.Learners) are
+// fit, and their effects averaged, as in Fold. Fit is deterministic for cfg.Seed.
 func Fit(d *Data, m *forest.Matrix, learner string, cfg Config) (*Model, error) {
 	return FitWith(d, m, learner, cfg, nil)
 }
@@ -71,11 +71,7 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 	md := &Model{learner: learner, arms: slices.Clone(d.Arms), features: slices.Clone(d.Features), weighting: cfg.weighting(d)}
 	fits := []string{learner}
 	if learner == AvgLearner {
-		for _, l := range cfg.Learners {
-			if l != AvgLearner {
-				md.others = append(md.others, l)
-			}
-		}
+		md.others = cfg.averaged()
 		fits = md.others
 	}
 	// The final models take seeds of a fold index no fold has.

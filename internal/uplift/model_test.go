@@ -100,15 +100,13 @@ func TestModelRoundTrip(t *testing.T) {
 			})
 		}
 		// Base is the control outcome model, the same for every learner;
-		// avg's effects are the mean of the others'.
+		// avg's effects are the mean of those of Averaged.
 		for a := range preds[AvgLearner].Effect {
 			for j, v := range preds[AvgLearner].Effect[a] {
 				want, n := 0.0, 0.0
-				for _, l := range Learners {
-					if l != AvgLearner {
-						want += preds[l].Effect[a][j]
-						n++
-					}
+				for _, l := range Averaged {
+					want += preds[l].Effect[a][j]
+					n++
 				}
 				want /= n
 				if v != want {

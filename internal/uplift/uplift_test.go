@@ -262,25 +262,43 @@ func TestAnalyzeDeterministic(t *testing.T) {
 	}
 }
 
-// TestAvgLearner: the avg learner's effects are the mean of the other
-// learners' effects, fold by fold.
+// TestAvgLearner: the avg learner's effects are the mean of the effects
+// of the learners of Averaged requested, fold by fold, or of every other
+// learner requested when fewer than two of Averaged are.
 func TestAvgLearner(t *testing.T) {
 	d, _ := simple(1500, 5, true)
 	m, err := Matrix(d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Fold(d, m, 2, Config{Seed: 1, Trees: 5, Learners: []string{TLearner, DRLearner, AvgLearner}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Tau[AvgLearner]) != len(d.FoldRows(2)) {
-		t.Fatalf("%d avg rows, fold has %d", len(f.Tau[AvgLearner]), len(d.FoldRows(2)))
-	}
-	for j, row := range f.Tau[AvgLearner] {
-		for a, v := range row {
-			if want := (f.Tau[TLearner][j][a] + f.Tau[DRLearner][j][a]) / 2; math.Abs(v-want) > 1e-12 {
-				t.Fatalf("row %d arm %d: avg %v, want %v", j, a, v, want)
+	for _, tc := range []struct {
+		learners, averaged []string
+	}{
+		{[]string{TLearner, DRLearner, AvgLearner}, []string{TLearner, DRLearner}},
+		{[]string{TLearner, SLearner, DRLearner, AvgLearner}, []string{TLearner, SLearner, DRLearner}},
+		{[]string{TLearner, SLearner, XLearner, RLearner, DRLearner, AvgLearner}, []string{SLearner, XLearner, RLearner}},
+		{[]string{TLearner, RLearner, SLearner, AvgLearner}, []string{RLearner, SLearner}},
+	} {
+		cfg := Config{Seed: 1, Trees: 5, Learners: tc.learners, BaseName: BaseForest}
+		if got := cfg.averaged(); !slices.Equal(got, tc.averaged) {
+			t.Errorf("learners %v: avg averages %v, want %v", tc.learners, got, tc.averaged)
+		}
+		f, err := Fold(d, m, 2, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Tau[AvgLearner]) != len(d.FoldRows(2)) {
+			t.Fatalf("%d avg rows, fold has %d", len(f.Tau[AvgLearner]), len(d.FoldRows(2)))
+		}
+		for j, row := range f.Tau[AvgLearner] {
+			for a, v := range row {
+				var want float64
+				for _, l := range tc.averaged {
+					want += f.Tau[l][j][a]
+				}
+				if want /= float64(len(tc.averaged)); math.Abs(v-want) > 1e-12 {
+					t.Fatalf("learners %v, row %d arm %d: avg %v, want %v", tc.learners, j, a, v, want)
+				}
 			}
 		}
 	}
@@ -469,10 +487,11 @@ func (o *oracleRun) at(b float64) (oracle, persona, learned, random float64) {
 // their behaviour plus a small hidden term: synth.WriteHistory) and
 // measures its true incremental value against the oracle that knows every
 // user's true effect (synth.Truth), at a 30% budget, with the package's
-// default base learner: at least 0.90 of the oracle's on each seed and
-// 0.92 on average (0.941, 0.922 and 0.913, mean 0.925; forests reached
-// 0.908; issue 15's goal, 0.95 on average, is not reached).
-// docs/EVALUATION.md has the numbers.
+// default base learner and learners: at least 0.90 of the oracle's on each
+// seed and 0.925 on average (0.943, 0.934 and 0.911, mean 0.929, with avg
+// of S, X and R; 0.925 when avg took T and DR too; forests reached 0.908;
+// issue 15's goal, 0.95 on average, is not reached). docs/EVALUATION.md
+// has the numbers.
 func TestPolicyVsOracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3 x 50,000 users")
@@ -508,8 +527,8 @@ func TestPolicyVsOracle(t *testing.T) {
 	}
 	mean := sum / float64(len(seeds))
 	t.Logf("mean share of the oracle at 30%% over seeds %v: %.3f", seeds, mean)
-	if mean < 0.92 {
-		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.92", mean)
+	if mean < 0.925 {
+		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.925", mean)
 	}
 }
 
