@@ -165,7 +165,8 @@ func TestFinalizeLocalErrorIsRetryable(t *testing.T) {
 		{"corrupt", &ingest.StagedError{Err: errors.New("arrow ipc reader: bad magic")}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := finalizeAddError(key, tc.err)
+			err := finalizeError(IngestFinalizeInput{RunID: "r", Shards: 2},
+				fmt.Errorf("partition 0: %w", &ingest.ChunkError{Source: "000", Err: tc.err}))
 			final(&err)
 			var app *temporal.ApplicationError
 			bad := errors.As(err, &app) && app.NonRetryable()

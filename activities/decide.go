@@ -129,6 +129,10 @@ type DecideScoreInput struct {
 	ContactKeys  []string // recent campaigns' contact lists
 	Profiles     bool     // the run has a profiles table
 	Sensitive    string   // the fairness attribute, "" for none
+	// ExcludeOutliers suppresses the users the run's density clusters
+	// left as outliers (layout.DenseClusters), with the reason
+	// strategy.Outlier.
+	ExcludeOutliers bool `json:",omitempty"`
 }
 
 // blockOf is the shards an activity of a decide fan-out handles: b, or
@@ -239,6 +243,15 @@ func (a *Activities) DecideScore(ctx context.Context, in DecideScoreInput) (_ De
 	// The lists are read once for the block, their partitions of its
 	// shards only (eachContact).
 	suppressed := map[string]string{}
+	if in.ExcludeOutliers {
+		// First: an opted-out or recently contacted outlier is counted
+		// under that reason.
+		for i := b.From; i < b.To; i++ {
+			if err := a.outliersOf(ctx, in.RunID, i, func(id string) { suppressed[id] = strategy.Outlier }); err != nil {
+				return DecideScoreOutput{}, fmt.Errorf("shard %d: %w", i, err)
+			}
+		}
+	}
 	for _, k := range in.ContactKeys {
 		if err := a.eachContact(ctx, k, b, in.Shards, func(id string) { suppressed[id] = strategy.RecentlyContacted }); err != nil {
 			return DecideScoreOutput{}, err

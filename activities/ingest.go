@@ -7,14 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
 	"go.temporal.io/sdk/activity"
 
-	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/canon"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
@@ -111,15 +108,7 @@ type IngestPlanInput struct {
 }
 
 // IngestSource is one input file mapped into one table, as planned.
-type IngestSource struct {
-	Name   string // short name of its pieces and rejects (layout.Source, plus the mapping source's name when a file feeds several)
-	Key    string
-	Spec   int // index of the mapping source
-	Table  string
-	Format string
-	Dedupe bool
-	Splits []ingest.Split
-}
+type IngestSource = ingest.PlannedSource
 
 // IngestPlanOutput lists the sources of one input file.
 type IngestPlanOutput struct {
@@ -141,62 +130,17 @@ func (a *Activities) IngestPlan(ctx context.Context, in IngestPlanInput) (_ Inge
 	if err != nil {
 		return IngestPlanOutput{}, err
 	}
-	specs := m.Match(in.Key)
-	if len(specs) == 0 {
-		var globs []string
-		for _, s := range m.Sources {
-			globs = append(globs, strings.Join(s.Files, " "))
-		}
-		return IngestPlanOutput{}, &ingest.BadInputError{Source: in.Key,
-			Msg: fmt.Sprintf("no source of the mapping matches this file name (files: %s)", strings.Join(globs, "; "))}
+	planned, err := ingest.PlanInput(ctx, m, in.Key, layout.Source(in.Index, in.Key), in.SplitBytes,
+		func(s *mapping.Source) (*ingest.File, error) { return a.file(ctx, in.Key, s) },
+		func(ctx context.Context, f *ingest.File, name string) ([]ingest.Split, error) {
+			return a.chunk(ctx, f, in, name)
+		})
+	if err != nil {
+		return IngestPlanOutput{}, err
 	}
 	var out IngestPlanOutput
-	for _, s := range specs {
-		f, err := a.file(ctx, in.Key, s)
-		if err != nil {
-			return IngestPlanOutput{}, err
-		}
-		prog, err := f.Compile(ctx, s)
-		if err != nil {
-			return IngestPlanOutput{}, err
-		}
-		name := layout.Source(in.Index, in.Key)
-		if len(specs) > 1 {
-			name += "-" + s.Name
-		}
-		var splits []ingest.Split
-		if f.Gzip && f.Format != mapping.Parquet {
-			// Check first: a wrong mapping fails before the file is copied.
-			if _, err := f.Check(ctx, prog, ingest.Whole()[0]); err != nil {
-				return IngestPlanOutput{}, err
-			}
-			// A block gzip file splits by its members' index; any other is
-			// read once and its text copied out split by split.
-			var blocked bool
-			if splits, blocked, err = f.PlanBlocks(ctx, in.SplitBytes); err != nil {
-				return IngestPlanOutput{}, err
-			}
-			if !blocked {
-				if splits, err = a.chunk(ctx, f, in, name); err != nil {
-					return IngestPlanOutput{}, err
-				}
-			}
-		} else {
-			if splits, err = f.Plan(ctx, in.SplitBytes); err != nil {
-				return IngestPlanOutput{}, err
-			}
-			if _, err := f.Check(ctx, prog, splits[0]); err != nil {
-				return IngestPlanOutput{}, err
-			}
-		}
-		spec := 0
-		for i, ms := range m.Sources {
-			if ms == s {
-				spec = i
-			}
-		}
-		out.Sources = append(out.Sources, IngestSource{Name: name, Key: in.Key, Spec: spec, Table: s.Table.Name,
-			Format: f.Format, Dedupe: s.Dedupe, Splits: splits})
+	for _, p := range planned {
+		out.Sources = append(out.Sources, p.Source)
 	}
 	return out, nil
 }
@@ -256,10 +200,7 @@ type IngestSplitInput struct {
 
 // IngestSplitOutput counts the split's records before duplicates are
 // removed, and says how many chunks it staged.
-type IngestSplitOutput struct {
-	Counts ingest.SplitCounts
-	Chunks int
-}
+type IngestSplitOutput = ingest.Staged
 
 // IngestSplit maps one split's records and stages them: per chunk, one
 // object per user shard and one for rows without a user, plus the
@@ -307,18 +248,7 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 		return IngestSplitOutput{}, err
 	}
 	prog.SetNotAfter(in.NotAfter)
-	rd, closeFn, err := f.Reader(ctx, sp, st.Pos, prog)
-	if err != nil {
-		return IngestSplitOutput{}, err
-	}
-	defer closeFn()
-	dir, err := os.MkdirTemp(a.TempDir, "ingest-split-")
-	if err != nil {
-		return IngestSplitOutput{}, err
-	}
-	defer os.RemoveAll(dir)
-	cfg := ingest.StageConfig{Program: prog, Shards: in.Shards, ChunkRows: in.ChunkRows, Dir: dir, Mem: a.mem(), Source: in.Source.Key}
-	st, err = ingest.Stage(ctx, rd, cfg, st, func(c ingest.Chunk, next ingest.StageState) error {
+	out, err := ingest.StageSplit(ctx, f, prog, sp, st, in.Shards, in.ChunkRows, a.TempDir, func(c ingest.Chunk, next ingest.StageState) error {
 		err := a.putFiles(ctx, len(c.Parts), func(i int) (string, string) {
 			return layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards), c.Parts[i]
 		})
@@ -334,7 +264,7 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 	if err != nil {
 		return IngestSplitOutput{}, err
 	}
-	return IngestSplitOutput{Counts: st.Counts, Chunks: st.Chunks}, nil
+	return out, nil
 }
 
 // stagePuts is how many staged objects a split uploads at once: a chunk
@@ -378,11 +308,7 @@ func (a *Activities) putFiles(ctx context.Context, n int, file func(i int) (key,
 }
 
 // StagedSource is one source's staged chunks: Chunks[i] chunks in split i.
-type StagedSource struct {
-	Name   string
-	Spec   int
-	Chunks []int
-}
+type StagedSource = ingest.StagedSource
 
 // IngestFinalizeInput asks for one partition of one table, or a block of
 // user shards.
@@ -399,11 +325,9 @@ type IngestFinalizeInput struct {
 }
 
 // IngestFinalizeOutput counts, per source, what the partitions kept: one
-// aggregate for a block, whatever its number of shards.
-type IngestFinalizeOutput struct {
-	Counts      []ingest.FinalCounts
-	LateRejects []string // keys, "" where a source has none (one object per block)
-}
+// aggregate for a block, whatever its number of shards; LateRejects are
+// keys, "" where a source has none (one object per block).
+type IngestFinalizeOutput = ingest.Finalized
 
 // IngestFinalize reads a partition's staged rows of every source in input
 // order, removes exact duplicates, carries values forward within users,
@@ -431,126 +355,43 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 	if to <= in.Partition {
 		to = in.Partition + 1
 	}
-	out := IngestFinalizeOutput{Counts: make([]ingest.FinalCounts, len(in.Sources)), LateRejects: make([]string, len(in.Sources))}
-	late := make([][]string, len(in.Sources)) // local files, in partition order
-	for p := in.Partition; p < to; p++ {
-		pdir := filepath.Join(dir, fmt.Sprint(p))
-		if err := os.Mkdir(pdir, 0o755); err != nil {
-			return IngestFinalizeOutput{}, err
-		}
-		counts, rejects, err := a.finalizePartition(ctx, in, p, table, progs, pdir)
-		if err != nil {
-			return IngestFinalizeOutput{}, fmt.Errorf("partition %d: %w", p, err)
-		}
-		for si := range in.Sources {
-			out.Counts[si].Merge(counts[si])
-			if rejects[si] != "" {
-				late[si] = append(late[si], rejects[si])
-			}
-		}
+	task := ingest.FinalizeTask{Table: in.Table, From: in.Partition, To: to, Sources: in.Sources}
+	counts, late, err := ingest.FinalizeBlock(task, table, progs, dir, a.mem(),
+		func(k, sp, c, p int) ([]byte, error) {
+			return a.Store.Get(ctx, layout.Staged(in.RunID, in.Sources[k].Name, sp, c, p, in.Shards))
+		},
+		func(p, k int, path string) error {
+			return a.Store.PutFile(ctx, layout.TablePart(in.RunID, in.Table, p, in.Shards, in.Sources[k].Name), path)
+		})
+	if err != nil {
+		return IngestFinalizeOutput{}, finalizeError(in, err)
 	}
+	out := IngestFinalizeOutput{Counts: counts, LateRejects: make([]string, len(in.Sources))}
 	for si, src := range in.Sources {
-		switch {
-		case len(late[si]) == 0:
+		if late[si] == "" {
 			continue
-		case to == in.Partition+1:
-			out.LateRejects[si] = layout.LateRejects(in.RunID, in.Table, in.Partition, in.Shards, src.Name)
-		default:
-			out.LateRejects[si] = layout.LateRejectsBlock(in.RunID, in.Table, in.Partition, to, src.Name)
-			merged := filepath.Join(dir, fmt.Sprintf("late-%d.arrow", si))
-			if err := a.mergeArrow(merged, ingest.RejectSchema, late[si]); err != nil {
-				return IngestFinalizeOutput{}, fmt.Errorf("late rejects of %s: %w", src.Name, err)
-			}
-			late[si] = []string{merged}
 		}
-		if err := a.Store.PutFile(ctx, out.LateRejects[si], late[si][0]); err != nil {
+		out.LateRejects[si] = layout.LateRejects(in.RunID, in.Table, in.Partition, in.Shards, src.Name)
+		if to > in.Partition+1 {
+			out.LateRejects[si] = layout.LateRejectsBlock(in.RunID, in.Table, in.Partition, to, src.Name)
+		}
+		if err := a.Store.PutFile(ctx, out.LateRejects[si], late[si]); err != nil {
 			return IngestFinalizeOutput{}, err
 		}
 	}
 	return out, nil
 }
 
-// finalizePartition finalizes partition p into dir, uploads its pieces and
-// returns its counts and its local late-rejects files ("" for none).
-func (a *Activities) finalizePartition(ctx context.Context, in IngestFinalizeInput, p int, table *canon.Table, progs []*mapping.Program, dir string) ([]ingest.FinalCounts, []string, error) {
-	fin, err := ingest.NewFinalizer(table, progs, dir, a.mem())
-	if err != nil {
-		return nil, nil, err
-	}
-	objects := 0
-	for _, src := range in.Sources {
-		for _, chunks := range src.Chunks {
-			objects += chunks
-		}
-	}
-	added := 0
-	for si, src := range in.Sources {
-		for sp, chunks := range src.Chunks {
-			for c := 0; c < chunks; c++ {
-				key := layout.Staged(in.RunID, src.Name, sp, c, p, in.Shards)
-				data, err := a.Store.Get(ctx, key)
-				if err != nil {
-					fin.Close()
-					return nil, nil, err
-				}
-				if err := fin.Add(si, data); err != nil {
-					fin.Close()
-					return nil, nil, finalizeAddError(key, err)
-				}
-				if added++; added == 1 {
-					// Chunks hold about as many records each: size the
-					// set of seen records once.
-					fin.Reserve(fin.Distinct() * objects)
-				}
-			}
-		}
-	}
-	outs, rejects, counts, err := fin.Close()
-	if err != nil {
-		return nil, nil, err
-	}
-	for si, src := range in.Sources {
-		if err := a.Store.PutFile(ctx, layout.TablePart(in.RunID, in.Table, p, in.Shards, src.Name), outs[si]); err != nil {
-			return nil, nil, err
-		}
-	}
-	return counts, rejects, nil
-}
-
-// mergeArrow writes the record batches of the IPC files paths, in order,
-// to one IPC file at dst.
-func (a *Activities) mergeArrow(dst string, schema *arrow.Schema, paths []string) (err error) {
-	f, err := os.Create(dst)
-	if err != nil {
+// finalizeError classifies an error of finalizing: only a staged object
+// that cannot be decoded is bad input; an error writing the partition's
+// local files (a full disk) stays retryable. Either names the staged
+// object being added.
+func finalizeError(in IngestFinalizeInput, err error) error {
+	var chunk *ingest.ChunkError
+	if !errors.As(err, &chunk) {
 		return err
 	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	w, err := arrowio.NewWriter(f, schema, a.mem())
-	if err != nil {
-		return err
-	}
-	for _, p := range paths {
-		src, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = arrowio.EachFrom(src, schema, a.mem(), w.Write)
-		src.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-	}
-	return w.Close()
-}
-
-// finalizeAddError classifies an error of adding the staged object at key:
-// only an object that cannot be decoded is bad input; an error writing
-// the partition's local files (a full disk) stays retryable.
-func finalizeAddError(key string, err error) error {
+	key := layout.Staged(in.RunID, chunk.Source, chunk.Split, chunk.Chunk, chunk.Partition, in.Shards)
 	var staged *ingest.StagedError
 	if errors.As(err, &staged) {
 		return &corruptError{key: key, err: err}
@@ -582,15 +423,9 @@ func programs(m *mapping.Mapping, table string, sources []StagedSource) ([]*mapp
 	return progs, t, nil
 }
 
-// RejectSource is one source's staged and late rejects.
-type RejectSource struct {
-	Name   string
-	Key    string
-	Table  string
-	Dedupe bool
-	Chunks []int    // per split
-	Late   []string // late rejects' keys, in partition order
-}
+// RejectSource is one source's staged and late rejects (Late: keys, in
+// partition order).
+type RejectSource = ingest.RejectSource
 
 // IngestRejectsInput lists every source of a run, in input order.
 type IngestRejectsInput struct {
@@ -599,10 +434,7 @@ type IngestRejectsInput struct {
 }
 
 // IngestRejectsOutput is, per source, its rejects' key and counts.
-type IngestRejectsOutput struct {
-	Keys   []string
-	Counts []ingest.RejectCounts
-}
+type IngestRejectsOutput = ingest.RejectsWritten
 
 // IngestRejects writes runs/<run>/rejects/<src>.csv for every source: every
 // rejected record with source file, line, column, reason and value, in
@@ -615,52 +447,29 @@ func (a *Activities) IngestRejects(ctx context.Context, in IngestRejectsInput) (
 		return IngestRejectsOutput{}, err
 	}
 	defer os.RemoveAll(dir)
-	writers := map[string]*ingest.RejectWriter{}
-	var out IngestRejectsOutput
-	for i, src := range in.Sources {
-		rw := writers[src.Table]
-		if rw == nil {
-			rw = ingest.NewRejectWriter(a.mem())
-			writers[src.Table] = rw
-		}
-		var late [][]byte
-		for _, k := range src.Late {
-			data, err := a.Store.Get(ctx, k)
-			if err != nil {
-				return IngestRejectsOutput{}, err
-			}
-			late = append(late, data)
-		}
-		sp, c := 0, 0
-		next := func() ([]byte, bool, error) {
-			for sp < len(src.Chunks) && c >= src.Chunks[sp] {
-				sp, c = sp+1, 0
-			}
-			if sp >= len(src.Chunks) {
-				return nil, false, nil
-			}
-			data, err := a.Store.Get(ctx, layout.StagedRejects(in.RunID, src.Name, sp, c))
-			c++
-			return data, err == nil, err
-		}
-		path := filepath.Join(dir, fmt.Sprintf("%d.csv", i))
-		f, err := os.Create(path)
-		if err != nil {
-			return IngestRejectsOutput{}, err
-		}
-		counts, err := rw.Source(f, src.Key, src.Dedupe, next, late)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return IngestRejectsOutput{}, fmt.Errorf("rejects of %s: %w", src.Key, err)
-		}
-		key := layout.Rejects(in.RunID, src.Name)
-		if err := a.Store.PutFile(ctx, key, path); err != nil {
-			return IngestRejectsOutput{}, err
-		}
-		out.Keys = append(out.Keys, key)
-		out.Counts = append(out.Counts, counts)
+	out := IngestRejectsOutput{Keys: make([]string, len(in.Sources))}
+	out.Counts, err = ingest.WriteRejects(in.Sources, a.mem(), rejectsStore{ctx, a, in},
+		func(k int) string { return filepath.Join(dir, fmt.Sprintf("%d.csv", k)) },
+		func(k int, path string) error {
+			out.Keys[k] = layout.Rejects(in.RunID, in.Sources[k].Name)
+			return a.Store.PutFile(ctx, out.Keys[k], path)
+		})
+	if err != nil {
+		return IngestRejectsOutput{}, err
 	}
 	return out, nil
+}
+
+// rejectsStore reads IngestRejects' staged and late rejects from the
+// bucket.
+type rejectsStore struct {
+	ctx context.Context
+	a   *Activities
+	in  IngestRejectsInput
+}
+
+func (s rejectsStore) Late(key string) ([]byte, error) { return s.a.Store.Get(s.ctx, key) }
+
+func (s rejectsStore) Staged(k, sp, c int) ([]byte, error) {
+	return s.a.Store.Get(s.ctx, layout.StagedRejects(s.in.RunID, s.in.Sources[k].Name, sp, c))
 }

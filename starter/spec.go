@@ -43,6 +43,8 @@ type campaignFlags struct {
 	topics                         int
 	seed                           int64
 	approval                       bool
+	denseClusters, excludeOutliers bool
+	denseEps                       float64
 	approvalDeadline               time.Duration
 	futureTolerance                time.Duration
 	evaluate                       bool
@@ -116,6 +118,9 @@ func (c *campaignFlags) register(fs *flag.FlagSet, schedule bool) {
 	fs.IntVar(&c.horizon, "horizon-days", 28, "propensity label window after the cutoff, in days")
 	fs.IntVar(&c.topics, "topics", 0, "fit this many LDA topics over users' texts after segmenting (summary and report; docs/FEATURES.md, \"Topics\"); 0: off")
 	fs.StringVar(&c.propensity, "propensity", workflows.ModelBoost, "propensity model: "+workflows.ModelBoost+" (gradient-boosted trees) or "+workflows.ModelForest+" (a random forest grown per shard)")
+	fs.BoolVar(&c.denseClusters, "dense-clusters", false, "cluster the users by density (DBSCAN on the segment features): dense clusters and outliers in the summary and report")
+	fs.Float64Var(&c.denseEps, "dense-eps", 0, "with --dense-clusters: DBSCAN's radius in standardized units; 0 chooses it at the knee of the sample's k-distances")
+	fs.BoolVar(&c.excludeOutliers, "exclude-outliers", false, "leave the density outliers out of the audience (the template's exclude_outliers; implies --dense-clusters)")
 	fs.BoolVar(&c.approval, "require-approval", false, "wait for `starter approve` (or reject) before publishing (a template with approval.required always does)")
 	fs.DurationVar(&c.approvalDeadline, "approval-deadline", 0, "with approval: give up (status expired, nothing published) after this long; 0: the template's deadline, else wait forever")
 	fs.DurationVar(&c.futureTolerance, "future-tolerance", workflows.DefaultFutureTolerance, "events later than the run's start plus this are rejected (\"ts after the run's start\"), not taken as the run's end; negative: no limit")
@@ -223,6 +228,7 @@ func (c *campaignFlags) prepare() (workflows.RegenerateInput, error) {
 		Approval:        workflows.ApprovalPolicy{Required: c.approval, Deadline: c.approvalDeadline},
 		FutureTolerance: c.futureTolerance,
 		Evaluate:        c.evaluate,
+		DenseClusters:   c.denseClusters, DenseEps: c.denseEps,
 	}, nil
 }
 
@@ -298,6 +304,9 @@ func (c *campaignFlags) load() (*campaign.Template, *campaign.Catalog, error) {
 		tpl.WindowDays = c.windowDays.v
 	}
 	tpl.Event = c.event
+	if c.excludeOutliers {
+		tpl.ExcludeOutliers = true
+	}
 	if err := tpl.Validate(cat); err != nil {
 		return nil, nil, fmt.Errorf("template %s with the given settings: %w", c.template, err)
 	}

@@ -58,6 +58,16 @@ func printRunSummary(w io.Writer, out RunOutput, jsonFile string) {
 		fmt.Fprintln(w, line)
 	}
 
+	if d := s.DenseClusters; d != nil {
+		o := d.Outliers
+		fmt.Fprintf(w, "density: %d dense clusters, %d outliers (%.1f%%): spend %.2f against %.2f, orders %.1f against %.1f",
+			len(d.Clusters), o.Size, 100*o.Share, o.Mean["monetary"], d.Everyone["monetary"], o.Mean["frequency"], d.Everyone["frequency"])
+		if d.Excluded {
+			fmt.Fprint(w, "; left out of the audience")
+		}
+		fmt.Fprintln(w)
+	}
+
 	printOffers(w, s)
 
 	if st := s.Strategy; st != nil {

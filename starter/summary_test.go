@@ -72,6 +72,28 @@ func TestRunSummary(t *testing.T) {
 	}
 }
 
+// TestRunSummaryDense: a run with density clusters says them in one line
+// after the segments; the recorded run, without, says nothing.
+func TestRunSummaryDense(t *testing.T) {
+	sum := recordedSummary(t)
+	var b bytes.Buffer
+	printRunSummary(&b, RunOutput{Summary: sum}, "")
+	if strings.Contains(b.String(), "density:") {
+		t.Errorf("a run without density clusters:\n%s", b.String())
+	}
+	sum.DenseClusters = &workflows.DenseSummary{
+		Clusters: []segment.Profile{{Name: "dense 0", Size: 3961}},
+		Outliers: segment.Profile{Name: "outliers", Size: 402, Share: 0.0921, Mean: map[string]float64{"monetary": 7159.4, "frequency": 8.5}},
+		Everyone: map[string]float64{"monetary": 1895.4, "frequency": 4.2}, Excluded: true,
+	}
+	b.Reset()
+	printRunSummary(&b, RunOutput{Summary: sum}, "")
+	want := "\ndensity: 1 dense clusters, 402 outliers (9.2%): spend 7159.40 against 1895.40, orders 8.5 against 4.2; left out of the audience\noffers ("
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, b.String())
+	}
+}
+
 // TestRunSummaryBounded: however many segments and offers a run has, the
 // summary stays under 60 lines.
 func TestRunSummaryBounded(t *testing.T) {

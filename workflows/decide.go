@@ -87,6 +87,7 @@ func (r *run) decide(ctx workflow.Context) error {
 				SegmentNames: r.seg.Names, ForestKey: r.model.ForestKey, UpliftKey: up, StateKey: prep.StateKey,
 				Params: p, OptOut: in.OptOut, ContactKeys: prep.ContactKeys,
 				Profiles: r.hasTable(canon.ProfilesName), Sensitive: sensitive,
+				ExcludeOutliers: r.sum.DenseClusters != nil && r.sum.DenseClusters.Excluded,
 			})
 		},
 		func(i int, f workflow.Future) error {

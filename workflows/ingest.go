@@ -178,219 +178,163 @@ func (r *run) ingest(ctx workflow.Context) error {
 	return nil
 }
 
-// ingestAll plans every input (a wrong mapping stops here, before any
-// fan-out), stages every split, finalizes every partition of every table
-// (duplicates removed across splits and sources), writes the rejects, and
-// reduces the counts in input order. progress reports the phase and its
-// units.
+// ingestAll runs the ingest driver (ingest.Driver: plan every input, a
+// wrong mapping stopping before any fan-out; stage every split; finalize
+// every block of every table, duplicates removed across splits and
+// sources; write the rejects; reduce the counts in input order) as
+// activities, Window in flight. progress reports the step and its units.
 func ingestAll(ctx workflow.Context, in IngestInput, progress func(phase string, done, total int)) (IngestTotals, error) {
 	in.defaults()
 	hctx := withHeartbeat(ctx)
 	actx := withActivityOptions(ctx)
+	d, err := ingest.NewDriver(ingest.DriverConfig{Inputs: len(in.Inputs), Shards: in.Shards, ShardBlocks: in.ShardBlocks})
+	if err != nil {
+		return IngestTotals{}, err
+	}
+	// fan runs n activities of the driver's current step, reporting
+	// progress as each ends.
+	fan := func(n int, start func(i int) workflow.Future, get func(i int, f workflow.Future) error) error {
+		phase, done := d.Step().String(), 0
+		progress(phase, 0, n)
+		return fanOut(ctx, n, in.Window, start, func(i int, f workflow.Future) error {
+			done++
+			progress(phase, done, n)
+			return get(i, f)
+		})
+	}
 
-	// 1. Plan.
-	plans := make([]activities.IngestPlanOutput, len(in.Inputs))
-	done := 0
-	progress("plan", 0, len(in.Inputs))
-	err := fanOut(ctx, len(in.Inputs), in.Window,
+	// Plan.
+	plans := make([]activities.IngestPlanOutput, d.Inputs())
+	err = fan(len(plans),
 		func(i int) workflow.Future {
 			return workflow.ExecuteActivity(hctx, a.IngestPlan, activities.IngestPlanInput{
 				RunID: in.RunID, Key: in.Inputs[i], Index: i, Mapping: in.Mapping, SplitBytes: in.SplitBytes,
 			})
 		},
-		func(i int, f workflow.Future) error {
-			done++
-			progress("plan", done, len(in.Inputs))
-			return f.Get(ctx, &plans[i])
-		})
+		func(i int, f workflow.Future) error { return f.Get(ctx, &plans[i]) })
 	if err != nil {
 		return IngestTotals{}, err
 	}
-	var sources []activities.IngestSource
-	for _, p := range plans {
-		sources = append(sources, p.Sources...)
+	planned := make([][]ingest.PlannedSource, len(plans))
+	for i, p := range plans {
+		planned[i] = p.Sources
+	}
+	if err := d.Planned(planned); err != nil {
+		return IngestTotals{}, err
 	}
 
-	// 2. Stage every split.
-	type job struct{ src, split int }
-	var jobs []job
-	for si, s := range sources {
-		for sp := range s.Splits {
-			jobs = append(jobs, job{si, sp})
-		}
-	}
+	// Stage.
+	splits, sources := d.Splits(), d.Sources()
 	splitIn := func(i int) activities.IngestSplitInput {
-		j := jobs[i]
+		j := splits[i]
 		// The split itself, not its source's list of splits: the
 		// inputs would grow with the square of the splits.
-		src, sp := sources[j.src], sources[j.src].Splits[j.split]
+		src := sources[j.Source]
 		src.Splits = nil
 		return activities.IngestSplitInput{
-			RunID: in.RunID, Mapping: in.Mapping, Source: src, Split: j.split, Range: &sp,
+			RunID: in.RunID, Mapping: in.Mapping, Source: src, Split: j.Split, Range: &j.Range,
 			Shards: in.Shards, ChunkRows: in.ChunkRows, NotAfter: in.NotAfter,
 		}
 	}
-	splitOut := make([]activities.IngestSplitOutput, len(jobs))
-	done = 0
-	progress("split", 0, len(jobs))
-	if len(jobs) > in.SplitsPerChild && workflow.GetVersion(ctx, splitChildren, workflow.DefaultVersion, 1) == 1 {
-		// Blocks of splits in children, one after the other, each with
-		// the whole window: the parent holds a few events per block.
-		blocks := shard.Blocks(len(jobs), (len(jobs)+in.SplitsPerChild-1)/in.SplitsPerChild)
-		err = fanOut(ctx, len(blocks), 1,
-			func(bi int) workflow.Future {
-				b := blocks[bi]
-				cin := IngestSplitsInput{Base: splitIn(b.From), Window: in.Window}
-				cin.Base.Source, cin.Base.Range = activities.IngestSource{}, nil
-				index := map[int]int{} // source -> position in cin.Sources
-				for i := b.From; i < b.To; i++ {
-					j := jobs[i]
-					k, ok := index[j.src]
-					if !ok {
-						k = len(cin.Sources)
-						index[j.src] = k
-						src := sources[j.src]
-						src.Splits = nil
-						cin.Sources = append(cin.Sources, src)
-					}
-					cin.Splits = append(cin.Splits, SplitJob{Source: k, Split: j.split, Range: sources[j.src].Splits[j.split]})
-				}
-				cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-					WorkflowID: fmt.Sprintf("%s-ingest-splits-%d", in.RunID, bi)})
-				return workflow.ExecuteChildWorkflow(cctx, IngestSplits, cin)
-			},
-			func(bi int, f workflow.Future) error {
-				var out []activities.IngestSplitOutput
-				if err := f.Get(ctx, &out); err != nil {
-					return err
-				}
-				b := blocks[bi]
-				if len(out) != b.Len() {
-					return fmt.Errorf("splits %d-%d: %d outputs", b.From, b.To, len(out))
-				}
-				copy(splitOut[b.From:b.To], out)
-				done += b.Len()
-				progress("split", done, len(jobs))
-				return nil
-			})
+	splitOut := make([]ingest.Staged, len(splits))
+	if len(splits) > in.SplitsPerChild && workflow.GetVersion(ctx, splitChildren, workflow.DefaultVersion, 1) == 1 {
+		err = stageInChildren(ctx, in, splits, sources, splitIn, splitOut, progress)
 	} else {
-		err = fanOut(ctx, len(jobs), in.Window,
+		err = fan(len(splits),
 			func(i int) workflow.Future { return workflow.ExecuteActivity(hctx, a.IngestSplit, splitIn(i)) },
-			func(i int, f workflow.Future) error {
-				done++
-				progress("split", done, len(jobs))
-				return f.Get(ctx, &splitOut[i])
-			})
+			func(i int, f workflow.Future) error { return f.Get(ctx, &splitOut[i]) })
 	}
 	if err != nil {
 		return IngestTotals{}, err
 	}
-	chunks := make([][]int, len(sources))
-	for i, j := range jobs {
-		chunks[j.src] = append(chunks[j.src], splitOut[i].Chunks)
+	if err := d.Staged(splitOut); err != nil {
+		return IngestTotals{}, err
 	}
 
-	// 3. Finalize every partition of every table, the tables in order of
-	// first appearance: user shards in blocks (one shard each when Shards
-	// <= ShardBlocks, as before blocks), then the rows without a user.
-	var tables []string
-	members := map[string][]int{} // table -> source indices, in input order
-	for si, s := range sources {
-		if members[s.Table] == nil {
-			tables = append(tables, s.Table)
-		}
-		members[s.Table] = append(members[s.Table], si)
-	}
-	blocks := append(shard.Blocks(in.Shards, in.ShardBlocks), shard.Block{From: in.Shards, To: in.Shards + 1})
-	parts := len(blocks)
-	fin := make([]activities.IngestFinalizeOutput, len(tables)*parts)
-	done = 0
-	progress("dedupe", 0, len(fin))
-	err = fanOut(ctx, len(fin), in.Window,
+	// Finalize.
+	tasks := d.Finalizes()
+	fin := make([]ingest.Finalized, len(tasks))
+	err = fan(len(tasks),
 		func(i int) workflow.Future {
-			t, b := tables[i/parts], blocks[i%parts]
-			var staged []activities.StagedSource
-			for _, si := range members[t] {
-				staged = append(staged, activities.StagedSource{Name: sources[si].Name, Spec: sources[si].Spec, Chunks: chunks[si]})
-			}
+			t := tasks[i]
 			fi := activities.IngestFinalizeInput{
-				RunID: in.RunID, Mapping: in.Mapping, Table: t, Partition: b.From, Shards: in.Shards, Sources: staged,
+				RunID: in.RunID, Mapping: in.Mapping, Table: t.Table, Partition: t.From, Shards: in.Shards, Sources: t.Sources,
 			}
 			octx := actx
-			if b.Len() > 1 {
+			if t.To-t.From > 1 {
 				// A block finalizes its shards one after the other.
-				fi.To, octx = b.To, hctx
+				fi.To, octx = t.To, hctx
 			}
 			return workflow.ExecuteActivity(octx, a.IngestFinalize, fi)
 		},
-		func(i int, f workflow.Future) error {
-			done++
-			progress("dedupe", done, len(fin))
-			return f.Get(ctx, &fin[i])
-		})
+		func(i int, f workflow.Future) error { return f.Get(ctx, &fin[i]) })
 	if err != nil {
 		return IngestTotals{}, err
 	}
-
-	// 4. Rejects.
-	progress("rejects", 0, 1)
-	rin := activities.IngestRejectsInput{RunID: in.RunID}
-	for si, s := range sources {
-		rs := activities.RejectSource{Name: s.Name, Key: s.Key, Table: s.Table, Dedupe: s.Dedupe, Chunks: chunks[si]}
-		ti, k := tableIndex(tables, members, s.Table, si)
-		for p := 0; p < parts; p++ {
-			if key := fin[ti*parts+p].LateRejects[k]; key != "" {
-				rs.Late = append(rs.Late, key)
-			}
-		}
-		rin.Sources = append(rin.Sources, rs)
+	if err := d.Finalized(fin); err != nil {
+		return IngestTotals{}, err
 	}
+
+	// Rejects.
+	progress(d.Step().String(), 0, 1)
 	var rej activities.IngestRejectsOutput
+	rin := activities.IngestRejectsInput{RunID: in.RunID, Sources: d.RejectSources()}
 	if err := workflow.ExecuteActivity(actx, a.IngestRejects, rin).Get(ctx, &rej); err != nil {
 		return IngestTotals{}, err
 	}
-	progress("rejects", 1, 1)
-
-	// Reduce in input order.
+	progress(d.Step().String(), 1, 1)
+	err = d.Rejected(rej)
 	tot := IngestTotals{ByReason: map[string]int64{}}
-	sj := 0
-	for si, s := range sources {
-		res := ingest.Result{Source: s.Key, Name: s.Name, Table: s.Table, Format: s.Format, Splits: len(s.Splits),
-			ByReason: rej.Counts[si].ByReason, Rejected: rej.Counts[si].Rejected, Duplicates: rej.Counts[si].Duplicates,
-			Rejects: rej.Keys[si]}
-		for range s.Splits {
-			c := splitOut[sj].Counts
-			res.RowsRead += c.RowsRead
-			res.NoUser += c.NoUser
-			sj++
-		}
-		ti, k := tableIndex(tables, members, s.Table, si)
-		for p := 0; p < parts; p++ {
-			res.AddCounts(fin[ti*parts+p].Counts[k], p == parts-1)
-		}
-		if err := res.Check(); err != nil {
-			return tot, fmt.Errorf("row accounting: %w", err)
-		}
+	for _, res := range d.Results() {
 		tot.add(res)
 	}
-	return tot, nil
+	return tot, err
 }
 
-// tableIndex returns the position of table t and of source si among the
-// table's sources.
-func tableIndex(tables []string, members map[string][]int, t string, si int) (int, int) {
-	ti := 0
-	for i, name := range tables {
-		if name == t {
-			ti = i
-		}
-	}
-	for k, m := range members[t] {
-		if m == si {
-			return ti, k
-		}
-	}
-	return ti, 0
+// stageInChildren stages splits in blocks of SplitsPerChild in IngestSplits
+// children, one after the other, each with the whole window: the parent
+// holds a few events per block.
+func stageInChildren(ctx workflow.Context, in IngestInput, splits []ingest.SplitTask, sources []ingest.PlannedSource,
+	splitIn func(i int) activities.IngestSplitInput, out []ingest.Staged, progress func(phase string, done, total int)) error {
+	blocks := shard.Blocks(len(splits), (len(splits)+in.SplitsPerChild-1)/in.SplitsPerChild)
+	done := 0
+	progress(ingest.StepStage.String(), 0, len(splits))
+	return fanOut(ctx, len(blocks), 1,
+		func(bi int) workflow.Future {
+			b := blocks[bi]
+			cin := IngestSplitsInput{Base: splitIn(b.From), Window: in.Window}
+			cin.Base.Source, cin.Base.Range = activities.IngestSource{}, nil
+			index := map[int]int{} // source -> position in cin.Sources
+			for i := b.From; i < b.To; i++ {
+				j := splits[i]
+				k, ok := index[j.Source]
+				if !ok {
+					k = len(cin.Sources)
+					index[j.Source] = k
+					src := sources[j.Source]
+					src.Splits = nil
+					cin.Sources = append(cin.Sources, src)
+				}
+				cin.Splits = append(cin.Splits, SplitJob{Source: k, Split: j.Split, Range: j.Range})
+			}
+			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+				WorkflowID: fmt.Sprintf("%s-ingest-splits-%d", in.RunID, bi)})
+			return workflow.ExecuteChildWorkflow(cctx, IngestSplits, cin)
+		},
+		func(bi int, f workflow.Future) error {
+			var got []activities.IngestSplitOutput
+			if err := f.Get(ctx, &got); err != nil {
+				return err
+			}
+			b := blocks[bi]
+			if len(got) != b.Len() {
+				return fmt.Errorf("splits %d-%d: %d outputs", b.From, b.To, len(got))
+			}
+			copy(out[b.From:b.To], got)
+			done += b.Len()
+			progress(ingest.StepStage.String(), done, len(splits))
+			return nil
+		})
 }
 
 // add counts one source into the totals.

@@ -95,6 +95,12 @@ type RegenerateInput struct {
 	// that deliver outcomes explicitly, and for the simulator, whose
 	// windows are in simulated time.
 	EvaluateOnSignal bool
+	// DenseClusters runs DBSCAN on the segment features (dense.go): every
+	// user's dense cluster or outlier flag, and their profiles in the
+	// summary. A template with exclude_outliers runs it too. DenseEps
+	// fixes eps; zero chooses it at the knee of the sample's k-distances.
+	DenseClusters bool    `json:",omitempty"`
+	DenseEps      float64 `json:",omitempty"`
 }
 
 // DefaultFutureTolerance is RegenerateInput.FutureTolerance when zero: a
@@ -256,6 +262,9 @@ type Summary struct {
 	// Recommendations is the recommendations step (after the features
 	// stage); nil in runs recorded before it.
 	Recommendations *RecommendSummary `json:"recommendations,omitempty"`
+	// DenseClusters are the density clusters and outliers (dense.go),
+	// when the run asked for them.
+	DenseClusters *DenseSummary `json:"dense_clusters,omitempty"`
 	// Topics is the topics step (after the segment stage), when the run
 	// asked for it (RegenerateInput.Topics).
 	Topics *TopicsSummary `json:"topics,omitempty"`

@@ -136,6 +136,9 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			return activities.RecommendOutput{Keys: keys, Users: 100 * int64(in.Block.Len()), Sources: map[string]int64{"copurchase": 1000}}, nil
 		},
 		"RecommendationsTable": activities.RecommendationsTableOutput{URL: "s3://b/runs/t-1/recommendations.parquet", Rows: 4000},
+		"DBSCANFit":            testDBSCANFit,
+		"DBSCANAssign":         testDBSCANAssign,
+		"DBSCANOutliers":       testDBSCANOutliers,
 		"PublishFeatures":      activities.PublishFeaturesOutput{Key: "runs/t-1/features.parquet", URL: "s3://b/runs/t-1/features.parquet", Rows: 400},
 		"SketchShard":          func(context.Context, activities.SketchInput) error { return nil },
 		"MergeBins":            activities.MergeBinsOutput{Key: "runs/t-1/models/propensity/bins.json", Bins: 4},

@@ -33,6 +33,11 @@ func (r *run) reportData(ctx workflow.Context) report.Data {
 		d.Offers = append(d.Offers, report.Offer{ID: o, Users: s.Plan.Offers[o]})
 	}
 	d.AddStrategy(s.Strategy)
+	if ds := s.DenseClusters; ds != nil {
+		d.Dense = &report.Dense{Eps: ds.Eps, MinPts: ds.MinPts, Excluded: ds.Excluded,
+			Clusters: ds.Clusters, Outliers: ds.Outliers, Everyone: ds.Everyone,
+			Farthest: ds.Farthest.Distances, FarthestMean: ds.Farthest.Mean, FarthestTable: ds.Farthest.Table}
+	}
 	if t := s.Topics; t != nil {
 		d.Topics = &report.Topics{}
 		for _, words := range t.Topics {

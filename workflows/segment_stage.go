@@ -72,5 +72,5 @@ func (r *run) segment(ctx workflow.Context) error {
 		K: r.seg.K, Iterations: r.seg.Iterations, Cost: r.seg.Cost, Converged: r.seg.Converged,
 		Init: r.seg.Init, Features: r.scaler.Names, KScores: r.seg.KScores,
 	}
-	return nil
+	return r.denseClusters(ctx)
 }

@@ -35,7 +35,7 @@ var stageActivities = []struct {
 }{
 	{StageIngest, []any{a.ResolveInputs, a.ResolveKeys, a.IngestPlan, a.IngestSplit, a.IngestFinalize, a.IngestRejects, a.DeleteStaged}},
 	{StageFeatures, []any{a.Profile, a.Vocabulary, a.Features, a.Quantiles, a.RecommendModel, a.Recommend, a.RecommendationsTable}},
-	{StageSegment, []any{a.KMeansChooseK, a.KMeansSample, a.KMeansGather, a.KMeansWeigh, a.KMeansReduce, a.KMeansStep, a.SegmentAssign, a.SegmentTerms, a.TopicsInit, a.TopicsEStep, a.TopicsUpdate, a.TopicsAssign}},
+	{StageSegment, []any{a.KMeansChooseK, a.KMeansSample, a.KMeansGather, a.KMeansWeigh, a.KMeansReduce, a.KMeansStep, a.SegmentAssign, a.SegmentTerms, a.DBSCANFit, a.DBSCANAssign, a.DBSCANOutliers, a.TopicsInit, a.TopicsEStep, a.TopicsUpdate, a.TopicsAssign}},
 	{StageTrain, []any{a.SketchTrain, a.SketchShard, a.MergeBins, a.TrainTrees, a.TrainBoost, a.CombineForest, a.EvaluateForest, a.WriteHoldoutScores}},
 	{StageDecide, []any{a.DecidePrepare, a.DecideHistory, a.DecideTrainUplift, a.DecideScore, a.DecideCurve, a.DecideAssign, a.DecideUpgrades}},
 	{StagePublish, []any{a.PublishFeatures, a.Publish, a.WriteSummary, a.RecordContacts, a.WriteReport}},

@@ -86,23 +86,26 @@ func Uplift(ctx workflow.Context, in UpliftInput) (UpliftOutput, error) {
 	return out, nil
 }
 
-// crossFit cross-fits an encoded history (one UpliftFold activity per
-// fold: outcome models and every learner fit on the other folds predict
-// the fold) and evaluates the out-of-fold predictions (UpliftEvaluate):
-// the learners' cross-validated policy values and the chosen learner's
-// report. `starter uplift` (Uplift) and the decision of every
-// regeneration (decide.go) run these same steps. step, when not nil, is
-// told of each finished fold ("fold") and of the start of the evaluation
-// ("evaluate").
+// crossFit runs the uplift analysis's driver (uplift.CrossFit) on an
+// encoded history: one UpliftFold activity per fold (outcome models and
+// every learner fit on the other folds predict the fold), window in
+// flight, then UpliftEvaluate on the out-of-fold predictions (the
+// learners' cross-validated policy values and the chosen learner's
+// report). `starter uplift` (Uplift) and the decision of every
+// regeneration (decide.go) run it. step, when not nil, is told of each
+// finished fold ("fold") and of the start of the evaluation ("evaluate").
 //
 // It returns the evaluation and the keys of the folds' predictions.
 func crossFit(ctx workflow.Context, runID string, prep activities.UpliftPrepareOutput, cfg uplift.Config, window int, step func(string)) (activities.UpliftEvaluateOutput, []string, error) {
 	if step == nil {
 		step = func(string) {}
 	}
-	k := len(prep.FoldKeys)
-	preds := make([]activities.UpliftFoldOutput, k)
-	err := fanOut(ctx, k, window,
+	cf, err := uplift.NewCrossFit(cfg, prep.FoldRows)
+	if err != nil {
+		return activities.UpliftEvaluateOutput{}, nil, err
+	}
+	preds := make([]activities.UpliftFoldOutput, cf.Folds())
+	err = fanOut(ctx, len(preds), window,
 		func(i int) workflow.Future {
 			return workflow.ExecuteActivity(ctx, a.UpliftFold, activities.UpliftFoldInput{
 				RunID: runID, Fold: i, FoldKeys: prep.FoldKeys, Arms: prep.Info.Arms,
@@ -116,34 +119,21 @@ func crossFit(ctx workflow.Context, runID string, prep activities.UpliftPrepareO
 	if err != nil {
 		return activities.UpliftEvaluateOutput{}, nil, fmt.Errorf("folds: %w", err)
 	}
-	keys := make([]string, k)
+	keys, rows := make([]string, len(preds)), make([]int, len(preds))
 	for i, p := range preds {
-		if p.Rows != prep.FoldRows[i] {
-			return activities.UpliftEvaluateOutput{}, nil, fmt.Errorf("fold %d: %d predictions for %d rows", i, p.Rows, prep.FoldRows[i])
-		}
-		keys[i] = p.Key
+		keys[i], rows[i] = p.Key, p.Rows
+	}
+	if err := cf.Fitted(rows); err != nil {
+		return activities.UpliftEvaluateOutput{}, nil, err
 	}
 	step("evaluate")
-	budget := 0.3
-	if !contains(cfg.Budgets, budget) {
-		budget = cfg.Budgets[0]
-	}
 	var ev activities.UpliftEvaluateOutput
 	err = workflow.ExecuteActivity(ctx, a.UpliftEvaluate, activities.UpliftEvaluateInput{
 		RunID: runID, FoldKeys: prep.FoldKeys, PredictionKeys: keys, Arms: prep.Info.Arms,
-		Features: prep.Info.Features, Config: cfg, PolicyBudget: budget,
+		Features: prep.Info.Features, Config: cfg, PolicyBudget: cf.PolicyBudget(),
 	}).Get(ctx, &ev)
 	if err != nil {
 		return ev, nil, fmt.Errorf("evaluate: %w", err)
 	}
-	return ev, keys, nil
-}
-
-func contains(v []float64, x float64) bool {
-	for _, y := range v {
-		if y == x {
-			return true
-		}
-	}
-	return false
+	return ev, keys, cf.Evaluated()
 }

@@ -166,6 +166,11 @@ type Template struct {
 	// RepeatItems lets the promotion feature products the user already
 	// bought (consumables); by default they are left out.
 	RepeatItems bool `yaml:"repeat_items" json:"repeat_items,omitempty"`
+	// ExcludeOutliers leaves out of the audience the users DBSCAN finds in
+	// no dense region of the purchase behaviour (wholesale buyers, bots,
+	// coupon abusers): the run clusters them, and they are suppressed
+	// with the reason "outlier" (docs/FEATURES.md, "Density clusters").
+	ExcludeOutliers bool `yaml:"exclude_outliers" json:"exclude_outliers,omitempty"`
 }
 
 // What a campaign too small to measure does (Template.Unmeasurable).

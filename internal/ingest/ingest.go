@@ -16,7 +16,11 @@
 //     a user, and writes the table's rows; RejectWriter writes each
 //     source's rejects CSV, dropping duplicates of rejected records.
 //
-// The package knows nothing of Temporal or the bucket.
+// Driver sequences the steps and reduces their results (the algorithm,
+// written once); PlanInput, StageSplit, FinalizeBlock and WriteRejects are
+// the steps' work. Two executors run them: Local, on goroutines over
+// local files, and the Ingest workflow with its activities over the
+// bucket. The package knows nothing of Temporal or the bucket.
 package ingest
 
 import (

@@ -19,275 +19,238 @@ type LocalOptions struct {
 	Shards     int
 	SplitBytes int64
 	ChunkRows  int
-	Dir        string // output: <table>/<partition>/<source>.arrow and rejects/<source>.csv
-	Mem        memory.Allocator
+	// ShardBlocks is the most finalize tasks per table over its user
+	// shards, as the workflow's (DriverConfig.ShardBlocks); 0 means one
+	// per shard.
+	ShardBlocks int
+	Dir         string // output: <table>/<partition>/<source>.arrow and rejects/<source>.csv
+	Mem         memory.Allocator
 	// GzipWhole reads a compressed file as one split (the path of files
 	// below one split) instead of cutting it into chunks (File.Chunk).
 	GzipWhole bool
-	// Parallel is how many splits, and then partitions, are processed at
-	// once, as activities are in a worker (1 when zero). Results do not
-	// depend on it.
+	// Parallel is how many tasks of a step (inputs, splits, partitions)
+	// run at once, as activities do in a worker (1 when zero). Results
+	// do not depend on it.
 	Parallel int
 }
 
-// Local ingests local files in one process, one step after another: the
-// same plan, stage, finalize and rejects steps the workflow fans out over
-// activities. Tests, fuzzing and benchmarks use it; its results equal the
-// workflow's. Sources are named by position and table, as the workflow
-// names them.
+// Local ingests local files in one process: it runs the Driver the
+// Ingest workflow runs, each step's tasks on Parallel goroutines over
+// files under Dir instead of activities over the bucket, so its results
+// equal the workflow's. Sources are named by position (and mapping
+// source, when a file feeds several).
 func Local(ctx context.Context, paths []string, opt LocalOptions) ([]Result, error) {
-	m := opt.Mapping
-	if m == nil {
-		m = mapping.Canonical()
+	l := &local{opt: opt, m: opt.Mapping, sources: map[string]*localSource{}}
+	if l.m == nil {
+		l.m = mapping.Canonical()
 	}
-	if opt.Mem == nil {
-		opt.Mem = memory.DefaultAllocator
+	if l.opt.Mem == nil {
+		l.opt.Mem = memory.DefaultAllocator
 	}
-	type source struct {
-		file   *File
-		prog   *mapping.Program
-		name   string
-		splits []Split
-		chunks []int
-	}
-	var sources []*source
-	for i, path := range paths {
-		specs := m.Match(path)
-		if len(specs) == 0 {
-			return nil, &BadInputError{Source: path, Msg: "no source of the mapping matches this file name"}
-		}
-		info, err := os.Stat(path)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range specs {
-			f, err := NewFile(path, info.Size(), s, localOpener(path))
-			if err != nil {
-				return nil, err
-			}
-			f.Mem = opt.Mem
-			prog, err := f.Compile(ctx, s)
-			if err != nil {
-				return nil, err
-			}
-			name := fmt.Sprintf("%03d", i)
-			if len(specs) > 1 {
-				name += "-" + s.Name
-			}
-			var splits []Split
-			if f.Gzip && !opt.GzipWhole {
-				// Check first: a wrong mapping fails before the file is copied.
-				if _, err := f.Check(ctx, prog, Whole()[0]); err != nil {
-					return nil, err
-				}
-				var blocked bool
-				if splits, blocked, err = f.PlanBlocks(ctx, opt.SplitBytes); err != nil {
-					return nil, err
-				}
-				if blocked {
-					sources = append(sources, &source{file: f, prog: prog, name: name, splits: splits})
-					continue
-				}
-				dir := filepath.Join(opt.Dir, "chunks", name)
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return nil, err
-				}
-				f.OpenChunk = localChunks
-				splits, err = f.Chunk(ctx, opt.SplitBytes, dir, func(_ context.Context, sp Split, path string) (string, error) {
-					key := filepath.Join(dir, fmt.Sprintf("split-%04d.text", sp.Index))
-					return key, os.Rename(path, key)
-				})
-				if err != nil {
-					return nil, err
-				}
-			} else {
-				if splits, err = f.Plan(ctx, opt.SplitBytes); err != nil {
-					return nil, err
-				}
-				if _, err := f.Check(ctx, prog, splits[0]); err != nil {
-					return nil, err
-				}
-			}
-			sources = append(sources, &source{file: f, prog: prog, name: name, splits: splits})
-		}
-	}
-	staged := func(src string, sp, c int, what string) string {
-		return filepath.Join(opt.Dir, "staged", fmt.Sprintf("%s-%04d-%05d-%s.arrow", src, sp, c, what))
-	}
-	if err := os.MkdirAll(filepath.Join(opt.Dir, "staged"), 0o755); err != nil {
+	d, err := NewDriver(DriverConfig{Inputs: len(paths), Shards: opt.Shards, ShardBlocks: opt.ShardBlocks})
+	if err != nil {
 		return nil, err
 	}
-	results := make([]Result, len(sources))
-	type job struct{ si, sp int }
-	var jobs []job
-	for si, s := range sources {
-		results[si] = Result{Source: s.file.Name, Name: s.name, Table: s.prog.Table.Name, Format: s.file.Format, Splits: len(s.splits)}
-		for sp := range s.splits {
-			jobs = append(jobs, job{si, sp})
+	for _, dir := range []string{"staged", "late"} {
+		if err := os.MkdirAll(filepath.Join(opt.Dir, dir), 0o755); err != nil {
+			return nil, err
 		}
 	}
-	states := make([]StageState, len(jobs))
-	err := parallel(len(jobs), opt.Parallel, func(i int) error {
-		s, sp := sources[jobs[i].si], jobs[i].sp
-		rd, closeFn, err := s.file.Reader(ctx, s.splits[sp], Position{}, s.prog)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		dir, err := os.MkdirTemp(opt.Dir, "split-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		cfg := StageConfig{Program: s.prog, Shards: opt.Shards, ChunkRows: opt.ChunkRows, Dir: dir, Mem: opt.Mem, Source: s.file.Name}
-		states[i], err = Stage(ctx, rd, cfg, StageState{}, func(c Chunk, _ StageState) error {
-			for p, path := range c.Parts {
-				if err := os.Rename(path, staged(s.name, sp, c.Index, fmt.Sprint(p))); err != nil {
-					return err
-				}
-			}
-			return os.Rename(c.Rejects, staged(s.name, sp, c.Index, "rejects"))
-		})
+	plans := make([][]PlannedSource, len(paths))
+	srcs := make([][]*localSource, len(paths))
+	err = parallel(len(paths), opt.Parallel, func(i int) (err error) {
+		plans[i], srcs[i], err = l.plan(ctx, i, paths[i])
 		return err
 	})
+	if err == nil {
+		for _, ss := range srcs {
+			for _, s := range ss {
+				l.sources[s.name] = s
+			}
+		}
+		err = d.Planned(plans)
+	}
 	if err != nil {
 		return nil, err
 	}
-	for i, j := range jobs { // in split order
-		s, r := sources[j.si], &results[j.si]
-		s.chunks = append(s.chunks, states[i].Chunks)
-		r.RowsRead += states[i].Counts.RowsRead
-		r.NoUser += states[i].Counts.NoUser
+	splits, sources := d.Splits(), d.Sources()
+	staged := make([]Staged, len(splits))
+	err = parallel(len(splits), opt.Parallel, func(i int) (err error) {
+		staged[i], err = l.stage(ctx, l.sources[sources[splits[i].Source].Name], splits[i])
+		return err
+	})
+	if err == nil {
+		err = d.Staged(staged)
 	}
-	var tables []string
-	members := map[string][]int{}
-	for si, s := range sources {
-		t := s.prog.Table.Name
-		if members[t] == nil {
-			tables = append(tables, t)
-		}
-		members[t] = append(members[t], si)
+	if err != nil {
+		return nil, err
 	}
-	type part struct {
-		t       string
-		p       int
-		rejects [][]byte // per member of the table
-		late    []bool   // the member has late rejects
-		counts  []FinalCounts
+	tasks := d.Finalizes()
+	fin := make([]Finalized, len(tasks))
+	err = parallel(len(tasks), opt.Parallel, func(i int) (err error) {
+		fin[i], err = l.finalize(tasks[i])
+		return err
+	})
+	if err == nil {
+		err = d.Finalized(fin)
 	}
-	var parts []*part
-	for _, t := range tables {
-		for p := 0; p <= opt.Shards; p++ {
-			parts = append(parts, &part{t: t, p: p})
+	if err != nil {
+		return nil, err
+	}
+	rej, err := l.rejects(d.RejectSources())
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Rejected(rej); err != nil {
+		return d.Results(), err
+	}
+	for _, dir := range []string{"staged", "late"} {
+		if err := os.RemoveAll(filepath.Join(opt.Dir, dir)); err != nil {
+			return nil, err
 		}
 	}
-	err = parallel(len(parts), opt.Parallel, func(i int) error {
-		t, p := parts[i].t, parts[i].p
-		var progs []*mapping.Program
-		for _, si := range members[t] {
-			progs = append(progs, sources[si].prog)
-		}
-		dir, err := os.MkdirTemp(opt.Dir, "final-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		fin, err := NewFinalizer(progs[0].Table, progs, dir, opt.Mem)
-		if err != nil {
-			return err
-		}
-		for k, si := range members[t] {
-			for sp, n := range sources[si].chunks {
-				for c := 0; c < n; c++ {
-					data, err := os.ReadFile(staged(sources[si].name, sp, c, fmt.Sprint(p)))
-					if err == nil {
-						err = fin.Add(k, data)
-					}
-					if err != nil {
-						fin.Close()
-						return err
-					}
-				}
+	return d.Results(), nil
+}
+
+// local is Local's executor of a driver's tasks.
+type local struct {
+	opt     LocalOptions
+	m       *mapping.Mapping
+	sources map[string]*localSource // by name
+}
+
+// localSource is a planned source's file and program.
+type localSource struct {
+	name string
+	file *File
+	prog *mapping.Program
+}
+
+// plan plans input i at path (IngestPlan's step).
+func (l *local) plan(ctx context.Context, i int, path string) ([]PlannedSource, []*localSource, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var chunk func(context.Context, *File, string) ([]Split, error)
+	if !l.opt.GzipWhole {
+		chunk = func(ctx context.Context, f *File, name string) ([]Split, error) {
+			dir := filepath.Join(l.opt.Dir, "chunks", name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
 			}
+			f.OpenChunk = localChunks
+			return f.Chunk(ctx, l.opt.SplitBytes, dir, func(_ context.Context, sp Split, path string) (string, error) {
+				key := filepath.Join(dir, fmt.Sprintf("split-%04d.text", sp.Index))
+				return key, os.Rename(path, key)
+			})
 		}
-		outs, rejects, counts, err := fin.Close()
-		if err != nil {
-			return err
-		}
-		name := fmt.Sprintf("shard=%04d", p)
-		if p == opt.Shards {
-			name = "anonymous"
-		}
-		if err := os.MkdirAll(filepath.Join(opt.Dir, t, name), 0o755); err != nil {
-			return err
-		}
-		parts[i].counts = counts
-		parts[i].rejects = make([][]byte, len(members[t]))
-		parts[i].late = make([]bool, len(members[t]))
-		for k, si := range members[t] {
-			if err := os.Rename(outs[k], filepath.Join(opt.Dir, t, name, sources[si].name+".arrow")); err != nil {
+	}
+	planned, err := PlanInput(ctx, l.m, path, fmt.Sprintf("%03d", i), l.opt.SplitBytes,
+		func(s *mapping.Source) (*File, error) {
+			f, err := NewFile(path, info.Size(), s, localOpener(path))
+			if err == nil {
+				f.Mem = l.opt.Mem
+			}
+			return f, err
+		}, chunk)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sources []PlannedSource
+	var files []*localSource
+	for _, p := range planned {
+		sources = append(sources, p.Source)
+		files = append(files, &localSource{name: p.Source.Name, file: p.File, prog: p.Program})
+	}
+	return sources, files, nil
+}
+
+// staged is where Local keeps chunk c of split sp of source src: its rows
+// of partition p, or its rejects (what "rejects").
+func (l *local) staged(src string, sp, c int, what string) string {
+	return filepath.Join(l.opt.Dir, "staged", fmt.Sprintf("%s-%04d-%05d-%s.arrow", src, sp, c, what))
+}
+
+// stage stages split j of s (IngestSplit's step).
+func (l *local) stage(ctx context.Context, s *localSource, j SplitTask) (Staged, error) {
+	return StageSplit(ctx, s.file, s.prog, j.Range, StageState{}, l.opt.Shards, l.opt.ChunkRows, l.opt.Dir, func(c Chunk, _ StageState) error {
+		for p, path := range c.Parts {
+			if err := os.Rename(path, l.staged(s.name, j.Split, c.Index, fmt.Sprint(p))); err != nil {
 				return err
 			}
-			if rejects[k] != "" {
-				parts[i].late[k] = true
-				if parts[i].rejects[k], err = os.ReadFile(rejects[k]); err != nil {
-					return err
-				}
-			}
 		}
-		return nil
+		return os.Rename(c.Rejects, l.staged(s.name, j.Split, c.Index, "rejects"))
 	})
+}
+
+// finalize runs finalize task t (IngestFinalize's step): the pieces go to
+// Dir/<table>/<partition>/<source>.arrow, each source's late rejects of
+// the task to one file under Dir/late.
+func (l *local) finalize(t FinalizeTask) (Finalized, error) {
+	progs := make([]*mapping.Program, len(t.Sources))
+	for k, s := range t.Sources {
+		progs[k] = l.sources[s.Name].prog
+	}
+	dir, err := os.MkdirTemp(l.opt.Dir, "final-")
 	if err != nil {
-		return nil, err
+		return Finalized{}, err
 	}
-	late := make([][][]byte, len(sources))
-	for _, pt := range parts { // in table and partition order
-		for k, si := range members[pt.t] {
-			if pt.late[k] {
-				late[si] = append(late[si], pt.rejects[k])
+	defer os.RemoveAll(dir)
+	counts, late, err := FinalizeBlock(t, progs[0].Table, progs, dir, l.opt.Mem,
+		func(k, sp, c, p int) ([]byte, error) {
+			return os.ReadFile(l.staged(t.Sources[k].Name, sp, c, fmt.Sprint(p)))
+		},
+		func(p, k int, path string) error {
+			part := filepath.Join(l.opt.Dir, t.Table, fmt.Sprintf("shard=%04d", p))
+			if p == l.opt.Shards {
+				part = filepath.Join(l.opt.Dir, t.Table, "anonymous")
 			}
-			results[si].AddCounts(pt.counts[k], pt.p == opt.Shards)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(opt.Dir, "rejects"), 0o755); err != nil {
-		return nil, err
-	}
-	writers := map[string]*RejectWriter{}
-	for si, s := range sources {
-		t := s.prog.Table.Name
-		if writers[t] == nil {
-			writers[t] = NewRejectWriter(opt.Mem)
-		}
-		sp, c := 0, 0
-		next := func() ([]byte, bool, error) {
-			for sp < len(s.chunks) && c >= s.chunks[sp] {
-				sp, c = sp+1, 0
+			if err := os.MkdirAll(part, 0o755); err != nil {
+				return err
 			}
-			if sp >= len(s.chunks) {
-				return nil, false, nil
-			}
-			data, err := os.ReadFile(staged(s.name, sp, c, "rejects"))
-			c++
-			return data, err == nil, err
-		}
-		path := filepath.Join(opt.Dir, "rejects", s.name+".csv")
-		f, err := os.Create(path)
-		if err != nil {
-			return nil, err
-		}
-		rc, err := writers[t].Source(f, s.file.Name, s.prog.Source.Dedupe, next, late[si])
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		r := &results[si]
-		r.Rejected, r.ByReason, r.Rejects = rc.Rejected, rc.ByReason, path
-		r.Duplicates += rc.Duplicates
-		if err := r.Check(); err != nil {
-			return results, err
-		}
+			return os.Rename(path, filepath.Join(part, t.Sources[k].Name+".arrow"))
+		})
+	if err != nil {
+		return Finalized{}, err
 	}
-	return results, os.RemoveAll(filepath.Join(opt.Dir, "staged"))
+	for k, s := range t.Sources {
+		if late[k] == "" {
+			continue
+		}
+		dst := filepath.Join(l.opt.Dir, "late", fmt.Sprintf("%s-%s-%04d-%04d.arrow", t.Table, s.Name, t.From, t.To))
+		if err := os.Rename(late[k], dst); err != nil {
+			return Finalized{}, err
+		}
+		late[k] = dst
+	}
+	return Finalized{Counts: counts, LateRejects: late}, nil
+}
+
+// rejects writes Dir/rejects/<source>.csv for every source
+// (IngestRejects' step).
+func (l *local) rejects(sources []RejectSource) (RejectsWritten, error) {
+	out := RejectsWritten{Keys: make([]string, len(sources))}
+	if err := os.MkdirAll(filepath.Join(l.opt.Dir, "rejects"), 0o755); err != nil {
+		return out, err
+	}
+	var err error
+	out.Counts, err = WriteRejects(sources, l.opt.Mem, localRejects{l, sources},
+		func(k int) string { return filepath.Join(l.opt.Dir, "rejects", sources[k].Name+".csv") },
+		func(k int, path string) error { out.Keys[k] = path; return nil })
+	return out, err
+}
+
+// localRejects reads Local's staged and late rejects.
+type localRejects struct {
+	l       *local
+	sources []RejectSource
+}
+
+func (r localRejects) Late(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func (r localRejects) Staged(k, sp, c int) ([]byte, error) {
+	return os.ReadFile(r.l.staged(r.sources[k].Name, sp, c, "rejects"))
 }
 
 // localOpener reads a local file's bytes.

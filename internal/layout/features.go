@@ -72,3 +72,27 @@ func Recommendations(run string, i int) string {
 
 // RecommendationsTable is the published recommendations of every user.
 func RecommendationsTable(run string) string { return Run(run) + "recommendations.parquet" }
+
+// Keys of the density clusters (docs/FEATURES.md, "Density clusters").
+
+// DBSCANModel is the run's DBSCAN model of the segment features: the core
+// points of the sample with their clusters, and eps (internal/dbscan,
+// gob-encoded).
+func DBSCANModel(run string) string { return Run(run) + "models/dbscan/model.gob" }
+
+// DenseClusters is shard i's users with their dense cluster (-1 for an
+// outlier) and their distance to the nearest core point, beside their
+// segment.
+func DenseClusters(run string, i int) string {
+	return fmt.Sprintf("%ssegments/dense/%s.arrow", Run(run), shard.Key(i))
+}
+
+// DenseFarthest is the farthest outliers of the block of shards that
+// starts at shard i (CSV: user_id, core_distance, the behaviour features).
+func DenseFarthest(run string, i int) string {
+	return fmt.Sprintf("%ssegments/dense/farthest/%s.csv", Run(run), shard.Key(i))
+}
+
+// DenseOutliers is the run's farthest outliers, farthest first, with
+// their ids (CSV, as DenseFarthest).
+func DenseOutliers(run string) string { return Run(run) + "dense_outliers.csv" }

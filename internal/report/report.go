@@ -56,6 +56,9 @@ type Data struct {
 	// users' promotions feature most (plan column recommended_items); nil
 	// for plans without recommendations.
 	Featured []Featured
+	// Dense is the density clusters and outliers; nil when the run did
+	// not ask for them (no section then).
+	Dense *Dense
 	// Topics are the run's LDA topics and each segment's dominant ones;
 	// nil (and no section) for runs without topics.
 	Topics *Topics
@@ -212,6 +215,13 @@ func (d Data) page() (Page, error) {
 			return Page{}, fmt.Errorf("report %s: %w", s.id, err)
 		}
 		p.Sections = append(p.Sections, Section{ID: s.id, Title: s.title, Body: body})
+		if s.id == "segments" && d.Dense != nil {
+			body, err := d.dense()
+			if err != nil {
+				return Page{}, fmt.Errorf("report dense: %w", err)
+			}
+			p.Sections = append(p.Sections, Section{ID: "dense", Title: "Density clusters and outliers", Body: body})
+		}
 	}
 	if d.Topics != nil { // only runs with topics have the section
 		body, err := execute(topicsTmpl, d.Topics)

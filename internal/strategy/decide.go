@@ -18,6 +18,10 @@ import (
 const (
 	OptedOut          = "opted_out"
 	RecentlyContacted = "recently_contacted"
+	// Outlier is a user DBSCAN left out of every dense cluster, excluded
+	// by a template with exclude_outliers (docs/FEATURES.md, "Density
+	// clusters").
+	Outlier = "outlier"
 )
 
 // Params are a campaign's decision rules: the template's audience, offers

@@ -256,7 +256,11 @@ func (p *Params) Summarize(t *campaign.Template, total Tally, out Outcome) Summa
 		s.Guards = append(s.Guards, g)
 	}
 	s.Guards = append(s.Guards, Guard{Name: "max_per_user", Status: GuardPass, Detail: "one plan row, at most one offer, per user"})
-	s.Guards = append(s.Guards, Guard{Name: "suppression", Status: GuardReport, Detail: fmt.Sprintf("%d opted out, %d contacted recently", total.Suppressed[OptedOut], total.Suppressed[RecentlyContacted])})
+	sup := Guard{Name: "suppression", Status: GuardReport, Detail: fmt.Sprintf("%d opted out, %d contacted recently", total.Suppressed[OptedOut], total.Suppressed[RecentlyContacted])}
+	if n := total.Suppressed[Outlier]; n > 0 {
+		sup.Detail += fmt.Sprintf(", %d density outliers excluded", n)
+	}
+	s.Guards = append(s.Guards, sup)
 	s.Guards = append(s.Guards, Guard{Name: "exploration", Status: GuardReport, Detail: fmt.Sprintf("%d users given a random eligible offer (target share %.2f%%); %.2f of the budget reserved for them", total.Explore, 100*p.ExploreShare, out.ExploreCost)})
 	m := p.measurability(t, total)
 	s.Measurability = &m

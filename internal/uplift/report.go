@@ -259,24 +259,130 @@ type Result struct {
 	Tau    map[string][][]float64 // per learner, per row, effect per arm beyond control
 }
 
-// Analyze runs the whole analysis in one process: Fold for every fold,
-// then Evaluate. The workflow runs the same steps as activities.
-func Analyze(d *Data, cfg Config) (*Result, error) {
+// CrossFit is the uplift analysis written once: which folds to fit,
+// checking what each fit predicted, then the evaluation of every fold's
+// out-of-fold predictions (Combine), at the budget of the written policy.
+// It says what the analysis needs next and takes back the results, but
+// never runs the work (budget.Solver's shape): Analyze runs it in one
+// process, the workflows' crossFit as UpliftFold activities and one
+// UpliftEvaluate. It holds counts only, so it can live in a workflow.
+type CrossFit struct {
+	cfg      Config
+	foldRows []int
+	step     CrossFitStep
+}
+
+// CrossFitStep is what a CrossFit needs next.
+type CrossFitStep int
+
+// The steps of a cross-fitted analysis.
+const (
+	// StepFolds: fit each of Folds folds (Fold), then Fitted.
+	StepFolds CrossFitStep = iota
+	// StepEvaluate: combine and evaluate the folds' predictions
+	// (Combine, WritePolicy at PolicyBudget), then Evaluated.
+	StepEvaluate
+	// StepDone: the analysis is complete.
+	StepDone
+)
+
+// PolicyBudget is the budget fraction of the policy an analysis writes
+// (WritePolicy) when the configuration has it.
+const PolicyBudget = 0.3
+
+// NewCrossFit returns the analysis of a history encoded into folds of
+// foldRows rows each, with cfg (defaults filled in), at StepFolds.
+func NewCrossFit(cfg Config, foldRows []int) (*CrossFit, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(foldRows) < 2 {
+		return nil, fmt.Errorf("uplift: %d folds", len(foldRows))
+	}
+	return &CrossFit{cfg: cfg, foldRows: foldRows}, nil
+}
+
+// Step is what the analysis needs next.
+func (c *CrossFit) Step() CrossFitStep { return c.step }
+
+// Config is the analysis's configuration, defaults filled in.
+func (c *CrossFit) Config() Config { return c.cfg }
+
+// Folds is the number of folds to fit (StepFolds), fold k predicting
+// fold k's rows.
+func (c *CrossFit) Folds() int { return len(c.foldRows) }
+
+// Fitted takes the number of rows each fold's fit predicted, fold 0
+// first, and moves to StepEvaluate; a fold that predicted other than its
+// rows is an error.
+func (c *CrossFit) Fitted(rows []int) error {
+	if c.step != StepFolds {
+		return fmt.Errorf("uplift: folds fitted at step %d", c.step)
+	}
+	if len(rows) != len(c.foldRows) {
+		return fmt.Errorf("uplift: %d folds fitted of %d", len(rows), len(c.foldRows))
+	}
+	for k, n := range rows {
+		if n != c.foldRows[k] {
+			return fmt.Errorf("fold %d: %d predictions for %d rows", k, n, c.foldRows[k])
+		}
+	}
+	c.step = StepEvaluate
+	return nil
+}
+
+// PolicyBudget is the budget fraction of the written policy
+// (StepEvaluate): PolicyBudget when among the configured budgets, else
+// the first.
+func (c *CrossFit) PolicyBudget() float64 {
+	if slices.Contains(c.cfg.Budgets, PolicyBudget) {
+		return PolicyBudget
+	}
+	return c.cfg.Budgets[0]
+}
+
+// Evaluated marks the evaluation done (StepDone).
+func (c *CrossFit) Evaluated() error {
+	if c.step != StepEvaluate {
+		return fmt.Errorf("uplift: evaluated at step %d", c.step)
+	}
+	c.step = StepDone
+	return nil
+}
+
+// Analyze runs the whole analysis (CrossFit) in one process: Fold for
+// every fold, then Combine. The workflow runs the same driver over
+// activities.
+func Analyze(d *Data, cfg Config) (*Result, error) {
+	rows := make([]int, d.Folds)
+	for k := range rows {
+		rows[k] = len(d.FoldRows(k))
+	}
+	cf, err := NewCrossFit(cfg, rows)
+	if err != nil {
 		return nil, err
 	}
 	m, err := Matrix(d)
 	if err != nil {
 		return nil, err
 	}
-	folds := make([]*FoldResult, d.Folds)
-	for k := range d.Folds {
-		if folds[k], err = Fold(d, m, k, cfg); err != nil {
+	folds := make([]*FoldResult, cf.Folds())
+	fitted := make([]int, cf.Folds())
+	for k := range folds {
+		if folds[k], err = Fold(d, m, k, cf.Config()); err != nil {
 			return nil, err
 		}
+		fitted[k] = len(folds[k].Mu)
 	}
-	return Combine(d, folds, cfg)
+	if err := cf.Fitted(fitted); err != nil {
+		return nil, err
+	}
+	res, err := Combine(d, folds, cf.Config())
+	if err != nil {
+		return nil, err
+	}
+	return res, cf.Evaluated()
 }
 
 // Combine gathers the folds' results in row order and evaluates them.
