@@ -12,6 +12,7 @@ import (
 	"github.com/promoflow/promoflow/activities"
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/segment"
+	"github.com/promoflow/promoflow/internal/strategy"
 )
 
 // testDBSCANFit is the mock model: two clusters.
@@ -76,7 +77,7 @@ func recordExclusion(mu *sync.Mutex, excluded *[]bool) func(*testsuite.MockCallW
 			mu.Lock()
 			*excluded = append(*excluded, in.ExcludeOutliers)
 			mu.Unlock()
-			return activities.DecideScoreOutput{Key: "scored", Users: 100, ExploreCost: 1, MaxRatio: 2}, nil
+			return activities.DecideScoreOutput{Key: "scored", ScoreStats: strategy.ScoreStats{Users: 100, ExploreCost: 1, MaxRatio: 2}}, nil
 		})
 	}
 }
