@@ -42,8 +42,17 @@ func (w *Writer) Close() error { return w.w.Close() }
 
 // Encode writes recs, all of schema, as one IPC file and returns its bytes.
 func Encode(schema *arrow.Schema, mem memory.Allocator, recs ...arrow.Record) ([]byte, error) {
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf, schema, mem)
+	// Sized once from the records' buffers: growing by doubling cleared
+	// and copied the output several times (2 of the recommendations
+	// step's 37 CPU seconds at 300,000 users).
+	size := int64(64 << 10)
+	for _, r := range recs {
+		for _, c := range r.Columns() {
+			size += dataSize(c.Data())
+		}
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	w, err := NewWriter(buf, schema, mem)
 	if err != nil {
 		return nil, err
 	}
@@ -107,4 +116,19 @@ func (p *positionWriter) Seek(offset int64, whence int) (int64, error) {
 		return 0, fmt.Errorf("arrowio: only Seek(0, io.SeekCurrent) is supported")
 	}
 	return p.pos, nil
+}
+
+// dataSize is the bytes of an array's buffers and its children's: about
+// what its IPC encoding takes (more for a slice of larger buffers).
+func dataSize(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataSize(c)
+	}
+	return n
 }
