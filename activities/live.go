@@ -219,13 +219,10 @@ func (a *Activities) LiveScore(ctx context.Context, in LiveScoreInput) (_ []stra
 	for j, k := range ks {
 		x := xs[j]
 		id := in.Requests[k.i].UserID
-		user := strategy.User{
-			ID: id, Segment: k.u.segment, Propensity: props[j], Basket: x[liveIdx.aov],
-			Orders: x[liveIdx.freq], RecencyDays: x[liveIdx.rec], Categories: k.u.categories, Suppressed: k.sh.suppressed[id],
-		}
-		if user.Basket <= 0 {
-			user.Basket = p.DefaultBasket
-		}
+		// The user as the decide stage builds it from a feature row (the
+		// row's values after the event), with the run's categories.
+		user := p.FeatureUser(features.Row{UserID: id, Values: x}, k.u.segment, props[j])
+		user.Categories, user.Suppressed = k.u.categories, k.sh.suppressed[id]
 		user.Member = strategy.ProxyMember(user.Orders) // live scoring reads no profiles
 		var est strategy.Estimator
 		if upl != nil {
@@ -234,10 +231,6 @@ func (a *Activities) LiveScore(ctx context.Context, in LiveScoreInput) (_ []stra
 		out[k.i] = p.Score(user, x, est, mod.state)
 	}
 	return out, nil
-}
-
-var liveIdx = struct{ aov, freq, rec int }{
-	indexOf(features.Names, "avg_order_value"), indexOf(features.Names, "frequency"), indexOf(features.Names, "recency_days"),
 }
 
 // liveUser is what live scoring keeps of one user of a run.

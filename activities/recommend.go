@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -298,35 +296,21 @@ func (a *Activities) recommendShard(ctx context.Context, in RecommendInput, s *r
 	return key, int64(len(ids)), nil
 }
 
-// recModelCache holds the recommendation model a worker decoded last and
-// the bytes it came from, like modelCache: every shard's Recommend reads
-// the same model, and decoding it was most of a shard's time. Scoring
-// only reads a model, so shards share it.
-type recModelCache struct {
-	mu    sync.Mutex // held while decoding, so shards starting together decode once
-	data  []byte
-	model *recommend.Model
-}
+// recModelCache is the recommendation model a worker decoded last: every
+// shard's Recommend reads the same model, and decoding it was most of a
+// shard's time. Scoring only reads a model, so shards share it.
+type recModelCache = lastDecoded[*recommend.Model]
 
 // recommendModel reads the model at key, decoding it unless it is the one
 // decoded last (same bytes).
 func (a *Activities) recommendModel(ctx context.Context, key string) (*recommend.Model, error) {
-	data, err := a.Store.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	c := &a.recModel
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.model != nil && bytes.Equal(c.data, data) {
-		return c.model, nil
-	}
-	m, err := recommend.Decode(data)
-	if err != nil {
-		return nil, &corruptError{key: key, err: err}
-	}
-	c.data, c.model = data, m
-	return m, nil
+	return a.recModel.get(ctx, a.Store, key, func(data []byte) (*recommend.Model, error) {
+		m, err := recommend.Decode(data)
+		if err != nil {
+			return nil, &corruptError{key: key, err: err}
+		}
+		return m, nil
+	})
 }
 
 // RecommendationsTableInput names the shards' recommendations.
