@@ -57,25 +57,9 @@ type DBSCANFitOutput struct {
 // shard's users are assigned with (DBSCANAssign).
 func (a *Activities) DBSCANFit(ctx context.Context, in DBSCANFitInput) (_ DBSCANFitOutput, err error) {
 	defer final(&err)
-	var ids []string
-	var pts [][]float64
-	for _, key := range in.SampleKeys {
-		i, p, err := a.loadScaled(ctx, key, in.Scaler)
-		if err != nil {
-			return DBSCANFitOutput{}, err
-		}
-		ids, pts = append(ids, i...), append(pts, p...)
-	}
-	if in.MaxPoints > 0 && len(pts) > in.MaxPoints {
-		rate := float64(in.MaxPoints) / float64(len(pts))
-		salt := fmt.Sprintf("%d/dbscan", in.Seed)
-		var sub [][]float64
-		for i, id := range ids {
-			if shard.Unit(salt, id) < rate {
-				sub = append(sub, pts[i])
-			}
-		}
-		pts = sub
+	pts, err := a.loadSubsample(ctx, in.SampleKeys, in.Scaler, in.MaxPoints, fmt.Sprintf("%d/dbscan", in.Seed))
+	if err != nil {
+		return DBSCANFitOutput{}, err
 	}
 	minPts := in.MinPts
 	if minPts <= 0 {

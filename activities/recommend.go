@@ -120,7 +120,7 @@ func (a *Activities) trainShard(ctx context.Context, run string, i int, end int6
 		if !lastKeep {
 			return
 		}
-		if m, ok := p.catalogue[e.item]; !ok || e.category > m[0] || (e.category == m[0] && e.text > m[1]) {
+		if m, ok := p.catalogue[e.item]; !ok || recommend.Describes(e.category, e.text, m[0], m[1]) {
 			p.catalogue[strings.Clone(e.item)] = [2]string{strings.Clone(e.category), strings.Clone(e.text)}
 		}
 		u, ok := p.users[e.user]

@@ -286,30 +286,40 @@ type KMeansChooseKOutput struct {
 	Points int
 }
 
+// loadSubsample reads the scaled points of the sample's objects (keys)
+// and keeps a seeded share of about maxPoints of them (all when maxPoints
+// is 0 or not exceeded), chosen by a hash of the user id with salt.
+func (a *Activities) loadSubsample(ctx context.Context, keys []string, s features.Scaler, maxPoints int, salt string) ([][]float64, error) {
+	var ids []string
+	var pts [][]float64
+	for _, key := range keys {
+		i, p, err := a.loadScaled(ctx, key, s)
+		if err != nil {
+			return nil, err
+		}
+		ids, pts = append(ids, i...), append(pts, p...)
+	}
+	if maxPoints <= 0 || len(pts) <= maxPoints {
+		return pts, nil
+	}
+	rate := float64(maxPoints) / float64(len(pts))
+	var sub [][]float64
+	for i, id := range ids {
+		if shard.Unit(salt, id) < rate {
+			sub = append(sub, pts[i])
+		}
+	}
+	return sub, nil
+}
+
 // KMeansChooseK clusters a seeded subsample of the sample for every k in
 // [KMin, KMax] and chooses the one of highest mean silhouette
 // (kmeans.ChooseK).
 func (a *Activities) KMeansChooseK(ctx context.Context, in KMeansChooseKInput) (_ KMeansChooseKOutput, err error) {
 	defer final(&err)
-	var ids []string
-	var pts [][]float64
-	for _, key := range in.SampleKeys {
-		i, p, err := a.loadScaled(ctx, key, in.Scaler)
-		if err != nil {
-			return KMeansChooseKOutput{}, err
-		}
-		ids, pts = append(ids, i...), append(pts, p...)
-	}
-	if in.MaxPoints > 0 && len(pts) > in.MaxPoints {
-		rate := float64(in.MaxPoints) / float64(len(pts))
-		salt := fmt.Sprintf("%d/choose-k", in.Seed)
-		var sub [][]float64
-		for i, id := range ids {
-			if shard.Unit(salt, id) < rate {
-				sub = append(sub, pts[i])
-			}
-		}
-		pts = sub
+	pts, err := a.loadSubsample(ctx, in.SampleKeys, in.Scaler, in.MaxPoints, fmt.Sprintf("%d/choose-k", in.Seed))
+	if err != nil {
+		return KMeansChooseKOutput{}, err
 	}
 	if len(pts) < in.KMax || in.KMin < 2 || in.KMax < in.KMin {
 		return KMeansChooseKOutput{}, fmt.Errorf("choose k in [%d, %d] from %d sampled users", in.KMin, in.KMax, len(pts))

@@ -231,6 +231,14 @@ type Trainer struct {
 // do not depend on the events' order.
 type itemMeta struct{ category, text string }
 
+// Describes says whether an event's category and description replace
+// those kept for its item (the greatest category, then the greatest
+// description), so that what is kept does not depend on the events'
+// order.
+func Describes(category, text, keptCategory, keptText string) bool {
+	return category > keptCategory || (category == keptCategory && text > keptText)
+}
+
 // NewTrainer returns a trainer for a model as of asOf (Unix ms).
 func NewTrainer(asOf int64, cfg Config) *Trainer {
 	return &Trainer{cfg: cfg, asOf: asOf, index: map[string]int32{}, baskets: map[string]int32{"": 0}, basketNames: []string{""}}
@@ -249,7 +257,7 @@ func (t *Trainer) Item(item, category, text string) int32 {
 		t.meta = append(t.meta, itemMeta{strings.Clone(category), strings.Clone(text)})
 		return i
 	}
-	if m := &t.meta[i]; category > m.category || (category == m.category && text > m.text) {
+	if m := &t.meta[i]; Describes(category, text, m.category, m.text) {
 		*m = itemMeta{strings.Clone(category), strings.Clone(text)}
 	}
 	return i

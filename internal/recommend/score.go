@@ -197,10 +197,9 @@ func (s *Scorer) Lists(h []Interaction, asOf int64, opts []Options) [][]Pick {
 	for l, opt := range opts {
 		out[l] = s.list(opt)
 	}
-	if dense { // nothing was marked seen
+	if dense { // nothing was marked seen; emb is cleared below when set
 		clear(s.co)
 		clear(s.txt)
-		clear(s.emb)
 	} else {
 		for _, i := range s.touched {
 			s.co[i], s.txt[i], s.emb[i], s.seen[i] = 0, 0, 0, false
