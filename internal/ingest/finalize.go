@@ -160,6 +160,9 @@ func (f *Finalizer) each(src int, staged []byte, werr *error) error {
 			return nil
 		}
 		for i := 0; i < int(rec.NumRows()); i++ {
+			if i%touchRows == 0 {
+				f.seen.touch(fps, i, min(i+touchRows, int(rec.NumRows())))
+			}
 			for j, k := range f.kinds {
 				f.row[j] = canon.ValueAt(cols[j], k, i)
 			}
