@@ -367,16 +367,14 @@ func (a *Activities) RecommendationsTable(ctx context.Context, in Recommendation
 	return out, nil
 }
 
-// featuredLists reads a shard's recommendations: each user's general list
-// and category lists, keyed by user then list.
-func (a *Activities) featuredLists(ctx context.Context, key string) (map[string]map[string][]recommend.Pick, error) {
-	out := map[string]map[string][]recommend.Pick{}
+// featuredLists reads what plan rows take of a shard's recommendations:
+// each user's lists (the general one, "", and one per offer category),
+// as joined items and a category.
+func (a *Activities) featuredLists(ctx context.Context, key string) (map[string][]recommend.Featured, error) {
+	out := map[string][]recommend.Featured{}
 	err := a.readArrow(ctx, key, recommend.Schema, func(rec arrow.Record) error {
-		return recommend.EachList(rec, func(l recommend.List) error {
-			if out[l.User] == nil {
-				out[l.User] = map[string][]recommend.Pick{}
-			}
-			out[l.User][l.List] = l.Picks
+		return recommend.EachFeatured(rec, func(user string, f recommend.Featured) error {
+			out[user] = append(out[user], f)
 			return nil
 		})
 	})
@@ -387,17 +385,22 @@ func (a *Activities) featuredLists(ctx context.Context, key string) (map[string]
 // list of the category the row's offer is restricted to (offerCategory),
 // else the general list; the recommended category is the most frequent
 // category among the items featured.
-func feature(rows []plan.Row, lists map[string]map[string][]recommend.Pick, offerCategory map[string]string) {
+func feature(rows []plan.Row, lists map[string][]recommend.Featured, offerCategory map[string]string) {
 	for i := range rows {
 		l := lists[rows[i].UserID]
 		if l == nil {
 			continue
 		}
-		picks := l[""]
-		if c := offerCategory[rows[i].Offer]; c != "" && l[c] != nil {
-			picks = l[c]
+		want := offerCategory[rows[i].Offer]
+		pick := -1
+		for k, f := range l {
+			if f.List == "" && pick < 0 || want != "" && f.List == want {
+				pick = k
+			}
 		}
-		rows[i].RecommendedItems = recommend.Joined(picks)
-		rows[i].RecommendedCategory = recommend.Category(picks)
+		if pick < 0 {
+			continue
+		}
+		rows[i].RecommendedItems, rows[i].RecommendedCategory = l[pick].Items, l[pick].Category
 	}
 }

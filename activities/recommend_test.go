@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/promoflow/promoflow/internal/blob"
@@ -80,9 +81,13 @@ func TestRecommendPipeline(t *testing.T) {
 	}
 	listed := 0
 	for i, key := range keys {
-		lists, err := acts.featuredLists(ctx, key)
+		lists := readLists(t, acts, key)
+		featured, err := acts.featuredLists(ctx, key)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(featured) != len(lists) {
+			t.Errorf("shard %d: %d users featured, %d listed", i, len(featured), len(lists))
 		}
 		listed += len(lists)
 		if len(lists) == 0 {
@@ -110,17 +115,18 @@ func TestRecommendPipeline(t *testing.T) {
 			rows = append(rows, plan.Row{UserID: u, Offer: "bundle"}, plan.Row{UserID: u, Offer: "coupon"})
 		}
 		rows = append(rows, plan.Row{UserID: "nobody", Offer: "coupon"})
-		feature(rows, lists, map[string]string{"bundle": "party"})
+		feature(rows, featured, map[string]string{"bundle": "party"})
 		for _, r := range rows {
-			want := ""
+			want, wantCat := "", ""
 			if l := lists[r.UserID]; l != nil {
-				want = recommend.Joined(l[""])
+				picks := l[""]
 				if r.Offer == "bundle" {
-					want = recommend.Joined(l["party"])
+					picks = l["party"]
 				}
+				want, wantCat = recommend.Joined(picks), recommend.Category(picks)
 			}
-			if r.RecommendedItems != want {
-				t.Errorf("user %s, offer %s: featured %q, want %q", r.UserID, r.Offer, r.RecommendedItems, want)
+			if r.RecommendedItems != want || r.RecommendedCategory != wantCat {
+				t.Errorf("user %s, offer %s: featured %q (%q), want %q (%q)", r.UserID, r.Offer, r.RecommendedItems, r.RecommendedCategory, want, wantCat)
 			}
 			if r.Offer == "bundle" && r.RecommendedCategory != "party" {
 				t.Errorf("user %s: bundle's category %q, want party", r.UserID, r.RecommendedCategory)
@@ -138,4 +144,23 @@ func TestRecommendPipeline(t *testing.T) {
 	if _, err := store.Get(ctx, layout.RecommendationsTable("r")); err != nil {
 		t.Error(err)
 	}
+}
+
+// readLists reads a shard's recommendations whole: user -> list -> picks.
+func readLists(t *testing.T, acts *Activities, key string) map[string]map[string][]recommend.Pick {
+	t.Helper()
+	out := map[string]map[string][]recommend.Pick{}
+	err := acts.readArrow(context.Background(), key, recommend.Schema, func(rec arrow.Record) error {
+		return recommend.EachList(rec, func(l recommend.List) error {
+			if out[l.User] == nil {
+				out[l.User] = map[string][]recommend.Pick{}
+			}
+			out[l.User][l.List] = l.Picks
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -78,6 +79,65 @@ func EachList(rec arrow.Record, fn func(List) error) error {
 	}
 	if len(cur.Picks) > 0 {
 		return fn(cur)
+	}
+	return nil
+}
+
+// Featured is what a plan row takes of one of a user's lists: its items
+// as the plan spells them (Joined) and its category (Category).
+type Featured struct {
+	List     string // "" or the category the list is restricted to
+	Items    string
+	Category string
+}
+
+// EachFeatured calls fn for every (user, list) of rec with what a plan row
+// takes of it, read from the columns without building the picks: the plan
+// needs two strings of a list, not its picks' four each. user is a copy
+// the caller may keep; the Featured strings are copies (lists and
+// categories shared between calls). Rows of one list must be consecutive,
+// as Record writes them.
+func EachFeatured(rec arrow.Record, fn func(user string, f Featured) error) error {
+	if !rec.Schema().Equal(Schema) {
+		return fmt.Errorf("recommendations record: unexpected schema %v", rec.Schema())
+	}
+	users := rec.Column(0).(*array.String)
+	lists := rec.Column(1).(*array.String)
+	items := rec.Column(3).(*array.String)
+	cats := rec.Column(4).(*array.String)
+	interned := map[string]string{} // lists' and categories' names: a few
+	intern := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		v, ok := interned[s]
+		if !ok {
+			v = strings.Clone(s)
+			interned[v] = v
+		}
+		return v
+	}
+	var joined []byte
+	n := int(rec.NumRows())
+	for from := 0; from < n; {
+		u, l := users.Value(from), lists.Value(from)
+		to := from + 1
+		for to < n && users.Value(to) == u && lists.Value(to) == l {
+			to++
+		}
+		joined = joined[:0]
+		for r := from; r < to; r++ {
+			if r > from {
+				joined = append(joined, '|')
+			}
+			joined = append(joined, items.Value(r)...)
+		}
+		f := Featured{List: intern(l), Items: string(joined),
+			Category: intern(mostFrequent(to-from, func(i int) string { return cats.Value(from + i) }))}
+		if err := fn(strings.Clone(u), f); err != nil {
+			return err
+		}
+		from = to
 	}
 	return nil
 }

@@ -334,15 +334,35 @@ func (s *Scorer) list(opt Options) []Pick {
 // Category is the most frequent category among picks (ties: the first
 // reached), or "" when none of them has one.
 func Category(picks []Pick) string {
-	count := map[string]int{}
+	return mostFrequent(len(picks), func(i int) string { return picks[i].Category })
+}
+
+// mostFrequent is Category's rule over n categories given by cat: the
+// most frequent non-empty one, ties to the first reached. Lists are short
+// (K items), so the counts are a small slice, not a map.
+func mostFrequent(n int, cat func(i int) string) string {
+	type count struct {
+		cat string
+		n   int
+	}
+	var counts [16]count
+	seen := counts[:0]
 	best, bestN := "", 0
-	for _, p := range picks {
-		if p.Category == "" {
+	for i := range n {
+		c := cat(i)
+		if c == "" {
 			continue
 		}
-		count[p.Category]++
-		if count[p.Category] > bestN {
-			best, bestN = p.Category, count[p.Category]
+		k := 0
+		for k < len(seen) && seen[k].cat != c {
+			k++
+		}
+		if k == len(seen) {
+			seen = append(seen, count{cat: c})
+		}
+		seen[k].n++
+		if seen[k].n > bestN {
+			best, bestN = c, seen[k].n
 		}
 	}
 	return best
