@@ -243,6 +243,10 @@ type FeaturesInput struct {
 	Seed          int64           // seeds the interest projection and the sample
 	SampleRate    float64         // share of users written to the sample
 	Window        int             // shards in flight (see ProfileInput.Window)
+	// Lists, when set, has the pass also write each shard's users' lists
+	// (layout.Recommendations) from the events it holds, as Recommend
+	// would from the events object.
+	Lists *Lists `json:",omitempty"`
 }
 
 // FeaturesOutput are the block's counts and the aggregates the workflow
@@ -256,6 +260,10 @@ type FeaturesOutput struct {
 	BasketSum  float64          // sum of their average order values, shards summed in order
 	SampleKey  string           // the block's sample of scoring rows, shards in order
 	SampleRows int64
+	// Listed counts the users given lists (FeaturesInput.Lists), Sources
+	// the general lists' picks by source.
+	Listed  int64            `json:",omitempty"`
+	Sources map[string]int64 `json:",omitempty"`
 }
 
 // Features reads each shard of a block's events and writes its scoring and
@@ -291,6 +299,13 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 		out.Positives += f.Positives
 		out.Buyers += f.Buyers
 		out.BasketSum += f.BasketSum
+		out.Listed += f.Listed
+		for src, n := range f.Sources {
+			if out.Sources == nil {
+				out.Sources = map[string]int64{}
+			}
+			out.Sources[src] += n
+		}
 		if err := out.Moments.Merge(f.Moments); err != nil {
 			return FeaturesOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
@@ -359,6 +374,12 @@ func (a *Activities) featuresShard(ctx context.Context, in FeaturesInput, p feat
 	}
 	if err := train.upload(ctx, layout.Train(in.RunID, i)); err != nil {
 		return FeaturesOutput{}, err
+	}
+	if in.Lists != nil {
+		out.Sources = map[string]int64{}
+		if out.Listed, err = a.listsFromEvents(ctx, in.RunID, i, *in.Lists, in.End, evs, out.Sources); err != nil {
+			return FeaturesOutput{}, err
+		}
 	}
 	return out, nil
 }

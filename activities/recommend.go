@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/recommend"
@@ -197,12 +198,9 @@ func (a *Activities) RecommendModel(ctx context.Context, in RecommendModelInput)
 	return out, nil
 }
 
-// RecommendInput asks for the recommendations of a block of shards.
-type RecommendInput struct {
-	RunID    string
-	Block    shard.Block
+// Lists says how users' lists are scored.
+type Lists struct {
 	ModelKey string
-	End      time.Time
 	K        int
 	// AllowRepeats lets bought items be featured (the template's
 	// repeat_items: consumables).
@@ -210,6 +208,23 @@ type RecommendInput struct {
 	// Categories are the categories the template's offers are restricted
 	// to: each user also gets a list of each.
 	Categories []string `json:",omitempty"`
+}
+
+// options are the lists' options, the general list first.
+func (l Lists) options() []recommend.Options {
+	opts := []recommend.Options{{K: l.K, AllowRepeats: l.AllowRepeats}}
+	for _, c := range l.Categories {
+		opts = append(opts, recommend.Options{K: l.K, AllowRepeats: l.AllowRepeats, Category: c})
+	}
+	return opts
+}
+
+// RecommendInput asks for the recommendations of a block of shards.
+type RecommendInput struct {
+	RunID string
+	Block shard.Block
+	Lists
+	End time.Time
 }
 
 // RecommendOutput counts the block's lists.
@@ -222,7 +237,9 @@ type RecommendOutput struct {
 
 // Recommend writes the users' ranked lists of every shard of the block
 // (layout.Recommendations): a general list of K items per user, and one
-// per offer category.
+// per offer category. The features pass writes them itself (FeaturesInput
+// .Lists) from the events it holds; this activity reads the events again,
+// for runs recorded before that.
 func (a *Activities) Recommend(ctx context.Context, in RecommendInput) (_ RecommendOutput, err error) {
 	defer final(&err)
 	m, err := a.recommendModel(ctx, in.ModelKey)
@@ -271,29 +288,99 @@ func (a *Activities) recommendShard(ctx context.Context, in RecommendInput, s *r
 		ids = append(ids, u)
 	}
 	slices.Sort(ids)
-	asOf := in.End.UnixMilli()
-	opts := []recommend.Options{{K: in.K, AllowRepeats: in.AllowRepeats}}
-	for _, c := range in.Categories {
-		opts = append(opts, recommend.Options{K: in.K, AllowRepeats: in.AllowRepeats, Category: c})
-	}
-	lists := make([]recommend.List, 0, len(ids)*len(opts))
+	l := newShardLists(s, in.Lists, in.End.UnixMilli(), len(ids), sources)
 	for _, u := range ids {
-		for l, picks := range s.Lists(hist[users[u]], asOf, opts) {
-			if l == 0 {
-				for _, p := range picks {
-					sources[p.Source]++
-				}
+		l.add(u, hist[users[u]])
+	}
+	key, err := a.writeLists(ctx, in.RunID, i, l)
+	return key, int64(len(ids)), err
+}
+
+// shardLists are a shard's users' lists, added in user id order.
+type shardLists struct {
+	s       *recommend.Scorer
+	opts    []recommend.Options
+	asOf    int64
+	lists   []recommend.List
+	sources map[string]int64 // the general lists' picks by source
+}
+
+func newShardLists(s *recommend.Scorer, spec Lists, asOf int64, users int, sources map[string]int64) *shardLists {
+	opts := spec.options()
+	return &shardLists{s: s, opts: opts, asOf: asOf, lists: make([]recommend.List, 0, users*len(opts)), sources: sources}
+}
+
+// add scores one user's lists from their history h.
+func (l *shardLists) add(user string, h []recommend.Interaction) {
+	for k, picks := range l.s.Lists(h, l.asOf, l.opts) {
+		if k == 0 {
+			for _, p := range picks {
+				l.sources[p.Source]++
 			}
-			lists = append(lists, recommend.List{User: u, List: opts[l].Category, Picks: picks})
 		}
+		l.lists = append(l.lists, recommend.List{User: user, List: l.opts[k].Category, Picks: picks})
 	}
-	rec := recommend.Record(lists, a.mem())
+}
+
+// writeLists writes shard i's lists where Recommend and the features pass
+// write them (layout.Recommendations) and returns the key.
+func (a *Activities) writeLists(ctx context.Context, run string, i int, l *shardLists) (string, error) {
+	rec := recommend.Record(l.lists, a.mem())
 	defer rec.Release()
-	key := layout.Recommendations(in.RunID, i)
+	key := layout.Recommendations(run, i)
 	if err := a.writeArrow(ctx, key, recommend.Schema, rec); err != nil {
-		return "", 0, fmt.Errorf("shard %d: %w", i, err)
+		return "", fmt.Errorf("shard %d: %w", i, err)
 	}
-	return key, int64(len(ids)), nil
+	return key, nil
+}
+
+// listsFromEvents writes shard i's lists from the events the features
+// pass holds (features.Events: items interned per shard, users in id
+// order, events in time order), adding the general lists' picks to
+// sources; it returns the users listed. The users and kinds are those
+// eachRecommendEvent reads: events up to end naming an item, of a kind
+// the recommender knows.
+func (a *Activities) listsFromEvents(ctx context.Context, run string, i int, spec Lists, end time.Time, evs *features.Events, sources map[string]int64) (int64, error) {
+	m, err := a.recommendModel(ctx, spec.ModelKey)
+	if err != nil {
+		return 0, err
+	}
+	items := evs.Items()
+	index := make([]int32, len(items)) // the shard's item ids -> the model's
+	for k, name := range items {
+		index[k] = m.Index(name)
+	}
+	l := newShardLists(recommend.NewScorer(m), spec, end.UnixMilli(), evs.Users(), sources)
+	var h []recommend.Interaction
+	lastType, kind, known := "", recommend.Kind(0), false
+	var users int64
+	err = evs.EachItemHistory(end.UnixMilli(), func(user string, es []features.ItemEvent) error {
+		h = h[:0]
+		listed := false
+		for _, e := range es {
+			if e.Type != lastType {
+				lastType = e.Type
+				kind, known = recommendKinds[e.Type]
+			}
+			if !known {
+				continue
+			}
+			listed = true
+			if item := index[e.Item]; item >= 0 {
+				h = append(h, recommend.Interaction{Item: item, Kind: kind, Time: e.Time})
+			}
+		}
+		if listed {
+			l.add(user, h)
+			users++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("shard %d: %w", i, err)
+	}
+	_, err = a.writeLists(ctx, run, i, l)
+	return users, err
 }
 
 // recModelCache is the recommendation model a worker decoded last: every

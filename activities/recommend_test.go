@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/interest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/recommend"
@@ -74,14 +76,16 @@ func TestRecommendPipeline(t *testing.T) {
 	}
 	// One block of both shards.
 	var out RecommendOutput
-	exec(acts.Recommend, RecommendInput{RunID: "r", Block: shard.Block{From: 0, To: shards}, ModelKey: model.Key, End: end, K: 4, Categories: []string{"party"}}, &out)
+	exec(acts.Recommend, RecommendInput{RunID: "r", Block: shard.Block{From: 0, To: shards}, End: end, Lists: Lists{ModelKey: model.Key, K: 4, Categories: []string{"party"}}}, &out)
 	keys, users := out.Keys, out.Users
 	if len(keys) != shards || keys[1] != layout.Recommendations("r", 1) {
 		t.Fatalf("keys %v: want one per shard", keys)
 	}
 	listed := 0
+	byShard := make([]map[string]map[string][]recommend.Pick, shards)
 	for i, key := range keys {
 		lists := readLists(t, acts, key)
+		byShard[i] = lists
 		featured, err := acts.featuredLists(ctx, key)
 		if err != nil {
 			t.Fatal(err)
@@ -135,6 +139,24 @@ func TestRecommendPipeline(t *testing.T) {
 	}
 	if users != 40 || listed != 40 {
 		t.Errorf("%d users recommended, %d with lists, want 40", users, listed)
+	}
+	// The features pass writes the same lists from the events it holds.
+	var vocab VocabularyOutput
+	var profile ProfileOutput
+	exec(acts.Profile, ProfileInput{RunID: "r", Block: shard.Block{From: 0, To: shards}, End: end, Interest: interest.DefaultConfig()}, &profile)
+	exec(acts.Vocabulary, VocabularyInput{RunID: "r", Interest: interest.DefaultConfig(), Top: 5, Docs: profile.Users,
+		TermsKeys: []string{profile.TermsKey}, PricesKeys: []string{profile.PricesKey}}, &vocab)
+	var feats FeaturesOutput
+	exec(acts.Features, FeaturesInput{RunID: "r", Block: shard.Block{From: 0, To: shards}, Cutoff: end.Add(-7 * 24 * time.Hour), LabelEnd: end, End: end,
+		VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Seed: 7, SampleRate: 1,
+		Lists: &Lists{ModelKey: model.Key, K: 4, Categories: []string{"party"}}}, &feats)
+	if feats.Listed != users || !reflect.DeepEqual(feats.Sources, out.Sources) {
+		t.Errorf("features pass: %d users listed, sources %v; Recommend: %d, %v", feats.Listed, feats.Sources, users, out.Sources)
+	}
+	for i, key := range keys {
+		if got := readLists(t, acts, key); !reflect.DeepEqual(got, byShard[i]) {
+			t.Errorf("shard %d: the features pass's lists differ from Recommend's:\n%v\n%v", i, got, byShard[i])
+		}
 	}
 	var table RecommendationsTableOutput
 	exec(acts.RecommendationsTable, RecommendationsTableInput{RunID: "r", Keys: keys}, &table)

@@ -347,3 +347,37 @@ func (e *Events) each(fn func(user string, evs []event)) {
 		fn(e.users.names[u], evs)
 	}
 }
+
+// ItemEvent is an event that names an item, as a recommender reads it.
+type ItemEvent struct {
+	Item int32  // the item's index in Items
+	Type string // the canon event type
+	Time int64  // Unix milliseconds
+}
+
+// Items returns the names of the items the events name, by ItemEvent.Item.
+func (e *Events) Items() []string { return e.items.names }
+
+// EachItemHistory calls fn for every user in user id order with the
+// user's events up to end (Unix ms) that name an item, in time order (the
+// order EachRow reads them in). evs is reused from call to call; users
+// without such an event are skipped.
+func (e *Events) EachItemHistory(end int64, fn func(user string, evs []ItemEvent) error) error {
+	e.group()
+	var evs []ItemEvent
+	for r, u := range e.ranked {
+		evs = evs[:0]
+		for _, i := range e.byUser[e.starts[r]:e.starts[r+1]] {
+			if ev := e.at(i); ev.item >= 0 && ev.ts <= end {
+				evs = append(evs, ItemEvent{Item: ev.item, Type: typeNames[ev.typ], Time: ev.ts})
+			}
+		}
+		if len(evs) == 0 {
+			continue
+		}
+		if err := fn(e.users.names[u], evs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
