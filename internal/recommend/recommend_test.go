@@ -296,7 +296,9 @@ func TestListsMatchRecommend(t *testing.T) {
 // picks': the same joined items and category for every (user, list),
 // ties of categories going to the first reached.
 func TestEachFeatured(t *testing.T) {
-	p := func(item, cat string) Pick { return Pick{Item: item, Category: cat, Score: 1, Source: SourceCoPurchase} }
+	p := func(item, cat string) Pick {
+		return Pick{Item: item, Category: cat, Score: 1, Source: SourceCoPurchase}
+	}
 	lists := []List{
 		{User: "u1", Picks: []Pick{p("a", "x"), p("b", "y"), p("c", "y")}},
 		{User: "u1", List: "party", Picks: []Pick{p("d", "party")}},
