@@ -37,6 +37,25 @@ func Record(lists []List, mem memory.Allocator) arrow.Record {
 	b := array.NewRecordBuilder(mem, Schema)
 	defer b.Release()
 	f := b.Fields()
+	// Sized once: growing a shard's columns by doubling copied them
+	// several times (most of the encoding's CPU at 62,500 users a shard).
+	var rows, user, list, item, cat, src int
+	for _, l := range lists {
+		rows += len(l.Picks)
+		user += len(l.Picks) * len(l.User)
+		list += len(l.Picks) * len(l.List)
+		for _, p := range l.Picks {
+			item, cat, src = item+len(p.Item), cat+len(p.Category), src+len(p.Source)
+		}
+	}
+	for k, n := range []int{0: user, 1: list, 3: item, 4: cat, 6: src} {
+		if sb, ok := f[k].(*array.StringBuilder); ok {
+			sb.ReserveData(n)
+		}
+	}
+	for _, fb := range f {
+		fb.Reserve(rows)
+	}
 	for _, l := range lists {
 		for r, p := range l.Picks {
 			f[0].(*array.StringBuilder).Append(l.User)
