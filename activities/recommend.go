@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/compress"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
@@ -323,15 +324,26 @@ func (l *shardLists) add(user string, h []recommend.Interaction) {
 }
 
 // writeLists writes shard i's lists where Recommend and the features pass
-// write them (layout.Recommendations) and returns the key.
+// write them (layout.Recommendations), and what plan rows take of them
+// (layout.Featured: DecideAssign reads that, a tenth of the rows, at every
+// quota and repair round); it returns the lists' key.
 func (a *Activities) writeLists(ctx context.Context, run string, i int, l *shardLists) (string, error) {
-	rec := recommend.Record(l.lists, a.mem())
-	defer rec.Release()
-	key := layout.Recommendations(run, i)
-	if err := a.writeArrow(ctx, key, recommend.Schema, rec); err != nil {
-		return "", fmt.Errorf("shard %d: %w", i, err)
+	for _, o := range []struct {
+		key    string
+		schema *arrow.Schema
+		encode func([]recommend.List, memory.Allocator) arrow.Record
+	}{
+		{layout.Recommendations(run, i), recommend.Schema, recommend.Record},
+		{layout.Featured(run, i), recommend.FeaturedSchema, recommend.FeaturedRecord},
+	} {
+		rec := o.encode(l.lists, a.mem())
+		err := a.writeArrow(ctx, o.key, o.schema, rec)
+		rec.Release()
+		if err != nil {
+			return "", fmt.Errorf("shard %d: %w", i, err)
+		}
 	}
-	return key, nil
+	return layout.Recommendations(run, i), nil
 }
 
 // listsFromEvents writes shard i's lists from the events the features
@@ -456,10 +468,16 @@ func (a *Activities) RecommendationsTable(ctx context.Context, in Recommendation
 
 // featuredLists reads what plan rows take of a shard's recommendations:
 // each user's lists (the general one, "", and one per offer category),
-// as joined items and a category.
-func (a *Activities) featuredLists(ctx context.Context, key string) (map[string][]recommend.Featured, error) {
+// as joined items and a category, from the object at key: the shard's
+// featured lists (layout.Featured) when compact, else its lists
+// (layout.Recommendations, runs from before the featured lists).
+func (a *Activities) featuredLists(ctx context.Context, key string, compact bool) (map[string][]recommend.Featured, error) {
 	out := map[string][]recommend.Featured{}
-	err := a.readArrow(ctx, key, recommend.Schema, func(rec arrow.Record) error {
+	schema := recommend.Schema
+	if compact {
+		schema = recommend.FeaturedSchema
+	}
+	err := a.readArrow(ctx, key, schema, func(rec arrow.Record) error {
 		return recommend.EachFeatured(rec, func(user string, f recommend.Featured) error {
 			out[user] = append(out[user], f)
 			return nil

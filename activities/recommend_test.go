@@ -86,9 +86,13 @@ func TestRecommendPipeline(t *testing.T) {
 	for i, key := range keys {
 		lists := readLists(t, acts, key)
 		byShard[i] = lists
-		featured, err := acts.featuredLists(ctx, key)
+		featured, err := acts.featuredLists(ctx, layout.Featured("r", i), true)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Runs from before the featured lists read the lists themselves.
+		if old, err := acts.featuredLists(ctx, key, false); err != nil || !reflect.DeepEqual(old, featured) {
+			t.Errorf("shard %d: featured lists %v differ from those read from the lists %v (%v)", i, featured, old, err)
 		}
 		if len(featured) != len(lists) {
 			t.Errorf("shard %d: %d users featured, %d listed", i, len(featured), len(lists))

@@ -47,16 +47,21 @@ type RecommendSummary struct {
 
 // recommendations is what the decide stage needs from the step.
 type recommendations struct {
-	keys            []string          // per shard; nil when the run made none
+	keys            []string          // the lists per shard; nil when the run made none
 	offerCategories map[string]string // offer id -> featured category
-	// inFeatures: the features pass writes the lists (listsInFeatures).
+	// inFeatures: the features pass writes the lists (listsInFeatures),
+	// and what plan rows take of them (layout.Featured).
 	inFeatures bool
 }
 
-// key is shard i's recommendations, or "" when the run made none.
-func (rc recommendations) key(i int) string {
-	if rc.keys == nil {
+// key is what plan rows of shard i read (DecideAssignInput
+// .Recommendations), or "" when the run made none.
+func (rc recommendations) key(run string, i int) string {
+	switch {
+	case rc.keys == nil:
 		return ""
+	case rc.inFeatures:
+		return layout.Featured(run, i)
 	}
 	return rc.keys[i]
 }

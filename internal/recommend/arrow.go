@@ -110,20 +110,41 @@ type Featured struct {
 	Category string
 }
 
-// EachFeatured calls fn for every (user, list) of rec with what a plan row
-// takes of it, read from the columns without building the picks: the plan
-// needs two strings of a list, not its picks' four each. user is a copy
-// the caller may keep; the Featured strings are copies (lists and
-// categories shared between calls). Rows of one list must be consecutive,
-// as Record writes them.
-func EachFeatured(rec arrow.Record, fn func(user string, f Featured) error) error {
-	if !rec.Schema().Equal(Schema) {
-		return fmt.Errorf("recommendations record: unexpected schema %v", rec.Schema())
+// FeaturedSchema is a shard's lists as plan rows take them: one row per
+// user and list, a tenth of the lists' rows and without the columns only
+// the published table has.
+var FeaturedSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "user_id", Type: arrow.BinaryTypes.String},
+	{Name: "list", Type: arrow.BinaryTypes.String},
+	{Name: "items", Type: arrow.BinaryTypes.String},
+	{Name: "category", Type: arrow.BinaryTypes.String},
+}, nil)
+
+// FeaturedRecord encodes what plan rows take of lists (FeaturedSchema);
+// the caller must Release it.
+func FeaturedRecord(lists []List, mem memory.Allocator) arrow.Record {
+	b := array.NewRecordBuilder(mem, FeaturedSchema)
+	defer b.Release()
+	f := b.Fields()
+	for _, fb := range f {
+		fb.Reserve(len(lists))
 	}
-	users := rec.Column(0).(*array.String)
-	lists := rec.Column(1).(*array.String)
-	items := rec.Column(3).(*array.String)
-	cats := rec.Column(4).(*array.String)
+	for _, l := range lists {
+		f[0].(*array.StringBuilder).Append(l.User)
+		f[1].(*array.StringBuilder).Append(l.List)
+		f[2].(*array.StringBuilder).Append(Joined(l.Picks))
+		f[3].(*array.StringBuilder).Append(Category(l.Picks))
+	}
+	return b.NewRecord()
+}
+
+// EachFeatured calls fn for every (user, list) of rec with what a plan row
+// takes of it. rec is FeaturedSchema's, or Schema's (a shard's lists
+// written before FeaturedSchema), whose picks are read from the columns
+// without building them. user and the Featured strings are copies the
+// caller may keep (lists' and categories' names shared between calls).
+// Rows of one list must be consecutive, as Record writes them.
+func EachFeatured(rec arrow.Record, fn func(user string, f Featured) error) error {
 	interned := map[string]string{} // lists' and categories' names: a few
 	intern := func(s string) string {
 		if s == "" {
@@ -136,8 +157,26 @@ func EachFeatured(rec arrow.Record, fn func(user string, f Featured) error) erro
 		}
 		return v
 	}
-	var joined []byte
 	n := int(rec.NumRows())
+	switch {
+	case rec.Schema().Equal(FeaturedSchema):
+		users, lists := rec.Column(0).(*array.String), rec.Column(1).(*array.String)
+		items, cats := rec.Column(2).(*array.String), rec.Column(3).(*array.String)
+		for r := range n {
+			f := Featured{List: intern(lists.Value(r)), Items: strings.Clone(items.Value(r)), Category: intern(cats.Value(r))}
+			if err := fn(strings.Clone(users.Value(r)), f); err != nil {
+				return err
+			}
+		}
+		return nil
+	case !rec.Schema().Equal(Schema):
+		return fmt.Errorf("recommendations record: unexpected schema %v", rec.Schema())
+	}
+	users := rec.Column(0).(*array.String)
+	lists := rec.Column(1).(*array.String)
+	items := rec.Column(3).(*array.String)
+	cats := rec.Column(4).(*array.String)
+	var joined []byte
 	for from := 0; from < n; {
 		u, l := users.Value(from), lists.Value(from)
 		to := from + 1

@@ -327,6 +327,17 @@ func TestEachFeatured(t *testing.T) {
 	if !slices.Equal(have, want) || len(have) != len(lists) {
 		t.Fatalf("featured %v, want %v", have, want)
 	}
+	// The compact record (what decide reads) says the same.
+	frec := FeaturedRecord(lists, memory.NewGoAllocator())
+	defer frec.Release()
+	have = have[:0]
+	err = EachFeatured(frec, func(user string, f Featured) error {
+		have = append(have, got{user, f.List, f.Items, f.Category})
+		return nil
+	})
+	if err != nil || !slices.Equal(have, want) || frec.NumRows() != int64(len(lists)) {
+		t.Fatalf("compact record: featured %v (%d rows, %v), want %v", have, frec.NumRows(), err, want)
+	}
 	if want[0].items != "a|b|c" || want[0].cat != "y" || want[2].cat != "w" || want[3].cat != "" {
 		t.Errorf("picks' reading %v", want)
 	}
