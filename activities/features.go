@@ -39,11 +39,20 @@ func (a *Activities) loadEvents(ctx context.Context, run string, i int) (*featur
 // done: with the events to keep them for the next pass (nil: not kept).
 func (a *Activities) shardEvents(ctx context.Context, run string, i, window int) (*features.Events, func(keep *features.Events), error) {
 	key := eventsKey(ctx, run, i)
-	done := func(keep *features.Events) { a.events.release(key, i, window, a.eventsLimit(), keep) }
+	done := func(keep *features.Events) {
+		if a.events.release(key, i, window, a.eventsLimit(), keep) {
+			a.events.spill(key, keep, a.eventsSpill())
+		}
+	}
 	if evs := a.events.take(key); evs != nil {
 		return evs, done, nil
 	}
-	a.events.reserve(window)
+	for _, v := range a.events.reserve(window) {
+		a.events.spill(v.key, v.evs, a.eventsSpill())
+	}
+	if evs := a.events.takeSpilled(key); evs != nil {
+		return evs, done, nil
+	}
 	evs, err := a.loadEvents(ctx, run, i)
 	if err != nil {
 		done(nil)

@@ -113,6 +113,12 @@ func (d *dict) id(s string) int32 {
 	if len(d.names) > 0 && s == d.last {
 		return d.lastID
 	}
+	if d.ids == nil && len(d.names) > 0 { // read back from a spill: names only
+		d.ids = make(map[string]int32, len(d.names))
+		for i, n := range d.names {
+			d.ids[n] = int32(i)
+		}
+	}
 	if i, ok := d.ids[s]; ok {
 		d.last, d.lastID = d.names[i], i
 		return i
