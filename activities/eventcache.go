@@ -267,6 +267,38 @@ func (c *eventsCache) takeSpilled(key string) *features.Events {
 	return evs
 }
 
+// peek returns the events cached or spilled at key without taking them,
+// for an activity that only reads them (the recommendation model's
+// sample); nil when there are none. Cached events are shared with the
+// Features activity that takes them later, so the reader must not change
+// them; a spill is read from its file, which a concurrent take may remove
+// (then peek returns nil, or the open file is read to its end).
+func (c *eventsCache) peek(key string) *features.Events {
+	if key == "" {
+		return nil
+	}
+	c.mu.Lock()
+	if e, ok := c.entries[key]; ok {
+		c.mu.Unlock()
+		return e.evs
+	}
+	s, ok := c.spilled[key]
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	evs, err := features.Unspill(f)
+	if err != nil {
+		return nil
+	}
+	return evs
+}
+
 // spillFile writes evs to a new file in dir and returns its path and size.
 func spillFile(dir string, evs *features.Events) (string, int64, error) {
 	f, err := os.CreateTemp(dir, "promoflow-events-*.spill")

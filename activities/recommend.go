@@ -138,6 +138,44 @@ func (a *Activities) trainShard(ctx context.Context, run string, i int, end int6
 	})
 }
 
+// trainShardFrom is trainShard from a shard's events as the features
+// passes hold them: the same users, catalogue and kept events.
+func trainShardFrom(evs *features.Events, end int64, salt string, rate float64, t *recommend.Trainer, p *trainShard) {
+	*p = trainShard{catalogue: map[string][2]string{}, users: map[string]int{}}
+	items, cats, texts, orders := evs.Items(), evs.Categories(), evs.Texts(), evs.Orders()
+	name := func(names []string, i int32) string {
+		if i < 0 {
+			return ""
+		}
+		return names[i]
+	}
+	evs.EachItemHistory(end, func(user string, es []features.ItemEvent) error {
+		if rate < 1 && shard.Unit(salt, user) >= rate {
+			return nil
+		}
+		u := -1
+		for _, e := range es {
+			kind, ok := recommendKinds[e.Type]
+			if !ok {
+				continue
+			}
+			item, cat, text := items[e.Item], name(cats, e.Category), name(texts, e.Text)
+			if m, ok := p.catalogue[item]; !ok || recommend.Describes(cat, text, m[0], m[1]) {
+				p.catalogue[item] = [2]string{cat, text}
+			}
+			if u < 0 {
+				u = len(p.events)
+				p.users[user] = u
+				p.events = append(p.events, nil)
+			}
+			if t.Keeps(kind) {
+				p.events[u] = append(p.events[u], recommend.Event{Item: item, Kind: kind, Time: e.Time, Basket: name(orders, e.Order)})
+			}
+		}
+		return nil
+	})
+}
+
 // RecommendModel trains the recommendation model (internal/recommend) on a
 // bounded sample of users and stores it. One activity on a sample rather
 // than per-shard passes: the model is a few item-by-item tables, the
@@ -158,7 +196,15 @@ func (a *Activities) RecommendModel(ctx context.Context, in RecommendModelInput)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i := range shards {
-		g.Go(func() error { return a.trainShard(gctx, in.RunID, i, in.End.UnixMilli(), salt, rate, t, &parts[i]) })
+		g.Go(func() error {
+			// The profile pass leaves a shard's events in this worker's
+			// cache (or spilled): reading them there is a copy at most.
+			if evs := a.events.peek(eventsKey(gctx, in.RunID, i)); evs != nil {
+				trainShardFrom(evs, in.End.UnixMilli(), salt, rate, t, &parts[i])
+				return nil
+			}
+			return a.trainShard(gctx, in.RunID, i, in.End.UnixMilli(), salt, rate, t, &parts[i])
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return RecommendModelOutput{}, err

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"reflect"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/canon"
@@ -23,7 +25,7 @@ import (
 // rows from a shard's lists.
 func TestRecommendPipeline(t *testing.T) {
 	ctx := context.Background()
-	store := blob.NewMem()
+	store := &openCounter{Mem: blob.NewMem()}
 	env, acts := newEnv(store)
 	end := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	const shards = 2
@@ -147,7 +149,39 @@ func TestRecommendPipeline(t *testing.T) {
 	// The features pass writes the same lists from the events it holds.
 	var vocab VocabularyOutput
 	var profile ProfileOutput
-	exec(acts.Profile, ProfileInput{RunID: "r", Block: shard.Block{From: 0, To: shards}, End: end, Interest: interest.DefaultConfig()}, &profile)
+	exec(acts.Profile, ProfileInput{RunID: "r", Block: shard.Block{From: 0, To: shards}, End: end, Interest: interest.DefaultConfig(), Window: shards}, &profile)
+	// The model trained from the events the profile pass left in the
+	// worker's cache is the one trained from the bucket (by a worker
+	// with an empty cache); the model of shard 0 is put back after.
+	oneBytes, err := store.Get(ctx, model.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := RecommendModelInput{RunID: "r", Shards: shards, End: end, Rate: 1, Seed: 7, Config: recommend.DefaultConfig()}
+	trained := func(env *testsuite.TestActivityEnvironment, acts *Activities) []byte {
+		var out RecommendModelOutput
+		activityRunner(t, env)(acts.RecommendModel, full, &out)
+		b, err := store.Get(ctx, out.Key)
+		if err != nil || out.Users != 40 {
+			t.Fatalf("model %+v: %v", out, err)
+		}
+		return b
+	}
+	opens := store.opens.Load()
+	fromCache := trained(env, acts)
+	if n := store.opens.Load() - opens; n != 0 {
+		t.Errorf("the model read %d event objects, want none: the profile pass left them in the cache", n)
+	}
+	env2, acts2 := newEnv(store)
+	if fromBucket := trained(env2, acts2); !bytes.Equal(fromCache, fromBucket) {
+		t.Error("the model trained from the cached events differs from the one trained from the bucket")
+	}
+	if store.opens.Load() == opens {
+		t.Error("a worker without the events cached read no event objects")
+	}
+	if err := store.Put(ctx, model.Key, oneBytes); err != nil {
+		t.Fatal(err)
+	}
 	exec(acts.Vocabulary, VocabularyInput{RunID: "r", Interest: interest.DefaultConfig(), Top: 5, Docs: profile.Users,
 		TermsKeys: []string{profile.TermsKey}, PricesKeys: []string{profile.PricesKey}}, &vocab)
 	var feats FeaturesOutput

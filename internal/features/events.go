@@ -356,13 +356,25 @@ func (e *Events) each(fn func(user string, evs []event)) {
 
 // ItemEvent is an event that names an item, as a recommender reads it.
 type ItemEvent struct {
-	Item int32  // the item's index in Items
-	Type string // the canon event type
-	Time int64  // Unix milliseconds
+	Item     int32  // the item's index in Items
+	Category int32  // index in Categories; -1: none
+	Text     int32  // index in Texts; -1: none
+	Order    int32  // index in Orders; -1: none
+	Type     string // the canon event type
+	Time     int64  // Unix milliseconds
 }
 
 // Items returns the names of the items the events name, by ItemEvent.Item.
 func (e *Events) Items() []string { return e.items.names }
+
+// Categories returns the categories the events name, by ItemEvent.Category.
+func (e *Events) Categories() []string { return e.cats.names }
+
+// Texts returns the texts of the events, by ItemEvent.Text.
+func (e *Events) Texts() []string { return e.texts.names }
+
+// Orders returns the order ids of the events, by ItemEvent.Order.
+func (e *Events) Orders() []string { return e.orders.names }
 
 // EachItemHistory calls fn for every user in user id order with the
 // user's events up to end (Unix ms) that name an item, in time order (the
@@ -375,7 +387,7 @@ func (e *Events) EachItemHistory(end int64, fn func(user string, evs []ItemEvent
 		evs = evs[:0]
 		for _, i := range e.byUser[e.starts[r]:e.starts[r+1]] {
 			if ev := e.at(i); ev.item >= 0 && ev.ts <= end {
-				evs = append(evs, ItemEvent{Item: ev.item, Type: typeNames[ev.typ], Time: ev.ts})
+				evs = append(evs, ItemEvent{Item: ev.item, Category: ev.cat, Text: ev.text, Order: ev.order, Type: typeNames[ev.typ], Time: ev.ts})
 			}
 		}
 		if len(evs) == 0 {
