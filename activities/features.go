@@ -256,6 +256,11 @@ type FeaturesInput struct {
 	// (layout.Recommendations) from the events it holds, as Recommend
 	// would from the events object.
 	Lists *Lists `json:",omitempty"`
+	// SketchTrain has the pass also write the block's sketches of the
+	// training features (SketchShard's, at the default size) as it
+	// writes the training rows, so the train stage need not read them
+	// again.
+	SketchTrain bool `json:",omitempty"`
 }
 
 // FeaturesOutput are the block's counts and the aggregates the workflow
@@ -294,8 +299,12 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 	}
 	out := FeaturesOutput{Moments: features.NewMoments(len(features.Names))}
 	var sample []features.Row
+	var sk trainSketch
+	if in.SketchTrain {
+		sk = newTrainSketch(0)
+	}
 	for i := in.Block.From; i < in.Block.To; i++ {
-		f, err := a.featuresShard(ctx, in, p, i, &sample)
+		f, err := a.featuresShard(ctx, in, p, i, &sample, sk)
 		if err != nil {
 			return FeaturesOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
@@ -319,6 +328,11 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 			return FeaturesOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
+	if sk != nil {
+		if err := a.putTrainSketch(ctx, in.RunID, in.Block, sk.done()); err != nil {
+			return FeaturesOutput{}, fmt.Errorf("shards %d..%d: %w", in.Block.From, in.Block.To-1, err)
+		}
+	}
 	out.SampleKey, out.SampleRows = layout.Sample(in.RunID, in.Block.From), int64(len(sample))
 	rec := features.Record(sample, false, a.mem())
 	err = a.writeArrow(ctx, out.SampleKey, rec.Schema(), rec)
@@ -330,8 +344,9 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 }
 
 // featuresShard writes shard i's scoring and training tables, appends its
-// sampled rows to sample and returns its aggregates.
-func (a *Activities) featuresShard(ctx context.Context, in FeaturesInput, p features.Params, i int, sample *[]features.Row) (FeaturesOutput, error) {
+// sampled rows to sample, adds its training rows to sk (when not nil) and
+// returns its aggregates.
+func (a *Activities) featuresShard(ctx context.Context, in FeaturesInput, p features.Params, i int, sample *[]features.Row, sk trainSketch) (FeaturesOutput, error) {
 	evs, done, err := a.shardEvents(ctx, in.RunID, i, in.Window)
 	if err != nil {
 		return FeaturesOutput{}, err
@@ -369,6 +384,9 @@ func (a *Activities) featuresShard(ctx context.Context, in FeaturesInput, p feat
 		if t != nil {
 			if t.Label > 0 {
 				out.Positives++
+			}
+			if sk != nil {
+				sk.add(t.Values)
 			}
 			return train.add(*t)
 		}

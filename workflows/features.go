@@ -49,7 +49,15 @@ type vocabRef struct {
 type featureStats struct {
 	sampleKeys []string
 	quantiles  features.Quantiles
+	sketched   bool // the features pass wrote the training sketches (sketchVersion)
 }
+
+// sketchVersion marks the training features' sketches written by the
+// features pass as it writes the training rows: the train stage's
+// SketchShard activities read every training table again for them, on
+// the stage's critical path. Runs recorded before it sketch in the train
+// stage.
+const sketchVersion = "train-sketch-in-features"
 
 // features runs the profile pass (document frequencies and item prices
 // per block of shards, merged into the vocabulary and reference prices), then the
@@ -65,6 +73,7 @@ func (r *run) features(ctx workflow.Context) error {
 	cfg := interest.DefaultConfig()
 
 	withLists := r.listsWithFeatures(ctx)
+	r.feat.sketched = workflow.GetVersion(ctx, sketchVersion, workflow.DefaultVersion, 1) == 1
 	// One activity per block of shards (shard.Blocks); a worker keeps the
 	// events of the shards it has in flight from Profile to Features.
 	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
@@ -122,7 +131,7 @@ func (r *run) features(ctx workflow.Context) error {
 			return workflow.ExecuteActivity(actx, a.Features, activities.FeaturesInput{
 				RunID: in.RunID, Block: blocks[i], Cutoff: r.cutoff, LabelEnd: r.labelEnd(), End: r.end,
 				VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg,
-				Seed: in.Seed, SampleRate: rate, Window: window, Lists: lists,
+				Seed: in.Seed, SampleRate: rate, Window: window, Lists: lists, SketchTrain: r.feat.sketched,
 			})
 		},
 		func(i int, f workflow.Future) error {

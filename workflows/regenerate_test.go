@@ -786,6 +786,10 @@ func TestTrainBesideSegment(t *testing.T) {
 	if sum.Models.Propensity == nil || sum.Models.Propensity.Trees != 30 {
 		t.Fatalf("propensity %+v: want the booster's 30 trees", sum.Models.Propensity)
 	}
+	// The features pass wrote the training sketches (sketchVersion): the
+	// train stage merges them without reading the training tables again.
+	env.AssertNotCalled(t, "SketchShard", mock.Anything, mock.Anything)
+	env.AssertNumberOfCalls(t, "MergeBins", 1)
 	for _, s := range sum.Stages {
 		if s.State != Done {
 			t.Errorf("stage %s: %s, want done", s.Name, s.State)

@@ -75,6 +75,7 @@ func (r *run) train(ctx workflow.Context) error {
 		RunID: in.RunID, Shards: in.Shards, ShardBlocks: in.ShardBlocks, Seed: in.Seed, Window: in.Window,
 		Params: forest.Params{Trees: trees, MaxDepth: 8, MinLeaf: 20, Bootstrap: true},
 	}
+	tin.Sketched = r.feat.sketched
 	if workflow.GetVersion(ctx, "propensity-boost", workflow.DefaultVersion, 1) == 1 && in.Propensity != ModelForest {
 		tin.Model, tin.Boost, tin.BoostRows, tin.BoostFoldsUpTo = ModelBoost, PropensityBoost, PropensityBoostRows, PropensityFoldsUpTo
 	}
