@@ -175,12 +175,19 @@ func (s *Scorer) Lists(h []Interaction, asOf int64, opts []Options) [][]Pick {
 	}
 	s.setPool(min(len(m.ByPopularity), max(200, 4*maxK)))
 	if dense {
-		s.touched = s.touched[:0]
-		for i := range m.Items {
-			if s.co[i] > 0 || s.txt[i] > 0 || s.emb[i] > 0 || s.inPool[i] {
-				s.touched = append(s.touched, int32(i))
-			}
+		// Every item is written and the count advanced when it is a
+		// candidate, without a branch: which items the neighbours reached
+		// is unpredictable, and mispredicted branches were most of the
+		// pass's time.
+		n := len(m.Items)
+		t := slices.Grow(s.touched[:0], n)[:n]
+		co, txt, emb, pool := s.co[:n], s.txt[:n], s.emb[:n], s.inPool[:n]
+		k := 0
+		for i := range t {
+			t[k] = int32(i)
+			k += b2i(co[i] > 0) | b2i(txt[i] > 0) | b2i(emb[i] > 0) | b2i(pool[i])
 		}
+		s.touched = t[:k]
 	} else {
 		for _, i := range m.ByPopularity[:s.pool] {
 			s.mark(i)
@@ -213,6 +220,15 @@ func (s *Scorer) Lists(h []Interaction, asOf int64, opts []Options) [][]Pick {
 		clear(s.emb)
 	}
 	return out
+}
+
+// b2i is 1 for true, 0 for false (the compiler makes it a flag set, not
+// a branch).
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // mark adds item i to the candidates once.
