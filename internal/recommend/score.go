@@ -262,8 +262,19 @@ func (s *Scorer) list(opt Options) []Pick {
 	m, b := s.m, s.m.Config.Blend
 	maxCo, maxTxt, maxEmb := 0.0, 0.0, 0.0
 	for _, i := range s.touched {
-		if s.allowed(i, opt) {
-			maxCo, maxTxt, maxEmb = max(maxCo, s.co[i]), max(maxTxt, s.txt[i]), max(maxEmb, s.emb[i])
+		if !s.allowed(i, opt) {
+			continue
+		}
+		// Plain comparisons: the parts are never NaN, and the builtin max
+		// orders NaNs and signed zeros at a cost (most of this pass).
+		if s.co[i] > maxCo {
+			maxCo = s.co[i]
+		}
+		if s.txt[i] > maxTxt {
+			maxTxt = s.txt[i]
+		}
+		if s.emb[i] > maxEmb {
+			maxEmb = s.emb[i]
 		}
 	}
 	// scale turns a candidate's raw parts into its blend parts, in the
