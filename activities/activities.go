@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
@@ -49,6 +50,10 @@ type Activities struct {
 	// Profile to its Features activity (eventsCache); 0 means
 	// DefaultEventsCacheBytes, negative keeps none.
 	EventsCacheBytes int64
+	// EventsSpillBytes bounds the events this worker spills to TempDir
+	// when they do not fit in EventsCacheBytes (eventsCache); 0 means
+	// DefaultEventsSpillBytes, negative spills none.
+	EventsSpillBytes int64
 
 	uplift modelCache  // the uplift models DecideScore decoded last
 	forest forestCache // the propensity forest DecideScore decoded last
@@ -70,6 +75,24 @@ func (a *Activities) scoredLimit() int64 {
 }
 
 // eventsLimit is the bound of the events cache.
+// DefaultEventsSpillBytes bounds the events a worker spills to its local
+// disk unless Activities.EventsSpillBytes says otherwise: about 120
+// million events, every shard of a 3,000,000-user run.
+const DefaultEventsSpillBytes = 8 << 30
+
+// eventsSpill is where the events cache spills.
+func (a *Activities) eventsSpill() spillTo {
+	limit := a.EventsSpillBytes
+	if limit == 0 {
+		limit = DefaultEventsSpillBytes
+	}
+	dir := a.TempDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	return spillTo{dir: dir, limit: limit}
+}
+
 func (a *Activities) eventsLimit() int64 {
 	if a.EventsCacheBytes == 0 {
 		return DefaultEventsCacheBytes

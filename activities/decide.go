@@ -465,8 +465,10 @@ type DecideAssignInput struct {
 	Repair []strategy.RepairRound `json:",omitempty"`
 	// Recommendations is the shard's recommendations
 	// (layout.Recommendations), which fill the plan's recommended items;
-	// "" leaves them empty.
+	// "" leaves them empty. With Featured it is the shard's featured lists
+	// (layout.Featured), and a block's shards' are read there.
 	Recommendations string `json:",omitempty"`
+	Featured        bool   `json:",omitempty"`
 	// OfferCategories maps the offers restricted to a category to it.
 	OfferCategories map[string]string `json:",omitempty"`
 }
@@ -492,7 +494,7 @@ func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ 
 	out := DecideAssignOutput{Rows: int64(len(rows)), Tally: tally}
 	if b.Len() == 1 {
 		out.Key = layout.Scores(in.RunID, b.From)
-		if err := a.featureRecommended(ctx, rows, in.Recommendations, in.OfferCategories); err != nil {
+		if err := a.featureRecommended(ctx, rows, in.Recommendations, in.Featured, in.OfferCategories); err != nil {
 			return DecideAssignOutput{}, fmt.Errorf("shard %d: %w", b.From, err)
 		}
 		return out, a.writePlanRows(ctx, out.Key, rows, b.From)
@@ -505,10 +507,13 @@ func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ 
 		}
 		// A block's shards' lists are where RecommendLists writes them.
 		recs := ""
-		if in.Recommendations != "" {
+		switch {
+		case in.Recommendations != "" && in.Featured:
+			recs = layout.Featured(in.RunID, i)
+		case in.Recommendations != "":
 			recs = layout.Recommendations(in.RunID, i)
 		}
-		if err := a.featureRecommended(ctx, rows[:n], recs, in.OfferCategories); err != nil {
+		if err := a.featureRecommended(ctx, rows[:n], recs, in.Featured, in.OfferCategories); err != nil {
 			return DecideAssignOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
 		if err := a.writePlanRows(ctx, layout.Scores(in.RunID, i), rows[:n], i); err != nil {
@@ -524,11 +529,11 @@ func (a *Activities) DecideAssign(ctx context.Context, in DecideAssignInput) (_ 
 
 // featureRecommended fills the rows' recommended items from the lists at
 // key (feature); "" leaves them empty.
-func (a *Activities) featureRecommended(ctx context.Context, rows []plan.Row, key string, offerCategories map[string]string) error {
+func (a *Activities) featureRecommended(ctx context.Context, rows []plan.Row, key string, compact bool, offerCategories map[string]string) error {
 	if key == "" {
 		return nil
 	}
-	lists, err := a.featuredLists(ctx, key)
+	lists, err := a.featuredLists(ctx, key, compact)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,7 +71,7 @@ func TestEventsCacheSameFeatures(t *testing.T) {
 	copy(pieces[:], encodeEvents(t, mem, builders[:]))
 	cfg := interest.DefaultConfig()
 	cfg.MinDF = 2
-	run := func(window int) ([][]byte, int64) {
+	run := func(window int, configure ...func(*Activities)) ([][]byte, int64) {
 		store := &openCounter{Mem: blob.NewMem()}
 		for i, data := range pieces {
 			if err := store.Put(ctx, layout.EventsPart("r", i, "000-x"), data); err != nil {
@@ -78,6 +79,10 @@ func TestEventsCacheSameFeatures(t *testing.T) {
 			}
 		}
 		env, acts := newEnv(store)
+		acts.TempDir = t.TempDir()
+		for _, c := range configure {
+			c(acts)
+		}
 		exec := activityRunner(t, env)
 		vin := VocabularyInput{RunID: "r", Interest: cfg, Top: 3}
 		for i := range shards {
@@ -101,8 +106,11 @@ func TestEventsCacheSameFeatures(t *testing.T) {
 				tables = append(tables, data)
 			}
 		}
-		if n := len(acts.events.entries) + acts.events.held; n != 0 {
-			t.Errorf("window %d: %d events still cached or held after the stage", window, n)
+		if n := len(acts.events.entries) + acts.events.held + len(acts.events.spilled); n != 0 || acts.events.spillBytes != 0 {
+			t.Errorf("window %d: %d events still cached, held or spilled (%d bytes) after the stage", window, n, acts.events.spillBytes)
+		}
+		if files, _ := os.ReadDir(acts.TempDir); len(files) != 0 {
+			t.Errorf("window %d: %d files left in the worker's scratch space", window, len(files))
 		}
 		return tables, store.opens.Load()
 	}
@@ -110,20 +118,31 @@ func TestEventsCacheSameFeatures(t *testing.T) {
 	if opens != 2*shards {
 		t.Errorf("without a window: %d event reads, want %d", opens, 2*shards)
 	}
-	for _, window := range []int{1, shards} {
-		got, opens := run(window)
-		// A window of all shards keeps them all; a window of one keeps the
-		// last profiled shard, which the load of shard 0 evicts.
-		wantOpens := int64(shards)
-		if window == 1 {
-			wantOpens = 2 * shards
-		}
-		if opens != wantOpens {
-			t.Errorf("window %d: %d event reads, want %d", window, opens, wantOpens)
+	noSpill := func(a *Activities) { a.EventsSpillBytes = -1 }
+	noMemory := func(a *Activities) { a.EventsCacheBytes = 1 }
+	for _, c := range []struct {
+		name      string
+		window    int
+		configure []func(*Activities)
+		opens     int64
+	}{
+		// A window of all shards keeps them all in memory.
+		{"window of all shards", shards, nil, shards},
+		// A window of one keeps the last profiled shard in memory, which
+		// the load of shard 0 evicts; the others are spilled to disk.
+		{"window of one", 1, nil, shards},
+		{"window of one, no spill", 1, []func(*Activities){noSpill}, 2 * shards},
+		// Nothing fits in memory: every shard is read back from disk.
+		{"no memory", shards, []func(*Activities){noMemory}, shards},
+		{"no memory, no spill", shards, []func(*Activities){noMemory, noSpill}, 2 * shards},
+	} {
+		got, opens := run(c.window, c.configure...)
+		if opens != c.opens {
+			t.Errorf("%s: %d event reads, want %d", c.name, opens, c.opens)
 		}
 		for i := range want {
 			if !bytes.Equal(got[i], want[i]) {
-				t.Errorf("window %d: table %d differs from the one without a window", window, i)
+				t.Errorf("%s: table %d differs from the one without a window", c.name, i)
 			}
 		}
 	}

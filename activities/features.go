@@ -39,11 +39,20 @@ func (a *Activities) loadEvents(ctx context.Context, run string, i int) (*featur
 // done: with the events to keep them for the next pass (nil: not kept).
 func (a *Activities) shardEvents(ctx context.Context, run string, i, window int) (*features.Events, func(keep *features.Events), error) {
 	key := eventsKey(ctx, run, i)
-	done := func(keep *features.Events) { a.events.release(key, i, window, a.eventsLimit(), keep) }
+	done := func(keep *features.Events) {
+		if a.events.release(key, i, window, a.eventsLimit(), keep) {
+			a.events.spill(key, keep, a.eventsSpill())
+		}
+	}
 	if evs := a.events.take(key); evs != nil {
 		return evs, done, nil
 	}
-	a.events.reserve(window)
+	for _, v := range a.events.reserve(window) {
+		a.events.spill(v.key, v.evs, a.eventsSpill())
+	}
+	if evs := a.events.takeSpilled(key); evs != nil {
+		return evs, done, nil
+	}
 	evs, err := a.loadEvents(ctx, run, i)
 	if err != nil {
 		done(nil)
@@ -243,6 +252,15 @@ type FeaturesInput struct {
 	Seed          int64           // seeds the interest projection and the sample
 	SampleRate    float64         // share of users written to the sample
 	Window        int             // shards in flight (see ProfileInput.Window)
+	// Lists, when set, has the pass also write each shard's users' lists
+	// (layout.Recommendations) from the events it holds, as Recommend
+	// would from the events object.
+	Lists *Lists `json:",omitempty"`
+	// SketchTrain has the pass also write the block's sketches of the
+	// training features (SketchShard's, at the default size) as it
+	// writes the training rows, so the train stage need not read them
+	// again.
+	SketchTrain bool `json:",omitempty"`
 }
 
 // FeaturesOutput are the block's counts and the aggregates the workflow
@@ -256,6 +274,10 @@ type FeaturesOutput struct {
 	BasketSum  float64          // sum of their average order values, shards summed in order
 	SampleKey  string           // the block's sample of scoring rows, shards in order
 	SampleRows int64
+	// Listed counts the users given lists (FeaturesInput.Lists), Sources
+	// the general lists' picks by source.
+	Listed  int64            `json:",omitempty"`
+	Sources map[string]int64 `json:",omitempty"`
 }
 
 // Features reads each shard of a block's events and writes its scoring and
@@ -277,8 +299,12 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 	}
 	out := FeaturesOutput{Moments: features.NewMoments(len(features.Names))}
 	var sample []features.Row
+	var sk trainSketch
+	if in.SketchTrain {
+		sk = newTrainSketch(0)
+	}
 	for i := in.Block.From; i < in.Block.To; i++ {
-		f, err := a.featuresShard(ctx, in, p, i, &sample)
+		f, err := a.featuresShard(ctx, in, p, i, &sample, sk)
 		if err != nil {
 			return FeaturesOutput{}, fmt.Errorf("shard %d: %w", i, err)
 		}
@@ -291,8 +317,20 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 		out.Positives += f.Positives
 		out.Buyers += f.Buyers
 		out.BasketSum += f.BasketSum
+		out.Listed += f.Listed
+		for src, n := range f.Sources {
+			if out.Sources == nil {
+				out.Sources = map[string]int64{}
+			}
+			out.Sources[src] += n
+		}
 		if err := out.Moments.Merge(f.Moments); err != nil {
 			return FeaturesOutput{}, fmt.Errorf("shard %d: %w", i, err)
+		}
+	}
+	if sk != nil {
+		if err := a.putTrainSketch(ctx, in.RunID, in.Block, sk.done()); err != nil {
+			return FeaturesOutput{}, fmt.Errorf("shards %d..%d: %w", in.Block.From, in.Block.To-1, err)
 		}
 	}
 	out.SampleKey, out.SampleRows = layout.Sample(in.RunID, in.Block.From), int64(len(sample))
@@ -306,8 +344,9 @@ func (a *Activities) Features(ctx context.Context, in FeaturesInput) (_ Features
 }
 
 // featuresShard writes shard i's scoring and training tables, appends its
-// sampled rows to sample and returns its aggregates.
-func (a *Activities) featuresShard(ctx context.Context, in FeaturesInput, p features.Params, i int, sample *[]features.Row) (FeaturesOutput, error) {
+// sampled rows to sample, adds its training rows to sk (when not nil) and
+// returns its aggregates.
+func (a *Activities) featuresShard(ctx context.Context, in FeaturesInput, p features.Params, i int, sample *[]features.Row, sk trainSketch) (FeaturesOutput, error) {
 	evs, done, err := a.shardEvents(ctx, in.RunID, i, in.Window)
 	if err != nil {
 		return FeaturesOutput{}, err
@@ -346,6 +385,9 @@ func (a *Activities) featuresShard(ctx context.Context, in FeaturesInput, p feat
 			if t.Label > 0 {
 				out.Positives++
 			}
+			if sk != nil {
+				sk.add(t.Values)
+			}
 			return train.add(*t)
 		}
 		return nil
@@ -359,6 +401,12 @@ func (a *Activities) featuresShard(ctx context.Context, in FeaturesInput, p feat
 	}
 	if err := train.upload(ctx, layout.Train(in.RunID, i)); err != nil {
 		return FeaturesOutput{}, err
+	}
+	if in.Lists != nil {
+		out.Sources = map[string]int64{}
+		if out.Listed, err = a.listsFromEvents(ctx, in.RunID, i, *in.Lists, in.End, evs, out.Sources); err != nil {
+			return FeaturesOutput{}, err
+		}
 	}
 	return out, nil
 }

@@ -72,8 +72,17 @@ func TestFeaturesPipeline(t *testing.T) {
 	for i := range shards {
 		var f FeaturesOutput
 		exec(acts.Features, FeaturesInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
-			VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg, Seed: 1, SampleRate: 1}, &f)
+			VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg, Seed: 1, SampleRate: 1, SketchTrain: true}, &f)
 		samples = append(samples, f.SampleKey)
+		// The pass's sketches of the training rows are SketchShard's.
+		sketched, err := acts.Store.Get(ctx, layout.TrainSketch("r", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(acts.SketchShard, SketchInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}}, nil)
+		if again, err := acts.Store.Get(ctx, layout.TrainSketch("r", i)); err != nil || !bytes.Equal(again, sketched) || f.TrainRows == 0 {
+			t.Errorf("shard %d: the features pass's training sketches (%d bytes, %d rows) differ from SketchShard's (%d bytes, %v)", i, len(sketched), f.TrainRows, len(again), err)
+		}
 		if f.SampleRows != f.Users {
 			t.Errorf("shard %d: %d sampled of %d at rate 1", i, f.SampleRows, f.Users)
 		}

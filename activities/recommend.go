@@ -12,12 +12,14 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/compress"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/plan"
 	"github.com/promoflow/promoflow/internal/recommend"
@@ -136,6 +138,44 @@ func (a *Activities) trainShard(ctx context.Context, run string, i int, end int6
 	})
 }
 
+// trainShardFrom is trainShard from a shard's events as the features
+// passes hold them: the same users, catalogue and kept events.
+func trainShardFrom(evs *features.Events, end int64, salt string, rate float64, t *recommend.Trainer, p *trainShard) {
+	*p = trainShard{catalogue: map[string][2]string{}, users: map[string]int{}}
+	items, cats, texts, orders := evs.Items(), evs.Categories(), evs.Texts(), evs.Orders()
+	name := func(names []string, i int32) string {
+		if i < 0 {
+			return ""
+		}
+		return names[i]
+	}
+	evs.EachItemHistory(end, func(user string, es []features.ItemEvent) error {
+		if rate < 1 && shard.Unit(salt, user) >= rate {
+			return nil
+		}
+		u := -1
+		for _, e := range es {
+			kind, ok := recommendKinds[e.Type]
+			if !ok {
+				continue
+			}
+			item, cat, text := items[e.Item], name(cats, e.Category), name(texts, e.Text)
+			if m, ok := p.catalogue[item]; !ok || recommend.Describes(cat, text, m[0], m[1]) {
+				p.catalogue[item] = [2]string{cat, text}
+			}
+			if u < 0 {
+				u = len(p.events)
+				p.users[user] = u
+				p.events = append(p.events, nil)
+			}
+			if t.Keeps(kind) {
+				p.events[u] = append(p.events[u], recommend.Event{Item: item, Kind: kind, Time: e.Time, Basket: name(orders, e.Order)})
+			}
+		}
+		return nil
+	})
+}
+
 // RecommendModel trains the recommendation model (internal/recommend) on a
 // bounded sample of users and stores it. One activity on a sample rather
 // than per-shard passes: the model is a few item-by-item tables, the
@@ -156,7 +196,15 @@ func (a *Activities) RecommendModel(ctx context.Context, in RecommendModelInput)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i := range shards {
-		g.Go(func() error { return a.trainShard(gctx, in.RunID, i, in.End.UnixMilli(), salt, rate, t, &parts[i]) })
+		g.Go(func() error {
+			// The profile pass leaves a shard's events in this worker's
+			// cache (or spilled): reading them there is a copy at most.
+			if evs := a.events.peek(eventsKey(gctx, in.RunID, i)); evs != nil {
+				trainShardFrom(evs, in.End.UnixMilli(), salt, rate, t, &parts[i])
+				return nil
+			}
+			return a.trainShard(gctx, in.RunID, i, in.End.UnixMilli(), salt, rate, t, &parts[i])
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return RecommendModelOutput{}, err
@@ -197,12 +245,9 @@ func (a *Activities) RecommendModel(ctx context.Context, in RecommendModelInput)
 	return out, nil
 }
 
-// RecommendInput asks for the recommendations of a block of shards.
-type RecommendInput struct {
-	RunID    string
-	Block    shard.Block
+// Lists says how users' lists are scored.
+type Lists struct {
 	ModelKey string
-	End      time.Time
 	K        int
 	// AllowRepeats lets bought items be featured (the template's
 	// repeat_items: consumables).
@@ -210,6 +255,23 @@ type RecommendInput struct {
 	// Categories are the categories the template's offers are restricted
 	// to: each user also gets a list of each.
 	Categories []string `json:",omitempty"`
+}
+
+// options are the lists' options, the general list first.
+func (l Lists) options() []recommend.Options {
+	opts := []recommend.Options{{K: l.K, AllowRepeats: l.AllowRepeats}}
+	for _, c := range l.Categories {
+		opts = append(opts, recommend.Options{K: l.K, AllowRepeats: l.AllowRepeats, Category: c})
+	}
+	return opts
+}
+
+// RecommendInput asks for the recommendations of a block of shards.
+type RecommendInput struct {
+	RunID string
+	Block shard.Block
+	Lists
+	End time.Time
 }
 
 // RecommendOutput counts the block's lists.
@@ -222,7 +284,9 @@ type RecommendOutput struct {
 
 // Recommend writes the users' ranked lists of every shard of the block
 // (layout.Recommendations): a general list of K items per user, and one
-// per offer category.
+// per offer category. The features pass writes them itself (FeaturesInput
+// .Lists) from the events it holds; this activity reads the events again,
+// for runs recorded before that.
 func (a *Activities) Recommend(ctx context.Context, in RecommendInput) (_ RecommendOutput, err error) {
 	defer final(&err)
 	m, err := a.recommendModel(ctx, in.ModelKey)
@@ -271,29 +335,110 @@ func (a *Activities) recommendShard(ctx context.Context, in RecommendInput, s *r
 		ids = append(ids, u)
 	}
 	slices.Sort(ids)
-	asOf := in.End.UnixMilli()
-	opts := []recommend.Options{{K: in.K, AllowRepeats: in.AllowRepeats}}
-	for _, c := range in.Categories {
-		opts = append(opts, recommend.Options{K: in.K, AllowRepeats: in.AllowRepeats, Category: c})
-	}
-	lists := make([]recommend.List, 0, len(ids)*len(opts))
+	l := newShardLists(s, in.Lists, in.End.UnixMilli(), len(ids), sources)
 	for _, u := range ids {
-		for l, picks := range s.Lists(hist[users[u]], asOf, opts) {
-			if l == 0 {
-				for _, p := range picks {
-					sources[p.Source]++
-				}
+		l.add(u, hist[users[u]])
+	}
+	key, err := a.writeLists(ctx, in.RunID, i, l)
+	return key, int64(len(ids)), err
+}
+
+// shardLists are a shard's users' lists, added in user id order.
+type shardLists struct {
+	s       *recommend.Scorer
+	opts    []recommend.Options
+	asOf    int64
+	lists   []recommend.List
+	sources map[string]int64 // the general lists' picks by source
+}
+
+func newShardLists(s *recommend.Scorer, spec Lists, asOf int64, users int, sources map[string]int64) *shardLists {
+	opts := spec.options()
+	return &shardLists{s: s, opts: opts, asOf: asOf, lists: make([]recommend.List, 0, users*len(opts)), sources: sources}
+}
+
+// add scores one user's lists from their history h.
+func (l *shardLists) add(user string, h []recommend.Interaction) {
+	for k, picks := range l.s.Lists(h, l.asOf, l.opts) {
+		if k == 0 {
+			for _, p := range picks {
+				l.sources[p.Source]++
 			}
-			lists = append(lists, recommend.List{User: u, List: opts[l].Category, Picks: picks})
+		}
+		l.lists = append(l.lists, recommend.List{User: user, List: l.opts[k].Category, Picks: picks})
+	}
+}
+
+// writeLists writes shard i's lists where Recommend and the features pass
+// write them (layout.Recommendations), and what plan rows take of them
+// (layout.Featured: DecideAssign reads that, a tenth of the rows, at every
+// quota and repair round); it returns the lists' key.
+func (a *Activities) writeLists(ctx context.Context, run string, i int, l *shardLists) (string, error) {
+	for _, o := range []struct {
+		key    string
+		schema *arrow.Schema
+		encode func([]recommend.List, memory.Allocator) arrow.Record
+	}{
+		{layout.Recommendations(run, i), recommend.Schema, recommend.Record},
+		{layout.Featured(run, i), recommend.FeaturedSchema, recommend.FeaturedRecord},
+	} {
+		rec := o.encode(l.lists, a.mem())
+		err := a.writeArrow(ctx, o.key, o.schema, rec)
+		rec.Release()
+		if err != nil {
+			return "", fmt.Errorf("shard %d: %w", i, err)
 		}
 	}
-	rec := recommend.Record(lists, a.mem())
-	defer rec.Release()
-	key := layout.Recommendations(in.RunID, i)
-	if err := a.writeArrow(ctx, key, recommend.Schema, rec); err != nil {
-		return "", 0, fmt.Errorf("shard %d: %w", i, err)
+	return layout.Recommendations(run, i), nil
+}
+
+// listsFromEvents writes shard i's lists from the events the features
+// pass holds (features.Events: items interned per shard, users in id
+// order, events in time order), adding the general lists' picks to
+// sources; it returns the users listed. The users and kinds are those
+// eachRecommendEvent reads: events up to end naming an item, of a kind
+// the recommender knows.
+func (a *Activities) listsFromEvents(ctx context.Context, run string, i int, spec Lists, end time.Time, evs *features.Events, sources map[string]int64) (int64, error) {
+	m, err := a.recommendModel(ctx, spec.ModelKey)
+	if err != nil {
+		return 0, err
 	}
-	return key, int64(len(ids)), nil
+	items := evs.Items()
+	index := make([]int32, len(items)) // the shard's item ids -> the model's
+	for k, name := range items {
+		index[k] = m.Index(name)
+	}
+	l := newShardLists(recommend.NewScorer(m), spec, end.UnixMilli(), evs.Users(), sources)
+	var h []recommend.Interaction
+	lastType, kind, known := "", recommend.Kind(0), false
+	var users int64
+	err = evs.EachItemHistory(end.UnixMilli(), func(user string, es []features.ItemEvent) error {
+		h = h[:0]
+		listed := false
+		for _, e := range es {
+			if e.Type != lastType {
+				lastType = e.Type
+				kind, known = recommendKinds[e.Type]
+			}
+			if !known {
+				continue
+			}
+			listed = true
+			if item := index[e.Item]; item >= 0 {
+				h = append(h, recommend.Interaction{Item: item, Kind: kind, Time: e.Time})
+			}
+		}
+		if listed {
+			l.add(user, h)
+			users++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("shard %d: %w", i, err)
+	}
+	_, err = a.writeLists(ctx, run, i, l)
+	return users, err
 }
 
 // recModelCache is the recommendation model a worker decoded last: every
@@ -367,16 +512,20 @@ func (a *Activities) RecommendationsTable(ctx context.Context, in Recommendation
 	return out, nil
 }
 
-// featuredLists reads a shard's recommendations: each user's general list
-// and category lists, keyed by user then list.
-func (a *Activities) featuredLists(ctx context.Context, key string) (map[string]map[string][]recommend.Pick, error) {
-	out := map[string]map[string][]recommend.Pick{}
-	err := a.readArrow(ctx, key, recommend.Schema, func(rec arrow.Record) error {
-		return recommend.EachList(rec, func(l recommend.List) error {
-			if out[l.User] == nil {
-				out[l.User] = map[string][]recommend.Pick{}
-			}
-			out[l.User][l.List] = l.Picks
+// featuredLists reads what plan rows take of a shard's recommendations:
+// each user's lists (the general one, "", and one per offer category),
+// as joined items and a category, from the object at key: the shard's
+// featured lists (layout.Featured) when compact, else its lists
+// (layout.Recommendations, runs from before the featured lists).
+func (a *Activities) featuredLists(ctx context.Context, key string, compact bool) (map[string][]recommend.Featured, error) {
+	out := map[string][]recommend.Featured{}
+	schema := recommend.Schema
+	if compact {
+		schema = recommend.FeaturedSchema
+	}
+	err := a.readArrow(ctx, key, schema, func(rec arrow.Record) error {
+		return recommend.EachFeatured(rec, func(user string, f recommend.Featured) error {
+			out[user] = append(out[user], f)
 			return nil
 		})
 	})
@@ -387,17 +536,22 @@ func (a *Activities) featuredLists(ctx context.Context, key string) (map[string]
 // list of the category the row's offer is restricted to (offerCategory),
 // else the general list; the recommended category is the most frequent
 // category among the items featured.
-func feature(rows []plan.Row, lists map[string]map[string][]recommend.Pick, offerCategory map[string]string) {
+func feature(rows []plan.Row, lists map[string][]recommend.Featured, offerCategory map[string]string) {
 	for i := range rows {
 		l := lists[rows[i].UserID]
 		if l == nil {
 			continue
 		}
-		picks := l[""]
-		if c := offerCategory[rows[i].Offer]; c != "" && l[c] != nil {
-			picks = l[c]
+		want := offerCategory[rows[i].Offer]
+		pick := -1
+		for k, f := range l {
+			if f.List == "" && pick < 0 || want != "" && f.List == want {
+				pick = k
+			}
 		}
-		rows[i].RecommendedItems = recommend.Joined(picks)
-		rows[i].RecommendedCategory = recommend.Category(picks)
+		if pick < 0 {
+			continue
+		}
+		rows[i].RecommendedItems, rows[i].RecommendedCategory = l[pick].Items, l[pick].Category
 	}
 }

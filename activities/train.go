@@ -45,10 +45,7 @@ func (a *Activities) SketchTrain(ctx context.Context, in SketchInput) (_ []*fore
 }
 
 func (a *Activities) sketch(ctx context.Context, in SketchInput) ([]*forest.Sketch, error) {
-	sk := make([]*forest.Sketch, len(features.Names))
-	for f := range sk {
-		sk[f] = forest.NewSketch(in.K)
-	}
+	sk := newTrainSketch(in.K)
 	// The block's shards in shard order feed one sketch per feature: a
 	// block of one shard sketches exactly as a shard did.
 	for i := in.Block.From; i < in.Block.To; i++ {
@@ -57,32 +54,60 @@ func (a *Activities) sketch(ctx context.Context, in SketchInput) ([]*forest.Sket
 			return nil, fmt.Errorf("shard %d: %w", i, err)
 		}
 		for _, r := range rows {
-			for f, v := range r.Values {
-				sk[f].Add(v)
-			}
+			sk.add(r.Values)
 		}
 	}
-	for _, s := range sk {
-		s.Total() // summarise what is buffered before the sketch is sent
+	return sk.done(), nil
+}
+
+// trainSketch is a block's sketches of the training features, one per
+// feature in features.Names order, fed the rows in shard order.
+type trainSketch []*forest.Sketch
+
+func newTrainSketch(k int) trainSketch {
+	sk := make(trainSketch, len(features.Names))
+	for f := range sk {
+		sk[f] = forest.NewSketch(k)
 	}
-	return sk, nil
+	return sk
+}
+
+func (sk trainSketch) add(values []float64) {
+	for f, v := range values {
+		sk[f].Add(v)
+	}
+}
+
+// done summarises what is buffered, before the sketches are sent.
+func (sk trainSketch) done() []*forest.Sketch {
+	for _, s := range sk {
+		s.Total()
+	}
+	return sk
+}
+
+// putTrainSketch stores a block's sketches where MergeBins reads them
+// (layout.TrainSketch at the block's first shard).
+func (a *Activities) putTrainSketch(ctx context.Context, run string, b shard.Block, sk []*forest.Sketch) error {
+	var buf bytes.Buffer
+	if err := jsonEncode(&buf, sk); err != nil {
+		return err
+	}
+	return a.Store.Put(ctx, layout.TrainSketch(run, b.From), buf.Bytes())
 }
 
 // SketchShard is SketchTrain writing the block's sketches to the bucket
 // (layout.TrainSketch at the block's first shard) instead of returning
 // them, which MergeBins reads: the workflow's history carries keys, not
-// about 264 KB per shard.
+// about 264 KB per shard. The features pass writes them itself when asked
+// (FeaturesInput.SketchTrain), as it writes the training rows.
 func (a *Activities) SketchShard(ctx context.Context, in SketchInput) (err error) {
 	defer final(&err)
 	sk, err := a.sketch(ctx, in)
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if err := jsonEncode(&buf, sk); err != nil {
-		return err
-	}
-	return a.Store.Put(ctx, layout.TrainSketch(in.RunID, in.Block.From), buf.Bytes())
+	return a.putTrainSketch(ctx, in.RunID, in.Block, sk)
 }
 
 // MergeBinsInput names the shard blocks whose sketches make the bins.

@@ -65,6 +65,11 @@ func run() error {
 		return err
 	}
 	eventsCache := fs.Int("events-cache-mib", defEvents, "MiB of shards' events kept from the features stage's Profile to its Features pass; 0 means 256 ($PROMOFLOW_EVENTS_CACHE_MIB)")
+	defSpill, err := envInt("PROMOFLOW_EVENTS_SPILL_MIB")
+	if err != nil {
+		return err
+	}
+	eventsSpill := fs.Int("events-spill-mib", defSpill, "MiB of shards' events spilled to the local disk (the OS temporary folder) when they do not fit in events-cache-mib; 0 means 8192, negative none ($PROMOFLOW_EVENTS_SPILL_MIB)")
 	version := fs.Bool("version", false, "print the worker's version and commit and exit")
 	fs.Parse(os.Args[1:])
 	if *version {
@@ -131,7 +136,8 @@ func run() error {
 	}
 	defer c.Close()
 	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store,
-		ScoredCacheBytes: int64(*scoredCache) << 20, EventsCacheBytes: int64(*eventsCache) << 20},
+		ScoredCacheBytes: int64(*scoredCache) << 20, EventsCacheBytes: int64(*eventsCache) << 20,
+		EventsSpillBytes: int64(*eventsSpill) << 20},
 		worker.Options{MaxConcurrentActivityExecutionSize: *slots, WorkerStopTimeout: *stopTimeout})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

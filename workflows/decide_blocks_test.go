@@ -173,7 +173,11 @@ func blockFeatures(c *testsuite.MockCallWrapper) {
 		m := features.NewMoments(d)
 		m.Add(make([]float64, d))
 		m.Add(onesVec(d))
-		return activities.FeaturesOutput{Users: 100 * n, TrainRows: 80 * n, Positives: 20 * n, Moments: m, Buyers: 50 * n, BasketSum: 5000 * float64(n)}, nil
+		out := activities.FeaturesOutput{Users: 100 * n, TrainRows: 80 * n, Positives: 20 * n, Moments: m, Buyers: 50 * n, BasketSum: 5000 * float64(n)}
+		if in.Lists != nil {
+			out.Listed, out.Sources = 100*n, map[string]int64{"copurchase": 1000 * n}
+		}
+		return out, nil
 	})
 }
 

@@ -49,19 +49,31 @@ type vocabRef struct {
 type featureStats struct {
 	sampleKeys []string
 	quantiles  features.Quantiles
+	sketched   bool // the features pass wrote the training sketches (sketchVersion)
 }
+
+// sketchVersion marks the training features' sketches written by the
+// features pass as it writes the training rows: the train stage's
+// SketchShard activities read every training table again for them, on
+// the stage's critical path. Runs recorded before it sketch in the train
+// stage.
+const sketchVersion = "train-sketch-in-features"
 
 // features runs the profile pass (document frequencies and item prices
 // per block of shards, merged into the vocabulary and reference prices), then the
 // features pass (per-user tables with global IDF, moments, samples), then
 // the quantiles of the sample; it reduces the scaler and the default
-// basket that later stages share.
+// basket that later stages share. The recommendation model trains beside
+// the vocabulary and the features pass writes the users' lists too
+// (listsVersion).
 func (r *run) features(ctx workflow.Context) error {
 	in := r.in
 	r.track.begin(StageFeatures, 2*in.Shards)
 	actx := withActivityOptions(ctx)
 	cfg := interest.DefaultConfig()
 
+	withLists := r.listsWithFeatures(ctx)
+	r.feat.sketched = workflow.GetVersion(ctx, sketchVersion, workflow.DefaultVersion, 1) == 1
 	// One activity per block of shards (shard.Blocks); a worker keeps the
 	// events of the shards it has in flight from Profile to Features.
 	blocks := shard.Blocks(in.Shards, in.ShardBlocks)
@@ -87,9 +99,23 @@ func (r *run) features(ctx workflow.Context) error {
 		vin.TermsKeys = append(vin.TermsKeys, p.TermsKey)
 		vin.PricesKeys = append(vin.PricesKeys, p.PricesKey)
 	}
+	// The recommendation model trains beside the vocabulary, so that the
+	// features pass can score every user's lists (workflows/recommend.go).
+	var model workflow.Future
+	if withLists {
+		model = r.startRecommendModel(ctx, vin.Docs)
+	}
 	var vocab activities.VocabularyOutput
 	if err := workflow.ExecuteActivity(actx, a.Vocabulary, vin).Get(ctx, &vocab); err != nil {
 		return fmt.Errorf("vocabulary: %w", err)
+	}
+	var lists *activities.Lists
+	if withLists {
+		l, err := r.beginLists(ctx, model)
+		if err != nil {
+			return err
+		}
+		lists = &l
 	}
 	fs.TermsCounted, fs.Vocabulary, fs.TopTerms, fs.PricedItems = vocab.Counted, vocab.Terms, vocab.TopTerms, vocab.Items
 	r.vocab = vocabRef{key: vocab.Key, docs: vocab.Docs}
@@ -105,7 +131,7 @@ func (r *run) features(ctx workflow.Context) error {
 			return workflow.ExecuteActivity(actx, a.Features, activities.FeaturesInput{
 				RunID: in.RunID, Block: blocks[i], Cutoff: r.cutoff, LabelEnd: r.labelEnd(), End: r.end,
 				VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg,
-				Seed: in.Seed, SampleRate: rate, Window: window,
+				Seed: in.Seed, SampleRate: rate, Window: window, Lists: lists, SketchTrain: r.feat.sketched,
 			})
 		},
 		func(i int, f workflow.Future) error {
@@ -126,6 +152,9 @@ func (r *run) features(ctx workflow.Context) error {
 		buyers += f.Buyers
 		basketSum += f.BasketSum
 		r.feat.sampleKeys = append(r.feat.sampleKeys, f.SampleKey)
+		if lists != nil {
+			r.addLists(blocks[i], f.Listed, f.Sources)
+		}
 		if err := moments.Merge(f.Moments); err != nil {
 			return fmt.Errorf("shards %d..%d: %w", blocks[i].From, blocks[i].To-1, err)
 		}

@@ -23,7 +23,10 @@ type StageProgress struct {
 	Done    int     `json:"done"`  // finished units (shards, iterations)
 	Total   int     `json:"total"` // units to do; 0 when unknown
 	Seconds float64 `json:"seconds"`
-	Detail  string  `json:"detail,omitempty"`
+	// Started is when the stage began (workflow time); stages may overlap
+	// (train beside segment).
+	Started time.Time `json:"started,omitzero"`
+	Detail  string    `json:"detail,omitempty"`
 }
 
 // Progress is the answer to the progress query.
@@ -38,11 +41,11 @@ type Progress struct {
 type tracker struct {
 	ctx     workflow.Context
 	p       Progress
-	started time.Time
+	started map[string]time.Time // by stage: stages may run side by side
 }
 
 func newTracker(ctx workflow.Context, runID string, stages ...string) *tracker {
-	t := &tracker{ctx: ctx, p: Progress{RunID: runID, Stage: Pending}}
+	t := &tracker{ctx: ctx, p: Progress{RunID: runID, Stage: Pending}, started: map[string]time.Time{}}
 	for _, s := range stages {
 		t.p.Stages = append(t.p.Stages, StageProgress{Name: s, State: Pending})
 	}
@@ -58,12 +61,24 @@ func (t *tracker) stage(name string) *StageProgress {
 	panic("unknown stage " + name)
 }
 
-// begin marks a stage running with total units.
+// begin marks a stage running with total units. The running stage shown
+// is the first running one in stage order: a stage that starts beside an
+// earlier one (train beside segment) shows once that one ends.
 func (t *tracker) begin(name string, total int) {
 	s := t.stage(name)
-	s.State, s.Total = Running, total
-	t.p.Stage = name
-	t.started = workflow.Now(t.ctx)
+	s.State, s.Total, s.Started = Running, total, workflow.Now(t.ctx)
+	t.started[name] = s.Started
+	t.showRunning()
+}
+
+// showRunning sets the running stage shown to the first running one, if any.
+func (t *tracker) showRunning() {
+	for _, s := range t.p.Stages {
+		if s.State == Running {
+			t.p.Stage = s.Name
+			return
+		}
+	}
 }
 
 // step counts one finished unit of the running stage.
@@ -79,7 +94,8 @@ func (t *tracker) end(name string) {
 	if s.Total > 0 {
 		s.Done = s.Total
 	}
-	s.Seconds = workflow.Now(t.ctx).Sub(t.started).Seconds()
+	s.Seconds = workflow.Now(t.ctx).Sub(t.started[name]).Seconds()
+	t.showRunning()
 }
 
 // finish marks the run done.

@@ -365,6 +365,7 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 	r.in.OptOut = optOut
 	var waitDeleted func() int                     // the ingest staging's deletion, running beside the later stages
 	var waitRecommend func(workflow.Context) error // the recommendations, running beside segment and train
+	var waitTrain func(workflow.Context) error     // the train stage, running beside segment
 	for _, st := range []struct {
 		name string
 		fn   func(workflow.Context) error
@@ -397,7 +398,15 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 				return r.sum, fmt.Errorf("recommendations: %w", err)
 			}
 		}
-		if err := st.fn(ctx); err != nil {
+		if st.name == StageSegment {
+			// The propensity model, beside the segments (workflows/train_stage.go).
+			waitTrain = r.startTrain(ctx)
+		}
+		fn := st.fn
+		if st.name == StageTrain && waitTrain != nil {
+			fn = waitTrain
+		}
+		if err := fn(ctx); err != nil {
 			return r.sum, fmt.Errorf("%s: %w", st.name, err)
 		}
 		if st.name == StageIngest {

@@ -27,6 +27,7 @@ import (
 	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/kmeans"
+	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/metrics"
 	"github.com/promoflow/promoflow/internal/segment"
 	"github.com/promoflow/promoflow/internal/strategy"
@@ -82,7 +83,11 @@ func newEnv(t *testing.T, override map[string]func(*testsuite.MockCallWrapper)) 
 			m := features.NewMoments(d)
 			m.Add(make([]float64, d))
 			m.Add(onesVec(d))
-			return activities.FeaturesOutput{Users: 100, TrainRows: 80, Positives: 20, Moments: m, Buyers: 50, BasketSum: 5000}, nil
+			out := activities.FeaturesOutput{Users: 100, TrainRows: 80, Positives: 20, Moments: m, Buyers: 50, BasketSum: 5000}
+			if in.Lists != nil {
+				out.Listed, out.Sources = 100, map[string]int64{"copurchase": 1000}
+			}
+			return out, nil
 		},
 		"Profile": func(_ context.Context, in activities.ProfileInput) (activities.ProfileOutput, error) {
 			return activities.ProfileOutput{Users: 100, Events: 1000, TermsKey: fmt.Sprint("terms", in.Block.From), PricesKey: fmt.Sprint("prices", in.Block.From)}, nil
@@ -659,16 +664,37 @@ func TestRegenerateTooLittleData(t *testing.T) {
 // segments are assigned: its mock waits for SegmentAssign), that the
 // decide stage waits for it, and that its failure stops the run before
 // any plan row is written.
-func TestRecommendationsBesideStages(t *testing.T) {
+func TestRecommendationsInFeatures(t *testing.T) {
 	assigned := make(chan struct{})
 	var once sync.Once
-	model := func(c *testsuite.MockCallWrapper) {
-		c.Return(func(context.Context, activities.RecommendModelInput) (activities.RecommendModelOutput, error) {
+	var mu sync.Mutex
+	var listed []activities.Lists
+	feats := func(c *testsuite.MockCallWrapper) {
+		c.Return(func(_ context.Context, in activities.FeaturesInput) (activities.FeaturesOutput, error) {
+			d := len(features.Names)
+			m := features.NewMoments(d)
+			m.Add(make([]float64, d))
+			m.Add(onesVec(d))
+			if in.Lists == nil {
+				return activities.FeaturesOutput{}, temporal.NewNonRetryableApplicationError("no lists asked for", "test", nil)
+			}
+			mu.Lock()
+			listed = append(listed, *in.Lists)
+			mu.Unlock()
+			return activities.FeaturesOutput{Users: 100, TrainRows: 80, Positives: 20, Moments: m, Buyers: 50, BasketSum: 5000,
+				Listed: 90, Sources: map[string]int64{"copurchase": 700, "popularity": 200}}, nil
+		})
+	}
+	table := func(c *testsuite.MockCallWrapper) {
+		c.Return(func(_ context.Context, in activities.RecommendationsTableInput) (activities.RecommendationsTableOutput, error) {
+			if len(in.Keys) != testShards || in.Keys[1] != layout.Recommendations(in.RunID, 1) {
+				return activities.RecommendationsTableOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("keys %v", in.Keys), "test", nil)
+			}
 			select {
 			case <-assigned:
-				return activities.RecommendModelOutput{Key: "runs/t-1/recommendations/model.gob", Users: 400, Items: 50}, nil
+				return activities.RecommendationsTableOutput{URL: "s3://b/runs/t-1/recommendations.parquet", Rows: 3600}, nil
 			case <-time.After(20 * time.Second):
-				return activities.RecommendModelOutput{}, temporal.NewNonRetryableApplicationError("segments were not assigned beside the model", "test", nil)
+				return activities.RecommendationsTableOutput{}, temporal.NewNonRetryableApplicationError("segments were not assigned beside the table", "test", nil)
 			}
 		})
 	}
@@ -680,7 +706,7 @@ func TestRecommendationsBesideStages(t *testing.T) {
 			return activities.SegmentAssignOutput{TermsKey: fmt.Sprint("terms", in.Block.From), Users: 100, Sums: s}, nil
 		})
 	}
-	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"RecommendModel": model, "SegmentAssign": assign})
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"Features": feats, "RecommendationsTable": table, "SegmentAssign": assign})
 	env.ExecuteWorkflow(Regenerate, testInput())
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed: %v", err)
@@ -689,21 +715,84 @@ func TestRecommendationsBesideStages(t *testing.T) {
 	if err := env.GetWorkflowResult(&sum); err != nil {
 		t.Fatal(err)
 	}
-	if sum.Recommendations == nil || sum.Recommendations.Users != testShards*100 {
-		t.Fatalf("recommendations %+v: want %d users", sum.Recommendations, testShards*100)
+	rs := sum.Recommendations
+	if rs == nil || rs.Users != testShards*90 || rs.Sources["copurchase"] != testShards*700 || rs.Rows != 3600 || rs.ModelUsers != 400 {
+		t.Fatalf("recommendations %+v: want %d users, %d co-purchase picks, 3,600 rows", rs, testShards*90, testShards*700)
 	}
+	if len(listed) != testShards {
+		t.Fatalf("%d Features activities asked for lists, want %d", len(listed), testShards)
+	}
+	for _, l := range listed {
+		if l.ModelKey != "runs/t-1/recommendations/model.gob" || l.K != RecommendK {
+			t.Errorf("lists %+v: want the model's key and K %d", l, RecommendK)
+		}
+	}
+	env.AssertNotCalled(t, "Recommend", mock.Anything, mock.Anything)
+	env.AssertNumberOfCalls(t, "RecommendModel", 1)
 
-	failing := func(c *testsuite.MockCallWrapper) {
-		c.Return(func(context.Context, activities.RecommendInput) (activities.RecommendOutput, error) {
-			return activities.RecommendOutput{}, temporal.NewNonRetryableApplicationError("model unreadable", "test", nil)
+	for name, fail := range map[string]string{"RecommendModel": "model unreadable", "RecommendationsTable": "bucket full"} {
+		failure := temporal.NewNonRetryableApplicationError(fail, "test", nil)
+		failing := func(c *testsuite.MockCallWrapper) {
+			if name == "RecommendModel" {
+				c.Return(activities.RecommendModelOutput{}, failure)
+			} else {
+				c.Return(activities.RecommendationsTableOutput{}, failure)
+			}
+		}
+		env = newEnv(t, map[string]func(*testsuite.MockCallWrapper){name: failing})
+		env.ExecuteWorkflow(Regenerate, testInput())
+		err := env.GetWorkflowError()
+		if err == nil || !strings.Contains(err.Error(), "recommendations") || !strings.Contains(err.Error(), fail) {
+			t.Fatalf("%s failing: err = %v, want the recommendations' failure", name, err)
+		}
+		env.AssertNotCalled(t, "DecideAssign", mock.Anything, mock.Anything)
+		env.AssertNotCalled(t, "Publish", mock.Anything, mock.Anything)
+	}
+}
+
+// TestTrainBesideSegment checks that the train stage starts beside the
+// segment stage: the segments' assignment waits for the booster to have
+// started, which a train stage after the segment stage never would.
+func TestTrainBesideSegment(t *testing.T) {
+	training := make(chan struct{})
+	var once sync.Once
+	boost := func(c *testsuite.MockCallWrapper) {
+		c.Return(func(context.Context, activities.TrainBoostInput) (activities.TrainBoostOutput, error) {
+			once.Do(func() { close(training) })
+			return activities.TrainBoostOutput{Key: "runs/t-1/models/propensity/gbdt.json", Trees: 30, Rounds: 50, Rows: 256, Sampled: 256, Positives: 64}, nil
 		})
 	}
-	env = newEnv(t, map[string]func(*testsuite.MockCallWrapper){"Recommend": failing})
-	env.ExecuteWorkflow(Regenerate, testInput())
-	err := env.GetWorkflowError()
-	if err == nil || !strings.Contains(err.Error(), "recommendations") || !strings.Contains(err.Error(), "model unreadable") {
-		t.Fatalf("err = %v, want the recommendations' failure", err)
+	assign := func(c *testsuite.MockCallWrapper) {
+		c.Return(func(_ context.Context, in activities.SegmentAssignInput) (activities.SegmentAssignOutput, error) {
+			select {
+			case <-training:
+			case <-time.After(20 * time.Second):
+				return activities.SegmentAssignOutput{}, temporal.NewNonRetryableApplicationError("the booster did not start beside the segments", "test", nil)
+			}
+			s := segment.NewSums(len(in.Centroids))
+			s.Add(0, make([]float64, len(features.SegmentNames)))
+			return activities.SegmentAssignOutput{TermsKey: fmt.Sprint("terms", in.Block.From), Users: 100, Sums: s}, nil
+		})
 	}
-	env.AssertNotCalled(t, "DecideAssign", mock.Anything, mock.Anything)
-	env.AssertNotCalled(t, "Publish", mock.Anything, mock.Anything)
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"TrainBoost": boost, "SegmentAssign": assign})
+	env.ExecuteWorkflow(Regenerate, testInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	var sum Summary
+	if err := env.GetWorkflowResult(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Models.Propensity == nil || sum.Models.Propensity.Trees != 30 {
+		t.Fatalf("propensity %+v: want the booster's 30 trees", sum.Models.Propensity)
+	}
+	// The features pass wrote the training sketches (sketchVersion): the
+	// train stage merges them without reading the training tables again.
+	env.AssertNotCalled(t, "SketchShard", mock.Anything, mock.Anything)
+	env.AssertNumberOfCalls(t, "MergeBins", 1)
+	for _, s := range sum.Stages {
+		if s.State != Done {
+			t.Errorf("stage %s: %s, want done", s.Name, s.State)
+		}
+	}
 }

@@ -33,6 +33,9 @@ type TrainInput struct {
 	// BoostFoldsUpTo is the most users for which Boost.Folds models are
 	// averaged (activities.TrainBoostInput.FoldsUpTo).
 	BoostFoldsUpTo int
+	// Sketched says the features pass wrote the blocks' sketches
+	// (activities.FeaturesInput.SketchTrain): no SketchShard activities.
+	Sketched bool `json:",omitempty"`
 }
 
 // Propensity model kinds (TrainInput.Model, TrainOutput.Model).
@@ -107,19 +110,21 @@ func Train(ctx workflow.Context, in TrainInput) (TrainOutput, error) {
 			maxBins = max(maxBins, len(c)+1)
 		}
 	} else {
-		err := fanOut(ctx, len(blocks), in.Window,
-			func(i int) workflow.Future {
-				return workflow.ExecuteActivity(ctx, a.SketchShard, activities.SketchInput{RunID: in.RunID, Block: blocks[i]})
-			},
-			func(i int, f workflow.Future) error {
-				progress.Stages[0].Done++
-				return f.Get(ctx, nil)
-			})
-		if err != nil {
-			return TrainOutput{}, fmt.Errorf("sketch features: %w", err)
+		if !in.Sketched {
+			err := fanOut(ctx, len(blocks), in.Window,
+				func(i int) workflow.Future {
+					return workflow.ExecuteActivity(ctx, a.SketchShard, activities.SketchInput{RunID: in.RunID, Block: blocks[i]})
+				},
+				func(i int, f workflow.Future) error {
+					progress.Stages[0].Done++
+					return f.Get(ctx, nil)
+				})
+			if err != nil {
+				return TrainOutput{}, fmt.Errorf("sketch features: %w", err)
+			}
 		}
 		var merged activities.MergeBinsOutput
-		err = workflow.ExecuteActivity(ctx, a.MergeBins, activities.MergeBinsInput{RunID: in.RunID, Shards: in.Shards, ShardBlocks: in.ShardBlocks, MaxBins: in.Params.MaxBins}).Get(ctx, &merged)
+		err := workflow.ExecuteActivity(ctx, a.MergeBins, activities.MergeBinsInput{RunID: in.RunID, Shards: in.Shards, ShardBlocks: in.ShardBlocks, MaxBins: in.Params.MaxBins}).Get(ctx, &merged)
 		if err != nil {
 			return TrainOutput{}, fmt.Errorf("bins: %w", err)
 		}

@@ -46,6 +46,24 @@ func treesPerBlock(shards, shardBlocks, perBlock int) int {
 	return max(perBlock, (MinForestTrees+blocks-1)/blocks)
 }
 
+// trainBesideVersion marks the train stage started beside the segment
+// stage: it reads only the features stage's training tables, and the
+// segment stage's k-means rounds leave a core idle. Runs recorded before
+// it train after the segment stage.
+const trainBesideVersion = "train-beside-segment"
+
+// startTrain starts the train stage beside the segment stage and returns
+// what the stage loop waits on at the train stage; nil for runs recorded
+// before trainBesideVersion, which train in turn.
+func (r *run) startTrain(ctx workflow.Context) func(workflow.Context) error {
+	if workflow.GetVersion(ctx, trainBesideVersion, workflow.DefaultVersion, 1) != 1 {
+		return nil
+	}
+	done, set := workflow.NewFuture(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) { set.Set(nil, r.train(ctx)) })
+	return func(ctx workflow.Context) error { return done.Get(ctx, nil) }
+}
+
 // train trains the propensity model as the child workflow Train: boosted
 // trees, or (runs from before boosting, or Propensity "forest") a forest
 // grown per shard.
@@ -57,6 +75,7 @@ func (r *run) train(ctx workflow.Context) error {
 		RunID: in.RunID, Shards: in.Shards, ShardBlocks: in.ShardBlocks, Seed: in.Seed, Window: in.Window,
 		Params: forest.Params{Trees: trees, MaxDepth: 8, MinLeaf: 20, Bootstrap: true},
 	}
+	tin.Sketched = r.feat.sketched
 	if workflow.GetVersion(ctx, "propensity-boost", workflow.DefaultVersion, 1) == 1 && in.Propensity != ModelForest {
 		tin.Model, tin.Boost, tin.BoostRows, tin.BoostFoldsUpTo = ModelBoost, PropensityBoost, PropensityBoostRows, PropensityFoldsUpTo
 	}

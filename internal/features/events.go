@@ -113,6 +113,12 @@ func (d *dict) id(s string) int32 {
 	if len(d.names) > 0 && s == d.last {
 		return d.lastID
 	}
+	if d.ids == nil && len(d.names) > 0 { // read back from a spill: names only
+		d.ids = make(map[string]int32, len(d.names))
+		for i, n := range d.names {
+			d.ids[n] = int32(i)
+		}
+	}
 	if i, ok := d.ids[s]; ok {
 		d.last, d.lastID = d.names[i], i
 		return i
@@ -346,4 +352,50 @@ func (e *Events) each(fn func(user string, evs []event)) {
 		}
 		fn(e.users.names[u], evs)
 	}
+}
+
+// ItemEvent is an event that names an item, as a recommender reads it.
+type ItemEvent struct {
+	Item     int32  // the item's index in Items
+	Category int32  // index in Categories; -1: none
+	Text     int32  // index in Texts; -1: none
+	Order    int32  // index in Orders; -1: none
+	Type     string // the canon event type
+	Time     int64  // Unix milliseconds
+}
+
+// Items returns the names of the items the events name, by ItemEvent.Item.
+func (e *Events) Items() []string { return e.items.names }
+
+// Categories returns the categories the events name, by ItemEvent.Category.
+func (e *Events) Categories() []string { return e.cats.names }
+
+// Texts returns the texts of the events, by ItemEvent.Text.
+func (e *Events) Texts() []string { return e.texts.names }
+
+// Orders returns the order ids of the events, by ItemEvent.Order.
+func (e *Events) Orders() []string { return e.orders.names }
+
+// EachItemHistory calls fn for every user in user id order with the
+// user's events up to end (Unix ms) that name an item, in time order (the
+// order EachRow reads them in). evs is reused from call to call; users
+// without such an event are skipped.
+func (e *Events) EachItemHistory(end int64, fn func(user string, evs []ItemEvent) error) error {
+	e.group()
+	var evs []ItemEvent
+	for r, u := range e.ranked {
+		evs = evs[:0]
+		for _, i := range e.byUser[e.starts[r]:e.starts[r+1]] {
+			if ev := e.at(i); ev.item >= 0 && ev.ts <= end {
+				evs = append(evs, ItemEvent{Item: ev.item, Category: ev.cat, Text: ev.text, Order: ev.order, Type: typeNames[ev.typ], Time: ev.ts})
+			}
+		}
+		if len(evs) == 0 {
+			continue
+		}
+		if err := fn(e.users.names[u], evs); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -70,6 +70,12 @@ func Recommendations(run string, i int) string {
 	return fmt.Sprintf("%srecommendations/%s.arrow", Run(run), shard.Key(i))
 }
 
+// Featured is shard i's users' lists as plan rows take them: joined items
+// and a category per list (recommend.FeaturedSchema).
+func Featured(run string, i int) string {
+	return fmt.Sprintf("%srecommendations/featured/%s.arrow", Run(run), shard.Key(i))
+}
+
 // RecommendationsTable is the published recommendations of every user.
 func RecommendationsTable(run string) string { return Run(run) + "recommendations.parquet" }
 

@@ -3,7 +3,10 @@ package recommend
 import (
 	"math"
 	"reflect"
+	"slices"
 	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
 )
 
 func buy(item string, day int64) Event {
@@ -286,5 +289,56 @@ func TestListsMatchRecommend(t *testing.T) {
 		if len(lists[1]) != 10 || lists[1][0].Category != "shoes" || len(lists[3]) != 0 {
 			t.Fatalf("category lists %v, %v: want 10 shoes, none of an unknown category", lists[1], lists[3])
 		}
+	}
+}
+
+// TestEachFeatured checks the plan's reading of a record against the
+// picks': the same joined items and category for every (user, list),
+// ties of categories going to the first reached.
+func TestEachFeatured(t *testing.T) {
+	p := func(item, cat string) Pick {
+		return Pick{Item: item, Category: cat, Score: 1, Source: SourceCoPurchase}
+	}
+	lists := []List{
+		{User: "u1", Picks: []Pick{p("a", "x"), p("b", "y"), p("c", "y")}},
+		{User: "u1", List: "party", Picks: []Pick{p("d", "party")}},
+		{User: "u2", Picks: []Pick{p("e", ""), p("f", "z"), p("g", "w"), p("h", "w"), p("i", "z")}}, // tie: w reached 2 first
+		{User: "u3", Picks: []Pick{p("j", "")}},
+		{User: "u4", List: "party", Picks: []Pick{p("k", "party"), p("l", "party")}},
+	}
+	rec := Record(lists, memory.NewGoAllocator())
+	defer rec.Release()
+	type got struct{ user, list, items, cat string }
+	var want, have []got
+	err := EachList(rec, func(l List) error {
+		want = append(want, got{l.User, l.List, Joined(l.Picks), Category(l.Picks)})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = EachFeatured(rec, func(user string, f Featured) error {
+		have = append(have, got{user, f.List, f.Items, f.Category})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(have, want) || len(have) != len(lists) {
+		t.Fatalf("featured %v, want %v", have, want)
+	}
+	// The compact record (what decide reads) says the same.
+	frec := FeaturedRecord(lists, memory.NewGoAllocator())
+	defer frec.Release()
+	have = have[:0]
+	err = EachFeatured(frec, func(user string, f Featured) error {
+		have = append(have, got{user, f.List, f.Items, f.Category})
+		return nil
+	})
+	if err != nil || !slices.Equal(have, want) || frec.NumRows() != int64(len(lists)) {
+		t.Fatalf("compact record: featured %v (%d rows, %v), want %v", have, frec.NumRows(), err, want)
+	}
+	if want[0].items != "a|b|c" || want[0].cat != "y" || want[2].cat != "w" || want[3].cat != "" {
+		t.Errorf("picks' reading %v", want)
 	}
 }

@@ -175,12 +175,19 @@ func (s *Scorer) Lists(h []Interaction, asOf int64, opts []Options) [][]Pick {
 	}
 	s.setPool(min(len(m.ByPopularity), max(200, 4*maxK)))
 	if dense {
-		s.touched = s.touched[:0]
-		for i := range m.Items {
-			if s.co[i] > 0 || s.txt[i] > 0 || s.emb[i] > 0 || s.inPool[i] {
-				s.touched = append(s.touched, int32(i))
-			}
+		// Every item is written and the count advanced when it is a
+		// candidate, without a branch: which items the neighbours reached
+		// is unpredictable, and mispredicted branches were most of the
+		// pass's time.
+		n := len(m.Items)
+		t := slices.Grow(s.touched[:0], n)[:n]
+		co, txt, emb, pool := s.co[:n], s.txt[:n], s.emb[:n], s.inPool[:n]
+		k := 0
+		for i := range t {
+			t[k] = int32(i)
+			k += b2i(co[i] > 0) | b2i(txt[i] > 0) | b2i(emb[i] > 0) | b2i(pool[i])
 		}
+		s.touched = t[:k]
 	} else {
 		for _, i := range m.ByPopularity[:s.pool] {
 			s.mark(i)
@@ -215,6 +222,15 @@ func (s *Scorer) Lists(h []Interaction, asOf int64, opts []Options) [][]Pick {
 	return out
 }
 
+// b2i is 1 for true, 0 for false (the compiler makes it a flag set, not
+// a branch).
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // mark adds item i to the candidates once.
 func (s *Scorer) mark(i int32) {
 	if !s.seen[i] {
@@ -246,8 +262,19 @@ func (s *Scorer) list(opt Options) []Pick {
 	m, b := s.m, s.m.Config.Blend
 	maxCo, maxTxt, maxEmb := 0.0, 0.0, 0.0
 	for _, i := range s.touched {
-		if s.allowed(i, opt) {
-			maxCo, maxTxt, maxEmb = max(maxCo, s.co[i]), max(maxTxt, s.txt[i]), max(maxEmb, s.emb[i])
+		if !s.allowed(i, opt) {
+			continue
+		}
+		// Plain comparisons: the parts are never NaN, and the builtin max
+		// orders NaNs and signed zeros at a cost (most of this pass).
+		if s.co[i] > maxCo {
+			maxCo = s.co[i]
+		}
+		if s.txt[i] > maxTxt {
+			maxTxt = s.txt[i]
+		}
+		if s.emb[i] > maxEmb {
+			maxEmb = s.emb[i]
 		}
 	}
 	// scale turns a candidate's raw parts into its blend parts, in the
@@ -334,15 +361,35 @@ func (s *Scorer) list(opt Options) []Pick {
 // Category is the most frequent category among picks (ties: the first
 // reached), or "" when none of them has one.
 func Category(picks []Pick) string {
-	count := map[string]int{}
+	return mostFrequent(len(picks), func(i int) string { return picks[i].Category })
+}
+
+// mostFrequent is Category's rule over n categories given by cat: the
+// most frequent non-empty one, ties to the first reached. Lists are short
+// (K items), so the counts are a small slice, not a map.
+func mostFrequent(n int, cat func(i int) string) string {
+	type count struct {
+		cat string
+		n   int
+	}
+	var counts [16]count
+	seen := counts[:0]
 	best, bestN := "", 0
-	for _, p := range picks {
-		if p.Category == "" {
+	for i := range n {
+		c := cat(i)
+		if c == "" {
 			continue
 		}
-		count[p.Category]++
-		if count[p.Category] > bestN {
-			best, bestN = p.Category, count[p.Category]
+		k := 0
+		for k < len(seen) && seen[k].cat != c {
+			k++
+		}
+		if k == len(seen) {
+			seen = append(seen, count{cat: c})
+		}
+		seen[k].n++
+		if seen[k].n > bestN {
+			best, bestN = c, seen[k].n
 		}
 	}
 	return best

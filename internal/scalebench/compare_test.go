@@ -243,18 +243,16 @@ func runPromoflow(t *testing.T, starter, worker, input string, count int) promof
 	}
 	r.planHash = fmt.Sprintf("%x", sha256.Sum256(plan))
 	r.planRef = compareReference(plan)
-	staged := 0.0
-	for _, s := range r.sum.Stages {
-		staged += s.Seconds
+	// Each stage's RSS samples are those of its span; stages may overlap
+	// (train beside segment), so the spans come from their start times.
+	// What comes before the first stage is the upload and the start.
+	if len(r.sum.Stages) > 0 && !r.sum.Stages[0].Started.IsZero() {
+		r.upload = r.sum.Stages[0].Started.Sub(start)
 	}
-	r.upload = r.wall - time.Duration(staged*float64(time.Second))
-	// Stages run one after the other and end with the run: each stage's
-	// RSS samples are those of its span, counted back from the end.
-	from := end.Add(-time.Duration(staged * float64(time.Second)))
 	for _, s := range r.sum.Stages {
+		from := s.Started
 		to := from.Add(time.Duration(s.Seconds * float64(time.Second)))
 		r.stageRSS = append(r.stageRSS, s.Name+" "+samples.peak(from, to))
-		from = to
 	}
 	return r
 }
