@@ -255,16 +255,7 @@ func (c *eventsCache) takeSpilled(key string) *features.Events {
 		c.mu.Unlock()
 		os.Remove(s.path)
 	}()
-	f, err := os.Open(s.path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	evs, err := features.Unspill(f)
-	if err != nil {
-		return nil
-	}
-	return evs
+	return readSpill(s.path)
 }
 
 // peek returns the events cached or spilled at key without taking them,
@@ -287,7 +278,13 @@ func (c *eventsCache) peek(key string) *features.Events {
 	if !ok {
 		return nil
 	}
-	f, err := os.Open(s.path)
+	return readSpill(s.path)
+}
+
+// readSpill reads the events spilled at path; nil when they cannot be
+// read (the caller reads them from the bucket instead).
+func readSpill(path string) *features.Events {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}

@@ -113,27 +113,14 @@ type trainShard struct {
 
 // trainShard reads shard i's sampled users into p.
 func (a *Activities) trainShard(ctx context.Context, run string, i int, end int64, salt string, rate float64, t *recommend.Trainer, p *trainShard) error {
-	*p = trainShard{catalogue: map[string][2]string{}, users: map[string]int{}}
+	*p = newTrainShard()
 	lastUser, lastKeep := "", false
 	return a.eachRecommendEvent(ctx, run, i, end, func(e *eventRow) {
 		if e.user != lastUser { // a shard's events come grouped by user: hash each once
 			lastUser, lastKeep = strings.Clone(e.user), rate >= 1 || shard.Unit(salt, e.user) < rate
 		}
-		if !lastKeep {
-			return
-		}
-		if m, ok := p.catalogue[e.item]; !ok || recommend.Describes(e.category, e.text, m[0], m[1]) {
-			p.catalogue[strings.Clone(e.item)] = [2]string{strings.Clone(e.category), strings.Clone(e.text)}
-		}
-		u, ok := p.users[e.user]
-		if !ok {
-			u = len(p.events)
-			p.users[strings.Clone(e.user)] = u
-			p.events = append(p.events, nil)
-		}
-		if t.Keeps(e.kind) {
-			p.events[u] = append(p.events[u], recommend.Event{Item: strings.Clone(e.item), Kind: e.kind, Time: e.time,
-				Basket: strings.Clone(e.order)})
+		if lastKeep {
+			p.add(t, e, strings.Clone) // e's strings point into the record
 		}
 	})
 }
@@ -141,7 +128,7 @@ func (a *Activities) trainShard(ctx context.Context, run string, i int, end int6
 // trainShardFrom is trainShard from a shard's events as the features
 // passes hold them: the same users, catalogue and kept events.
 func trainShardFrom(evs *features.Events, end int64, salt string, rate float64, t *recommend.Trainer, p *trainShard) {
-	*p = trainShard{catalogue: map[string][2]string{}, users: map[string]int{}}
+	*p = newTrainShard()
 	items, cats, texts, orders := evs.Items(), evs.Categories(), evs.Texts(), evs.Orders()
 	name := func(names []string, i int32) string {
 		if i < 0 {
@@ -149,31 +136,44 @@ func trainShardFrom(evs *features.Events, end int64, salt string, rate float64, 
 		}
 		return names[i]
 	}
+	own := func(s string) string { return s } // the events' dictionaries own their strings
 	evs.EachItemHistory(end, func(user string, es []features.ItemEvent) error {
 		if rate < 1 && shard.Unit(salt, user) >= rate {
 			return nil
 		}
-		u := -1
 		for _, e := range es {
 			kind, ok := recommendKinds[e.Type]
 			if !ok {
 				continue
 			}
-			item, cat, text := items[e.Item], name(cats, e.Category), name(texts, e.Text)
-			if m, ok := p.catalogue[item]; !ok || recommend.Describes(cat, text, m[0], m[1]) {
-				p.catalogue[item] = [2]string{cat, text}
-			}
-			if u < 0 {
-				u = len(p.events)
-				p.users[user] = u
-				p.events = append(p.events, nil)
-			}
-			if t.Keeps(kind) {
-				p.events[u] = append(p.events[u], recommend.Event{Item: item, Kind: kind, Time: e.Time, Basket: name(orders, e.Order)})
-			}
+			p.add(t, &eventRow{user: user, item: items[e.Item], category: name(cats, e.Category), text: name(texts, e.Text),
+				order: name(orders, e.Order), kind: kind, time: e.Time}, own)
 		}
 		return nil
 	})
+}
+
+func newTrainShard() trainShard {
+	return trainShard{catalogue: map[string][2]string{}, users: map[string]int{}}
+}
+
+// add takes one event of a sampled user: the item's category and
+// description into the catalogue (recommend.Describes), the user, and the
+// event when the trainer keeps its kind. keep makes the strings p holds
+// (a copy of strings that point into a record).
+func (p *trainShard) add(t *recommend.Trainer, e *eventRow, keep func(string) string) {
+	if m, ok := p.catalogue[e.item]; !ok || recommend.Describes(e.category, e.text, m[0], m[1]) {
+		p.catalogue[keep(e.item)] = [2]string{keep(e.category), keep(e.text)}
+	}
+	u, ok := p.users[e.user]
+	if !ok {
+		u = len(p.events)
+		p.users[keep(e.user)] = u
+		p.events = append(p.events, nil)
+	}
+	if t.Keeps(e.kind) {
+		p.events[u] = append(p.events[u], recommend.Event{Item: keep(e.item), Kind: e.kind, Time: e.time, Basket: keep(e.order)})
+	}
 }
 
 // RecommendModel trains the recommendation model (internal/recommend) on a

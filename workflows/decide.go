@@ -208,7 +208,7 @@ func (x *decideExec) run(req strategy.Request) (strategy.Results, error) {
 				return workflow.ExecuteActivity(actx, a.DecideAssign, activities.DecideAssignInput{
 					RunID: in.RunID, Shard: b.From, Block: b, Shards: in.Shards, Key: x.scored[i].Key, Digest: x.scored[i].Digest,
 					Params: x.p, Lambda: req.Lambda, Quotas: req.Quotas[i], Fairness: req.Fairness, Repair: req.Round(i),
-					Recommendations: x.r.recs.key(in.RunID, b.From), Featured: x.r.recs.inFeatures && x.r.recs.keys != nil, OfferCategories: x.r.recs.offerCategories,
+					Recommendations: x.r.recs.key(in.RunID, b.From), Featured: x.r.recs.featured(), OfferCategories: x.r.recs.offerCategories,
 				})
 			},
 			func(j int, f workflow.Future) error {

@@ -39,13 +39,12 @@ type Progress struct {
 // tracker keeps a run's progress; all times come from workflow.Now, so the
 // durations replay exactly.
 type tracker struct {
-	ctx     workflow.Context
-	p       Progress
-	started map[string]time.Time // by stage: stages may run side by side
+	ctx workflow.Context
+	p   Progress
 }
 
 func newTracker(ctx workflow.Context, runID string, stages ...string) *tracker {
-	t := &tracker{ctx: ctx, p: Progress{RunID: runID, Stage: Pending}, started: map[string]time.Time{}}
+	t := &tracker{ctx: ctx, p: Progress{RunID: runID, Stage: Pending}}
 	for _, s := range stages {
 		t.p.Stages = append(t.p.Stages, StageProgress{Name: s, State: Pending})
 	}
@@ -67,7 +66,6 @@ func (t *tracker) stage(name string) *StageProgress {
 func (t *tracker) begin(name string, total int) {
 	s := t.stage(name)
 	s.State, s.Total, s.Started = Running, total, workflow.Now(t.ctx)
-	t.started[name] = s.Started
 	t.showRunning()
 }
 
@@ -94,7 +92,7 @@ func (t *tracker) end(name string) {
 	if s.Total > 0 {
 		s.Done = s.Total
 	}
-	s.Seconds = workflow.Now(t.ctx).Sub(t.started[name]).Seconds()
+	s.Seconds = workflow.Now(t.ctx).Sub(s.Started).Seconds()
 	t.showRunning()
 }
 

@@ -54,13 +54,17 @@ type recommendations struct {
 	inFeatures bool
 }
 
+// featured says whether plan rows read the shards' featured lists
+// (DecideAssignInput.Featured) rather than the lists.
+func (rc recommendations) featured() bool { return rc.inFeatures && rc.keys != nil }
+
 // key is what plan rows of shard i read (DecideAssignInput
 // .Recommendations), or "" when the run made none.
 func (rc recommendations) key(run string, i int) string {
 	switch {
 	case rc.keys == nil:
 		return ""
-	case rc.inFeatures:
+	case rc.featured():
 		return layout.Featured(run, i)
 	}
 	return rc.keys[i]
