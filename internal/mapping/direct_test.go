@@ -1,7 +1,11 @@
 package mapping
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/promoflow/promoflow/internal/canon"
 )
@@ -17,6 +21,9 @@ func TestConvertDirect(t *testing.T) {
 		"1899-12-31T23:59:59Z", "1900-01-01T00:00:00Z", "2199-12-31T23:59:59Z", "2200-01-01T00:00:00Z",
 		"0000-01-01T00:00:00Z", "2026-06-05 21:18:04", "2026-06-05", "2026-06-0xT21:18:04Z", "2026-06-05t21:18:04Z",
 	}
+	texts = append(texts, "12345678901234", "123456789012345", "1234567890123456", "0.000000000000001", "1.000000000000001",
+		"123456789012.345", "5.", ".5", "1..2", "1.2.3", "00.10", "27.49", "0.1", "0.3", " 1", "1 ", "2026-06-05T21:18:04Z ")
+	texts = append(texts, randomTexts(rand.New(rand.NewPCG(7, 7)), 20000)...)
 	for _, c := range []*Column{
 		{Target: "x", Kind: canon.String},
 		{Target: "x", Kind: canon.String, lower: true},
@@ -46,4 +53,27 @@ func TestConvertDirect(t *testing.T) {
 func lowerText(s string) string {
 	v, _ := funcs["lower"].call([]val{strVal(s)})
 	return v.s
+}
+
+// randomTexts are decimals of 1 to 17 digits with and without a point,
+// and timestamps over the whole accepted range and past its ends, some
+// with out-of-range fields.
+func randomTexts(r *rand.Rand, n int) []string {
+	var out []string
+	for range n {
+		digits := 1 + r.IntN(17)
+		var b strings.Builder
+		for range digits {
+			b.WriteByte(byte('0' + r.IntN(10)))
+		}
+		s := b.String()
+		out = append(out, s)
+		if p := r.IntN(len(s) + 1); p > 0 {
+			out = append(out, s[:p]+"."+s[p:])
+		}
+		t := time.Unix(r.Int64N(12e9)-5e9, 0).UTC()
+		out = append(out, t.Format("2006-01-02T15:04:05Z"))
+		out = append(out, fmt.Sprintf("%04d-%02d-%02dT%02d:%02d:%02dZ", 1890+r.IntN(320), r.IntN(14), r.IntN(33), r.IntN(25), r.IntN(61), r.IntN(61)))
+	}
+	return out
 }

@@ -427,7 +427,7 @@ func (p *Program) directValue(e *env, c *Column, dst *canon.Value) bool {
 	if i < 0 || i >= len(e.fields) || (e.null != nil && e.null[i]) {
 		return false
 	}
-	s := strings.TrimSpace(e.fields[i])
+	s := trimSpace(e.fields[i])
 	if s == "" || !c.convertDirect(s, dst) {
 		return false
 	}
@@ -449,6 +449,10 @@ func (c *Column) convertDirect(s string, dst *canon.Value) bool {
 		*dst = canon.Value{Str: s}
 		return true
 	case canon.Int:
+		if n, ok := parseDigits(s); ok {
+			*dst = canon.Value{Int: int64(n)}
+			return true
+		}
 		// Integers within ±2^53 are exact as floats, as convert reads them.
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n > 1<<53 || n < -(1<<53) {
@@ -457,6 +461,10 @@ func (c *Column) convertDirect(s string, dst *canon.Value) bool {
 		*dst = canon.Value{Int: n}
 		return true
 	case canon.Float:
+		if f, ok := parseDecimal(s); ok {
+			*dst = canon.Value{Float: f}
+			return true
+		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return false
@@ -475,33 +483,132 @@ func (c *Column) convertDirect(s string, dst *canon.Value) bool {
 }
 
 // parseUTCSeconds reads the commonest RFC 3339 form,
-// "2006-01-02T15:04:05Z", as Unix milliseconds, about 5× faster than
-// time.Parse; false for anything else (other forms, out-of-range fields
-// or times outside [minTime, maxTime)), which then goes through parseTime.
+// "2006-01-02T15:04:05Z", as Unix milliseconds, with the calendar
+// arithmetic of time.Date but none of its generality (about 10× faster
+// than time.Parse); false for anything else (other forms, out-of-range
+// fields or times outside [minTime, maxTime)), which then goes through
+// parseTime.
 func parseUTCSeconds(s string) (int64, bool) {
 	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
 		return 0, false
 	}
-	num := func(i, n int) int {
-		v := 0
-		for _, ch := range []byte(s[i : i+n]) {
-			if ch < '0' || ch > '9' {
-				return -1
-			}
-			v = v*10 + int(ch-'0')
+	c, y := two(s, 0), two(s, 2)
+	month, day := two(s, 5), two(s, 8)
+	hour, minute, sec := two(s, 11), two(s, 14), two(s, 17)
+	if c < 0 || y < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return 0, false
+	}
+	year := c*100 + y
+	if year < minYear || year >= maxYear || day > daysIn(year, month) {
+		return 0, false
+	}
+	secs := daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	return secs * 1000, true
+}
+
+// minYear and maxYear bound the years of [minTime, maxTime), which
+// start on January 1st.
+const minYear, maxYear = 1900, 2200
+
+// two reads two decimal digits at s[i:], or -1.
+func two(s string, i int) int {
+	a, b := s[i]-'0', s[i+1]-'0' // bytes below '0' wrap above 9
+	if a > 9 || b > 9 {
+		return -1
+	}
+	return int(a)*10 + int(b)
+}
+
+// daysIn is the number of days of a month (1-12) of the proleptic
+// Gregorian calendar.
+func daysIn(year, month int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
 		}
-		return v
+		return 28
+	case 4, 6, 9, 11:
+		return 30
 	}
-	year, month, day := num(0, 4), num(5, 2), num(8, 2)
-	hour, minute, sec := num(11, 2), num(14, 2), num(17, 2)
-	if year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+	return 31
+}
+
+// daysSinceEpoch counts the days from 1970-01-01 to a date (year > 0) of
+// the proleptic Gregorian calendar: eras of 400 years of 146,097 days,
+// years starting in March so that a leap day ends the year.
+func daysSinceEpoch(year, month, day int) int64 {
+	if month <= 2 {
+		year--
+	}
+	era := year / 400
+	yoe := year - era*400                     // [0, 399]
+	doy := (153*((month+9)%12)+2)/5 + day - 1 // [0, 365], from March 1st
+	doe := yoe*365 + yoe/4 - yoe/100 + doy    // [0, 146096]
+	return int64(era*146097+doe) - 719468     // 719,468 days from 0000-03-01 to 1970-01-01
+}
+
+// parseDigits reads 1 to 15 decimal digits (no sign), which are exact
+// in the ±2^53 convert keeps; false leaves the text to strconv.
+func parseDigits(s string) (uint64, bool) {
+	if len(s) == 0 || len(s) > 15 {
 		return 0, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
-	if t.Day() != day || t.Before(minTime) || !t.Before(maxTime) { // day past the month's end
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		n = n*10 + uint64(d)
+	}
+	return n, true
+}
+
+// pow10 are the powers of ten exact in a float64 that parseDecimal
+// divides by.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// parseDecimal reads the commonest float text, digits with at most one
+// point between digits ("27.49") and at most 15 digits in all, as
+// strconv.ParseFloat does on its exact path: the digits as an integer
+// (below 2^52, so exact) divided by an exact power of ten, one correctly
+// rounded division, hence the same float. False leaves the text to
+// strconv (signs, exponents, longer numbers).
+func parseDecimal(s string) (float64, bool) {
+	if len(s) == 0 || len(s) > 16 || s[0]-'0' > 9 || s[len(s)-1]-'0' > 9 {
 		return 0, false
 	}
-	return t.UnixMilli(), true
+	var m uint64
+	digits, point := 0, -1
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			if s[i] != '.' || point >= 0 {
+				return 0, false
+			}
+			point = i
+			continue
+		}
+		m = m*10 + uint64(d)
+		digits++
+	}
+	if digits > 15 {
+		return 0, false
+	}
+	if point < 0 {
+		return float64(m), true
+	}
+	return float64(m) / pow10[len(s)-1-point], true
+}
+
+// trimSpace is strings.TrimSpace, without its work when the ends are
+// ASCII and not space, as nearly every field's are.
+func trimSpace(s string) string {
+	if n := len(s); n > 0 && s[0] > ' ' && s[0] < 0x80 && s[n-1] > ' ' && s[n-1] < 0x80 {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 // bad is the reason of a value that does not convert; built only then,
