@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // DefaultMaxRecordBytes bounds one CSV record or JSON line. A longer record
@@ -54,7 +55,14 @@ type CSVReader struct {
 	fields []string
 	rec    Record
 	fp     *fingerprinter
+	borrow bool // fields are views of buf (borrowFields)
 }
+
+// borrowFields makes the records' fields views of the reader's buffer
+// rather than copies: valid until the next call of Next, as Record says,
+// which a caller that keeps no field past it (Stage) can afford. Other
+// callers keep copies, which some of them hold on to.
+func (c *CSVReader) borrowFields() { c.borrow = true }
 
 // NewCSVReader returns a reader of r. Without opt.Header it reads the
 // header and fails with a *BadInputError when there is none.
@@ -79,7 +87,7 @@ func NewCSVReader(r io.Reader, opt CSVOptions) (*CSVReader, error) {
 		c.br.Discard(len(bom))
 		c.pos.Offset = int64(len(bom))
 	}
-	body, line, err := c.frame()
+	body, line, _, err := c.frame()
 	if errors.Is(err, io.EOF) {
 		return nil, &BadInputError{Source: c.source, Line: 1, Msg: "empty file, no header"}
 	}
@@ -105,15 +113,25 @@ func (c *CSVReader) Pos() (Position, bool) { return c.pos, true }
 
 // Next returns the next record.
 func (c *CSVReader) Next() (*Record, error) {
-	body, line, err := c.frame()
+	body, line, quotes, err := c.frame()
 	if err != nil {
 		return nil, err
 	}
 	r := &c.rec
 	*r = Record{Line: line}
-	s := string(body)
+	var s string
+	if c.borrow {
+		s = unsafe.String(unsafe.SliceData(body), len(body))
+	} else {
+		s = string(body)
+	}
 	var n int
-	c.fields, r.Err, n = splitFields(s, c.delim, c.fields[:0])
+	hashed := false // the fingerprint's input is in c.fp.buf
+	if quotes == 0 && c.delim != '"' {
+		c.fields, hashed = c.splitPlain(s)
+	} else {
+		c.fields, r.Err, n = splitFields(s, c.delim, c.fields[:0])
+	}
 	switch {
 	case r.Err != "":
 		r.ErrValue, r.Err = r.Err, "csv syntax"
@@ -139,13 +157,50 @@ func (c *CSVReader) Next() (*Record, error) {
 		}
 	}
 	r.Fields = c.fields
-	r.FP = c.fp.fields(c.fields, nil)
+	if hashed {
+		r.FP = c.fp.bytes(c.fp.buf)
+	} else {
+		r.FP = c.fp.fields(c.fields, nil)
+	}
 	return r, nil
 }
 
+// splitPlain splits a record without quotes (the common case: then
+// every field is plain) and lays out what fingerprinter.fields hashes
+// in the same pass: each field's length as a uvarint, then its bytes.
+// That is the record itself with a length byte before it and in place of
+// each delimiter, while every field is shorter than 128 bytes (one-byte
+// uvarints); hashed is false when one is not, and then c.fp.buf is not
+// the fingerprint's input.
+func (c *CSVReader) splitPlain(s string) (fields []string, hashed bool) {
+	fields = c.fields[:0]
+	buf := append(c.fp.buf[:0], 0)
+	buf = append(buf, s...)
+	hashed = true
+	for start := 0; ; {
+		end := len(s)
+		k := strings.IndexByte(s[start:], c.delim)
+		if k >= 0 {
+			end = start + k
+		}
+		n := end - start
+		if n >= 0x80 {
+			hashed = false
+		}
+		buf[start] = byte(n) // where the delimiter before the field (or the leading byte) lands
+		fields = append(fields, s[start:end])
+		if k < 0 {
+			break
+		}
+		start = end + 1
+	}
+	c.fp.buf = buf
+	return fields, hashed
+}
+
 // frame reads the next non-blank record's bytes, without its line end, and
-// returns the line it starts on.
-func (c *CSVReader) frame() ([]byte, int64, error) {
+// returns the line it starts on and the number of quotes in it.
+func (c *CSVReader) frame() ([]byte, int64, int, error) {
 	for {
 		c.buf = c.buf[:0]
 		quotes := 0
@@ -154,7 +209,7 @@ func (c *CSVReader) frame() ([]byte, int64, error) {
 			c.buf = append(c.buf, piece...)
 			quotes += bytes.Count(piece, []byte{'"'})
 			if len(c.buf) > c.max {
-				return nil, 0, &BadInputError{Source: c.source, Line: int(c.pos.Line),
+				return nil, 0, 0, &BadInputError{Source: c.source, Line: int(c.pos.Line),
 					Msg: fmt.Sprintf("record longer than %d bytes: a quote is not closed", c.max)}
 			}
 			if errors.Is(err, bufio.ErrBufferFull) {
@@ -162,12 +217,12 @@ func (c *CSVReader) frame() ([]byte, int64, error) {
 			}
 			if errors.Is(err, io.EOF) {
 				if len(c.buf) == 0 {
-					return nil, 0, io.EOF
+					return nil, 0, 0, io.EOF
 				}
 				break
 			}
 			if err != nil {
-				return nil, 0, fmt.Errorf("%s: line %d: %w", c.source, c.pos.Line, err)
+				return nil, 0, 0, fmt.Errorf("%s: line %d: %w", c.source, c.pos.Line, err)
 			}
 			if quotes%2 == 0 {
 				break
@@ -186,7 +241,7 @@ func (c *CSVReader) frame() ([]byte, int64, error) {
 		if len(body) == 0 {
 			continue // blank line
 		}
-		return body, line, nil
+		return body, line, quotes, nil
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -289,7 +290,8 @@ func (c *SplitCounts) fail(line int64, column, reason, value string, skip bool) 
 			return
 		}
 	}
-	c.Failures = append(c.Failures, FailureCount{Column: column, Reason: reason, Count: 1, Line: line, Example: clip(value, 200), Skip: skip})
+	// A copy: value may be a view of a reader's buffer (borrowFields).
+	c.Failures = append(c.Failures, FailureCount{Column: column, Reason: reason, Count: 1, Line: line, Example: strings.Clone(clip(value, 200)), Skip: skip})
 }
 
 // Judge fails when one column and reason rejects most of a file's
@@ -365,6 +367,12 @@ func Stage(ctx context.Context, rd Reader, cfg StageConfig, st StageState, done 
 			cw.abort()
 		}
 	}()
+	// Stage keeps no field past the next record (values are copied into
+	// the builders, failure examples cloned): readers that can may lend
+	// their buffer rather than copy every record.
+	if b, ok := rd.(interface{ borrowFields() }); ok {
+		b.borrowFields()
+	}
 	finish := func(pos Position) error {
 		c, err := cw.close()
 		cw = nil
