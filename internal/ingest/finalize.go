@@ -100,6 +100,7 @@ func NewFinalizer(t *canon.Table, progs []*mapping.Program, dir string, mem memo
 			f.abort()
 			return nil, err
 		}
+		w.text = textColumns(f.kinds)
 		f.outs = append(f.outs, w)
 	}
 	f.rejects = make([]*pieceWriter, len(progs))
@@ -200,6 +201,10 @@ func (f *Finalizer) copyKept(src int, cols []arrow.Array, lines *array.Int64, fp
 	for kept := f.kept; len(kept) > 0; {
 		m := min(len(kept), batchRows-w.n)
 		for j := range f.kinds {
+			if t := w.text[j]; t != nil {
+				t.appendRows(cols[j].(*array.String), kept[:m], f.table.Columns[j].Nullable)
+				continue
+			}
 			appendRows(w.b.Field(j), cols[j], kept[:m], f.table.Columns[j].Nullable)
 		}
 		kept = kept[m:]
@@ -352,6 +357,10 @@ func (f *Finalizer) add(src int, line int64, fp [16]byte, carry uint32) error {
 		v := f.row[j]
 		if v.Null && !f.table.Columns[j].Nullable {
 			v = canon.Value{}
+		}
+		if t := w.text[j]; t != nil {
+			t.append(v.Str, v.Null)
+			continue
 		}
 		canon.AppendValue(w.b.Field(j), k, v)
 	}

@@ -21,7 +21,8 @@ func stagedEvents(t *testing.T, n int) []byte {
 	b := array.NewRecordBuilder(mem, schema)
 	defer b.Release()
 	kinds := canon.EventsTable.Kinds()
-	sb := newStagedBuilders(b, kinds)
+	p := &pieceWriter{b: b}
+	sb := newStagedBuilders(p, kinds)
 	row := make([]canon.Value, len(kinds))
 	for i := 0; i < n; i++ {
 		row[0] = canon.Value{Str: "u1"}
@@ -34,7 +35,8 @@ func stagedEvents(t *testing.T, n int) []byte {
 		fp[0], fp[1], fp[2] = byte(i), byte(i>>8), byte(i>>16)
 		sb.append(row, int64(i+2), &fp, 0)
 	}
-	rec := sb.record(b, n)
+	p.n = n
+	rec := p.record()
 	defer rec.Release()
 	data, err := arrowio.Encode(schema, mem, rec)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/bitutil"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/promoflow/promoflow/internal/arrowio"
@@ -68,6 +69,9 @@ type pieceWriter struct {
 	w    *arrowio.Writer
 	b    *array.RecordBuilder
 	sb   *stagedBuilders // staged rows only
+	// text are the text columns kept outside b, by field (nil where b
+	// has the column; nil when b has them all).
+	text []*textColumn
 	n    int
 	rows int64
 }
@@ -97,12 +101,7 @@ func (p *pieceWriter) done() error {
 }
 
 func (p *pieceWriter) flush() error {
-	var rec arrow.Record
-	if p.sb != nil {
-		rec = p.sb.record(p.b, p.n)
-	} else {
-		rec = p.b.NewRecord()
-	}
+	rec := p.record()
 	defer rec.Release()
 	p.n = 0
 	return p.w.Write(rec)
@@ -147,17 +146,27 @@ type stagedBuilders struct {
 	carry *array.Uint32Builder
 }
 
-func newStagedBuilders(b *array.RecordBuilder, kinds []canon.Kind) *stagedBuilders {
+// newStagedBuilders resolves the builders of staging piece p, whose
+// leading columns have the given kinds; its text columns move to p.text.
+func newStagedBuilders(p *pieceWriter, kinds []canon.Kind) *stagedBuilders {
 	n := len(kinds)
-	sb := &stagedBuilders{kinds: kinds, cols: b.Fields()[:n], str: make([]*textColumn, n),
+	b := p.b
+	p.text = textColumns(kinds)
+	return &stagedBuilders{kinds: kinds, cols: b.Fields()[:n], str: p.text,
 		line: b.Field(n).(*array.Int64Builder), fp: b.Field(n + 1).(*array.FixedSizeBinaryBuilder),
 		carry: b.Field(n + 2).(*array.Uint32Builder)}
+}
+
+// textColumns are textColumns for the text columns among kinds, nil for
+// the others.
+func textColumns(kinds []canon.Kind) []*textColumn {
+	str := make([]*textColumn, len(kinds))
 	for i, k := range kinds {
 		if k == canon.String {
-			sb.str[i] = &textColumn{}
+			str[i] = &textColumn{}
 		}
 	}
-	return sb
+	return str
 }
 
 // append appends one staged row.
@@ -179,17 +188,20 @@ func (sb *stagedBuilders) append(row []canon.Value, line int64, fp *[16]byte, ca
 
 // record takes the n appended rows as a record of b's schema: the text
 // columns' arrays from their textColumn, the others from b's builders.
-func (sb *stagedBuilders) record(b *array.RecordBuilder, n int) arrow.Record {
-	fields := b.Fields()
+func (p *pieceWriter) record() arrow.Record {
+	if p.text == nil {
+		return p.b.NewRecord()
+	}
+	fields := p.b.Fields()
 	cols := make([]arrow.Array, len(fields))
 	for i, f := range fields {
-		if i < len(sb.str) && sb.str[i] != nil {
-			cols[i] = sb.str[i].array()
+		if i < len(p.text) && p.text[i] != nil {
+			cols[i] = p.text[i].array()
 		} else {
 			cols[i] = f.NewArray()
 		}
 	}
-	rec := array.NewRecord(b.Schema(), cols, int64(n))
+	rec := array.NewRecord(p.b.Schema(), cols, int64(p.n))
 	for _, c := range cols {
 		c.Release()
 	}
@@ -233,6 +245,45 @@ func (c *textColumn) append(s string, null bool) {
 	c.offsets = append(c.offsets, int32(len(c.data)))
 }
 
+// appendRows appends the given rows (ascending) of a; with nullable
+// false, nulls become empty strings. Runs of consecutive rows without
+// nulls, the common case, are copied as one piece of bytes and their
+// offsets shifted.
+func (c *textColumn) appendRows(a *array.String, rows []int, nullable bool) {
+	if a.NullN() > 0 || c.valid != nil {
+		for _, i := range rows {
+			if a.IsNull(i) {
+				c.append("", nullable)
+			} else {
+				c.append(a.Value(i), false)
+			}
+		}
+		return
+	}
+	if c.offsets == nil {
+		c.offsets = append(make([]int32, 0, 1024), 0)
+	}
+	offs := a.ValueOffsets() // row i's bytes are vals[offs[i]:offs[i+1]]
+	var vals []byte
+	if buf := a.Data().Buffers()[2]; buf != nil {
+		vals = buf.Bytes()
+	}
+	for k := 0; k < len(rows); {
+		j := k + 1
+		for j < len(rows) && rows[j] == rows[j-1]+1 {
+			j++
+		}
+		from, to := rows[k], rows[j-1]+1
+		shift := int32(len(c.data)) - offs[from]
+		c.data = append(c.data, vals[offs[from]:offs[to]]...)
+		for _, o := range offs[from+1 : to+1] {
+			c.offsets = append(c.offsets, o+shift)
+		}
+		c.n += to - from
+		k = j
+	}
+}
+
 // array returns the values appended since the last call as a string array
 // and starts over; the array owns the slices.
 func (c *textColumn) array() arrow.Array {
@@ -241,7 +292,15 @@ func (c *textColumn) array() arrow.Array {
 	}
 	var valid *memory.Buffer
 	if c.valid != nil {
-		valid = memory.NewBufferBytes(c.valid)
+		// The IPC writer writes a bitmap as long as it is, up to its
+		// minimum padded to 64 bytes: it is sized as a StringBuilder sizes
+		// its own (bits for the next power of two of its values), so that
+		// a batch encodes to the bytes it would through one.
+		want := min((bitutil.NextPowerOf2(c.n)+7)/8, (c.n+511)/512*64)
+		for len(c.valid) < want {
+			c.valid = append(c.valid, 0)
+		}
+		valid = memory.NewBufferBytes(c.valid[:want])
 	}
 	offs := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.offsets))
 	data := array.NewData(arrow.BinaryTypes.String, c.n, []*memory.Buffer{valid, offs, memory.NewBufferBytes(c.data)}, nil, c.nulls, 0)
@@ -430,7 +489,7 @@ func Stage(ctx context.Context, rd Reader, cfg StageConfig, st StageState, done 
 			st.Counts.Staged++
 			pw := cw.parts[part]
 			if pw.sb == nil {
-				pw.sb = newStagedBuilders(pw.b, kinds)
+				pw.sb = newStagedBuilders(pw, kinds)
 			}
 			for _, r := range row.Rows {
 				pw.sb.append(r, rec.Line, &rec.FP, row.Carry)

@@ -1,11 +1,15 @@
 package ingest
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/promoflow/promoflow/internal/arrowio"
 )
 
 // TestTextColumn: a textColumn's array holds the values and nulls Arrow's
@@ -34,6 +38,9 @@ func TestTextColumn(t *testing.T) {
 		{"empty strings", [][]val{{{"", false}, {"", true}, {"x", false}}}},
 		{"empty batch", [][]val{{}}},
 		{"two batches", [][]val{vals(10, func(i int) bool { return i == 3 }), vals(12, func(int) bool { return false })}},
+		{"sizes around the bitmap's padding", [][]val{vals(511, func(i int) bool { return i == 500 }), vals(513, func(i int) bool { return i == 0 }),
+			vals(600, func(i int) bool { return i%7 == 0 }), vals(1025, func(i int) bool { return i == 1024 })}},
+		{"a full batch", [][]val{vals(batchRows, func(i int) bool { return i%1000 == 5 }), vals(batchRows-1, func(i int) bool { return i == 9 })}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,10 +67,95 @@ func TestTextColumn(t *testing.T) {
 				if !array.Equal(got, w) {
 					t.Errorf("batch %d: arrays differ: %v and %v", bi, got, w)
 				}
+				if !bytes.Equal(encodeText(t, got), encodeText(t, w)) {
+					t.Errorf("batch %d: encoded bytes differ", bi)
+				}
 				got.Release()
 				w.Release()
 				want.Release()
 			}
 		})
 	}
+}
+
+// TestTextColumnRows: appendRows copies the rows appendRows copies into
+// Arrow's StringBuilder, to the same bytes once encoded, with and without
+// nulls, gaps and null replacement.
+func TestTextColumnRows(t *testing.T) {
+	mem := memory.DefaultAllocator
+	src := func(n int, null func(i int) bool) *array.String {
+		b := array.NewStringBuilder(mem)
+		defer b.Release()
+		for i := range n {
+			if null(i) {
+				b.AppendNull()
+			} else {
+				b.Append(fmt.Sprint("s", i*i))
+			}
+		}
+		return b.NewStringArray()
+	}
+	all := func(n int) []int {
+		r := make([]int, n)
+		for i := range r {
+			r[i] = i
+		}
+		return r
+	}
+	noNull := src(40, func(int) bool { return false })
+	someNull := src(40, func(i int) bool { return i%7 == 3 })
+	empty := src(40, func(int) bool { return false })
+	tests := []struct {
+		name     string
+		batches  [][]int // rows of each append, into one batch
+		a        *array.String
+		nullable bool
+	}{
+		{"all rows", [][]int{all(40)}, noNull, true},
+		{"gaps", [][]int{{0, 1, 2, 5, 6, 9, 39}}, noNull, true},
+		{"two appends", [][]int{{0, 1, 2}, {3, 4, 20}}, noNull, false},
+		{"nulls nullable", [][]int{all(40)}, someNull, true},
+		{"nulls not nullable", [][]int{all(40)}, someNull, false},
+		{"nulls then plain", [][]int{{2, 3, 4}, {5, 6, 7}}, someNull, true},
+		{"no rows", [][]int{{}}, noNull, true},
+		{"empty strings", [][]int{{1, 2}}, empty, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c textColumn
+			b := array.NewStringBuilder(mem)
+			defer b.Release()
+			n := 0
+			for _, rows := range tt.batches {
+				c.appendRows(tt.a, rows, tt.nullable)
+				appendRows(b, tt.a, rows, tt.nullable)
+				n += len(rows)
+			}
+			got, want := c.array(), b.NewArray()
+			defer got.Release()
+			defer want.Release()
+			if got.Len() != n || !array.Equal(got, want) {
+				t.Fatalf("%d rows: %v, want %v", n, got, want)
+			}
+			if !bytes.Equal(encodeText(t, got), encodeText(t, want)) {
+				t.Errorf("encoded bytes differ")
+			}
+		})
+	}
+	noNull.Release()
+	someNull.Release()
+	empty.Release()
+}
+
+// encodeText encodes a text array as a one-column Arrow IPC stream.
+func encodeText(t *testing.T, a arrow.Array) []byte {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	rec := array.NewRecord(schema, []arrow.Array{a}, int64(a.Len()))
+	defer rec.Release()
+	data, err := arrowio.Encode(schema, memory.DefaultAllocator, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
