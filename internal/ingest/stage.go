@@ -147,11 +147,12 @@ type stagedBuilders struct {
 }
 
 // newStagedBuilders resolves the builders of staging piece p, whose
-// leading columns have the given kinds; its text columns move to p.text.
-func newStagedBuilders(p *pieceWriter, kinds []canon.Kind) *stagedBuilders {
+// leading columns have the given kinds; its text columns are text (from
+// textColumns, empty, and used by no other open piece).
+func newStagedBuilders(p *pieceWriter, kinds []canon.Kind, text []*textColumn) *stagedBuilders {
 	n := len(kinds)
 	b := p.b
-	p.text = textColumns(kinds)
+	p.text = text
 	return &stagedBuilders{kinds: kinds, cols: b.Fields()[:n], str: p.text,
 		line: b.Field(n).(*array.Int64Builder), fp: b.Field(n + 1).(*array.FixedSizeBinaryBuilder),
 		carry: b.Field(n + 2).(*array.Uint32Builder)}
@@ -285,7 +286,9 @@ func (c *textColumn) appendRows(a *array.String, rows []int, nullable bool) {
 }
 
 // array returns the values appended since the last call as a string array
-// and starts over; the array owns the slices.
+// and starts over, keeping its slices: the array is a view of them, valid
+// until the next append (a piece writes it out before). Reusing them
+// spares allocating, clearing and growing a batch's bytes every batch.
 func (c *textColumn) array() arrow.Array {
 	if c.offsets == nil {
 		c.offsets = []int32{0}
@@ -306,8 +309,7 @@ func (c *textColumn) array() arrow.Array {
 	data := array.NewData(arrow.BinaryTypes.String, c.n, []*memory.Buffer{valid, offs, memory.NewBufferBytes(c.data)}, nil, c.nulls, 0)
 	defer data.Release()
 	arr := array.NewStringData(data)
-	capOffs, capData := cap(c.offsets), cap(c.data)
-	*c = textColumn{offsets: append(make([]int32, 0, capOffs), 0), data: make([]byte, 0, capData)}
+	*c = textColumn{offsets: c.offsets[:1], data: c.data[:0]}
 	return arr
 }
 
@@ -416,10 +418,11 @@ func Stage(ctx context.Context, rd Reader, cfg StageConfig, st StageState, done 
 	schema := StagingSchema(t)
 	user := t.Index("user_id")
 	var (
-		cw   *chunkWriter
-		row  mapping.Row
-		err  error
-		recs int
+		cw    *chunkWriter
+		row   mapping.Row
+		err   error
+		recs  int
+		texts = make([][]*textColumn, cfg.Shards+1) // by partition
 	)
 	defer func() {
 		if cw != nil {
@@ -489,7 +492,12 @@ func Stage(ctx context.Context, rd Reader, cfg StageConfig, st StageState, done 
 			st.Counts.Staged++
 			pw := cw.parts[part]
 			if pw.sb == nil {
-				pw.sb = newStagedBuilders(pw, kinds)
+				// A partition's text columns serve its piece in every
+				// chunk, their slices grown once.
+				if texts[part] == nil {
+					texts[part] = textColumns(kinds)
+				}
+				pw.sb = newStagedBuilders(pw, kinds, texts[part])
 			}
 			for _, r := range row.Rows {
 				pw.sb.append(r, rec.Line, &rec.FP, row.Carry)
