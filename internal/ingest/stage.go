@@ -3,9 +3,11 @@ package ingest
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,8 +74,11 @@ type pieceWriter struct {
 	// text are the text columns kept outside b, by field (nil where b
 	// has the column; nil when b has them all).
 	text []*textColumn
-	n    int
-	rows int64
+	// fixed are the fixed-width columns kept outside b, likewise (staged
+	// rows only).
+	fixed []*fixedColumn
+	n     int
+	rows  int64
 }
 
 func newPieceWriter(path string, schema *arrow.Schema, mem memory.Allocator) (*pieceWriter, error) {
@@ -140,10 +145,11 @@ func (p *pieceWriter) abort() {
 type stagedBuilders struct {
 	kinds []canon.Kind
 	cols  []array.Builder
-	str   []*textColumn // nil where the column is not text
-	line  *array.Int64Builder
-	fp    *array.FixedSizeBinaryBuilder
-	carry *array.Uint32Builder
+	str   []*textColumn  // nil where the column is not text
+	fixed []*fixedColumn // nil where the column is not Int, Float or Timestamp
+	line  *fixedColumn
+	fp    *fixedColumn
+	carry *fixedColumn
 }
 
 // newStagedBuilders resolves the builders of staging piece p, whose
@@ -151,11 +157,17 @@ type stagedBuilders struct {
 // textColumns, empty, and used by no other open piece).
 func newStagedBuilders(p *pieceWriter, kinds []canon.Kind, text []*textColumn) *stagedBuilders {
 	n := len(kinds)
-	b := p.b
 	p.text = text
-	return &stagedBuilders{kinds: kinds, cols: b.Fields()[:n], str: p.text,
-		line: b.Field(n).(*array.Int64Builder), fp: b.Field(n + 1).(*array.FixedSizeBinaryBuilder),
-		carry: b.Field(n + 2).(*array.Uint32Builder)}
+	p.fixed = make([]*fixedColumn, n+3)
+	for i, k := range kinds {
+		switch k {
+		case canon.Int, canon.Float, canon.Timestamp:
+			p.fixed[i] = &fixedColumn{width: 8}
+		}
+	}
+	p.fixed[n], p.fixed[n+1], p.fixed[n+2] = &fixedColumn{width: 8}, &fixedColumn{width: 16}, &fixedColumn{width: 4}
+	return &stagedBuilders{kinds: kinds, cols: p.b.Fields()[:n], str: text, fixed: p.fixed[:n],
+		line: p.fixed[n], fp: p.fixed[n+1], carry: p.fixed[n+2]}
 }
 
 // textColumns are textColumns for the text columns among kinds, nil for
@@ -176,15 +188,24 @@ func (sb *stagedBuilders) append(row []canon.Value, line int64, fp *[16]byte, ca
 		switch v := &row[i]; {
 		case sb.str[i] != nil:
 			sb.str[i].append(v.Str, v.Null)
+		case sb.fixed[i] != nil:
+			switch {
+			case v.Null:
+				sb.fixed[i].appendNull()
+			case k == canon.Float:
+				sb.fixed[i].append64(math.Float64bits(v.Float))
+			default:
+				sb.fixed[i].append64(uint64(v.Int))
+			}
 		case v.Null:
 			sb.cols[i].AppendNull()
 		default:
 			canon.AppendValue(sb.cols[i], k, *v)
 		}
 	}
-	sb.line.Append(line)
-	sb.fp.Append(fp[:])
-	sb.carry.Append(carry)
+	sb.line.append64(uint64(line))
+	sb.fp.appendBytes(fp[:])
+	sb.carry.append32(carry)
 }
 
 // record takes the n appended rows as a record of b's schema: the text
@@ -196,9 +217,12 @@ func (p *pieceWriter) record() arrow.Record {
 	fields := p.b.Fields()
 	cols := make([]arrow.Array, len(fields))
 	for i, f := range fields {
-		if i < len(p.text) && p.text[i] != nil {
+		switch {
+		case i < len(p.text) && p.text[i] != nil:
 			cols[i] = p.text[i].array()
-		} else {
+		case i < len(p.fixed) && p.fixed[i] != nil:
+			cols[i] = p.fixed[i].array(p.b.Schema().Field(i).Type)
+		default:
 			cols[i] = f.NewArray()
 		}
 	}
@@ -214,34 +238,18 @@ func (p *pieceWriter) record() arrow.Record {
 type textColumn struct {
 	offsets []int32
 	data    []byte
-	valid   []byte // bitmap; nil while no value is null
+	valid   validity
 	n       int
-	nulls   int
 }
 
 func (c *textColumn) append(s string, null bool) {
 	if c.offsets == nil {
 		c.offsets = append(make([]int32, 0, 1024), 0)
 	}
-	if null {
-		if c.valid == nil {
-			c.valid = make([]byte, (c.n+8)/8, max(128, (c.n+8)/4))
-			for i := range c.n {
-				c.valid[i/8] |= 1 << (i % 8)
-			}
-		}
-		c.nulls++
-	} else {
+	if !null {
 		c.data = append(c.data, s...)
 	}
-	if c.valid != nil {
-		if c.n/8 >= len(c.valid) {
-			c.valid = append(c.valid, 0)
-		}
-		if !null {
-			c.valid[c.n/8] |= 1 << (c.n % 8)
-		}
-	}
+	c.valid.add(c.n, null)
 	c.n++
 	c.offsets = append(c.offsets, int32(len(c.data)))
 }
@@ -251,7 +259,7 @@ func (c *textColumn) append(s string, null bool) {
 // nulls, the common case, are copied as one piece of bytes and their
 // offsets shifted.
 func (c *textColumn) appendRows(a *array.String, rows []int, nullable bool) {
-	if a.NullN() > 0 || c.valid != nil {
+	if a.NullN() > 0 || c.valid.bits != nil {
 		for _, i := range rows {
 			if a.IsNull(i) {
 				c.append("", nullable)
@@ -293,23 +301,102 @@ func (c *textColumn) array() arrow.Array {
 	if c.offsets == nil {
 		c.offsets = []int32{0}
 	}
-	var valid *memory.Buffer
-	if c.valid != nil {
-		// The IPC writer writes a bitmap as long as it is, up to its
-		// minimum padded to 64 bytes: it is sized as a StringBuilder sizes
-		// its own (bits for the next power of two of its values), so that
-		// a batch encodes to the bytes it would through one.
-		want := min((bitutil.NextPowerOf2(c.n)+7)/8, (c.n+511)/512*64)
-		for len(c.valid) < want {
-			c.valid = append(c.valid, 0)
-		}
-		valid = memory.NewBufferBytes(c.valid[:want])
-	}
 	offs := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.offsets))
-	data := array.NewData(arrow.BinaryTypes.String, c.n, []*memory.Buffer{valid, offs, memory.NewBufferBytes(c.data)}, nil, c.nulls, 0)
+	data := array.NewData(arrow.BinaryTypes.String, c.n, []*memory.Buffer{c.valid.buffer(c.n), offs, memory.NewBufferBytes(c.data)}, nil, c.valid.nulls, 0)
 	defer data.Release()
 	arr := array.NewStringData(data)
 	*c = textColumn{offsets: c.offsets[:1], data: c.data[:0]}
+	return arr
+}
+
+// validity is a column's validity bitmap as Arrow lays it out; nil bits
+// while no value is null.
+type validity struct {
+	bits  []byte
+	nulls int
+}
+
+// add records whether value n, the one after the first n, is null.
+func (v *validity) add(n int, null bool) {
+	if null {
+		if v.bits == nil {
+			v.bits = make([]byte, (n+8)/8, max(128, (n+8)/4))
+			for i := range n {
+				v.bits[i/8] |= 1 << (i % 8)
+			}
+		}
+		v.nulls++
+	}
+	if v.bits != nil {
+		if n/8 >= len(v.bits) {
+			v.bits = append(v.bits, 0)
+		}
+		if !null {
+			v.bits[n/8] |= 1 << (n % 8)
+		}
+	}
+}
+
+// buffer is the bitmap of n values, nil when none is null.
+func (v *validity) buffer(n int) *memory.Buffer {
+	if v.bits == nil {
+		return nil
+	}
+	// The IPC writer writes a bitmap as long as it is, up to its minimum
+	// padded to 64 bytes: it is sized as a StringBuilder sizes its own
+	// (bits for the next power of two of its values), so that a batch
+	// encodes to the bytes it would through one.
+	want := min((bitutil.NextPowerOf2(n)+7)/8, (n+511)/512*64)
+	for len(v.bits) < want {
+		v.bits = append(v.bits, 0)
+	}
+	return memory.NewBufferBytes(v.bits[:want])
+}
+
+// fixedColumn collects a fixed-width column's values (width bytes each,
+// in native byte order as Arrow has them) for staged rows, which only
+// the finalizer reads: Arrow's builders check capacity and set a
+// validity bit per value and allocate fresh buffers every batch.
+type fixedColumn struct {
+	width int
+	data  []byte
+	valid validity
+	n     int
+}
+
+func (c *fixedColumn) append64(x uint64) {
+	c.data = binary.NativeEndian.AppendUint64(c.data, x)
+	c.valid.add(c.n, false)
+	c.n++
+}
+
+func (c *fixedColumn) append32(x uint32) {
+	c.data = binary.NativeEndian.AppendUint32(c.data, x)
+	c.valid.add(c.n, false)
+	c.n++
+}
+
+func (c *fixedColumn) appendBytes(b []byte) {
+	c.data = append(c.data, b...)
+	c.valid.add(c.n, false)
+	c.n++
+}
+
+func (c *fixedColumn) appendNull() {
+	var zero [16]byte
+	c.data = append(c.data, zero[:c.width]...)
+	c.valid.add(c.n, true)
+	c.n++
+}
+
+// array returns the values appended since the last call as an array of
+// type t and starts over, keeping its slices: as textColumn.array, the
+// array is a view valid until the next append.
+func (c *fixedColumn) array(t arrow.DataType) arrow.Array {
+	data := array.NewData(t, c.n, []*memory.Buffer{c.valid.buffer(c.n), memory.NewBufferBytes(c.data)}, nil, c.valid.nulls, 0)
+	defer data.Release()
+	arr := array.MakeFromData(data)
+	*c = fixedColumn{width: c.width, data: c.data[:0]}
 	return arr
 }
 

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -158,4 +159,60 @@ func encodeText(t *testing.T, a arrow.Array) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestFixedColumn: a fixedColumn's arrays equal those of Arrow's
+// builders for the staged fixed-width types, with and without nulls,
+// batch after batch.
+func TestFixedColumn(t *testing.T) {
+	mem := memory.DefaultAllocator
+	for _, n := range []int{0, 1, 9, 600} {
+		for _, nulls := range []bool{false, true} {
+			null := func(i int) bool { return nulls && i%5 == 2 }
+			i64, ts, f64 := &fixedColumn{width: 8}, &fixedColumn{width: 8}, &fixedColumn{width: 8}
+			u32, fsb := &fixedColumn{width: 4}, &fixedColumn{width: 16}
+			tsType := &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}
+			bi, bt, bf := array.NewInt64Builder(mem), array.NewTimestampBuilder(mem, tsType), array.NewFloat64Builder(mem)
+			bu, bb := array.NewUint32Builder(mem), array.NewFixedSizeBinaryBuilder(mem, fpType)
+			for batch := range 2 {
+				for i := range n {
+					v := int64(i*i - 7*batch)
+					var fp [16]byte
+					fp[0], fp[15] = byte(i), byte(batch)
+					if null(i) {
+						i64.appendNull()
+						ts.appendNull()
+						f64.appendNull()
+						bi.AppendNull()
+						bt.AppendNull()
+						bf.AppendNull()
+					} else {
+						i64.append64(uint64(v))
+						ts.append64(uint64(v))
+						f64.append64(math.Float64bits(float64(v) / 3))
+						bi.Append(v)
+						bt.Append(arrow.Timestamp(v))
+						bf.Append(float64(v) / 3)
+					}
+					u32.append32(uint32(i))
+					bu.Append(uint32(i))
+					fsb.appendBytes(fp[:])
+					bb.Append(fp[:])
+				}
+				for _, c := range []struct {
+					got  *fixedColumn
+					t    arrow.DataType
+					want array.Builder
+				}{{i64, arrow.PrimitiveTypes.Int64, bi}, {ts, tsType, bt}, {f64, arrow.PrimitiveTypes.Float64, bf},
+					{u32, arrow.PrimitiveTypes.Uint32, bu}, {fsb, fpType, bb}} {
+					got, want := c.got.array(c.t), c.want.NewArray()
+					if !array.Equal(got, want) {
+						t.Errorf("%d values, nulls %v, batch %d, %v: %v, want %v", n, nulls, batch, c.t, got, want)
+					}
+					got.Release()
+					want.Release()
+				}
+			}
+		}
+	}
 }

@@ -194,12 +194,14 @@ type Row struct {
 	Fail Failure
 
 	buf []canon.Value
+	env env // the record being mapped: kept here, as it escapes to the expressions
 }
 
 // Eval maps one record, given as its fields by column index (null marks
 // absent or null fields; it may be nil), into out.
 func (p *Program) Eval(fields []string, null []bool, out *Row) {
-	e := env{fields: fields, null: null}
+	out.env = env{fields: fields, null: null}
+	e := &out.env
 	t := p.Table
 	n := len(t.Columns)
 	if need := n + 5*len(p.Source.Attributes); cap(out.buf) < need {
@@ -211,7 +213,7 @@ func (p *Program) Eval(fields []string, null []bool, out *Row) {
 
 	// The user first: it decides NoUser whatever else happens.
 	if p.user >= 0 {
-		if !p.column(&e, p.user, row, out) {
+		if !p.column(e, p.user, row, out) {
 			if out.Fail.Reason == "missing user_id" {
 				out.NoUser = true
 			}
@@ -220,7 +222,7 @@ func (p *Program) Eval(fields []string, null []bool, out *Row) {
 		out.NoUser = row[p.user].Null
 	}
 	for _, sk := range p.Source.Skip {
-		v, err := sk.expr.eval(&e)
+		v, err := sk.expr.eval(e)
 		var b bool
 		if err == nil {
 			b, err = v.truth()
@@ -243,7 +245,7 @@ func (p *Program) Eval(fields []string, null []bool, out *Row) {
 		if i == p.user {
 			continue
 		}
-		if !p.column(&e, i, row, out) {
+		if !p.column(e, i, row, out) {
 			return
 		}
 	}
@@ -263,7 +265,7 @@ func (p *Program) Eval(fields []string, null []bool, out *Row) {
 	out.buf = out.buf[:cap(out.buf)]
 	user := row[p.user]
 	for k, a := range p.Source.Attributes {
-		v, ok := p.value(&e, a, out)
+		v, ok := p.value(e, a, out)
 		if !ok {
 			return
 		}
