@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -44,6 +45,7 @@ type Finalizer struct {
 	rejects []*pieceWriter
 	dir     string
 	counts  []FinalCounts
+	types   [][]typeCount // by source: accepted events by type, for counts at Close
 	seen    fpSet
 	kept    []int                    // rows of a batch that copyKept keeps
 	carried map[string][]canon.Value // user -> last values of carry-forward columns
@@ -70,8 +72,8 @@ func NewFinalizer(t *canon.Table, progs []*mapping.Program, dir string, mem memo
 		mem = memory.DefaultAllocator
 	}
 	f := &Finalizer{table: t, kinds: t.Kinds(), progs: progs, mem: mem, dir: dir,
-		counts: make([]FinalCounts, len(progs)),
-		tsCol:  -1, typeCol: -1, user: t.Index("user_id"), row: make([]canon.Value, len(t.Columns))}
+		counts: make([]FinalCounts, len(progs)), types: make([][]typeCount, len(progs)),
+		tsCol: -1, typeCol: -1, user: t.Index("user_id"), row: make([]canon.Value, len(t.Columns))}
 	if t == canon.EventsTable {
 		f.typeCol = t.Index("type")
 	}
@@ -181,15 +183,30 @@ func (f *Finalizer) each(src int, staged []byte, werr *error) error {
 // copyKept is add for a batch without carry forward.
 func (f *Finalizer) copyKept(src int, cols []arrow.Array, lines *array.Int64, fps *array.FixedSizeBinary) error {
 	f.kept = f.kept[:0]
+	// The type and time columns, read row by row for the counts.
+	var typ *array.String
+	var ts *array.Timestamp
+	if f.typeCol >= 0 {
+		typ = cols[f.typeCol].(*array.String)
+	}
+	if f.tsCol >= 0 {
+		ts = cols[f.tsCol].(*array.Timestamp)
+	}
 	for i := 0; i < lines.Len(); i++ {
 		if i%touchRows == 0 {
 			f.seen.touch(fps, i, min(i+touchRows, lines.Len()))
 		}
-		if f.typeCol >= 0 {
-			f.row[f.typeCol] = canon.ValueAt(cols[f.typeCol], canon.String, i)
+		if typ != nil {
+			f.row[f.typeCol] = canon.Value{Null: true}
+			if !typ.IsNull(i) {
+				f.row[f.typeCol] = canon.Value{Str: typ.Value(i)}
+			}
 		}
-		if f.tsCol >= 0 {
-			f.row[f.tsCol] = canon.ValueAt(cols[f.tsCol], canon.Timestamp, i)
+		if ts != nil {
+			f.row[f.tsCol] = canon.Value{Null: true}
+			if !ts.IsNull(i) {
+				f.row[f.tsCol] = canon.Value{Int: int64(ts.Value(i))}
+			}
 		}
 		var fp [16]byte
 		copy(fp[:], fps.Value(i))
@@ -298,19 +315,17 @@ func (f *Finalizer) keep(src int, line int64, fp [16]byte) bool {
 	} else if l.dup || l.rej {
 		return false
 	}
-	f.count(c, same)
+	f.count(src, same)
 	return true
 }
 
-// count counts a kept row (and its record, unless same).
-func (f *Finalizer) count(c *FinalCounts, same bool) {
+// count counts a kept row of source src (and its record, unless same).
+func (f *Finalizer) count(src int, same bool) {
+	c := &f.counts[src]
 	if !same {
 		c.Accepted++
 		if f.typeCol >= 0 {
-			if c.ByType == nil {
-				c.ByType = map[string]int64{}
-			}
-			c.ByType[f.row[f.typeCol].Str]++
+			f.countType(src, f.row[f.typeCol].Str)
 		}
 		if f.tsCol >= 0 && !f.row[f.tsCol].Null {
 			ts := f.row[f.tsCol].Int
@@ -323,6 +338,26 @@ func (f *Finalizer) count(c *FinalCounts, same bool) {
 		}
 	}
 	c.Rows++
+}
+
+// typeCount is the count of one event type.
+type typeCount struct {
+	name string
+	n    int64
+}
+
+// countType counts an accepted event of type t for FinalCounts.ByType,
+// which Close fills: a few types, so a short list to scan is cheaper
+// than hashing each row's type.
+func (f *Finalizer) countType(src int, t string) {
+	types := f.types[src]
+	for i := range types {
+		if types[i].name == t {
+			types[i].n++
+			return
+		}
+	}
+	f.types[src] = append(types, typeCount{name: strings.Clone(t), n: 1})
 }
 
 func (f *Finalizer) add(src int, line int64, fp [16]byte, carry uint32) error {
@@ -351,7 +386,7 @@ func (f *Finalizer) add(src int, line int64, fp [16]byte, carry uint32) error {
 	if f.carried != nil && f.user >= 0 && !f.row[f.user].Null {
 		f.remember()
 	}
-	f.count(c, same)
+	f.count(src, same)
 	w := f.outs[src]
 	for j, k := range f.kinds {
 		v := f.row[j]
@@ -431,6 +466,16 @@ func (f *Finalizer) reject(src int, line int64, fp [16]byte, col int, reason str
 // rejects file ("" when there are none) and the counts.
 func (f *Finalizer) Close() (outs, rejects []string, counts []FinalCounts, err error) {
 	defer f.abort()
+	for src, types := range f.types {
+		c := &f.counts[src]
+		for _, t := range types {
+			if c.ByType == nil {
+				c.ByType = map[string]int64{}
+			}
+			c.ByType[t.name] += t.n
+		}
+	}
+	f.types = nil
 	for i, w := range f.outs {
 		if err := w.close(); err != nil {
 			return nil, nil, nil, err

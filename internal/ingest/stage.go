@@ -255,18 +255,13 @@ func (c *textColumn) append(s string, null bool) {
 }
 
 // appendRows appends the given rows (ascending) of a; with nullable
-// false, nulls become empty strings. Runs of consecutive rows without
-// nulls, the common case, are copied as one piece of bytes and their
-// offsets shifted.
+// false, nulls become empty strings. Runs of consecutive rows, the common
+// case, are copied as one piece of bytes, their offsets shifted and their
+// validity bits copied.
 func (c *textColumn) appendRows(a *array.String, rows []int, nullable bool) {
-	if a.NullN() > 0 || c.valid.bits != nil {
-		for _, i := range rows {
-			if a.IsNull(i) {
-				c.append("", nullable)
-			} else {
-				c.append(a.Value(i), false)
-			}
-		}
+	nulls := a.NullN() > 0
+	if nulls && !nullable {
+		c.appendEach(a, rows, nullable)
 		return
 	}
 	if c.offsets == nil {
@@ -283,13 +278,45 @@ func (c *textColumn) appendRows(a *array.String, rows []int, nullable bool) {
 			j++
 		}
 		from, to := rows[k], rows[j-1]+1
+		if nulls && !nullsEmpty(a, offs, from, to) {
+			c.appendEach(a, rows[k:j], nullable)
+			k = j
+			continue
+		}
 		shift := int32(len(c.data)) - offs[from]
 		c.data = append(c.data, vals[offs[from]:offs[to]]...)
 		for _, o := range offs[from+1 : to+1] {
 			c.offsets = append(c.offsets, o+shift)
 		}
+		if nulls || c.valid.bits != nil {
+			for i := from; i < to; i++ {
+				c.valid.add(c.n+i-from, a.IsNull(i))
+			}
+		}
 		c.n += to - from
 		k = j
+	}
+}
+
+// nullsEmpty reports whether the null rows of a in [from, to) hold no
+// bytes, so that the run's bytes are those of its values.
+func nullsEmpty(a *array.String, offs []int32, from, to int) bool {
+	for i := from; i < to; i++ {
+		if a.IsNull(i) && offs[i] != offs[i+1] {
+			return false
+		}
+	}
+	return true
+}
+
+// appendEach is appendRows row by row.
+func (c *textColumn) appendEach(a *array.String, rows []int, nullable bool) {
+	for _, i := range rows {
+		if a.IsNull(i) {
+			c.append("", nullable)
+		} else {
+			c.append(a.Value(i), false)
+		}
 	}
 }
 

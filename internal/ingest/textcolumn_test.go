@@ -106,6 +106,11 @@ func TestTextColumnRows(t *testing.T) {
 	noNull := src(40, func(int) bool { return false })
 	someNull := src(40, func(i int) bool { return i%7 == 3 })
 	empty := src(40, func(int) bool { return false })
+	// Arrow lets a null slot hold bytes: "a", null over "zz", "b".
+	dirtyData := array.NewData(arrow.BinaryTypes.String, 3, []*memory.Buffer{memory.NewBufferBytes([]byte{0b101}),
+		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes([]int32{0, 1, 3, 4})), memory.NewBufferBytes([]byte("azzb"))}, nil, 1, 0)
+	dirty := array.NewStringData(dirtyData)
+	dirtyData.Release()
 	tests := []struct {
 		name     string
 		batches  [][]int // rows of each append, into one batch
@@ -120,6 +125,8 @@ func TestTextColumnRows(t *testing.T) {
 		{"nulls then plain", [][]int{{2, 3, 4}, {5, 6, 7}}, someNull, true},
 		{"no rows", [][]int{{}}, noNull, true},
 		{"empty strings", [][]int{{1, 2}}, empty, true},
+		{"null slot with bytes", [][]int{{0, 1, 2}, {1}}, dirty, true},
+		{"plain then nulls", [][]int{{0, 1}, {2, 3, 4}}, someNull, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,6 +153,7 @@ func TestTextColumnRows(t *testing.T) {
 	noNull.Release()
 	someNull.Release()
 	empty.Release()
+	dirty.Release()
 }
 
 // encodeText encodes a text array as a one-column Arrow IPC stream.
