@@ -199,39 +199,25 @@ func (c *CSVReader) splitPlain(s string) (fields []string, hashed bool) {
 }
 
 // frame reads the next non-blank record's bytes, without its line end, and
-// returns the line it starts on and the number of quotes in it.
+// returns the line it starts on and the number of quotes in it. The bytes
+// are valid until the next call.
 func (c *CSVReader) frame() ([]byte, int64, int, error) {
 	for {
-		c.buf = c.buf[:0]
-		quotes := 0
-		for {
-			piece, err := c.br.ReadSlice('\n')
-			c.buf = append(c.buf, piece...)
-			quotes += bytes.Count(piece, []byte{'"'})
-			if len(c.buf) > c.max {
-				return nil, 0, 0, &BadInputError{Source: c.source, Line: int(c.pos.Line),
-					Msg: fmt.Sprintf("record longer than %d bytes: a quote is not closed", c.max)}
+		piece, err := c.br.ReadSlice('\n')
+		quotes := bytes.Count(piece, []byte{'"'})
+		rec, lines := piece, int64(1)
+		if err != nil || quotes%2 != 0 || len(piece) > c.max {
+			// Not one whole line in the reader's buffer, the common case
+			// read in place: gather the record.
+			if rec, quotes, err = c.gather(piece, quotes, err); err != nil {
+				return nil, 0, 0, err
 			}
-			if errors.Is(err, bufio.ErrBufferFull) {
-				continue
-			}
-			if errors.Is(err, io.EOF) {
-				if len(c.buf) == 0 {
-					return nil, 0, 0, io.EOF
-				}
-				break
-			}
-			if err != nil {
-				return nil, 0, 0, fmt.Errorf("%s: line %d: %w", c.source, c.pos.Line, err)
-			}
-			if quotes%2 == 0 {
-				break
-			}
+			lines = int64(bytes.Count(rec, []byte{'\n'}))
 		}
 		line := c.pos.Line
-		c.pos.Offset += int64(len(c.buf))
-		c.pos.Line += int64(bytes.Count(c.buf, []byte{'\n'}))
-		body := c.buf
+		c.pos.Offset += int64(len(rec))
+		c.pos.Line += lines
+		body := rec
 		if n := len(body); n > 0 && body[n-1] == '\n' {
 			body = body[:n-1]
 			if n := len(body); n > 0 && body[n-1] == '\r' {
@@ -242,6 +228,34 @@ func (c *CSVReader) frame() ([]byte, int64, int, error) {
 			continue // blank line
 		}
 		return body, line, quotes, nil
+	}
+}
+
+// gather reads the rest of a record whose first piece (with its quotes
+// and ReadSlice's error) is not all of it into c.buf: a record ends at
+// the first line feed after an even number of quotes, or at the end.
+func (c *CSVReader) gather(piece []byte, quotes int, err error) ([]byte, int, error) {
+	c.buf = append(c.buf[:0], piece...)
+	for {
+		if len(c.buf) > c.max {
+			return nil, 0, &BadInputError{Source: c.source, Line: int(c.pos.Line),
+				Msg: fmt.Sprintf("record longer than %d bytes: a quote is not closed", c.max)}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
+			if len(c.buf) == 0 {
+				return nil, 0, io.EOF
+			}
+			return c.buf, quotes, nil
+		case err != nil:
+			return nil, 0, fmt.Errorf("%s: line %d: %w", c.source, c.pos.Line, err)
+		case quotes%2 == 0:
+			return c.buf, quotes, nil
+		}
+		piece, err = c.br.ReadSlice('\n')
+		c.buf = append(c.buf, piece...)
+		quotes += bytes.Count(piece, []byte{'"'})
 	}
 }
 
