@@ -77,3 +77,42 @@ func randomTexts(r *rand.Rand, n int) []string {
 	}
 	return out
 }
+
+// TestDirectValue: a direct column's fast path gives what value gives,
+// for present, blank, absent and null fields under every missing-value
+// policy, or leaves the field to it.
+func TestDirectValue(t *testing.T) {
+	p := &Program{Table: canon.EventsTable}
+	fill := canon.Value{Str: "filled"}
+	fields := []string{"", "  ", "x", " 7 ", "VIEW"}
+	taken := 0
+	for _, m := range []string{"", Keep, Reject, Fill, CarryForward} {
+		for _, k := range []canon.Kind{canon.String, canon.Int} {
+			for idx := -1; idx <= len(fields); idx++ {
+				for _, null := range []bool{false, true} {
+					c := &Column{Target: "x", Kind: k, Missing: m, FillValue: &fill, direct: &colNode{name: "f", idx: idx}}
+					e := &env{fields: fields}
+					if null {
+						e.null = make([]bool, len(fields))
+						for i := range e.null {
+							e.null[i] = true
+						}
+					}
+					var got canon.Value
+					if !p.directValue(e, c, &got) {
+						continue
+					}
+					taken++
+					var out Row
+					want, ok := p.value(e, c, &out)
+					if !ok || got != want {
+						t.Errorf("policy %q, kind %v, field %d, null %v: direct %+v, value %+v (ok %v)", m, k, idx, null, got, want, ok)
+					}
+				}
+			}
+		}
+	}
+	if taken < 20 {
+		t.Fatalf("the fast path took only %d cases", taken)
+	}
+}

@@ -421,16 +421,24 @@ func (c *Column) convert(v val) (canon.Value, string) {
 }
 
 // directValue sets *dst to the value of direct column c when its field
-// is present and converts the common way, as value would; false leaves
-// the field to value (nulls, missing-value policies, other forms and
-// their failure reasons).
+// is present and converts the common way, or is absent and kept as null,
+// as value would; false leaves the field to value (other missing-value
+// policies, other forms and their failure reasons).
 func (p *Program) directValue(e *env, c *Column, dst *canon.Value) bool {
-	i := c.direct.idx
-	if i < 0 || i >= len(e.fields) || (e.null != nil && e.null[i]) {
-		return false
+	var s string
+	if i := c.direct.idx; i >= 0 && i < len(e.fields) && (e.null == nil || !e.null[i]) {
+		s = trimSpace(e.fields[i])
 	}
-	s := trimSpace(e.fields[i])
-	if s == "" || !c.convertDirect(s, dst) {
+	if s == "" {
+		// Absent (as env.column has it): null, unless the policy says
+		// otherwise, which value applies.
+		if c.Missing == Reject || c.Missing == Fill || c.Missing == CarryForward {
+			return false
+		}
+		*dst = canon.Value{Null: true}
+		return true
+	}
+	if !c.convertDirect(s, dst) {
 		return false
 	}
 	if c.Target == "type" && p.Table == canon.EventsTable {
