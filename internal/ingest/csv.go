@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -177,23 +178,39 @@ func (c *CSVReader) splitPlain(s string) (fields []string, hashed bool) {
 	buf := append(c.fp.buf[:0], 0)
 	buf = append(buf, s...)
 	hashed = true
-	for start := 0; ; {
-		end := len(s)
-		k := strings.IndexByte(s[start:], c.delim)
-		if k >= 0 {
-			end = start + k
-		}
+	start := 0
+	field := func(end int) {
 		n := end - start
 		if n >= 0x80 {
 			hashed = false
 		}
 		buf[start] = byte(n) // where the delimiter before the field (or the leading byte) lands
 		fields = append(fields, s[start:end])
-		if k < 0 {
-			break
-		}
 		start = end + 1
 	}
+	// Eight bytes at a time (fields are short, too short for IndexByte's
+	// setup to pay): a byte equal to the delimiter becomes zero, and
+	// (y-1)&^y sets the top bit of every zero byte, and possibly of a
+	// byte after one, hence the check.
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	d := uint64(c.delim) * ones
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		y := x ^ d
+		for m := (y - ones) &^ y & tops; m != 0; m &= m - 1 {
+			if j := i + bits.TrailingZeros64(m)/8; s[j] == c.delim {
+				field(j)
+			}
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] == c.delim {
+			field(i)
+		}
+	}
+	field(len(s))
 	c.fp.buf = buf
 	return fields, hashed
 }
