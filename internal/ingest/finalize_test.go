@@ -22,7 +22,7 @@ func stagedEvents(t *testing.T, n int) []byte {
 	defer b.Release()
 	kinds := canon.EventsTable.Kinds()
 	p := &pieceWriter{b: b}
-	sb := newStagedBuilders(p, kinds, textColumns(kinds))
+	sb := newStagedBuilders(p, kinds, newStagedColumns(kinds))
 	row := make([]canon.Value, len(kinds))
 	for i := 0; i < n; i++ {
 		row[0] = canon.Value{Str: "u1"}

@@ -152,22 +152,37 @@ type stagedBuilders struct {
 	carry *fixedColumn
 }
 
-// newStagedBuilders resolves the builders of staging piece p, whose
-// leading columns have the given kinds; its text columns are text (from
-// textColumns, empty, and used by no other open piece).
-func newStagedBuilders(p *pieceWriter, kinds []canon.Kind, text []*textColumn) *stagedBuilders {
+// stagedColumns are the columns of staged rows kept outside Arrow's
+// builders: a partition's serve its piece in every chunk of a split, so
+// that their slices are allocated and grown once.
+type stagedColumns struct {
+	text  []*textColumn  // by field; nil where the column is not text
+	fixed []*fixedColumn // by field; nil where the column is not fixed-width (Bool)
+}
+
+// newStagedColumns are empty columns for staged rows whose leading
+// columns have the given kinds.
+func newStagedColumns(kinds []canon.Kind) *stagedColumns {
 	n := len(kinds)
-	p.text = text
-	p.fixed = make([]*fixedColumn, n+3)
+	sc := &stagedColumns{text: textColumns(kinds), fixed: make([]*fixedColumn, n+3)}
 	for i, k := range kinds {
 		switch k {
 		case canon.Int, canon.Float, canon.Timestamp:
-			p.fixed[i] = &fixedColumn{width: 8}
+			sc.fixed[i] = &fixedColumn{width: 8}
 		}
 	}
-	p.fixed[n], p.fixed[n+1], p.fixed[n+2] = &fixedColumn{width: 8}, &fixedColumn{width: 16}, &fixedColumn{width: 4}
-	return &stagedBuilders{kinds: kinds, cols: p.b.Fields()[:n], str: text, fixed: p.fixed[:n],
-		line: p.fixed[n], fp: p.fixed[n+1], carry: p.fixed[n+2]}
+	sc.fixed[n], sc.fixed[n+1], sc.fixed[n+2] = &fixedColumn{width: 8}, &fixedColumn{width: 16}, &fixedColumn{width: 4}
+	return sc
+}
+
+// newStagedBuilders resolves the builders of staging piece p, whose
+// leading columns have the given kinds, with columns sc (empty, and used
+// by no other open piece).
+func newStagedBuilders(p *pieceWriter, kinds []canon.Kind, sc *stagedColumns) *stagedBuilders {
+	n := len(kinds)
+	p.text, p.fixed = sc.text, sc.fixed
+	return &stagedBuilders{kinds: kinds, cols: p.b.Fields()[:n], str: sc.text, fixed: sc.fixed[:n],
+		line: sc.fixed[n], fp: sc.fixed[n+1], carry: sc.fixed[n+2]}
 }
 
 // textColumns are textColumns for the text columns among kinds, nil for
@@ -244,7 +259,7 @@ type textColumn struct {
 
 func (c *textColumn) append(s string, null bool) {
 	if c.offsets == nil {
-		c.offsets = append(make([]int32, 0, 1024), 0)
+		c.offsets = append(make([]int32, 0, batchRows+1), 0)
 	}
 	if !null {
 		c.data = append(c.data, s...)
@@ -265,7 +280,7 @@ func (c *textColumn) appendRows(a *array.String, rows []int, nullable bool) {
 		return
 	}
 	if c.offsets == nil {
-		c.offsets = append(make([]int32, 0, 1024), 0)
+		c.offsets = append(make([]int32, 0, batchRows+1), 0)
 	}
 	offs := a.ValueOffsets() // row i's bytes are vals[offs[i]:offs[i+1]]
 	var vals []byte
@@ -391,25 +406,42 @@ type fixedColumn struct {
 	n     int
 }
 
+// grow sizes the column for a batch once, on its first value.
+func (c *fixedColumn) grow() {
+	c.data = make([]byte, 0, batchRows*c.width)
+}
+
 func (c *fixedColumn) append64(x uint64) {
+	if c.data == nil {
+		c.grow()
+	}
 	c.data = binary.NativeEndian.AppendUint64(c.data, x)
 	c.valid.add(c.n, false)
 	c.n++
 }
 
 func (c *fixedColumn) append32(x uint32) {
+	if c.data == nil {
+		c.grow()
+	}
 	c.data = binary.NativeEndian.AppendUint32(c.data, x)
 	c.valid.add(c.n, false)
 	c.n++
 }
 
 func (c *fixedColumn) appendBytes(b []byte) {
+	if c.data == nil {
+		c.grow()
+	}
 	c.data = append(c.data, b...)
 	c.valid.add(c.n, false)
 	c.n++
 }
 
 func (c *fixedColumn) appendNull() {
+	if c.data == nil {
+		c.grow()
+	}
 	var zero [16]byte
 	c.data = append(c.data, zero[:c.width]...)
 	c.valid.add(c.n, true)
@@ -532,11 +564,11 @@ func Stage(ctx context.Context, rd Reader, cfg StageConfig, st StageState, done 
 	schema := StagingSchema(t)
 	user := t.Index("user_id")
 	var (
-		cw    *chunkWriter
-		row   mapping.Row
-		err   error
-		recs  int
-		texts = make([][]*textColumn, cfg.Shards+1) // by partition
+		cw     *chunkWriter
+		row    mapping.Row
+		err    error
+		recs   int
+		staged = make([]*stagedColumns, cfg.Shards+1) // by partition
 	)
 	defer func() {
 		if cw != nil {
@@ -606,12 +638,10 @@ func Stage(ctx context.Context, rd Reader, cfg StageConfig, st StageState, done 
 			st.Counts.Staged++
 			pw := cw.parts[part]
 			if pw.sb == nil {
-				// A partition's text columns serve its piece in every
-				// chunk, their slices grown once.
-				if texts[part] == nil {
-					texts[part] = textColumns(kinds)
+				if staged[part] == nil {
+					staged[part] = newStagedColumns(kinds)
 				}
-				pw.sb = newStagedBuilders(pw, kinds, texts[part])
+				pw.sb = newStagedBuilders(pw, kinds, staged[part])
 			}
 			for _, r := range row.Rows {
 				pw.sb.append(r, rec.Line, &rec.FP, row.Carry)
