@@ -254,11 +254,14 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 	}
 	prog.SetNotAfter(in.NotAfter)
 	out, err := ingest.StageSplit(ctx, f, prog, sp, st, in.Shards, in.ChunkRows, a.TempDir, func(c ingest.Chunk, next ingest.StageState) error {
-		err := a.putFiles(ctx, len(c.Parts), func(i int) (string, string) {
-			return layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards), c.Parts[i]
-		})
+		key := func(i int) string { return layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards) }
+		err := a.putFiles(ctx, len(c.Parts), func(i int) (string, string) { return key(i), c.Parts[i] })
 		if err != nil {
 			return err
+		}
+		dir, limit := a.stagedDir()
+		for i, path := range c.Parts {
+			a.staged.keep(ctx, key(i), path, dir, limit)
 		}
 		if err := a.Store.PutFile(ctx, layout.StagedRejects(in.RunID, in.Source.Name, in.Split, c.Index), c.Rejects); err != nil {
 			return err
@@ -382,7 +385,11 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 	}
 	counts, late, err := ingest.FinalizeBlock(task, table, progs, dir, a.mem(),
 		func(k, sp, c, p int) ([]byte, error) {
-			return a.Store.Get(ctx, layout.Staged(in.RunID, in.Sources[k].Name, sp, c, p, in.Shards))
+			key := layout.Staged(in.RunID, in.Sources[k].Name, sp, c, p, in.Shards)
+			if data, ok := a.staged.take(ctx, key); ok {
+				return data, nil
+			}
+			return a.Store.Get(ctx, key)
 		},
 		func(p, k int, path string) error {
 			key := layout.TablePart(in.RunID, in.Table, p, in.Shards, in.Sources[k].Name)
