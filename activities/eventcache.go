@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"sync"
 	"time"
@@ -186,22 +185,6 @@ func (c *eventsCache) release(key string, shard, window int, limit int64, evs *f
 	})
 	c.entries[key] = e
 	return false
-}
-
-// offer keeps evs, shard i's events that no activity holds, at key: in
-// memory when the byte limit has room, else spilled to to. The window is
-// not checked here: the activity that next reserves room under its window
-// evicts offered entries to the spill like any other.
-func (c *eventsCache) offer(key string, i int, evs *features.Events, limit int64, to spillTo) {
-	c.mu.Lock()
-	if s, ok := c.spilled[key]; ok { // a retry's: these replace it
-		c.unspill(key, s)
-	}
-	c.held++ // release below ends it
-	c.mu.Unlock()
-	if c.release(key, i, math.MaxInt, limit, evs) {
-		c.spill(key, evs, to)
-	}
 }
 
 // spill writes evs to a file under to's directory and keeps it at key,

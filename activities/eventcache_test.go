@@ -223,8 +223,8 @@ func TestEventsCacheBytes(t *testing.T) {
 // TestIngestHandsOffEvents ingests one file (the records the finalizer
 // writes are kept) or two (two sources: two event pieces a shard, read
 // back from their local files) and runs the features pass on the same
-// worker: the finalizer leaves each shard's events in the cache or its
-// spill, so Profile and Features read no event piece, and the feature
+// worker: the finalizer spills each shard's events for Profile, so
+// Profile and Features read no event piece, and the feature
 // tables are the same bytes as a worker's that read every piece from the
 // bucket.
 func TestIngestHandsOffEvents(t *testing.T) {
@@ -270,16 +270,18 @@ func testIngestHandsOffEvents(t *testing.T, sources int) {
 			c(acts)
 		}
 		runIngest(t, env, acts, "r", "", shards, keys...)
-		// What the finalizer left in memory is what a read of the
-		// bucket gives, to the order of events of the same time.
-		for _, e := range acts.events.entries {
-			loaded, err := acts.loadEvents(ctx, "r", e.shard)
+		// What the finalizer left is what a read of the bucket gives,
+		// to the order of events of the same time.
+		for k, sp := range acts.events.spilled {
+			shard := -1
+			fmt.Sscanf(k[strings.LastIndexByte(k, 0)+1:], "%d", &shard)
+			loaded, err := acts.loadEvents(ctx, "r", shard)
 			must(t, err)
 			var a, b bytes.Buffer
-			must(t, e.evs.Spill(&a))
+			must(t, readSpill(sp.path).Spill(&a))
 			must(t, loaded.Spill(&b))
 			if !bytes.Equal(a.Bytes(), b.Bytes()) {
-				t.Errorf("shard %d: the events handed off differ from the bucket's", e.shard)
+				t.Errorf("shard %d: the events handed off differ from the bucket's", shard)
 			}
 		}
 		if fresh {
@@ -333,8 +335,11 @@ func testIngestHandsOffEvents(t *testing.T, sources int) {
 		configure []func(*Activities)
 		opens     int64
 	}{
-		{"in memory", nil, 0},
-		{"spilled", []func(*Activities){noMemory}, 0},
+		{"spilled", nil, 0},
+		{"spilled, nothing kept in memory", []func(*Activities){noMemory}, 0},
+		// Without a spill the finalizer hands nothing off: Profile reads
+		// every piece, Features none (they stay in memory) or every one.
+		{"no spill", []func(*Activities){noSpill}, int64(pieces)},
 		{"neither", []func(*Activities){noMemory, noSpill}, 2 * int64(pieces)},
 	} {
 		got, opens, _ := features(false, c.configure...)

@@ -399,7 +399,7 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 			switch {
 			case !handOff || p >= in.Shards:
 			case keep != nil:
-				a.events.offer(eventsKey(ctx, in.RunID, p), p, kept[p], a.eventsLimit(), a.eventsSpill())
+				a.handOff(ctx, in.RunID, p, kept[p])
 				delete(kept, p)
 			default:
 				pieces[p] = append(pieces[p], localPiece{key: key, path: path})
@@ -433,14 +433,13 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 // localPiece is an object put from a local file.
 type localPiece struct{ key, path string }
 
-// handOffEvents leaves shard i's events, just finalized from the local
-// files of pieces, in the worker's events cache (or its spill) for the
-// Profile activity, which then neither downloads nor decodes them again:
-// at 1,000,000 users that was most of Profile's CPU and a sixth of the
-// gateway's. The events are added in the order of the pieces' keys, the
-// order in which loadEvents lists them, so they are the same Events. It is
-// only a cache: when it fails, or Profile runs on another worker, Profile
-// reads the bucket.
+// handOffEvents leaves shard i's events, just finalized into the local
+// files of pieces, in the worker's events spill for the Profile activity,
+// which then neither downloads nor decodes them (reading them was three
+// quarters of Profile's CPU). The events are added in the order of the
+// pieces' keys, the order in which loadEvents lists them, so they are the
+// same Events. It is only a cache: when it fails, or Profile runs on
+// another worker, Profile reads the bucket.
 func (a *Activities) handOffEvents(ctx context.Context, run string, i int, pieces []localPiece) {
 	key := eventsKey(ctx, run, i)
 	if key == "" || len(pieces) == 0 {
@@ -459,7 +458,17 @@ func (a *Activities) handOffEvents(ctx context.Context, run string, i int, piece
 			return
 		}
 	}
-	a.events.offer(key, i, evs, a.eventsLimit(), a.eventsSpill())
+	a.handOff(ctx, run, i, evs)
+}
+
+// handOff spills shard i's events for the Profile activity: to the disk,
+// not the cache's memory, which would hold them through the rest of
+// ingest and add to the features stage's peak (a spill is read back by a
+// copy, about a tenth of a second a shard at 300,000 users).
+func (a *Activities) handOff(ctx context.Context, run string, i int, evs *features.Events) {
+	if key := eventsKey(ctx, run, i); key != "" && evs != nil {
+		a.events.spill(key, evs, a.eventsSpill())
+	}
 }
 
 // finalizeError classifies an error of finalizing: only a staged object

@@ -50,6 +50,7 @@ func TestStagedCache(t *testing.T) {
 		must(t, store.Put(ctx, "raw/t/ev.csv", []byte(b.String())))
 		env, acts := newEnv(store)
 		acts.TempDir = t.TempDir()
+		acts.EventsSpillBytes = -1 // no events handed off: only staged files in TempDir
 		split(acts)
 		finalize(acts)
 		runIngestWith(t, env, acts, "r", "", shards, ingestOpts{splitBytes: 4096, chunkRows: 100}, "raw/t/ev.csv")
