@@ -79,6 +79,10 @@ type pieceWriter struct {
 	fixed []*fixedColumn
 	n     int
 	rows  int64
+	// kept sees each record written, when set; it must not hold on to
+	// the record, whose text and fixed-width columns are views of slices
+	// the next batch reuses.
+	kept func(arrow.Record) error
 }
 
 func newPieceWriter(path string, schema *arrow.Schema, mem memory.Allocator) (*pieceWriter, error) {
@@ -109,6 +113,11 @@ func (p *pieceWriter) flush() error {
 	rec := p.record()
 	defer rec.Release()
 	p.n = 0
+	if p.kept != nil {
+		if err := p.kept(rec); err != nil {
+			return err
+		}
+	}
 	return p.w.Write(rec)
 }
 
