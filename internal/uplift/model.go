@@ -400,7 +400,7 @@ func (md *Model) validate() error {
 			return fmt.Errorf("learner avg averages %q", md.others)
 		}
 		fits = md.others
-	case TLearner, SLearner, XLearner, RLearner, DRLearner:
+	case TLearner, SLearner, XLearner, RLearner, DRLearner, CFLearner:
 	default:
 		return fmt.Errorf("unknown learner %q", md.learner)
 	}
