@@ -276,8 +276,10 @@ func TestAvgLearner(t *testing.T) {
 	}{
 		{[]string{TLearner, DRLearner, AvgLearner}, []string{TLearner, DRLearner}},
 		{[]string{TLearner, SLearner, DRLearner, AvgLearner}, []string{TLearner, SLearner, DRLearner}},
-		{[]string{TLearner, SLearner, XLearner, RLearner, DRLearner, AvgLearner}, []string{SLearner, XLearner, RLearner}},
-		{[]string{TLearner, RLearner, SLearner, AvgLearner}, []string{RLearner, SLearner}},
+		{[]string{TLearner, SLearner, XLearner, RLearner, DRLearner, AvgLearner}, []string{SLearner, XLearner}},
+		{[]string{TLearner, SLearner, XLearner, RLearner, DRLearner, CFLearner, AvgLearner}, []string{SLearner, XLearner, CFLearner}},
+		{[]string{TLearner, CFLearner, SLearner, AvgLearner}, []string{CFLearner, SLearner}},
+		{[]string{TLearner, RLearner, SLearner, AvgLearner}, []string{TLearner, RLearner, SLearner}},
 	} {
 		cfg := Config{Seed: 1, Trees: 5, Learners: tc.learners, BaseName: BaseForest}
 		if got := cfg.averaged(); !slices.Equal(got, tc.averaged) {
