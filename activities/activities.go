@@ -54,6 +54,10 @@ type Activities struct {
 	// when they do not fit in EventsCacheBytes (eventsCache); 0 means
 	// DefaultEventsSpillBytes, negative spills none.
 	EventsSpillBytes int64
+	// StagedCacheBytes bounds the staged objects this worker keeps in
+	// TempDir from its IngestSplit to its IngestFinalize activities
+	// (stagedCache); 0 means DefaultStagedCacheBytes, negative keeps none.
+	StagedCacheBytes int64
 
 	uplift modelCache  // the uplift models DecideScore decoded last
 	forest forestCache // the propensity forest DecideScore decoded last
@@ -61,6 +65,7 @@ type Activities struct {
 
 	scaledPts scaledCache // the segment stage's standardized points
 	events    eventsCache // shards' events from Profile to Features
+	staged    stagedCache // staged objects from IngestSplit to IngestFinalize
 	live      liveCache   // live campaigns' decoded models and shards
 
 	recModel recModelCache // the recommendation model Recommend decoded last

@@ -219,3 +219,137 @@ func TestEventsCacheBytes(t *testing.T) {
 		t.Fatalf("cached %d shards, %d bytes, %d held: want 2, %d, 0", len(c.entries), c.bytes, c.held, 20*eventBytes)
 	}
 }
+
+// TestIngestHandsOffEvents ingests one file (the records the finalizer
+// writes are kept) or two (two sources: two event pieces a shard, read
+// back from their local files) and runs the features pass on the same
+// worker: the finalizer spills each shard's events for Profile, so
+// Profile and Features read no event piece, and the feature
+// tables are the same bytes as a worker's that read every piece from the
+// bucket.
+func TestIngestHandsOffEvents(t *testing.T) {
+	for _, sources := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d sources", sources), func(t *testing.T) { testIngestHandsOffEvents(t, sources) })
+	}
+}
+
+func testIngestHandsOffEvents(t *testing.T, sources int) {
+	ctx := context.Background()
+	end := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	const shards = 3
+	words := []string{"red heart lantern", "jumbo bag red", "heart t-light holder", "lunch bag", "sale lantern"}
+	files := make([]strings.Builder, sources)
+	for f := range files {
+		files[f].WriteString("user_id,ts,type,item_id,category,text,quantity,price,order_id,channel\n")
+	}
+	for u := range 90 {
+		for j := range 1 + u%5 {
+			w := words[(u+j)%len(words)]
+			typ := []string{canon.View, canon.Search, canon.Cart, canon.Purchase}[(u+j)%4]
+			// The same second in both files for some users: ties the
+			// pieces' order decides.
+			ts := end.Add(-time.Duration(3*u+j%2) * 24 * time.Hour).Format(time.RFC3339)
+			fmt.Fprintf(&files[(u+j)%sources], "u%02d,%s,%s,%s,home,%s,1,%d,o%d-%d,web\n", u, ts, typ, strings.ReplaceAll(w, " ", "-"), w, 2+j, u, j)
+		}
+	}
+	cfg := interest.DefaultConfig()
+	cfg.MinDF = 2
+	// features ingests the files with one worker's activities and runs the
+	// features pass with another's (the same when fresh is false); it
+	// returns the stored tables and the event pieces read by the pass.
+	features := func(fresh bool, configure ...func(*Activities)) ([][]byte, int64, int) {
+		store := &openCounter{Mem: blob.NewMem()}
+		var keys []string
+		for f := range files {
+			keys = append(keys, fmt.Sprintf("raw/t/%d.csv", f))
+			must(t, store.Put(ctx, keys[f], []byte(files[f].String())))
+		}
+		env, acts := newEnv(store)
+		acts.TempDir = t.TempDir()
+		for _, c := range configure {
+			c(acts)
+		}
+		runIngest(t, env, acts, "r", "", shards, keys...)
+		// What the finalizer left is what a read of the bucket gives,
+		// to the order of events of the same time.
+		for k, sp := range acts.events.spilled {
+			shard := -1
+			fmt.Sscanf(k[strings.LastIndexByte(k, 0)+1:], "%d", &shard)
+			loaded, err := acts.loadEvents(ctx, "r", shard)
+			must(t, err)
+			var a, b bytes.Buffer
+			must(t, readSpill(sp.path).Spill(&a))
+			must(t, loaded.Spill(&b))
+			if !bytes.Equal(a.Bytes(), b.Bytes()) {
+				t.Errorf("shard %d: the events handed off differ from the bucket's", shard)
+			}
+		}
+		if fresh {
+			env, acts = newEnv(store)
+			acts.TempDir = t.TempDir()
+		}
+		pieces := 0
+		for i := range shards {
+			ks, err := store.List(ctx, layout.EventsDir("r", i))
+			must(t, err)
+			pieces += len(ks)
+		}
+		store.opens.Store(0)
+		exec := activityRunner(t, env)
+		vin := VocabularyInput{RunID: "r", Interest: cfg, Top: 3}
+		for i := range shards {
+			var p ProfileOutput
+			exec(acts.Profile, ProfileInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, End: end, Interest: cfg, Window: shards}, &p)
+			vin.Docs += p.Users
+			vin.TermsKeys, vin.PricesKeys = append(vin.TermsKeys, p.TermsKey), append(vin.PricesKeys, p.PricesKey)
+		}
+		var vocab VocabularyOutput
+		exec(acts.Vocabulary, vin, &vocab)
+		var tables [][]byte
+		for i := range shards {
+			var f FeaturesOutput
+			exec(acts.Features, FeaturesInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
+				VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg, Seed: 1, SampleRate: 0.5, Window: shards}, &f)
+			for _, key := range []string{layout.Features("r", i), layout.Train("r", i)} {
+				data, err := store.Get(ctx, key)
+				must(t, err)
+				tables = append(tables, data)
+			}
+		}
+		if n := len(acts.events.entries) + acts.events.held + len(acts.events.spilled); n != 0 || acts.events.spillBytes != 0 {
+			t.Errorf("%d events still cached, held or spilled (%d bytes) after the stage", n, acts.events.spillBytes)
+		}
+		if files, _ := os.ReadDir(acts.TempDir); len(files) != 0 {
+			t.Errorf("%d files left in the worker's scratch space", len(files))
+		}
+		return tables, store.opens.Load(), pieces
+	}
+	want, opens, pieces := features(true)
+	if pieces != sources*shards || opens != int64(pieces) {
+		t.Fatalf("another worker: %d pieces (want %d), %d read by the pass (want each once)", pieces, sources*shards, opens)
+	}
+	noSpill := func(a *Activities) { a.EventsSpillBytes = -1 }
+	noMemory := func(a *Activities) { a.EventsCacheBytes = 1 }
+	for _, c := range []struct {
+		name      string
+		configure []func(*Activities)
+		opens     int64
+	}{
+		{"spilled", nil, 0},
+		{"spilled, nothing kept in memory", []func(*Activities){noMemory}, 0},
+		// Without a spill the finalizer hands nothing off: Profile reads
+		// every piece, Features none (they stay in memory) or every one.
+		{"no spill", []func(*Activities){noSpill}, int64(pieces)},
+		{"neither", []func(*Activities){noMemory, noSpill}, 2 * int64(pieces)},
+	} {
+		got, opens, _ := features(false, c.configure...)
+		if opens != c.opens {
+			t.Errorf("%s: the pass read %d event pieces, want %d", c.name, opens, c.opens)
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("%s: table %d differs from another worker's", c.name, i)
+			}
+		}
+	}
+}

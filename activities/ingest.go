@@ -7,12 +7,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/promoflow/promoflow/internal/arrowio"
 	"github.com/promoflow/promoflow/internal/canon"
+	"github.com/promoflow/promoflow/internal/features"
 	"github.com/promoflow/promoflow/internal/ingest"
 	"github.com/promoflow/promoflow/internal/layout"
 	"github.com/promoflow/promoflow/internal/mapping"
@@ -249,11 +254,14 @@ func (a *Activities) IngestSplit(ctx context.Context, in IngestSplitInput) (_ In
 	}
 	prog.SetNotAfter(in.NotAfter)
 	out, err := ingest.StageSplit(ctx, f, prog, sp, st, in.Shards, in.ChunkRows, a.TempDir, func(c ingest.Chunk, next ingest.StageState) error {
-		err := a.putFiles(ctx, len(c.Parts), func(i int) (string, string) {
-			return layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards), c.Parts[i]
-		})
+		key := func(i int) string { return layout.Staged(in.RunID, in.Source.Name, in.Split, c.Index, i, in.Shards) }
+		err := a.putFiles(ctx, len(c.Parts), func(i int) (string, string) { return key(i), c.Parts[i] })
 		if err != nil {
 			return err
+		}
+		dir, limit := a.stagedDir()
+		for i, path := range c.Parts {
+			a.staged.keep(ctx, key(i), path, dir, limit)
 		}
 		if err := a.Store.PutFile(ctx, layout.StagedRejects(in.RunID, in.Source.Name, in.Split, c.Index), c.Rejects); err != nil {
 			return err
@@ -356,15 +364,55 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 		to = in.Partition + 1
 	}
 	task := ingest.FinalizeTask{Table: in.Table, From: in.Partition, To: to, Sources: in.Sources}
+	// The worker keeps the events of its user shards for the Profile
+	// activity (handOffEvents): as the finalizer writes them when the table
+	// has one source, else read back from the pieces' local files in the
+	// order of their keys.
+	handOff := in.Table == canon.EventsName && activity.IsActivity(ctx)
+	kept := map[int]*features.Events{} // user shard -> its events, one source
+	pieces := map[int][]localPiece{}   // user shard -> its pieces put, several sources
+	var keep func(p, k int, rec arrow.Record) error
+	if handOff && len(in.Sources) == 1 {
+		keep = func(p, k int, rec arrow.Record) error {
+			if p >= in.Shards {
+				return nil
+			}
+			if kept[p] == nil {
+				kept[p] = &features.Events{}
+			}
+			return kept[p].AddRecord(rec)
+		}
+	}
 	counts, late, err := ingest.FinalizeBlock(task, table, progs, dir, a.mem(),
 		func(k, sp, c, p int) ([]byte, error) {
-			return a.Store.Get(ctx, layout.Staged(in.RunID, in.Sources[k].Name, sp, c, p, in.Shards))
+			key := layout.Staged(in.RunID, in.Sources[k].Name, sp, c, p, in.Shards)
+			if data, ok := a.staged.take(ctx, key); ok {
+				return data, nil
+			}
+			return a.Store.Get(ctx, key)
 		},
 		func(p, k int, path string) error {
-			return a.Store.PutFile(ctx, layout.TablePart(in.RunID, in.Table, p, in.Shards, in.Sources[k].Name), path)
-		})
+			key := layout.TablePart(in.RunID, in.Table, p, in.Shards, in.Sources[k].Name)
+			if err := a.Store.PutFile(ctx, key, path); err != nil {
+				return err
+			}
+			switch {
+			case !handOff || p >= in.Shards:
+			case keep != nil:
+				a.handOff(ctx, in.RunID, p, kept[p])
+				delete(kept, p)
+			default:
+				pieces[p] = append(pieces[p], localPiece{key: key, path: path})
+			}
+			return nil
+		}, keep)
 	if err != nil {
 		return IngestFinalizeOutput{}, finalizeError(in, err)
+	}
+	for p := in.Partition; p < to && p < in.Shards; p++ {
+		if len(pieces[p]) > 0 {
+			a.handOffEvents(ctx, in.RunID, p, pieces[p])
+		}
 	}
 	out := IngestFinalizeOutput{Counts: counts, LateRejects: make([]string, len(in.Sources))}
 	for si, src := range in.Sources {
@@ -380,6 +428,47 @@ func (a *Activities) IngestFinalize(ctx context.Context, in IngestFinalizeInput)
 		}
 	}
 	return out, nil
+}
+
+// localPiece is an object put from a local file.
+type localPiece struct{ key, path string }
+
+// handOffEvents leaves shard i's events, just finalized into the local
+// files of pieces, in the worker's events spill for the Profile activity,
+// which then neither downloads nor decodes them (reading them was three
+// quarters of Profile's CPU). The events are added in the order of the
+// pieces' keys, the order in which loadEvents lists them, so they are the
+// same Events. It is only a cache: when it fails, or Profile runs on
+// another worker, Profile reads the bucket.
+func (a *Activities) handOffEvents(ctx context.Context, run string, i int, pieces []localPiece) {
+	key := eventsKey(ctx, run, i)
+	if key == "" || len(pieces) == 0 {
+		return
+	}
+	slices.SortFunc(pieces, func(x, y localPiece) int { return strings.Compare(x.key, y.key) })
+	evs := &features.Events{}
+	for _, pc := range pieces {
+		f, err := os.Open(pc.path)
+		if err != nil {
+			return
+		}
+		err = arrowio.EachFrom(f, canon.EventSchema, a.mem(), evs.AddRecord)
+		f.Close()
+		if err != nil {
+			return
+		}
+	}
+	a.handOff(ctx, run, i, evs)
+}
+
+// handOff spills shard i's events for the Profile activity: to the disk,
+// not the cache's memory, which would hold them through the rest of
+// ingest and add to the features stage's peak (a spill is read back by a
+// copy, about a tenth of a second a shard at 300,000 users).
+func (a *Activities) handOff(ctx context.Context, run string, i int, evs *features.Events) {
+	if key := eventsKey(ctx, run, i); key != "" && evs != nil {
+		a.events.spill(key, evs, a.eventsSpill())
+	}
 }
 
 // finalizeError classifies an error of finalizing: only a staged object

@@ -70,6 +70,11 @@ func run() error {
 		return err
 	}
 	eventsSpill := fs.Int("events-spill-mib", defSpill, "MiB of shards' events spilled to the local disk (the OS temporary folder) when they do not fit in events-cache-mib; 0 means 8192, negative none ($PROMOFLOW_EVENTS_SPILL_MIB)")
+	defStaged, err := envInt("PROMOFLOW_STAGED_CACHE_MIB")
+	if err != nil {
+		return err
+	}
+	stagedCache := fs.Int("staged-cache-mib", defStaged, "MiB of staged ingest objects kept on the local disk (the OS temporary folder) from a split to its finalizers on this worker; 0 means 8192, negative none ($PROMOFLOW_STAGED_CACHE_MIB)")
 	version := fs.Bool("version", false, "print the worker's version and commit and exit")
 	fs.Parse(os.Args[1:])
 	if *version {
@@ -137,7 +142,7 @@ func run() error {
 	defer c.Close()
 	w := workflows.NewWorker(c, cfg.TaskQueue, &activities.Activities{Store: store,
 		ScoredCacheBytes: int64(*scoredCache) << 20, EventsCacheBytes: int64(*eventsCache) << 20,
-		EventsSpillBytes: int64(*eventsSpill) << 20},
+		EventsSpillBytes: int64(*eventsSpill) << 20, StagedCacheBytes: int64(*stagedCache) << 20},
 		worker.Options{MaxConcurrentActivityExecutionSize: *slots, WorkerStopTimeout: *stopTimeout})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)

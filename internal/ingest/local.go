@@ -210,7 +210,7 @@ func (l *local) finalize(t FinalizeTask) (Finalized, error) {
 				return err
 			}
 			return os.Rename(path, filepath.Join(part, t.Sources[k].Name+".arrow"))
-		})
+		}, nil)
 	if err != nil {
 		return Finalized{}, err
 	}

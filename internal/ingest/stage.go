@@ -69,6 +69,7 @@ type pieceWriter struct {
 	sb   *stagedBuilders // staged rows only
 	n    int
 	rows int64
+	kept func(arrow.Record) error // sees each record written, when set
 }
 
 func newPieceWriter(path string, schema *arrow.Schema, mem memory.Allocator) (*pieceWriter, error) {
@@ -104,6 +105,11 @@ func (p *pieceWriter) flush() error {
 	}
 	defer rec.Release()
 	p.n = 0
+	if p.kept != nil {
+		if err := p.kept(rec); err != nil {
+			return err
+		}
+	}
 	return p.w.Write(rec)
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/promoflow/promoflow/internal/arrowio"
@@ -225,12 +226,14 @@ func (e *ChunkError) Unwrap() error { return e.Err }
 // FinalizeBlock runs a FinalizeTask of table, whose sources' programs are
 // progs: each partition in turn, in a directory of its own under dir,
 // reading source k's rows staged by split sp, chunk c with get(k, sp, c, p)
-// and handing the partition's piece of source k to put(p, k, path). It
-// returns the counts merged per source and, per source, a local file of
+// and handing the partition's piece of source k to put(p, k, path); kept,
+// when not nil, sees each record of the piece as it is written, before
+// put (a worker keeps the events it has at hand). It returns the counts merged per source and, per source, a local file of
 // its late rejects ("" for none): a task of several partitions merges
 // them into one.
 func FinalizeBlock(t FinalizeTask, table *canon.Table, progs []*mapping.Program, dir string, mem memory.Allocator,
-	get func(k, sp, c, p int) ([]byte, error), put func(p, k int, path string) error) ([]FinalCounts, []string, error) {
+	get func(k, sp, c, p int) ([]byte, error), put func(p, k int, path string) error,
+	kept func(p, k int, rec arrow.Record) error) ([]FinalCounts, []string, error) {
 	counts := make([]FinalCounts, len(t.Sources))
 	late := make([][]string, len(t.Sources)) // in partition order
 	for p := t.From; p < t.To; p++ {
@@ -238,7 +241,7 @@ func FinalizeBlock(t FinalizeTask, table *canon.Table, progs []*mapping.Program,
 		if err := os.Mkdir(pdir, 0o755); err != nil {
 			return nil, nil, err
 		}
-		c, rejects, err := finalizePartition(t, p, table, progs, pdir, mem, get, put)
+		c, rejects, err := finalizePartition(t, p, table, progs, pdir, mem, get, put, kept)
 		if err != nil {
 			return nil, nil, fmt.Errorf("partition %d: %w", p, err)
 		}
@@ -268,10 +271,16 @@ func FinalizeBlock(t FinalizeTask, table *canon.Table, progs []*mapping.Program,
 // finalizePartition finalizes partition p of t into dir, puts its pieces
 // and returns its counts and its local late-rejects files ("" for none).
 func finalizePartition(t FinalizeTask, p int, table *canon.Table, progs []*mapping.Program, dir string, mem memory.Allocator,
-	get func(k, sp, c, p int) ([]byte, error), put func(p, k int, path string) error) ([]FinalCounts, []string, error) {
+	get func(k, sp, c, p int) ([]byte, error), put func(p, k int, path string) error,
+	kept func(p, k int, rec arrow.Record) error) ([]FinalCounts, []string, error) {
 	fin, err := NewFinalizer(table, progs, dir, mem)
 	if err != nil {
 		return nil, nil, err
+	}
+	if kept != nil {
+		for k := range t.Sources {
+			fin.outs[k].kept = func(rec arrow.Record) error { return kept(p, k, rec) }
+		}
 	}
 	objects := 0
 	for _, src := range t.Sources {

@@ -32,6 +32,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/promoflow/promoflow/internal/canon"
@@ -147,6 +148,9 @@ type Vocabulary struct {
 	// sorted: Terms are strictly increasing, as NewVocabulary and
 	// FromCounts make them, so that term order is index order.
 	sorted bool
+
+	wordsOnce sync.Once
+	words     *termWords // Top's numbers of the terms' words
 }
 
 // NewVocabulary prunes df (counted over docs documents) by cfg.MinDF,
@@ -325,72 +329,92 @@ func (v *Vocabulary) Top(s Sparse, n int) []Term {
 		return Distinct(TopTerms(out, len(out)), n)
 	}
 	// The terms are sorted and distinct, so ties by term are ties by index:
-	// the sort compares numbers, not strings. The result is that of the
-	// general path above, TopTerms then Distinct.
-	type wi struct {
-		w float64
-		i int32
-	}
-	order := make([]wi, len(s.Index))
+	// the sort compares numbers, not strings, and the words of a term are
+	// numbers too (termWords). The result is that of the general path
+	// above, TopTerms then Distinct.
+	words := v.termWords()
+	order := make([]weighted, len(s.Index))
 	for k, i := range s.Index {
-		order[k] = wi{s.Weight[k], i}
-	}
-	byWeight := func(a, b wi) int {
-		if c := cmp.Compare(b.w, a.w); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.i, b.i)
+		order[k] = weighted{s.Weight[k], i}
 	}
 	// Usually the first few terms in order give the n distinct ones: only
 	// the heaviest 4n are sorted first, the rest when they are needed.
 	// The order is total (indices differ), so this is the full sort's order.
 	sorted := len(order)
 	if m := 4 * n; m < len(order) {
-		selectFirst(order, m, byWeight)
+		selectHeaviest(order, m)
 		sorted = m
 	}
-	slices.SortFunc(order[:sorted], byWeight)
+	sortHeaviest(order[:sorted])
 	var out []Term
-	var seen words
+	var seen wordSet
 	for k, o := range order {
 		if len(out) == n {
 			break
 		}
 		if k == sorted {
-			slices.SortFunc(order[k:], byWeight)
+			sortHeaviest(order[k:])
 			sorted = len(order)
 		}
-		t := v.Terms[o.i]
-		if len(out) > 0 && seen.covers(t) {
+		ws := words.of(o.i)
+		if len(out) > 0 && seen.covers(ws) {
 			continue
 		}
-		seen.add(t)
-		out = append(out, Term{t, o.w})
+		seen.add(ws)
+		out = append(out, Term{v.Terms[o.i], o.w})
 	}
 	return out
 }
 
-// selectFirst reorders a so that a[:m] holds its first m elements under
-// cmp (a total order), in no particular order (quickselect, median-of-three
-// pivots).
-func selectFirst[T any](a []T, m int, cmp func(a, b T) int) {
+// weighted is a term's index and weight in Top.
+type weighted struct {
+	w float64
+	i int32
+}
+
+// heavier orders weighted terms heaviest first, then by index: a total
+// order (weights are never NaN).
+func heavier(a, b weighted) bool { return a.w > b.w || a.w == b.w && a.i < b.i }
+
+// sortHeaviest sorts a by heavier: an insertion sort for the few dozen
+// terms Top sorts first, else the library's.
+func sortHeaviest(a []weighted) {
+	if len(a) > 64 {
+		slices.SortFunc(a, func(x, y weighted) int {
+			if heavier(x, y) {
+				return -1
+			}
+			return 1 // never equal: indices differ
+		})
+		return
+	}
+	for i := 1; i < len(a); i++ {
+		for j := i; j > 0 && heavier(a[j], a[j-1]); j-- {
+			a[j], a[j-1] = a[j-1], a[j]
+		}
+	}
+}
+
+// selectHeaviest reorders a so that a[:m] holds its m heaviest terms, in
+// no particular order (quickselect, median-of-three pivots).
+func selectHeaviest(a []weighted, m int) {
 	lo, hi := 0, len(a)
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
 		// Median of three to a[hi-1], the pivot.
-		if cmp(a[mid], a[lo]) < 0 {
+		if heavier(a[mid], a[lo]) {
 			a[mid], a[lo] = a[lo], a[mid]
 		}
-		if cmp(a[hi-1], a[lo]) < 0 {
+		if heavier(a[hi-1], a[lo]) {
 			a[hi-1], a[lo] = a[lo], a[hi-1]
 		}
-		if cmp(a[mid], a[hi-1]) < 0 {
+		if heavier(a[mid], a[hi-1]) {
 			a[mid], a[hi-1] = a[hi-1], a[mid]
 		}
 		p := a[hi-1]
 		i := lo
 		for j := lo; j < hi-1; j++ {
-			if cmp(a[j], p) < 0 {
+			if heavier(a[j], p) {
 				a[i], a[j] = a[j], a[i]
 				i++
 			}
@@ -407,30 +431,80 @@ func selectFirst[T any](a []T, m int, cmp func(a, b T) int) {
 	}
 }
 
-// words is the set of words of the terms Top kept so far: a short list,
-// searched linearly (a user's top terms have a few dozen words at most),
-// and a map beyond that.
-type words struct {
-	list []string
-	set  map[string]bool
+// termWords are a vocabulary's terms as numbers of their words (fields),
+// so that Top compares words as numbers: equal words, equal numbers.
+type termWords struct {
+	at    []int32 // term i's words are words[at[i]:at[i+1]]
+	words []int32
 }
 
-func (w *words) has(word string) bool {
+// of returns the numbers of term i's words.
+func (tw *termWords) of(i int32) []int32 { return tw.words[tw.at[i]:tw.at[i+1]] }
+
+// termWords numbers the vocabulary's words once, on first use.
+func (v *Vocabulary) termWords() *termWords {
+	v.wordsOnce.Do(func() {
+		ids := map[string]int32{}
+		tw := &termWords{at: make([]int32, 1, len(v.Terms)+1)}
+		for _, t := range v.Terms {
+			for f := range fields(t) {
+				id, ok := ids[f]
+				if !ok {
+					id = int32(len(ids))
+					ids[f] = id
+				}
+				tw.words = append(tw.words, id)
+			}
+			tw.at = append(tw.at, int32(len(tw.words)))
+		}
+		v.words = tw
+	})
+	return v.words
+}
+
+// wordSet is the set of words of the terms Top kept so far: a short list,
+// searched linearly (a user's top terms have a few dozen words at most),
+// and a map beyond that.
+type wordSet struct {
+	list []int32
+	set  map[int32]bool
+}
+
+func (w *wordSet) has(word int32) bool {
 	if w.set != nil {
 		return w.set[word]
 	}
 	return slices.Contains(w.list, word)
 }
 
-// covers reports whether every word of term is in w (true for a term
+// covers reports whether every word of ws is in w (true for a term
 // without words, as in Distinct).
-func (w *words) covers(term string) bool {
-	for f := range fields(term) {
-		if !w.has(f) {
+func (w *wordSet) covers(ws []int32) bool {
+	for _, x := range ws {
+		if !w.has(x) {
 			return false
 		}
 	}
 	return true
+}
+
+func (w *wordSet) add(ws []int32) {
+	for _, x := range ws {
+		if w.has(x) {
+			continue
+		}
+		if w.set == nil && len(w.list) == 32 {
+			w.set = make(map[int32]bool, 64)
+			for _, y := range w.list {
+				w.set[y] = true
+			}
+		}
+		if w.set != nil {
+			w.set[x] = true
+		} else {
+			w.list = append(w.list, x)
+		}
+	}
 }
 
 // fields is strings.FieldsSeq, with a fast path for ASCII terms (all
@@ -461,25 +535,6 @@ func fields(s string) iter.Seq[string] {
 			case !space && start < 0:
 				start = i
 			}
-		}
-	}
-}
-
-func (w *words) add(term string) {
-	for f := range fields(term) {
-		if w.has(f) {
-			continue
-		}
-		if w.set == nil && len(w.list) == 32 {
-			w.set = make(map[string]bool, 64)
-			for _, x := range w.list {
-				w.set[x] = true
-			}
-		}
-		if w.set != nil {
-			w.set[f] = true
-		} else {
-			w.list = append(w.list, f)
 		}
 	}
 }

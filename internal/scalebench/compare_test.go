@@ -83,6 +83,10 @@ func TestCompare(t *testing.T) {
 	}
 	fmt.Printf("\n== bench-compare: %d users, %s (%.0f MiB), %d CPUs, load before %s\n",
 		*users, filepath.Base(input), float64(info.Size())/(1<<20), runtime.NumCPU(), load())
+	if l := os.Getenv("GOMEMLIMIT"); l != "" {
+		// The workers inherit it: the Go runtime's soft memory limit.
+		fmt.Printf("GOMEMLIMIT=%s (the workers' soft memory limit)\n", l)
+	}
 
 	var base baselineResult
 	if !*skipBaseline {
