@@ -148,6 +148,7 @@ type scratch struct {
 	feats []int
 }
 
+// newScratch returns buffers for d features.
 func newScratch(d int) *scratch {
 	s := &scratch{sum: make([][256]float64, d), n: make([][256]int32, d), nt: make([][256]int32, d), feats: make([]int, d)}
 	for f := range s.feats {

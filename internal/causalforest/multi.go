@@ -120,10 +120,9 @@ type mscratch struct {
 	cnt   [][]int32   // per feature, bin*(k+1) + arm
 	rho   []float64
 	feats []int
-	a     []float64
-	tmp   []float64
 }
 
+// newMScratch returns buffers for d features and k arms beyond control.
 func newMScratch(d, k int) *mscratch {
 	s := &mscratch{feats: make([]int, d), sum: make([][]float64, d), cnt: make([][]int32, d)}
 	for f := range d {
@@ -155,7 +154,7 @@ func (g *mgrower) grow(tr *MultiTree, sp, es []int, depth int, rng *rand.Rand, s
 	tr.Nodes = append(tr.Nodes, MultiNode{Feature: -1})
 	f, b, ok := g.split(sp, es, depth, rng, s)
 	if !ok {
-		tr.Nodes[id].Stats = g.stats(es)
+		tr.Nodes[id].Stats = g.moments(es)
 		return id
 	}
 	col := g.cols[f]
@@ -193,8 +192,6 @@ func (g *mgrower) moments(rows []int) []float64 {
 	}
 	return st
 }
-
-func (g *mgrower) stats(es []int) []float64 { return g.moments(es) }
 
 // centred returns the covariance of the treatment residuals (k x k, row
 // major, plus a small ridge) and their covariance with the outcome
