@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/promoflow/promoflow/internal/boost"
+	"github.com/promoflow/promoflow/internal/causalforest"
 	"github.com/promoflow/promoflow/internal/forest"
 )
 
@@ -25,6 +26,13 @@ const (
 	// control (known in a randomized history, a cross-fitted forest when
 	// propensities were logged).
 	RLearner = "r"
+	// CFLearner is a causal forest per offer against control, in the
+	// style of grf (internal/causalforest): on the rows of the offer and
+	// control, trees split to maximise the heterogeneity of the effect
+	// on the R-loss's residuals (outcome minus m(x), arm minus e(x), as
+	// the R-learner's), with honest leaves and subsampling; the effect is
+	// the forest-weighted residual-on-residual slope.
+	CFLearner = "cf"
 	// AvgLearner averages the effects of the learners of Averaged among
 	// those requested (Config.averaged): their errors are partly
 	// independent, so the mean ranks users better than each (on generated
@@ -34,16 +42,19 @@ const (
 
 // Averaged are the learners AvgLearner averages when at least two of them
 // are requested: S (one model of every arm's rows, so an effect is one
-// model's contrast), X and R (effect models regressed on targets of
-// moderate variance). T's effects are differences of two separately fit
-// outcome models whose errors do not cancel, and DR's pseudo-outcomes
-// divide outcome residuals by the arm's propensity (by 0.2 with five arms):
-// both were the least accurate learners in every measurement, with
-// forests and boosters, and averaging them in pulled the ensemble down
-// (0.925 against 0.93x of the oracle on TestPolicyVsOracle;
-// docs/EVALUATION.md, "Which learners avg averages"). T and DR are still
-// fit and compared, and chosen where significantly better.
-var Averaged = []string{SLearner, XLearner, RLearner}
+// model's contrast), X (effect models regressed on imputed effects) and
+// the causal forest (honest trees split on the R-loss): three estimators
+// of different construction, whose errors are the least correlated. T's
+// effects are differences of two separately fit outcome models whose
+// errors do not cancel, and DR's pseudo-outcomes divide outcome residuals
+// by the arm's propensity (by 0.2 with five arms): both were the least
+// accurate learners in every measurement, and averaging them in pulled
+// the ensemble down. R fits the same R-loss as the causal forest with the
+// base learner; with the causal forest in its place avg came closer to
+// the oracle on every seed of TestPolicyVsOracle (docs/EVALUATION.md,
+// "Which learners avg averages"). T, R and DR are still fit and
+// compared, and chosen where significantly better.
+var Averaged = []string{SLearner, XLearner, CFLearner}
 
 // averaged returns the learners AvgLearner averages: those of Averaged
 // among c.Learners when there are at least two, else every learner of
@@ -67,7 +78,7 @@ func (c Config) averaged() []string {
 
 // Learners lists the learners Analyze compares by default, in order of
 // preference on ties.
-var Learners = []string{TLearner, SLearner, XLearner, RLearner, DRLearner, AvgLearner}
+var Learners = []string{TLearner, SLearner, XLearner, RLearner, DRLearner, CFLearner, AvgLearner}
 
 // Weighting schemes (Config.Weighting).
 const (
@@ -396,6 +407,8 @@ func (p *part) features() ([]string, bool) {
 		return r.Features, true
 	case *boost.Model:
 		return r.Features, true
+	case *causalforest.Forest:
+		return r.Features, true
 	case blendModel:
 		// A blend's models are fit on one Matrix: the first names them.
 		return (&part{r: r[0]}).features()
@@ -584,8 +597,10 @@ func Fold(d *Data, m *forest.Matrix, k int, cfg Config) (*FoldResult, error) {
 	// Inner out-of-fold outcome predictions (and, for the R-learner on a
 	// logged history, propensities) per training row; nil in fold k.
 	var inner, innerE [][]float64
-	needInner := slices.ContainsFunc(cfg.Learners, func(l string) bool { return l == XLearner || l == DRLearner || l == RLearner })
-	needE := slices.Contains(cfg.Learners, RLearner) && d.Logged
+	needInner := slices.ContainsFunc(cfg.Learners, func(l string) bool {
+		return l == XLearner || l == DRLearner || l == RLearner || l == CFLearner
+	})
+	needE := (slices.Contains(cfg.Learners, RLearner) || slices.Contains(cfg.Learners, CFLearner)) && d.Logged
 	if needInner {
 		inner = make([][]float64, d.Rows())
 		if needE {
@@ -633,7 +648,7 @@ func Fold(d *Data, m *forest.Matrix, k int, cfg Config) (*FoldResult, error) {
 				return nil, fmt.Errorf("fold %d: %w", k, err)
 			}
 			tau = sEffects(sm, xs, arms)
-		case XLearner, DRLearner, RLearner:
+		case XLearner, DRLearner, RLearner, CFLearner:
 			models, err := effectModels(l, d, m, inner, innerE, k, cfg)
 			if err != nil {
 				return nil, fmt.Errorf("fold %d: %w", k, err)
@@ -676,6 +691,7 @@ type effectModel struct {
 	x1, x0, g *part
 	dr        *part // DR-learner: the pseudo-outcomes' regression
 	r         *part // R-learner: the weighted regression of residual ratios
+	cf        *part // CFLearner: the causal forest
 }
 
 // predict returns the learner's effects for xs.
@@ -685,6 +701,8 @@ func (e *effectModel) predict(learner string, xs [][]float64) []float64 {
 		return e.dr.predict(xs)
 	case RLearner:
 		return e.r.predict(xs)
+	case CFLearner:
+		return e.cf.predict(xs)
 	}
 	p0, p1, g := e.x0.predict(xs), e.x1.predict(xs), e.g.predict(xs)
 	out := make([]float64, len(xs))
@@ -816,11 +834,58 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu, e [][]float64, 
 			if em.r, err = fitPart(cfg, m, target, train, p); err != nil {
 				return nil, fmt.Errorf("uplift: r-learner arm %q: %w", d.Arms[a], err)
 			}
+		case CFLearner:
+			var err error
+			if em.cf, err = causalModel(d, m, mu, e, pair, a, k, cfg); err != nil {
+				return nil, fmt.Errorf("uplift: causal forest arm %q: %w", d.Arms[a], err)
+			}
 		default:
 			return nil, fmt.Errorf("uplift: learner %q has no effect model", learner)
 		}
 	}
 	return models, nil
+}
+
+// causalModel fits the causal forest of arm a on the rows of arm a and
+// control outside fold k: residuals y - m(x), with m(x) = e*mu_a + (1-e)*mu_0
+// from the out-of-fold outcome predictions mu, and t - e, with e as the
+// R-learner's (effectModels).
+func causalModel(d *Data, m *forest.Matrix, mu, e [][]float64, pair []float64, a, k int, cfg Config) (*part, error) {
+	rt, ry := make([]float64, d.Rows()), make([]float64, d.Rows())
+	var train []int
+	for i := range d.A {
+		if d.Fold[i] == k || (d.A[i] != a && d.A[i] != 0) {
+			continue
+		}
+		ei := pair[a]
+		if e != nil {
+			ei = e[i][a-1]
+		}
+		ei = min(max(ei, cfg.MinPropensity), 1-cfg.MinPropensity)
+		rt[i] = -ei
+		if d.A[i] == a {
+			rt[i] = 1 - ei
+		}
+		ry[i] = d.Y[i] - ei*mu[i][a] - (1-ei)*mu[i][0]
+		train = append(train, i)
+	}
+	if len(train) == 0 {
+		return &part{}, nil
+	}
+	// Four times the analysis's trees: a causal forest's trees are
+	// grown on a quarter of the rows each (half drawn, half of those
+	// to split), so they are noisier than a base learner's. Leaves have
+	// at least the outcome models' leaf size of offer and of control
+	// rows among the splitting half: on TestPolicyVsOracle's histories
+	// a quarter of it (25 rows) and four times it (400) did worse than
+	// 100, and 800 trees no better than 200 (docs/EVALUATION.md).
+	fp := cfg.params(cfg.MinLeaf, len(d.Features), "cf", a, k)
+	p := causalforest.Params{Trees: 4 * cfg.Trees, MinLeaf: cfg.MinLeaf, MaxDepth: cfg.MaxDepth, Seed: fp.Seed}
+	f, err := causalforest.Fit(m, rt, ry, train, p)
+	if err != nil {
+		return nil, err
+	}
+	return &part{r: f}, nil
 }
 
 // pairShares returns, per arm a beyond control (index a; 0 unused), the

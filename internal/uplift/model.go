@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/promoflow/promoflow/internal/boost"
+	"github.com/promoflow/promoflow/internal/causalforest"
 	"github.com/promoflow/promoflow/internal/forest"
 )
 
@@ -92,7 +93,7 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 				return nil, fmt.Errorf("uplift: final fit: %w", err)
 			}
 			continue
-		case RLearner:
+		case RLearner, CFLearner:
 			if d.Logged && e == nil {
 				if e, err = crossFitPropensities(d, m, cfg); err != nil {
 					return nil, err
@@ -122,6 +123,8 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 				md.effects[a].dr = em.dr
 			case RLearner:
 				md.effects[a].r = em.r
+			case CFLearner:
+				md.effects[a].cf = em.cf
 			default:
 				md.effects[a].x1, md.effects[a].x0, md.effects[a].g = em.x1, em.x0, em.g
 			}
@@ -251,6 +254,7 @@ type effectJSON struct {
 	G  *part `json:"g,omitempty"`
 	DR *part `json:"dr,omitempty"`
 	R  *part `json:"r,omitempty"`
+	CF *part `json:"cf,omitempty"`
 }
 
 // partJSON encodes a part: a forest as forest.Save writes it, a
@@ -258,10 +262,11 @@ type effectJSON struct {
 // "gbdt"), a Blend's models (each a part; the part predicts their mean),
 // or a constant; exactly one is set.
 type partJSON struct {
-	Forest json.RawMessage `json:"forest,omitempty"`
-	GBDT   json.RawMessage `json:"gbdt,omitempty"`
-	Blend  []*part         `json:"blend,omitempty"`
-	Const  *float64        `json:"const,omitempty"`
+	Forest json.RawMessage      `json:"forest,omitempty"`
+	GBDT   json.RawMessage      `json:"gbdt,omitempty"`
+	Blend  []*part              `json:"blend,omitempty"`
+	Causal *causalforest.Forest `json:"causal,omitempty"`
+	Const  *float64             `json:"const,omitempty"`
 }
 
 // MarshalJSON encodes a part.
@@ -286,6 +291,8 @@ func (p *part) MarshalJSON() ([]byte, error) {
 			parts[k] = &part{r: m}
 		}
 		return json.Marshal(partJSON{Blend: parts})
+	case *causalforest.Forest:
+		return json.Marshal(partJSON{Causal: r})
 	default:
 		return nil, fmt.Errorf("uplift: a %T model cannot be encoded", p.r)
 	}
@@ -298,13 +305,13 @@ func (p *part) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	set := 0
-	for _, ok := range []bool{pj.Forest != nil, pj.GBDT != nil, pj.Blend != nil, pj.Const != nil} {
+	for _, ok := range []bool{pj.Forest != nil, pj.GBDT != nil, pj.Blend != nil, pj.Causal != nil, pj.Const != nil} {
 		if ok {
 			set++
 		}
 	}
 	if set != 1 {
-		return errors.New("want one of forest, gbdt, blend and const")
+		return errors.New("want one of forest, gbdt, blend, causal and const")
 	}
 	switch {
 	case pj.Forest != nil:
@@ -331,6 +338,11 @@ func (p *part) UnmarshalJSON(data []byte) error {
 			models[k] = q.r
 		}
 		*p = part{r: models}
+	case pj.Causal != nil:
+		if err := pj.Causal.Validate(len(pj.Causal.Features)); err != nil {
+			return err
+		}
+		*p = part{r: pj.Causal}
 	default:
 		*p = part{c: *pj.Const}
 	}
@@ -344,7 +356,7 @@ func (md *Model) MarshalJSON() ([]byte, error) {
 		Features: md.features, Weighting: md.weighting, Outcome: md.mu, S: md.s,
 	}
 	for _, e := range md.effects {
-		v.Effects = append(v.Effects, effectJSON{X1: e.x1, X0: e.x0, G: e.g, DR: e.dr, R: e.r})
+		v.Effects = append(v.Effects, effectJSON{X1: e.x1, X0: e.x0, G: e.g, DR: e.dr, R: e.r, CF: e.cf})
 	}
 	return json.Marshal(v)
 }
@@ -361,7 +373,7 @@ func (md *Model) UnmarshalJSON(data []byte) error {
 	}
 	out := Model{learner: v.Learner, others: v.Averages, arms: v.Arms, features: v.Features, weighting: v.Weighting, mu: v.Outcome, s: v.S}
 	for _, e := range v.Effects {
-		out.effects = append(out.effects, effectModel{x1: e.X1, x0: e.X0, g: e.G, dr: e.DR, r: e.R})
+		out.effects = append(out.effects, effectModel{x1: e.X1, x0: e.X0, g: e.G, dr: e.DR, r: e.R, cf: e.CF})
 	}
 	if err := out.validate(); err != nil {
 		return fmt.Errorf("uplift: model: %w", err)
@@ -388,7 +400,7 @@ func (md *Model) validate() error {
 			return fmt.Errorf("learner avg averages %q", md.others)
 		}
 		fits = md.others
-	case TLearner, SLearner, XLearner, RLearner, DRLearner:
+	case TLearner, SLearner, XLearner, RLearner, DRLearner, CFLearner:
 	default:
 		return fmt.Errorf("unknown learner %q", md.learner)
 	}
@@ -416,6 +428,10 @@ func (md *Model) validate() error {
 		case RLearner:
 			for _, e := range md.effects {
 				need = append(need, e.r)
+			}
+		case CFLearner:
+			for _, e := range md.effects {
+				need = append(need, e.cf)
 			}
 		case SLearner:
 		default:

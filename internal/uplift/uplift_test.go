@@ -276,8 +276,10 @@ func TestAvgLearner(t *testing.T) {
 	}{
 		{[]string{TLearner, DRLearner, AvgLearner}, []string{TLearner, DRLearner}},
 		{[]string{TLearner, SLearner, DRLearner, AvgLearner}, []string{TLearner, SLearner, DRLearner}},
-		{[]string{TLearner, SLearner, XLearner, RLearner, DRLearner, AvgLearner}, []string{SLearner, XLearner, RLearner}},
-		{[]string{TLearner, RLearner, SLearner, AvgLearner}, []string{RLearner, SLearner}},
+		{[]string{TLearner, SLearner, XLearner, RLearner, DRLearner, AvgLearner}, []string{SLearner, XLearner}},
+		{[]string{TLearner, SLearner, XLearner, RLearner, DRLearner, CFLearner, AvgLearner}, []string{SLearner, XLearner, CFLearner}},
+		{[]string{TLearner, CFLearner, SLearner, AvgLearner}, []string{CFLearner, SLearner}},
+		{[]string{TLearner, RLearner, SLearner, AvgLearner}, []string{TLearner, RLearner, SLearner}},
 	} {
 		cfg := Config{Seed: 1, Trees: 5, Learners: tc.learners, BaseName: BaseForest}
 		if got := cfg.averaged(); !slices.Equal(got, tc.averaged) {
@@ -488,10 +490,10 @@ func (o *oracleRun) at(b float64) (oracle, persona, learned, random float64) {
 // measures its true incremental value against the oracle that knows every
 // user's true effect (synth.Truth), at a 30% budget, with the package's
 // default base learner and learners: at least 0.90 of the oracle's on each
-// seed and 0.925 on average (0.943, 0.934 and 0.911, mean 0.929, with avg
-// of S, X and R; 0.925 when avg took T and DR too; forests reached 0.908;
-// issue 15's goal, 0.95 on average, is not reached). docs/EVALUATION.md
-// has the numbers.
+// seed and 0.93 on average (0.946, 0.936 and 0.921, mean 0.934, with avg
+// of S, X and the causal forest; 0.929 with avg of S, X and R; forests
+// reached 0.908; issue 15's goal, 0.95 on average, is not reached).
+// docs/EVALUATION.md has the numbers.
 func TestPolicyVsOracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3 x 50,000 users")
@@ -527,8 +529,8 @@ func TestPolicyVsOracle(t *testing.T) {
 	}
 	mean := sum / float64(len(seeds))
 	t.Logf("mean share of the oracle at 30%% over seeds %v: %.3f", seeds, mean)
-	if mean < 0.925 {
-		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.925", mean)
+	if mean < 0.93 {
+		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.93", mean)
 	}
 }
 
