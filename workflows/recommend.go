@@ -52,9 +52,6 @@ type recommendations struct {
 	// inFeatures: the features pass writes the lists (listsInFeatures),
 	// and what plan rows take of them (layout.Featured).
 	inFeatures bool
-	// tableBesideDecide: the table is written beside the decide stage
-	// (tableVersion), not beside segment and train.
-	tableBesideDecide bool
 }
 
 // featured says whether plan rows read the shards' featured lists
@@ -102,21 +99,6 @@ func (r *run) listsWithFeatures(ctx workflow.Context) bool {
 	return r.recs.inFeatures
 }
 
-// tableVersion marks the recommendations table written beside the decide
-// stage, whose rounds leave a core idle, rather than beside the segment
-// and train stages, whose CPU is the run's critical path (the table is
-// only published: decide reads the featured lists). Runs recorded before
-// it start the table when the features stage ends.
-const tableVersion = "recommendations-table-beside-decide"
-
-// startTable starts the recommendations table and returns what waits for
-// it.
-func (r *run) startTable(ctx workflow.Context) func(workflow.Context) error {
-	done, set := workflow.NewFuture(ctx)
-	workflow.Go(ctx, func(ctx workflow.Context) { set.Set(nil, r.recommendTable(ctx)) })
-	return func(ctx workflow.Context) error { return done.Get(ctx, nil) }
-}
-
 // startRecommend starts what is left of the recommendations step once the
 // features stage has ended and returns what the decide stage waits on:
 // the step's error. When the features pass wrote the lists, that is the
@@ -127,10 +109,6 @@ func (r *run) startRecommend(ctx workflow.Context) (wait func(workflow.Context) 
 	none := func(workflow.Context) error { return nil }
 	step := r.recommend
 	if r.recs.inFeatures {
-		if workflow.GetVersion(ctx, tableVersion, workflow.DefaultVersion, 1) == 1 {
-			r.recs.tableBesideDecide = true // started by the decide stage
-			return none, nil
-		}
 		step = r.recommendTable
 	} else {
 		switch workflow.GetVersion(ctx, recommendVersion, workflow.DefaultVersion, recommendBesideStages) {

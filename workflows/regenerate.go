@@ -366,7 +366,6 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 	var waitDeleted func() int                     // the ingest staging's deletion, running beside the later stages
 	var waitRecommend func(workflow.Context) error // the recommendations, running beside segment and train
 	var waitTrain func(workflow.Context) error     // the train stage, running beside segment
-	var waitTable func(workflow.Context) error     // the recommendations table, beside decide
 	for _, st := range []struct {
 		name string
 		fn   func(workflow.Context) error
@@ -403,20 +402,12 @@ func Regenerate(ctx workflow.Context, in RegenerateInput) (Summary, error) {
 			// The propensity model, beside the segments (workflows/train_stage.go).
 			waitTrain = r.startTrain(ctx)
 		}
-		if st.name == StageDecide && r.recs.tableBesideDecide {
-			waitTable = r.startTable(ctx)
-		}
 		fn := st.fn
 		if st.name == StageTrain && waitTrain != nil {
 			fn = waitTrain
 		}
 		if err := fn(ctx); err != nil {
 			return r.sum, fmt.Errorf("%s: %w", st.name, err)
-		}
-		if st.name == StageDecide && waitTable != nil {
-			if err := waitTable(ctx); err != nil {
-				return r.sum, fmt.Errorf("recommendations: %w", err)
-			}
 		}
 		if st.name == StageIngest {
 			// Nothing reads ingest's staging after the stage.

@@ -659,14 +659,13 @@ func TestRegenerateTooLittleData(t *testing.T) {
 	env.AssertNotCalled(t, "TrainTrees", mock.Anything, mock.Anything)
 }
 
-// TestRecommendationsInFeatures checks that the features pass scores the
-// lists with the model trained beside the vocabulary, that the
-// recommendations table is written beside the decide stage (its mock
-// waits for DecidePrepare, which a table written before decide never
-// sees), that a failing model stops the run before any plan row and a
-// failing table before anything is published.
+// TestRecommendationsBesideStages checks that the recommendations step
+// runs beside the segment and train stages (the model is trained while
+// segments are assigned: its mock waits for SegmentAssign), that the
+// decide stage waits for it, and that its failure stops the run before
+// any plan row is written.
 func TestRecommendationsInFeatures(t *testing.T) {
-	deciding := make(chan struct{})
+	assigned := make(chan struct{})
 	var once sync.Once
 	var mu sync.Mutex
 	var listed []activities.Lists
@@ -692,20 +691,22 @@ func TestRecommendationsInFeatures(t *testing.T) {
 				return activities.RecommendationsTableOutput{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("keys %v", in.Keys), "test", nil)
 			}
 			select {
-			case <-deciding:
+			case <-assigned:
 				return activities.RecommendationsTableOutput{URL: "s3://b/runs/t-1/recommendations.parquet", Rows: 3600}, nil
 			case <-time.After(20 * time.Second):
-				return activities.RecommendationsTableOutput{}, temporal.NewNonRetryableApplicationError("the decide stage did not start beside the table", "test", nil)
+				return activities.RecommendationsTableOutput{}, temporal.NewNonRetryableApplicationError("segments were not assigned beside the table", "test", nil)
 			}
 		})
 	}
-	prepare := func(c *testsuite.MockCallWrapper) {
-		c.Return(func(context.Context, activities.DecidePrepareInput) (activities.DecidePrepareOutput, error) {
-			once.Do(func() { close(deciding) })
-			return activities.DecidePrepareOutput{}, nil
+	assign := func(c *testsuite.MockCallWrapper) {
+		c.Return(func(_ context.Context, in activities.SegmentAssignInput) (activities.SegmentAssignOutput, error) {
+			once.Do(func() { close(assigned) })
+			s := segment.NewSums(len(in.Centroids))
+			s.Add(0, make([]float64, len(features.SegmentNames)))
+			return activities.SegmentAssignOutput{TermsKey: fmt.Sprint("terms", in.Block.From), Users: 100, Sums: s}, nil
 		})
 	}
-	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"Features": feats, "RecommendationsTable": table, "DecidePrepare": prepare})
+	env := newEnv(t, map[string]func(*testsuite.MockCallWrapper){"Features": feats, "RecommendationsTable": table, "SegmentAssign": assign})
 	env.ExecuteWorkflow(Regenerate, testInput())
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed: %v", err)
@@ -744,11 +745,8 @@ func TestRecommendationsInFeatures(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "recommendations") || !strings.Contains(err.Error(), fail) {
 			t.Fatalf("%s failing: err = %v, want the recommendations' failure", name, err)
 		}
-		if name == "RecommendModel" { // the lists are scored in the features pass
-			env.AssertNotCalled(t, "DecideAssign", mock.Anything, mock.Anything)
-		}
+		env.AssertNotCalled(t, "DecideAssign", mock.Anything, mock.Anything)
 		env.AssertNotCalled(t, "Publish", mock.Anything, mock.Anything)
-		env.AssertNotCalled(t, "PublishFeatures", mock.Anything, mock.Anything)
 	}
 }
 
