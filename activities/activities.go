@@ -91,11 +91,15 @@ func (a *Activities) eventsSpill() spillTo {
 	if limit == 0 {
 		limit = DefaultEventsSpillBytes
 	}
-	dir := a.TempDir
-	if dir == "" {
-		dir = os.TempDir()
+	return spillTo{dir: a.scratchDir(), limit: limit}
+}
+
+// scratchDir is the worker's local scratch folder: TempDir, else the OS's.
+func (a *Activities) scratchDir() string {
+	if a.TempDir == "" {
+		return os.TempDir()
 	}
-	return spillTo{dir: dir, limit: limit}
+	return a.TempDir
 }
 
 func (a *Activities) eventsLimit() int64 {

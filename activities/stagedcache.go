@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 )
@@ -128,9 +127,5 @@ func (a *Activities) stagedDir() (string, int64) {
 	if limit == 0 {
 		limit = DefaultStagedCacheBytes
 	}
-	dir := a.TempDir
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	return filepath.Clean(dir), limit
+	return a.scratchDir(), limit
 }
