@@ -92,10 +92,18 @@ type cachedEvents struct {
 // eventsKey is the cache key of shard i of run, or "" when ctx is not an
 // activity's (no caching).
 func eventsKey(ctx context.Context, run string, i int) string {
+	return executionKey(ctx, fmt.Sprintf("%s\x00%d", run, i))
+}
+
+// executionKey is a worker cache's key of name within the workflow
+// execution of the activity of ctx (within it, what an activity wrote
+// under name does not change), or "" when ctx is not an activity's (no
+// caching).
+func executionKey(ctx context.Context, name string) string {
 	if !activity.IsActivity(ctx) {
 		return ""
 	}
-	return fmt.Sprintf("%s\x00%s\x00%d", activity.GetInfo(ctx).WorkflowExecution.RunID, run, i)
+	return activity.GetInfo(ctx).WorkflowExecution.RunID + "\x00" + name
 }
 
 // cachedBytes is the estimated size of the cached events.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/promoflow/promoflow/internal/blob"
 	"github.com/promoflow/promoflow/internal/canon"
@@ -83,29 +84,7 @@ func TestEventsCacheSameFeatures(t *testing.T) {
 		for _, c := range configure {
 			c(acts)
 		}
-		exec := activityRunner(t, env)
-		vin := VocabularyInput{RunID: "r", Interest: cfg, Top: 3}
-		for i := range shards {
-			var p ProfileOutput
-			exec(acts.Profile, ProfileInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, End: end, Interest: cfg, Window: window}, &p)
-			vin.Docs += p.Users
-			vin.TermsKeys, vin.PricesKeys = append(vin.TermsKeys, p.TermsKey), append(vin.PricesKeys, p.PricesKey)
-		}
-		var vocab VocabularyOutput
-		exec(acts.Vocabulary, vin, &vocab)
-		var tables [][]byte
-		for i := range shards {
-			var f FeaturesOutput
-			exec(acts.Features, FeaturesInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
-				VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg, Seed: 1, SampleRate: 0.5, Window: window}, &f)
-			for _, key := range []string{layout.Features("r", i), layout.Train("r", i), f.SampleKey} {
-				data, err := store.Get(ctx, key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				tables = append(tables, data)
-			}
-		}
+		tables := featuresPass(t, env, acts, store, shards, window, end, cfg, true)
 		if n := len(acts.events.entries) + acts.events.held + len(acts.events.spilled); n != 0 || acts.events.spillBytes != 0 {
 			t.Errorf("window %d: %d events still cached, held or spilled (%d bytes) after the stage", window, n, acts.events.spillBytes)
 		}
@@ -295,27 +274,7 @@ func testIngestHandsOffEvents(t *testing.T, sources int) {
 			pieces += len(ks)
 		}
 		store.opens.Store(0)
-		exec := activityRunner(t, env)
-		vin := VocabularyInput{RunID: "r", Interest: cfg, Top: 3}
-		for i := range shards {
-			var p ProfileOutput
-			exec(acts.Profile, ProfileInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, End: end, Interest: cfg, Window: shards}, &p)
-			vin.Docs += p.Users
-			vin.TermsKeys, vin.PricesKeys = append(vin.TermsKeys, p.TermsKey), append(vin.PricesKeys, p.PricesKey)
-		}
-		var vocab VocabularyOutput
-		exec(acts.Vocabulary, vin, &vocab)
-		var tables [][]byte
-		for i := range shards {
-			var f FeaturesOutput
-			exec(acts.Features, FeaturesInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
-				VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg, Seed: 1, SampleRate: 0.5, Window: shards}, &f)
-			for _, key := range []string{layout.Features("r", i), layout.Train("r", i)} {
-				data, err := store.Get(ctx, key)
-				must(t, err)
-				tables = append(tables, data)
-			}
-		}
+		tables := featuresPass(t, env, acts, store, shards, shards, end, cfg, false)
 		if n := len(acts.events.entries) + acts.events.held + len(acts.events.spilled); n != 0 || acts.events.spillBytes != 0 {
 			t.Errorf("%d events still cached, held or spilled (%d bytes) after the stage", n, acts.events.spillBytes)
 		}
@@ -352,4 +311,37 @@ func testIngestHandsOffEvents(t *testing.T, sources int) {
 			}
 		}
 	}
+}
+
+// featuresPass runs Profile, Vocabulary and Features over shards one
+// shard an activity, with window, and returns each shard's stored
+// scoring and training tables, and its sample when withSample.
+func featuresPass(t *testing.T, env *testsuite.TestActivityEnvironment, acts *Activities, store Store, shards, window int, end time.Time, cfg interest.Config, withSample bool) [][]byte {
+	t.Helper()
+	exec := activityRunner(t, env)
+	vin := VocabularyInput{RunID: "r", Interest: cfg, Top: 3}
+	for i := range shards {
+		var p ProfileOutput
+		exec(acts.Profile, ProfileInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, End: end, Interest: cfg, Window: window}, &p)
+		vin.Docs += p.Users
+		vin.TermsKeys, vin.PricesKeys = append(vin.TermsKeys, p.TermsKey), append(vin.PricesKeys, p.PricesKey)
+	}
+	var vocab VocabularyOutput
+	exec(acts.Vocabulary, vin, &vocab)
+	var tables [][]byte
+	for i := range shards {
+		var f FeaturesOutput
+		exec(acts.Features, FeaturesInput{RunID: "r", Block: shard.Block{From: i, To: i + 1}, Cutoff: end.Add(-28 * 24 * time.Hour), LabelEnd: end, End: end,
+			VocabularyKey: vocab.Key, Docs: vocab.Docs, PricesKey: vocab.PricesKey, Interest: cfg, Seed: 1, SampleRate: 0.5, Window: window}, &f)
+		keys := []string{layout.Features("r", i), layout.Train("r", i)}
+		if withSample {
+			keys = append(keys, f.SampleKey)
+		}
+		for _, key := range keys {
+			data, err := store.Get(context.Background(), key)
+			must(t, err)
+			tables = append(tables, data)
+		}
+	}
+	return tables
 }

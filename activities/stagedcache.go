@@ -43,9 +43,7 @@ type stagedFile struct {
 
 // stagedKey is the cache key of the staged object at key, or "" when ctx
 // is not an activity's (no caching).
-func stagedKey(ctx context.Context, key string) string {
-	return eventsKey(ctx, key, 0)
-}
+func stagedKey(ctx context.Context, key string) string { return executionKey(ctx, key) }
 
 // keep moves the file at path, just uploaded to key, into dir and keeps
 // it for take, unless limit would be passed; the file is left where it
