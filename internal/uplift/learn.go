@@ -808,25 +808,12 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu, e [][]float64, 
 				return nil, fmt.Errorf("uplift: dr-learner arm %q: %w", d.Arms[a], err)
 			}
 		case RLearner:
+			rt, ry, train := residuals(d, mu, e, pair, a, k, cfg)
 			target := make([]float64, len(d.Y))
 			w := make([]float64, len(d.Y))
-			var train []int
-			for i := range d.A {
-				if d.Fold[i] == k || (d.A[i] != a && d.A[i] != 0) {
-					continue
-				}
-				ei := pair[a]
-				if e != nil {
-					ei = e[i][a-1]
-				}
-				ei = min(max(ei, cfg.MinPropensity), 1-cfg.MinPropensity)
-				t := -ei
-				if d.A[i] == a {
-					t = 1 - ei
-				}
-				target[i] = (d.Y[i] - ei*mu[i][a] - (1-ei)*mu[i][0]) / t
-				w[i] = t * t
-				train = append(train, i)
+			for _, i := range train {
+				target[i] = ry[i] / rt[i]
+				w[i] = rt[i] * rt[i]
 			}
 			p := cfg.params(cfg.EffectLeaf, len(d.Features), "r", a, k)
 			p.Weights = w
@@ -846,13 +833,14 @@ func effectModels(learner string, d *Data, m *forest.Matrix, mu, e [][]float64, 
 	return models, nil
 }
 
-// causalModel fits the causal forest of arm a on the rows of arm a and
-// control outside fold k: residuals y - m(x), with m(x) = e*mu_a + (1-e)*mu_0
-// from the out-of-fold outcome predictions mu, and t - e, with e as the
-// R-learner's (effectModels).
-func causalModel(d *Data, m *forest.Matrix, mu, e [][]float64, pair []float64, a, k int, cfg Config) (*part, error) {
-	rt, ry := make([]float64, d.Rows()), make([]float64, d.Rows())
-	var train []int
+// residuals are the R-loss's residuals of the rows of arm a and control
+// outside fold k (train): t - e and y - m(x), with m(x) = e*mu_a +
+// (1-e)*mu_0 from the out-of-fold outcome predictions mu, e the arm's
+// cross-fitted propensity (its share among the pair's rows when e is nil),
+// clipped to [MinPropensity, 1-MinPropensity]. The R-learner and the
+// causal forest fit the same residuals.
+func residuals(d *Data, mu, e [][]float64, pair []float64, a, k int, cfg Config) (rt, ry []float64, train []int) {
+	rt, ry = make([]float64, d.Rows()), make([]float64, d.Rows())
 	for i := range d.A {
 		if d.Fold[i] == k || (d.A[i] != a && d.A[i] != 0) {
 			continue
@@ -869,6 +857,13 @@ func causalModel(d *Data, m *forest.Matrix, mu, e [][]float64, pair []float64, a
 		ry[i] = d.Y[i] - ei*mu[i][a] - (1-ei)*mu[i][0]
 		train = append(train, i)
 	}
+	return rt, ry, train
+}
+
+// causalModel fits the causal forest of arm a on the rows of arm a and
+// control outside fold k, on their residuals.
+func causalModel(d *Data, m *forest.Matrix, mu, e [][]float64, pair []float64, a, k int, cfg Config) (*part, error) {
+	rt, ry, train := residuals(d, mu, e, pair, a, k, cfg)
 	if len(train) == 0 {
 		return &part{}, nil
 	}
