@@ -288,12 +288,17 @@ func TestChaos(t *testing.T) {
 		victim := layout.EventsPart(id, shards-1, layout.Source(0, "raw/chaos/events.csv.gz"))
 		corrupted := false
 		// One shard activity at a time, so the last shard is read well after
-		// ingest has written it.
+		// ingest has written it. The worker that finalized a shard keeps its
+		// events in its spill and never reads them back from the bucket, so
+		// both workers restart (as in a deploy) after the object is broken:
+		// their successors must read it, and find it corrupt.
 		_, err := h.run(id, id, 1, func(p workflows.Progress) {
 			if !corrupted && p.Stage == workflows.StageFeatures {
 				if err := h.store.Put(ctx, victim, []byte("not an arrow file")); err != nil {
 					t.Errorf("corrupt: %v", err)
 				}
+				h.killWorker(0)
+				h.killWorker(1)
 				corrupted = true
 			}
 		})
