@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,10 +78,39 @@ func TestKubernetesManifests(t *testing.T) {
 	if dig(kinds["HorizontalPodAutoscaler"], "spec", "scaleTargetRef", "name") != dig(kinds["Deployment"], "metadata", "name") {
 		t.Error("autoscaler does not target the worker deployment")
 	}
+	memLimit := false
 	for _, e := range dig(c, "env").([]any) {
 		if e.(map[string]any)["value"] != nil {
 			t.Errorf("inline env value %v: secrets must come from secretKeyRef", e)
 		}
+		if dig(e, "name") == "GOMEMLIMIT" && dig(e, "valueFrom", "resourceFieldRef", "resource") == "requests.memory" {
+			memLimit = true
+		}
+	}
+	if !memLimit {
+		t.Error("GOMEMLIMIT is not set from the container's memory request")
+	}
+	// The worker's disk caches must fit the scratch emptyDir beside
+	// ingest's local files: their flags' sum at most three quarters of it.
+	var cacheMiB int
+	for _, a := range dig(c, "args").([]any) {
+		for _, flag := range []string{"--events-spill-mib=", "--staged-cache-mib="} {
+			if v, ok := strings.CutPrefix(a.(string), flag); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil || n <= 0 {
+					t.Errorf("%s%s: want a positive MiB count", flag, v)
+				}
+				cacheMiB += n
+			}
+		}
+	}
+	size, _ := dig(kinds["Deployment"], "spec", "template", "spec", "volumes", 0, "emptyDir", "sizeLimit").(string)
+	gi, err := strconv.Atoi(strings.TrimSuffix(size, "Gi"))
+	if err != nil || !strings.HasSuffix(size, "Gi") {
+		t.Fatalf("scratch emptyDir sizeLimit %q, want <n>Gi", size)
+	}
+	if cacheMiB == 0 || cacheMiB > gi*1024*3/4 {
+		t.Errorf("disk caches %d MiB in a %s scratch folder: set both flags, their sum at most three quarters of it", cacheMiB, size)
 	}
 }
 
