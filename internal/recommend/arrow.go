@@ -5,7 +5,6 @@ import (
 	"encoding/gob"
 	"fmt"
 	"strings"
-	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -89,24 +88,16 @@ func (c *stringColumn) add(s string) {
 
 func (c *stringColumn) array() arrow.Array {
 	d := array.NewData(arrow.BinaryTypes.String, len(c.offsets)-1,
-		[]*memory.Buffer{nil, memory.NewBufferBytes(asBytes(c.offsets)), memory.NewBufferBytes(c.data)}, nil, 0, 0)
+		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.GetBytes(c.offsets)), memory.NewBufferBytes(c.data)}, nil, 0, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
 }
 
 // fixedArray is a column of fixed-width values without nulls over vs.
 func fixedArray[T int32 | float64](t arrow.DataType, vs []T) arrow.Array {
-	d := array.NewData(t, len(vs), []*memory.Buffer{nil, memory.NewBufferBytes(asBytes(vs))}, nil, 0, 0)
+	d := array.NewData(t, len(vs), []*memory.Buffer{nil, memory.NewBufferBytes(arrow.GetBytes(vs))}, nil, 0, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
-}
-
-// asBytes is the memory of vs as bytes.
-func asBytes[T int32 | float64](vs []T) []byte {
-	if len(vs) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&vs[0])), len(vs)*int(unsafe.Sizeof(vs[0])))
 }
 
 // EachList calls fn for every (user, list) of rec, picks in rank order.
