@@ -43,7 +43,7 @@ func upliftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	propCol := fs.String("propensity-col", "", "logged probability of the arm received (default: randomized, arm shares)")
 	mappingFile := fs.String("mapping", "", "mapping YAML (deploy/datasets/*.yaml): without --features, the features are the non-sensitive attributes of its profiles sources that read the history file")
 	budgets := fs.String("budgets", "0.1,0.2,0.3,0.5,1", "comma-separated shares of users who may receive an offer")
-	learners := fs.String("learners", strings.Join(uplift.Learners, ","), "learners to compare: t, s, x, r, dr, cf (causal forest), avg (the mean of the s, x and cf effects)")
+	learners := fs.String("learners", strings.Join(uplift.Learners, ","), "learners to compare: t, s, x, r, dr, cf (causal forest), sam (sparse additive), avg (the mean of the s, x, cf and sam effects)")
 	value := fs.Float64("value", 1, "what one unit of the outcome is worth, in the unit of --costs (only with --costs)")
 	costs := fs.String("costs", "", "comma-separated arm=cost, the cost of giving the arm to one user: policies then rank by effect x value - cost")
 	folds := fs.Int("folds", 5, "cross-fitting folds")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/promoflow/promoflow/internal/additive"
 	"github.com/promoflow/promoflow/internal/boost"
 	"github.com/promoflow/promoflow/internal/causalforest"
 	"github.com/promoflow/promoflow/internal/forest"
@@ -93,7 +94,7 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 				return nil, fmt.Errorf("uplift: final fit: %w", err)
 			}
 			continue
-		case RLearner, CFLearner:
+		case RLearner, CFLearner, AdditiveLearner:
 			if d.Logged && e == nil {
 				if e, err = crossFitPropensities(d, m, cfg); err != nil {
 					return nil, err
@@ -125,6 +126,8 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 				md.effects[a].r = em.r
 			case CFLearner:
 				md.effects[a].cf = em.cf
+			case AdditiveLearner:
+				md.effects[a].sam = em.sam
 			default:
 				md.effects[a].x1, md.effects[a].x0, md.effects[a].g = em.x1, em.x0, em.g
 			}
@@ -249,12 +252,13 @@ type modelJSON struct {
 }
 
 type effectJSON struct {
-	X1 *part `json:"x1,omitempty"`
-	X0 *part `json:"x0,omitempty"`
-	G  *part `json:"g,omitempty"`
-	DR *part `json:"dr,omitempty"`
-	R  *part `json:"r,omitempty"`
-	CF *part `json:"cf,omitempty"`
+	X1  *part `json:"x1,omitempty"`
+	X0  *part `json:"x0,omitempty"`
+	G   *part `json:"g,omitempty"`
+	DR  *part `json:"dr,omitempty"`
+	R   *part `json:"r,omitempty"`
+	CF  *part `json:"cf,omitempty"`
+	SAM *part `json:"sam,omitempty"`
 }
 
 // partJSON encodes a part: a forest as forest.Save writes it, a
@@ -262,11 +266,12 @@ type effectJSON struct {
 // "gbdt"), a Blend's models (each a part; the part predicts their mean),
 // or a constant; exactly one is set.
 type partJSON struct {
-	Forest json.RawMessage      `json:"forest,omitempty"`
-	GBDT   json.RawMessage      `json:"gbdt,omitempty"`
-	Blend  []*part              `json:"blend,omitempty"`
-	Causal *causalforest.Forest `json:"causal,omitempty"`
-	Const  *float64             `json:"const,omitempty"`
+	Forest   json.RawMessage      `json:"forest,omitempty"`
+	GBDT     json.RawMessage      `json:"gbdt,omitempty"`
+	Blend    []*part              `json:"blend,omitempty"`
+	Causal   *causalforest.Forest `json:"causal,omitempty"`
+	Additive *additive.Model      `json:"additive,omitempty"`
+	Const    *float64             `json:"const,omitempty"`
 }
 
 // MarshalJSON encodes a part.
@@ -293,6 +298,8 @@ func (p *part) MarshalJSON() ([]byte, error) {
 		return json.Marshal(partJSON{Blend: parts})
 	case *causalforest.Forest:
 		return json.Marshal(partJSON{Causal: r})
+	case *additive.Model:
+		return json.Marshal(partJSON{Additive: r})
 	default:
 		return nil, fmt.Errorf("uplift: a %T model cannot be encoded", p.r)
 	}
@@ -305,13 +312,13 @@ func (p *part) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	set := 0
-	for _, ok := range []bool{pj.Forest != nil, pj.GBDT != nil, pj.Blend != nil, pj.Causal != nil, pj.Const != nil} {
+	for _, ok := range []bool{pj.Forest != nil, pj.GBDT != nil, pj.Blend != nil, pj.Causal != nil, pj.Additive != nil, pj.Const != nil} {
 		if ok {
 			set++
 		}
 	}
 	if set != 1 {
-		return errors.New("want one of forest, gbdt, blend, causal and const")
+		return errors.New("want one of forest, gbdt, blend, causal, additive and const")
 	}
 	switch {
 	case pj.Forest != nil:
@@ -343,6 +350,11 @@ func (p *part) UnmarshalJSON(data []byte) error {
 			return err
 		}
 		*p = part{r: pj.Causal}
+	case pj.Additive != nil:
+		if err := pj.Additive.Validate(len(pj.Additive.Features)); err != nil {
+			return err
+		}
+		*p = part{r: pj.Additive}
 	default:
 		*p = part{c: *pj.Const}
 	}
@@ -356,7 +368,7 @@ func (md *Model) MarshalJSON() ([]byte, error) {
 		Features: md.features, Weighting: md.weighting, Outcome: md.mu, S: md.s,
 	}
 	for _, e := range md.effects {
-		v.Effects = append(v.Effects, effectJSON{X1: e.x1, X0: e.x0, G: e.g, DR: e.dr, R: e.r, CF: e.cf})
+		v.Effects = append(v.Effects, effectJSON{X1: e.x1, X0: e.x0, G: e.g, DR: e.dr, R: e.r, CF: e.cf, SAM: e.sam})
 	}
 	return json.Marshal(v)
 }
@@ -373,7 +385,7 @@ func (md *Model) UnmarshalJSON(data []byte) error {
 	}
 	out := Model{learner: v.Learner, others: v.Averages, arms: v.Arms, features: v.Features, weighting: v.Weighting, mu: v.Outcome, s: v.S}
 	for _, e := range v.Effects {
-		out.effects = append(out.effects, effectModel{x1: e.X1, x0: e.X0, g: e.G, dr: e.DR, r: e.R, cf: e.CF})
+		out.effects = append(out.effects, effectModel{x1: e.X1, x0: e.X0, g: e.G, dr: e.DR, r: e.R, cf: e.CF, sam: e.SAM})
 	}
 	if err := out.validate(); err != nil {
 		return fmt.Errorf("uplift: model: %w", err)
@@ -400,7 +412,7 @@ func (md *Model) validate() error {
 			return fmt.Errorf("learner avg averages %q", md.others)
 		}
 		fits = md.others
-	case TLearner, SLearner, XLearner, RLearner, DRLearner, CFLearner:
+	case TLearner, SLearner, XLearner, RLearner, DRLearner, CFLearner, AdditiveLearner:
 	default:
 		return fmt.Errorf("unknown learner %q", md.learner)
 	}
@@ -432,6 +444,10 @@ func (md *Model) validate() error {
 		case CFLearner:
 			for _, e := range md.effects {
 				need = append(need, e.cf)
+			}
+		case AdditiveLearner:
+			for _, e := range md.effects {
+				need = append(need, e.sam)
 			}
 		case SLearner:
 		default:
