@@ -148,10 +148,7 @@ func plantedEffect(n int, seed uint64) (x [][]float64, features []string, fold [
 
 func TestRecoversSparseEffect(t *testing.T) {
 	x, features, fold, rt, ry, tau := plantedEffect(20000, 1)
-	rows := make([]int, len(x))
-	for i := range rows {
-		rows[i] = i
-	}
+	rows := every(len(x))
 	mds, err := Fit(x, features, rows, fold, rt, ry, Params{})
 	if err != nil {
 		t.Fatal(err)
@@ -201,10 +198,7 @@ func TestNoEffect(t *testing.T) {
 	for i := range ry {
 		ry[i] = rng.NormFloat64()
 	}
-	rows := make([]int, len(x))
-	for i := range rows {
-		rows[i] = i
-	}
+	rows := every(len(x))
 	mds, err := Fit(x, features, rows, fold, rt, ry, Params{})
 	if err != nil {
 		t.Fatal(err)
@@ -250,10 +244,7 @@ func TestJointTreatments(t *testing.T) {
 		tau[0] = append(tau[0], eff[0])
 		tau[1] = append(tau[1], eff[1])
 	}
-	rows := make([]int, n)
-	for i := range rows {
-		rows[i] = i
-	}
+	rows := every(n)
 	mds, err := Fit(x, features, rows, fold, rt, ry, Params{})
 	if err != nil {
 		t.Fatal(err)
@@ -279,14 +270,20 @@ func TestJointTreatments(t *testing.T) {
 
 func BenchmarkFit(b *testing.B) {
 	x, features, fold, rt, ry, _ := plantedEffect(20000, 1)
-	rows := make([]int, len(x))
-	for i := range rows {
-		rows[i] = i
-	}
+	rows := every(len(x))
 	b.ResetTimer()
 	for range b.N {
 		if _, err := Fit(x, features, rows, fold, rt, ry, Params{}); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// every returns the rows 0 to n-1.
+func every(n int) []int {
+	rows := make([]int, n)
+	for i := range rows {
+		rows[i] = i
+	}
+	return rows
 }

@@ -124,7 +124,10 @@ def screen(Ball, go, names, pilot, a, share=0.8):
     return sorted(o[: np.searchsorted(c, share) + 1])
 
 
-def seed_run(path):
+def load(path):
+    """A dumped history: its frame, true effects, feature names and columns,
+    arms, outcomes, folds, and the cross-fitted outcome m(x) (scikit-learn
+    gradient boosting, arm-agnostic)."""
     df = pd.read_csv(path)
     truth = df[[f"truth{a}" for a in range(ARMS)]].to_numpy()
     feats = list(df.columns[: df.columns.get_loc("A")])
@@ -136,6 +139,11 @@ def seed_run(path):
         g = HistGradientBoostingRegressor(max_leaf_nodes=15, min_samples_leaf=100, learning_rate=0.05,
                                           max_iter=500, early_stopping=True, random_state=0)
         m[F == k] = g.fit(X[tr], Y[tr]).predict(X[F == k])
+    return df, truth, feats, X, A, Y, F, m
+
+
+def seed_run(path):
+    df, truth, feats, X, A, Y, F, m = load(path)
     e = np.array([(A == a).mean() for a in range(1, ARMS + 1)])
     W = np.stack([(A == a + 1) - e[a] for a in range(ARMS)], 1)
     R = Y - m

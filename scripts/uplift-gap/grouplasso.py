@@ -11,10 +11,8 @@ cf. Usage: grouplasso.py DIR [knots] [ridge]
 import sys
 
 import numpy as np
-import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
 
-from gap import ARMS, BUDGET, FOLDS, assign, groups, value
+from gap import ARMS, BUDGET, FOLDS, assign, groups, load, value
 
 PATH = [0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05]
 
@@ -77,17 +75,7 @@ def cv_fit(Z, R, F, rows, gidx, k, ridge):
 
 
 def seed_run(path, knots, ridge):
-    df = pd.read_csv(path)
-    truth = df[[f"truth{a}" for a in range(ARMS)]].to_numpy()
-    feats = list(df.columns[: df.columns.get_loc("A")])
-    X = df[feats].to_numpy(float)
-    A, Y, F = df.A.to_numpy(), df.Y.to_numpy(float), df.fold.to_numpy()
-    m = np.zeros(len(Y))
-    for k in range(FOLDS):
-        tr = F != k
-        g = HistGradientBoostingRegressor(max_leaf_nodes=15, min_samples_leaf=100, learning_rate=0.05,
-                                          max_iter=500, early_stopping=True, random_state=0)
-        m[F == k] = g.fit(X[tr], Y[tr]).predict(X[F == k])
+    df, truth, feats, X, A, Y, F, m = load(path)
     R = Y - m
     G = groups(X, feats, knots)
     names = list(G)
