@@ -70,7 +70,7 @@ def groups(X, feats, knots=6):
             cols = [x[:, None]]
         else:
             x[miss] = np.nanmedian(x)
-            q = QuantileTransformer(n_quantiles=200).fit_transform(x[:, None])
+            q = QuantileTransformer(n_quantiles=200, random_state=0).fit_transform(x[:, None])
             cols = [SplineTransformer(n_knots=knots, degree=3, include_bias=False).fit_transform(q)]
             if miss.any():
                 cols.append(miss[:, None].astype(float))
