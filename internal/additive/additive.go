@@ -103,9 +103,10 @@ func Fit(x [][]float64, features []string, rows []int, fold []int, rt [][]float6
 	dim := k * block
 	var free []int
 	var groups []group
+	ranges := bs.groupRanges()
 	for a := range k {
 		free = append(free, a*block)
-		for _, g := range bs.groupRanges() {
+		for _, g := range ranges {
 			groups = append(groups, group{lo: a*block + g.lo, hi: a*block + g.hi})
 		}
 	}
@@ -185,17 +186,19 @@ func Fit(x [][]float64, features []string, rows []int, fold []int, rt [][]float6
 				train.plus(folds[g])
 			}
 		}
+		ls := newLasso(train, free, groups)
 		beta := make([]float64, dim)
 		for l, frac := range p.Path {
-			groupLasso(train, free, groups, frac*lmax, beta)
+			ls.solve(frac*lmax, beta)
 			refitted := refit(train, free, groups, selected(beta, groups), p.Ridge)
 			loss[l][q] = folds[f].loss(refitted)
 		}
 	}
 	pick := oneSE(loss)
+	ls := newLasso(all, free, groups)
 	beta := make([]float64, dim)
 	for l := 0; l <= pick; l++ { // warm starts down the path
-		groupLasso(all, free, groups, p.Path[l]*lmax, beta)
+		ls.solve(p.Path[l]*lmax, beta)
 	}
 	sel := selected(beta, groups)
 	return models(refit(all, free, groups, sel, p.Ridge), sel, p.Path[pick]), nil
@@ -238,15 +241,22 @@ func oneSE(loss [][]float64) int {
 
 // PredictBatch writes the effect of each row of xs to out.
 func (md *Model) PredictBatch(xs [][]float64, out []float64) {
+	var splines []float64 // reused across rows
 	for j, x := range xs {
-		out[j] = md.Predict(x)
+		out[j], splines = md.predict(x, splines)
 	}
 }
 
 // Predict returns the effect for one row.
 func (md *Model) Predict(x []float64) float64 {
+	v, _ := md.predict(x, nil)
+	return v
+}
+
+// predict is Predict with a scratch slice for the splines, returned for
+// reuse.
+func (md *Model) predict(x []float64, b []float64) (float64, []float64) {
 	v := md.Intercept
-	var b []float64
 	for _, t := range md.Terms {
 		if t.Columns != nil {
 			for k, c := range t.Columns {
@@ -264,7 +274,7 @@ func (md *Model) Predict(x []float64) float64 {
 			v += c * b[k]
 		}
 	}
-	return v
+	return v, b
 }
 
 // Validate checks that md can predict rows of width columns.
@@ -395,18 +405,43 @@ func lambdaMax(s *stats, free []int, groups []group) float64 {
 	return out
 }
 
-// groupLasso minimises sum (ry - z beta)^2 / (2n) + lambda sum_g
-// sqrt(|g|) |beta_g| by block coordinate descent with proximal steps,
-// starting from beta (updated in place). G beta is kept up to date as
-// blocks change, so a sweep costs one pass over G.
-func groupLasso(s *stats, free []int, groups []group, lambda float64, beta []float64) {
-	dim := len(beta)
-	g := make([]float64, dim*dim) // row-major copy: At is slow in the loop
+// lasso solves group-lasso problems on one set of sums: the dense copy of
+// G and the groups' step sizes are computed once and serve every penalty
+// of a path.
+type lasso struct {
+	s      *stats
+	free   []int
+	groups []group
+	dim    int
+	g      []float64 // row-major copy of G: At is slow in the loop
+	step   []float64 // per group, the largest eigenvalue of its block / n
+}
+
+func newLasso(s *stats, free []int, groups []group) *lasso {
+	dim := s.g.SymmetricDim()
+	l := &lasso{s: s, free: free, groups: groups, dim: dim, g: make([]float64, dim*dim), step: make([]float64, len(groups))}
 	for r := range dim {
 		for c := range dim {
-			g[r*dim+c] = s.g.At(r, c)
+			l.g[r*dim+c] = s.g.At(r, c)
 		}
 	}
+	for k, gr := range groups {
+		sub := s.g.SliceSym(gr.lo, gr.hi).(*mat.SymDense)
+		var eig mat.EigenSym
+		if eig.Factorize(sub, false) {
+			v := eig.Values(nil)
+			l.step[k] = v[len(v)-1] / s.n
+		}
+	}
+	return l
+}
+
+// solve minimises sum (ry - z beta)^2 / (2n) + lambda sum_g sqrt(|g|)
+// |beta_g| by block coordinate descent with proximal steps, starting from
+// beta (updated in place). G beta is kept up to date as blocks change, so
+// a sweep costs one pass over G.
+func (l *lasso) solve(lambda float64, beta []float64) {
+	dim, g, s := l.dim, l.g, l.s
 	gb := make([]float64, dim) // G beta
 	for r := range dim {
 		for c, v := range beta {
@@ -425,35 +460,26 @@ func groupLasso(s *stats, free []int, groups []group, lambda float64, beta []flo
 		}
 		return math.Abs(d)
 	}
-	step := make([]float64, len(groups))
-	for k, gr := range groups {
-		sub := s.g.SliceSym(gr.lo, gr.hi).(*mat.SymDense)
-		var eig mat.EigenSym
-		if eig.Factorize(sub, false) {
-			v := eig.Values(nil)
-			step[k] = v[len(v)-1] / s.n
-		}
-	}
 	z := make([]float64, dim)
 	for range 2000 {
 		var change float64
-		for _, c := range free {
+		for _, c := range l.free {
 			if gcc := g[c*dim+c]; gcc > 0 {
 				change = max(change, move(c, beta[c]-(gb[c]-s.b[c])/gcc))
 			}
 		}
-		for k, gr := range groups {
-			if step[k] == 0 {
+		for k, gr := range l.groups {
+			if l.step[k] == 0 {
 				continue
 			}
 			var nrm float64
 			for c := gr.lo; c < gr.hi; c++ {
-				z[c] = beta[c] - (gb[c]-s.b[c])/s.n/step[k]
+				z[c] = beta[c] - (gb[c]-s.b[c])/s.n/l.step[k]
 				nrm += z[c] * z[c]
 			}
 			nrm = math.Sqrt(nrm)
 			shrink := 0.0
-			if t := lambda * math.Sqrt(float64(gr.hi-gr.lo)) / step[k]; nrm > t {
+			if t := lambda * math.Sqrt(float64(gr.hi-gr.lo)) / l.step[k]; nrm > t {
 				shrink = 1 - t/nrm
 			}
 			for c := gr.lo; c < gr.hi; c++ {

@@ -80,7 +80,7 @@ func TestGroupLassoKKT(t *testing.T) {
 	for _, frac := range []float64{1.01, 0.5, 0.2, 0.05} {
 		beta := make([]float64, dim)
 		lambda := frac * lmax
-		groupLasso(s, free, groups, lambda, beta)
+		newLasso(s, free, groups).solve(lambda, beta)
 		var gb mat.VecDense
 		gb.MulVec(s.g, mat.NewVecDense(dim, beta))
 		grad := func(c int) float64 { return (gb.AtVec(c) - s.b[c]) / s.n }

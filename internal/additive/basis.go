@@ -14,9 +14,10 @@ const quantiles = 200
 // last spline dropped: they sum to 1, as the intercept does) and, where
 // rows miss it, a missing indicator; a one-hot group's columns.
 type basis struct {
-	terms []termBasis
-	width int
-	knots int
+	terms   []termBasis
+	width   int
+	knots   int
+	splines []float64 // scratch of raw: a basis serves one goroutine
 }
 
 type termBasis struct {
@@ -169,7 +170,7 @@ func bsplines(u float64, knots int, dst []float64) []float64 {
 
 // raw writes row x's unstandardized basis columns to dst.
 func (bs *basis) raw(x []float64, dst []float64) {
-	var b []float64
+	b := bs.splines
 	for _, t := range bs.terms {
 		if t.columns != nil {
 			for k, c := range t.columns {
@@ -191,6 +192,7 @@ func (bs *basis) raw(x []float64, dst []float64) {
 			}
 		}
 	}
+	bs.splines = b
 }
 
 // row writes row x's standardized basis columns to dst.

@@ -866,11 +866,7 @@ func residuals(d *Data, mu, e [][]float64, pair []float64, a, k int, cfg Config)
 		if d.Fold[i] == k || (d.A[i] != a && d.A[i] != 0) {
 			continue
 		}
-		ei := pair[a]
-		if e != nil {
-			ei = e[i][a-1]
-		}
-		ei = min(max(ei, cfg.MinPropensity), 1-cfg.MinPropensity)
+		ei := pairPropensity(e, pair, i, a, cfg)
 		rt[i] = -ei
 		if d.A[i] == a {
 			rt[i] = 1 - ei
@@ -879,6 +875,17 @@ func residuals(d *Data, mu, e [][]float64, pair []float64, a, k int, cfg Config)
 		train = append(train, i)
 	}
 	return rt, ry, train
+}
+
+// pairPropensity returns row i's probability of arm a against control:
+// the cross-fitted e[i][a-1], or the arms' share pair[a] when e is nil,
+// clipped to [MinPropensity, 1-MinPropensity].
+func pairPropensity(e [][]float64, pair []float64, i, a int, cfg Config) float64 {
+	ei := pair[a]
+	if e != nil {
+		ei = e[i][a-1]
+	}
+	return min(max(ei, cfg.MinPropensity), 1-cfg.MinPropensity)
 }
 
 // causalModel fits the causal forest of arm a on the rows of arm a and
@@ -925,11 +932,7 @@ func additiveModels(d *Data, mu, e [][]float64, k int, cfg Config, models []effe
 		}
 		sum := 1.0
 		for a := 1; a < arms; a++ {
-			ea := pair[a]
-			if e != nil {
-				ea = e[i][a-1]
-			}
-			ea = min(max(ea, cfg.MinPropensity), 1-cfg.MinPropensity)
+			ea := pairPropensity(e, pair, i, a, cfg)
 			p[a] = ea / (1 - ea)
 			sum += p[a]
 		}
