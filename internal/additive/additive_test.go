@@ -154,10 +154,7 @@ func TestRecoversSparseEffect(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := mds[0]
-	var names []string
-	for _, term := range md.Terms {
-		names = append(names, term.Name)
-	}
+	names := md.Selected()
 	if !slices.Equal(names, []string{"x0", "c"}) {
 		t.Errorf("selected %v, want [x0 c]", names)
 	}
@@ -199,12 +196,16 @@ func TestNoEffect(t *testing.T) {
 		ry[i] = rng.NormFloat64()
 	}
 	rows := every(len(x))
-	mds, err := Fit(x, features, rows, fold, rt, ry, Params{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(mds[0].Terms) > 1 {
-		t.Errorf("pure noise: %d terms selected, want at most 1", len(mds[0].Terms))
+	// The path starts at half the penalty that selects nothing, where the
+	// noise's best one or two of the seven features enter; never more.
+	for _, knots := range DefaultKnots {
+		mds, err := Fit(x, features, rows, fold, rt, ry, Params{Knots: []int{knots}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sel := mds[0].Selected(); len(sel) > 2 {
+			t.Errorf("pure noise, %d knots: %v selected, want at most 2 features", knots, sel)
+		}
 	}
 }
 
@@ -253,18 +254,68 @@ func TestJointTreatments(t *testing.T) {
 		t.Fatalf("%d models, want 2", len(mds))
 	}
 	for a, want := range []string{"x0", "x1"} {
-		var names []string
-		for _, term := range mds[a].Terms {
-			names = append(names, term.Name)
-		}
-		if !slices.Equal(names, []string{want}) {
-			t.Errorf("treatment %d: selected %v, want [%s]", a, names, want)
+		if names := mds[a].Selected(); !slices.Equal(names, []string{want}) {
+			t.Errorf("treatment %d: selected %v, want [%s]", a, mds[a].Selected(), want)
 		}
 		pred := make([]float64, n)
 		mds[a].PredictBatch(x, pred)
 		if r := stat.Correlation(pred, tau[a], nil); r < 0.95 {
 			t.Errorf("treatment %d: effects correlate %.3f with the truth, want >= 0.95", a, r)
 		}
+	}
+}
+
+func TestWithinOneSE(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		loss [][]float64 // per penalty, per held-out fold
+		want []int
+	}{
+		{"one penalty", [][]float64{{1, 2}}, []int{0}},
+		// Penalty 0 is worse on every fold by the same amount: its
+		// difference has no spread, so it is out.
+		{"consistently worse", [][]float64{{1.1, 2.1, 3.1}, {1, 2, 3}}, []int{1}},
+		// The differences from the best: penalty 0 (0.1, -0.05, 0.04)
+		// mean 0.03, se 0.036: in; penalty 2 (0.3, 0.3, 0.2) mean
+		// 0.267, se 0.027: out.
+		{"noise", [][]float64{{1.1, 1.95, 3.04}, {1, 2, 3}, {1.3, 2.3, 3.2}}, []int{0, 1}},
+		// Penalty 2 is as close as penalty 0 but smaller than the best's.
+		{"denser left out", [][]float64{{1.1, 1.95, 3.04}, {1, 2, 3}, {1.1, 1.95, 3.04}}, []int{0, 1}},
+		{"best last", [][]float64{{2, 2}, {1.5, 1.6}, {1, 1}}, []int{2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := withinOneSE(tc.loss); !slices.Equal(got, tc.want) {
+				t.Errorf("withinOneSE = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAverageOfResolutions checks that the fit at several resolutions
+// predicts the mean of the fits at each one.
+func TestAverageOfResolutions(t *testing.T) {
+	x, features, fold, rt, ry, _ := plantedEffect(5000, 4)
+	rows := every(len(x))
+	fit := func(knots ...int) *Model {
+		mds, err := Fit(x, features, rows, fold, rt, ry, Params{Knots: knots})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mds[0]
+	}
+	both, four, six := fit(4, 6), fit(4), fit(6)
+	if n := len(both.Terms); n != len(four.Terms)+len(six.Terms)-1 {
+		// x0 at each resolution, the one-hot group c once.
+		t.Errorf("%d terms, want %d + %d less the shared one-hot group", n, len(four.Terms), len(six.Terms))
+	}
+	for i, row := range x[:200] {
+		want := (four.Predict(row) + six.Predict(row)) / 2
+		if got := both.Predict(row); math.Abs(got-want) > 1e-12 {
+			t.Fatalf("row %d: %g, want the mean %g", i, got, want)
+		}
+	}
+	if _, err := Fit(x, features, rows, fold, rt, ry, Params{Knots: []int{1}}); err == nil {
+		t.Error("1 knot: no error")
 	}
 }
 
