@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
@@ -50,6 +51,10 @@ func TestUpliftExecutorsAgree(t *testing.T) {
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
+	// The suite's default 3 s guards against deadlocks; these activities
+	// cross-fit every learner for real, which takes 2-3 s alone and more
+	// beside other packages' tests (make test).
+	env.SetTestTimeout(time.Minute)
 	env.RegisterActivity(&activities.Activities{Store: store, TempDir: t.TempDir()})
 	env.ExecuteWorkflow(Uplift, UpliftInput{RunID: "agree", HistoryKey: "raw/history.csv", Spec: spec, Config: cfg, Window: 2})
 	if err := env.GetWorkflowError(); err != nil {
