@@ -52,8 +52,8 @@ func TestUpliftExecutorsAgree(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	// The suite's default 3 s guards against deadlocks; these activities
-	// cross-fit every learner for real, which takes 2-3 s alone and more
-	// beside other packages' tests (make test).
+	// cross-fit every learner for real, and beside other packages' tests
+	// (make test on a clean clone) took longer than 3 s.
 	env.SetTestTimeout(time.Minute)
 	env.RegisterActivity(&activities.Activities{Store: store, TempDir: t.TempDir()})
 	env.ExecuteWorkflow(Uplift, UpliftInput{RunID: "agree", HistoryKey: "raw/history.csv", Spec: spec, Config: cfg, Window: 2})
