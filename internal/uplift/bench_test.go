@@ -1,6 +1,7 @@
 package uplift
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/promoflow/promoflow/internal/policy"
+	"github.com/promoflow/promoflow/internal/synth"
 )
 
 // wideHistory generates a logged history shaped like the production
@@ -199,4 +201,28 @@ func cvValues(r *Report) string {
 		s = append(s, fmt.Sprintf("%s %.4f", l.Name, l.CVPolicyValue))
 	}
 	return strings.Join(s, ", ")
+}
+
+// BenchmarkAnalyzeSmall analyses the small generated history of
+// workflows.TestUpliftExecutorsAgree (1,200 users, 3 folds, every learner)
+// with its settings: where the additive learner's group-lasso solves, not
+// the rows, dominate the cost.
+func BenchmarkAnalyzeSmall(b *testing.B) {
+	var buf bytes.Buffer
+	if err := synth.WriteHistory(&buf, synth.HistoryConfig{Config: synth.Config{Users: 1200, Seed: 7}}); err != nil {
+		b.Fatal(err)
+	}
+	spec := Spec{ArmCol: "arm", Control: "control", OutcomeCol: "responded",
+		Exclude: []string{"campaign_id", "sent_at", "revenue", "propensity"}}
+	cfg := Config{Folds: 3, Seed: 5, Trees: 10, Bootstrap: 20, Budgets: []float64{0.1, 0.5}}
+	d, _, err := Prepare(table(b, buf.String()), spec, cfg.Folds, cfg.Seed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := Analyze(d, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

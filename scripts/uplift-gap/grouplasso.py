@@ -74,6 +74,21 @@ def cv_fit(Z, R, F, rows, gidx, k, ridge):
     return {r: relaxed(G, b, n, gidx, glasso(G, b, n, gidx, lams[l]), ridge) for r, l in pick.items()}
 
 
+def joint_design(A, B, go):
+    """The joint R-loss's design: W (arm indicators less their shares),
+    Z (per offer, W_a and W_a times the basis B, whose feature groups
+    start at the offsets go) and its groups (offer intercepts free)."""
+    p = B.shape[1] + 1
+    e = np.array([(A == a).mean() for a in range(1, ARMS + 1)])
+    W = np.stack([(A == a + 1) - e[a] for a in range(ARMS)], 1)
+    Z = np.hstack([np.hstack([W[:, [a]], W[:, [a]] * B]) for a in range(ARMS)])
+    gidx = []
+    for a in range(ARMS):
+        gidx.append(([a * p], False))
+        gidx += [(list(range(a * p + 1 + go[j], a * p + 1 + go[j + 1])), True) for j in range(len(go) - 1)]
+    return W, Z, gidx
+
+
 def seed_run(path, knots, ridge):
     df, truth, feats, X, A, Y, F, m = load(path)
     R = Y - m
@@ -85,13 +100,7 @@ def seed_run(path, knots, ridge):
     L = {n: df[[f"{n}{a}" for a in range(ARMS)]].to_numpy() for n in ["s", "cf"]}
     out = {}
     # joint: all offers in one R-loss
-    e = np.array([(A == a).mean() for a in range(1, ARMS + 1)])
-    W = np.stack([(A == a + 1) - e[a] for a in range(ARMS)], 1)
-    Z = np.hstack([np.hstack([W[:, [a]], W[:, [a]] * B]) for a in range(ARMS)])
-    gidx = []
-    for a in range(ARMS):
-        gidx.append(([a * p], False))
-        gidx += [(list(range(a * p + 1 + go[j], a * p + 1 + go[j + 1])), True) for j in range(len(names))]
+    W, Z, gidx = joint_design(A, B, go)
     tau = {r: np.zeros((len(Y), ARMS)) for r in ["min", "1se"]}
     for k in range(FOLDS):
         for r, br in cv_fit(Z, R, F, np.ones(len(Y), bool), gidx, k, ridge).items():
