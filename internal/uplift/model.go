@@ -133,6 +133,21 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 			}
 		}
 	}
+	if learner == AvgLearner {
+		// The projection of the fitted members, on every row, as Fold
+		// projects them on its training rows.
+		all := make([]int, d.Rows())
+		for i := range all {
+			all[i] = i
+		}
+		smooth, err := fitSmoothing(d, all, md.others, md.effectRows)
+		if err != nil {
+			return nil, fmt.Errorf("uplift: final fit: %w", err)
+		}
+		for a, p := range smooth {
+			md.effects[a].smooth = p
+		}
+	}
 	return md, nil
 }
 
@@ -186,26 +201,42 @@ func (md *Model) Weighting() string { return md.weighting }
 // number of values.
 func (md *Model) Predict(xs [][]float64) Prediction {
 	p := Prediction{Base: md.mu[0].predict(xs), Effect: map[string][]float64{}}
-	for a := 1; a < len(md.arms); a++ {
-		var tau []float64
-		switch md.learner {
-		case AvgLearner:
-			// As Fold: the sum over the learners in order, then divided.
-			tau = make([]float64, len(xs))
-			for _, l := range md.others {
-				for j, v := range md.effect(l, a, xs) {
-					tau[j] += v
-				}
+	if md.learner == AvgLearner {
+		var smooth []*part
+		if trees, _ := smoothed(md.others); len(trees) > 0 {
+			for _, e := range md.effects {
+				smooth = append(smooth, e.smooth)
 			}
-			for j := range tau {
-				tau[j] /= float64(len(md.others))
-			}
-		default:
-			tau = md.effect(md.learner, a, xs)
 		}
-		p.Effect[md.arms[a]] = tau
+		avg := averageEffects(md.others, smooth, xs, len(md.arms)-1, func(l string) [][]float64 { return md.effectRows(l, xs) })
+		for a := 1; a < len(md.arms); a++ {
+			tau := make([]float64, len(xs))
+			for j := range tau {
+				tau[j] = avg[j][a-1]
+			}
+			p.Effect[md.arms[a]] = tau
+		}
+		return p
+	}
+	for a := 1; a < len(md.arms); a++ {
+		p.Effect[md.arms[a]] = md.effect(md.learner, a, xs)
 	}
 	return p
+}
+
+// effectRows returns single learner l's effects for xs, per row and arm
+// beyond control.
+func (md *Model) effectRows(l string, xs [][]float64) [][]float64 {
+	tau := make([][]float64, len(xs))
+	for j := range tau {
+		tau[j] = make([]float64, len(md.arms)-1)
+	}
+	for a := 1; a < len(md.arms); a++ {
+		for j, v := range md.effect(l, a, xs) {
+			tau[j][a-1] = v
+		}
+	}
+	return tau
 }
 
 // effect returns single learner l's effects of arm a for xs.
@@ -229,8 +260,10 @@ func (md *Model) effect(l string, a int, xs [][]float64) []float64 {
 // modelVersion is the Model encoding MarshalJSON writes. Version 2: an
 // outcome model beyond control's is the arm's residual from control's
 // (outcomeModels); a version 1 model would be read wrongly, so it is
-// refused.
-const modelVersion = 2
+// refused. Version 3: AvgLearner's effects are its smoothed members'
+// (averageEffects), with their projection per arm ("smooth"); a version 2
+// model lacks it, so it is refused too.
+const modelVersion = 3
 
 // modelJSON is the encoding of a Model.
 type modelJSON struct {
@@ -259,6 +292,8 @@ type effectJSON struct {
 	R   *part `json:"r,omitempty"`
 	CF  *part `json:"cf,omitempty"`
 	SAM *part `json:"sam,omitempty"`
+	// Smooth is AvgLearner's projection of its tree members' mean.
+	Smooth *part `json:"smooth,omitempty"`
 }
 
 // partJSON encodes a part: a forest as forest.Save writes it, a
@@ -368,7 +403,7 @@ func (md *Model) MarshalJSON() ([]byte, error) {
 		Features: md.features, Weighting: md.weighting, Outcome: md.mu, S: md.s,
 	}
 	for _, e := range md.effects {
-		v.Effects = append(v.Effects, effectJSON{X1: e.x1, X0: e.x0, G: e.g, DR: e.dr, R: e.r, CF: e.cf, SAM: e.sam})
+		v.Effects = append(v.Effects, effectJSON{X1: e.x1, X0: e.x0, G: e.g, DR: e.dr, R: e.r, CF: e.cf, SAM: e.sam, Smooth: e.smooth})
 	}
 	return json.Marshal(v)
 }
@@ -385,7 +420,7 @@ func (md *Model) UnmarshalJSON(data []byte) error {
 	}
 	out := Model{learner: v.Learner, others: v.Averages, arms: v.Arms, features: v.Features, weighting: v.Weighting, mu: v.Outcome, s: v.S}
 	for _, e := range v.Effects {
-		out.effects = append(out.effects, effectModel{x1: e.X1, x0: e.X0, g: e.G, dr: e.DR, r: e.R, cf: e.CF, sam: e.SAM})
+		out.effects = append(out.effects, effectModel{x1: e.X1, x0: e.X0, g: e.G, dr: e.DR, r: e.R, cf: e.CF, sam: e.SAM, smooth: e.Smooth})
 	}
 	if err := out.validate(); err != nil {
 		return fmt.Errorf("uplift: model: %w", err)
@@ -452,6 +487,11 @@ func (md *Model) validate() error {
 		case SLearner:
 		default:
 			return fmt.Errorf("unknown learner %q", l)
+		}
+	}
+	if trees, _ := smoothed(md.others); md.learner == AvgLearner && len(trees) > 0 {
+		for _, e := range md.effects {
+			need = append(need, e.smooth)
 		}
 	}
 	need = append(need, md.mu[0])

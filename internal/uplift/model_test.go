@@ -28,7 +28,7 @@ func samePrediction(a, b Prediction) bool {
 // and with boosters as the base learner, on all rows, and checks that the model predicts bit-identically after a JSON round
 // trip and when fit again with the same seed, that FitWith with
 // Analyze's out-of-fold predictions makes the same model, and that the
-// avg model's effects are the mean of the others'.
+// avg model's effects are its members' smoothed (checkAvgModel).
 func TestModelRoundTrip(t *testing.T) {
 	d, _ := simple(1500, 6, true)
 	probe := d.rowsOf(d.FoldRows(0))
@@ -49,6 +49,7 @@ func TestModelRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		preds := map[string]Prediction{}
+		models := map[string]*Model{}
 		for _, l := range Learners {
 			t.Run(tc.name+"/"+weighting+"/"+l, func(t *testing.T) {
 				md, err := Fit(d, nil, l, cfg)
@@ -60,6 +61,7 @@ func TestModelRoundTrip(t *testing.T) {
 				}
 				p := md.Predict(probe)
 				preds[l] = p
+				models[l] = md
 				if len(p.Base) != len(probe) || len(p.Effect) != len(d.Arms)-1 || len(p.Effect["2"]) != len(probe) {
 					t.Fatalf("prediction shape: %d base, effects %d", len(p.Base), len(p.Effect))
 				}
@@ -99,21 +101,7 @@ func TestModelRoundTrip(t *testing.T) {
 				}
 			})
 		}
-		// Base is the control outcome model, the same for every learner;
-		// avg's effects are the mean of those of Averaged.
-		for a := range preds[AvgLearner].Effect {
-			for j, v := range preds[AvgLearner].Effect[a] {
-				want, n := 0.0, 0.0
-				for _, l := range Averaged {
-					want += preds[l].Effect[a][j]
-					n++
-				}
-				want /= n
-				if v != want {
-					t.Fatalf("%s arm %s row %d: avg %v, want %v", weighting, a, j, v, want)
-				}
-			}
-		}
+		checkAvgModel(t, d, models, tc.name+"/"+weighting)
 		for _, l := range Learners {
 			if !sameFloats(preds[l].Base, preds[TLearner].Base) {
 				t.Errorf("%s: %s base differs from t's", weighting, l)
@@ -157,7 +145,7 @@ func TestModelDecodeErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, from, to, want string
 	}{
-		{"version", `"version":2`, `"version":1`, "version 1, want 2"},
+		{"version", `"version":3`, `"version":2`, "version 2, want 3"},
 		{"learner", `"learner":"x"`, `"learner":"q"`, `unknown learner "q"`},
 		{"as s", `"learner":"x"`, `"learner":"s"`, "lacks a model"},
 		{"as r", `"learner":"x"`, `"learner":"r"`, "lacks a model"},
@@ -267,5 +255,75 @@ func TestBaseLearner(t *testing.T) {
 	}
 	if _, err := json.Marshal(md); err == nil || !strings.Contains(err.Error(), "cannot be encoded") {
 		t.Errorf("encoding a model of constant means: %v", err)
+	}
+}
+
+// checkAvgModel checks the avg model of models (every learner fit on all
+// rows of d) against its members, the learners of Averaged: its effects
+// are additive in the features (the additive learner's and the
+// projection of the others', averaged), where the tree members' mean is
+// not; and over d's rows their mean is the mean of the additive
+// learner's and of the tree members' mean (a least-squares projection
+// with an intercept keeps the mean of what it projects).
+func checkAvgModel(t *testing.T, d *Data, models map[string]*Model, name string) {
+	t.Helper()
+	avg := models[AvgLearner]
+	trees, _ := smoothed(Averaged)
+	// The interaction contrast f(a, b) - f(a, b') - f(a', b) + f(a', b')
+	// of x0 and x1 is 0 for an additive f.
+	var rows [][]float64
+	for _, x := range [][2]float64{{0.2, 0.1}, {0.7, 0.9}, {0.45, 0.55}, {0.9, 0.3}} {
+		for _, kind := range [][]float64{{1, 0, 0}, {0, 0, 1}} {
+			for _, p := range [][2]float64{{x[0], x[1]}, {x[0], 1 - x[1]}, {1 - x[0], x[1]}, {1 - x[0], 1 - x[1]}} {
+				rows = append(rows, append([]float64{p[0], p[1]}, kind...))
+			}
+		}
+	}
+	contrast := func(v []float64) float64 {
+		var worst float64
+		for q := 0; q < len(v); q += 4 {
+			worst = max(worst, math.Abs(v[q]-v[q+1]-v[q+2]+v[q+3]))
+		}
+		return worst
+	}
+	pa := avg.Predict(rows)
+	members := map[string]Prediction{}
+	for _, l := range Averaged {
+		members[l] = models[l].Predict(rows)
+	}
+	var treeContrast float64
+	for arm, v := range pa.Effect {
+		if c := contrast(v); c > 1e-9 {
+			t.Errorf("%s arm %s: avg's interaction contrast %g, want 0 (additive)", name, arm, c)
+		}
+		mean := make([]float64, len(rows))
+		for _, l := range trees {
+			for j, e := range members[l].Effect[arm] {
+				mean[j] += e / float64(len(trees))
+			}
+		}
+		treeContrast = max(treeContrast, contrast(mean))
+	}
+	if treeContrast < 1e-6 {
+		t.Errorf("%s: the tree members' mean is additive too (contrast %g): the check cannot fail", name, treeContrast)
+	}
+	all := avg.Predict(d.X)
+	for arm, v := range all.Effect {
+		var got, sam, tree float64
+		for j := range v {
+			got += v[j]
+		}
+		for _, e := range models[AdditiveLearner].Predict(d.X).Effect[arm] {
+			sam += e
+		}
+		for _, l := range trees {
+			for _, e := range models[l].Predict(d.X).Effect[arm] {
+				tree += e / float64(len(trees))
+			}
+		}
+		n := float64(len(v))
+		if want := (sam + tree) / 2 / n; math.Abs(got/n-want) > 1e-9 {
+			t.Errorf("%s arm %s: avg's mean effect %v, want %v (the additive learner's %v, the trees' %v)", name, arm, got/n, want, sam/n, tree/n)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/promoflow/promoflow/internal/policy"
 	"github.com/promoflow/promoflow/internal/synth"
+	"gonum.org/v1/gonum/stat"
 )
 
 func table(t testing.TB, csv string) *Table {
@@ -262,9 +263,12 @@ func TestAnalyzeDeterministic(t *testing.T) {
 	}
 }
 
-// TestAvgLearner: the avg learner's effects are the mean of the effects
-// of the learners of Averaged requested, fold by fold, or of every other
-// learner requested when fewer than two of Averaged are.
+// TestAvgLearner: the avg learner averages the learners of Averaged
+// requested, or every other learner requested when fewer than two of
+// Averaged are; fold by fold, its effects are the smoothed mean of the
+// tree learners among them (averaged with the additive learner's when it
+// is one): they follow that mean closely (the projection is fit on the
+// training rows, so on the fold's rows they are near it, not equal).
 func TestAvgLearner(t *testing.T) {
 	d, _ := simple(1500, 5, true)
 	m, err := Matrix(d)
@@ -280,6 +284,7 @@ func TestAvgLearner(t *testing.T) {
 		{[]string{TLearner, SLearner, XLearner, RLearner, DRLearner, CFLearner, AvgLearner}, []string{SLearner, XLearner, CFLearner}},
 		{[]string{TLearner, CFLearner, SLearner, AvgLearner}, []string{CFLearner, SLearner}},
 		{[]string{TLearner, RLearner, SLearner, AvgLearner}, []string{TLearner, RLearner, SLearner}},
+		{[]string{TLearner, SLearner, AdditiveLearner, AvgLearner}, []string{SLearner, AdditiveLearner}},
 	} {
 		cfg := Config{Seed: 1, Trees: 5, Learners: tc.learners, BaseName: BaseForest}
 		if got := cfg.averaged(); !slices.Equal(got, tc.averaged) {
@@ -292,15 +297,28 @@ func TestAvgLearner(t *testing.T) {
 		if len(f.Tau[AvgLearner]) != len(d.FoldRows(2)) {
 			t.Fatalf("%d avg rows, fold has %d", len(f.Tau[AvgLearner]), len(d.FoldRows(2)))
 		}
-		for j, row := range f.Tau[AvgLearner] {
-			for a, v := range row {
-				var want float64
-				for _, l := range tc.averaged {
-					want += f.Tau[l][j][a]
+		trees, additive := smoothed(tc.averaged)
+		for a := range d.Arms[1:] {
+			// smooth is avg less the additive learner's half.
+			var smooth, mean []float64
+			for j, row := range f.Tau[AvgLearner] {
+				v := row[a]
+				if additive {
+					v = 2*v - f.Tau[AdditiveLearner][j][a]
 				}
-				if want /= float64(len(tc.averaged)); math.Abs(v-want) > 1e-12 {
-					t.Fatalf("learners %v, row %d arm %d: avg %v, want %v", tc.learners, j, a, v, want)
+				smooth = append(smooth, v)
+				var m float64
+				for _, l := range trees {
+					m += f.Tau[l][j][a] / float64(len(trees))
 				}
+				mean = append(mean, m)
+			}
+			r := stat.Correlation(smooth, mean, nil)
+			diff := math.Abs(stat.Mean(smooth, nil) - stat.Mean(mean, nil))
+			// A five-tree forest's effects are rough: the smoothed S-learner
+			// alone correlated 0.78 with them.
+			if r < 0.7 || diff > 0.005 {
+				t.Errorf("learners %v, arm %d: avg's smoothed trees correlate %.3f with their mean (want >= 0.7), means %.4f apart (want <= 0.005)", tc.learners, a, r, diff)
 			}
 		}
 	}
@@ -490,11 +508,11 @@ func (o *oracleRun) at(b float64) (oracle, persona, learned, random float64) {
 // measures its true incremental value against the oracle that knows every
 // user's true effect (synth.Truth), at a 30% budget, with the package's
 // default base learner and learners: at least 0.90 of the oracle's on each
-// seed and 0.94 on average (0.955, 0.944 and 0.934, mean 0.944, with avg
-// of S, X, the causal forest and the sparse additive model; 0.934 without
-// the additive model, 0.929 with avg of S, X and R; forests reached 0.908;
-// issue 15's goal, 0.95 on average, is not reached). docs/EVALUATION.md
-// has the numbers.
+// seed and 0.95 on average, issue 15's goal (0.960, 0.951 and 0.943, mean
+// 0.951, with avg's smoothed tree learners and the additive model; 0.945
+// with the plain mean of S, X, the causal forest and the additive model,
+// 0.934 without the additive model; forests reached 0.908).
+// docs/EVALUATION.md has the numbers.
 func TestPolicyVsOracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("3 x 50,000 users")
@@ -530,8 +548,8 @@ func TestPolicyVsOracle(t *testing.T) {
 	}
 	mean := sum / float64(len(seeds))
 	t.Logf("mean share of the oracle at 30%% over seeds %v: %.3f", seeds, mean)
-	if mean < 0.94 {
-		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.94", mean)
+	if mean < 0.95 {
+		t.Errorf("learned policies reach %.3f of the oracle at 30%% on average, want >= 0.95", mean)
 	}
 }
 
