@@ -261,8 +261,9 @@ func (md *Model) effect(l string, a int, xs [][]float64) []float64 {
 // outcome model beyond control's is the arm's residual from control's
 // (outcomeModels); a version 1 model would be read wrongly, so it is
 // refused. Version 3: AvgLearner's effects are its smoothed members'
-// (averageEffects), with their projection per arm ("smooth"); a version 2
-// model lacks it, so it is refused too.
+// (averageEffects), with their projection per arm ("smooth"). A version 2
+// model of another learner reads the same (a published run's models keep
+// serving); one of AvgLearner lacks the projection, so it is refused.
 const modelVersion = 3
 
 // modelJSON is the encoding of a Model.
@@ -415,7 +416,10 @@ func (md *Model) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &v); err != nil {
 		return fmt.Errorf("uplift: model: %w", err)
 	}
-	if v.Version != modelVersion {
+	switch {
+	case v.Version == 2 && v.Learner == AvgLearner:
+		return fmt.Errorf("uplift: model version 2 of learner avg, want %d: its average is not smoothed; refit it", modelVersion)
+	case v.Version != modelVersion && v.Version != 2:
 		return fmt.Errorf("uplift: model version %d, want %d", v.Version, modelVersion)
 	}
 	out := Model{learner: v.Learner, others: v.Averages, arms: v.Arms, features: v.Features, weighting: v.Weighting, mu: v.Outcome, s: v.S}

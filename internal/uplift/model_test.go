@@ -145,7 +145,7 @@ func TestModelDecodeErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, from, to, want string
 	}{
-		{"version", `"version":3`, `"version":2`, "version 2, want 3"},
+		{"version", `"version":3`, `"version":1`, "version 1, want 3"},
 		{"learner", `"learner":"x"`, `"learner":"q"`, `unknown learner "q"`},
 		{"as s", `"learner":"x"`, `"learner":"s"`, "lacks a model"},
 		{"as r", `"learner":"x"`, `"learner":"r"`, "lacks a model"},
@@ -170,6 +170,23 @@ func TestModelDecodeErrors(t *testing.T) {
 				t.Errorf("err %v, want %q", err, tc.want)
 			}
 		})
+	}
+	// A version 2 model of a learner other than avg reads as it did; one
+	// of avg (a plain mean, no projection) is refused.
+	var v2 Model
+	if err := json.Unmarshal([]byte(strings.Replace(string(good), `"version":3`, `"version":2`, 1)), &v2); err != nil {
+		t.Errorf("version 2 x-learner model: %v", err)
+	} else if probe := d.rowsOf(d.FoldRows(1)); !samePrediction(v2.Predict(probe), md.Predict(probe)) {
+		t.Error("version 2 x-learner model predicts differently")
+	}
+	avg, err := Fit(d, nil, AvgLearner, Config{Seed: 1, Trees: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	avgJSON, _ := json.Marshal(avg)
+	err = json.Unmarshal([]byte(strings.Replace(string(avgJSON), `"version":3`, `"version":2`, 1)), &Model{})
+	if err == nil || !strings.Contains(err.Error(), "version 2 of learner avg") {
+		t.Errorf("version 2 avg model: err %v, want a refusal", err)
 	}
 	if _, err := Fit(d, nil, "q", Config{}); err == nil {
 		t.Error("Fit accepted learner q")
