@@ -15,9 +15,9 @@ import (
 // "Smoothing the ensemble").
 const ProjectKnots = 6
 
-// projectRidge is Project's ridge penalty per row: only enough to make the
-// normal equations definite (a one-hot group's columns sum to the
-// intercept's).
+// projectRidge is Project's ridge penalty per row (refit's): only enough
+// to make the normal equations definite (a one-hot group's columns sum to
+// the intercept's).
 const projectRidge = 1e-4
 
 // Project returns, for each column a of y (y[i][a] for row i of rows), the
@@ -59,26 +59,17 @@ func Project(x [][]float64, features []string, rows []int, y [][]float64) ([]*Mo
 		zt.Mul(zc.T(), tc)
 		b.Add(b, &zt)
 	}
-	pen := projectRidge * float64(len(rows))
-	for c := 1; c < dim; c++ {
-		g.SetSym(c, c, g.At(c, c)+pen)
-	}
-	var ch mat.Cholesky
-	if !ch.Factorize(g) {
-		return nil, errors.New("additive: project: singular basis")
-	}
-	var beta mat.Dense
-	if err := ch.SolveTo(&beta, b); err != nil {
-		return nil, fmt.Errorf("additive: project: %w", err)
-	}
-	all := make([]bool, len(bs.terms))
+	// Every group selected, the intercept free: refit's ridge solve.
+	groups := bs.groupRanges()
+	all := make([]bool, len(groups))
 	for j := range all {
 		all[j] = true
 	}
 	out := make([]*Model, k)
 	for a := range out {
+		s := &stats{g: g, b: mat.Col(nil, a, b), n: float64(len(rows))}
 		out[a] = &Model{Features: slices.Clone(features)}
-		bs.model(out[a], mat.Col(nil, a, &beta), all)
+		bs.model(out[a], refit(s, []int{0}, groups, all, projectRidge), all)
 	}
 	return out, nil
 }

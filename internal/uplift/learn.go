@@ -367,6 +367,18 @@ func Matrix(d *Data) (*forest.Matrix, error) {
 	return forest.NewMatrix(d.X, d.Features, bins)
 }
 
+// rowsOutside returns the rows in no fold k, in row order: a fold's
+// training rows, or every row for a k no fold has (a final fit's).
+func (d *Data) rowsOutside(k int) []int {
+	var out []int
+	for i, f := range d.Fold {
+		if f != k {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 // FoldRows returns the rows in fold k, in row order.
 func (d *Data) FoldRows(k int) []int {
 	var out []int
@@ -693,13 +705,7 @@ func Fold(d *Data, m *forest.Matrix, k int, cfg Config) (*FoldResult, error) {
 	}
 	if slices.Contains(cfg.Learners, AvgLearner) {
 		members := cfg.averaged()
-		var train []int
-		for i := range d.Fold {
-			if d.Fold[i] != k {
-				train = append(train, i)
-			}
-		}
-		smooth, err := fitSmoothing(d, train, members, func(l string, xs [][]float64) [][]float64 { return effects[l](xs) })
+		smooth, err := fitSmoothing(d, d.rowsOutside(k), members, func(l string, xs [][]float64) [][]float64 { return effects[l](xs) })
 		if err != nil {
 			return nil, fmt.Errorf("fold %d: %w", k, err)
 		}
@@ -786,22 +792,16 @@ func fitSmoothing(d *Data, rows []int, members []string, effect func(l string, x
 // half the weight: with each of four members given a quarter, the
 // trees' shared errors (three learners of splits on the same features)
 // outweighed the additive learner's (docs/EVALUATION.md, "Smoothing the
-// ensemble"). Without tree members it is the members' mean.
+// ensemble"). Without tree members (the additive learner is the only
+// one) it is the additive learner's.
 func averageEffects(members []string, smooth []*part, xs [][]float64, k int, tau func(l string) [][]float64) [][]float64 {
 	trees, withAdditive := smoothed(members)
+	if len(trees) == 0 {
+		return tau(AdditiveLearner)
+	}
 	out := make([][]float64, len(xs))
 	for j := range out {
 		out[j] = make([]float64, k)
-	}
-	if len(trees) == 0 {
-		for _, l := range members {
-			for j, t := range tau(l) {
-				for a, v := range t {
-					out[j][a] += v / float64(len(members))
-				}
-			}
-		}
-		return out
 	}
 	var sam [][]float64
 	if withAdditive {

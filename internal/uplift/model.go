@@ -135,20 +135,46 @@ func FitWith(d *Data, m *forest.Matrix, learner string, cfg Config, mu [][]float
 	}
 	if learner == AvgLearner {
 		// The projection of the fitted members, on every row, as Fold
-		// projects them on its training rows.
-		all := make([]int, d.Rows())
-		for i := range all {
-			all[i] = i
-		}
-		smooth, err := fitSmoothing(d, all, md.others, md.effectRows)
+		// projects them on its training rows. Predict reads the projection
+		// and not the tree members, so their parts are not kept: the
+		// encoding would carry every member's trees.
+		smooth, err := fitSmoothing(d, d.rowsOutside(final), md.others, md.effectRows)
 		if err != nil {
 			return nil, fmt.Errorf("uplift: final fit: %w", err)
 		}
 		for a, p := range smooth {
 			md.effects[a].smooth = p
 		}
+		trees, _ := smoothed(md.others)
+		for _, l := range trees {
+			md.drop(l)
+		}
 	}
 	return md, nil
+}
+
+// drop removes tree learner l's parts from md; control's outcome model,
+// every prediction's base, stays.
+func (md *Model) drop(l string) {
+	switch l {
+	case TLearner:
+		clear(md.mu[1:])
+	case SLearner:
+		md.s = nil
+	}
+	for a := range md.effects {
+		e := &md.effects[a]
+		switch l {
+		case XLearner:
+			e.x1, e.x0, e.g = nil, nil, nil
+		case DRLearner:
+			e.dr = nil
+		case RLearner:
+			e.r = nil
+		case CFLearner:
+			e.cf = nil
+		}
+	}
 }
 
 // crossFit returns every row's out-of-fold outcome predictions per arm:
@@ -444,6 +470,7 @@ func (md *Model) validate() error {
 	case len(md.mu) != arms || len(md.effects) != arms-1:
 		return fmt.Errorf("%d outcome models and %d effect models for %d arms", len(md.mu), len(md.effects), arms)
 	}
+	var need []*part
 	fits := []string{md.learner}
 	switch md.learner {
 	case AvgLearner:
@@ -451,11 +478,21 @@ func (md *Model) validate() error {
 			return fmt.Errorf("learner avg averages %q", md.others)
 		}
 		fits = md.others
+		if trees, withAdditive := smoothed(md.others); len(trees) > 0 {
+			// FitWith drops the tree members' parts: avg predicts with
+			// their projection and the additive learner's parts.
+			fits = nil
+			if withAdditive {
+				fits = []string{AdditiveLearner}
+			}
+			for _, e := range md.effects {
+				need = append(need, e.smooth)
+			}
+		}
 	case TLearner, SLearner, XLearner, RLearner, DRLearner, CFLearner, AdditiveLearner:
 	default:
 		return fmt.Errorf("unknown learner %q", md.learner)
 	}
-	var need []*part
 	if slices.Contains(fits, SLearner) {
 		if md.s == nil {
 			return fmt.Errorf("learner %s lacks a model", md.learner)
@@ -491,11 +528,6 @@ func (md *Model) validate() error {
 		case SLearner:
 		default:
 			return fmt.Errorf("unknown learner %q", l)
-		}
-	}
-	if trees, _ := smoothed(md.others); md.learner == AvgLearner && len(trees) > 0 {
-		for _, e := range md.effects {
-			need = append(need, e.smooth)
 		}
 	}
 	need = append(need, md.mu[0])
