@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from gap import ARMS, BUDGET, assign, load, value
+from gap import ARMS, BUDGET, SEEDS, assign, line, load, value
 
 LEARNERS = ["t", "s", "x", "r", "dr", "cf", "sam"]
 MEMBERS = ["s", "x", "cf", "sam"]  # uplift.Averaged
@@ -22,7 +22,7 @@ MEMBERS = ["s", "x", "cf", "sam"]  # uplift.Averaged
 
 def main():
     subsets, prec = {}, {}
-    for s in (7, 8, 9):
+    for s in SEEDS:
         df, truth, feats, X, A, Y, F, m = load(f"{sys.argv[1]}/s{s}.csv")
         L = {n: df[[f"{n}{a}" for a in range(ARMS)]].to_numpy() for n in LEARNERS + ["avg"]}
         oracle = value(assign(truth, BUDGET), truth)
@@ -42,7 +42,7 @@ def main():
         d = (R - (W * L["sam"]).sum(1)) ** 2 - (R - (W * L["avg"]).sum(1)) ** 2
         print(f"seed {s}: R-loss of sam less avg's x1e4 {d.mean() * 1e4:+.3f} (se {d.std() / np.sqrt(len(d)) * 1e4:.3f})")
     for name, v in sorted(subsets.items(), key=lambda kv: -np.mean(kv[1]))[:10] + list(prec.items()):
-        print(f"{name:24s} {v[0]:.3f} / {v[1]:.3f} / {v[2]:.3f}  mean {np.mean(v):.3f}")
+        print(line(name, v, 24))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,14 @@ ORACLE = [
 ]
 
 
+SEEDS = (7, 8, 9)  # TestPolicyVsOracle's and TestDumpGenerated's
+
+
+def line(name, v, width):
+    """A printed row: one share of the oracle per seed, then their mean."""
+    return f"{name:{width}s} {v[0]:.3f} / {v[1]:.3f} / {v[2]:.3f}  mean {np.mean(v):.3f}"
+
+
 def assign(tau, frac):
     """policy.Assign: the top frac of users by best effect get their best arm."""
     best, arm = tau.max(1), tau.argmax(1)
@@ -172,10 +180,9 @@ def seed_run(path):
 
 def main():
     d = sys.argv[1]
-    per = [seed_run(f"{d}/s{s}.csv") for s in (7, 8, 9)]
+    per = [seed_run(f"{d}/s{s}.csv") for s in SEEDS]
     for n in per[0]:
-        v = [p[n] for p in per]
-        print(f"{n:32s} {v[0]:.3f} / {v[1]:.3f} / {v[2]:.3f}  mean {np.mean(v):.3f}")
+        print(line(n, [p[n] for p in per], 32))
 
 
 if __name__ == "__main__":

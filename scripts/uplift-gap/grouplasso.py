@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from gap import ARMS, BUDGET, FOLDS, assign, groups, load, value
+from gap import ARMS, BUDGET, FOLDS, SEEDS, assign, groups, line, load, value
 
 PATH = [0.5, 0.35, 0.25, 0.18, 0.12, 0.08, 0.05]
 
@@ -130,10 +130,9 @@ def main():
     d = sys.argv[1]
     knots = int(sys.argv[2]) if len(sys.argv) > 2 else 6
     ridge = float(sys.argv[3]) if len(sys.argv) > 3 else 0.01
-    per = [seed_run(f"{d}/s{s}.csv", knots, ridge) for s in (7, 8, 9)]
+    per = [seed_run(f"{d}/s{s}.csv", knots, ridge) for s in SEEDS]
     for n in per[0]:
-        v = [p[n] for p in per]
-        print(f"{n:20s} {v[0]:.3f} / {v[1]:.3f} / {v[2]:.3f}  mean {np.mean(v):.3f}")
+        print(line(n, [p[n] for p in per], 20))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 
-from gap import load
+from gap import SEEDS, load
 
-for s in (7, 8, 9):
+for s in SEEDS:
     m = load(f"{sys.argv[1]}/s{s}.csv")[-1]
     np.savetxt(f"{sys.argv[1]}/m{s}.txt", m)

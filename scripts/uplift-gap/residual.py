@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 import grouplasso as gl
-from gap import ARMS, BUDGET, FOLDS, assign, groups, load, value
+from gap import ARMS, BUDGET, FOLDS, SEEDS, assign, groups, line, load, value
 
 
 def seed_run(path, passes=2):
@@ -44,10 +44,9 @@ def seed_run(path, passes=2):
 
 
 def main():
-    per = [seed_run(f"{sys.argv[1]}/s{s}.csv") for s in (7, 8, 9)]
+    per = [seed_run(f"{sys.argv[1]}/s{s}.csv") for s in SEEDS]
     for n in per[0]:
-        v = [p[n] for p in per]
-        print(f"{n:10s} {v[0]:.3f} / {v[1]:.3f} / {v[2]:.3f}  mean {np.mean(v):.3f}")
+        print(line(n, [p[n] for p in per], 10))
 
 
 if __name__ == "__main__":

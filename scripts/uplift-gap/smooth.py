@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from gap import ARMS, BUDGET, FOLDS, assign, groups, value
+from gap import ARMS, BUDGET, FOLDS, SEEDS, assign, groups, line, value
 
 NAMES = ["t", "s", "x", "r", "dr", "cf", "sam"]
 
@@ -28,7 +28,7 @@ NAMES = ["t", "s", "x", "r", "dr", "cf", "sam"]
 def main():
     out = {}
     add = lambda n, v: out.setdefault(n, []).append(v)
-    for seed in (7, 8, 9):
+    for seed in SEEDS:
         df = pd.read_csv(f"{sys.argv[1]}/s{seed}.csv")
         truth = df[[f"truth{a}" for a in range(ARMS)]].to_numpy()
         feats = list(df.columns[: df.columns.get_loc("A")])
@@ -65,7 +65,7 @@ def main():
         five = smooth((L["s"] + L["x"] + L["cf"] + L["t"] + L["r"]) / 5)
         add("0.5 sam + 0.5 smoothed mean of s, x, cf, t, r", share(0.5 * L["sam"] + 0.5 * five))
     for n, v in out.items():
-        print(f"{n:52s} {v[0]:.3f} / {v[1]:.3f} / {v[2]:.3f}  mean {np.mean(v):.3f}")
+        print(line(n, v, 52))
 
 
 if __name__ == "__main__":
