@@ -16,7 +16,10 @@ BIN   := $(ROOT)/bin
 STATE := $(ROOT)/.promoflow
 DEMO  := $(STATE)/demo
 GO    ?= go
-GOTESTFLAGS ?=
+# go test's default 10-minute timeout is per package: internal/uplift's
+# oracle tests take about that beside the other packages on two cores, as
+# .ci/run's 20m allows.
+GOTESTFLAGS ?= -timeout 20m
 
 # Configuration shared by the worker, the starter and the local servers.
 export PROMOFLOW_TEMPORAL_ADDRESS ?= 127.0.0.1:7233
